@@ -1,0 +1,221 @@
+"""The catalog: providers, models, routes and their data policies, as frozen values.
+
+A route is one (model, provider) pair. Its data policy says what the page promises
+for that pair. Anything the catalog leaves unstated reads as the most restrictive
+value: unknown retention is kept forever, unknown training trains, an unknown
+user-identifier rule omits the identifier. A route with no stated longer retention
+for flagged content keeps flagged content as long as anything else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from router._duration import UNLIMITED, Duration
+from router._errors import UnknownModel, UnknownProvider
+
+
+class UserIdentifier(StrEnum):
+    """What a route may receive of the end user's identity."""
+
+    OMIT = "omit"
+    PSEUDONYMOUS = "pseudonymous"
+    ALLOWED = "allowed"
+
+
+class NoteKind(StrEnum):
+    """What a note is about; the page's footnotes are notes of these kinds."""
+
+    IDENTIFIER = "identifier"
+    AVAILABILITY = "availability"
+    LABEL = "label"
+    LEGAL = "legal"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A privacy-policy or FAQ reference; ``url`` is None for an agreement with no public page."""
+
+    title: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A remark the catalog records (legal hold, availability, labels) with an optional source."""
+
+    kind: NoteKind
+    text: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    slug: str
+    name: str
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """What a user picks. ``params`` are fixed request parameters (a reasoning variant)."""
+
+    slug: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    variant_of: str | None = None
+    notes: tuple[Note, ...] = ()
+
+    def __hash__(self) -> int:
+        return hash(self.slug)
+
+
+@dataclass(frozen=True, slots=True)
+class DataPolicy:
+    """The declared policy of one route. ``None`` means the catalog does not state it."""
+
+    trains_on_api_data: bool | None = None
+    retention: Duration | None = None
+    flagged_retention: Duration | None = None
+    user_identifier: UserIdentifier | None = None
+    notes: tuple[Note, ...] = ()
+
+    @property
+    def trains(self) -> bool:
+        """Whether the route may train on API data; unknown counts as yes."""
+        return self.trains_on_api_data is not False
+
+    @property
+    def effective_retention(self) -> Duration:
+        """How long data is kept; unknown counts as unlimited."""
+        return UNLIMITED if self.retention is None else self.retention
+
+    @property
+    def effective_flagged_retention(self) -> Duration:
+        """How long flagged content is kept: the longer stated duration, else the standard one."""
+        standard = self.effective_retention
+        if self.flagged_retention is None:
+            return standard
+        return max(standard, self.flagged_retention)
+
+    @property
+    def effective_user_identifier(self) -> UserIdentifier:
+        """What the route may receive of the user's identity; unknown counts as omit."""
+        return self.user_identifier or UserIdentifier.OMIT
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One backend that can serve a model: a (model, provider) pair and its data policy."""
+
+    model: Model
+    provider: Provider
+    policy: DataPolicy
+
+    @property
+    def key(self) -> str:
+        return f"{self.model.slug}/{self.provider.slug}"
+
+
+def fold(name: str) -> str:
+    """The case-insensitive form names are looked up by."""
+    return " ".join(name.casefold().split())
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """One version of the declared catalog. Build it with ``router.load_catalog``."""
+
+    version: str
+    effective: date
+    content_hash: str
+    providers: tuple[Provider, ...]
+    models: tuple[Model, ...]
+    routes: tuple[Route, ...]
+    source: str = ""
+    _models_by_name: Mapping[str, Model] = field(init=False, repr=False, compare=False)
+    _providers_by_name: Mapping[str, Provider] = field(init=False, repr=False, compare=False)
+    _routes_by_model: Mapping[str, tuple[Route, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        models: dict[str, Model] = {}
+        for model in self.models:
+            for name in (model.slug, model.name, *model.aliases):
+                models[fold(name)] = model
+        providers = {fold(n): p for p in self.providers for n in (p.slug, p.name)}
+        by_model: dict[str, list[Route]] = {m.slug: [] for m in self.models}
+        for route in self.routes:
+            by_model[route.model.slug].append(route)
+        object.__setattr__(self, "_models_by_name", MappingProxyType(models))
+        object.__setattr__(self, "_providers_by_name", MappingProxyType(providers))
+        routes = {slug: tuple(rs) for slug, rs in by_model.items()}
+        object.__setattr__(self, "_routes_by_model", MappingProxyType(routes))
+
+    @property
+    def label(self) -> str:
+        """Version label and short content hash, as audit records carry them."""
+        return f"{self.version}@{self.content_hash[:12]}"
+
+    def model(self, name: str) -> Model:
+        """The model with this display name (any case), alias or slug."""
+        found = self._models_by_name.get(fold(name))
+        if found is None:
+            raise UnknownModel(name, [m.name for m in self.models])
+        return found
+
+    def provider(self, name: str) -> Provider:
+        """The provider with this display name (any case) or slug."""
+        found = self._providers_by_name.get(fold(name))
+        if found is None:
+            raise UnknownProvider(name, [p.slug for p in self.providers])
+        return found
+
+    def routes_of(self, model: Model | str) -> tuple[Route, ...]:
+        """The routes that can serve a model, in catalog order."""
+        slug = model.slug if isinstance(model, Model) else self.model(model).slug
+        return self._routes_by_model.get(slug, ())
+
+    def facts(self) -> dict[str, Any]:
+        """The catalog's facts as plain data, for comparison: everything but wording and version."""
+        return {
+            "providers": {
+                p.slug: {"name": p.name, "links": [[k.title, k.url] for k in p.links]}
+                for p in self.providers
+            },
+            "models": {
+                m.slug: {
+                    "name": m.name,
+                    "aliases": sorted(m.aliases),
+                    "params": dict(m.params),
+                    "variant_of": m.variant_of,
+                    "notes": sorted([n.kind.value, n.url] for n in m.notes),
+                }
+                for m in self.models
+            },
+            "routes": {r.key: _policy_facts(r.policy) for r in self.routes},
+        }
+
+
+def _policy_facts(policy: DataPolicy) -> dict[str, Any]:
+    return {
+        "trains_on_api_data": policy.trains_on_api_data,
+        "retention": None if policy.retention is None else str(policy.retention),
+        "flagged_retention": (
+            None if policy.flagged_retention is None else str(policy.flagged_retention)
+        ),
+        "user_identifier": None if policy.user_identifier is None else policy.user_identifier.value,
+        "notes": sorted([n.kind.value, n.url or ""] for n in policy.notes),
+    }
+
+
+def canonical_json(data: Any) -> str:
+    """Stable JSON for hashing: sorted keys, no whitespace variance."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

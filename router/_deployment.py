@@ -1,0 +1,103 @@
+"""Deployment: which litellm model string serves each route, and which credentials it needs.
+
+This is configuration, not policy: the catalog says where a request may go, the deployment
+says how to reach it. Loaded from ``config/routes.yaml`` (see that file for the format),
+with the operator's overrides from settings applied on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from router._errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """How one route is reached: the litellm model string and, if set, its own fixed params."""
+
+    model: str
+    params: Mapping[str, Any] | None = None
+
+    @property
+    def prefix(self) -> str:
+        """litellm's provider prefix of the model string (``openai``, ``bedrock``, …)."""
+        return self.model.split("/", 1)[0]
+
+
+class _TargetDoc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model: str = Field(pattern=r"^[a-z_]+/.+")
+    params: dict[str, Any] | None = None
+
+
+class _DeploymentDoc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    credentials: dict[str, list[list[str]]] = Field(default_factory=dict)
+    routes: dict[str, dict[str, str | _TargetDoc]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Targets keyed by route key (``model-slug/provider-slug``) and credentials by litellm prefix."""
+
+    targets: Mapping[str, Target]
+    credentials: Mapping[str, tuple[tuple[str, ...], ...]]
+
+    def target(self, route_key: str) -> Target | None:
+        return self.targets.get(route_key)
+
+    def missing_credentials(self, target: Target, environ: Mapping[str, str]) -> str | None:
+        """None when litellm will find credentials for this target; else what to set."""
+        options = self.credentials.get(target.prefix)
+        if not options:
+            return None
+        if any(all(environ.get(name) for name in option) for option in options):
+            return None
+        wanted = " or ".join(" and ".join(option) for option in options)
+        return f"no credentials: set {wanted}"
+
+    def with_overrides(self, models: Mapping[str, str]) -> Deployment:
+        """Apply ``{"model-slug/provider-slug": "litellm/model-string"}`` overrides from settings."""
+        targets = dict(self.targets)
+        for key, model in models.items():
+            if key.count("/") != 1 or "/" not in model:
+                raise ConfigError(
+                    f"route model override {key!r}: {model!r}: expected "
+                    "'model-slug/provider-slug' mapped to a litellm model string like 'openai/gpt-4.1'"
+                )
+            targets[key] = Target(model)
+        return Deployment(MappingProxyType(targets), self.credentials)
+
+
+def load_deployment(path: str | Path) -> Deployment:
+    """Read a deployment file; raise ConfigError naming the file and place on any problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = _DeploymentDoc.model_validate(raw)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: is not valid YAML ({exc})") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        place = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {place}: {first['msg']}") from exc
+    targets: dict[str, Target] = {}
+    for model, by_provider in doc.routes.items():
+        for provider, entry in by_provider.items():
+            if isinstance(entry, str):
+                targets[f"{model}/{provider}"] = Target(entry)
+            else:
+                params = None if entry.params is None else MappingProxyType(dict(entry.params))
+                targets[f"{model}/{provider}"] = Target(entry.model, params)
+    credentials = {k: tuple(tuple(o) for o in v) for k, v in doc.credentials.items()}
+    return Deployment(MappingProxyType(targets), MappingProxyType(credentials))

@@ -1,0 +1,109 @@
+"""The errors policy-router raises, one hierarchy with one root.
+
+RouterError
+├── CatalogError            the declared catalog (or a page) is invalid; nothing was loaded
+├── ConfigError             settings or deployment configuration is invalid
+├── InvalidPreferences      (also ValueError) a preference field does not parse
+├── UnknownModel            (also LookupError) no model has that name, alias or slug
+├── UnknownProvider         (also LookupError) no provider has that name or slug
+├── PolicyViolation         no route of the model is allowed; carries the decision
+├── StoreUnavailable        the preference store cannot be reached; the request is refused
+├── RequestRejected         a provider refused the request itself (400-class); not failed over
+└── BackendUnavailable      every allowed route failed; carries each attempt
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from router._decision import Decision
+
+
+class RouterError(Exception):
+    """Root of every error policy-router raises on purpose."""
+
+
+class CatalogError(RouterError):
+    """The catalog is invalid. ``problems`` lists every problem found, each naming its place."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        head = (
+            "the catalog is invalid" if count == 1 else f"the catalog is invalid ({count} problems)"
+        )
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class ConfigError(RouterError):
+    """Settings or deployment configuration is invalid."""
+
+
+class InvalidPreferences(RouterError, ValueError):
+    """A preference field does not parse. The message names the field, the value and what is accepted."""
+
+
+class UnknownModel(RouterError, LookupError):
+    """No model of the catalog has that display name, alias or slug."""
+
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        self.name = name
+        hint = f"; known models include {', '.join(known[:5])}" if known else ""
+        super().__init__(
+            f"unknown model {name!r}: name a model of the catalog by display name, alias or slug "
+            f"(see 'policy-router models'){hint}"
+        )
+
+
+class UnknownProvider(RouterError, LookupError):
+    """No provider of the catalog has that display name or slug."""
+
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        self.name = name
+        hint = f" (known: {', '.join(known)})" if known else ""
+        super().__init__(
+            f"unknown provider {name!r}: name a provider by display name or slug{hint}"
+        )
+
+
+class PolicyViolation(RouterError):
+    """No route of the requested model is allowed under the effective preferences."""
+
+    def __init__(self, decision: Decision, alternatives: Sequence[str]) -> None:
+        self.decision = decision
+        self.alternatives = tuple(alternatives)
+        reasons = "; ".join(
+            f"{r.route.provider.name}: {', '.join(r.reasons)}" for r in decision.rejected
+        )
+        alt = (
+            f" Models allowed under the same preferences: {', '.join(self.alternatives)}."
+            if self.alternatives
+            else " No model of the catalog is allowed under these preferences."
+        )
+        super().__init__(
+            f"no route of {decision.model.name!r} is allowed by the privacy policy ({reasons}).{alt}"
+        )
+
+
+class StoreUnavailable(RouterError):
+    """The preference store cannot be reached; requests for the user are refused, never guessed."""
+
+
+class RequestRejected(RouterError):
+    """A provider refused the request itself (bad parameters, content policy): not a backend failure."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, provider: str = "") -> None:
+        self.status_code = status_code
+        self.provider = provider
+        super().__init__(message)
+
+
+class BackendUnavailable(RouterError):
+    """Every allowed route was tried and failed. ``attempts`` has one entry per route tried."""
+
+    def __init__(self, model: str, attempts: Sequence[object]) -> None:
+        self.attempts = tuple(attempts)
+        tried = "; ".join(str(a) for a in self.attempts) or "no route was tried"
+        super().__init__(f"every allowed route of {model!r} failed: {tried}")
