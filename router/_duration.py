@@ -65,10 +65,10 @@ class Duration:
             return "none"
         if self.is_unlimited:
             return "unlimited"
-        for unit in ("y", "w", "d", "h", "m"):
-            size = _UNITS[unit]
-            if self.seconds % size == 0 and unit != "w":
-                return f"{int(self.seconds // size)}{unit}"
+        units = ("h", "m") if self.seconds < 2 * _UNITS["d"] else ("y", "d", "h", "m")
+        for unit in units:
+            if self.seconds % _UNITS[unit] == 0:
+                return f"{int(self.seconds // _UNITS[unit])}{unit}"
         return f"{int(self.seconds)}s"
 
     def describe(self) -> str:

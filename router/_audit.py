@@ -1,0 +1,95 @@
+"""The audit log: one JSON object per line, written with structlog.
+
+Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``.
+Callers pass only what may be logged: pseudonyms, never raw user ids; never message content;
+never credentials. This module does not guess which fields are safe; the router decides.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+from collections.abc import Callable, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+import structlog
+from structlog.processors import JSONRenderer, TimeStamper
+
+
+class _LineWriter:
+    """A structlog logger that writes whole lines and flushes each, safe across threads."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def msg(self, line: str) -> None:
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+    info = msg
+
+
+class AuditLog:
+    """Writes audit events to stdout, stderr, a file path, or a callable (tests, embedding)."""
+
+    def __init__(self, sink: str | Path | TextIO | Callable[[str], None] = "stdout") -> None:
+        self._owned: TextIO | None = None
+        self._log = structlog.wrap_logger(
+            self._writer(sink),
+            processors=[
+                TimeStamper(fmt="iso", utc=True, key="ts"),
+                _event_first,
+                JSONRenderer(sort_keys=False, default=str),
+            ],
+        )
+
+    def _writer(self, sink: str | Path | TextIO | Callable[[str], None]) -> _LineWriter:
+        if isinstance(sink, str | Path):
+            if str(sink) in _STREAMS:
+                return _LineWriter(_STREAMS[str(sink)]())
+            path = Path(sink)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._owned = path.open("a", encoding="utf-8")
+            return _LineWriter(self._owned)
+        if isinstance(sink, TextIO) or hasattr(sink, "write"):
+            return _LineWriter(cast(TextIO, sink))
+        return _LineWriter(_CallableStream(sink))
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Write one record: ``{"ts": …, "event": event, **fields}``."""
+        self._log.info(event, **fields)
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+
+class _CallableStream(io.StringIO):
+    """Hands each written line to a callable (tests, embedding in another logger)."""
+
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        line = text.rstrip("\n")
+        if line:
+            self._sink(line)
+        return len(text)
+
+
+def _event_first(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """``ts`` and ``event`` lead each line, so the log reads and greps well."""
+    head = {"ts": event.pop("ts"), "event": event.pop("event")}
+    return head | dict(event)
+
+
+_STREAMS: dict[str, Callable[[], TextIO]] = {
+    "stdout": lambda: sys.stdout,
+    "stderr": lambda: sys.stderr,
+}

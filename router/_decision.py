@@ -1,0 +1,139 @@
+"""The decision: which routes of a model the effective preferences allow, and in what order.
+
+Pure: no I/O, no clock, no litellm. Deny by default: a route is allowed only when every
+check passes, and an unexpected error while deciding rejects every route (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from router._catalog import Model, Route, fold
+from router._preferences import Preferences
+
+log = logging.getLogger("router.decision")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A route the request may not use, and every reason why."""
+
+    route: Route
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of checking one request: the allowed routes in the order they will be tried."""
+
+    model: Model
+    preferences: Preferences
+    allowed: tuple[Route, ...]
+    rejected: tuple[Rejection, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.allowed)
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """Every route with its verdict, for audit records and ``explain``."""
+        out: list[dict[str, Any]] = [
+            {"route": r.key, "provider": r.provider.slug, "verdict": "allowed"}
+            for r in self.allowed
+        ]
+        out += [
+            {
+                "route": j.route.key,
+                "provider": j.route.provider.slug,
+                "verdict": "rejected",
+                "reasons": list(j.reasons),
+            }
+            for j in self.rejected
+        ]
+        return out
+
+
+def decide(
+    model: Model,
+    routes: Sequence[Route],
+    preferences: Preferences,
+    *,
+    unavailable: Mapping[str, str] | None = None,
+    priority: Sequence[str] = (),
+) -> Decision:
+    """Check every route of ``model`` against ``preferences``.
+
+    ``unavailable`` maps route keys to why the deployment cannot use them (no credentials, no
+    litellm model string). ``priority`` lists provider slugs to try first, in that order.
+    """
+    try:
+        return _decide(model, routes, preferences, unavailable or {}, priority)
+    except Exception as exc:  # fail closed: an error while deciding refuses, logged
+        log.exception("decision failed for %s; every route rejected", model.slug)
+        reason = f"could not be checked ({type(exc).__name__}); refused to be safe"
+        rejected = tuple(Rejection(r, (reason,)) for r in routes)
+        return Decision(model, preferences, (), rejected)
+
+
+def _decide(
+    model: Model,
+    routes: Sequence[Route],
+    preferences: Preferences,
+    unavailable: Mapping[str, str],
+    priority: Sequence[str],
+) -> Decision:
+    allowed: list[Route] = []
+    rejected: list[Rejection] = []
+    for route in routes:
+        reasons = reasons_against(route, preferences)
+        missing = unavailable.get(route.key)
+        if missing:
+            reasons = (*reasons, missing)
+        if reasons:
+            rejected.append(Rejection(route, reasons))
+        else:
+            allowed.append(route)
+    if priority:
+        rank = {slug: i for i, slug in enumerate(priority)}
+        allowed.sort(key=lambda r: rank.get(r.provider.slug, len(rank)))
+    return Decision(model, preferences, tuple(allowed), tuple(rejected))
+
+
+def reasons_against(route: Route, preferences: Preferences) -> tuple[str, ...]:
+    """Why the preferences forbid this route; empty when they allow it."""
+    policy = route.policy
+    reasons: list[str] = []
+    limit = preferences.max_retention
+    retention = policy.effective_retention
+    if limit is not None and retention > limit:
+        stated = "" if policy.retention is not None else " (not stated in the catalog)"
+        reasons.append(
+            f"retention {retention.describe()}{stated} exceeds max_retention {limit.describe()}"
+        )
+    if preferences.allow_flagged_retention is False:
+        flagged = policy.effective_flagged_retention
+        ceiling = retention if limit is None else min(limit, retention)
+        if flagged > ceiling:
+            reasons.append(
+                f"flagged content kept {flagged.describe()}, longer than {ceiling.describe()} "
+                "(allow_flagged_retention is false)"
+            )
+    if preferences.allow_training is False and policy.trains:
+        what = "trains" if policy.trains_on_api_data else "may train (not stated in the catalog)"
+        reasons.append(f"{what} on API data (allow_training is false)")
+    reasons.extend(_provider_reasons(route, preferences))
+    return tuple(reasons)
+
+
+def _provider_reasons(route: Route, preferences: Preferences) -> list[str]:
+    names = {fold(route.provider.slug), fold(route.provider.name)}
+    reasons = []
+    if names & preferences.deny_providers:
+        reasons.append(f"provider {route.provider.name} is denied (deny_providers)")
+    allow = preferences.allow_providers
+    if allow is not None and not names & allow:
+        reasons.append(f"provider {route.provider.name} is not in allow_providers")
+    return reasons

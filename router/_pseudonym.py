@@ -1,0 +1,48 @@
+"""Keyed pseudonyms of user identifiers: HMAC-SHA-256 under the operator's key.
+
+One user gets a different pseudonym per provider (providers cannot join their logs) and
+another one in the audit log, all stable across restarts and replicas sharing the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Pseudonymizer:
+    key: bytes
+
+    def __repr__(self) -> str:
+        return "Pseudonymizer(key=<hidden>)"
+
+    def _digest(self, context: str, user: str) -> str:
+        message = f"{context}\x00{user}".encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
+
+    def for_provider(self, user: str, provider: str) -> str:
+        """The identifier a ``pseudonymous`` route receives instead of the user's id."""
+        return "u-" + self._digest(f"provider:{provider}", user)
+
+    def for_audit(self, user: str) -> str:
+        """How the audit log names a user: never the raw id."""
+        return "user-" + self._digest("audit", user)[:20]
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The key stored at ``path``, created (mode 0600) on first use."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(key.hex())
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return bytes.fromhex(path.read_text().strip())

@@ -1,0 +1,31 @@
+"""Test-wide setup: litellm offline and on httpx (so respx sees its traffic), settings isolated."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports litellm: no network fetch of price maps, httpx transport (respx-visible).
+os.environ["LITELLM_OFFLINE_MODE"] = "true"
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+os.environ["DISABLE_AIOHTTP_TRANSPORT"] = "True"
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+CURRENT_CATALOG = REPO / "policies" / "2025-11.yaml"
+PREVIOUS_CATALOG = REPO / "policies" / "2025-06.yaml"
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's POLICY_ROUTER_* settings, provider keys or .env file."""
+    for name in list(os.environ):
+        if name.startswith("POLICY_ROUTER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))
+    yield
