@@ -11,7 +11,6 @@ string equal to the end user's id outside message content is treated as an ident
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -19,12 +18,17 @@ from typing import Any, Final
 from router._catalog import UserIdentifier
 
 TOP_LEVEL: Final = frozenset({"user", "safety_identifier", "prompt_cache_key"})
-_USER_KEY: Final = re.compile(
-    r"(^|[_\-.])(user|end[_\-]?user|customer|email|account|session|safety[_\-]?identifier)"
-    r"([_\-.]|$)|^userid$|^uid$|prompt[_\-]?cache[_\-]?key",
-    re.IGNORECASE,
+_IDENTIFYING: Final = (
+    "user",
+    "customer",
+    "email",
+    "session",
+    "account",
+    "safetyidentifier",
+    "promptcachekey",
 )
-_NOT_IDENTIFYING: Final = frozenset({"user-agent", "x-user-agent"})
+_NOT_IDENTIFYING: Final = ("useragent",)
+_SEPARATORS: Final = str.maketrans("", "", "-_. ")
 NESTED: Final = ("metadata", "extra_body", "extra_headers")
 
 
@@ -39,7 +43,10 @@ class Scrubbed:
 
 def is_identifier_key(key: str) -> bool:
     """Whether a metadata, body or header key names a user identifier."""
-    return key.lower() not in _NOT_IDENTIFYING and bool(_USER_KEY.search(key))
+    folded = key.lower().translate(_SEPARATORS)
+    if any(word in folded for word in _NOT_IDENTIFYING):
+        return False
+    return any(word in folded for word in _IDENTIFYING)
 
 
 def scrub(
