@@ -1,0 +1,163 @@
+"""The SQLite preference store: one file on one host, durable once ``set`` returns.
+
+WAL journal with ``synchronous=FULL``: a committed write survives the process being killed
+(and the machine losing power). Writes run in ``BEGIN IMMEDIATE`` transactions, so two
+processes opening the same file at once migrate it one after the other. One connection per
+store; an asyncio lock keeps its transactions from interleaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from router._errors import ConfigError, StoreUnavailable
+from router._preferences import Preferences
+from router._store import (
+    ACCEPTED_URLS,
+    SCHEMA_VERSION_TABLE,
+    SQLITE_PREFIX,
+    decode,
+    encode,
+    pending_migrations,
+    public_url,
+    unavailable,
+)
+
+BUSY_TIMEOUT_SECONDS: Final = 10.0
+_DRIVER_ERRORS: Final = (sqlite3.Error, OSError)
+
+_SELECT: Final = "SELECT prefs FROM user_preferences WHERE user_id = ?"
+_UPSERT: Final = (
+    "INSERT INTO user_preferences (user_id, prefs, updated_at) "
+    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
+    "ON CONFLICT (user_id) DO UPDATE SET prefs = excluded.prefs, updated_at = excluded.updated_at"
+)
+_DELETE: Final = "DELETE FROM user_preferences WHERE user_id = ?"
+_LIST: Final = "SELECT user_id FROM user_preferences WHERE user_id > ? ORDER BY user_id LIMIT ?"
+_RECORD: Final = (
+    "INSERT INTO schema_version (version, description, applied_at) "
+    "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+)
+
+
+def sqlite_path(url: str) -> str:
+    """The file ``sqlite:///<path>`` names (``:memory:`` for an in-memory database)."""
+    path = url.removeprefix(SQLITE_PREFIX)
+    if not url.startswith(SQLITE_PREFIX) or not path:
+        raise ConfigError(
+            f"preference store URL {public_url(url)!r} names no SQLite file: expected {ACCEPTED_URLS}"
+        )
+    return path
+
+
+class SQLiteStore:
+    """A ``PreferenceStore`` in one SQLite file. Build it with ``await SQLiteStore.open(url)``."""
+
+    def __init__(self, url: str, db: aiosqlite.Connection) -> None:
+        self._url = url
+        self._db = db
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str) -> SQLiteStore:
+        path = sqlite_path(url)
+        async with _translated(url):
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+        store = cls(url, db)
+        try:
+            await store._prepare()
+        except BaseException:
+            await store.aclose()
+            raise
+        return store
+
+    async def get(self, user: str) -> Preferences | None:
+        async with self._using():
+            found = await self._prefs(user)
+        return decode(found)
+
+    async def set(self, user: str, prefs: Preferences) -> Preferences | None:
+        async with self._transaction():
+            old = await self._prefs(user)
+            await self._db.execute(_UPSERT, (user, encode(prefs)))
+        return decode(old)
+
+    async def delete(self, user: str) -> Preferences | None:
+        async with self._transaction():
+            old = await self._prefs(user)
+            await self._db.execute(_DELETE, (user,))
+        return decode(old)
+
+    async def list_users(self, *, limit: int = 100, after: str | None = None) -> list[str]:
+        async with self._using():
+            rows = await self._db.execute_fetchall(_LIST, ("" if after is None else after, limit))
+        return [str(row[0]) for row in rows]
+
+    async def ping(self) -> None:
+        async with self._using():
+            await self._db.execute_fetchall("SELECT 1")
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._db.close()
+
+    async def _prepare(self) -> None:
+        async with self._using():
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            await self._db.execute("PRAGMA synchronous = FULL")
+        async with self._transaction():
+            await self._db.execute(SCHEMA_VERSION_TABLE)
+            found = await self._scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            for migration in pending_migrations(self._url, int(found)):
+                for statement in migration.sqlite:
+                    await self._db.execute(statement)
+                await self._db.execute(_RECORD, (migration.version, migration.description))
+
+    async def _prefs(self, user: str) -> str | None:
+        found = await self._scalar(_SELECT, (user,))
+        return None if found is None else str(found)
+
+    async def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = list(await self._db.execute_fetchall(sql, params))
+        return rows[0][0] if rows else None
+
+    @asynccontextmanager
+    async def _using(self) -> AsyncIterator[None]:
+        """Exclusive use of the connection, driver errors translated."""
+        if self._closed:
+            raise StoreUnavailable(f"preference store at {public_url(self._url)} is closed")
+        async with self._lock, _translated(self._url):
+            yield
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """A write transaction, committed (durably) before the block's caller continues."""
+        async with self._using():
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+
+@asynccontextmanager
+async def _translated(url: str) -> AsyncIterator[None]:
+    """The one boundary where sqlite3's and the file system's errors become ours."""
+    try:
+        yield
+    except _DRIVER_ERRORS as exc:
+        raise unavailable(url, exc) from exc
