@@ -100,6 +100,21 @@ async def test_read_your_writes__across_two_instances(backend: Backend) -> None:
         await second.aclose()
 
 
+async def test_set__concurrent_writers_each_see_the_exact_previous_value(backend: Backend) -> None:
+    first, second = await open_store(backend.url), await open_store(backend.url)
+    values = [Preferences(max_retention=f"{days}d") for days in range(1, 21)]
+    try:
+        olds = await asyncio.gather(
+            *((first if i % 2 else second).set("alice", v) for i, v in enumerate(values))
+        )
+        final = await first.get("alice")
+    finally:
+        await first.aclose()
+        await second.aclose()
+    # Writes took some order; each one's previous value is the one written just before it.
+    assert sorted(map(str, [*olds, final])) == sorted(map(str, [None, *values]))
+
+
 async def test_open__migrates_empty_database_and_reopen_is_idempotent(backend: Backend) -> None:
     store = await open_store(backend.url)
     await store.set("alice", STRICT)

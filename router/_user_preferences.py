@@ -1,0 +1,108 @@
+"""Each end user's stored preferences, as ``PolicyRouter.preferences`` exposes them.
+
+Every change is validated first (an invalid one writes nothing and logs nothing), written
+durably, then recorded in the audit log as ``preferences.changed`` with the user's pseudonym,
+never the raw id.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from router._audit import AuditLog
+from router._errors import InvalidPreferences
+from router._preferences import Preferences
+from router._pseudonym import Pseudonymizer
+from router._store import PreferenceStore
+
+MAX_USER_LENGTH: Final = 256
+MAX_PAGE: Final = 1000
+
+
+class UserPreferences:
+    """Read, change and list users' preferences; every change is audited."""
+
+    def __init__(
+        self,
+        store: PreferenceStore,
+        audit: AuditLog,
+        pseudonymizer: Pseudonymizer,
+        validate: Callable[[Preferences], Preferences] | None = None,
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._pseudonymizer = pseudonymizer
+        self._validate = validate
+
+    async def get(self, user: str) -> Preferences | None:
+        """The user's stored preferences, or ``None`` if they have stored none."""
+        return await self._store.get(check_user(user))
+
+    async def set(
+        self, user: str, prefs: Preferences | Mapping[str, Any], *, actor: str = "api"
+    ) -> Preferences:
+        """Validate and store the user's preferences; return them as stored."""
+        user = check_user(user)
+        new = Preferences.from_dict(prefs)
+        if self._validate is not None:
+            new = self._validate(new)
+        old = await self._store.set(user, new)
+        self._changed(user, actor, "set", old, new)
+        return new
+
+    async def delete(self, user: str, *, actor: str = "api") -> bool:
+        """Forget the user's preferences; ``False`` if there were none."""
+        old = await self._store.delete(check_user(user))
+        if old is None:
+            return False
+        self._changed(user, actor, "delete", old, None)
+        return True
+
+    async def list_users(self, limit: int = 100, after: str | None = None) -> list[str]:
+        """Users with stored preferences, sorted; pass the last one as ``after`` for the next page."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidPreferences(
+                f"'limit' must be an integer from 1 to {MAX_PAGE} (got {limit!r})"
+            )
+        return await self._store.list_users(limit=limit, after=after)
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` if the store cannot be used."""
+        await self._store.ping()
+
+    async def aclose(self) -> None:
+        await self._store.aclose()
+
+    def _changed(
+        self, user: str, actor: str, action: str, old: Preferences | None, new: Preferences | None
+    ) -> None:
+        self._audit.emit(
+            "preferences.changed",
+            user=self._pseudonymizer.for_audit(user),
+            actor=actor,
+            action=action,
+            old=None if old is None else old.to_dict(),
+            new=None if new is None else new.to_dict(),
+        )
+
+
+def check_user(user: object) -> str:
+    """A user id as accepted: a non-empty string of at most 256 characters, no control characters."""
+    if not isinstance(user, str) or not user:
+        raise InvalidPreferences(
+            f"user id must be a non-empty string of at most {MAX_USER_LENGTH} characters "
+            f"(got {_describe(user)})"
+        )
+    if len(user) > MAX_USER_LENGTH:
+        raise InvalidPreferences(
+            f"user id must be at most {MAX_USER_LENGTH} characters (got {len(user)} characters)"
+        )
+    if any(unicodedata.category(c) == "Cc" for c in user):
+        raise InvalidPreferences("user id must not contain control characters (tab, newline, NUL…)")
+    return user
+
+
+def _describe(user: object) -> str:
+    return "an empty string" if user == "" else type(user).__name__
