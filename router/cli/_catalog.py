@@ -1,9 +1,168 @@
-"""``policy-router catalog …``: validate, import, render and diff the declared catalog."""
+"""``policy-router catalog …``: validate, import, render and diff the declared catalog.
+
+None of these forwards a request, so none imports litellm.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from router._catalog import Catalog
+from router._catalog_diff import CatalogDiff, Change, ModelRef, diff_catalogs
+from router._catalog_dump import catalog_to_yaml
+from router._catalog_load import parse_catalog
+from router._page import import_page, render_page
+from router._settings import current_catalog_path
+from router.cli._common import one_line_errors, out, print_json
 
 app = typer.Typer(
     help="Validate, import, render and diff the declared catalog.", no_args_is_help=True
 )
+
+CatalogPath = typer.Argument(
+    None, help="A catalog YAML file; default: the shipped catalog whose name sorts last."
+)
+OutputOption = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
+
+
+@app.command()
+def validate(path: Path | None = CatalogPath) -> None:
+    """Load a catalog and check all of it; list every problem (exit status 1) or print a summary."""
+    with one_line_errors():
+        catalog = _load(path)
+    out.print(
+        f"ok: {catalog.label}, {len(catalog.providers)} providers, "
+        f"{len(catalog.models)} models, {len(catalog.routes)} routes",
+        markup=False,
+    )
+
+
+@app.command("import")
+def import_(
+    page: Path = typer.Argument(..., help="The published privacy page (markdown)."),
+    version: str | None = typer.Option(
+        None, "--version", help="Version label; default: the effective date's YYYY-MM."
+    ),
+    effective: str | None = typer.Option(
+        None, "--effective", help="Date the version takes effect, YYYY-MM-DD; default: today."
+    ),
+    output: Path | None = OutputOption,
+) -> None:
+    """Read the page's table into catalog YAML (the layout of policies/*.yaml)."""
+    with one_line_errors():
+        when = _date(effective)
+        label = version or when.strftime("%Y-%m")
+        catalog = import_page(_read(page, "page"), version=label, effective=when, source=str(page))
+        comment = f"Imported from {page.name} by `policy-router catalog import`.\nSchema: policies/README.md."
+        _write(
+            output, catalog_to_yaml(catalog, source=f"imported from {page.name}", comment=comment)
+        )
+
+
+@app.command()
+def render(path: Path | None = CatalogPath, output: Path | None = OutputOption) -> None:
+    """Write the privacy page (markdown table and footnotes) for a catalog."""
+    with one_line_errors():
+        _write(output, render_page(_load(path)))
+
+
+@app.command()
+def diff(
+    old: Path = typer.Argument(..., help="The older catalog YAML file."),
+    new: Path = typer.Argument(..., help="The newer catalog YAML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """What changed between two catalogs: models, providers, routes and policies."""
+    with one_line_errors():
+        changes = diff_catalogs(_load(old), _load(new))
+    if as_json:
+        print_json(changes.to_dict())
+    elif changes.is_empty:
+        out.print(
+            f"no changes between {changes.old_version} and {changes.new_version}", markup=False
+        )
+    else:
+        out.print(_diff_table(changes))
+
+
+def _load(path: Path | None) -> Catalog:
+    path = current_catalog_path() if path is None else path
+    return parse_catalog(_read(path, "catalog"), source=str(path))
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(f"cannot read the {what} {str(path)!r} ({reason}); check the path") from exc
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(f"cannot write {str(path)!r} ({reason}); check the directory") from exc
+
+
+def _date(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"--effective must be a date like 2025-11-20 (got {text!r})") from exc
+
+
+def _diff_table(changes: CatalogDiff) -> Table:
+    table = Table("change", "subject", "detail", title=_diff_title(changes))
+    for kind, subject, detail in _diff_rows(changes):
+        table.add_row(kind, escape(subject), escape(detail))
+    return table
+
+
+def _diff_title(changes: CatalogDiff) -> str:
+    return f"catalog {escape(changes.old_version)} → {escape(changes.new_version)}"
+
+
+def _diff_rows(d: CatalogDiff) -> list[tuple[str, str, str]]:
+    rows = [("provider added", slug, "") for slug in d.providers_added]
+    rows += [("provider removed", slug, "") for slug in d.providers_removed]
+    rows += [("provider changed", c.subject, _change(c)) for c in d.provider_changes]
+    rows += [("model added", m.slug, _named(m)) for m in d.models_added]
+    rows += [("model removed", m.slug, _named(m)) for m in d.models_removed]
+    for r in d.models_renamed:
+        case = " (case only)" if r.case_only else ""
+        slugs = "" if r.old_slug == r.new_slug else f"; slug {r.old_slug} → {r.new_slug}"
+        rows.append(("model renamed" + case, r.new_slug, f"{r.old_name!r} → {r.new_name!r}{slugs}"))
+    rows += [("model changed", c.subject, _change(c)) for c in d.model_changes]
+    for rc in d.routes_changed:
+        detail = " ".join([*(f"+{p}" for p in rc.added), *(f"-{p}" for p in rc.removed)])
+        rows.append(("routes changed", rc.model, detail))
+    rows += [("policy changed", c.subject, _change(c)) for c in d.policy_changes]
+    return rows
+
+
+def _named(model: ModelRef) -> str:
+    return f"{model.name!r} via {', '.join(model.providers)}"
+
+
+def _change(change: Change) -> str:
+    return f"{change.field}: {_shown(change.old)} → {_shown(change.new)}"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "unstated"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
