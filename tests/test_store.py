@@ -13,6 +13,7 @@ from _store_fixtures import BACKENDS, POSTGRES_URL, Backend, Outage, make_backen
 
 from router import ConfigError, InvalidPreferences, Preferences, StoreUnavailable
 from router._store import SCHEMA_VERSION, PreferenceStore, open_store, public_url
+from router._store_sqlite import SQLiteStore
 
 STRICT = Preferences(
     max_retention="24h",
@@ -222,13 +223,14 @@ def _unreachable_message(url: str) -> re.Pattern[str]:
     )
 
 
-async def test_open__unreachable_postgres_is_store_unavailable_quickly() -> None:
-    url = "postgresql://router:s3cret-pw@127.0.0.1:1/test?connect_timeout=2"
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_open__unreachable_postgres_is_store_unavailable_quickly(scheme: str) -> None:
+    url = f"{scheme}://router:s3cret-pw@127.0.0.1:1/test?connect_timeout=2"
     async with asyncio.timeout(10):
         with pytest.raises(StoreUnavailable) as caught:
             await open_store(url)
     message = str(caught.value)
-    assert _unreachable_message("postgresql://router@127.0.0.1:1/test?connect_timeout=2").match(
+    assert _unreachable_message(f"{scheme}://router@127.0.0.1:1/test?connect_timeout=2").match(
         message
     )
     assert "s3cret-pw" not in message
@@ -268,6 +270,18 @@ async def test_open__sqlite_path_that_cannot_be_created_is_store_unavailable(
     with pytest.raises(StoreUnavailable) as caught:
         await open_store(url)
     assert _unreachable_message(url).match(str(caught.value))
+
+
+async def test_open__sqlite_is_wal_with_synchronous_full(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(f"sqlite:///{tmp_path / 'prefs.sqlite3'}")
+    try:
+        pragmas = [
+            list(await store._db.execute_fetchall(f"PRAGMA {name}"))
+            for name in ("journal_mode", "synchronous")
+        ]
+    finally:
+        await store.aclose()
+    assert pragmas == [[("wal",)], [(2,)]]  # 2 is FULL: fsync on every commit
 
 
 async def test_open__sqlite_in_memory_works() -> None:
