@@ -162,9 +162,20 @@ def test_diff_catalogs__of_the_shipped_versions_names_what_the_page_changed() ->
     )
     assert RoutesChanged("o3", (), ("azure",)) in diff.routes_changed
     assert Change("o3/openai", "user_identifier", None, "omit") in diff.policy_changes
-    assert (
-        Change("gpt-5-chat", "aliases", [], ["ChatGPT"]) not in diff.model_changes
-    )  # an added model
+    assert diff.model_changes == ()
+
+
+def test_diff_catalogs__reports_a_model_given_an_alias() -> None:
+    new = build_catalog(
+        {
+            "version": "v",
+            "effective": "2025-11-20",
+            "providers": {"groq": PROVIDERS["groq"]},
+            "models": {"m": {"name": "Grok 3 mini", "aliases": ["Mini"]}},
+            "routes": [_entry(["m"], ["groq"], retention="30d")],
+        }
+    )
+    assert diff_catalogs(BASE, new).model_changes == (Change("m", "aliases", [], ["Mini"]),)
 
 
 def test_catalog_diff__to_dict_is_json_with_case_only_renames() -> None:
