@@ -1,14 +1,24 @@
 """policy-router: every LLM call checked against declared provider policies and each user's
-privacy preferences, forwarded through litellm to an allowed backend, and audited."""
+privacy preferences, forwarded through litellm to an allowed backend, and audited.
+
+    from router import PolicyRouter, Preferences
+
+    r = PolicyRouter.from_settings()
+    resp = await r.acompletion(model="Claude 4.5 Sonnet", messages=[...], user="alice")
+
+Importing ``router`` does not import litellm; the first forwarded request does.
+"""
 
 from router._catalog import Catalog, DataPolicy, Link, Model, Note, Provider, Route, UserIdentifier
 from router._catalog_load import load_catalog, parse_catalog
+from router._decision import Decision, Rejection, decide
 from router._duration import Duration
 from router._errors import (
     BackendUnavailable,
     CatalogError,
     ConfigError,
     InvalidPreferences,
+    InvalidRequest,
     PolicyViolation,
     RequestRejected,
     RouterError,
@@ -16,30 +26,42 @@ from router._errors import (
     UnknownModel,
     UnknownProvider,
 )
+from router._litellm import UpstreamFailure
 from router._preferences import Preferences, combine
+from router._router import Attempt, ModelAvailability, PolicyRouter
+from router._settings import Settings
 
 __all__ = [
+    "Attempt",
     "BackendUnavailable",
     "Catalog",
     "CatalogError",
     "ConfigError",
     "DataPolicy",
+    "Decision",
     "Duration",
     "InvalidPreferences",
+    "InvalidRequest",
     "Link",
     "Model",
+    "ModelAvailability",
     "Note",
+    "PolicyRouter",
     "PolicyViolation",
     "Preferences",
     "Provider",
+    "Rejection",
     "RequestRejected",
     "Route",
     "RouterError",
+    "Settings",
     "StoreUnavailable",
     "UnknownModel",
     "UnknownProvider",
+    "UpstreamFailure",
     "UserIdentifier",
     "combine",
+    "decide",
     "load_catalog",
     "parse_catalog",
 ]

@@ -21,14 +21,17 @@ from structlog.processors import JSONRenderer, TimeStamper
 class _LineWriter:
     """A structlog logger that writes whole lines and flushes each, safe across threads."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, copy_to: Callable[[str], None] | None = None) -> None:
         self._stream = stream
+        self._copy_to = copy_to
         self._lock = threading.Lock()
 
     def msg(self, line: str) -> None:
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
+        if self._copy_to is not None:
+            self._copy_to(line)
 
     info = msg
 
@@ -36,8 +39,14 @@ class _LineWriter:
 class AuditLog:
     """Writes audit events to stdout, stderr, a file path, or a callable (tests, embedding)."""
 
-    def __init__(self, sink: str | Path | TextIO | Callable[[str], None] = "stdout") -> None:
+    def __init__(
+        self,
+        sink: str | Path | TextIO | Callable[[str], None] = "stdout",
+        *,
+        copy_to: Callable[[str], None] | None = None,
+    ) -> None:
         self._owned: TextIO | None = None
+        self._copy_to = copy_to
         self._log = structlog.wrap_logger(
             self._writer(sink),
             processors=[
@@ -50,14 +59,14 @@ class AuditLog:
     def _writer(self, sink: str | Path | TextIO | Callable[[str], None]) -> _LineWriter:
         if isinstance(sink, str | Path):
             if str(sink) in _STREAMS:
-                return _LineWriter(_STREAMS[str(sink)]())
+                return _LineWriter(_STREAMS[str(sink)](), self._copy_to)
             path = Path(sink)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._owned = path.open("a", encoding="utf-8")
-            return _LineWriter(self._owned)
+            return _LineWriter(self._owned, self._copy_to)
         if isinstance(sink, TextIO) or hasattr(sink, "write"):
-            return _LineWriter(cast(TextIO, sink))
-        return _LineWriter(_CallableStream(sink))
+            return _LineWriter(cast(TextIO, sink), self._copy_to)
+        return _LineWriter(_CallableStream(sink), self._copy_to)
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one record: ``{"ts": …, "event": event, **fields}``."""

@@ -4,11 +4,13 @@ RouterError
 ├── CatalogError            the declared catalog (or a page) is invalid; nothing was loaded
 ├── ConfigError             settings or deployment configuration is invalid
 ├── InvalidPreferences      (also ValueError) a preference field does not parse
+├── InvalidRequest          (also ValueError) the caller's arguments cannot be routed as given
 ├── UnknownModel            (also LookupError) no model has that name, alias or slug
 ├── UnknownProvider         (also LookupError) no provider has that name or slug
 ├── PolicyViolation         no route of the model is allowed; carries the decision
 ├── StoreUnavailable        the preference store cannot be reached; the request is refused
 ├── RequestRejected         a provider refused the request itself (400-class); not failed over
+├── UpstreamFailure         one route's backend failed (timeout, 429, 5xx, auth); failed over
 └── BackendUnavailable      every allowed route failed; carries each attempt
 """
 
@@ -43,6 +45,10 @@ class ConfigError(RouterError):
 
 class InvalidPreferences(RouterError, ValueError):
     """A preference field does not parse. The message names the field, the value and what is accepted."""
+
+
+class InvalidRequest(RouterError, ValueError):
+    """The caller's arguments cannot be routed as given (for example, they name a backend)."""
 
 
 class UnknownModel(RouterError, LookupError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from router.cli import _catalog
+from router.cli import _audit, _catalog, _inspect, _prefs, _route
 
 app = typer.Typer(
     name="policy-router",
@@ -14,7 +14,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks instead of one-line errors."
+    ),
+) -> None:
+    """Route LLM calls only where the privacy policy allows; audit every decision."""
+
+
+app.command()(_inspect.models)
+app.command()(_inspect.explain)
+app.command()(_route.route)
+app.add_typer(_prefs.app, name="prefs")
 app.add_typer(_catalog.app, name="catalog")
+app.add_typer(_audit.app, name="audit")
 
 
 def main() -> None:

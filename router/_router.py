@@ -1,0 +1,438 @@
+"""PolicyRouter: the drop-in for ``litellm.acompletion`` that routes only where policy allows.
+
+The shell around the pure core: it loads the catalog and deployment, reads the user's stored
+preferences, decides, scrubs identifiers per route, forwards through the litellm adapter,
+fails over between allowed routes, and writes every step to the audit log.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from router import _litellm
+from router._audit import AuditLog
+from router._catalog import Catalog, Model, Route
+from router._catalog_load import load_catalog
+from router._decision import Decision, decide
+from router._deployment import Deployment, Target, load_deployment
+from router._errors import (
+    BackendUnavailable,
+    InvalidRequest,
+    PolicyViolation,
+    RequestRejected,
+    RouterError,
+    StoreUnavailable,
+    UnknownModel,
+)
+from router._litellm import UpstreamFailure
+from router._preferences import Preferences, combine
+from router._pseudonym import Pseudonymizer, load_or_create_key
+from router._scrub import scrub
+from router._settings import Settings
+from router._store import PreferenceStore
+from router._store_lazy import LazyStore
+from router._user_preferences import UserPreferences
+
+# Arguments that would choose or reach a backend behind the decision's back.
+BACKEND_KWARGS: Final = frozenset(
+    {
+        "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "mock_response",
+        "fallbacks", "model_list", "num_retries", "max_retries", "azure_ad_token", "aws_access_key_id",
+        "aws_secret_access_key", "aws_region_name", "vertex_project", "vertex_location",
+        "vertex_credentials", "litellm_params", "deployment_id",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One forwarding of a request to one allowed route."""
+
+    route: Route
+    outcome: str
+    error: str = ""
+    status_code: int | None = None
+    latency_ms: float = 0.0
+
+    def __str__(self) -> str:
+        return f"{self.route.provider.name}: {self.error or self.outcome}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAvailability:
+    """A model with at least one allowed route, as ``available_models`` returns it."""
+
+    slug: str
+    name: str
+    routes: tuple[Route, ...]
+    model: Model
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What one request needs along its way: ids for the audit and the decision."""
+
+    request_id: str
+    user: str | None
+    audit_user: str | None
+    decision: Decision
+    base: Mapping[str, Any]
+
+
+class PolicyRouter:
+    """Routes chat completions to backends allowed by the catalog and the user's preferences."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        deployment: Deployment,
+        settings: Settings,
+        store: PreferenceStore,
+        audit: AuditLog,
+        pseudonymizer: Pseudonymizer,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.deployment = deployment
+        self.settings = settings
+        self.audit = audit
+        self._store = store
+        self._pseudonymizer = pseudonymizer
+        self.preferences = UserPreferences(store, audit, pseudonymizer, validate=self.canonical)
+        self._org = self.canonical(settings.org.preferences())
+        self._priority = tuple(catalog.provider(p).slug for p in settings.provider_priority)
+        self._unavailable = self._unavailable_routes(os.environ if environ is None else environ)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, audit: AuditLog | None = None, **overrides: Any
+    ) -> PolicyRouter:
+        """Build from settings (environment, ``.env``, config file); ``overrides`` win.
+
+        ``audit`` replaces the audit log the settings name (for embedding and tests)."""
+        settings = settings or Settings(**overrides)
+        catalog = load_catalog(settings.catalog)
+        deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
+        key = (
+            settings.pseudonym_key.get_secret_value().encode()
+            if settings.pseudonym_key
+            else load_or_create_key(settings.resolved_data_dir() / "pseudonym.key")
+        )
+        return cls(
+            catalog=catalog,
+            deployment=deployment,
+            settings=settings,
+            store=LazyStore(settings.resolved_store_url()),
+            audit=audit or AuditLog(settings.audit),
+            pseudonymizer=Pseudonymizer(key),
+        )
+
+    def canonical(self, preferences: Preferences) -> Preferences:
+        """Provider names replaced by slugs; an unknown provider is an error, never ignored."""
+        allow = preferences.allow_providers
+        return Preferences(
+            max_retention=preferences.max_retention,
+            allow_flagged_retention=preferences.allow_flagged_retention,
+            allow_training=preferences.allow_training,
+            allow_providers=None if allow is None else self._slugs(allow),
+            deny_providers=self._slugs(preferences.deny_providers),
+        )
+
+    def _slugs(self, names: frozenset[str]) -> frozenset[str]:
+        return frozenset(self.catalog.provider(n).slug for n in names)
+
+    def _unavailable_routes(self, environ: Mapping[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for route in self.catalog.routes:
+            target = self.deployment.target(route.key)
+            if target is None:
+                out[route.key] = "no litellm model string for this route in the deployment"
+            elif not self.settings.offline:
+                missing = self.deployment.missing_credentials(target, environ)
+                if missing:
+                    out[route.key] = missing
+        return out
+
+    # -- deciding -------------------------------------------------------------------------
+
+    async def effective_preferences(
+        self, user: str | None, privacy: Preferences | Mapping[str, Any] | None = None
+    ) -> Preferences:
+        """The operator's policy tightened by the user's stored preferences and the request's."""
+        stored = await self.preferences.get(user) if user else None
+        request = self.canonical(Preferences.from_dict(privacy)) if privacy is not None else None
+        return combine(self._org, stored, request)
+
+    def decide(self, model: Model, preferences: Preferences) -> Decision:
+        """The decision for one model under already-combined preferences (pure)."""
+        return decide(
+            model,
+            self.catalog.routes_of(model),
+            preferences,
+            unavailable=self._unavailable,
+            priority=self._priority,
+        )
+
+    async def explain(
+        self,
+        model: str,
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """The decision a request would get, without forwarding anything."""
+        found = self.catalog.model(model)
+        return self.decide(found, await self.effective_preferences(user, privacy))
+
+    async def available_models(
+        self,
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+    ) -> list[ModelAvailability]:
+        """Models with at least one allowed route under the effective preferences."""
+        effective = await self.effective_preferences(user, privacy)
+        return self._available(effective)
+
+    def _available(self, effective: Preferences) -> list[ModelAvailability]:
+        out = []
+        for model in self.catalog.models:
+            decision = self.decide(model, effective)
+            if decision.allowed:
+                out.append(ModelAvailability(model.slug, model.name, decision.allowed, model))
+        return out
+
+    # -- forwarding -----------------------------------------------------------------------
+
+    async def acompletion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+        stream: bool = False,
+        request_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like ``litellm.acompletion``, routed only to backends the policy allows.
+
+        Returns litellm's response, or with ``stream=True`` an async iterator of its chunks.
+        Raises UnknownModel, PolicyViolation, StoreUnavailable, RequestRejected or
+        BackendUnavailable (with every attempt).
+        """
+        call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
+        if stream:
+            return await self._stream(call)
+        return await self._complete(call)
+
+    async def _prepare(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        request_id: str | None,
+        kwargs: dict[str, Any],
+    ) -> _Call:
+        request_id = request_id or uuid.uuid4().hex
+        audit_user = self._pseudonymizer.for_audit(user) if user else None
+        refused = {"request_id": request_id, "user": audit_user, "model": model}
+        try:
+            _check_kwargs(kwargs)
+            found = self.catalog.model(model)
+            effective = await self.effective_preferences(user, privacy)
+        except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
+            self._emit("route.refused", **refused, reason=type(exc).__name__, detail=str(exc))
+            raise
+        decision = self.decide(found, effective)
+        self._emit_decision(request_id, audit_user, decision)
+        if not decision.allowed:
+            alternatives = [m.name for m in self._available(effective)]
+            self._emit(
+                "route.refused", **refused | {"model": found.slug},
+                reason="PolicyViolation", alternatives=alternatives,
+            )  # fmt: skip
+            raise PolicyViolation(decision, alternatives)
+        base = {**kwargs, "messages": messages}
+        if user is not None:
+            base["user"] = user
+        return _Call(request_id, user, audit_user, decision, base)
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        self.audit.emit(event, catalog_version=self.catalog.label, **fields)
+
+    def _emit_decision(self, request_id: str, audit_user: str | None, decision: Decision) -> None:
+        self._emit(
+            "route.decision",
+            request_id=request_id,
+            user=audit_user,
+            model=decision.model.slug,
+            preferences=decision.preferences.to_dict(),
+            candidates=decision.candidates(),
+            order=[r.key for r in decision.allowed],
+            offline=self.settings.offline,
+        )
+
+    def _request_for(self, call: _Call, route: Route) -> tuple[Target, dict[str, Any], Any]:
+        target = self.deployment.target(route.key)
+        if target is None:  # the decision rejects such routes; kept as a guard, not a path
+            raise RouterError(f"route {route.key} has no target")
+        provider = route.provider.slug
+        scrubbed = scrub(
+            call.base,
+            route.policy.effective_user_identifier,
+            user=call.user,
+            pseudonym=lambda raw: self._pseudonymizer.for_provider(raw, provider),
+        )
+        params = route.model.params if target.params is None else target.params
+        return target, {**scrubbed.kwargs, **params}, scrubbed
+
+    def _forward_options(self, route: Route) -> dict[str, Any]:
+        provider = self.settings.providers.get(route.provider.slug)
+        return {
+            "api_base": provider.api_base if provider else None,
+            "timeout": self.settings.timeout,
+            "offline": self.settings.offline,
+            "offline_text": (
+                f"[offline] policy-router chose {route.provider.name} for "
+                f"{route.model.name}; no provider was contacted."
+            ),
+        }
+
+    async def _complete(self, call: _Call) -> Any:
+        attempts: list[Attempt] = []
+        for number, route in enumerate(call.decision.allowed, start=1):
+            target, kwargs, scrubbed = self._request_for(call, route)
+            started = time.perf_counter()
+            try:
+                response = await _litellm.complete(target, kwargs, **self._forward_options(route))
+            except (UpstreamFailure, RequestRejected) as exc:
+                attempt = self._failed(call, route, number, started, scrubbed, exc)
+                attempts.append(attempt)
+                if isinstance(exc, RequestRejected) or not exc.retryable:
+                    raise
+                continue
+            self._attempted(call, route, number, started, scrubbed, "ok")
+            self._annotate(response, call.request_id, route)
+            return response
+        raise BackendUnavailable(call.decision.model.name, attempts)
+
+    async def _stream(self, call: _Call) -> AsyncIterator[Any]:
+        attempts: list[Attempt] = []
+        for number, route in enumerate(call.decision.allowed, start=1):
+            target, kwargs, scrubbed = self._request_for(call, route)
+            started = time.perf_counter()
+            try:
+                chunks = await _litellm.open_stream(target, kwargs, **self._forward_options(route))
+            except (UpstreamFailure, RequestRejected) as exc:
+                attempts.append(self._failed(call, route, number, started, scrubbed, exc))
+                if isinstance(exc, RequestRejected) or not exc.retryable:
+                    raise
+                continue
+            return self._relay(call, route, number, started, scrubbed, chunks)
+        raise BackendUnavailable(call.decision.model.name, attempts)
+
+    async def _relay(
+        self,
+        call: _Call,
+        route: Route,
+        number: int,
+        started: float,
+        scrubbed: Any,
+        chunks: AsyncIterator[Any],
+    ) -> AsyncIterator[Any]:
+        count = 0
+        try:
+            async for chunk in chunks:
+                count += 1
+                yield chunk
+        except (UpstreamFailure, RequestRejected) as exc:
+            self._failed(call, route, number, started, scrubbed, exc, chunks=count)
+            raise
+        self._attempted(call, route, number, started, scrubbed, "ok", chunks=count)
+
+    def _failed(
+        self,
+        call: _Call,
+        route: Route,
+        number: int,
+        started: float,
+        scrubbed: Any,
+        exc: UpstreamFailure | RequestRejected,
+        **extra: Any,
+    ) -> Attempt:
+        kind = exc.kind if isinstance(exc, UpstreamFailure) else "rejected"
+        attempt = Attempt(
+            route, kind, str(exc), exc.status_code, (time.perf_counter() - started) * 1000
+        )
+        # The upstream's message stays out of the audit log: providers echo request content.
+        self._attempted(
+            call, route, number, started, scrubbed, kind, status_code=exc.status_code, **extra
+        )
+        return attempt
+
+    def _attempted(
+        self,
+        call: _Call,
+        route: Route,
+        number: int,
+        started: float,
+        scrubbed: Any,
+        outcome: str,
+        **extra: Any,
+    ) -> None:
+        self._emit(
+            "route.attempt",
+            request_id=call.request_id,
+            user=call.audit_user,
+            model=route.model.slug,
+            provider=route.provider.slug,
+            route=route.key,
+            attempt=number,
+            outcome=outcome,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            identifier_rule=route.policy.effective_user_identifier.value,
+            scrubbed_removed=list(scrubbed.removed),
+            scrubbed_replaced=list(scrubbed.replaced),
+            offline=self.settings.offline,
+            **extra,
+        )
+
+    def _annotate(self, response: Any, request_id: str, route: Route) -> None:
+        """Where the response came from, for the HTTP layer and callers who want to know."""
+        hidden = getattr(response, "_hidden_params", None)
+        if isinstance(hidden, dict):
+            hidden["policy_router"] = {
+                "request_id": request_id,
+                "route": route.key,
+                "provider": route.provider.slug,
+                "offline": self.settings.offline,
+            }
+
+    async def aclose(self) -> None:
+        await self._store.aclose()
+        self.audit.close()
+
+    async def __aenter__(self) -> PolicyRouter:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+
+def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
+    named = sorted(BACKEND_KWARGS & kwargs.keys())
+    if named:
+        raise InvalidRequest(
+            f"the router chooses the backend from the policy; remove {', '.join(map(repr, named))} "
+            "(set provider endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE instead)"
+        )
+    if "model" in kwargs or "messages" in kwargs:
+        raise InvalidRequest("pass 'model' and 'messages' once, as acompletion's own arguments")

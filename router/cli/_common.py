@@ -1,0 +1,114 @@
+"""What the sub-commands share: preference flags, building the router, one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+import typer
+from rich.console import Console
+
+from router._errors import RouterError
+from router._preferences import Preferences
+
+if TYPE_CHECKING:
+    from router._audit import AuditLog
+    from router._router import PolicyRouter
+    from router._settings import Settings
+
+T = TypeVar("T")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+UserOption = typer.Option(None, "--user", "-u", help="End user whose stored preferences apply.")
+MaxRetention = typer.Option(
+    None, "--max-retention", help="Longest retention allowed: none, 24h, 30d, 2y, unlimited."
+)
+AllowTraining = typer.Option(
+    None, "--allow-training/--no-allow-training", help="Whether providers may train on the data."
+)
+AllowFlagged = typer.Option(
+    None,
+    "--allow-flagged-retention/--no-allow-flagged-retention",
+    help="Whether flagged content may be kept longer than --max-retention.",
+)
+AllowProvider = typer.Option(
+    None, "--allow-provider", help="Only these providers (repeat the flag for several)."
+)
+DenyProvider = typer.Option(None, "--deny-provider", help="Never these providers (repeatable).")
+JsonOption = typer.Option(False, "--json", help="Print JSON for machines.")
+
+
+def preferences_from_flags(
+    max_retention: str | None,
+    allow_training: bool | None,
+    allow_flagged_retention: bool | None,
+    allow_provider: list[str] | None,
+    deny_provider: list[str] | None,
+) -> Preferences | None:
+    """The request-level preferences the flags state, or None if no flag was given."""
+    prefs = Preferences(
+        max_retention=max_retention,  # type: ignore[arg-type]  # parsed in __post_init__
+        allow_training=allow_training,
+        allow_flagged_retention=allow_flagged_retention,
+        allow_providers=frozenset(allow_provider) if allow_provider else None,
+        deny_providers=frozenset(deny_provider or ()),
+    )
+    return None if prefs.is_empty else prefs
+
+
+def settings(**overrides: Any) -> Settings:
+    from router._settings import Settings
+
+    return Settings(**overrides)
+
+
+def run_with_router(
+    work: Callable[[PolicyRouter], Awaitable[T]],
+    *,
+    settings_: Settings | None = None,
+    audit: AuditLog | None = None,
+) -> T:
+    """Build the router from settings, run ``work`` with it on one event loop, close it."""
+    from router._router import PolicyRouter
+
+    async def main() -> T:
+        router = PolicyRouter.from_settings(settings_, audit=audit)
+        try:
+            return await work(router)
+        finally:
+            await router.aclose()
+
+    return asyncio.run(main())
+
+
+def debugging() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A RouterError becomes one line on stderr and exit status 1 (a traceback with --debug)."""
+    try:
+        yield
+    except (RouterError, OSError, ValueError) as exc:
+        if debugging():
+            raise
+        message = str(exc).strip().replace("\n", " ") if not _multi_line(exc) else str(exc)
+        err.print(f"error: {message}", markup=False)
+        raise typer.Exit(1) from None
+
+
+def _multi_line(exc: BaseException) -> bool:
+    return bool(getattr(exc, "problems", ()))
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

@@ -1,0 +1,171 @@
+"""``policy-router models`` and ``policy-router explain``: the policy as it will be enforced.
+
+Neither forwards a request, so neither imports litellm."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from router._catalog import Route, UserIdentifier
+from router._decision import Decision
+from router._scrub import scrub
+from router.cli._common import (
+    AllowFlagged,
+    AllowProvider,
+    AllowTraining,
+    DenyProvider,
+    JsonOption,
+    MaxRetention,
+    UserOption,
+    one_line_errors,
+    out,
+    preferences_from_flags,
+    print_json,
+    run_with_router,
+)
+
+if TYPE_CHECKING:
+    from router._router import PolicyRouter
+
+SAMPLE_USER = "<user>"
+
+
+def models(
+    user: str | None = UserOption,
+    max_retention: str | None = MaxRetention,
+    allow_training: bool | None = AllowTraining,
+    allow_flagged_retention: bool | None = AllowFlagged,
+    allow_provider: list[str] | None = AllowProvider,
+    deny_provider: list[str] | None = DenyProvider,
+    as_json: bool = JsonOption,
+) -> None:
+    """Every model, the providers that would be allowed, and why the others are not."""
+    privacy = preferences_from_flags(
+        max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
+    )
+
+    async def work(router: PolicyRouter) -> list[Decision]:
+        effective = await router.effective_preferences(user, privacy)
+        return [router.decide(m, effective) for m in router.catalog.models]
+
+    with one_line_errors():
+        decisions = run_with_router(work)
+    if as_json:
+        print_json([decision_json(d) for d in decisions])
+        return
+    table = Table("model", "allowed providers", "rejected", title="Models under this policy")
+    for d in decisions:
+        allowed = "\n".join(_route_line(r) for r in d.allowed) or "[red]none[/red]"
+        rejected = "\n".join(f"{j.route.provider.name}: {'; '.join(j.reasons)}" for j in d.rejected)
+        table.add_row(d.model.name, allowed, rejected)
+    out.print(table)
+    usable = sum(1 for d in decisions if d.allowed)
+    out.print(f"{usable} of {len(decisions)} models have at least one allowed route.")
+
+
+def explain(
+    model: str = typer.Argument(..., help="Model display name, alias or slug."),
+    user: str | None = UserOption,
+    max_retention: str | None = MaxRetention,
+    allow_training: bool | None = AllowTraining,
+    allow_flagged_retention: bool | None = AllowFlagged,
+    allow_provider: list[str] | None = AllowProvider,
+    deny_provider: list[str] | None = DenyProvider,
+    as_json: bool = JsonOption,
+) -> None:
+    """The decision for one request: every candidate, its verdict and reasons, the failover
+    order, and which identifier fields each route would have scrubbed."""
+    privacy = preferences_from_flags(
+        max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
+    )
+
+    async def work(router: PolicyRouter) -> tuple[Decision, str]:
+        return await router.explain(model, user, privacy=privacy), router.catalog.label
+
+    with one_line_errors():
+        decision, label = run_with_router(work)
+    if as_json:
+        print_json(decision_json(decision) | {"catalog_version": label})
+    else:
+        _print_decision(decision, label)
+    if not decision.allowed:
+        raise typer.Exit(2)
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """A decision as plain data: what ``explain --json`` and ``models --json`` print."""
+    return {
+        "model": {"slug": decision.model.slug, "name": decision.model.name},
+        "preferences": decision.preferences.to_dict(),
+        "order": [r.key for r in decision.allowed],
+        "candidates": [
+            _candidate(r, "allowed", ()) for r in decision.allowed
+        ] + [_candidate(j.route, "rejected", j.reasons) for j in decision.rejected],
+    }  # fmt: skip
+
+
+def _candidate(route: Route, verdict: str, reasons: tuple[str, ...]) -> dict[str, Any]:
+    policy = route.policy
+    rule = policy.effective_user_identifier
+    return {
+        "route": route.key,
+        "provider": {"slug": route.provider.slug, "name": route.provider.name},
+        "verdict": verdict,
+        "reasons": list(reasons),
+        "retention": str(policy.effective_retention),
+        "flagged_retention": str(policy.effective_flagged_retention),
+        "trains_on_api_data": policy.trains,
+        "user_identifier": rule.value,
+        "identifier_fields": _identifier_effect(rule),
+    }
+
+
+def _identifier_effect(rule: UserIdentifier) -> dict[str, list[str]]:
+    """What scrubbing does to a call that carries the user: computed, not described."""
+    sample = {"user": SAMPLE_USER, "metadata": {"user_id": SAMPLE_USER}}
+    done = scrub(sample, rule, user=SAMPLE_USER, pseudonym=lambda _: "pseudonym")
+    return {"removed": list(done.removed), "replaced": list(done.replaced)}
+
+
+def _route_line(route: Route) -> str:
+    policy = route.policy
+    trains = "trains" if policy.trains else "no training"
+    return f"{route.provider.name} ({policy.effective_retention.describe()}, {trains})"
+
+
+def _print_decision(decision: Decision, label: str) -> None:
+    out.print(f"[bold]{decision.model.name}[/bold]  catalog {label}")
+    prefs = decision.preferences.to_dict() or "no constraints"
+    out.print(f"effective preferences: {prefs}")
+    table = Table("#", "provider", "verdict", "retention", "training", "identifier", "reasons")
+    for i, route in enumerate(decision.allowed, start=1):
+        table.add_row(str(i), *_row(route, "[green]allowed[/green]", ()))
+    for rejection in decision.rejected:
+        table.add_row("-", *_row(rejection.route, "[red]rejected[/red]", rejection.reasons))
+    out.print(table)
+    if decision.allowed:
+        order = " -> ".join(r.provider.name for r in decision.allowed)
+        out.print(f"failover order: {order}")
+    else:
+        out.print("[red]no route is allowed: the request would be refused[/red]")
+
+
+def _row(route: Route, verdict: str, reasons: tuple[str, ...]) -> tuple[str, ...]:
+    policy = route.policy
+    effect = _identifier_effect(policy.effective_user_identifier)
+    touched = effect["removed"] or effect["replaced"]
+    action = "removed" if effect["removed"] else "pseudonymised" if effect["replaced"] else "sent"
+    identifier = (
+        f"{policy.effective_user_identifier.value}: {', '.join(touched) or 'user'} {action}"
+    )
+    return (
+        route.provider.name,
+        verdict,
+        policy.effective_retention.describe(),
+        "yes" if policy.trains else "no",
+        identifier,
+        "; ".join(reasons),
+    )

@@ -1,0 +1,101 @@
+"""``policy-router prefs get|set|delete USER``: a user's stored privacy preferences."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from router._preferences import Preferences
+from router.cli._common import (
+    AllowFlagged,
+    AllowProvider,
+    AllowTraining,
+    DenyProvider,
+    JsonOption,
+    MaxRetention,
+    one_line_errors,
+    out,
+    preferences_from_flags,
+    print_json,
+    run_with_router,
+)
+
+if TYPE_CHECKING:
+    from router._router import PolicyRouter
+
+app = typer.Typer(help="Read and change users' stored privacy preferences.", no_args_is_help=True)
+ACTOR = typer.Option("cli", "--actor", help="Who makes the change, as the audit log records it.")
+
+
+@app.command("get")
+def get(user: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """Show a user's stored preferences and the effective ones (with the operator's policy)."""
+
+    async def work(router: PolicyRouter) -> dict[str, Any]:
+        stored = await router.preferences.get(user)
+        return _report(user, stored, await router.effective_preferences(user))
+
+    with one_line_errors():
+        _show(run_with_router(work), as_json)
+
+
+@app.command("set")
+def set_(
+    user: str = typer.Argument(...),
+    max_retention: str | None = MaxRetention,
+    allow_training: bool | None = AllowTraining,
+    allow_flagged_retention: bool | None = AllowFlagged,
+    allow_provider: list[str] | None = AllowProvider,
+    deny_provider: list[str] | None = DenyProvider,
+    actor: str = ACTOR,
+    as_json: bool = JsonOption,
+) -> None:
+    """Replace a user's stored preferences with the given flags."""
+    with one_line_errors():
+        prefs = preferences_from_flags(
+            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
+        )
+        if prefs is None:
+            raise ValueError(
+                "give at least one preference flag (see --help), or use 'prefs delete'"
+            )
+
+        async def work(router: PolicyRouter) -> dict[str, Any]:
+            stored = await router.preferences.set(user, prefs, actor=actor)
+            return _report(user, stored, await router.effective_preferences(user))
+
+        _show(run_with_router(work), as_json)
+
+
+@app.command("delete")
+def delete(user: str = typer.Argument(...), actor: str = ACTOR) -> None:
+    """Forget a user's stored preferences; the operator's policy applies to them again."""
+
+    async def work(router: PolicyRouter) -> bool:
+        return await router.preferences.delete(user, actor=actor)
+
+    with one_line_errors():
+        existed = run_with_router(work)
+    out.print(f"deleted preferences of {user}" if existed else f"{user} had no stored preferences")
+
+
+def _report(user: str, stored: Preferences | None, effective: Preferences) -> dict[str, Any]:
+    return {
+        "user": user,
+        "stored": None if stored is None else stored.to_dict(),
+        "effective": effective.to_dict(),
+    }
+
+
+def _show(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(report)
+        return
+    stored = report["stored"]
+    out.print(f"user: {report['user']}", markup=False)
+    out.print(
+        f"stored: {stored if stored is not None else 'none (operator defaults apply)'}",
+        markup=False,
+    )
+    out.print(f"effective: {report['effective'] or 'no constraints'}", markup=False)

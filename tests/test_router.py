@@ -1,0 +1,367 @@
+"""PolicyRouter end to end: decision, scrubbing on the wire, failover, audit records.
+
+Provider traffic is mocked with respx at the httpx layer, so litellm builds the real request
+for each provider and the tests assert on what would have gone over the wire.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from router import (
+    BackendUnavailable,
+    InvalidPreferences,
+    InvalidRequest,
+    PolicyRouter,
+    PolicyViolation,
+    Preferences,
+    RequestRejected,
+    StoreUnavailable,
+    UnknownModel,
+    UnknownProvider,
+)
+from router._audit import AuditLog
+from router._settings import Settings
+
+USER = "sentinel-user-4b1d"
+SECRET = "sk-sentinel-key-9c2e"
+CONTENT = "sentinel message content 77aa"
+
+KIMI = {  # Kimi K2's routes, in catalog order, and where litellm sends each
+    "groq": "https://api.groq.com/openai/v1/chat/completions",
+    "nebius": "https://api.studio.nebius.ai/v1/chat/completions",
+    "deepinfra": "https://api.deepinfra.com/v1/openai/chat/completions",
+    "fireworks": "https://api.fireworks.ai/inference/v1/chat/completions",
+    "together": "https://api.together.ai/v1/chat/completions",
+}
+KEYS = {
+    "GROQ_API_KEY": SECRET,
+    "NEBIUS_API_KEY": SECRET,
+    "DEEPINFRA_API_KEY": SECRET,
+    "FIREWORKS_AI_API_KEY": SECRET,
+    "TOGETHERAI_API_KEY": SECRET,
+    "OPENAI_API_KEY": SECRET,
+    "ANTHROPIC_API_KEY": SECRET,
+}
+
+
+def completion(text: str = "hello from upstream", model: str = "m") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model,
+        "service_tier": "on_demand",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
+    }
+
+
+def sse(*parts: str) -> bytes:
+    events = []
+    for i, part in enumerate(parts):
+        chunk = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": "m",
+            "service_tier": "on_demand",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": part}
+                    if i == 0
+                    else {"content": part},
+                    "finish_reason": None,
+                }
+            ],
+        }
+        events.append(f"data: {json.dumps(chunk)}\n\n")
+    events.append("data: [DONE]\n\n")
+    return "".join(events).encode()
+
+
+class Audit:
+    """Audit records collected in memory."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["event"] == name]
+
+
+@pytest.fixture
+def audit() -> Audit:
+    return Audit()
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+def make_router(tmp_path: Path, audit: Audit, **settings: Any) -> PolicyRouter:
+    defaults = {
+        "store_url": f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
+        "pseudonym_key": "test-pseudonym-key",
+    }
+    config = Settings(**defaults | settings)
+    return PolicyRouter.from_settings(config, audit=AuditLog(audit.lines.append))
+
+
+@pytest.fixture
+async def router(tmp_path: Path, audit: Audit, keys: None) -> AsyncIterator[PolicyRouter]:
+    r = make_router(tmp_path, audit)
+    yield r
+    await r.aclose()
+
+
+@pytest.fixture
+def wire() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+        yield mock
+
+
+MESSAGES = [{"role": "user", "content": CONTENT}]
+
+
+async def test_acompletion__forwards_to_the_first_allowed_route_without_the_user_id(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    groq = wire.post(KIMI["groq"]).respond(200, json=completion())
+    response = await router.acompletion(
+        "Kimi K2",
+        MESSAGES,
+        USER,
+        metadata={"user_id": USER},
+        extra_headers={"X-End-User": USER},
+    )
+    assert response.choices[0].message.content == "hello from upstream"
+    request = groq.calls.last.request
+    assert USER not in str(request.url)
+    assert USER not in request.content.decode()
+    assert all(USER not in v for v in request.headers.values())
+    assert json.loads(request.content)["messages"] == MESSAGES
+    attempt = audit.events("route.attempt")[0]
+    assert attempt["outcome"] == "ok"
+    assert attempt["identifier_rule"] == "omit"
+    assert sorted(attempt["scrubbed_removed"]) == [
+        "extra_headers.X-End-User", "metadata.user_id", "user"
+    ]  # fmt: skip
+
+
+async def test_acompletion__fails_over_on_5xx_429_and_timeouts_only_to_allowed_routes(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    await router.preferences.set(USER, Preferences(deny_providers=["nebius"]))
+    groq = wire.post(KIMI["groq"]).respond(500, json={"error": {"message": "boom"}})
+    nebius = wire.post(KIMI["nebius"]).respond(200, json=completion("from nebius"))
+    deepinfra = wire.post(KIMI["deepinfra"]).respond(429, json={"error": {"message": "slow"}})
+    fireworks = wire.post(KIMI["fireworks"]).mock(side_effect=httpx.ReadTimeout("slow"))
+    wire.post(KIMI["together"]).respond(200, json=completion("from together"))
+
+    response = await router.acompletion("kimi-k2", MESSAGES, USER)
+
+    assert response.choices[0].message.content == "from together"
+    assert not nebius.called  # the user denied it: never contacted, even during failover
+    assert (groq.call_count, deepinfra.call_count, fireworks.call_count) == (1, 1, 1)
+    outcomes = [(a["provider"], a["outcome"]) for a in audit.events("route.attempt")]
+    assert outcomes == [
+        ("groq", "server"),
+        ("deepinfra", "rate_limit"),
+        ("fireworks", "timeout"),
+        ("together", "ok"),
+    ]
+    assert response._hidden_params["policy_router"]["provider"] == "together"
+
+
+async def test_acompletion__a_bad_request_is_not_failed_over(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    wire.post(KIMI["groq"]).respond(400, json={"error": {"message": "bad temperature"}})
+    nebius = wire.post(KIMI["nebius"]).respond(200, json=completion())
+    with pytest.raises(RequestRejected):
+        await router.acompletion("kimi-k2", MESSAGES, USER, temperature=7)
+    assert not nebius.called
+
+
+async def test_acompletion__every_route_failing_raises_backend_unavailable_with_attempts(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    for url in KIMI.values():
+        wire.post(url).respond(503, json={"error": {"message": "down"}})
+    with pytest.raises(BackendUnavailable) as caught:
+        await router.acompletion("kimi-k2", MESSAGES, USER)
+    attempts = caught.value.attempts
+    assert [a.route.provider.slug for a in attempts] == list(KIMI)
+    assert all(a.status_code == 503 for a in attempts)
+
+
+async def test_acompletion__policy_violation_names_reasons_and_alternatives(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    await router.preferences.set(USER, Preferences(max_retention="none"))
+    with pytest.raises(PolicyViolation) as caught:
+        await router.acompletion("Claude 4.5 Sonnet", MESSAGES, USER)
+    violation = caught.value
+    assert violation.decision.allowed == ()
+    assert {r.route.provider.slug for r in violation.decision.rejected} == {"anthropic", "bedrock"}
+    assert "Kimi K2" in violation.alternatives
+    assert "Claude 4.5 Sonnet" not in violation.alternatives
+    assert "GPT 4.1" not in violation.alternatives  # 30 days
+    assert not wire.calls
+    refused = audit.events("route.refused")
+    assert refused[0]["reason"] == "PolicyViolation"
+
+
+async def test_acompletion__request_privacy_tightens_but_cannot_loosen(
+    tmp_path: Path, audit: Audit, keys: None, wire: respx.MockRouter
+) -> None:
+    router = make_router(tmp_path, audit, org={"max_retention": "24h"})
+    try:
+        with pytest.raises(PolicyViolation):
+            await router.acompletion(
+                "GPT 4.1", MESSAGES, USER, privacy={"max_retention": "unlimited"}
+            )
+        await router.preferences.set(USER, {"max_retention": "2y"})
+        decision = await router.explain("GPT 4.1", USER)
+        assert decision.allowed == ()
+        assert decision.preferences.max_retention is not None
+        assert str(decision.preferences.max_retention) == "24h"
+    finally:
+        await router.aclose()
+
+
+async def test_acompletion__unknown_model_is_refused_and_audited(
+    router: PolicyRouter, audit: Audit
+) -> None:
+    with pytest.raises(UnknownModel, match="unknown model 'GPT 9'"):
+        await router.acompletion("GPT 9", MESSAGES, USER)
+    assert audit.events("route.refused")[0]["reason"] == "UnknownModel"
+
+
+async def test_acompletion__arguments_that_choose_a_backend_are_refused(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    with pytest.raises(InvalidRequest, match="remove 'api_base'"):
+        await router.acompletion("kimi-k2", MESSAGES, USER, api_base="https://elsewhere.test")
+    assert not wire.calls
+
+
+async def test_acompletion__unknown_provider_in_request_privacy_is_an_error(
+    router: PolicyRouter,
+) -> None:
+    with pytest.raises(UnknownProvider):
+        await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"deny_providers": ["acme"]})
+    with pytest.raises(InvalidPreferences):
+        await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"max_retention": "soon"})
+
+
+async def test_acompletion__stream_fails_over_before_the_first_chunk(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    wire.post(KIMI["groq"]).respond(502, json={"error": {"message": "bad gateway"}})
+    wire.post(KIMI["nebius"]).respond(
+        200, headers={"content-type": "text/event-stream"}, content=sse("Hel", "lo")
+    )
+    stream = await router.acompletion("kimi-k2", MESSAGES, USER, stream=True)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "Hello"
+    outcomes = [(a["provider"], a["outcome"]) for a in audit.events("route.attempt")]
+    assert outcomes == [("groq", "server"), ("nebius", "ok")]
+
+
+async def test_acompletion__offline_answers_without_network_or_keys(
+    tmp_path: Path, audit: Audit, wire: respx.MockRouter
+) -> None:
+    router = make_router(tmp_path, audit, offline=True)
+    try:
+        response = await router.acompletion("Claude 4.5 Sonnet", MESSAGES, USER)
+    finally:
+        await router.aclose()
+    assert "[offline]" in response.choices[0].message.content
+    assert response._hidden_params["policy_router"]["offline"] is True
+    assert not wire.calls
+    assert all(r["offline"] is True for r in audit.events("route.attempt"))
+
+
+async def test_routes_without_credentials_are_rejected_with_that_reason(
+    tmp_path: Path, audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIREWORKS_AI_API_KEY", SECRET)
+    router = make_router(tmp_path, audit)
+    try:
+        decision = await router.explain("Kimi K2")
+    finally:
+        await router.aclose()
+    assert [r.provider.slug for r in decision.allowed] == ["fireworks"]
+    reasons = {r.route.provider.slug: r.reasons for r in decision.rejected}
+    assert reasons["groq"] == ("no credentials: set GROQ_API_KEY",)
+
+
+async def test_audit__records_carry_ids_and_never_content_user_or_keys(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    wire.post(KIMI["groq"]).respond(500, json={"error": {"message": f"echo {CONTENT} {SECRET}"}})
+    wire.post(KIMI["nebius"]).respond(200, json=completion(CONTENT))
+    await router.preferences.set(USER, Preferences(max_retention="30d"), actor="test")
+    await router.acompletion("kimi-k2", MESSAGES, USER, metadata={"user_id": USER})
+    with pytest.raises(PolicyViolation):
+        await router.acompletion(
+            "claude 4.5 sonnet", MESSAGES, USER, privacy={"max_retention": "none"}
+        )
+    output = "\n".join(audit.lines)
+    for sentinel in (USER, SECRET, CONTENT):
+        assert sentinel not in output
+    decision = audit.events("route.decision")[0]
+    attempts = audit.events("route.attempt")
+    assert {a["request_id"] for a in attempts} == {decision["request_id"]}
+    assert decision["catalog_version"].startswith("2025-11@")
+    assert decision["user"].startswith("user-")
+    assert decision["order"][0] == "kimi-k2/groq"
+    assert audit.events("preferences.changed")[0]["user"] == decision["user"]
+
+
+async def test_available_models__lists_only_models_with_an_allowed_route(
+    router: PolicyRouter,
+) -> None:
+    models = await router.available_models(privacy={"max_retention": "none"})
+    names = {m.name for m in models}
+    assert "Kimi K2" in names
+    assert "Claude 4.5 Sonnet" not in names
+    kimi = next(m for m in models if m.slug == "kimi-k2")
+    assert [r.provider.slug for r in kimi.routes] == list(KIMI)
+
+
+async def test_store_unreachable__requests_for_users_fail_closed(
+    tmp_path: Path, audit: Audit, keys: None, wire: respx.MockRouter
+) -> None:
+    router = make_router(
+        tmp_path, audit, store_url="postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
+    )
+    try:
+        with pytest.raises(StoreUnavailable):
+            await router.acompletion("kimi-k2", MESSAGES, USER)
+    finally:
+        await router.aclose()
+    assert not wire.calls
+    assert audit.events("route.refused")[0]["reason"] == "StoreUnavailable"
