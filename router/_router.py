@@ -228,6 +228,7 @@ class PolicyRouter:
         BackendUnavailable (with every attempt).
         """
         call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
+        _litellm.configure()  # litellm's one-time import is not any attempt's latency
         if stream:
             return await self._stream(call)
         return await self._complete(call)

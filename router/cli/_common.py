@@ -13,17 +13,19 @@ import click
 import typer
 from rich.console import Console
 
+from router._audit import AuditLog
 from router._errors import RouterError
 from router._preferences import Preferences
 
 if TYPE_CHECKING:
-    from router._audit import AuditLog
     from router._router import PolicyRouter
     from router._settings import Settings
 
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
+# Tables stay readable when piped (rich assumes 80 columns when it cannot see a terminal).
+_WIDTH = None if sys.stdout.isatty() else 160
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 UserOption = typer.Option(None, "--user", "-u", help="End user whose stored preferences apply.")
@@ -43,6 +45,12 @@ AllowProvider = typer.Option(
 )
 DenyProvider = typer.Option(None, "--deny-provider", help="Never these providers (repeatable).")
 JsonOption = typer.Option(False, "--json", help="Print JSON for machines.")
+OfflineOption = typer.Option(
+    None,
+    "--offline/--online",
+    help="Decide as the offline mode does: routes need no provider credentials. "
+    "Default: POLICY_ROUTER_OFFLINE.",
+)
 
 
 def preferences_from_flags(
@@ -63,10 +71,12 @@ def preferences_from_flags(
     return None if prefs.is_empty else prefs
 
 
-def settings(**overrides: Any) -> Settings:
+def settings(offline: bool | None = None) -> Settings:
+    """Settings from the environment, with ``--offline/--online`` applied when given."""
     from router._settings import Settings
 
-    return Settings(**overrides)
+    config = Settings()
+    return config if offline is None else config.model_copy(update={"offline": offline})
 
 
 def run_with_router(
@@ -78,8 +88,12 @@ def run_with_router(
     """Build the router from settings, run ``work`` with it on one event loop, close it."""
     from router._router import PolicyRouter
 
+    config = settings_ or settings()
+    if audit is None and config.audit == "stdout":
+        audit = AuditLog("stderr")  # stdout is the command's own output
+
     async def main() -> T:
-        router = PolicyRouter.from_settings(settings_, audit=audit)
+        router = PolicyRouter.from_settings(config, audit=audit)
         try:
             return await work(router)
         finally:

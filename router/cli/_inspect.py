@@ -19,12 +19,14 @@ from router.cli._common import (
     DenyProvider,
     JsonOption,
     MaxRetention,
+    OfflineOption,
     UserOption,
     one_line_errors,
     out,
     preferences_from_flags,
     print_json,
     run_with_router,
+    settings,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ def models(
     allow_flagged_retention: bool | None = AllowFlagged,
     allow_provider: list[str] | None = AllowProvider,
     deny_provider: list[str] | None = DenyProvider,
+    offline: bool | None = OfflineOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Every model, the providers that would be allowed, and why the others are not."""
@@ -52,7 +55,7 @@ def models(
         return [router.decide(m, effective) for m in router.catalog.models]
 
     with one_line_errors():
-        decisions = run_with_router(work)
+        decisions = run_with_router(work, settings_=settings(offline))
     if as_json:
         print_json([decision_json(d) for d in decisions])
         return
@@ -64,6 +67,7 @@ def models(
     out.print(table)
     usable = sum(1 for d in decisions if d.allowed)
     out.print(f"{usable} of {len(decisions)} models have at least one allowed route.")
+    _hint_credentials(decisions)
 
 
 def explain(
@@ -74,6 +78,7 @@ def explain(
     allow_flagged_retention: bool | None = AllowFlagged,
     allow_provider: list[str] | None = AllowProvider,
     deny_provider: list[str] | None = DenyProvider,
+    offline: bool | None = OfflineOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The decision for one request: every candidate, its verdict and reasons, the failover
@@ -86,7 +91,7 @@ def explain(
         return await router.explain(model, user, privacy=privacy), router.catalog.label
 
     with one_line_errors():
-        decision, label = run_with_router(work)
+        decision, label = run_with_router(work, settings_=settings(offline))
     if as_json:
         print_json(decision_json(decision) | {"catalog_version": label})
     else:
@@ -151,6 +156,16 @@ def _print_decision(decision: Decision, label: str) -> None:
         out.print(f"failover order: {order}")
     else:
         out.print("[red]no route is allowed: the request would be refused[/red]")
+    _hint_credentials([decision])
+
+
+def _hint_credentials(decisions: list[Decision]) -> None:
+    """Say so when credentials, not policy, are what rejects routes."""
+    if any(r.reasons[-1].startswith("no credentials") for d in decisions for r in d.rejected):
+        out.print(
+            "note: routes whose provider has no credentials are rejected; set the provider's "
+            "API key, or add --offline to see the policy alone."
+        )
 
 
 def _row(route: Route, verdict: str, reasons: tuple[str, ...]) -> tuple[str, ...]:

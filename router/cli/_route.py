@@ -61,10 +61,10 @@ def route(
                 settings_=config,
                 audit=_tee(config, records),
             )
+            if not stream:
+                out.print(answer, markup=False)
         finally:
             _print_records(records)
-    if not stream:
-        out.print(answer, markup=False)
 
 
 async def _send(
@@ -86,10 +86,8 @@ async def _send(
 
 def _settings_for(model: str, offline: bool | None) -> Settings:
     """Settings, offline when asked, or when no route of the model could reach a provider."""
-    base = settings()
-    if offline is not None:
-        return base.model_copy(update={"offline": offline})
-    if base.offline or _has_credentials(base, model):
+    base = settings(offline)
+    if offline is not None or base.offline or _has_credentials(base, model):
         return base
     return base.model_copy(update={"offline": True})
 
