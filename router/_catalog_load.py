@@ -16,7 +16,7 @@ of one provider's routes within the entry (a footnote on a provider).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
@@ -116,17 +116,38 @@ def load_catalog(path: str | Path) -> Catalog:
 def parse_catalog(text: str, *, source: str = "<catalog>") -> Catalog:
     """Validate catalog YAML text. Every problem is reported, each with its file and place."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise CatalogError([f"{source}:{where} is not valid YAML ({exc})"]) from exc
+        problem = getattr(exc, "problem", None) or exc
+        raise CatalogError([f"{source}:{where} is not valid YAML ({problem})"]) from exc
     if not isinstance(raw, dict):
         got = type(raw).__name__
         raise CatalogError(
             [f"{source}: expected a mapping with version, providers, models and routes (got {got})"]
         )
     return build_catalog(raw, source=source)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (YAML would keep the last)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if not isinstance(key, Hashable):
+            continue
+        if key in first:
+            problem = f"key {key!r} is given twice (first on line {first[key]}); keep one"
+            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+        first[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 def build_catalog(raw: Mapping[str, Any], *, source: str = "<catalog>") -> Catalog:
