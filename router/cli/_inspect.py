@@ -46,9 +46,10 @@ def models(
     as_json: bool = JsonOption,
 ) -> None:
     """Every model, the providers that would be allowed, and why the others are not."""
-    privacy = preferences_from_flags(
-        max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-    )
+    with one_line_errors():
+        privacy = preferences_from_flags(
+            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
+        )
 
     async def work(router: PolicyRouter) -> list[Decision]:
         effective = await router.effective_preferences(user, privacy)
@@ -83,9 +84,10 @@ def explain(
 ) -> None:
     """The decision for one request: every candidate, its verdict and reasons, the failover
     order, and which identifier fields each route would have scrubbed."""
-    privacy = preferences_from_flags(
-        max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-    )
+    with one_line_errors():
+        privacy = preferences_from_flags(
+            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
+        )
 
     async def work(router: PolicyRouter) -> tuple[Decision, str]:
         return await router.explain(model, user, privacy=privacy), router.catalog.label

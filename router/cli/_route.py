@@ -47,9 +47,10 @@ def route(
     deny_provider: list[str] | None = DenyProvider,
 ) -> None:
     """Send one request through the full path; print the answer and its audit records."""
-    privacy = preferences_from_flags(
-        max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-    )
+    with one_line_errors():
+        privacy = preferences_from_flags(
+            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
+        )
     records: list[str] = []
     with one_line_errors():
         config = _settings_for(model, offline)
