@@ -155,7 +155,8 @@ def build_catalog(raw: Mapping[str, Any], *, source: str = "<catalog>") -> Catal
     try:
         doc = CatalogDoc.model_validate(raw)
     except ValidationError as exc:
-        raise CatalogError([f"{source}: {_describe(err)}" for err in exc.errors()]) from exc
+        errors = _without_echoes(exc.errors())
+        raise CatalogError([f"{source}: {_describe(err)}" for err in errors]) from exc
     problems = [f"{source}: {p}" for p in _cross_check(doc)]
     if problems:
         raise CatalogError(problems)
@@ -167,13 +168,29 @@ def catalog_hash(doc: CatalogDoc) -> str:
     return hashlib.sha256(canonical_json(doc.model_dump(mode="json")).encode()).hexdigest()
 
 
+def _without_echoes(errors: list[Any]) -> list[Any]:
+    """Drop "routes: should have at least 1 item" when the items are wrong, not missing."""
+    locs = [tuple(e["loc"]) for e in errors]
+    return [
+        e
+        for e in errors
+        if e["type"] != "too_short"
+        or not any(len(loc) > len(e["loc"]) and loc[: len(e["loc"])] == e["loc"] for loc in locs)
+    ]
+
+
 def _describe(err: Mapping[str, Any]) -> str:
     place = _place(err["loc"])
     kind = err["type"]
+    if kind == "string_pattern_mismatch" and err["loc"][-1] == "[key]":
+        place = _place(err["loc"][:-1])
+        return f"{place}: {err['input']!r} is not a slug; use lowercase letters, digits and dashes (like 'gpt-4-1')"
     if kind == "extra_forbidden":
         return f"{place}: unknown field {err['loc'][-1]!r}; remove it or check its spelling"
     if kind == "missing":
         return f"{place}: required field is missing"
+    if kind == "too_short":
+        return f"{place}: list at least one item (got {err.get('input')!r})"
     msg = str(err["msg"]).removeprefix("Value error, ")
     if kind == "value_error" or "got" in msg:
         return f"{place}: {msg}"
@@ -244,14 +261,14 @@ def _check_names(doc: CatalogDoc) -> Iterator[str]:
     for slug, provider in doc.providers.items():
         for name in {fold(slug), fold(provider.name)}:
             if name in seen:
-                yield f"providers.{slug}: {name!r} is already a name or slug of provider {seen[name]!r}"
+                yield f"providers.{slug}: {name!r} is already a name or slug of provider {seen[name]!r} (names are compared case-insensitively)"
             seen.setdefault(name, slug)
 
 
 def _check_variants(doc: CatalogDoc) -> Iterator[str]:
     for slug, model in doc.models.items():
         if model.variant_of is not None and model.variant_of not in doc.models:
-            yield f"models.{slug}.variant_of: unknown model {model.variant_of!r}"
+            yield f"models.{slug}.variant_of: unknown model {model.variant_of!r}; name the slug of a model under 'models'"
 
 
 def _assemble(doc: CatalogDoc, *, source: str) -> Catalog:
