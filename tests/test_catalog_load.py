@@ -62,16 +62,16 @@ REJECTIONS = [
         id="an unknown top-level field is rejected",
     ),
     pytest.param(
-        SMALL.replace("providers: [groq, nebius]", "providers: [groq, cerebras]"),
-        (
-            "<catalog>: routes[0].providers[1]: unknown provider 'cerebras'; expected one of: groq, nebius",
-        ),
-        id="a route to an unknown provider is rejected",
-    ),
-    pytest.param(
         SMALL.replace("models: [m, n]", "models: [m, n, o]"),
         ("<catalog>: routes[0].models[2]: unknown model 'o'; declare it under 'models'",),
         id="a route of an unknown model is rejected",
+    ),
+    pytest.param(
+        SMALL.replace("n: {name: N,", "n: {name: m,"),
+        (
+            "<catalog>: models.n.name: 'm' is already a name, alias or slug of model 'm' (names are compared case-insensitively)",
+        ),
+        id="a display name that is another model's slug is rejected",
     ),
     pytest.param(
         SMALL.replace("m: {name: M}", "m: {name: enn}"),
