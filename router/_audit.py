@@ -14,9 +14,6 @@ from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-import structlog
-from structlog.processors import JSONRenderer, TimeStamper
-
 
 class _LineWriter:
     """A structlog logger that writes whole lines and flushes each, safe across threads."""
@@ -47,14 +44,24 @@ class AuditLog:
     ) -> None:
         self._owned: TextIO | None = None
         self._copy_to = copy_to
-        self._log = structlog.wrap_logger(
-            self._writer(sink),
-            processors=[
-                TimeStamper(fmt="iso", utc=True, key="ts"),
-                _event_first,
-                JSONRenderer(sort_keys=False, default=str),
-            ],
-        )
+        self._sink = self._writer(sink)  # opened now: a bad path fails at start, not mid-request
+        self._log: Any = None
+
+    def _logger(self) -> Any:
+        """structlog, imported on the first record: commands that write none start faster."""
+        if self._log is None:
+            import structlog
+            from structlog.processors import JSONRenderer, TimeStamper
+
+            self._log = structlog.wrap_logger(
+                self._sink,
+                processors=[
+                    TimeStamper(fmt="iso", utc=True, key="ts"),
+                    _event_first,
+                    JSONRenderer(sort_keys=False, default=str),
+                ],
+            )
+        return self._log
 
     def _writer(self, sink: str | Path | TextIO | Callable[[str], None]) -> _LineWriter:
         if isinstance(sink, str | Path):
@@ -70,7 +77,7 @@ class AuditLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one record: ``{"ts": …, "event": event, **fields}``."""
-        self._log.info(event, **fields)
+        self._logger().info(event, **fields)
 
     def close(self) -> None:
         if self._owned is not None:
