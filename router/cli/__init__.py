@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from router.cli import _audit, _catalog, _inspect, _prefs, _route
+from router.cli import _audit, _catalog, _inspect, _prefs, _route, _serve
 
 app = typer.Typer(
     name="policy-router",
@@ -28,6 +28,7 @@ def _root(
 app.command()(_inspect.models)
 app.command()(_inspect.explain)
 app.command()(_route.route)
+app.command()(_serve.serve)
 app.add_typer(_prefs.app, name="prefs")
 app.add_typer(_catalog.app, name="catalog")
 app.add_typer(_audit.app, name="audit")
