@@ -17,6 +17,7 @@ import pytest
 import respx
 from _wire import mock_provider, use_fake_credentials
 from fastapi import FastAPI
+from openai.types.chat import ChatCompletionUserMessageParam
 
 from router._audit import AuditLog
 from router._errors import ConfigError, RouterError
@@ -28,7 +29,9 @@ API_KEY: Final = "test-api-key-1"
 ADMIN_KEY: Final = "test-admin-key-1"
 BASE: Final = "http://proxy"
 EVERY_INTERFACE: Final = "0.0.0.0"  # noqa: S104  # what the refusal tests bind to
-HELLO: Final = ({"role": "user", "content": "Say hello."},)
+HELLO: Final[tuple[ChatCompletionUserMessageParam, ...]] = (
+    {"role": "user", "content": "Say hello."},
+)
 OFFLINE_TEXT: Final = "[offline] policy-router chose OpenAI for GPT 4.1; no provider was contacted."
 
 
