@@ -137,7 +137,7 @@ REJECTIONS = [
     ),
     pytest.param(
         SMALL.replace("providers: [groq, nebius]", "providers: [groq, nebius"),
-        ("<catalog>: line 12, column 11 is not valid YAML (expected ',' or ']', but got ':')",),
+        ("<catalog>: line 12, column 11 is not valid YAML (did not find expected ',' or ']')",),
         id="invalid YAML is rejected with its line",
     ),
     pytest.param(
