@@ -53,6 +53,7 @@ from router._errors import (
     UnknownModel,
     UnknownProvider,
 )
+from router._litellm import UpstreamFailure
 from router._preferences import Preferences
 from router._router import BACKEND_KWARGS, ModelAvailability, PolicyRouter
 from router._settings import ServerSettings, Settings
@@ -274,6 +275,13 @@ def _(exc: BackendUnavailable) -> ApiError:
     return ApiError(
         503, message, kind="server_error", code="backends_unavailable", attempts=attempts
     )
+
+
+@api_error.register
+def _(exc: UpstreamFailure) -> ApiError:
+    log.warning("backend failed: %s", exc)
+    message = f"the backend failed ({exc.kind}) and no other route could take over; try again later"
+    return ApiError(502, message, kind="server_error", code="upstream_failure")
 
 
 @api_error.register

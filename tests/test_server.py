@@ -21,6 +21,7 @@ from openai.types.chat import ChatCompletionUserMessageParam
 
 from router._audit import AuditLog
 from router._errors import ConfigError, RouterError
+from router._litellm import FailureKind, UpstreamFailure
 from router._router import PolicyRouter
 from router._server import check_auth_settings, create_app, is_loopback
 from router._settings import ServerSettings, Settings
@@ -267,6 +268,12 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             id="a field the proxy does not forward",
         ),
         pytest.param(
+            chat(timeout=600),
+            "timeout",
+            "unsupported field 'timeout': the proxy forwards OpenAI chat-completion fields only",
+            id="a timeout of the caller's own (the operator's setting bounds every call)",
+        ),
+        pytest.param(
             {"model": "GPT 4.1"}, "messages", "messages: Field required", id="messages missing"
         ),
         pytest.param(
@@ -361,7 +368,12 @@ async def test_stream__failure_after_first_chunk_ends_with_an_error_event(
 ) -> None:
     async def chunks() -> AsyncIterator[Any]:
         yield _Chunk()
-        raise RouterError("the backend went away")
+        raise UpstreamFailure(
+            "openai: timeout: key sk-secret",
+            kind=FailureKind.TIMEOUT,
+            status_code=None,
+            provider="openai",
+        )
 
     async def streaming(*_: Any, **__: Any) -> Any:
         return chunks()
@@ -370,8 +382,31 @@ async def test_stream__failure_after_first_chunk_ends_with_an_error_event(
     response = await http.post("/v1/chat/completions", json=chat(stream=True), headers=auth())
     events = [e.removeprefix("data: ") for e in response.text.split("\n\n") if e]
     assert json.loads(events[0])["choices"][0]["delta"]["content"] == "hi"
-    assert json.loads(events[-1])["error"]["code"] == "internal_error"
+    assert json.loads(events[-1])["error"] == {
+        "message": "the backend failed (timeout) and no other route could take over; try again later",
+        "type": "server_error",
+        "param": None,
+        "code": "upstream_failure",
+    }
     assert "[DONE]" not in events
+    assert "sk-secret" not in response.text
+
+
+async def test_stream__sdk_raises_on_the_error_event(
+    sdk: openai.AsyncOpenAI, router: PolicyRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def chunks() -> AsyncIterator[Any]:
+        yield _Chunk()
+        raise RouterError("something unexpected")
+
+    async def streaming(*_: Any, **__: Any) -> Any:
+        return chunks()
+
+    monkeypatch.setattr(router, "acompletion", streaming)
+    stream = await sdk.chat.completions.create(model="GPT 4.1", messages=list(HELLO), stream=True)
+    with pytest.raises(openai.APIError, match="internal error"):
+        async for _ in stream:
+            pass
 
 
 # --- backends failing (real litellm request building, respx on the wire) --------------------
