@@ -101,11 +101,11 @@ def wait_http(url: str, timeout: float, headers: Mapping[str, str] | None = None
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def served(base: str) -> int:
-    """How many requests the fake upstream has answered."""
+def upstream_stats(base: str) -> dict[str, int]:
+    """Requests answered and connections accepted by the fake upstream so far."""
     import httpx
 
-    return int(httpx.get(f"{base}/stats", timeout=5.0).json()["served"])
+    return dict(httpx.get(f"{base}/stats", timeout=5.0).json())
 
 
 def percentile(values: Sequence[float], p: float) -> float:

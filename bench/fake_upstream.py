@@ -2,7 +2,7 @@
 
 Serves OpenAI's ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": true``), Anthropic's
 ``POST /v1/messages`` (JSON or SSE), ``GET /v1/models``, ``GET /healthz`` and ``GET /stats``
-(requests served so far). HTTP/1.1 keep-alive on an asyncio Protocol (uvloop when installed),
+(requests served and connections accepted so far). HTTP/1.1 keep-alive on an asyncio Protocol (uvloop when installed),
 so it costs a few tens of microseconds per request and does not dominate a 2-core machine.
 
     python -m bench.fake_upstream --port 0 --latency-ms 0
@@ -151,11 +151,12 @@ BAD_REQUEST: Final = _response("400 Bad Request", b'{"error":{"message":"bad req
 
 
 class Upstream:
-    """Shared state of the server: the fixed latency and a request counter."""
+    """Shared state of the server: the fixed latency, request and connection counters."""
 
     def __init__(self, latency: float) -> None:
         self.latency = latency
         self.served = 0
+        self.connections = 0
 
 
 class _Connection(asyncio.Protocol):
@@ -168,6 +169,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.upstream.connections += 1
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -208,7 +210,8 @@ class _Connection(asyncio.Protocol):
     def _answer(self, method: str, path: str, body: bytes, close: bool) -> None:
         self.upstream.served += 1
         if method == "GET" and path == "/stats":
-            payload = _response("200 OK", b'{"served":%d}' % self.upstream.served)
+            counts = (self.upstream.served, self.upstream.connections)
+            payload = _response("200 OK", b'{"served":%d,"connections":%d}' % counts)
         else:
             stream = b'"stream"' in body and _wants_stream(body)
             payload = RESPONSES.get((method, path, stream), NOT_FOUND)
