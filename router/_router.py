@@ -104,7 +104,13 @@ class PolicyRouter:
         self.audit = audit
         self._store = store
         self._pseudonymizer = pseudonymizer
-        self.preferences = UserPreferences(store, audit, pseudonymizer, validate=self.canonical)
+        self.preferences = UserPreferences(
+            store,
+            audit,
+            pseudonymizer,
+            validate=self.canonical,
+            audit_fields={"catalog_version": catalog.label},
+        )
         self._org = self.canonical(settings.org.preferences())
         self._priority = tuple(catalog.provider(p).slug for p in settings.provider_priority)
         self._unavailable = self._unavailable_routes(os.environ if environ is None else environ)
@@ -350,14 +356,19 @@ class PolicyRouter:
         chunks: AsyncIterator[Any],
     ) -> AsyncIterator[Any]:
         count = 0
+        outcome = "cancelled"  # the caller stopped reading (client gone, task cancelled)
         try:
             async for chunk in chunks:
                 count += 1
                 yield chunk
+            outcome = "ok"
         except (UpstreamFailure, RequestRejected) as exc:
+            outcome = "failed"
             self._failed(call, route, number, started, scrubbed, exc, chunks=count)
             raise
-        self._attempted(call, route, number, started, scrubbed, "ok", chunks=count)
+        finally:
+            if outcome != "failed":
+                self._attempted(call, route, number, started, scrubbed, outcome, chunks=count)
 
     def _failed(
         self,
@@ -429,6 +440,11 @@ class PolicyRouter:
 
 
 def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
+    if kwargs.get("store"):
+        raise InvalidRequest(
+            "'store' asks the provider to keep the completion, beyond the retention the catalog "
+            "declares for the route; remove it"
+        )
     named = sorted(BACKEND_KWARGS & kwargs.keys())
     if named:
         raise InvalidRequest(

@@ -620,13 +620,17 @@ async def put_preferences(
 ) -> StoredPreferences:
     """Replace a user's preferences; the audit records which admin key did it."""
     prefs = Preferences.from_dict(body.plain())
-    stored = await _context(request).router.preferences.set(user, prefs, actor=actor)
+    stored = await _context(request).router.preferences.set(
+        user, prefs, actor=actor, request_id=request.state.request_id
+    )
     return StoredPreferences(user=user, preferences=PrivacyFields(**stored.to_dict()))
 
 
 async def delete_preferences(request: Request, user: str, actor: Admin) -> Deleted:
     """Forget a user's preferences; ``deleted`` is false if there were none."""
-    deleted = await _context(request).router.preferences.delete(user, actor=actor)
+    deleted = await _context(request).router.preferences.delete(
+        user, actor=actor, request_id=request.state.request_id
+    )
     return Deleted(user=user, deleted=deleted)
 
 

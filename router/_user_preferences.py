@@ -8,6 +8,7 @@ never the raw id.
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -30,8 +31,11 @@ class UserPreferences:
         audit: AuditLog,
         pseudonymizer: Pseudonymizer,
         validate: Callable[[Preferences], Preferences] | None = None,
+        audit_fields: Mapping[str, Any] | None = None,
     ) -> None:
+        """``audit_fields`` go into every record (the router passes its catalog version)."""
         self._store = store
+        self._audit_fields = dict(audit_fields or {})
         self._audit = audit
         self._pseudonymizer = pseudonymizer
         self._validate = validate
@@ -41,23 +45,30 @@ class UserPreferences:
         return await self._store.get(check_user(user))
 
     async def set(
-        self, user: str, prefs: Preferences | Mapping[str, Any], *, actor: str = "api"
+        self,
+        user: str,
+        prefs: Preferences | Mapping[str, Any],
+        *,
+        actor: str = "api",
+        request_id: str | None = None,
     ) -> Preferences:
-        """Validate and store the user's preferences; return them as stored."""
+        """Validate and store the user's preferences; return them as stored.
+
+        ``actor`` (who made the change) and ``request_id`` go into the audit record."""
         user = check_user(user)
         new = Preferences.from_dict(prefs)
         if self._validate is not None:
             new = self._validate(new)
         old = await self._store.set(user, new)
-        self._changed(user, actor, "set", old, new)
+        self._changed(user, actor, request_id, "set", old, new)
         return new
 
-    async def delete(self, user: str, *, actor: str = "api") -> bool:
+    async def delete(self, user: str, *, actor: str = "api", request_id: str | None = None) -> bool:
         """Forget the user's preferences; ``False`` if there were none."""
         old = await self._store.delete(check_user(user))
         if old is None:
             return False
-        self._changed(user, actor, "delete", old, None)
+        self._changed(user, actor, request_id, "delete", old, None)
         return True
 
     async def list_users(self, limit: int = 100, after: str | None = None) -> list[str]:
@@ -76,10 +87,18 @@ class UserPreferences:
         await self._store.aclose()
 
     def _changed(
-        self, user: str, actor: str, action: str, old: Preferences | None, new: Preferences | None
+        self,
+        user: str,
+        actor: str,
+        request_id: str | None,
+        action: str,
+        old: Preferences | None,
+        new: Preferences | None,
     ) -> None:
         self._audit.emit(
             "preferences.changed",
+            **self._audit_fields,
+            request_id=request_id or uuid.uuid4().hex,
             user=self._pseudonymizer.for_audit(user),
             actor=actor,
             action=action,

@@ -365,3 +365,35 @@ async def test_store_unreachable__requests_for_users_fail_closed(
         await router.aclose()
     assert not wire.calls
     assert audit.events("route.refused")[0]["reason"] == "StoreUnavailable"
+
+
+async def test_acompletion__store_true_is_refused(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    with pytest.raises(InvalidRequest, match="'store' asks the provider to keep the completion"):
+        await router.acompletion("kimi-k2", MESSAGES, USER, store=True)
+    assert not wire.calls
+
+
+async def test_acompletion__an_abandoned_stream_is_audited_as_cancelled(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    wire.post(KIMI["groq"]).respond(
+        200, headers={"content-type": "text/event-stream"}, content=sse("a", "b", "c")
+    )
+    stream = await router.acompletion("kimi-k2", MESSAGES, USER, stream=True)
+    async for _ in stream:
+        break
+    await stream.aclose()
+    attempt = audit.events("route.attempt")[-1]
+    assert (attempt["outcome"], attempt["chunks"]) == ("cancelled", 1)
+
+
+async def test_preferences_changed__carries_request_id_and_catalog_version(
+    router: PolicyRouter, audit: Audit
+) -> None:
+    await router.preferences.set(USER, {"max_retention": "none"}, actor="ops", request_id="req-7")
+    record = audit.events("preferences.changed")[0]
+    assert record["request_id"] == "req-7"
+    assert record["catalog_version"] == router.catalog.label
+    assert record["actor"] == "ops"

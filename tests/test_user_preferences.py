@@ -77,7 +77,12 @@ async def test_set__stores_what_validate_returns(subject: Subject) -> None:
 async def test_set__audits_pseudonym_actor_old_and_new(subject: Subject) -> None:
     await subject.api.set(USER, {"max_retention": "30d"})
     await subject.api.set(USER, {"max_retention": "none", "allow_training": False}, actor="cli")
-    records = [{k: v for k, v in r.items() if k != "ts"} for r in subject.records()]
+    ids = [r["request_id"] for r in subject.records()]
+    assert len(set(ids)) == 2  # each change without a caller's id gets its own
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    records = [
+        {k: v for k, v in r.items() if k not in ("ts", "request_id")} for r in subject.records()
+    ]
     assert records == [
         {
             "event": "preferences.changed",
