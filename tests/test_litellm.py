@@ -1,0 +1,393 @@
+"""The litellm adapter's own behaviour: lazy import, configuration, arguments, errors.
+
+What litellm then sends to each provider is tested on the wire, in ``test_wire.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, Final
+
+import httpx
+import pytest
+
+from router._deployment import Target
+from router._errors import RequestRejected
+from router._litellm import (
+    BY_STATUS,
+    ENVIRONMENT,
+    REFUSED,
+    FailureKind,
+    UpstreamFailure,
+    _arguments,
+    _module,
+    _outcomes,
+    complete,
+    configure,
+    open_stream,
+    outcome_of,
+    translate,
+)
+
+OPENAI: Final = Target("openai/gpt-4.1")
+MESSAGES: Final = ({"role": "user", "content": "Say hello."},)
+
+
+@pytest.fixture(scope="module")
+def litellm() -> ModuleType:
+    return _module()
+
+
+def offline(**kwargs: Any) -> Any:
+    return complete(
+        OPENAI,
+        {"messages": list(MESSAGES), **kwargs},
+        api_base=None,
+        timeout=5.0,
+        offline=True,
+        offline_text="offline answer",
+    )
+
+
+# --- import and configuration -------------------------------------------------------------
+
+
+def test_import__does_not_import_litellm() -> None:
+    code = "import sys, router._litellm; print('litellm' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
+
+
+def test_configure__sets_litellm_environment_and_settings(litellm: ModuleType) -> None:
+    configure()
+
+    assert {name: os.environ[name] for name in ENVIRONMENT} == dict(ENVIRONMENT)
+    assert litellm.suppress_debug_info is True
+    assert litellm.disable_aiohttp_transport is True
+    assert litellm.turn_off_message_logging is True
+    assert litellm.disable_streaming_logging is True
+
+
+def test_configure__no_callbacks_and_no_litellm_log_handlers(litellm: ModuleType) -> None:
+    configure()
+
+    assert (litellm.callbacks, litellm.success_callback, litellm.failure_callback) == ([], [], [])
+    assert (litellm._async_success_callback, litellm._async_failure_callback) == ([], [])
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        assert logging.getLogger(name).handlers == []
+
+
+# --- arguments ----------------------------------------------------------------------------
+
+
+def test_arguments__adapter_owns_model_retries_and_transport_settings() -> None:
+    caller = {
+        "messages": [],
+        "model": "someone-else/model",
+        "num_retries": 5,
+        "api_base": "https://elsewhere.example",
+        "stream": True,
+    }
+
+    call = _arguments(OPENAI, caller, "https://ours.example", 12.5, None)
+
+    assert call == {
+        "messages": [],
+        "model": "openai/gpt-4.1",
+        "custom_llm_provider": "openai",
+        "stream": False,
+        "timeout": 12.5,
+        "num_retries": 0,
+        "max_retries": 0,
+        "drop_params": True,
+        "api_base": "https://ours.example",
+    }
+
+
+def test_arguments__offline_mocks_the_answer_and_sends_no_api_base() -> None:
+    call = _arguments(OPENAI, {"messages": []}, "https://ours.example", 5.0, "offline answer")
+
+    assert call["mock_response"] == "offline answer"
+    assert "api_base" not in call
+
+
+def test_arguments__metadata_is_copied_for_litellm_to_mutate() -> None:
+    metadata = {"trace": "t-1"}
+
+    call = _arguments(OPENAI, {"metadata": metadata}, None, 5.0, None)
+
+    assert call["metadata"] == metadata
+    assert call["metadata"] is not metadata
+
+
+def test_arguments__deepinfra_keeps_max_retries_through_litellm() -> None:
+    call = _arguments(Target("deepinfra/m/x"), {"messages": []}, None, 5.0, None)
+
+    assert call["allowed_openai_params"] == ["max_retries"]
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+async def test_complete__refuses_arguments_that_redirect_the_request(name: str) -> None:
+    with pytest.raises(RequestRejected) as caught:
+        await offline(**{name: "x"})
+
+    assert str(caught.value) == (
+        f"{name!r}: set by the router's deployment, not by a request; remove it from the call"
+    )
+    assert caught.value.status_code == 400
+
+
+# --- offline ------------------------------------------------------------------------------
+
+
+async def test_complete__offline_returns_a_model_response() -> None:
+    response = await offline()
+
+    assert type(response).__name__ == "ModelResponse"
+    assert response.choices[0].message.content == "offline answer"
+
+
+async def test_complete__caller_metadata_is_not_mutated() -> None:
+    metadata = {"trace": "t-1"}
+
+    await offline(metadata=metadata)
+
+    assert metadata == {"trace": "t-1"}
+
+
+async def test_complete__schedules_no_logging_task() -> None:
+    """litellm's success logging (a task per call) is skipped: the call is 'internal'."""
+    before = asyncio.all_tasks()
+
+    await offline()
+
+    assert asyncio.all_tasks() == before
+
+
+async def test_open_stream__closing_early_is_clean() -> None:
+    chunks = await open_stream(
+        OPENAI,
+        {"messages": list(MESSAGES)},
+        api_base=None,
+        timeout=5.0,
+        offline=True,
+        offline_text="a longer offline answer in several chunks",
+    )
+
+    first = await anext(chunks)
+    await chunks.aclose()  # type: ignore[attr-defined]
+
+    assert first.choices[0].delta.content
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def _litellm_exception_classes(litellm: ModuleType) -> set[type[BaseException]]:
+    found = set()
+    for module in (litellm, litellm.exceptions):
+        for name in dir(module):
+            value = getattr(module, name, None)
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__.split(".")[0] == "litellm"
+            ):
+                found.add(value)
+    return found
+
+
+def test_outcomes__every_litellm_exception_is_mapped(litellm: ModuleType) -> None:
+    missing = _litellm_exception_classes(litellm) - set(_outcomes())
+
+    assert sorted(c.__qualname__ for c in missing) == []
+
+
+def test_outcomes__only_generic_classes_decide_by_status(litellm: ModuleType) -> None:
+    generic = {cls.__name__ for cls, outcome in _outcomes().items() if outcome == BY_STATUS}
+
+    assert generic == {"APIError", "MockException", "OpenAIError"}
+
+
+Make = Callable[[Any], BaseException]
+ROWS: Final[list[tuple[str, Make, FailureKind | None, int | None]]] = [
+    (
+        "bad request is the request's fault",
+        lambda e: e.BadRequestError("bad", model="m", llm_provider="openai"),
+        None,
+        400,
+    ),
+    (
+        "context window exceeded is the request's fault",
+        lambda e: e.ContextWindowExceededError("too long", model="m", llm_provider="openai"),
+        None,
+        400,
+    ),
+    (
+        "content policy violation is the request's fault",
+        lambda e: e.ContentPolicyViolationError("no", model="m", llm_provider="openai"),
+        None,
+        400,
+    ),
+    (
+        "unsupported params is the request's fault",
+        lambda e: e.UnsupportedParamsError("unsupported: x"),
+        None,
+        400,
+    ),
+    (
+        "guardrail block is the request's fault",
+        lambda e: e.GuardrailRaisedException("g", message="blocked"),
+        None,
+        400,
+    ),
+    (
+        "bad request with a 403 status is an auth failure (Vertex AI)",
+        lambda e: _with_status(e.BadRequestError("denied", model="m", llm_provider="x"), 403),
+        FailureKind.AUTH,
+        403,
+    ),
+    (
+        "timeout is a timeout",
+        lambda e: e.Timeout("slow", model="m", llm_provider="openai"),
+        FailureKind.TIMEOUT,
+        408,
+    ),
+    (
+        "connection error is a connection failure",
+        lambda e: e.APIConnectionError("refused", llm_provider="openai", model="m"),
+        FailureKind.CONNECTION,
+        500,
+    ),
+    (
+        "rate limit is a rate limit",
+        lambda e: e.RateLimitError("slow down", llm_provider="openai", model="m"),
+        FailureKind.RATE_LIMIT,
+        429,
+    ),
+    (
+        "service unavailable is a server failure",
+        lambda e: e.ServiceUnavailableError("down", llm_provider="openai", model="m"),
+        FailureKind.SERVER,
+        503,
+    ),
+    (
+        "authentication error is an auth failure",
+        lambda e: e.AuthenticationError("bad key", llm_provider="openai", model="m"),
+        FailureKind.AUTH,
+        401,
+    ),
+    (
+        "not found is a missing model",
+        lambda e: e.NotFoundError("no such model", model="m", llm_provider="openai"),
+        FailureKind.NOT_FOUND,
+        404,
+    ),
+    (
+        "unknown provider is a deployment error",
+        lambda e: e.LiteLLMUnknownProvider(model="m", custom_llm_provider="nope"),
+        FailureKind.CONFIG,
+        400,
+    ),
+    (
+        "budget exceeded is litellm's own budget",
+        lambda e: e.BudgetExceededError(current_cost=2.0, max_budget=1.0),
+        FailureKind.BUDGET,
+        422,
+    ),
+    (
+        "generic api error with 502 is a server failure",
+        lambda e: e.APIError(502, "bad gateway", llm_provider="openai", model="m"),
+        FailureKind.SERVER,
+        502,
+    ),
+    (
+        "generic api error with 413 is the request's fault",
+        lambda e: e.APIError(413, "too large", llm_provider="openai", model="m"),
+        None,
+        413,
+    ),
+]
+
+
+def _with_status(exc: BaseException, status: int) -> BaseException:
+    exc.status_code = status  # type: ignore[attr-defined]
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "status"), [row[1:] for row in ROWS], ids=[row[0] for row in ROWS]
+)
+def test_translate__maps_litellm_errors(
+    litellm: ModuleType, make: Make, kind: FailureKind | None, status: int | None
+) -> None:
+    error = translate(make(litellm.exceptions), OPENAI)
+
+    if kind is None:
+        assert type(error) is RequestRejected
+    else:
+        assert isinstance(error, UpstreamFailure)
+        assert error.kind is kind
+        assert error.retryable is (kind is not FailureKind.BUDGET)
+    assert error.status_code == status
+
+
+def test_translate__server_error_caused_by_a_refused_connection_is_a_connection_failure(
+    litellm: ModuleType,
+) -> None:
+    wrapped = litellm.exceptions.InternalServerError("Connection error.", "openai", "m")
+    wrapped.__cause__ = httpx.ConnectError("refused")
+
+    error = translate(wrapped, OPENAI)
+
+    assert isinstance(error, UpstreamFailure)
+    assert error.kind is FailureKind.CONNECTION
+
+
+def test_translate__message_names_provider_kind_and_status(litellm: ModuleType) -> None:
+    exc = litellm.exceptions.RateLimitError("OpenAIException - slow down", "openai", "m")
+
+    error = translate(exc, OPENAI)
+
+    assert str(error) == (
+        "openai (HTTP 429): rate_limit: RateLimitError: OpenAIException - slow down"
+    )
+
+
+def test_translate__message_holds_no_credential_of_this_process(
+    litellm: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOME_PROVIDER_API_KEY", "plain-looking-value-1234")
+    exc = litellm.exceptions.AuthenticationError(
+        "bad key plain-looking-value-1234 and sk-proj-abcdefghijklmnopqrstuvwx", "openai", "m"
+    )
+
+    message = str(translate(exc, OPENAI))
+
+    assert "plain-looking-value-1234" not in message
+    assert "sk-proj-abcdefghijklmnopqrstuvwx" not in message
+
+
+def test_translate__message_is_one_bounded_line(litellm: ModuleType) -> None:
+    exc = litellm.exceptions.InternalServerError("x" * 1000 + "\nTraceback ...", "openai", "m")
+
+    message = str(translate(exc, OPENAI))
+
+    assert "\n" not in message
+    assert len(message) < 400
+
+
+def test_outcome_of__subclass_uses_nearest_listed_base(litellm: ModuleType) -> None:
+    class Custom(litellm.exceptions.RateLimitError):  # type: ignore[misc, name-defined]
+        pass
+
+    assert outcome_of(Custom("x", "openai", "m")) is FailureKind.RATE_LIMIT
