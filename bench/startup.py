@@ -1,0 +1,154 @@
+"""Start-up time of the commands that forward nothing, and what their imports cost.
+
+Each command runs ``--runs`` times as a fresh process (pinned to CPU 0, output discarded);
+the figure is the median wall time from spawn to exit. Then each runs once under
+``python -X importtime``: the slowest top-level imports, the time per root package, and
+whether litellm was imported at all (it must not be, per DESIGN.md).
+
+    uv run --frozen python -m bench.startup [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from bench import _common
+
+BIN: Final = Path(sys.executable).parent
+COMMANDS: Final = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "python -c 'import router'": [sys.executable, "-c", "import router"],
+    "policy-router --help": [str(BIN / "policy-router"), "--help"],
+    "policy-router catalog validate": [str(BIN / "policy-router"), "catalog", "validate"],
+    "policy-router models": [str(BIN / "policy-router"), "models"],
+    'policy-router explain "Kimi K2"': [str(BIN / "policy-router"), "explain", "Kimi K2"],
+}
+TARGETED: Final = ("policy-router models", 'policy-router explain "Kimi K2"')
+TARGET_S: Final = 0.5
+_LINE: Final = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return _common.bench_env(
+        {
+            "POLICY_ROUTER_DATA_DIR": str(tmp),
+            "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / 'preferences.sqlite3'}",
+            "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
+            "POLICY_ROUTER_AUDIT": os.devnull,
+            "COLUMNS": "160",
+        }
+    )
+
+
+def wall_times(command: list[str], runs: int, env: dict[str, str]) -> tuple[list[float], int]:
+    """Wall times of ``runs`` runs, and the last exit status (``explain`` exits 2 when the
+    request would be refused, here for want of credentials: still a complete run)."""
+    times, status = [], 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        status = subprocess.run(
+            [*_common.pin_prefix(0), *command], env=env, cwd=_common.ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=120,
+        ).returncode  # fmt: skip
+        times.append(time.perf_counter() - started)
+    return times, status
+
+
+def import_profile(command: list[str], env: dict[str, str], top: int = 12) -> dict[str, Any]:
+    """Run once under ``-X importtime``; the python-level command for a console script."""
+    if command[0] != sys.executable:
+        command = [sys.executable, "-m", "router.cli", *command[1:]]
+    done = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]], env=env, cwd=_common.ROOT,
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    rows = []
+    for line in done.stderr.splitlines():
+        match = _LINE.match(line)
+        if match:
+            self_us, cumulative_us, indent, name = match.groups()
+            rows.append((name, int(self_us), int(cumulative_us), len(indent) // 2))
+    by_root: dict[str, int] = {}
+    for name, self_us, _, _ in rows:
+        root = name.split(".")[0]
+        by_root[root] = by_root.get(root, 0) + self_us
+    top_level = sorted((r for r in rows if r[3] == 0), key=lambda r: -r[2])[:top]
+    return {
+        "total_import_ms": sum(r[1] for r in rows) / 1000,
+        "modules": len(rows),
+        "litellm_imported": any(r[0] == "litellm" for r in rows),
+        "top_level_ms": [(name, cumulative / 1000) for name, _, cumulative, _ in top_level],
+        "by_root_package_ms": sorted(
+            ((k, v / 1000) for k, v in by_root.items()), key=lambda kv: -kv[1]
+        )[:top],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = _env(Path(tmp))
+        for name, command in COMMANDS.items():
+            wall_times(command, 2, env)  # warm: bytecode caches and the page cache
+            times, status = wall_times(command, args.runs, env)
+            out[name] = {
+                "runs": args.runs,
+                "exit_status": status,
+                "median_s": statistics.median(times),
+                "min_s": min(times),
+                "p90_s": _common.percentile(times, 90),
+                "imports": import_profile(command, env),
+            }
+            if name in TARGETED:
+                out[name]["target_s"] = TARGET_S
+                out[name]["met"] = out[name]["median_s"] < TARGET_S
+            print(f"  {name:<34} median {out[name]['median_s']:.3f} s", file=sys.stderr)
+    return {"config": vars(args), "commands": out}
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = []
+    for name, r in result["commands"].items():
+        imports = r["imports"]
+        target = "" if "met" not in r else ("met" if r["met"] else "missed")
+        rows.append(
+            [
+                name, r["median_s"], r["min_s"], r["p90_s"], imports["modules"],
+                imports["total_import_ms"], "yes" if imports["litellm_imported"] else "no", target,
+            ]
+        )  # fmt: skip
+    headers = [
+        "command", "median s", "min s", "p90 s", "modules imported", "import ms (self, summed)",
+        "litellm imported", "target < 0.5 s",
+    ]  # fmt: skip
+    text = _common.table(headers, rows)
+    for name in TARGETED:
+        imports = result["commands"][name]["imports"]
+        text += f"\n\nslowest imports of `{name}` (cumulative ms):\n\n"
+        text += _common.table(["top-level import", "ms"], imports["top_level_ms"])
+        text += "\n\nimport time by root package (self ms, summed):\n\n"
+        text += _common.table(["package", "ms"], imports["by_root_package_ms"])
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="start-up time of the CLI")
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args(argv)
+    result = run(args)
+    path = _common.save("startup", result)
+    print(report(result))
+    print(f"\nraw results: {path.relative_to(_common.ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
