@@ -27,6 +27,7 @@ from router._litellm import (
     FailureKind,
     UpstreamFailure,
     _arguments,
+    _first_chunk,
     _module,
     _outcomes,
     complete,
@@ -187,6 +188,30 @@ async def test_open_stream__closing_early_is_clean() -> None:
     await chunks.aclose()  # type: ignore[attr-defined]
 
     assert first.choices[0].delta.content
+
+
+class _EmptyStream:
+    closed = False
+
+    def __aiter__(self) -> _EmptyStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_first_chunk__a_stream_without_chunks_is_a_retryable_failure() -> None:
+    empty = _EmptyStream()
+
+    with pytest.raises(UpstreamFailure) as caught:
+        await _first_chunk(empty, OPENAI)
+
+    assert str(caught.value) == "openai: server: the stream ended before its first chunk"
+    assert caught.value.retryable
+    assert empty.closed
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -108,6 +108,19 @@ async def test_scrubbed_call__sentinel_nowhere_on_the_wire(
     assert SENTINEL not in wire_text(route.calls.last.request)
 
 
+@pytest.mark.parametrize("prefix", SSE_PREFIXES)
+async def test_scrubbed_stream__sentinel_nowhere_on_the_wire(
+    respx_mock: respx.MockRouter, prefix: str
+) -> None:
+    route = mock_provider(respx_mock, prefix, stream=True)
+    scrubbed = scrub(identified(), UserIdentifier.OMIT, user=SENTINEL)
+
+    chunks = await stream(STREAM_TARGETS[prefix], scrubbed.kwargs)
+
+    assert text_of(chunks) == CANNED_TEXT
+    assert SENTINEL not in wire_text(route.calls.last.request)
+
+
 # Where each identifier field lands when nothing scrubs it (litellm 1.104.0, measured).
 # A prefix missing from a field's row drops that field: it is sent nowhere.
 HEADER: Final = "header:x-user-id"
@@ -413,6 +426,20 @@ async def test_api_base__reaches_the_wire(respx_mock: respx.MockRouter, prefix: 
 
     assert route.call_count == 1
     assert response.choices[0].message.content == CANNED_TEXT
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_caller_api_base__never_reaches_the_wire(
+    respx_mock: respx.MockRouter, prefix: str
+) -> None:
+    """Where a request goes is the deployment's choice, never the caller's."""
+    route = mock_provider(respx_mock, prefix)
+    kwargs = {"messages": list(MESSAGES), "api_base": f"https://{OVERRIDE_HOST}/v1"}
+
+    await call(TARGETS[prefix], kwargs)
+
+    assert route.call_count == 1
+    assert OVERRIDE_HOST not in wire_text(route.calls.last.request)
 
 
 async def test_error_response__is_the_provider_shape() -> None:
