@@ -37,8 +37,11 @@ PAIRS: Final = (
     ("bare-httpx", "bare"),
     ("adapter", "bare-httpx"),
     ("router", "adapter"),
+    ("router-tuned", "bare"),
 )
-VARIANTS: Final = ("bare", "bare-httpx", "adapter", "router", "router-audit-file", "router-user")
+VARIANTS: Final = (
+    "bare", "bare-httpx", "adapter", "router", "router-audit-file", "router-user", "router-tuned",
+)  # fmt: skip
 DESCRIPTIONS: Final = {
     "bare": "litellm.acompletion(model='openai/gpt-4.1', api_base=…, api_key='fake'), litellm defaults",
     "bare-httpx": "the same, with DISABLE_AIOHTTP_TRANSPORT=True (litellm's httpx transport)",
@@ -46,6 +49,7 @@ DESCRIPTIONS: Final = {
     "router": "PolicyRouter.acompletion(model='GPT 4.1'), audit to /dev/null, no user",
     "router-audit-file": "the same, audit to a file",
     "router-user": "the same with user='alice' (SQLite preference lookup, pseudonym), audit to /dev/null",
+    "router-tuned": "'router' with bench/whatif.py's adapter settings: aiohttp transport, message logging on",
 }
 
 Call = Callable[[bool], Awaitable[Any]]
@@ -109,6 +113,11 @@ def _setup(variant: str, base: str, tmp: Path) -> tuple[Call, Callable[[], Await
 def _router(base: str, variant: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from router._router import PolicyRouter
     from router._settings import Settings
+
+    if variant == "router-tuned":
+        from bench import whatif
+
+        whatif.tune()
 
     audit = (
         str(tmp / f"audit-{os.getpid()}.jsonl") if variant == "router-audit-file" else "/dev/null"

@@ -7,7 +7,11 @@ closed loop of ``concurrency`` connections for a fixed duration. The load genera
 (C, Lua script for the POST body) when it is installed, else ``bench/loadgen.py`` (httpx).
 
 Per cell: requests/s, latency p50/p99 (of completed requests), errors (non-2xx, socket errors,
-timeouts), the proxy's CPU per request (from /proc), and at the end each proxy's peak RSS.
+timeouts), the proxy's CPU per request (from /proc, over the load window), and at the end each
+proxy's peak RSS. Before each cell, every proxy has finished the requests the previous cell
+left in flight (``settle``). A third proxy, ``policy-router-tuned``, is ``policy-router serve``
+through bench/whatif.py (aiohttp transport, no message redaction, uvloop): what the
+recommended adapter settings would give; ``--no-whatif`` leaves it out.
 
     uv run --frozen --group bench python -m bench.proxy [--duration 10] [--reps 2] …
 """
@@ -33,6 +37,7 @@ BIN: Final = Path(sys.executable).parent
 MESSAGES: Final = [{"role": "user", "content": "Say ok."}]
 OUR_KEY: Final = "bench"
 LITELLM_KEY: Final = "sk-bench"
+OURS: Final = ("policy-router", "policy-router-tuned")
 CLOCK_TICKS: Final = 100  # os.sysconf("SC_CLK_TCK") on Linux
 
 WRK_SCRIPT: Final = """
@@ -79,15 +84,18 @@ class Proxy:
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    env = _common.bench_env({**env, "PYTHONPATH": str(_common.ROOT)})
     with log.open("wb") as out:
         return subprocess.Popen(
-            [*_common.pin_prefix(0), *command], cwd=log.parent, env=_common.bench_env(env),
+            [*_common.pin_prefix(0), *command], cwd=log.parent, env=env,
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
 
 @contextmanager
-def ours(upstream: str, port: int, tmp: Path) -> Iterator[Proxy]:
+def ours(upstream: str, port: int, tmp: Path, tuned: bool = False) -> Iterator[Proxy]:
+    """``policy-router serve``; ``tuned``: through bench/whatif.py (aiohttp, uvloop)."""
+    name = "policy-router-tuned" if tuned else "policy-router"
     env = {
         "OPENAI_API_KEY": "fake",
         "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
@@ -99,13 +107,18 @@ def ours(upstream: str, port: int, tmp: Path) -> Iterator[Proxy]:
         "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / 'preferences.sqlite3'}",
         "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
     }
+    command = [str(BIN / "policy-router"), "serve"]
+    if tuned:
+        env["BENCH_WHATIF_UVLOOP"] = "1"
+        env["POLICY_ROUTER_AUDIT"] = str(tmp / "audit-tuned.jsonl")
+        command = [sys.executable, "-m", "bench.whatif", "serve"]
     started = time.monotonic()
-    proc = _start([str(BIN / "policy-router"), "serve"], env, tmp / "policy-router.log")
+    proc = _start(command, env, tmp / f"{name}.log")
     try:
         url = f"http://{_common.LOOPBACK}:{port}"
         _common.wait_http(f"{url}/healthz", timeout=120)
         yield Proxy(
-            "policy-router", url, "GPT 4.1", OUR_KEY, proc, time.monotonic() - started,
+            name, url, "GPT 4.1", OUR_KEY, proc, time.monotonic() - started,
             _script(tmp / "ours.lua", "GPT 4.1", OUR_KEY),
         )  # fmt: skip
     finally:
@@ -215,6 +228,19 @@ def cell(proxy: Proxy, upstream: str, concurrency: int, args: argparse.Namespace
     return result
 
 
+def settle(proxies: list[Proxy], quiet_s: float = 0.05, limit_s: float = 30.0) -> None:
+    """Wait until no proxy burns CPU: requests still in flight when wrk stopped are finished
+    before the next cell starts (all proxies share CPU 0)."""
+    deadline = time.monotonic() + limit_s
+    last = sum(p.cpu_s() for p in proxies)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = sum(p.cpu_s() for p in proxies)
+        if now - last < quiet_s:
+            return
+        last = now
+
+
 def _rss_kib(pid: int) -> int:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -231,13 +257,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stack.enter_context(ours(upstream, args.port, tmp)),
             stack.enter_context(litellm_proxy(upstream, args.port + 1, tmp)),
         ]
+        if args.whatif:
+            proxies.append(stack.enter_context(ours(upstream, args.port + 2, tmp, tuned=True)))
         for proxy in proxies:
             _check(proxy)
             load(proxy, 20, args.warmup, args.tool)  # warm-up: clients, pools, caches
         for concurrency in args.concurrency:
             for rep in range(args.reps):
-                order = proxies if (rep + concurrency) % 2 == 0 else proxies[::-1]
-                for proxy in order:
+                shift = (rep + concurrency) % len(proxies)
+                for proxy in proxies[shift:] + proxies[:shift]:
+                    settle(proxies)
                     proxy.cells.append(cell(proxy, upstream, concurrency, args))
         peaks = {p.name: _common.peak_rss_kib(p.proc.pid) for p in proxies}
         startup = {p.name: p.startup_s for p in proxies}
@@ -270,10 +299,11 @@ def summarize(cells: list[dict[str, Any]]) -> dict[str, Any]:
                     [r["proxy_cpu_ms_per_request"] for r in runs]
                 ),
             }
-        if {"policy-router", "litellm-proxy"} <= row.keys():
-            a, b = row["policy-router"], row["litellm-proxy"]
-            row["throughput_ratio"] = a["rps"] / b["rps"] if b["rps"] else float("nan")
-            row["p99_ratio"] = a["p99_ms"] / b["p99_ms"] if b["p99_ms"] else float("nan")
+        for ours_name in OURS:
+            if {ours_name, "litellm-proxy"} <= row.keys():
+                a, b = row[ours_name], row["litellm-proxy"]
+                row[ours_name]["throughput_ratio"] = a["rps"] / b["rps"]
+                row[ours_name]["p99_ratio"] = a["p99_ms"] / b["p99_ms"]
         summary[concurrency] = row
     return summary
 
@@ -281,25 +311,23 @@ def summarize(cells: list[dict[str, Any]]) -> dict[str, Any]:
 def report(result: dict[str, Any]) -> str:
     rows = []
     for concurrency, row in result["summary"].items():
-        for name in ("policy-router", "litellm-proxy"):
+        for name in ("litellm-proxy", *OURS):
             if name in row:
                 s = row[name]
+                versus = (
+                    f"{s['throughput_ratio']:.2f}× / {s['p99_ratio']:.2f}×"
+                    if "throughput_ratio" in s
+                    else ""
+                )
                 rows.append(
                     [
                         concurrency, name, s["requests"], s["errors"], s["rps"], s["p50_ms"],
-                        s["p99_ms"], s["proxy_cpu_ms_per_request"],
+                        s["p99_ms"], s["proxy_cpu_ms_per_request"], versus,
                     ]
                 )  # fmt: skip
-        if "throughput_ratio" in row:
-            rows.append(
-                [
-                    concurrency, "ours / LiteLLM", "", "", f"{row['throughput_ratio']:.2f}×", "",
-                    f"{row['p99_ratio']:.2f}×", "",
-                ]
-            )  # fmt: skip
     headers = [
         "concurrency", "proxy", "requests", "errors", "req/s", "p50 ms", "p99 ms",
-        "proxy CPU ms/req",
+        "proxy CPU ms/req", "vs LiteLLM: req/s / p99",
     ]  # fmt: skip
     text = _common.table(headers, rows)
     memory = [
@@ -317,6 +345,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50, 200])
     parser.add_argument("--port", type=int, default=18_480, help="ours; LiteLLM's is port + 1")
     parser.add_argument("--tool", choices=["wrk", "httpx"], default=None)
+    parser.add_argument(
+        "--no-whatif", dest="whatif", action="store_false",
+        help="leave out policy-router-tuned (bench/whatif.py: aiohttp transport, uvloop)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.tool = args.tool or ("wrk" if shutil.which("wrk") else "httpx")
     result = run(args)
