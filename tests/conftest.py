@@ -9,10 +9,9 @@ os.environ["LITELLM_OFFLINE_MODE"] = "true"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["DISABLE_AIOHTTP_TRANSPORT"] = "True"
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CURRENT_CATALOG = REPO / "policies" / "2025-11.yaml"
@@ -21,11 +20,10 @@ SEEDS = REPO.parent / "shared" / "seeds"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's POLICY_ROUTER_* settings, provider keys or .env file."""
     for name in list(os.environ):
         if name.startswith("POLICY_ROUTER_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))
-    yield
