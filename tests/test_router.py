@@ -397,3 +397,62 @@ async def test_preferences_changed__carries_request_id_and_catalog_version(
     assert record["request_id"] == "req-7"
     assert record["catalog_version"] == router.catalog.label
     assert record["actor"] == "ops"
+
+
+PSEUDO_CATALOG = """
+version: test-1
+effective: 2026-01-01
+providers:
+  openai: {name: OpenAI}
+  fireworks: {name: Fireworks.ai}
+  xai: {name: xAI}
+models:
+  m: {name: Model M}
+routes:
+  - models: [m]
+    providers: [openai, fireworks, xai]
+    policy: {trains_on_api_data: false, retention: none, user_identifier: pseudonymous}
+    overrides:
+      xai: {user_identifier: allowed}
+"""
+PSEUDO_DEPLOYMENT = """
+routes:
+  m: {openai: openai/gpt-4.1, fireworks: fireworks_ai/accounts/fireworks/models/x, xai: xai/grok-4}
+"""
+
+
+async def test_pseudonymous_routes__get_a_stable_per_provider_pseudonym_and_allowed_the_id(
+    tmp_path: Path,
+    audit: Audit,
+    keys: None,
+    monkeypatch: pytest.MonkeyPatch,
+    wire: respx.MockRouter,
+) -> None:
+    monkeypatch.setenv("XAI_API_KEY", SECRET)
+    (tmp_path / "catalog.yaml").write_text(PSEUDO_CATALOG)
+    (tmp_path / "routes.yaml").write_text(PSEUDO_DEPLOYMENT)
+    router = make_router(
+        tmp_path, audit, catalog=tmp_path / "catalog.yaml", deployment=tmp_path / "routes.yaml"
+    )
+    openai = wire.post("https://api.openai.com/v1/chat/completions").respond(500)
+    fireworks = wire.post(KIMI["fireworks"]).respond(503)
+    xai = wire.post("https://api.x.ai/v1/chat/completions").respond(200, json=completion())
+    try:
+        await router.acompletion("Model M", MESSAGES, USER)
+        await router.acompletion("Model M", MESSAGES, USER)
+    finally:
+        await router.aclose()
+    sent = [
+        [json.loads(call.request.content).get("user") for call in route.calls]
+        for route in (openai, fireworks, xai)
+    ]
+    (to_openai, again_openai), (to_fireworks, _), (to_xai, _) = sent
+    assert to_openai == again_openai  # stable per user and provider
+    assert to_openai.startswith("u-")
+    assert to_fireworks.startswith("u-")
+    assert to_openai != to_fireworks  # providers cannot join their logs
+    assert USER not in (to_openai + to_fireworks)
+    assert to_xai == USER  # the route's policy allows the identifier
+    attempts = audit.events("route.attempt")
+    assert attempts[0]["scrubbed_replaced"] == ["user"]
+    assert attempts[2]["identifier_rule"] == "allowed"
