@@ -404,6 +404,10 @@ def _module() -> ModuleType:
     import litellm  # noqa: TID251
     import litellm._internal_context  # noqa: TID251
     import litellm.exceptions  # noqa: TID251
+
+    # Registers a "cache" callback on import (a module-level Cache()): imported here, before
+    # the callback lists are cleared, not by the first Vertex AI call after it.
+    import litellm.llms.vertex_ai.context_caching.vertex_ai_context_caching  # noqa: TID251
     import litellm.types.router  # noqa: TID251
 
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on each error

@@ -12,6 +12,7 @@ Measured with litellm 1.104.0; where litellm changes a URL or format, change it 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,17 @@ class Wire:
     host: str
     path: str  # a regular expression over the URL path
     format: str  # "openai", "anthropic", "bedrock" or "vertex"
+    responses_path: str | None = None  # OpenAI's Responses API, litellm's choice for some models
+
+    @property
+    def paths(self) -> str:
+        """A regular expression for every path of this provider that litellm may call."""
+        return self.path if self.responses_path is None else f"{self.path}|{self.responses_path}"
+
+    def is_responses_api(self, request: httpx.Request) -> bool:
+        return self.responses_path is not None and bool(
+            re.search(self.responses_path, request.url.path)
+        )
 
     @property
     def streams_sse(self) -> bool:
@@ -87,11 +99,12 @@ class Wire:
 
 WIRES: Final[Mapping[str, Wire]] = MappingProxyType(
     {
-        "openai": Wire("api.openai.com", r"^/v1/chat/completions$", "openai"),
+        "openai": Wire("api.openai.com", r"^/v1/chat/completions$", "openai", r"^/v1/responses$"),
         "azure": Wire(
             "fake-azure.openai.azure.com",
             r"^/openai/deployments/[^/]+/chat/completions$",
             "openai",
+            r"^/openai/v1/responses$",
         ),
         "azure_ai": Wire(
             "fake-azure-ai.services.ai.azure.com", r"^/models/chat/completions$", "openai"
@@ -128,6 +141,12 @@ def targets_by_prefix() -> dict[str, Target]:
     return found
 
 
+def all_targets() -> tuple[Target, ...]:
+    """Every distinct target of the deployment, in file order."""
+    deployment = load_deployment(REPO / "config" / "routes.yaml")
+    return tuple({t.model: t for t in deployment.targets.values()}.values())
+
+
 def use_fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every provider's credentials, fake; Vertex AI's token exchange patched away."""
     clear_credentials(monkeypatch)
@@ -158,22 +177,55 @@ def mock_provider(
     stream: bool = False,
     error: str = "mocked failure",
 ) -> respx.Route:
-    """Mock ``prefix``'s chat endpoint: a canned reply, an SSE stream, or an error ``status``."""
+    """Mock ``prefix``'s chat endpoints: a canned reply, or an error ``status``.
+
+    With ``stream``, a request that asks for a stream gets SSE; one that does not gets JSON
+    (litellm fakes the stream itself for Azure's o-series models). A call litellm sends to
+    OpenAI's Responses API (``gpt-5-codex``, ``o3-pro``) gets a Responses API reply.
+    """
     wire = WIRES[prefix]
-    route = respx_mock.post(host=wire.host, path__regex=wire.path)
+    route = respx_mock.post(host=wire.host, path__regex=wire.paths)
     if status != 200:
         return route.mock(return_value=error_response(wire, status, error))
-    if stream:
-        return route.mock(side_effect=lambda request: _as_asked(wire, request))
-    return route.respond(200, json=reply(wire))
+    return route.mock(side_effect=lambda request: _as_asked(wire, request, stream=stream))
 
 
-def _as_asked(wire: Wire, request: httpx.Request) -> httpx.Response:
-    """SSE when the request asks for a stream; JSON when litellm fakes the stream itself
-    (it does for Azure's o-series models)."""
-    if json.loads(request.content).get("stream"):
+def _as_asked(wire: Wire, request: httpx.Request, *, stream: bool) -> httpx.Response:
+    if wire.is_responses_api(request):
+        return httpx.Response(200, json=responses_reply())
+    if stream and json.loads(request.content).get("stream"):
         return sse_response(wire)
     return httpx.Response(200, json=reply(wire))
+
+
+def responses_reply(text: str = CANNED_TEXT) -> dict[str, Any]:
+    """A successful body of OpenAI's Responses API (``POST /v1/responses``)."""
+    return {
+        "id": "resp_canned",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "status": "completed",
+        "model": "canned-model",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_canned",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": 3,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 4,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 7,
+        },
+    }
 
 
 def reply(wire: Wire, text: str = CANNED_TEXT) -> dict[str, Any]:

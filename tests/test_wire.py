@@ -22,6 +22,7 @@ from _wire import (
     SSE_PREFIXES,
     STREAM_PIECES,
     WIRES,
+    all_targets,
     clear_credentials,
     error_response,
     mock_provider,
@@ -36,7 +37,7 @@ from _wire import (
 from router._catalog import UserIdentifier
 from router._deployment import Target
 from router._errors import RequestRejected
-from router._litellm import FailureKind, UpstreamFailure, complete, open_stream
+from router._litellm import FailureKind, UpstreamFailure, _module, complete, open_stream
 from router._scrub import scrub
 
 SENTINEL: Final = "sentinel-user-7f3a"
@@ -59,6 +60,7 @@ def identified(**fields: Any) -> dict[str, Any]:
         "metadata": {"user_id": SENTINEL},
         "extra_headers": {"X-User-Id": SENTINEL},
         "extra_body": {"user": SENTINEL},
+        "prompt_cache_key": SENTINEL,
     }
     return {"messages": list(MESSAGES), "temperature": 0.2, **(fields or every)}
 
@@ -108,6 +110,20 @@ async def test_scrubbed_call__sentinel_nowhere_on_the_wire(
     assert SENTINEL not in wire_text(route.calls.last.request)
 
 
+@pytest.mark.parametrize("target", all_targets(), ids=lambda t: t.model)
+async def test_scrubbed_call__every_deployment_target_carries_no_sentinel(
+    respx_mock: respx.MockRouter, target: Target
+) -> None:
+    """What a provider accepts can depend on the model (Azure's o-series takes
+    safety_identifier, its gpt-4.1 drops it), so every target of the deployment is checked."""
+    route = mock_provider(respx_mock, target.prefix)
+    scrubbed = scrub(identified(), UserIdentifier.OMIT, user=SENTINEL)
+
+    await call(target, scrubbed.kwargs)
+
+    assert SENTINEL not in wire_text(route.calls.last.request)
+
+
 @pytest.mark.parametrize("prefix", SSE_PREFIXES)
 async def test_scrubbed_stream__sentinel_nowhere_on_the_wire(
     respx_mock: respx.MockRouter, prefix: str
@@ -142,6 +158,18 @@ LANDS: Final[Mapping[str, Mapping[str, set[str]]]] = {
         "groq": {"$.safety_identifier"},
     },
     "metadata": {"anthropic": {"$.metadata.user_id"}},
+    "prompt_cache_key": {
+        prefix: {"$.prompt_cache_key"}
+        for prefix in (
+            "openai",
+            "azure",
+            "azure_ai",
+            "nebius",
+            "fireworks_ai",
+            "together_ai",
+            "groq",
+        )
+    },
     "extra_headers": {
         prefix: {HEADER} | ({"$.extra_headers.X-User-Id"} if prefix == "azure_ai" else set())
         for prefix in PREFIXES
@@ -163,6 +191,7 @@ FIELD_VALUES: Final[Mapping[str, Any]] = {
     "metadata": {"user_id": SENTINEL},
     "extra_headers": {"X-User-Id": SENTINEL},
     "extra_body": {"user": SENTINEL},
+    "prompt_cache_key": SENTINEL,
 }
 
 
@@ -440,6 +469,20 @@ async def test_caller_api_base__never_reaches_the_wire(
 
     assert route.call_count == 1
     assert OVERRIDE_HOST not in wire_text(route.calls.last.request)
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_complete__leaves_litellm_without_callbacks(
+    respx_mock: respx.MockRouter, prefix: str
+) -> None:
+    """No provider's code path registers a litellm callback (Vertex AI's used to, on import)."""
+    mock_provider(respx_mock, prefix)
+
+    await call(TARGETS[prefix], {"messages": list(MESSAGES)})
+
+    litellm = _module()
+    lists = (litellm.input_callback, litellm.success_callback, litellm._async_success_callback)
+    assert lists == ([], [], [])
 
 
 async def test_error_response__is_the_provider_shape() -> None:
