@@ -9,9 +9,11 @@ litellm is configured once, on that first use: its environment is set before the
 (no network fetches of price maps or header lists, httpx transport so every provider
 call goes through one client stack that respx can see), then its module settings (no
 callbacks, no message logging, no debug banner) and its log handlers (removed: records
-propagate to whatever logging the application configured).
+propagate to whatever logging the application configured). Each call runs as one of
+litellm's "internal" calls, which skips its per-call logging work.
 
 Retries are never litellm's: each call is one attempt, and failover is the caller's.
+Where litellm's behaviour differs per provider, the wire tests (tests/test_wire.py) say so.
 """
 
 from __future__ import annotations
