@@ -1,0 +1,66 @@
+"""What a handler knows about its request: the app's router, the calling key, the end user.
+
+``Caller`` and ``Admin`` are FastAPI dependencies that check the Bearer key (``Keys``) and
+name the caller (``api-key-<i>``, ``admin-key-<i>``); ``end_user`` settles the one end user a
+request names, in the body or query and in the ``X-Router-User`` header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from router._errors import InvalidPreferences
+from router._router import PolicyRouter
+from router._server_auth import Keys
+from router._server_errors import ApiError
+from router._user_preferences import check_user
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The app's state: the router it serves and the keys that may call it."""
+
+    router: PolicyRouter
+    keys: Keys
+
+
+def context(request: Request) -> Context:
+    return cast(Context, request.app.state.policy_router)
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key, or an admin key.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def _caller(request: Request, credentials: Credentials) -> str:
+    return context(request).keys.caller(credentials)
+
+
+async def _admin(request: Request, credentials: Credentials) -> str:
+    return context(request).keys.admin_caller(credentials)
+
+
+Caller = Annotated[str, Depends(_caller)]
+Admin = Annotated[str, Depends(_admin)]
+RouterUser = Annotated[str | None, Header(alias="X-Router-User", description="The end user.")]
+
+
+def end_user(stated: str | None, header: str | None, field: str) -> str | None:
+    """The one end user a request names; two different ones are refused."""
+    users = {u for u in (stated, header) if u}
+    if len(users) > 1:
+        raise ApiError(
+            400,
+            f"the end user is named twice and differently ({field!r} and the X-Router-User header); name one user",
+            code="conflicting_user",
+            param=field,
+        )
+    user = next(iter(users), None)
+    try:
+        return None if user is None else check_user(user)
+    except InvalidPreferences as exc:
+        raise ApiError(400, str(exc), code="invalid_value", param=field) from exc

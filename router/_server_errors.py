@@ -1,0 +1,193 @@
+"""Errors in OpenAI's shape: ``ApiError`` and the table from ``RouterError`` to HTTP.
+
+Every error response is ``{"error": {"message", "type", "param", "code"}}``. Handlers raise
+``ApiError``; a ``RouterError`` is mapped by ``api_error`` (one registration per subclass,
+status and code chosen there); FastAPI's validation and HTTP errors are reshaped the same way.
+Details that could leak internals (a backend's own error text, a traceback) go to the log.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from router._catalog import Route
+from router._errors import (
+    BackendUnavailable,
+    ConfigError,
+    InvalidPreferences,
+    InvalidRequest,
+    PolicyViolation,
+    RequestRejected,
+    RouterError,
+    StoreUnavailable,
+    UnknownModel,
+    UnknownProvider,
+)
+from router._litellm import UpstreamFailure
+
+log = logging.getLogger("router.server")
+
+
+class ApiError(Exception):
+    """An error response in OpenAI's shape, raised by handlers and rendered in one place."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = dict(headers or {})
+        self.error = {"message": message, "type": kind, "param": param, "code": code, **extra}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.error}, status_code=self.status, headers=self.headers)
+
+
+def internal_error() -> ApiError:
+    """The 500 for anything unexpected; what went wrong is in the operator's log only."""
+    return ApiError(
+        500,
+        "internal error; the operator's log has the details",
+        kind="server_error",
+        code="internal_error",
+    )
+
+
+@functools.singledispatch
+def api_error(exc: RouterError) -> ApiError:
+    """The HTTP error for a router error; details that could leak internals go to the log."""
+    log.error("request failed: %s: %s", type(exc).__name__, exc)
+    return internal_error()
+
+
+@api_error.register
+def _(exc: PolicyViolation) -> ApiError:
+    rejected = [_rejection(r.route, r.reasons) for r in exc.decision.rejected]
+    return ApiError(
+        403,
+        str(exc),
+        kind="permission_error",
+        code="policy_violation",
+        rejected=rejected,
+        alternatives=list(exc.alternatives),
+    )
+
+
+@api_error.register
+def _(exc: UnknownModel) -> ApiError:
+    return ApiError(404, str(exc), code="model_not_found", param="model")
+
+
+@api_error.register(InvalidPreferences)
+@api_error.register(InvalidRequest)
+@api_error.register(UnknownProvider)
+def _(exc: RouterError) -> ApiError:
+    return ApiError(400, str(exc), code="invalid_value")
+
+
+@api_error.register
+def _(exc: RequestRejected) -> ApiError:
+    status = exc.status_code if exc.status_code and 400 <= exc.status_code < 500 else 400
+    return ApiError(status, str(exc), code="rejected_by_provider")
+
+
+@api_error.register
+def _(exc: BackendUnavailable) -> ApiError:
+    log.warning("backends unavailable: %s", exc)
+    attempts = [_attempt(a) for a in exc.attempts]
+    tried = "; ".join(f"{a['provider']}: {a['outcome']}" for a in attempts) or "none"
+    message = f"every allowed backend failed (tried {tried}); try again later"
+    return ApiError(
+        503, message, kind="server_error", code="backends_unavailable", attempts=attempts
+    )
+
+
+@api_error.register
+def _(exc: UpstreamFailure) -> ApiError:
+    log.warning("backend failed: %s", exc)
+    message = f"the backend failed ({exc.kind}) and no other route could take over; try again later"
+    return ApiError(502, message, kind="server_error", code="upstream_failure")
+
+
+@api_error.register
+def _(exc: StoreUnavailable) -> ApiError:
+    log.warning("preference store unavailable: %s", exc)
+    message = "the preference store cannot be reached; requests are refused until it is back"
+    return ApiError(503, message, kind="server_error", code="preference_store_unavailable")
+
+
+@api_error.register
+def _(exc: ConfigError) -> ApiError:
+    log.error("configuration error while serving: %s", exc)
+    return ApiError(
+        500,
+        "the router is misconfigured; the operator's log has the details",
+        kind="server_error",
+        code="misconfigured",
+    )
+
+
+def _rejection(route: Route, reasons: tuple[str, ...]) -> dict[str, Any]:
+    return {"route": route.key, "provider": route.provider.slug, "reasons": list(reasons)}
+
+
+def _attempt(attempt: object) -> dict[str, Any]:
+    """An attempt without the backend's own error text, which stays in the audit log."""
+    route = cast(Route, getattr(attempt, "route", None))
+    return {
+        "route": route.key,
+        "provider": route.provider.slug,
+        "outcome": getattr(attempt, "outcome", "failed"),
+        "status_code": getattr(attempt, "status_code", None),
+    }
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Render every error ``app`` raises in OpenAI's shape."""
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(RouterError, _on_router_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
+
+
+async def _on_api_error(_request: Request, exc: Exception) -> Response:
+    return cast(ApiError, exc).response()
+
+
+async def _on_router_error(_request: Request, exc: Exception) -> Response:
+    return api_error(cast(RouterError, exc)).response()
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+    first = cast(RequestValidationError, exc).errors()[0]
+    where = [str(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
+    param = ".".join(where) or None
+    if first["type"] == "json_invalid":
+        message = "the request body is not valid JSON"
+    elif param is None:
+        message = f"the request body must be a JSON object (Content-Type: application/json): {first['msg']}"
+    else:
+        message = f"{param}: {first['msg']}"
+    return ApiError(400, message, code="invalid_value", param=param).response()
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> Response:
+    http = cast(HTTPException, exc)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(http.status_code)
+    return ApiError(http.status_code, str(http.detail), code=code, headers=http.headers).response()

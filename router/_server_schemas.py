@@ -1,0 +1,137 @@
+"""The proxy's request and response bodies: OpenAI's shapes, plus the router's own fields.
+
+``ChatCompletionRequest`` types the fields the router reads; the other OpenAI fields it forwards
+untyped are ``PASSTHROUGH``. Error bodies (``ErrorResponse``) are built by ``_server_errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# OpenAI chat-completion fields forwarded as given besides the typed ones below (identifiers
+# among them are scrubbed per route by the router). Left out on purpose: ``store`` (a stored
+# completion outlives the retention the catalog declares for the route), and the SDK-side
+# ``extra_body``/``extra_headers``/``timeout``, which are not fields of OpenAI's request.
+PASSTHROUGH: Final = frozenset(
+    {
+        "functions", "function_call", "modalities", "audio", "prediction", "service_tier",
+        "verbosity", "web_search_options", "metadata", "safety_identifier", "prompt_cache_key",
+        "top_k", "thinking",
+    }
+)  # fmt: skip
+
+
+class PrivacyFields(BaseModel):
+    """Preference fields: a request's ``privacy`` or a user's stored preferences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_retention: str | None = Field(None, examples=["none", "24h", "30d", "unlimited"])
+    allow_flagged_retention: bool | None = None
+    allow_training: bool | None = None
+    allow_providers: list[str] | None = Field(None, examples=[["openai", "Groq"]])
+    deny_providers: list[str] | None = None
+
+    def plain(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat-completion request; ``model`` names a catalog model. Other OpenAI fields
+    accepted untyped: see ``PASSTHROUGH``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, description="Display name, alias or slug of a model.")
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    stream: bool = False
+    user: str | None = Field(None, description="The end user; or the X-Router-User header.")
+    privacy: PrivacyFields | None = Field(None, description="Tightens the policy for this call.")
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat completion, as the backend answered (``model`` is its upstream name)."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any] | None = None
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error shape; a policy violation adds ``rejected`` and ``alternatives``, an
+    outage ``attempts``."""
+
+    error: ErrorDetail
+
+
+class RouteInfo(BaseModel):
+    provider: str
+    provider_name: str
+    retention: str
+    flagged_retention: str
+    trains_on_api_data: bool | None
+    user_identifier: str
+
+
+class ModelEntry(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+    name: str
+    aliases: list[str]
+    providers: list[str] = Field(description="Providers allowed for this caller, in order.")
+    routes: list[RouteInfo]
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelEntry]
+
+
+class StoredPreferences(BaseModel):
+    user: str
+    preferences: PrivacyFields
+
+
+class Deleted(BaseModel):
+    user: str
+    deleted: bool
+
+
+class Health(BaseModel):
+    status: str
+    catalog_version: str
+    checks: dict[str, str] = Field(default_factory=dict)
