@@ -26,9 +26,10 @@ from router._errors import (
     UnknownModel,
     UnknownProvider,
 )
+from router._failover import Attempt
 from router._litellm import UpstreamFailure
 from router._preferences import Preferences, combine
-from router._router import Attempt, ModelAvailability, PolicyRouter
+from router._router import ModelAvailability, PolicyRouter
 from router._settings import Settings
 
 __all__ = [

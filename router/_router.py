@@ -8,9 +8,8 @@ fails over between allowed routes, and writes every step to the audit log.
 from __future__ import annotations
 
 import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,20 +18,16 @@ from router._audit import AuditLog
 from router._catalog import Catalog, Model, Route
 from router._catalog_load import load_catalog
 from router._decision import Decision, decide
-from router._deployment import Deployment, Target, load_deployment
+from router._deployment import Deployment, load_deployment
 from router._errors import (
-    BackendUnavailable,
     InvalidRequest,
     PolicyViolation,
-    RequestRejected,
-    RouterError,
     StoreUnavailable,
     UnknownModel,
 )
-from router._litellm import UpstreamFailure
+from router._failover import Call, Failover
 from router._preferences import Preferences, combine
 from router._pseudonym import Pseudonymizer, load_or_create_key
-from router._scrub import scrub
 from router._settings import Settings
 from router._store import PreferenceStore
 from router._store_lazy import LazyStore
@@ -50,20 +45,6 @@ BACKEND_KWARGS: Final = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
-    """One forwarding of a request to one allowed route."""
-
-    route: Route
-    outcome: str
-    error: str = ""
-    status_code: int | None = None
-    latency_ms: float = 0.0
-
-    def __str__(self) -> str:
-        return f"{self.route.provider.name}: {self.error or self.outcome}"
-
-
-@dataclass(frozen=True, slots=True)
 class ModelAvailability:
     """A model with at least one allowed route, as ``available_models`` returns it."""
 
@@ -71,17 +52,6 @@ class ModelAvailability:
     name: str
     routes: tuple[Route, ...]
     model: Model
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """What one request needs along its way: ids for the audit and the decision."""
-
-    request_id: str
-    user: str | None
-    audit_user: str | None
-    decision: Decision
-    base: Mapping[str, Any]
 
 
 class PolicyRouter:
@@ -114,6 +84,7 @@ class PolicyRouter:
         self._org = self.canonical(settings.org.preferences())
         self._priority = tuple(catalog.provider(p).slug for p in settings.provider_priority)
         self._unavailable = self._unavailable_routes(os.environ if environ is None else environ)
+        self._failover = Failover(deployment, settings, pseudonymizer, self._emit)
 
     @classmethod
     def from_settings(
@@ -236,8 +207,8 @@ class PolicyRouter:
         call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
         _litellm.configure()  # litellm's one-time import is not any attempt's latency
         if stream:
-            return await self._stream(call)
-        return await self._complete(call)
+            return await self._failover.stream(call)
+        return await self._failover.complete(call)
 
     async def _prepare(
         self,
@@ -247,7 +218,7 @@ class PolicyRouter:
         privacy: Preferences | Mapping[str, Any] | None,
         request_id: str | None,
         kwargs: dict[str, Any],
-    ) -> _Call:
+    ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         refused = {"request_id": request_id, "user": audit_user, "model": model}
@@ -270,7 +241,7 @@ class PolicyRouter:
         base = {**kwargs, "messages": messages}
         if user is not None:
             base["user"] = user
-        return _Call(request_id, user, audit_user, decision, base)
+        return Call(request_id, user, audit_user, decision, base)
 
     def _emit(self, event: str, **fields: Any) -> None:
         self.audit.emit(event, catalog_version=self.catalog.label, **fields)
@@ -286,147 +257,6 @@ class PolicyRouter:
             order=[r.key for r in decision.allowed],
             offline=self.settings.offline,
         )
-
-    def _request_for(self, call: _Call, route: Route) -> tuple[Target, dict[str, Any], Any]:
-        target = self.deployment.target(route.key)
-        if target is None:  # the decision rejects such routes; kept as a guard, not a path
-            raise RouterError(f"route {route.key} has no target")
-        provider = route.provider.slug
-        scrubbed = scrub(
-            call.base,
-            route.policy.effective_user_identifier,
-            user=call.user,
-            pseudonym=lambda raw: self._pseudonymizer.for_provider(raw, provider),
-        )
-        params = route.model.params if target.params is None else target.params
-        return target, {**scrubbed.kwargs, **params}, scrubbed
-
-    def _forward_options(self, route: Route) -> dict[str, Any]:
-        provider = self.settings.providers.get(route.provider.slug)
-        return {
-            "api_base": provider.api_base if provider else None,
-            "timeout": self.settings.timeout,
-            "offline": self.settings.offline,
-            "offline_text": (
-                f"[offline] policy-router chose {route.provider.name} for "
-                f"{route.model.name}; no provider was contacted."
-            ),
-        }
-
-    async def _complete(self, call: _Call) -> Any:
-        attempts: list[Attempt] = []
-        for number, route in enumerate(call.decision.allowed, start=1):
-            target, kwargs, scrubbed = self._request_for(call, route)
-            started = time.perf_counter()
-            try:
-                response = await _litellm.complete(target, kwargs, **self._forward_options(route))
-            except (UpstreamFailure, RequestRejected) as exc:
-                attempt = self._failed(call, route, number, started, scrubbed, exc)
-                attempts.append(attempt)
-                if isinstance(exc, RequestRejected) or not exc.retryable:
-                    raise
-                continue
-            self._attempted(call, route, number, started, scrubbed, "ok")
-            self._annotate(response, call.request_id, route)
-            return response
-        raise BackendUnavailable(call.decision.model.name, attempts)
-
-    async def _stream(self, call: _Call) -> AsyncIterator[Any]:
-        attempts: list[Attempt] = []
-        for number, route in enumerate(call.decision.allowed, start=1):
-            target, kwargs, scrubbed = self._request_for(call, route)
-            started = time.perf_counter()
-            try:
-                chunks = await _litellm.open_stream(target, kwargs, **self._forward_options(route))
-            except (UpstreamFailure, RequestRejected) as exc:
-                attempts.append(self._failed(call, route, number, started, scrubbed, exc))
-                if isinstance(exc, RequestRejected) or not exc.retryable:
-                    raise
-                continue
-            return self._relay(call, route, number, started, scrubbed, chunks)
-        raise BackendUnavailable(call.decision.model.name, attempts)
-
-    async def _relay(
-        self,
-        call: _Call,
-        route: Route,
-        number: int,
-        started: float,
-        scrubbed: Any,
-        chunks: AsyncIterator[Any],
-    ) -> AsyncIterator[Any]:
-        count = 0
-        outcome = "cancelled"  # the caller stopped reading (client gone, task cancelled)
-        try:
-            async for chunk in chunks:
-                count += 1
-                yield chunk
-            outcome = "ok"
-        except (UpstreamFailure, RequestRejected) as exc:
-            outcome = "failed"
-            self._failed(call, route, number, started, scrubbed, exc, chunks=count)
-            raise
-        finally:
-            if outcome != "failed":
-                self._attempted(call, route, number, started, scrubbed, outcome, chunks=count)
-
-    def _failed(
-        self,
-        call: _Call,
-        route: Route,
-        number: int,
-        started: float,
-        scrubbed: Any,
-        exc: UpstreamFailure | RequestRejected,
-        **extra: Any,
-    ) -> Attempt:
-        kind = exc.kind if isinstance(exc, UpstreamFailure) else "rejected"
-        attempt = Attempt(
-            route, kind, str(exc), exc.status_code, (time.perf_counter() - started) * 1000
-        )
-        # The upstream's message stays out of the audit log: providers echo request content.
-        self._attempted(
-            call, route, number, started, scrubbed, kind, status_code=exc.status_code, **extra
-        )
-        return attempt
-
-    def _attempted(
-        self,
-        call: _Call,
-        route: Route,
-        number: int,
-        started: float,
-        scrubbed: Any,
-        outcome: str,
-        **extra: Any,
-    ) -> None:
-        self._emit(
-            "route.attempt",
-            request_id=call.request_id,
-            user=call.audit_user,
-            model=route.model.slug,
-            provider=route.provider.slug,
-            route=route.key,
-            attempt=number,
-            outcome=outcome,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            identifier_rule=route.policy.effective_user_identifier.value,
-            scrubbed_removed=list(scrubbed.removed),
-            scrubbed_replaced=list(scrubbed.replaced),
-            offline=self.settings.offline,
-            **extra,
-        )
-
-    def _annotate(self, response: Any, request_id: str, route: Route) -> None:
-        """Where the response came from, for the HTTP layer and callers who want to know."""
-        hidden = getattr(response, "_hidden_params", None)
-        if isinstance(hidden, dict):
-            hidden["policy_router"] = {
-                "request_id": request_id,
-                "route": route.key,
-                "provider": route.provider.slug,
-                "offline": self.settings.offline,
-            }
 
     async def aclose(self) -> None:
         await self._store.aclose()
