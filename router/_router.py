@@ -33,15 +33,18 @@ from router._store import PreferenceStore
 from router._store_lazy import LazyStore
 from router._user_preferences import UserPreferences
 
-# Arguments that would choose or reach a backend behind the decision's back.
+# Arguments that would choose or reach a backend behind the decision's back, or hand the
+# request to an observer: refused before anything is decided.
 BACKEND_KWARGS: Final = frozenset(
     {
         "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "mock_response",
-        "fallbacks", "model_list", "num_retries", "max_retries", "azure_ad_token", "aws_access_key_id",
-        "aws_secret_access_key", "aws_region_name", "vertex_project", "vertex_location",
-        "vertex_credentials", "litellm_params", "deployment_id",
+        "fallbacks", "model_list", "num_retries", "max_retries", "deployment_id", "organization",
+        "allowed_openai_params", "additional_drop_params", "drop_params", "extra_query",
+        "callbacks", "success_callback", "failure_callback", "logger_fn", "input_cost_per_token",
+        "output_cost_per_token", "client", "http_client",
     }
 )  # fmt: skip
+BACKEND_PREFIXES: Final = ("aws_", "vertex_", "azure_", "litellm_", "watsonx_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +278,7 @@ def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
             "'store' asks the provider to keep the completion, beyond the retention the catalog "
             "declares for the route; remove it"
         )
-    named = sorted(BACKEND_KWARGS & kwargs.keys())
+    named = sorted(k for k in kwargs if k in BACKEND_KWARGS or k.startswith(BACKEND_PREFIXES))
     if named:
         raise InvalidRequest(
             f"the router chooses the backend from the policy; remove {', '.join(map(repr, named))} "

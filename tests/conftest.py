@@ -12,18 +12,29 @@ os.environ["DISABLE_AIOHTTP_TRANSPORT"] = "True"
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CURRENT_CATALOG = REPO / "policies" / "2025-11.yaml"
 PREVIOUS_CATALOG = REPO / "policies" / "2025-06.yaml"
 SEEDS = REPO.parent / "shared" / "seeds"
+# Every variable config/routes.yaml names as a provider credential: a developer's real keys
+# must never decide a test's outcome (or reach a mocked request).
+PROVIDER_CREDENTIALS = frozenset(
+    name
+    for options in yaml.safe_load((REPO / "config" / "routes.yaml").read_text())[
+        "credentials"
+    ].values()
+    for option in options
+    for name in option
+)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's POLICY_ROUTER_* settings, provider keys or .env file."""
     for name in list(os.environ):
-        if name.startswith("POLICY_ROUTER_"):
+        if name.startswith("POLICY_ROUTER_") or name in PROVIDER_CREDENTIALS:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))

@@ -259,11 +259,16 @@ async def test_acompletion__unknown_model_is_refused_and_audited(
     assert audit.events("route.refused")[0]["reason"] == "UnknownModel"
 
 
+@pytest.mark.parametrize(
+    "argument",
+    ["api_base", "api_key", "custom_llm_provider", "mock_response", "aws_region_name",
+     "vertex_project", "azure_ad_token", "litellm_params", "callbacks", "allowed_openai_params"],
+)  # fmt: skip
 async def test_acompletion__arguments_that_choose_a_backend_are_refused(
-    router: PolicyRouter, wire: respx.MockRouter
+    router: PolicyRouter, wire: respx.MockRouter, argument: str
 ) -> None:
-    with pytest.raises(InvalidRequest, match="remove 'api_base'"):
-        await router.acompletion("kimi-k2", MESSAGES, USER, api_base="https://elsewhere.test")
+    with pytest.raises(InvalidRequest, match=f"remove '{argument}'"):
+        await router.acompletion("kimi-k2", MESSAGES, USER, **{argument: "x"})
     assert not wire.calls
 
 
