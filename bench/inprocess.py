@@ -35,16 +35,19 @@ PAIRS: Final = (
     ("router-audit-file", "bare"),
     ("router-user", "bare"),
     ("bare-httpx", "bare"),
+    ("bare-httpx-pool", "bare-httpx"),
     ("adapter", "bare-httpx"),
     ("router", "adapter"),
     ("router-tuned", "bare"),
 )
 VARIANTS: Final = (
-    "bare", "bare-httpx", "adapter", "router", "router-audit-file", "router-user", "router-tuned",
+    "bare", "bare-httpx", "bare-httpx-pool", "adapter", "router", "router-audit-file",
+    "router-user", "router-tuned",
 )  # fmt: skip
 DESCRIPTIONS: Final = {
     "bare": "litellm.acompletion(model='openai/gpt-4.1', api_base=…, api_key='fake'), litellm defaults",
     "bare-httpx": "the same, with DISABLE_AIOHTTP_TRANSPORT=True (litellm's httpx transport)",
+    "bare-httpx-pool": "bare-httpx with litellm.aclient_session = httpx.AsyncClient(keep-alive pool of 200)",
     "adapter": "router._litellm.complete(Target('openai/gpt-4.1'), …) alone: the adapter's settings, no decision",
     "router": "PolicyRouter.acompletion(model='GPT 4.1'), audit to /dev/null, no user",
     "router-audit-file": "the same, audit to a file",
@@ -58,10 +61,18 @@ Call = Callable[[bool], Awaitable[Any]]
 # -- worker ---------------------------------------------------------------------------------
 
 
-def _bare(base: str, httpx_transport: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
+def _bare(
+    base: str, httpx_transport: bool, pool: bool = False
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
     if httpx_transport:
         os.environ["DISABLE_AIOHTTP_TRANSPORT"] = "True"
     import litellm  # noqa: TID251 (the benchmark's baseline is litellm itself, called directly)
+
+    if pool:  # httpx's default keeps 20 idle connections: more concurrent calls churn them
+        import httpx
+
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+        litellm.aclient_session = httpx.AsyncClient(limits=limits, timeout=600.0)
 
     async def call(stream: bool) -> Any:
         response = await litellm.acompletion(
@@ -103,8 +114,8 @@ def _adapter(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
 
 
 def _setup(variant: str, base: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
-    if variant in ("bare", "bare-httpx"):
-        return _bare(base, httpx_transport=variant == "bare-httpx")
+    if variant in ("bare", "bare-httpx", "bare-httpx-pool"):
+        return _bare(base, variant != "bare", pool=variant == "bare-httpx-pool")
     if variant == "adapter":
         return _adapter(base)
     return _router(base, variant, tmp)
@@ -198,6 +209,9 @@ def _profile_text(session: Any, top: int = 70) -> str:
     for title, mode in (("inclusive (total) time", "total"), ("self time", "self")):
         text = ConsoleRenderer(flat=True, flat_time=mode, show_all=True).render(session)
         parts.append(f"== {title}, top {top} ==\n" + "\n".join(text.splitlines()[: top + 6]))
+        if mode == "total":
+            ours = [line for line in text.splitlines() if "router/" in line or "structlog" in line]
+            parts.append("== inclusive time of router/ and structlog frames ==\n" + "\n".join(ours))
     tree = ConsoleRenderer(show_all=False, unicode=False, color=False).render(session)
     return "\n\n".join([*parts, "== call tree (library frames folded) ==\n" + tree])
 
