@@ -107,6 +107,18 @@ def test_prefs__set_get_delete_round_trip_and_explain_uses_them() -> None:
     assert json.loads(out)["stored"] is None
 
 
+def test_prefs__list_pages_through_users() -> None:
+    for user in ("carol", "alice", "bob"):
+        assert cli("prefs", "set", user, "--max-retention", "30d")[0] == 0
+    code, out, _ = cli("prefs", "list", "--limit", "2", "--json")
+    assert (code, json.loads(out)) == (0, ["alice", "bob"])
+    _, out, _ = cli("prefs", "list", "--after", "bob", "--json")
+    assert json.loads(out) == ["carol"]
+    code, _, err = cli("prefs", "list", "--limit", "0")
+    assert code == 1
+    assert "'limit' must be an integer from 1 to 1000 (got 0)" in err
+
+
 def test_prefs__set_with_unknown_provider_writes_nothing() -> None:
     code, _, err = cli("prefs", "set", "bob", "--deny-provider", "acme")
     assert code == 1

@@ -80,6 +80,28 @@ def delete(user: str = typer.Argument(...), actor: str = ACTOR) -> None:
     out.print(f"deleted preferences of {user}" if existed else f"{user} had no stored preferences")
 
 
+@app.command("list")
+def list_(
+    limit: int = typer.Option(100, "--limit", help="At most this many users (1-1000)."),
+    after: str | None = typer.Option(None, "--after", help="Start after this user (paging)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Users with stored preferences, sorted; page with --after the last one shown."""
+
+    async def work(router: PolicyRouter) -> list[str]:
+        return await router.preferences.list_users(limit=limit, after=after)
+
+    with one_line_errors():
+        users = run_with_router(work)
+    if as_json:
+        print_json(users)
+        return
+    for user in users:
+        out.print(user, markup=False)
+    if len(users) == limit:
+        out.print(f"(more may follow: --after {users[-1]!r})", markup=False)
+
+
 def _report(user: str, stored: Preferences | None, effective: Preferences) -> dict[str, Any]:
     return {
         "user": user,
