@@ -215,3 +215,11 @@ def test_commands_that_do_not_forward__never_import_litellm(args: list[str]) -> 
         [sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, check=False
     )
     assert done.stderr.strip().endswith("CLEAN"), done.stderr
+
+
+def test_debug__shows_the_traceback_instead_of_one_line() -> None:
+    result = runner.invoke(app, ["--debug", "explain", "GPT 9", "--offline"])
+    assert result.exit_code == 1
+    assert type(result.exception).__name__ == "UnknownModel"
+    code, _, err = cli("explain", "GPT 9", "--offline")  # and the next run is back to one line
+    assert (code, err.count("\n")) == (1, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from router.cli import _audit, _catalog, _inspect, _prefs, _route, _serve
+from router.cli import _audit, _catalog, _common, _inspect, _prefs, _route, _serve
 
 app = typer.Typer(
     name="policy-router",
@@ -23,6 +23,7 @@ def _root(
     ),
 ) -> None:
     """Route LLM calls only where the privacy policy allows; audit every decision."""
+    _common.DEBUG.set(debug)
 
 
 app.command()(_inspect.models)

@@ -7,9 +7,9 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 
@@ -102,9 +102,12 @@ def run_with_router(
     return asyncio.run(main())
 
 
+# Set by the root command's --debug for the invocation under way (typer resets it each time).
+DEBUG: ContextVar[bool] = ContextVar("policy_router_cli_debug", default=False)
+
+
 def debugging() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.find_root().params.get("debug"))
+    return DEBUG.get()
 
 
 @contextmanager
