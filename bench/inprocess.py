@@ -52,7 +52,7 @@ DESCRIPTIONS: Final = {
     "router": "PolicyRouter.acompletion(model='GPT 4.1'), audit to /dev/null, no user",
     "router-audit-file": "the same, audit to a file",
     "router-user": "the same with user='alice' (SQLite preference lookup, pseudonym), audit to /dev/null",
-    "router-tuned": "'router' with bench/whatif.py's adapter settings: aiohttp transport, message logging on",
+    "router-tuned": "'router' through bench/whatif.py: litellm's default aiohttp transport",
 }
 
 Call = Callable[[bool], Awaitable[Any]]

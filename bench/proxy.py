@@ -9,9 +9,10 @@ closed loop of ``concurrency`` connections for a fixed duration. The load genera
 Per cell: requests/s, latency p50/p99 (of completed requests), errors (non-2xx, socket errors,
 timeouts), the proxy's CPU per request (from /proc, over the load window), and at the end each
 proxy's peak RSS. Before each cell, every proxy has finished the requests the previous cell
-left in flight (``settle``). A third proxy, ``policy-router-tuned``, is ``policy-router serve``
-through bench/whatif.py (aiohttp transport, no message redaction, uvloop): what the
-recommended adapter settings would give; ``--no-whatif`` leaves it out.
+left in flight (``settle``). Two more proxies show what the recommended settings would give:
+``policy-router-tuned`` is ``policy-router serve`` through bench/whatif.py (litellm's aiohttp
+transport), ``policy-router-tuned-uvloop`` the same on uvloop's event loop; ``--no-whatif``
+leaves both out.
 
     uv run --frozen --group bench python -m bench.proxy [--duration 10] [--reps 2] …
 """
@@ -37,7 +38,7 @@ BIN: Final = Path(sys.executable).parent
 MESSAGES: Final = [{"role": "user", "content": "Say ok."}]
 OUR_KEY: Final = "bench"
 LITELLM_KEY: Final = "sk-bench"
-OURS: Final = ("policy-router", "policy-router-tuned")
+OURS: Final = ("policy-router", "policy-router-tuned", "policy-router-tuned-uvloop")
 CLOCK_TICKS: Final = 100  # os.sysconf("SC_CLK_TCK") on Linux
 
 WRK_SCRIPT: Final = """
@@ -93,9 +94,12 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 @contextmanager
-def ours(upstream: str, port: int, tmp: Path, tuned: bool = False) -> Iterator[Proxy]:
-    """``policy-router serve``; ``tuned``: through bench/whatif.py (aiohttp, uvloop)."""
-    name = "policy-router-tuned" if tuned else "policy-router"
+def ours(upstream: str, port: int, tmp: Path, tuned: str = "") -> Iterator[Proxy]:
+    """``policy-router serve``; ``tuned``: through bench/whatif.py, "aiohttp" or "uvloop"
+    (aiohttp and uvloop)."""
+    name = {"": "policy-router", "aiohttp": "policy-router-tuned"}.get(
+        tuned, "policy-router-tuned-uvloop"
+    )
     env = {
         "OPENAI_API_KEY": "fake",
         "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
@@ -109,8 +113,8 @@ def ours(upstream: str, port: int, tmp: Path, tuned: bool = False) -> Iterator[P
     }
     command = [str(BIN / "policy-router"), "serve"]
     if tuned:
-        env["BENCH_WHATIF_UVLOOP"] = "1"
-        env["POLICY_ROUTER_AUDIT"] = str(tmp / "audit-tuned.jsonl")
+        env["BENCH_WHATIF_UVLOOP"] = "1" if tuned == "uvloop" else "0"
+        env["POLICY_ROUTER_AUDIT"] = str(tmp / f"audit-{name}.jsonl")
         command = [sys.executable, "-m", "bench.whatif", "serve"]
     started = time.monotonic()
     proc = _start(command, env, tmp / f"{name}.log")
@@ -258,7 +262,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stack.enter_context(litellm_proxy(upstream, args.port + 1, tmp)),
         ]
         if args.whatif:
-            proxies.append(stack.enter_context(ours(upstream, args.port + 2, tmp, tuned=True)))
+            proxies.append(stack.enter_context(ours(upstream, args.port + 2, tmp, "aiohttp")))
+            proxies.append(stack.enter_context(ours(upstream, args.port + 3, tmp, "uvloop")))
         for proxy in proxies:
             _check(proxy)
             load(proxy, 20, args.warmup, args.tool)  # warm-up: clients, pools, caches
@@ -343,11 +348,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per proxy")
     parser.add_argument("--reps", type=int, default=2, help="repetitions of every cell")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50, 200])
-    parser.add_argument("--port", type=int, default=18_480, help="ours; LiteLLM's is port + 1")
+    parser.add_argument("--port", type=int, default=18_480, help="ours; the others port + 1, …")
     parser.add_argument("--tool", choices=["wrk", "httpx"], default=None)
     parser.add_argument(
         "--no-whatif", dest="whatif", action="store_false",
-        help="leave out policy-router-tuned (bench/whatif.py: aiohttp transport, uvloop)",
+        help="leave out the policy-router-tuned proxies (bench/whatif.py: aiohttp, uvloop)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     args.tool = args.tool or ("wrk" if shutil.which("wrk") else "httpx")
