@@ -208,7 +208,7 @@ class PolicyRouter:
         BackendUnavailable (with every attempt).
         """
         call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
-        _litellm.configure()  # litellm's one-time import is not any attempt's latency
+        _litellm.configure(self.settings.transport)  # its import is no attempt's latency
         if stream:
             return await self._failover.stream(call)
         return await self._failover.complete(call)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     offline: bool = False
     timeout: float = Field(default=60.0, gt=0)
+    transport: Literal["httpx", "aiohttp"] = "httpx"
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod

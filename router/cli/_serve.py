@@ -58,7 +58,7 @@ async def _serve(settings: Settings) -> None:
     from router._router import PolicyRouter
     from router._server import create_app
 
-    _litellm.configure()  # import litellm now, not during the first request
+    _litellm.configure(settings.transport)  # import litellm now, not in the first request
     async with PolicyRouter.from_settings(settings) as router:
         config = uvicorn.Config(
             create_app(router, settings),
