@@ -147,7 +147,7 @@ def _children(pid: int) -> list[int]:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures came from."""
+    """What the figures came from; ``git_commit`` is HEAD when the benchmark started."""
     model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -166,7 +166,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "versions": versions,
-        "git_commit": _git_commit(),
+        "git_commit": STARTED_AT,
     }
 
 
@@ -178,6 +178,9 @@ def _git_commit() -> str | None:
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+STARTED_AT: Final = _git_commit()
 
 
 def save(name: str, data: Mapping[str, Any]) -> Path:

@@ -38,11 +38,11 @@ PAIRS: Final = (
     ("bare-httpx-pool", "bare-httpx"),
     ("adapter", "bare-httpx"),
     ("router", "adapter"),
-    ("router-tuned", "bare"),
+    ("router-aiohttp", "bare"),
 )
 VARIANTS: Final = (
     "bare", "bare-httpx", "bare-httpx-pool", "adapter", "router", "router-audit-file",
-    "router-user", "router-tuned",
+    "router-user", "router-aiohttp",
 )  # fmt: skip
 DESCRIPTIONS: Final = {
     "bare": "litellm.acompletion(model='openai/gpt-4.1', api_base=…, api_key='fake'), litellm defaults",
@@ -52,7 +52,7 @@ DESCRIPTIONS: Final = {
     "router": "PolicyRouter.acompletion(model='GPT 4.1'), audit to /dev/null, no user",
     "router-audit-file": "the same, audit to a file",
     "router-user": "the same with user='alice' (SQLite preference lookup, pseudonym), audit to /dev/null",
-    "router-tuned": "'router' through bench/whatif.py: litellm's default aiohttp transport",
+    "router-aiohttp": "'router' with Settings(transport='aiohttp') (POLICY_ROUTER_TRANSPORT=aiohttp)",
 }
 
 Call = Callable[[bool], Awaitable[Any]]
@@ -125,11 +125,6 @@ def _router(base: str, variant: str, tmp: Path) -> tuple[Call, Callable[[], Awai
     from router._router import PolicyRouter
     from router._settings import Settings
 
-    if variant == "router-tuned":
-        from bench import whatif
-
-        whatif.tune()
-
     audit = (
         str(tmp / f"audit-{os.getpid()}.jsonl") if variant == "router-audit-file" else "/dev/null"
     )
@@ -139,6 +134,7 @@ def _router(base: str, variant: str, tmp: Path) -> tuple[Call, Callable[[], Awai
         data_dir=tmp,
         store_url=f"sqlite:///{tmp / f'prefs-{os.getpid()}.sqlite3'}",
         pseudonym_key="bench-pseudonym-key-0123456789abcdef",
+        transport="aiohttp" if variant == "router-aiohttp" else "httpx",
     )
     router = PolicyRouter.from_settings(settings)
     user = "alice" if variant == "router-user" else None

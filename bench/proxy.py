@@ -9,10 +9,10 @@ closed loop of ``concurrency`` connections for a fixed duration. The load genera
 Per cell: requests/s, latency p50/p99 (of completed requests), errors (non-2xx, socket errors,
 timeouts), the proxy's CPU per request (from /proc, over the load window), and at the end each
 proxy's peak RSS. Before each cell, every proxy has finished the requests the previous cell
-left in flight (``settle``). Two more proxies show what the recommended settings would give:
-``policy-router-tuned`` is ``policy-router serve`` through bench/whatif.py (litellm's aiohttp
-transport), ``policy-router-tuned-uvloop`` the same on uvloop's event loop; ``--no-whatif``
-leaves both out.
+left in flight (``settle``). Two more proxies: ``policy-router-aiohttp`` is ``policy-router
+serve`` with ``POLICY_ROUTER_TRANSPORT=aiohttp`` (litellm's aiohttp transport instead of the
+default httpx), ``policy-router-aiohttp-uvloop`` the same on uvloop's event loop (through
+bench/whatif.py, as LiteLLM's proxy runs); ``--no-whatif`` leaves both out.
 
     uv run --frozen --group bench python -m bench.proxy [--duration 10] [--reps 2] …
 """
@@ -38,7 +38,7 @@ BIN: Final = Path(sys.executable).parent
 MESSAGES: Final = [{"role": "user", "content": "Say ok."}]
 OUR_KEY: Final = "bench"
 LITELLM_KEY: Final = "sk-bench"
-OURS: Final = ("policy-router", "policy-router-tuned", "policy-router-tuned-uvloop")
+OURS: Final = ("policy-router", "policy-router-aiohttp", "policy-router-aiohttp-uvloop")
 CLOCK_TICKS: Final = 100  # os.sysconf("SC_CLK_TCK") on Linux
 
 WRK_SCRIPT: Final = """
@@ -94,12 +94,10 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 @contextmanager
-def ours(upstream: str, port: int, tmp: Path, tuned: str = "") -> Iterator[Proxy]:
-    """``policy-router serve``; ``tuned``: through bench/whatif.py, "aiohttp" or "uvloop"
-    (aiohttp and uvloop)."""
-    name = {"": "policy-router", "aiohttp": "policy-router-tuned"}.get(
-        tuned, "policy-router-tuned-uvloop"
-    )
+def ours(upstream: str, port: int, tmp: Path, variant: str = "") -> Iterator[Proxy]:
+    """``policy-router serve`` as shipped (httpx); ``aiohttp``: with
+    ``POLICY_ROUTER_TRANSPORT=aiohttp``; ``aiohttp-uvloop``: that, on uvloop (bench/whatif.py)."""
+    name = f"policy-router-{variant}" if variant else "policy-router"
     env = {
         "OPENAI_API_KEY": "fake",
         "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
@@ -112,9 +110,10 @@ def ours(upstream: str, port: int, tmp: Path, tuned: str = "") -> Iterator[Proxy
         "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
     }
     command = [str(BIN / "policy-router"), "serve"]
-    if tuned:
-        env["BENCH_WHATIF_UVLOOP"] = "1" if tuned == "uvloop" else "0"
+    if variant:
+        env["POLICY_ROUTER_TRANSPORT"] = "aiohttp"
         env["POLICY_ROUTER_AUDIT"] = str(tmp / f"audit-{name}.jsonl")
+    if variant == "aiohttp-uvloop":
         command = [sys.executable, "-m", "bench.whatif", "serve"]
     started = time.monotonic()
     proc = _start(command, env, tmp / f"{name}.log")
@@ -263,7 +262,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         if args.whatif:
             proxies.append(stack.enter_context(ours(upstream, args.port + 2, tmp, "aiohttp")))
-            proxies.append(stack.enter_context(ours(upstream, args.port + 3, tmp, "uvloop")))
+            proxies.append(
+                stack.enter_context(ours(upstream, args.port + 3, tmp, "aiohttp-uvloop"))
+            )
         for proxy in proxies:
             _check(proxy)
             load(proxy, 20, args.warmup, args.tool)  # warm-up: clients, pools, caches
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tool", choices=["wrk", "httpx"], default=None)
     parser.add_argument(
         "--no-whatif", dest="whatif", action="store_false",
-        help="leave out the policy-router-tuned proxies (bench/whatif.py: aiohttp, uvloop)",
+        help="leave out policy-router-aiohttp and policy-router-aiohttp-uvloop",
     )  # fmt: skip
     args = parser.parse_args(argv)
     args.tool = args.tool or ("wrk" if shutil.which("wrk") else "httpx")
