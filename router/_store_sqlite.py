@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -75,11 +76,25 @@ class SQLiteStore:
             db = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
         store = cls(url, db)
         try:
-            await store._prepare()
+            await store._prepare_when_free()
         except BaseException:
             await store.aclose()
             raise
         return store
+
+    async def _prepare_when_free(self) -> None:
+        """Prepare, retrying while another connection holds the file: SQLite answers "locked"
+        at once, without waiting, while connections race to switch a new file to WAL."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                await self._prepare()
+            except StoreUnavailable as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+            else:
+                return
 
     async def get(self, user: str) -> Preferences | None:
         async with self._using():
@@ -161,3 +176,11 @@ async def _translated(url: str) -> AsyncIterator[None]:
         yield
     except _DRIVER_ERRORS as exc:
         raise unavailable(url, exc) from exc
+
+
+def _busy(exc: BaseException) -> bool:
+    """Whether SQLite refused because another connection holds the database for now."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and (
+        "locked" in str(cause) or "busy" in str(cause)
+    )
