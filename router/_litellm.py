@@ -131,8 +131,9 @@ def configure(transport: Transport = "httpx") -> None:
     """
     litellm: Any = _module()
     use_httpx = transport == "httpx"
-    os.environ["DISABLE_AIOHTTP_TRANSPORT"] = str(use_httpx)
-    litellm.disable_aiohttp_transport = use_httpx
+    if litellm.disable_aiohttp_transport is not use_httpx:  # called per request: write on change
+        os.environ["DISABLE_AIOHTTP_TRANSPORT"] = str(use_httpx)
+        litellm.disable_aiohttp_transport = use_httpx
 
 
 async def complete(

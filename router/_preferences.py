@@ -98,6 +98,8 @@ class Preferences:
 def combine(*layers: Preferences | None) -> Preferences:
     """The strictest of each field across layers: a layer can tighten, never loosen."""
     present = [p for p in layers if p is not None]
+    if len(present) == 1:  # the usual request: the operator's policy alone, nothing to merge
+        return present[0]
     limits = [p.max_retention for p in present if p.max_retention is not None]
     allowed = [p.allow_providers for p in present if p.allow_providers is not None]
     return Preferences(
