@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -126,7 +126,3 @@ class Settings(BaseSettings):
         if self.store_url:
             return self.store_url
         return f"sqlite:///{self.resolved_data_dir() / 'preferences.sqlite3'}"
-
-    def summary(self) -> dict[str, Any]:
-        """Settings as shown to an operator: secrets masked."""
-        return self.model_dump(mode="json")
