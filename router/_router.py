@@ -35,13 +35,13 @@ from router._user_preferences import UserPreferences
 
 # Arguments that would choose or reach a backend behind the decision's back, or hand the
 # request to an observer: refused before anything is decided.
-BACKEND_KWARGS: Final = frozenset(
+# The adapter's own refusals (_litellm.REFUSED) are part of it by construction.
+BACKEND_KWARGS: Final = _litellm.REFUSED | frozenset(
     {
-        "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "mock_response",
-        "fallbacks", "model_list", "num_retries", "max_retries", "deployment_id", "organization",
+        "api_base", "api_version", "custom_llm_provider", "mock_response", "fallbacks",
+        "model_list", "num_retries", "max_retries", "deployment_id", "organization",
         "allowed_openai_params", "additional_drop_params", "drop_params", "extra_query",
-        "callbacks", "success_callback", "failure_callback", "logger_fn", "input_cost_per_token",
-        "output_cost_per_token", "client", "http_client",
+        "input_cost_per_token", "output_cost_per_token", "client", "http_client",
     }
 )  # fmt: skip
 BACKEND_PREFIXES: Final = ("aws_", "vertex_", "azure_", "litellm_", "watsonx_")
