@@ -14,6 +14,7 @@ serve`` with ``POLICY_ROUTER_TRANSPORT=aiohttp`` (litellm's aiohttp transport in
 default httpx), ``policy-router-aiohttp-uvloop`` the same on uvloop's event loop (through
 bench/whatif.py, as LiteLLM's proxy runs); ``--no-whatif`` leaves both out.
 
+    uv sync --frozen --project bench/litellm-proxy   # LiteLLM's proxy, in its own environment
     uv run --frozen --group bench python -m bench.proxy [--duration 10] [--reps 2] …
 """
 
@@ -35,6 +36,9 @@ from typing import Any, Final
 from bench import _common
 
 BIN: Final = Path(sys.executable).parent
+# LiteLLM's proxy runs from its own environment (bench/litellm-proxy/pyproject.toml): its
+# rich<14 cap stays out of the project's lock.
+LITELLM_ENV: Final = _common.ROOT / "bench" / "litellm-proxy"
 MESSAGES: Final = [{"role": "user", "content": "Say ok."}]
 OUR_KEY: Final = "bench"
 LITELLM_KEY: Final = "sk-bench"
@@ -135,8 +139,11 @@ def litellm_proxy(upstream: str, port: int, tmp: Path) -> Iterator[Proxy]:
         "BENCH_LITELLM_MASTER_KEY": LITELLM_KEY,
     }
     config = _common.ROOT / "bench" / "litellm_config.yaml"
+    executable = LITELLM_ENV / ".venv" / "bin" / "litellm"
+    if not executable.exists():
+        sys.exit(f"{executable} is missing: run `uv sync --frozen --project {LITELLM_ENV}` first")
     command = [
-        str(BIN / "litellm"), "--config", str(config), "--host", _common.LOOPBACK,
+        str(executable), "--config", str(config), "--host", _common.LOOPBACK,
         "--port", str(port), "--num_workers", "1",
     ]  # fmt: skip
     started = time.monotonic()
