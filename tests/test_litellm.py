@@ -21,6 +21,7 @@ import pytest
 from router._deployment import Target
 from router._errors import RequestRejected
 from router._litellm import (
+    _CALLBACK_LISTS,
     BY_STATUS,
     ENVIRONMENT,
     REFUSED,
@@ -54,6 +55,17 @@ def offline(**kwargs: Any) -> Any:
         timeout=5.0,
         offline=True,
         offline_text="offline answer",
+    )
+
+
+async def offline_stream(text: str) -> Any:
+    return await open_stream(
+        OPENAI,
+        {"messages": list(MESSAGES)},
+        api_base=None,
+        timeout=5.0,
+        offline=True,
+        offline_text=text,
     )
 
 
@@ -175,17 +187,10 @@ async def test_complete__schedules_no_logging_task() -> None:
 
 
 async def test_open_stream__closing_early_is_clean() -> None:
-    chunks = await open_stream(
-        OPENAI,
-        {"messages": list(MESSAGES)},
-        api_base=None,
-        timeout=5.0,
-        offline=True,
-        offline_text="a longer offline answer in several chunks",
-    )
+    chunks = await offline_stream("a longer offline answer in several chunks")
 
     first = await anext(chunks)
-    await chunks.aclose()  # type: ignore[attr-defined]
+    await chunks.aclose()
 
     assert first.choices[0].delta.content
 
@@ -416,3 +421,63 @@ def test_outcome_of__subclass_uses_nearest_listed_base(litellm: ModuleType) -> N
         pass
 
     assert outcome_of(Custom("x", "openai", "m")) is FailureKind.RATE_LIMIT
+
+
+# --- litellm's logging at the end of a stream ---------------------------------------------
+
+
+async def _stream_to_the_end(text: str) -> list[Any]:
+    chunks = await offline_stream(text)
+    received = [chunk async for chunk in chunks]
+    for _ in range(5):  # litellm dispatches its success logging as a task: let it run
+        await asyncio.sleep(0)
+    return received
+
+
+@pytest.fixture
+def success_handler_calls(litellm: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    calls: list[Any] = []
+    logging_class = litellm.litellm_core_utils.litellm_logging.Logging
+    original = logging_class.async_success_handler
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging_class, "async_success_handler", counted)
+    return calls
+
+
+async def test_open_stream__without_observers_skips_litellm_success_logging(
+    success_handler_calls: list[Any],
+) -> None:
+    received = await _stream_to_the_end("an answer in a few chunks")
+
+    assert received
+    assert success_handler_calls == []
+
+
+async def test_open_stream__a_registered_callback_still_gets_a_redacted_record(
+    litellm: ModuleType, monkeypatch: pytest.MonkeyPatch, success_handler_calls: list[Any]
+) -> None:
+    from litellm.integrations.custom_logger import CustomLogger  # noqa: TID251
+
+    seen: list[dict[str, Any]] = []
+
+    class Recorder(CustomLogger):
+        async def async_log_success_event(
+            self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+        ) -> None:
+            seen.append(kwargs["standard_logging_object"])
+
+    for name in _CALLBACK_LISTS:  # litellm copies a callback into its other lists: restore all
+        monkeypatch.setattr(litellm, name, [])
+    litellm.callbacks.append(Recorder())
+
+    await _stream_to_the_end("a secret answer")
+
+    assert len(success_handler_calls) == 1
+    assert len(seen) == 1
+    record = repr(seen[0])
+    assert "Say hello." not in record
+    assert "secret answer" not in record
