@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Tables stay readable when piped (rich assumes 80 columns when it cannot see a terminal).
+# No emoji codes: nothing we print means one, and a ":name:" in data stays as written (rich
+# would also load its table of 3,600 codes on the first print).
 _WIDTH = None if sys.stdout.isatty() else 160
-out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 UserOption = typer.Option(None, "--user", "-u", help="End user whose stored preferences apply.")
 MaxRetention = typer.Option(
