@@ -10,7 +10,8 @@ litellm is configured once, on that first use: its environment is set before the
 call goes through one client stack that respx can see), then its module settings (no
 callbacks, no message logging, no debug banner) and its log handlers (removed: records
 propagate to whatever logging the application configured). Each call runs as one of
-litellm's "internal" calls, which skips its per-call logging work.
+litellm's "internal" calls, which skips its per-call logging work. The httpx clients
+litellm builds get a connection pool that keeps idle connections alive (router/_keepalive.py).
 
 Retries are never litellm's: each call is one attempt, and failover is the caller's.
 Where litellm's behaviour differs per provider, the wire tests (tests/test_wire.py) say so.
@@ -435,6 +436,41 @@ def _redacted(text: str) -> str:
 # --- litellm, imported once ---------------------------------------------------------------
 
 
+def _keep_connections_alive(litellm: Any) -> None:
+    """Give every httpx client litellm builds from now on a :class:`KeepAlivePool`.
+
+    litellm builds its clients in two places: the openai SDK's (OpenAI-compatible
+    providers, Azure) and its own ``AsyncHTTPHandler`` (every other provider). Both are
+    wrapped, once; a client the application handed litellm (``aclient_session``) is left as
+    it is. tests/test_litellm.py checks both places, so a litellm upgrade that moves them fails
+    a test rather than silently losing the pool.
+    """
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251
+    from litellm.llms.openai.common_utils import BaseOpenAILLM  # noqa: TID251
+
+    from router._keepalive import keep_alive
+
+    if getattr(AsyncHTTPHandler.create_client, "_keeps_alive", False):
+        return
+    create_client = AsyncHTTPHandler.create_client
+    sdk_client = BaseOpenAILLM._get_async_http_client
+
+    @functools.wraps(create_client)
+    def handler_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return keep_alive(create_client(self, *args, **kwargs))
+
+    @functools.wraps(sdk_client)
+    def openai_client(*args: Any, **kwargs: Any) -> Any:
+        client = sdk_client(*args, **kwargs)
+        if client is None or client is litellm.aclient_session:
+            return client
+        return keep_alive(client)
+
+    handler_client._keeps_alive = True  # type: ignore[attr-defined]
+    setattr(AsyncHTTPHandler, "create_client", handler_client)  # noqa: B010
+    setattr(BaseOpenAILLM, "_get_async_http_client", staticmethod(openai_client))  # noqa: B010
+
+
 @functools.cache
 def _module() -> ModuleType:
     os.environ.update(ENVIRONMENT)
@@ -451,6 +487,7 @@ def _module() -> ModuleType:
     litellm.disable_aiohttp_transport = True  # in case litellm was imported before us
     litellm.turn_off_message_logging = True  # its logging payloads never hold message content
     litellm.disable_streaming_logging = True  # no per-chunk logging work on a thread
+    _keep_connections_alive(litellm)
     for name in _CALLBACK_LISTS:
         setattr(litellm, name, [])
     for name in _LOGGERS:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Final
 
+import httpcore
 import httpx
 import pytest
 
@@ -481,3 +482,44 @@ async def test_open_stream__a_registered_callback_still_gets_a_redacted_record(
     record = repr(seen[0])
     assert "Say hello." not in record
     assert "secret answer" not in record
+
+
+# --- the httpx clients litellm builds -------------------------------------------------------
+
+
+def _pool_of(client: httpx.AsyncClient) -> type:
+    transport = client._transport
+    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    return type(transport._pool)
+
+
+async def test_configure__litellm_builds_its_httpx_clients_with_the_keep_alive_pool(
+    litellm: ModuleType,
+) -> None:
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251
+    from litellm.llms.openai.common_utils import BaseOpenAILLM  # noqa: TID251
+
+    from router._keepalive import KeepAlivePool
+
+    configure()
+    handler = AsyncHTTPHandler()  # every provider but the OpenAI-compatible ones
+    sdk_client = BaseOpenAILLM._get_async_http_client()  # the openai SDK's, for those
+
+    assert _pool_of(handler.client) is KeepAlivePool
+    assert sdk_client is not None
+    assert _pool_of(sdk_client) is KeepAlivePool
+    await handler.close()  # type: ignore[no-untyped-call]
+    await sdk_client.aclose()
+
+
+async def test_configure__a_client_the_application_gave_litellm_is_left_alone(
+    litellm: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from litellm.llms.openai.common_utils import BaseOpenAILLM  # noqa: TID251
+
+    own = httpx.AsyncClient()
+    monkeypatch.setattr(litellm, "aclient_session", own)
+
+    assert BaseOpenAILLM._get_async_http_client() is own
+    assert _pool_of(own) is httpcore.AsyncConnectionPool
+    await own.aclose()
