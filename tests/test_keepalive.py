@@ -16,9 +16,26 @@ import httpx
 import pytest
 import respx
 
-from router._keepalive import KeepAlivePool, keep_alive
+from router._keepalive import KeepAlivePool, KeepAliveTransport, keep_alive
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
+END = b"0\r\n\r\n"  # the chunked body's last line
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+SSE = SSE_HEAD + _chunk(b"data: {}\n\n") + _chunk(b"data: [DONE]\n\n")
+# what each path answers now, and what 0.3 s later
+ANSWERS = {
+    b"/sse": (SSE + END, b""),  # as providers send it: the end with the last event
+    b"/sse-big": (SSE + _chunk(b": padding\n" * 10_000) + END, b""),  # 100 kB after [DONE]
+    b"/sse-late": (SSE, END),
+}
 
 
 @dataclass
@@ -29,7 +46,7 @@ class Server:
 
 
 class _Connection(asyncio.Protocol):
-    """Answers each request (headers only, no body) after a delay (/slow: 0.3 s); keeps alive."""
+    """Answers each request after a delay (/slow: 0.3 s), or as ANSWERS says; keeps alive."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -45,12 +62,19 @@ class _Connection(asyncio.Protocol):
         self.buffer += data
         while b"\r\n\r\n" in self.buffer:
             head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-            delay = 0.3 if head.startswith(b"GET /slow ") else self.server.delay
-            asyncio.get_running_loop().call_later(delay, self._answer)
+            path = head.split(b" ", 2)[1]
+            loop = asyncio.get_running_loop()
+            if path in ANSWERS:
+                now, later = ANSWERS[path]
+                self._answer(now)
+                loop.call_later(0.3, self._answer, later)
+            else:
+                delay = 0.3 if path == b"/slow" else self.server.delay
+                loop.call_later(delay, self._answer, RESPONSE)
 
-    def _answer(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(RESPONSE)
+    def _answer(self, data: bytes) -> None:
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
 
 @pytest.fixture
@@ -124,6 +148,32 @@ async def test_pool__an_expired_idle_connection_is_closed_and_replaced(server: S
         assert _idle(client) == 1
 
 
+async def _read_to_done(client: httpx.AsyncClient, url: str) -> None:
+    """As the openai SDK reads a stream: up to ``data: [DONE]``, then close the response."""
+    async with client.stream("GET", url) as response:
+        async for line in response.aiter_lines():
+            if line == "data: [DONE]":
+                break
+
+
+@pytest.mark.parametrize(("pool", "path", "connections"), [
+    ("stock", "sse", 3),  # the unread end of the body costs a connection per stream
+    ("keep-alive", "sse", 1),
+    ("keep-alive", "sse-big", 3),  # more than DRAIN_BYTES left: not read, closed
+    ("keep-alive", "sse-late", 3),  # the end not there within DRAIN_SECONDS: closed
+])  # fmt: skip
+async def test_transport__a_stream_closed_at_its_last_event_keeps_its_connection(
+    server: Server, pool: str, path: str, connections: int
+) -> None:
+    async with _client(pool) as client:
+        for _ in range(3):
+            await _read_to_done(client, f"{server.url}{path}")
+        idle_after = _idle(client)
+
+    assert server.connections == connections
+    assert idle_after == (1 if connections == 1 else 0)
+
+
 async def test_pool__respx_still_sees_every_request() -> None:
     client = keep_alive(httpx.AsyncClient())
     with respx.mock(assert_all_called=True) as mock:
@@ -147,6 +197,7 @@ async def test_keep_alive__switches_only_httpx_own_pools_in_place() -> None:
     assert keep_alive(client) is client  # twice: no harm
 
     assert transport._pool is pool
+    assert type(transport) is KeepAliveTransport
     assert type(pool) is KeepAlivePool
     assert type(proxied._pool) is httpcore.AsyncHTTPProxy
     assert (await client.get("http://other.example/")).status_code == 204
