@@ -240,3 +240,36 @@ def test_debug__shows_the_traceback_instead_of_one_line() -> None:
     assert type(result.exception).__name__ == "UnknownModel"
     code, _, err = cli("explain", "GPT 9", "--offline")  # and the next run is back to one line
     assert (code, err.count("\n")) == (1, 1)
+
+
+async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import gc
+
+    import uvicorn
+
+    from router._settings import Settings
+    from router.cli import _serve
+
+    frozen_when_serving: list[int] = []
+
+    async def serve(self: uvicorn.Server, sockets: object = None) -> None:
+        frozen_when_serving.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(uvicorn.Server, "serve", serve)
+    monkeypatch.setattr(_serve, "_exit_cleanly_on_signals", lambda server: None)
+    settings = Settings(
+        server={"api_keys": ["k"]},
+        data_dir=tmp_path,
+        audit=str(tmp_path / "audit.jsonl"),
+        pseudonym_key="test-pseudonym-key-0123456789abcdef",
+    )
+    gc.unfreeze()
+    try:
+        await _serve._serve(settings)
+    finally:
+        gc.unfreeze()
+
+    assert len(frozen_when_serving) == 1
+    assert frozen_when_serving[0] > 100_000  # litellm alone is several hundred thousand

@@ -4,12 +4,19 @@ Settings come from the environment (``POLICY_ROUTER_SERVER__API_KEYS='["k1"]'``,
 override the host, the port and ``allow_no_auth``. Unsafe auth settings are refused before
 anything heavy is imported. SIGTERM (or Ctrl-C) stops accepting connections, lets requests in
 flight finish for up to ``graceful_timeout`` seconds, closes the router, and exits 0.
+
+Once everything is imported and built, the objects that live as long as the process
+(litellm's modules and tables, the app, the catalog: several hundred thousand) are moved out
+of the garbage collector's reach: each full collection traversed all of them, a pause of
+about 190 ms every few seconds under load; 34 ms at most after, in the same measurement
+(bench/README.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import math
 import signal
 from types import FrameType
@@ -71,7 +78,18 @@ async def _serve(settings: Settings) -> None:
         )
         server = uvicorn.Server(config)
         _exit_cleanly_on_signals(server)
+        freeze_long_lived_objects()
         await server.serve()
+
+
+def freeze_long_lived_objects() -> int:
+    """Collect once, then move every object left to the collector's permanent generation.
+
+    Returns how many objects were frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _exit_cleanly_on_signals(server: uvicorn.Server) -> None:
