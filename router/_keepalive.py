@@ -1,28 +1,29 @@
-"""httpcore's connection pool, keeping idle connections alive as httpcore means to.
+"""httpcore's connection pool and httpx's transport, keeping connections alive and queues fair.
 
-httpcore 1.0's ``AsyncConnectionPool`` decides which idle connections to close with
-``len([c.is_idle() for c in connections]) > max_keepalive_connections``: the length of a
-list of booleans, so it counts every connection, not the idle ones. Once a pool holds more
-connections than its keep-alive limit (httpx's default: 20), every connection is closed the
-moment it becomes idle, and a request waiting for a connection gets a new one instead of the
-one just handed back. Measured here (bench/README.md): ``policy-router serve`` at
-concurrency 200 on the httpx transport opened about one upstream connection per request
-(a TCP and TLS handshake each, against a real provider); with this pool, none after warm-up,
-and about 30 % less CPU per request.
+Three things made litellm's httpx transport open a connection per request under load and
+give some requests seconds more latency than others (bench/README.md has the figures):
 
-A streamed answer has the same problem another way. The openai SDK stops reading an SSE
-body at ``data: [DONE]`` and closes the response; the chunked body's last line (``0``,
-usually in the same packet) is then still unread, so httpcore cannot reuse the connection
-and closes it: one new connection per streamed call on litellm's httpx transport.
-:class:`KeepAliveTransport` reads what is left of an HTTP/1.1 body when it is closed early,
-within :data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS`, so the connection goes back to the
-pool; a body with more left than that (a consumer that gave up half-way) is closed as before.
+- httpcore 1.0's ``AsyncConnectionPool`` decides which idle connections to close with
+  ``len([c.is_idle() for c in connections]) > max_keepalive_connections``: the length of a
+  list of booleans, so every connection counts as idle. Once a pool holds more connections
+  than its keep-alive limit (httpx's default: 20), each is closed the moment it is free and
+  a waiting request opens a new one. :class:`KeepAlivePool` counts the idle ones, checks
+  expiry on idle connections only (the only ones that expire), never closes one a request
+  has been handed, and :func:`keep_alive` lets it keep as many idle as it may open.
+- When a connection comes back, httpcore hands it to every waiting request at once; all
+  but one wake, fail and queue again (CPU, and an order decided by who runs first).
+  :class:`KeepAlivePool` hands it to the first waiting request only.
+- The openai SDK stops reading an SSE body at ``data: [DONE]`` and closes the response; the
+  chunked body's last line (``0``, usually in the same packet) is still unread, so httpcore
+  cannot reuse the connection. :class:`KeepAliveTransport` reads what is left of an HTTP/1.1
+  body closed early, within :data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS`; a body with more
+  left (a consumer that gave up half-way) is closed as before.
 
-:class:`KeepAlivePool` changes only that decision, and checks for expiry only the idle
-connections, the only ones that can expire. Everything else, including
-``handle_async_request`` (where respx and other httpcore-level tools hook in), is
-httpcore's own. :func:`keep_alive` switches the transport and pool of an httpx client built
-by someone else, in place; the adapter applies it to the clients litellm builds.
+Against a real provider each avoided connection is a TCP and TLS handshake. Everything else,
+including ``AsyncConnectionPool.handle_async_request`` (where respx and other httpcore-level
+tools hook in), is httpcore's and httpx's own. :func:`keep_alive` switches the transport and
+pool of an httpx client built by someone else, in place; the adapter applies it to the
+clients litellm builds.
 """
 
 from __future__ import annotations
@@ -73,9 +74,7 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
             origin = pool_request.request.url.origin
             if origin in waiting_on:
                 continue
-            found = next(
-                (c for c in kept if c.can_handle_request(origin) and c.is_available()), None
-            )
+            found = next((c for c in kept if self._free_for(c, origin, assigned)), None)
             if found is not None:
                 connection = found
             else:
@@ -99,6 +98,19 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
             kept = [connection for connection in kept if id(connection) not in dropped]
         self._connections = kept
         return closing
+
+    @staticmethod
+    def _free_for(
+        connection: AsyncConnectionInterface, origin: httpcore.Origin, assigned: set[int]
+    ) -> bool:
+        """Whether a waiting request for ``origin`` can have ``connection``.
+
+        An idle connection already handed to a request is not handed to a second one: httpcore
+        would, and all but one of them would then wake, fail and queue again.
+        """
+        if not (connection.can_handle_request(origin) and connection.is_available()):
+            return False
+        return not (connection.is_idle() and id(connection) in assigned)
 
 
 class KeepAliveTransport(httpx.AsyncHTTPTransport):
@@ -146,8 +158,11 @@ def keep_alive(client: httpx.AsyncClient) -> httpx.AsyncClient:
     """Make ``client``'s plain httpx transports keep their connections alive, in place.
 
     Each ``httpx.AsyncHTTPTransport`` becomes a :class:`KeepAliveTransport` and its httpcore
-    pool a :class:`KeepAlivePool`; nothing else is switched (not proxies, not other
-    transports), so the client keeps its TLS, proxy, HTTP/2 and limit settings as built.
+    pool a :class:`KeepAlivePool` that may keep as many connections idle as it may open (httpx's
+    default keeps 20 of 100: under bursts of more than 20 answers at once, the rest were closed
+    and reopened; idle ones still close after the keep-alive expiry, 5 s by default). Nothing
+    else is switched (not proxies, not other transports), so the client keeps its TLS, proxy,
+    HTTP/2 and other settings as built.
     """
     transports = [client._transport, *client._mounts.values()]
     for transport in transports:
@@ -157,4 +172,6 @@ def keep_alive(client: httpx.AsyncClient) -> httpx.AsyncClient:
             pool = transport._pool
             if type(pool) is httpcore.AsyncConnectionPool:
                 pool.__class__ = KeepAlivePool
+                if pool._max_keepalive_connections < pool._max_connections:
+                    pool._max_keepalive_connections = pool._max_connections
     return client

@@ -132,6 +132,17 @@ async def test_pool__at_its_limit_hands_a_returned_connection_to_a_waiting_reque
         idle_after = _idle(client)
 
     assert server.connections == connections
+    assert idle_after == (2 if pool == "keep-alive" else 1)  # keep_alive keeps what it may open
+
+
+async def test_pool__closes_idle_connections_beyond_its_own_keepalive_limit(server: Server) -> None:
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=1))
+    transport._pool.__class__ = KeepAlivePool  # the pool alone, without keep_alive's limit
+    async with httpx.AsyncClient(transport=transport) as client:
+        await _wave(client, server.url, 3)
+        idle_after = _idle(client)
+
+    assert server.connections == 3
     assert idle_after == 1
 
 
@@ -199,6 +210,30 @@ async def test_keep_alive__switches_only_httpx_own_pools_in_place() -> None:
     assert transport._pool is pool
     assert type(transport) is KeepAliveTransport
     assert type(pool) is KeepAlivePool
+    assert pool._max_keepalive_connections == pool._max_connections == 100
     assert type(proxied._pool) is httpcore.AsyncHTTPProxy
     assert (await client.get("http://other.example/")).status_code == 204
     await client.aclose()
+
+
+@pytest.mark.parametrize(("pool", "woken_for_nothing"), [("stock", True), ("keep-alive", False)])
+async def test_pool__a_returned_connection_wakes_one_waiting_request(
+    server: Server, pool: str, woken_for_nothing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpcore hands one idle connection to every waiting request; all but one fail and requeue."""
+    from httpcore._async.connection_pool import AsyncPoolRequest
+
+    requeued: list[object] = []
+    clear = AsyncPoolRequest.clear_connection
+
+    def counted(self: AsyncPoolRequest) -> None:
+        requeued.append(self)
+        clear(self)
+
+    monkeypatch.setattr(AsyncPoolRequest, "clear_connection", counted)
+    server.delay = 0.01
+    async with _client(pool, max_connections=2, max_keepalive_connections=2) as client:
+        await _wave(client, server.url, 20)
+
+    assert server.connections == 2
+    assert bool(requeued) is woken_for_nothing
