@@ -53,8 +53,8 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         pool. Closed connections are dropped and expired idle ones closed; waiting requests
         get an available connection, else a new one, else (at the limit) an idle connection
         to another origin is closed to make room; only then are idle connections beyond the
-        keep-alive limit closed, never one a request has been handed and not yet used. Returns the
-        connections to close, which the caller closes outside the lock.
+        keep-alive limit closed, never one a request has been handed and not yet used.
+        Returns the connections to close, which the caller closes outside the lock.
         """
         closing: list[AsyncConnectionInterface] = []
         kept: list[AsyncConnectionInterface] = []
@@ -136,9 +136,11 @@ class _DrainOnClose(httpx.AsyncByteStream):
         self._ended = True
 
     async def aclose(self) -> None:
-        if not self._ended:
-            await self._drain()
-        await self._stream.aclose()
+        try:
+            if not self._ended:
+                await self._drain()
+        finally:
+            await self._stream.aclose()
 
     async def _drain(self) -> None:
         """Read the rest of the body if it is short and arrives at once; else leave it."""
@@ -149,8 +151,8 @@ class _DrainOnClose(httpx.AsyncByteStream):
                     read += len(part)
                     if read > DRAIN_BYTES:
                         return
-        except (TimeoutError, httpx.TransportError):
-            return  # httpcore closes the connection, as it would have without us
+        except Exception:  # noqa: BLE001 (a timeout, a network error: whatever stops the drain)
+            return  # the connection is then closed, as it would have been without us
         self._ended = True
 
 

@@ -437,7 +437,7 @@ def _redacted(text: str) -> str:
 
 
 def _keep_connections_alive(litellm: Any) -> None:
-    """Give every httpx client litellm builds from now on a :class:`KeepAlivePool`.
+    """Give every httpx client litellm builds from now on router._keepalive's pool and transport.
 
     litellm builds its clients in two places: the openai SDK's (OpenAI-compatible
     providers, Azure) and its own ``AsyncHTTPHandler`` (every other provider). Both are
