@@ -82,14 +82,10 @@ async def _serve(settings: Settings) -> None:
         await server.serve()
 
 
-def freeze_long_lived_objects() -> int:
-    """Collect once, then move every object left to the collector's permanent generation.
-
-    Returns how many objects were frozen.
-    """
+def freeze_long_lived_objects() -> None:
+    """Collect once, then move every object left to the collector's permanent generation."""
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
 
 
 def _exit_cleanly_on_signals(server: uvicorn.Server) -> None:
