@@ -26,12 +26,12 @@ from typing import Any, Final
 import yaml
 
 from bench import _common
-from router._catalog import Catalog
-from router._catalog_load import build_catalog, load_catalog, parse_catalog
-from router._decision import decide
-from router._preferences import Preferences
-from router._pseudonym import Pseudonymizer
-from router._scrub import scrub
+from router._core.catalog import Catalog
+from router._core.catalog_load import build_catalog, load_catalog, parse_catalog
+from router._core.decision import decide
+from router._core.preferences import Preferences
+from router._core.pseudonym import Pseudonymizer
+from router._core.scrub import scrub
 from router._settings import current_catalog_path
 
 USER: Final = "alice@example.com"

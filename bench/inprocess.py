@@ -48,7 +48,7 @@ DESCRIPTIONS: Final = {
     "bare": "litellm.acompletion(model='openai/gpt-4.1', api_base=…, api_key='fake'), litellm defaults",
     "bare-httpx": "the same, with DISABLE_AIOHTTP_TRANSPORT=True (litellm's httpx transport)",
     "bare-httpx-pool": "bare-httpx with litellm.aclient_session = httpx.AsyncClient(keep-alive pool of 200)",
-    "adapter": "router._litellm.complete(Target('openai/gpt-4.1'), …) alone: the adapter's settings, no decision",
+    "adapter": "router._upstream.adapter.complete(Target('openai/gpt-4.1'), …) alone: the adapter's settings, no decision",
     "router": "PolicyRouter.acompletion(model='GPT 4.1'), audit to /dev/null, no user",
     "router-audit-file": "the same, audit to a file",
     "router-user": "the same with user='alice' (SQLite preference lookup, pseudonym), audit to /dev/null",
@@ -93,8 +93,8 @@ def _bare(
 
 
 def _adapter(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
-    from router import _litellm
-    from router._deployment import Target
+    from router._upstream import adapter as _litellm
+    from router._upstream.deployment import Target
 
     target = Target("openai/gpt-4.1")
     options: dict[str, Any] = {

@@ -9,10 +9,20 @@ privacy preferences, forwarded through litellm to an allowed backend, and audite
 Importing ``router`` does not import litellm; the first forwarded request does.
 """
 
-from router._catalog import Catalog, DataPolicy, Link, Model, Note, Provider, Route, UserIdentifier
-from router._catalog_load import load_catalog, parse_catalog
-from router._decision import Decision, Rejection, decide
-from router._duration import Duration
+from router._core.catalog import (
+    Catalog,
+    DataPolicy,
+    Link,
+    Model,
+    Note,
+    Provider,
+    Route,
+    UserIdentifier,
+)
+from router._core.catalog_load import load_catalog, parse_catalog
+from router._core.decision import Decision, Rejection, decide
+from router._core.duration import Duration
+from router._core.preferences import Preferences, combine
 from router._errors import (
     BackendUnavailable,
     CatalogError,
@@ -25,10 +35,9 @@ from router._errors import (
     StoreUnavailable,
     UnknownModel,
     UnknownProvider,
+    UpstreamFailure,
 )
 from router._failover import Attempt
-from router._litellm import UpstreamFailure
-from router._preferences import Preferences, combine
 from router._router import ModelAvailability, PolicyRouter
 from router._settings import Settings
 

@@ -17,10 +17,11 @@ RouterError
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from router._decision import Decision
+    from router._core.decision import Decision
 
 
 class RouterError(Exception):
@@ -113,3 +114,37 @@ class BackendUnavailable(RouterError):
         self.attempts = tuple(attempts)
         tried = "; ".join(str(a) for a in self.attempts) or "no route was tried"
         super().__init__(f"every allowed route of {model!r} failed: {tried}")
+
+
+class FailureKind(StrEnum):
+    """Why a backend failed; every kind but ``budget`` is worth trying the next route for."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    BAD_RESPONSE = "bad_response"
+    CONFIG = "config"
+    BUDGET = "budget"
+
+
+_NOT_RETRYABLE: Final = frozenset({FailureKind.BUDGET})
+
+
+class UpstreamFailure(RouterError):
+    """One route's backend failed; ``retryable`` says whether another route may succeed.
+
+    The message names the litellm provider, the kind and the HTTP status, with litellm's
+    own first line, credentials redacted. ``__cause__`` is litellm's exception, unredacted.
+    """
+
+    def __init__(
+        self, message: str, *, kind: FailureKind, status_code: int | None, provider: str
+    ) -> None:
+        self.kind = kind
+        self.status_code = status_code
+        self.provider = provider
+        self.retryable = kind not in _NOT_RETRYABLE
+        super().__init__(message)

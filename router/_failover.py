@@ -13,15 +13,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router import _litellm
-from router._catalog import Route
-from router._decision import Decision
-from router._deployment import Deployment, Target
-from router._errors import BackendUnavailable, RequestRejected, RouterError
-from router._litellm import UpstreamFailure
-from router._pseudonym import Pseudonymizer
-from router._scrub import Scrubbed, scrub
+from router._core.catalog import Route
+from router._core.decision import Decision
+from router._core.pseudonym import Pseudonymizer
+from router._core.scrub import Scrubbed, scrub
+from router._errors import BackendUnavailable, RequestRejected, RouterError, UpstreamFailure
 from router._settings import Settings
+from router._upstream import adapter
+from router._upstream.deployment import Deployment, Target
 
 Forward = Callable[..., Awaitable[Any]]
 
@@ -82,14 +81,14 @@ class Failover:
 
     async def complete(self, call: Call) -> Any:
         """The first allowed route's response; raises BackendUnavailable if all fail."""
-        step, response = await self._first_answer(call, _litellm.complete)
+        step, response = await self._first_answer(call, adapter.complete)
         self._attempted(step, "ok")
         self._annotate(response, step)
         return response
 
     async def stream(self, call: Call) -> AsyncIterator[Any]:
         """The chunks of the first allowed route that produced one."""
-        step, chunks = await self._first_answer(call, _litellm.open_stream)
+        step, chunks = await self._first_answer(call, adapter.open_stream)
         return self._relay(step, chunks)
 
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:

@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from router import _litellm
 from router._audit import AuditLog
-from router._catalog import Catalog, Model, Route
-from router._catalog_load import load_catalog
-from router._decision import Decision, decide
-from router._deployment import Deployment, load_deployment
+from router._core.catalog import Catalog, Model, Route
+from router._core.catalog_load import load_catalog
+from router._core.decision import Decision, decide
+from router._core.preferences import Preferences, combine
+from router._core.pseudonym import Pseudonymizer
 from router._errors import (
     InvalidRequest,
     PolicyViolation,
@@ -26,17 +26,18 @@ from router._errors import (
     UnknownModel,
 )
 from router._failover import Call, Failover
-from router._preferences import Preferences, combine
-from router._pseudonym import Pseudonymizer, load_or_create_key
+from router._keyfile import load_or_create_key
 from router._settings import Settings
-from router._store import PreferenceStore
-from router._store_lazy import LazyStore
+from router._store.base import PreferenceStore
+from router._store.lazy import LazyStore
+from router._upstream import adapter, setup
+from router._upstream.deployment import Deployment, load_deployment
 from router._user_preferences import UserPreferences
 
 # Arguments that would choose or reach a backend behind the decision's back, or hand the
 # request to an observer: refused before anything is decided.
-# The adapter's own refusals (_litellm.REFUSED) are part of it by construction.
-BACKEND_KWARGS: Final = _litellm.REFUSED | frozenset(
+# The adapter's own refusals (adapter.REFUSED) are part of it by construction.
+BACKEND_KWARGS: Final = adapter.REFUSED | frozenset(
     {
         "api_base", "api_version", "custom_llm_provider", "mock_response", "fallbacks",
         "model_list", "num_retries", "max_retries", "deployment_id", "organization",
@@ -208,7 +209,7 @@ class PolicyRouter:
         BackendUnavailable (with every attempt).
         """
         call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
-        _litellm.configure(self.settings.transport)  # its import is no attempt's latency
+        setup.configure(self.settings.transport)  # its import is no attempt's latency
         if stream:
             return await self._failover.stream(call)
         return await self._failover.complete(call)

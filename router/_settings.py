@@ -15,8 +15,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from router._duration import Duration
-from router._preferences import Preferences
+from router._core.duration import Duration
+from router._core.preferences import Preferences
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from router._audit import AuditLog
+from router._core.preferences import Preferences
+from router._core.pseudonym import Pseudonymizer
 from router._errors import InvalidPreferences
-from router._preferences import Preferences
-from router._pseudonym import Pseudonymizer
-from router._store import PreferenceStore
+from router._store.base import PreferenceStore
 
 MAX_USER_LENGTH: Final = 256
 MAX_PAGE: Final = 1000

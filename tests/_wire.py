@@ -23,7 +23,7 @@ import httpx
 import pytest
 import respx
 
-from router._deployment import Target, load_deployment
+from router._upstream.deployment import Target, load_deployment
 
 CANNED_TEXT: Final = "canned reply from the mock"
 REPO: Final = Path(__file__).resolve().parent.parent

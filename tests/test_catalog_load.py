@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from router import CatalogError, DataPolicy, UnknownModel, UnknownProvider, load_catalog
-from router._catalog import Catalog, UserIdentifier
-from router._catalog_load import parse_catalog
-from router._duration import UNLIMITED
+from router._core.catalog import Catalog, UserIdentifier
+from router._core.catalog_load import parse_catalog
+from router._core.duration import UNLIMITED
 from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG
 
 SMALL = """\
@@ -324,7 +324,7 @@ def test_load__applies_an_override_to_its_provider_only(catalog: Catalog) -> Non
 
 
 def test_catalog_load__does_not_import_litellm() -> None:
-    code = "import sys, router._catalog_load; print(sorted(m for m in sys.modules if m.split('.')[0] == 'litellm'))"
+    code = "import sys, router._core.catalog_load; print(sorted(m for m in sys.modules if m.split('.')[0] == 'litellm'))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

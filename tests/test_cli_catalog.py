@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from router import load_catalog
-from router._catalog_load import parse_catalog
-from router._page import import_page
+from router._catalog_tools.page import import_page
+from router._core.catalog_load import parse_catalog
 from router.cli import app
 from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from router import DataPolicy, Preferences, load_catalog
-from router._catalog import Catalog, Model, Provider, Route
-from router._decision import decide, reasons_against
-from router._duration import Duration
+from router._core.catalog import Catalog, Model, Provider, Route
+from router._core.decision import decide, reasons_against
+from router._core.duration import Duration
 from tests.conftest import CURRENT_CATALOG
 
 

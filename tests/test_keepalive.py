@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 
-from router._keepalive import KeepAlivePool, KeepAliveTransport, keep_alive
+from router._upstream.keepalive import KeepAlivePool, KeepAliveTransport, keep_alive
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
 SSE_HEAD = (

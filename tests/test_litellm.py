@@ -19,25 +19,11 @@ import httpcore
 import httpx
 import pytest
 
-from router._deployment import Target
-from router._errors import RequestRejected
-from router._litellm import (
-    _CALLBACK_LISTS,
-    BY_STATUS,
-    ENVIRONMENT,
-    REFUSED,
-    FailureKind,
-    UpstreamFailure,
-    _arguments,
-    _first_chunk,
-    _module,
-    _outcomes,
-    complete,
-    configure,
-    open_stream,
-    outcome_of,
-    translate,
-)
+from router._errors import FailureKind, RequestRejected, UpstreamFailure
+from router._upstream.adapter import REFUSED, _arguments, _first_chunk, complete, open_stream
+from router._upstream.deployment import Target
+from router._upstream.errors import BY_STATUS, _outcomes, outcome_of, translate
+from router._upstream.setup import _CALLBACK_LISTS, ENVIRONMENT, _module, configure
 
 OPENAI: Final = Target("openai/gpt-4.1")
 MESSAGES: Final = ({"role": "user", "content": "Say hello."},)
@@ -74,7 +60,7 @@ async def offline_stream(text: str) -> Any:
 
 
 def test_import__does_not_import_litellm() -> None:
-    code = "import sys, router._litellm; print('litellm' in sys.modules)"
+    code = "import sys, router._upstream.adapter; print('litellm' in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
@@ -499,7 +485,7 @@ async def test_configure__litellm_builds_its_httpx_clients_with_the_keep_alive_p
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251
     from litellm.llms.openai.common_utils import BaseOpenAILLM  # noqa: TID251
 
-    from router._keepalive import KeepAlivePool
+    from router._upstream.keepalive import KeepAlivePool
 
     configure()
     handler = AsyncHTTPHandler()  # every provider but the OpenAI-compatible ones

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from router import CatalogError, load_catalog
-from router._catalog import Catalog, NoteKind
-from router._catalog_dump import catalog_to_yaml
-from router._catalog_load import build_catalog, parse_catalog
-from router._duration import Duration
-from router._page import import_page, render_page
-from router._page_format import classify, label_in, provider_slug, slugify
+from router._catalog_tools.dump import catalog_to_yaml
+from router._catalog_tools.page import import_page, render_page
+from router._catalog_tools.page_format import classify, label_in, provider_slug, slugify
+from router._core.catalog import Catalog, NoteKind
+from router._core.catalog_load import build_catalog, parse_catalog
+from router._core.duration import Duration
 from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
 
 WHEN = date(2025, 11, 20)

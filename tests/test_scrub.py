@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from router import UserIdentifier
-from router._scrub import is_identifier_key, scrub
+from router._core.scrub import is_identifier_key, scrub
 
 USER = "alice-0042"
 

@@ -20,10 +20,9 @@ from fastapi import FastAPI
 from openai.types.chat import ChatCompletionUserMessageParam
 
 from router._audit import AuditLog
-from router._errors import ConfigError, RouterError
-from router._litellm import FailureKind, UpstreamFailure
+from router._errors import ConfigError, FailureKind, RouterError, UpstreamFailure
 from router._router import PolicyRouter
-from router._server import check_auth_settings, create_app, is_loopback
+from router._server.app import check_auth_settings, create_app, is_loopback
 from router._settings import ServerSettings, Settings
 
 API_KEY: Final = "test-api-key-1"

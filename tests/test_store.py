@@ -12,8 +12,9 @@ import pytest
 from _store_fixtures import BACKENDS, POSTGRES_URL, Backend, Outage, make_backend, with_query
 
 from router import ConfigError, InvalidPreferences, Preferences, StoreUnavailable
-from router._store import SCHEMA_VERSION, PreferenceStore, open_store, public_url
-from router._store_sqlite import SQLiteStore
+from router._store import PreferenceStore, open_store
+from router._store.base import SCHEMA_VERSION, public_url
+from router._store.sqlite import SQLiteStore
 
 STRICT = Preferences(
     max_retention="24h",

@@ -13,7 +13,7 @@ from _store_fixtures import BACKENDS, make_backend
 
 from router import InvalidPreferences, Preferences, StoreUnavailable, UnknownProvider
 from router._audit import AuditLog
-from router._pseudonym import Pseudonymizer
+from router._core.pseudonym import Pseudonymizer
 from router._store import PreferenceStore, open_store
 from router._user_preferences import UserPreferences
 

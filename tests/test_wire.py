@@ -34,11 +34,12 @@ from _wire import (
     wire_text,
 )
 
-from router._catalog import UserIdentifier
-from router._deployment import Target
-from router._errors import RequestRejected
-from router._litellm import FailureKind, UpstreamFailure, _module, complete, open_stream
-from router._scrub import scrub
+from router._core.catalog import UserIdentifier
+from router._core.scrub import scrub
+from router._errors import FailureKind, RequestRejected, UpstreamFailure
+from router._upstream.adapter import complete, open_stream
+from router._upstream.deployment import Target
+from router._upstream.setup import _module
 
 SENTINEL: Final = "sentinel-user-7f3a"
 TARGETS: Final = targets_by_prefix()

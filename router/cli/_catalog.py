@@ -13,13 +13,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from router._catalog import Catalog
-from router._catalog_load import parse_catalog
+from router._core.catalog import Catalog
+from router._core.catalog_load import parse_catalog
 from router._settings import current_catalog_path
 from router.cli._common import one_line_errors, out, print_json
 
 if TYPE_CHECKING:
-    from router._catalog_diff import CatalogDiff, Change, ModelRef
+    from router._catalog_tools.diff import CatalogDiff, Change, ModelRef
 
 app = typer.Typer(
     help="Validate, import, render and diff the declared catalog.", no_args_is_help=True
@@ -58,8 +58,8 @@ def import_(
     with one_line_errors():
         when = _date(effective)
         label = version or when.strftime("%Y-%m")
-        from router._catalog_dump import catalog_to_yaml
-        from router._page import import_page
+        from router._catalog_tools.dump import catalog_to_yaml
+        from router._catalog_tools.page import import_page
 
         catalog = import_page(_read(page, "page"), version=label, effective=when, source=str(page))
         comment = f"Imported from {page.name} by `policy-router catalog import`.\nSchema: policies/README.md."
@@ -72,7 +72,7 @@ def import_(
 def render(path: Path | None = CatalogPath, output: Path | None = OutputOption) -> None:
     """Write the privacy page (markdown table and footnotes) for a catalog."""
     with one_line_errors():
-        from router._page import render_page
+        from router._catalog_tools.page import render_page
 
         _write(output, render_page(_load(path)))
 
@@ -85,7 +85,7 @@ def diff(
 ) -> None:
     """What changed between two catalogs: models, providers, routes and policies."""
     with one_line_errors():
-        from router._catalog_diff import diff_catalogs
+        from router._catalog_tools.diff import diff_catalogs
 
         changes = diff_catalogs(_load(old), _load(new))
     if as_json:

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 from router._audit import AuditLog
+from router._core.preferences import Preferences
 from router._errors import RouterError
-from router._preferences import Preferences
 
 if TYPE_CHECKING:
     from router._router import PolicyRouter

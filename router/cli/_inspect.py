@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from router._catalog import Route, UserIdentifier
-from router._decision import Decision
-from router._scrub import scrub
+from router._core.catalog import Route, UserIdentifier
+from router._core.decision import Decision
+from router._core.scrub import scrub
 from router.cli._common import (
     AllowFlagged,
     AllowProvider,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from router._preferences import Preferences
+from router._core.preferences import Preferences
 from router.cli._common import (
     AllowFlagged,
     AllowProvider,

@@ -94,8 +94,8 @@ def _settings_for(model: str, offline: bool | None) -> Settings:
 
 
 def _has_credentials(config: Settings, model: str) -> bool:
-    from router._catalog_load import load_catalog
-    from router._deployment import load_deployment
+    from router._core.catalog_load import load_catalog
+    from router._upstream.deployment import load_deployment
 
     catalog = load_catalog(config.catalog)
     deployment = load_deployment(config.deployment).with_overrides(config.route_models)

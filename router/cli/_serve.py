@@ -40,7 +40,7 @@ def serve(
     ),
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy (settings from POLICY_ROUTER_* variables)."""
-    from router._server import check_auth_settings
+    from router._server.app import check_auth_settings
 
     with one_line_errors():
         settings = _settings(host, port, allow_no_auth)
@@ -61,11 +61,11 @@ def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settin
 async def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from router import _litellm
     from router._router import PolicyRouter
-    from router._server import create_app
+    from router._server.app import create_app
+    from router._upstream import setup
 
-    _litellm.configure(settings.transport)  # import litellm now, not in the first request
+    setup.configure(settings.transport)  # import litellm now, not in the first request
     async with PolicyRouter.from_settings(settings) as router:
         config = uvicorn.Config(
             create_app(router, settings),

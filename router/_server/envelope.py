@@ -10,7 +10,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router._server_errors import ApiError, internal_error
+from router._server.errors import ApiError, internal_error
 
 log = logging.getLogger("router.server")
 access_log = logging.getLogger("router.access")

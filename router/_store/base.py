@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from router._core.preferences import Preferences
 from router._errors import ConfigError, InvalidPreferences, StoreUnavailable
-from router._preferences import Preferences
 
 SQLITE_PREFIX: Final = "sqlite:///"
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
@@ -43,22 +43,6 @@ class PreferenceStore(Protocol):
     async def ping(self) -> None: ...
 
     async def aclose(self) -> None: ...
-
-
-async def open_store(url: str) -> PreferenceStore:
-    """Open (creating and migrating the schema as needed) the store that ``url`` names."""
-    scheme = url.partition(":")[0].lower()
-    if url.startswith(SQLITE_PREFIX):
-        from router._store_sqlite import SQLiteStore
-
-        return await SQLiteStore.open(url)
-    if scheme in POSTGRES_SCHEMES:
-        from router._store_postgres import PostgresStore
-
-        return await PostgresStore.open(url)
-    raise ConfigError(
-        f"preference store URL {public_url(url)!r} is not supported: expected {ACCEPTED_URLS}"
-    )
 
 
 @dataclass(frozen=True, slots=True)

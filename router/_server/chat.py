@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._router import BACKEND_KWARGS
-from router._server_context import Caller, RouterUser, context, end_user
-from router._server_errors import ApiError, api_error
-from router._server_schemas import PASSTHROUGH, ChatCompletionRequest
+from router._server.context import Caller, RouterUser, context, end_user
+from router._server.errors import ApiError, api_error
+from router._server.schemas import PASSTHROUGH, ChatCompletionRequest
 
 
 async def chat_completions(

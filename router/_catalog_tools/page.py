@@ -1,5 +1,5 @@
 """The published privacy page, both ways: ``import_page`` reads its table into a catalog,
-``render_page`` (from ``router._page_render``) writes a catalog as that table.
+``render_page`` (from ``router._catalog_tools.page_render``) writes a catalog as that table.
 
 Each row of the page declares its models times its providers under one policy: one entry of a
 catalog file's ``routes``. Model slugs are the slugified display names; provider slugs come
@@ -21,11 +21,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Final
 
-from router._catalog import Catalog, Link, NoteKind, fold
-from router._catalog_load import build_catalog
-from router._duration import ACCEPTED, Duration
-from router._errors import CatalogError
-from router._page_format import (
+from router._catalog_tools.page_format import (
     LINK,
     Footnote,
     Item,
@@ -38,7 +34,11 @@ from router._page_format import (
     slugify,
     superscript,
 )
-from router._page_render import render_page
+from router._catalog_tools.page_render import render_page
+from router._core.catalog import Catalog, Link, NoteKind, fold
+from router._core.catalog_load import build_catalog
+from router._core.duration import ACCEPTED, Duration
+from router._errors import CatalogError
 
 __all__ = ["import_page", "render_page"]
 

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from router._catalog import Route
+from router._core.catalog import Route
 from router._errors import (
     BackendUnavailable,
     ConfigError,
@@ -30,8 +30,8 @@ from router._errors import (
     StoreUnavailable,
     UnknownModel,
     UnknownProvider,
+    UpstreamFailure,
 )
-from router._litellm import UpstreamFailure
 
 log = logging.getLogger("router.server")
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from router._catalog import Model, Route, fold
-from router._preferences import Preferences
+from router._core.catalog import Model, Route, fold
+from router._core.preferences import Preferences
 
 log = logging.getLogger("router.decision")
 

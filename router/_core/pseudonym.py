@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,18 +29,3 @@ class Pseudonymizer:
     def for_audit(self, user: str) -> str:
         """How the audit log names a user: never the raw id."""
         return "user-" + self._digest("audit", user)[:20]
-
-
-def load_or_create_key(path: Path) -> bytes:
-    """The key stored at ``path``, created (mode 0600) on first use."""
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(key.hex())
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return bytes.fromhex(path.read_text().strip())

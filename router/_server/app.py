@@ -29,15 +29,15 @@ from typing import Annotated, Any, Final
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from router._core.preferences import Preferences
 from router._errors import ConfigError, StoreUnavailable
-from router._preferences import Preferences
 from router._router import ModelAvailability, PolicyRouter
-from router._server_auth import Keys, check_auth_settings, is_loopback
-from router._server_chat import chat_completions
-from router._server_context import Admin, Caller, Context, RouterUser, context, end_user
-from router._server_envelope import Envelope
-from router._server_errors import ApiError, add_error_handlers
-from router._server_schemas import (
+from router._server.auth import Keys, check_auth_settings, is_loopback
+from router._server.chat import chat_completions
+from router._server.context import Admin, Caller, Context, RouterUser, context, end_user
+from router._server.envelope import Envelope
+from router._server.errors import ApiError, add_error_handlers
+from router._server.schemas import (
     ChatCompletion,
     Deleted,
     ErrorResponse,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from router._catalog import UserIdentifier
+from router._core.catalog import UserIdentifier
 
 TOP_LEVEL: Final = frozenset({"user", "safety_identifier", "prompt_cache_key"})
 _IDENTIFYING: Final = (

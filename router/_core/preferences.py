@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
-from router._catalog import fold
-from router._duration import ACCEPTED, Duration
+from router._core.catalog import fold
+from router._core.duration import ACCEPTED, Duration
 from router._errors import InvalidPreferences
 
 FIELDS: Final = (

@@ -17,7 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from router._duration import UNLIMITED, Duration
+from router._core.duration import UNLIMITED, Duration
 from router._errors import UnknownModel, UnknownProvider
 
 

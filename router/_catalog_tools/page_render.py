@@ -13,7 +13,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from router._catalog import (
+from router._catalog_tools.dump import Entry, common_notes, entries
+from router._catalog_tools.page_format import (
+    COLUMNS,
+    NOTE_TAGS,
+    classify,
+    kind_of,
+    label_in,
+    link_owner,
+    superscript,
+)
+from router._core.catalog import (
     Catalog,
     DataPolicy,
     Link,
@@ -23,17 +33,7 @@ from router._catalog import (
     Provider,
     UserIdentifier,
 )
-from router._catalog_dump import Entry, common_notes, entries
-from router._duration import Duration
-from router._page_format import (
-    COLUMNS,
-    NOTE_TAGS,
-    classify,
-    kind_of,
-    label_in,
-    link_owner,
-    superscript,
-)
+from router._core.duration import Duration
 
 _INTRO: Final = """\
 # LLMs & Privacy

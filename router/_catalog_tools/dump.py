@@ -16,8 +16,8 @@ from typing import Any, Final
 
 import yaml
 
-from router._catalog import Catalog, DataPolicy, Link, Model, Note, Provider
-from router._duration import Duration
+from router._core.catalog import Catalog, DataPolicy, Link, Model, Note, Provider
+from router._core.duration import Duration
 
 POLICY_FIELDS: Final = ("trains_on_api_data", "retention", "flagged_retention", "user_identifier")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from router._preferences import Preferences
+from router._core.preferences import Preferences
 from router._store import PreferenceStore, open_store
 
 

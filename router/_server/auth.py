@@ -16,7 +16,7 @@ from typing import Final
 from fastapi.security import HTTPAuthorizationCredentials
 
 from router._errors import ConfigError
-from router._server_errors import ApiError
+from router._server.errors import ApiError
 from router._settings import ServerSettings
 
 NO_AUTH: Final = "no-auth"

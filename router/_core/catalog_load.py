@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from router._catalog import (
+from router._core.catalog import (
     Catalog,
     DataPolicy,
     Link,
@@ -38,7 +38,7 @@ from router._catalog import (
     canonical_json,
     fold,
 )
-from router._duration import Duration
+from router._core.duration import Duration
 from router._errors import CatalogError
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from router._catalog import Catalog, DataPolicy, Model, Note, Provider, Route, fold
-from router._catalog_dump import POLICY_FIELDS
-from router._duration import Duration
+from router._catalog_tools.dump import POLICY_FIELDS
+from router._core.catalog import Catalog, DataPolicy, Model, Note, Provider, Route, fold
+from router._core.duration import Duration
 
 
 @dataclass(frozen=True, slots=True)

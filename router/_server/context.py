@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from router._errors import InvalidPreferences
 from router._router import PolicyRouter
-from router._server_auth import Keys
-from router._server_errors import ApiError
+from router._server.auth import Keys
+from router._server.errors import ApiError
 from router._user_preferences import check_user
 
 

@@ -18,9 +18,9 @@ from typing import Any, Final
 
 import aiosqlite
 
+from router._core.preferences import Preferences
 from router._errors import ConfigError, StoreUnavailable
-from router._preferences import Preferences
-from router._store import (
+from router._store.base import (
     ACCEPTED_URLS,
     SCHEMA_VERSION_TABLE,
     SQLITE_PREFIX,

@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from router._core.preferences import Preferences
 from router._errors import ConfigError, StoreUnavailable
-from router._preferences import Preferences
-from router._store import (
+from router._store.base import (
     SCHEMA_VERSION_TABLE,
     decode,
     encode,

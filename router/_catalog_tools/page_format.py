@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from router._catalog import NoteKind, fold
+from router._core.catalog import NoteKind, fold
 from router._errors import CatalogError
 
 SUPERSCRIPTS: Final = "⁰¹²³⁴⁵⁶⁷⁸⁹"

@@ -1,0 +1,118 @@
+"""litellm, imported and configured once: the process-wide settings the router needs.
+
+litellm is imported on first use, not when this module is: the import takes seconds, and
+commands that never forward a request must not pay for it. Its environment is set before the
+import (no network fetches of price maps or header lists; httpx transport unless the settings
+choose aiohttp), then its module settings (no message logging, no debug banner) and the
+connection pool of the httpx clients it builds (router/_upstream/keepalive.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from types import MappingProxyType, ModuleType
+from typing import Any, Final, Literal
+
+Transport = Literal["httpx", "aiohttp"]
+
+# Read by litellm at import or on first use; set before the import, whatever was set before.
+ENVIRONMENT: Final = MappingProxyType(
+    {
+        "LITELLM_OFFLINE_MODE": "true",  # no download of the model price map at import
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "true",  # no download on the first Anthropic call
+        "DISABLE_AIOHTTP_TRANSPORT": "True",  # httpx for every provider (respx sees it)
+    }
+)
+_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+# Module-level lists of litellm's callbacks: each would see every request and response.
+_CALLBACK_LISTS: Final = (
+    "callbacks",
+    "success_callback",
+    "failure_callback",
+    "input_callback",
+    "service_callback",
+    "_async_success_callback",
+    "_async_failure_callback",
+    "_async_input_callback",
+)
+
+
+def configure(transport: Transport = "httpx") -> None:
+    """Import and configure litellm now (idempotent), with the HTTP transport to use.
+
+    ``httpx`` (the default) keeps every provider call on httpx, where respx and other
+    httpx-level tools see it. ``aiohttp`` is litellm's own default: measured here it costs
+    less CPU per call, keeps streamed connections alive and has a much lower p99 under
+    concurrency (bench/README.md). litellm caches its clients per event loop, so choose the
+    transport before the first request; a later change applies only to new event loops.
+    """
+    litellm: Any = _module()
+    use_httpx = transport == "httpx"
+    if litellm.disable_aiohttp_transport is not use_httpx:  # called per request: write on change
+        os.environ["DISABLE_AIOHTTP_TRANSPORT"] = str(use_httpx)
+        litellm.disable_aiohttp_transport = use_httpx
+
+
+def _keep_connections_alive(litellm: Any) -> None:
+    """Give every httpx client litellm builds from now on router._upstream.keepalive's pool and transport.
+
+    litellm builds its clients in two places: the openai SDK's (OpenAI-compatible
+    providers, Azure) and its own ``AsyncHTTPHandler`` (every other provider). Both are
+    wrapped, once; a client the application handed litellm (``aclient_session``) is left as
+    it is. tests/test_litellm.py checks both places, so a litellm upgrade that moves them fails
+    a test rather than silently losing the pool.
+    """
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251
+    from litellm.llms.openai.common_utils import BaseOpenAILLM  # noqa: TID251
+
+    from router._upstream.keepalive import keep_alive
+
+    if getattr(AsyncHTTPHandler.create_client, "_keeps_alive", False):
+        return
+    create_client = AsyncHTTPHandler.create_client
+    sdk_client = BaseOpenAILLM._get_async_http_client
+
+    @functools.wraps(create_client)
+    def handler_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return keep_alive(create_client(self, *args, **kwargs))
+
+    @functools.wraps(sdk_client)
+    def openai_client(*args: Any, **kwargs: Any) -> Any:
+        client = sdk_client(*args, **kwargs)
+        if client is None or client is litellm.aclient_session:
+            return client
+        return keep_alive(client)
+
+    handler_client._keeps_alive = True  # type: ignore[attr-defined]
+    setattr(AsyncHTTPHandler, "create_client", handler_client)  # noqa: B010
+    setattr(BaseOpenAILLM, "_get_async_http_client", staticmethod(openai_client))  # noqa: B010
+
+
+@functools.cache
+def _module() -> ModuleType:
+    os.environ.update(ENVIRONMENT)
+    import litellm  # noqa: TID251
+    import litellm._internal_context  # noqa: TID251
+    import litellm.exceptions  # noqa: TID251
+
+    # Registers a "cache" callback on import (a module-level Cache()): imported here, before
+    # the callback lists are cleared, not by the first Vertex AI call after it.
+    import litellm.llms.vertex_ai.context_caching.vertex_ai_context_caching  # noqa: TID251
+    import litellm.types.router  # noqa: TID251
+
+    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on each error
+    litellm.disable_aiohttp_transport = True  # in case litellm was imported before us
+    litellm.turn_off_message_logging = True  # its logging payloads never hold message content
+    litellm.disable_streaming_logging = True  # no per-chunk logging work on a thread
+    _keep_connections_alive(litellm)
+    for name in _CALLBACK_LISTS:
+        setattr(litellm, name, [])
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.setLevel(logging.ERROR)  # its warnings are about pricing we do not use
+    return litellm
