@@ -5,6 +5,7 @@ RouterError
 ├── ConfigError             settings or deployment configuration is invalid
 ├── InvalidPreferences      (also ValueError) a preference field does not parse
 ├── InvalidRequest          (also ValueError) the caller's arguments cannot be routed as given
+│   └── IdentifierInRequest the user id is in a field the router cannot scrub; nothing was sent
 ├── UnknownModel            (also LookupError) no model has that name, alias or slug
 ├── UnknownProvider         (also LookupError) no provider has that name or slug
 ├── PolicyViolation         no route of the model is allowed; carries the decision
@@ -49,7 +50,29 @@ class InvalidPreferences(RouterError, ValueError):
 
 
 class InvalidRequest(RouterError, ValueError):
-    """The caller's arguments cannot be routed as given (for example, they name a backend)."""
+    """The caller's arguments cannot be routed as given (for example, they name a backend).
+
+    ``param`` names the argument at fault, where one is (the proxy reports it as OpenAI's
+    ``param``)."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)
+
+
+class IdentifierInRequest(InvalidRequest):
+    """The raw user id is in a field that is neither content nor an identifier field, on a
+    route that must not see it. The attempt was blocked before anything was sent."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        top = where.removeprefix("$.").split(".")[0].split("[")[0].split(":")[0]
+        super().__init__(
+            f"the user id is in {where}, which the router cannot scrub (it is not an identifier "
+            "field, and its meaning is the caller's); the route this model would use must not "
+            "see it: remove the id from that field",
+            param=top or None,
+        )
 
 
 class UnknownModel(RouterError, LookupError):

@@ -1,9 +1,12 @@
 """Failover: try a decision's allowed routes in order until one answers.
 
-For each route: scrub the call's identifiers as the route's policy requires, forward it
-through the litellm adapter, and write a ``route.attempt`` record. A backend failure moves
-on to the next allowed route; a request the provider refuses goes back to the caller at
-once. A stream fails over only before its first chunk. Never a route the decision rejected.
+For each route: scrub the call's identifiers as the route's policy requires, check the
+identifier invariant on the scrubbed arguments (and, through the wire guard, on the request
+litellm builds), forward it through the litellm adapter, and write a ``route.attempt`` record.
+A backend failure moves on to the next allowed route; a request the provider refuses, or one
+the invariant blocks, goes back to the caller at once. A stream fails over only before its
+first chunk, and its attempt is recorded however it ends: read to the end, failed, closed
+early, or never read at all. Never a route the decision rejected.
 """
 
 from __future__ import annotations
@@ -13,16 +16,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router._core.catalog import Route
+from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
+from router._core.invariant import Identity, content_strings, find_in_arguments
 from router._core.pseudonym import Pseudonymizer
 from router._core.scrub import Scrubbed, scrub
-from router._errors import BackendUnavailable, RequestRejected, RouterError, UpstreamFailure
+from router._errors import (
+    BackendUnavailable,
+    IdentifierInRequest,
+    RequestRejected,
+    RouterError,
+    UpstreamFailure,
+)
 from router._settings import Settings
 from router._upstream import adapter
-from router._upstream.deployment import Deployment, Target
+from router._upstream.adapter import UpstreamCall
+from router._upstream.deployment import Deployment
+from router._upstream.guard import WireCheck
 
-Forward = Callable[..., Awaitable[Any]]
+Forward = Callable[[UpstreamCall], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,23 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class Answered:
+    """Which route answered a call, and how: what the HTTP layer and the audit report."""
+
+    request_id: str
+    route: Route
+    offline: bool
+
+    def plain(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "route": self.route.key,
+            "provider": self.route.provider.slug,
+            "offline": self.offline,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class _Step:
     """One attempt in progress."""
 
@@ -58,6 +87,7 @@ class _Step:
     route: Route
     number: int
     scrubbed: Scrubbed
+    check: WireCheck
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:
@@ -79,80 +109,93 @@ class Failover:
         self._pseudonymizer = pseudonymizer
         self._emit = emit
 
-    async def complete(self, call: Call) -> Any:
+    async def complete(self, call: Call) -> tuple[Any, Answered]:
         """The first allowed route's response; raises BackendUnavailable if all fail."""
         step, response = await self._first_answer(call, adapter.complete)
         self._attempted(step, "ok")
-        self._annotate(response, step)
-        return response
+        answered = self._answered(step)
+        adapter.annotate(response, answered.plain())
+        return response, answered
 
-    async def stream(self, call: Call) -> AsyncIterator[Any]:
+    async def stream(self, call: Call) -> RoutedStream:
         """The chunks of the first allowed route that produced one."""
         step, chunks = await self._first_answer(call, adapter.open_stream)
-        return self._relay(step, chunks)
+        return RoutedStream(self, step, chunks)
+
+    def _answered(self, step: _Step) -> Answered:
+        return Answered(step.call.request_id, step.route, self._settings.offline)
 
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
         attempts: list[Attempt] = []
         for number, route in enumerate(call.decision.allowed, start=1):
-            target, arguments, scrubbed = self._request_for(call, route)
-            step = _Step(call, route, number, scrubbed)
+            upstream, step = self._request_for(call, route, number)
             try:
-                answer = await forward(target, arguments, **self._options(route))
-            except (UpstreamFailure, RequestRejected) as exc:
+                self._check_arguments(step, upstream)
+                answer = await forward(upstream)
+            except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
                 attempts.append(self._failed(step, exc))
-                if isinstance(exc, RequestRejected) or not exc.retryable:
+                if not isinstance(exc, UpstreamFailure) or not exc.retryable:
                     raise
                 continue
             return step, answer
         raise BackendUnavailable(call.decision.model.name, attempts)
 
-    async def _relay(self, step: _Step, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        count = 0
-        outcome = "cancelled"  # the caller stopped reading (client gone, task cancelled)
-        try:
-            async for chunk in chunks:
-                count += 1
-                yield chunk
-            outcome = "ok"
-        except (UpstreamFailure, RequestRejected) as exc:
-            outcome = "failed"
-            self._failed(step, exc, chunks=count)
-            raise
-        finally:
-            if outcome != "failed":
-                self._attempted(step, outcome, chunks=count)
+    def _check_arguments(self, step: _Step, upstream: UpstreamCall) -> None:
+        """The invariant on the scrubbed arguments, before litellm sees them."""
+        identity = step.check.identity
+        found = None if identity is None else find_in_arguments(upstream.arguments, identity)
+        if found is not None:
+            step.check.found = found
+            raise IdentifierInRequest(found)
 
-    def _request_for(self, call: Call, route: Route) -> tuple[Target, dict[str, Any], Scrubbed]:
+    def _request_for(self, call: Call, route: Route, number: int) -> tuple[UpstreamCall, _Step]:
         target = self._deployment.target(route.key)
         if target is None:  # the decision rejects such routes; a guard, not a path
             raise RouterError(f"route {route.key} has no target in the deployment")
         provider = route.provider.slug
+        rule = route.policy.effective_user_identifier
         scrubbed = scrub(
             call.arguments,
-            route.policy.effective_user_identifier,
+            rule,
             user=call.user,
             pseudonym=lambda raw: self._pseudonymizer.for_provider(raw, provider),
         )
+        identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
+        content = content_strings(call.arguments.get("messages")) if identity else frozenset()
+        check = WireCheck(identity, content)
         params = route.model.params if target.params is None else target.params
-        return target, {**scrubbed.kwargs, **params}, scrubbed
-
-    def _options(self, route: Route) -> dict[str, Any]:
-        provider = self._settings.providers.get(route.provider.slug)
-        return {
-            "api_base": provider.api_base if provider else None,
-            "timeout": self._settings.timeout,
-            "offline": self._settings.offline,
-            "offline_text": (
+        settings = self._settings.providers.get(provider)
+        upstream = UpstreamCall(
+            target,
+            {**scrubbed.kwargs, **params},
+            api_base=settings.api_base if settings else None,
+            timeout=self._settings.timeout,
+            offline_text=(
                 f"[offline] policy-router chose {route.provider.name} for "
                 f"{route.model.name}; no provider was contacted."
+                if self._settings.offline
+                else None
             ),
-        }
+            check=check,
+        )
+        return upstream, _Step(call, route, number, scrubbed, check)
 
-    def _failed(self, step: _Step, exc: UpstreamFailure | RequestRejected, **extra: Any) -> Attempt:
-        kind = exc.kind if isinstance(exc, UpstreamFailure) else "rejected"
+    def _failed(
+        self,
+        step: _Step,
+        exc: UpstreamFailure | RequestRejected | IdentifierInRequest,
+        **extra: Any,
+    ) -> Attempt:
+        if isinstance(exc, UpstreamFailure):
+            kind, status = str(exc.kind), exc.status_code
+        elif isinstance(exc, IdentifierInRequest):
+            kind, status = "blocked", None
+            extra["blocked_at"] = exc.where
+        else:
+            kind, status = "rejected", exc.status_code
         # The upstream's message stays out of the audit log: providers echo request content.
-        self._attempted(step, kind, status_code=exc.status_code, **extra)
-        return Attempt(step.route, kind, str(exc), exc.status_code, step.elapsed_ms())
+        self._attempted(step, kind, status_code=status, **extra)
+        return Attempt(step.route, kind, str(exc), status, step.elapsed_ms())
 
     def _attempted(self, step: _Step, outcome: str, **extra: Any) -> None:
         route = step.route
@@ -169,17 +212,66 @@ class Failover:
             identifier_rule=route.policy.effective_user_identifier.value,
             scrubbed_removed=list(step.scrubbed.removed),
             scrubbed_replaced=list(step.scrubbed.replaced),
+            sends=step.check.sends,
             offline=self._settings.offline,
             **extra,
         )
 
-    def _annotate(self, response: Any, step: _Step) -> None:
-        """Where the response came from, for the HTTP layer and callers who want to know."""
-        hidden = getattr(response, "_hidden_params", None)
-        if isinstance(hidden, dict):
-            hidden["policy_router"] = {
-                "request_id": step.call.request_id,
-                "route": step.route.key,
-                "provider": step.route.provider.slug,
-                "offline": self._settings.offline,
-            }
+
+class RoutedStream:
+    """A stream's chunks, with the route that answered (``.answered``); litellm's chunks.
+
+    Its attempt is recorded once, however the stream ends: ``ok`` read to the end, the
+    failure's kind, ``cancelled`` closed or dropped part-way (or its reader cancelled),
+    ``abandoned`` opened (the provider was contacted) and never read (recorded when the
+    stream is collected).
+    """
+
+    def __init__(self, failover: Failover, step: _Step, chunks: AsyncIterator[Any]) -> None:
+        self._failover = failover
+        self._step = step
+        self._chunks = chunks
+        self._count = 0
+        self._recorded = False
+        self.answered = failover._answered(step)
+        adapter.annotate(self, self.answered.plain())  # where a caller finds a response's route
+
+    def __aiter__(self) -> RoutedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._recorded:
+            raise StopAsyncIteration
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._record("ok")
+            raise
+        except (UpstreamFailure, RequestRejected) as exc:
+            self._recorded = True
+            self._failover._failed(self._step, exc, chunks=self._count)
+            raise
+        except BaseException:
+            self._record("cancelled")
+            raise
+        self._count += 1
+        return chunk
+
+    async def aclose(self) -> None:
+        self._record("cancelled")
+        await _close(self._chunks)
+
+    def _record(self, outcome: str) -> None:
+        if not self._recorded:
+            self._recorded = True
+            self._failover._attempted(self._step, outcome, chunks=self._count)
+
+    def __del__(self) -> None:
+        if not getattr(self, "_recorded", True):
+            self._record("cancelled" if self._count else "abandoned")
+
+
+async def _close(chunks: AsyncIterator[Any]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()

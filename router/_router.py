@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
@@ -19,33 +19,21 @@ from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, decide
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
+from router._core.surface import SurfaceError, check_request
 from router._errors import (
     InvalidRequest,
     PolicyViolation,
     StoreUnavailable,
     UnknownModel,
 )
-from router._failover import Call, Failover
+from router._failover import Answered, Call, Failover
 from router._keyfile import load_or_create_key
 from router._settings import Settings
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
-from router._upstream import adapter, setup
+from router._upstream import setup
 from router._upstream.deployment import Deployment, load_deployment
 from router._user_preferences import UserPreferences
-
-# Arguments that would choose or reach a backend behind the decision's back, or hand the
-# request to an observer: refused before anything is decided.
-# The adapter's own refusals (adapter.REFUSED) are part of it by construction.
-BACKEND_KWARGS: Final = adapter.REFUSED | frozenset(
-    {
-        "api_base", "api_version", "custom_llm_provider", "mock_response", "fallbacks",
-        "model_list", "num_retries", "max_retries", "deployment_id", "organization",
-        "allowed_openai_params", "additional_drop_params", "drop_params", "extra_query",
-        "input_cost_per_token", "output_cost_per_token", "client", "http_client",
-    }
-)  # fmt: skip
-BACKEND_PREFIXES: Final = ("aws_", "vertex_", "azure_", "litellm_", "watsonx_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,30 +192,55 @@ class PolicyRouter:
     ) -> Any:
         """Like ``litellm.acompletion``, routed only to backends the policy allows.
 
-        Returns litellm's response, or with ``stream=True`` an async iterator of its chunks.
-        Raises UnknownModel, PolicyViolation, StoreUnavailable, RequestRejected or
-        BackendUnavailable (with every attempt).
+        Takes the OpenAI chat-completion parameters and a few reviewed extras (the accepted
+        surface, router/_core/surface.py); anything else is refused by name. Returns
+        litellm's response, or with ``stream=True`` an async iterator of its chunks.
+        Raises UnknownModel, PolicyViolation, StoreUnavailable, InvalidRequest,
+        RequestRejected or BackendUnavailable (with every attempt).
         """
-        call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
+        response, _ = await self.route_completion(
+            model, messages, user, privacy=privacy, stream=stream, request_id=request_id, **kwargs
+        )
+        return response
+
+    async def route_completion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+        stream: bool = False,
+        request_id: str | None = None,
+        proxy: bool = False,
+        **kwargs: Any,
+    ) -> tuple[Any, Answered]:
+        """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface."""
+        arguments = {"messages": messages, "stream": stream, **kwargs}
+        if user is not None:
+            arguments["user"] = user
+        call = await self._prepare(model, user, privacy, request_id, arguments, proxy=proxy)
         setup.configure(self.settings.transport)  # its import is no attempt's latency
         if stream:
-            return await self._failover.stream(call)
+            routed = await self._failover.stream(call)
+            return routed, routed.answered
         return await self._failover.complete(call)
 
     async def _prepare(
         self,
         model: str,
-        messages: Sequence[Mapping[str, Any]],
         user: str | None,
         privacy: Preferences | Mapping[str, Any] | None,
         request_id: str | None,
-        kwargs: dict[str, Any],
+        arguments: dict[str, Any],
+        *,
+        proxy: bool,
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         refused = {"request_id": request_id, "user": audit_user, "model": model}
         try:
-            _check_kwargs(kwargs)
+            checked = _checked(arguments, proxy=proxy)
             found = self.catalog.model(model)
             effective = await self.effective_preferences(user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
@@ -242,10 +255,8 @@ class PolicyRouter:
                 reason="PolicyViolation", alternatives=alternatives,
             )  # fmt: skip
             raise PolicyViolation(decision, alternatives)
-        base = {**kwargs, "messages": messages}
-        if user is not None:
-            base["user"] = user
-        return Call(request_id, user, audit_user, decision, base)
+        checked.pop("stream", None)
+        return Call(request_id, user, audit_user, decision, checked)
 
     def _emit(self, event: str, **fields: Any) -> None:
         self.audit.emit(event, catalog_version=self.catalog.label, **fields)
@@ -273,17 +284,11 @@ class PolicyRouter:
         await self.aclose()
 
 
-def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
-    if kwargs.get("store"):
-        raise InvalidRequest(
-            "'store' asks the provider to keep the completion, beyond the retention the catalog "
-            "declares for the route; remove it"
-        )
-    named = sorted(k for k in kwargs if k in BACKEND_KWARGS or k.startswith(BACKEND_PREFIXES))
-    if named:
-        raise InvalidRequest(
-            f"the router chooses the backend from the policy; remove {', '.join(map(repr, named))} "
-            "(set provider endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE instead)"
-        )
-    if "model" in kwargs or "messages" in kwargs:
-        raise InvalidRequest("pass 'model' and 'messages' once, as acompletion's own arguments")
+def _checked(arguments: Mapping[str, Any], *, proxy: bool) -> dict[str, Any]:
+    """The arguments, if all are within the accepted surface; else InvalidRequest naming one."""
+    if "model" in arguments:
+        raise InvalidRequest("pass 'model' once, as acompletion's own argument", param="model")
+    try:
+        return check_request(arguments, proxy=proxy)
+    except SurfaceError as exc:
+        raise InvalidRequest(str(exc), param=exc.param) from None

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from router._errors import FailureKind, RequestRejected, UpstreamFailure
-from router._upstream.adapter import REFUSED, _arguments, _first_chunk, complete, open_stream
+from router._upstream.adapter import UpstreamCall, _arguments, _first_chunk, complete, open_stream
 from router._upstream.deployment import Target
 from router._upstream.errors import BY_STATUS, _outcomes, outcome_of, translate
 from router._upstream.setup import _CALLBACK_LISTS, ENVIRONMENT, _module, configure
@@ -36,24 +36,12 @@ def litellm() -> ModuleType:
 
 def offline(**kwargs: Any) -> Any:
     return complete(
-        OPENAI,
-        {"messages": list(MESSAGES), **kwargs},
-        api_base=None,
-        timeout=5.0,
-        offline=True,
-        offline_text="offline answer",
+        UpstreamCall(OPENAI, {"messages": list(MESSAGES), **kwargs}, None, 5.0, "offline answer")
     )
 
 
 async def offline_stream(text: str) -> Any:
-    return await open_stream(
-        OPENAI,
-        {"messages": list(MESSAGES)},
-        api_base=None,
-        timeout=5.0,
-        offline=True,
-        offline_text=text,
-    )
+    return await open_stream(UpstreamCall(OPENAI, {"messages": list(MESSAGES)}, None, 5.0, text))
 
 
 # --- import and configuration -------------------------------------------------------------
@@ -90,15 +78,7 @@ def test_configure__no_callbacks_and_no_litellm_log_handlers(litellm: ModuleType
 
 
 def test_arguments__adapter_owns_model_retries_and_transport_settings() -> None:
-    caller = {
-        "messages": [],
-        "model": "someone-else/model",
-        "num_retries": 5,
-        "api_base": "https://elsewhere.example",
-        "stream": True,
-    }
-
-    call = _arguments(OPENAI, caller, "https://ours.example", 12.5, None)
+    call = _arguments(UpstreamCall(OPENAI, {"messages": []}, "https://ours.example", 12.5, None))
 
     assert call == {
         "messages": [],
@@ -109,12 +89,22 @@ def test_arguments__adapter_owns_model_retries_and_transport_settings() -> None:
         "num_retries": 0,
         "max_retries": 0,
         "drop_params": True,
+        "store": False,
         "api_base": "https://ours.example",
     }
 
 
+@pytest.mark.parametrize("prefix", ["openai", "azure"])
+def test_arguments__providers_that_store_by_default_are_told_not_to(prefix: str) -> None:
+    call = _arguments(UpstreamCall(Target(f"{prefix}/m"), {"messages": []}))
+
+    assert call["store"] is False
+
+
 def test_arguments__offline_mocks_the_answer_and_sends_no_api_base() -> None:
-    call = _arguments(OPENAI, {"messages": []}, "https://ours.example", 5.0, "offline answer")
+    call = _arguments(
+        UpstreamCall(OPENAI, {"messages": []}, "https://ours.example", 5.0, "offline answer")
+    )
 
     assert call["mock_response"] == "offline answer"
     assert "api_base" not in call
@@ -123,25 +113,29 @@ def test_arguments__offline_mocks_the_answer_and_sends_no_api_base() -> None:
 def test_arguments__metadata_is_copied_for_litellm_to_mutate() -> None:
     metadata = {"trace": "t-1"}
 
-    call = _arguments(OPENAI, {"metadata": metadata}, None, 5.0, None)
+    call = _arguments(UpstreamCall(OPENAI, {"metadata": metadata}, None, 5.0, None))
 
     assert call["metadata"] == metadata
     assert call["metadata"] is not metadata
 
 
 def test_arguments__deepinfra_keeps_max_retries_through_litellm() -> None:
-    call = _arguments(Target("deepinfra/m/x"), {"messages": []}, None, 5.0, None)
+    call = _arguments(UpstreamCall(Target("deepinfra/m/x"), {"messages": []}, None, 5.0, None))
 
     assert call["allowed_openai_params"] == ["max_retries"]
 
 
-@pytest.mark.parametrize("name", sorted(REFUSED))
-async def test_complete__refuses_arguments_that_redirect_the_request(name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    ["api_key", "base_url", "api_base", "model", "num_retries", "callbacks", "logger_fn",
+     "litellm_logging_obj", "extra_body", "extra_headers", "azure", "mock_response"],
+)  # fmt: skip
+async def test_complete__refuses_anything_it_does_not_forward(name: str) -> None:
     with pytest.raises(RequestRejected) as caught:
         await offline(**{name: "x"})
 
     assert str(caught.value) == (
-        f"{name!r}: set by the router's deployment, not by a request; remove it from the call"
+        f"{name!r}: not an argument the router forwards; remove it from the call"
     )
     assert caught.value.status_code == 400
 
@@ -199,7 +193,7 @@ async def test_first_chunk__a_stream_without_chunks_is_a_retryable_failure() -> 
     empty = _EmptyStream()
 
     with pytest.raises(UpstreamFailure) as caught:
-        await _first_chunk(empty, OPENAI)
+        await _first_chunk(empty, UpstreamCall(OPENAI, {}))
 
     assert str(caught.value) == "openai: server: the stream ended before its first chunk"
     assert caught.value.retryable

@@ -257,19 +257,30 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             chat(api_base="http://elsewhere.example"),
             "api_base",
             "the router chooses the backend from the policy; remove 'api_base' (set provider "
-            "endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE instead)",
+            "endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials with the "
+            "provider's usual environment variable, e.g. OPENAI_API_KEY, instead)",
             id="a field that would choose the backend",
         ),
         pytest.param(
             chat(store=True),
             "store",
-            "unsupported field 'store': the proxy forwards OpenAI chat-completion fields only",
+            "store: expected false: a stored completion outlives the retention the catalog "
+            "declares for the route; remove 'store' (the router sends store: false where a "
+            "provider stores by default), got True (see README, 'Accepted request surface')",
+            id="storage at the provider",
+        ),
+        pytest.param(
+            chat(extra_body={"user": "x"}),
+            "extra_body",
+            "unsupported argument 'extra_body': the proxy forwards OpenAI chat-completion "
+            "parameters and a few reviewed extras only; remove it (see README, 'Accepted "
+            "request surface')",
             id="a field the proxy does not forward",
         ),
         pytest.param(
             chat(timeout=600),
             "timeout",
-            "unsupported field 'timeout': the proxy forwards OpenAI chat-completion fields only",
+            "'timeout' is not accepted by the proxy: the operator's settings bound every call",
             id="a timeout of the caller's own (the operator's setting bounds every call)",
         ),
         pytest.param(
@@ -348,7 +359,7 @@ async def test_unexpected_error__500_without_traceback(
     async def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret-internal-detail")
 
-    monkeypatch.setattr(router, "acompletion", broken)
+    monkeypatch.setattr(router, "route_completion", broken)
     response = await http.post("/v1/chat/completions", json=chat(), headers=auth())
     assert response.status_code == 500
     assert "secret-internal-detail" not in response.text
@@ -375,9 +386,9 @@ async def test_stream__failure_after_first_chunk_ends_with_an_error_event(
         )
 
     async def streaming(*_: Any, **__: Any) -> Any:
-        return chunks()
+        return chunks(), None
 
-    monkeypatch.setattr(router, "acompletion", streaming)
+    monkeypatch.setattr(router, "route_completion", streaming)
     response = await http.post("/v1/chat/completions", json=chat(stream=True), headers=auth())
     events = [e.removeprefix("data: ") for e in response.text.split("\n\n") if e]
     assert json.loads(events[0])["choices"][0]["delta"]["content"] == "hi"
@@ -399,9 +410,9 @@ async def test_stream__sdk_raises_on_the_error_event(
         raise RouterError("something unexpected")
 
     async def streaming(*_: Any, **__: Any) -> Any:
-        return chunks()
+        return chunks(), None
 
-    monkeypatch.setattr(router, "acompletion", streaming)
+    monkeypatch.setattr(router, "route_completion", streaming)
     stream = await sdk.chat.completions.create(model="GPT 4.1", messages=list(HELLO), stream=True)
     with pytest.raises(openai.APIError, match="internal error"):
         async for _ in stream:

@@ -1,8 +1,8 @@
 """``POST /v1/chat/completions``: OpenAI's chat completion, routed by the policy.
 
-The typed fields are the router's to read; the other OpenAI fields (``PASSTHROUGH`` and the
-backend kwargs the router knows) are forwarded as given, any other field is refused (400). The
-answer is JSON, or with ``stream`` SSE events ending in ``data: [DONE]``; a failure mid-stream
+Every field is checked against the accepted request surface the library uses too
+(router/_core/surface.py, the proxy's column): anything outside it is refused (400, naming the
+field) before anything is decided. The answer is JSON, or with ``stream`` SSE events ending in ``data: [DONE]``; a failure mid-stream
 ends the stream with an error event in OpenAI's shape.
 """
 
@@ -17,10 +17,10 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._router import BACKEND_KWARGS
+from router._failover import Answered
 from router._server.context import Caller, RouterUser, context, end_user
-from router._server.errors import ApiError, api_error
-from router._server.schemas import PASSTHROUGH, ChatCompletionRequest
+from router._server.errors import api_error
+from router._server.schemas import ChatCompletionRequest
 
 
 async def chat_completions(
@@ -30,57 +30,44 @@ async def chat_completions(
     user = end_user(body.user, x_router_user, "user")
     privacy = body.privacy.plain() if body.privacy else None
     try:
-        result = await context(request).router.acompletion(
+        result, answered = await context(request).router.route_completion(
             body.model,
             body.messages,
             user,
             privacy=privacy,
             stream=body.stream,
             request_id=request.state.request_id,
+            proxy=True,
             **_forwarded(body),
         )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         error = api_error(exc)
-        error.error["param"] = _bad_field(exc, body)
+        error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
         raise error from exc
     if body.stream:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(_sse(result), media_type="text/event-stream", headers=headers)
-    return JSONResponse(_plain(result), headers=_route_headers(result))
+    return JSONResponse(_plain(result), headers=_route_headers(answered))
 
 
 def _forwarded(body: ChatCompletionRequest) -> dict[str, Any]:
-    """The OpenAI fields besides model, messages, user, privacy and stream; unknown ones: 400."""
-    extra = body.model_extra or {}
-    unknown = sorted(extra.keys() - PASSTHROUGH - BACKEND_KWARGS)
-    if unknown:
-        raise ApiError(
-            400,
-            f"unsupported field {unknown[0]!r}: the proxy forwards OpenAI chat-completion fields only",
-            code="unsupported_field",
-            param=unknown[0],
-        )
+    """The fields besides model, messages, user, privacy and stream, as the caller sent them."""
     own = {"model", "messages", "user", "privacy", "stream"}
-    return body.model_dump(exclude=own, exclude_unset=True, exclude_none=True)
-
-
-def _bad_field(exc: RouterError, body: ChatCompletionRequest) -> str | None:
-    if isinstance(exc, InvalidRequest):
-        named = sorted(BACKEND_KWARGS & (body.model_extra or {}).keys())
-        return named[0] if named else None
-    return "privacy"
+    return body.model_dump(exclude=own, exclude_unset=True)
 
 
 def _plain(obj: Any, *, exclude_none: bool = False) -> dict[str, Any]:
     return cast(dict[str, Any], obj.model_dump(mode="json", exclude_none=exclude_none))
 
 
-def _route_headers(response: Any) -> dict[str, str]:
-    where = (getattr(response, "_hidden_params", None) or {}).get("policy_router") or {}
-    headers = {"X-Router-Route": where.get("route"), "X-Router-Provider": where.get("provider")}
-    if where.get("offline"):
+def _route_headers(answered: Answered) -> dict[str, str]:
+    headers = {
+        "X-Router-Route": answered.route.key,
+        "X-Router-Provider": answered.route.provider.slug,
+    }
+    if answered.offline:
         headers["X-Router-Offline"] = "true"
-    return {k: str(v) for k, v in headers.items() if v}
+    return headers
 
 
 async def _sse(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:

@@ -1,26 +1,15 @@
 """The proxy's request and response bodies: OpenAI's shapes, plus the router's own fields.
 
-``ChatCompletionRequest`` types the fields the router reads; the other OpenAI fields it forwards
-untyped are ``PASSTHROUGH``. Error bodies (``ErrorResponse``) are built by ``_server_errors``.
+``ChatCompletionRequest`` types the common fields for the OpenAPI document; every field, typed or
+not, is then checked against the accepted request surface (router/_core/surface.py). Error
+bodies (``ErrorResponse``) are built by ``router/_server/errors.py``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-# OpenAI chat-completion fields forwarded as given besides the typed ones below (identifiers
-# among them are scrubbed per route by the router). Left out on purpose: ``store`` (a stored
-# completion outlives the retention the catalog declares for the route), and the SDK-side
-# ``extra_body``/``extra_headers``/``timeout``, which are not fields of OpenAI's request.
-PASSTHROUGH: Final = frozenset(
-    {
-        "functions", "function_call", "modalities", "audio", "prediction", "service_tier",
-        "verbosity", "web_search_options", "metadata", "safety_identifier", "prompt_cache_key",
-        "top_k", "thinking",
-    }
-)  # fmt: skip
 
 
 class PrivacyFields(BaseModel):
@@ -39,8 +28,8 @@ class PrivacyFields(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat-completion request; ``model`` names a catalog model. Other OpenAI fields
-    accepted untyped: see ``PASSTHROUGH``."""
+    """OpenAI's chat-completion request; ``model`` names a catalog model. The other fields of
+    the accepted surface (README, "Accepted request surface") are accepted untyped."""
 
     model_config = ConfigDict(extra="allow")
 

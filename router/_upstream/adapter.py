@@ -8,81 +8,64 @@ Where litellm's behaviour differs per provider, the wire tests (tests/test_wire.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from router._errors import FailureKind, RequestRejected, UpstreamFailure
+from router._core.surface import PARAMETERS
+from router._errors import (
+    FailureKind,
+    IdentifierInRequest,
+    RequestRejected,
+    RouterError,
+    UpstreamFailure,
+)
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
+from router._upstream.guard import IdentifierOnWire, WireCheck, watching
 from router._upstream.setup import _CALLBACK_LISTS, _module
 
-# Arguments this adapter sets on every call; a caller's value for one of them is replaced.
-_OWNED: Final = frozenset(
-    {
-        "model",
-        "custom_llm_provider",
-        "stream",
-        "timeout",
-        "api_base",
-        "num_retries",
-        "max_retries",
-        "drop_params",
-        "mock_response",
-    }
-)
-# Arguments that would send the request elsewhere or hand it to an observer.
-REFUSED: Final = frozenset(
-    {
-        "api_key",
-        "base_url",
-        "callbacks",
-        "success_callback",
-        "failure_callback",
-        "logger_fn",
-        "litellm_logging_obj",
-    }
-)
+# What a route's call may carry from the caller: the accepted surface, less what the router
+# itself owns (the deadline and retries are failover's; ``privacy`` and ``stream`` are read
+# before) and what litellm gets from the deployment (``model``).
+FORWARDED: Final = frozenset(PARAMETERS) - {
+    "model", "stream", "privacy", "timeout", "num_retries", "max_retries"
+}  # fmt: skip
+# litellm prefixes whose provider keeps completions unless told ``store: false``.
+STORES_BY_DEFAULT: Final = frozenset({"openai", "azure"})
 
 
-async def complete(
-    target: Target,
-    kwargs: Mapping[str, Any],
-    *,
-    api_base: str | None,
-    timeout: float,  # noqa: ASYNC109 (litellm's per-request httpx timeout, not a wait of ours)
-    offline: bool,
-    offline_text: str,
-) -> Any:
-    """One non-streaming call to ``target``; returns litellm's ``ModelResponse``.
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """One attempt's call: where it goes and the scrubbed, checked arguments it carries."""
 
-    ``kwargs`` are scrubbed OpenAI-style arguments without ``model``. Offline, litellm
-    answers ``offline_text`` itself: no network, no credentials.
-    """
-    call = _arguments(target, kwargs, api_base, timeout, offline_text if offline else None)
-    return await _acompletion(call, target)
+    target: Target
+    arguments: Mapping[str, Any]  # OpenAI-style, without ``model``; already scrubbed
+    api_base: str | None = None
+    timeout: float = 60.0  # litellm's per-request httpx timeout
+    offline_text: str | None = None  # set: litellm answers this itself (no network, no keys)
+    check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
 
 
-async def open_stream(
-    target: Target,
-    kwargs: Mapping[str, Any],
-    *,
-    api_base: str | None,
-    timeout: float,  # noqa: ASYNC109 (litellm's per-request httpx timeout, not a wait of ours)
-    offline: bool,
-    offline_text: str,
-) -> AsyncIterator[Any]:
+async def complete(call: UpstreamCall) -> Any:
+    """One non-streaming call; returns litellm's ``ModelResponse``."""
+    return await _acompletion(_arguments(call), call)
+
+
+async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
     """Start a streaming call; return its chunks once the first one has arrived.
 
     A failure before the first chunk raises from here, so the caller can still fail over;
-    a failure after it raises, translated, from the iteration.
+    a failure after it raises, translated, from the iteration. Some providers send the
+    request only when the first chunk is asked for: both steps are watched by the guard.
     """
-    call = _arguments(target, kwargs, api_base, timeout, offline_text if offline else None)
-    stream = await _acompletion(call | {"stream": True}, target)
+    stream = await _acompletion(_arguments(call) | {"stream": True}, call)
     _unobserved(stream)
-    first = await _first_chunk(stream, target)
-    return _chunks(first, stream, target)
+    with watching(call.check):
+        first = await _first_chunk(stream, call)
+    return _chunks(first, stream, call.target)
 
 
-async def _acompletion(call: dict[str, Any], target: Target) -> Any:
+async def _acompletion(arguments: dict[str, Any], call: UpstreamCall) -> Any:
     """``litellm.acompletion`` marked as litellm's own internal call, errors translated.
 
     An internal call skips litellm's success and failure logging (a task per call that
@@ -92,11 +75,23 @@ async def _acompletion(call: dict[str, Any], target: Target) -> Any:
     internal = litellm._internal_context.is_internal_call
     token = internal.set(True)
     try:
-        return await litellm.acompletion(**call)
-    except _translated() as exc:
-        raise translate(exc, target) from exc
+        with watching(call.check):
+            return await litellm.acompletion(**arguments)
+    except _caught() as exc:
+        raise _our_error(exc, call) from exc
     finally:
         internal.reset(token)
+
+
+def _caught() -> tuple[type[BaseException], ...]:
+    return (*_translated(), IdentifierOnWire)
+
+
+def _our_error(exc: BaseException, call: UpstreamCall) -> RouterError:
+    """The guard's refusal if it refused (whatever litellm made of it), else the translation."""
+    if call.check.found is not None:
+        return IdentifierInRequest(call.check.found)
+    return translate(exc, call.target)
 
 
 def _unobserved(stream: Any) -> None:
@@ -120,7 +115,8 @@ async def _no_success_logging(*_args: object, **_kwargs: object) -> None:
     return None
 
 
-async def _first_chunk(stream: Any, target: Target) -> Any:
+async def _first_chunk(stream: Any, call: UpstreamCall) -> Any:
+    target = call.target
     try:
         return await anext(stream)
     except StopAsyncIteration:
@@ -131,9 +127,9 @@ async def _first_chunk(stream: Any, target: Target) -> Any:
             status_code=None,
             provider=target.prefix,
         ) from None
-    except _translated() as exc:
+    except _caught() as exc:
         await stream.aclose()
-        raise translate(exc, target) from exc
+        raise _our_error(exc, call) from exc
 
 
 async def _chunks(first: Any, stream: Any, target: Target) -> AsyncIterator[Any]:
@@ -147,44 +143,57 @@ async def _chunks(first: Any, stream: Any, target: Target) -> AsyncIterator[Any]
         await stream.aclose()
 
 
-def _arguments(
-    target: Target,
-    kwargs: Mapping[str, Any],
-    api_base: str | None,
-    timeout: float,
-    mock_response: str | None,
-) -> dict[str, Any]:
-    refused = sorted(REFUSED & kwargs.keys())
-    if refused:
+def _arguments(call: UpstreamCall) -> dict[str, Any]:
+    """litellm's keyword arguments for ``call``: the caller's, then the router's own settings.
+
+    The router has already refused anything outside the accepted surface; this refuses it
+    again, so that no path around the router's check can hand litellm an argument unseen.
+    """
+    unknown = sorted(call.arguments.keys() - FORWARDED)
+    if unknown:
         raise RequestRejected(
-            f"{', '.join(map(repr, refused))}: set by the router's deployment, not by a request; "
+            f"{', '.join(map(repr, unknown))}: not an argument the router forwards; "
             "remove it from the call",
             status_code=400,
         )
-    call = {key: value for key, value in kwargs.items() if key not in _OWNED}
-    if isinstance(call.get("metadata"), Mapping):
-        call["metadata"] = dict(call["metadata"])  # litellm adds keys to the dict it is given
-    call.update(
+    target = call.target
+    arguments = dict(call.arguments)
+    if isinstance(arguments.get("metadata"), Mapping):
+        arguments["metadata"] = dict(arguments["metadata"])  # litellm adds keys to its dict
+    arguments.update(
         model=target.model,
         custom_llm_provider=target.prefix,
         stream=False,
-        timeout=timeout,
+        timeout=call.timeout,
         num_retries=0,
         max_retries=0,
         drop_params=True,
     )
-    call.update(_prefix_arguments(target.prefix))
-    if mock_response is not None:
-        call["mock_response"] = mock_response
-    elif api_base is not None:
-        call["api_base"] = api_base
-    return call
+    arguments.update(_prefix_arguments(target.prefix))
+    if call.offline_text is not None:
+        arguments["mock_response"] = call.offline_text
+    elif call.api_base is not None:
+        arguments["api_base"] = call.api_base
+    return arguments
 
 
 def _prefix_arguments(prefix: str) -> dict[str, Any]:
     """Per-provider corrections of litellm's behaviour, fresh on each call (litellm mutates)."""
+    if prefix in STORES_BY_DEFAULT:
+        # OpenAI's Responses API (litellm's bridge for o3 pro and GPT 5 Codex) keeps every
+        # response unless told not to; chat completions take the same field.
+        return {"store": False}
     if prefix == "deepinfra":
         # litellm drops max_retries=0 for DeepInfra (not among its supported params), and the
         # openai SDK client it then builds retries twice by itself; this lets the param through.
         return {"allowed_openai_params": ["max_retries"]}
     return {}
+
+
+def annotate(response: Any, where: Mapping[str, Any]) -> None:
+    """Say where a response came from, where litellm's callers look: ``_hidden_params``."""
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, dict):
+        hidden["policy_router"] = dict(where)
+    else:
+        response._hidden_params = {"policy_router": dict(where)}

@@ -61,13 +61,15 @@ def _keep_connections_alive(litellm: Any) -> None:
 
     litellm builds its clients in two places: the openai SDK's (OpenAI-compatible
     providers, Azure) and its own ``AsyncHTTPHandler`` (every other provider). Both are
-    wrapped, once; a client the application handed litellm (``aclient_session``) is left as
-    it is. tests/test_litellm.py checks both places, so a litellm upgrade that moves them fails
+    wrapped, once; a client the application handed litellm (``aclient_session``) keeps its
+    own pool. Every one of them, and any client litellm cached before, gets the wire guard
+    (router/_upstream/guard.py), which does nothing outside the router's own attempts. tests/test_litellm.py checks both places, so a litellm upgrade that moves them fails
     a test rather than silently losing the pool.
     """
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251
     from litellm.llms.openai.common_utils import BaseOpenAILLM  # noqa: TID251
 
+    from router._upstream.guard import guard, guarded
     from router._upstream.keepalive import keep_alive
 
     if getattr(AsyncHTTPHandler.create_client, "_keeps_alive", False):
@@ -77,15 +79,18 @@ def _keep_connections_alive(litellm: Any) -> None:
 
     @functools.wraps(create_client)
     def handler_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return keep_alive(create_client(self, *args, **kwargs))
+        return guard(keep_alive(create_client(self, *args, **kwargs)))
 
     @functools.wraps(sdk_client)
     def openai_client(*args: Any, **kwargs: Any) -> Any:
         client = sdk_client(*args, **kwargs)
         if client is None or client is litellm.aclient_session:
-            return client
-        return keep_alive(client)
+            return guard(client)
+        return guard(keep_alive(client))
 
+    guarded(litellm.aclient_session)
+    for cached in list(litellm.in_memory_llm_clients_cache.cache_dict.values()):
+        guarded(cached)  # clients the application's own calls made before ours
     handler_client._keeps_alive = True  # type: ignore[attr-defined]
     setattr(AsyncHTTPHandler, "create_client", handler_client)  # noqa: B010
     setattr(BaseOpenAILLM, "_get_async_http_client", staticmethod(openai_client))  # noqa: B010

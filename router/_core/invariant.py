@@ -1,0 +1,161 @@
+"""The identifier invariant: on an ``omit`` or ``pseudonymous`` route, the raw user id appears
+nowhere in a request outside message content.
+
+Checked twice per attempt: on the scrubbed arguments before litellm sees them
+(:func:`find_in_arguments`), and on the request litellm actually built for the provider, URL,
+headers and body (:func:`find_on_wire`). Scrubbing removes or replaces identifiers in the
+fields that carry one; this check catches the id anywhere else (a schema name, a stop
+sequence, a tool description, a numeric form). Where it finds one, the attempt is blocked
+before anything is sent and the request refused: the router cannot tell what the value
+means, so it neither guesses a replacement nor sends it.
+
+Matching: a value equal to the id (as a string, or as a number when the id is one), or, for
+ids of :data:`CONTAINED_FROM` characters or more, containing it. The user id inside message
+text is out of scope: content is the user's to write.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["CONTAINED_FROM", "Identity", "content_strings", "find_in_arguments", "find_on_wire"]
+
+CONTAINED_FROM: Final = 8  # shorter ids match only whole values: "ann" is in "annotations"
+_EQUAL_FROM: Final = 3  # a one- or two-character id says nothing about anyone
+_NOT_CONTENT: Final = frozenset({"role", "name"})
+_IGNORED_HEADERS: Final = frozenset({"content-length"})
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The raw user id, in every form it can take in a request."""
+
+    text: str
+    number: int | float | None
+
+    @classmethod
+    def of(cls, user: str | None) -> Identity | None:
+        if user is None or len(user) < _EQUAL_FROM:
+            return None
+        return cls(user, _as_number(user))
+
+    def matches(self, value: Any) -> bool:
+        if isinstance(value, str):
+            return value == self.text or (len(self.text) >= CONTAINED_FROM and self.text in value)
+        if isinstance(value, bool) or self.number is None:
+            return False
+        return isinstance(value, int | float) and value == self.number
+
+    def on_wire(self) -> tuple[bytes, ...]:
+        """Byte strings one of which is in a body that holds the id (JSON escapes included)."""
+        forms = {self.text.encode(), json.dumps(self.text)[1:-1].encode()}
+        if self.number is not None:
+            forms.add(repr(self.number).encode())
+        return tuple(forms)
+
+
+def _as_number(text: str) -> int | float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    return int(value) if value.is_integer() else value
+
+
+def content_strings(messages: Any) -> frozenset[str]:
+    """Every string of the messages that is content (everything but a role and a name)."""
+    return frozenset(_strings(messages, skip=_NOT_CONTENT))
+
+
+def _strings(node: Any, *, skip: frozenset[str]) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for key, child in node.items():
+            if key not in skip:
+                yield from _strings(child, skip=skip)
+    elif isinstance(node, list | tuple):
+        for child in node:
+            yield from _strings(child, skip=skip)
+
+
+def find_in_arguments(arguments: Mapping[str, Any], identity: Identity) -> str | None:
+    """The first place outside message content where the id is, as a path; None if nowhere."""
+    for key, value in arguments.items():
+        if key == "messages":
+            found = _in_message_names(value, identity)
+        else:
+            found = _find(value, identity, key, frozenset())
+        if found is not None:
+            return found
+    return None
+
+
+def _in_message_names(messages: Any, identity: Identity) -> str | None:
+    if not isinstance(messages, list | tuple):
+        return None
+    for i, message in enumerate(messages):
+        if isinstance(message, Mapping) and identity.matches(message.get("name")):
+            return f"messages[{i}].name"
+    return None
+
+
+def find_on_wire(
+    url: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    identity: Identity,
+    content: frozenset[str],
+) -> str | None:
+    """Where the id is in a request as sent (``url``, ``header:<name>``, ``$.path``); None if
+    nowhere outside message content."""
+    if identity.matches(url) or _in_url_parts(url, identity):
+        return "url"
+    for name, value in headers:
+        if name.lower() not in _IGNORED_HEADERS and identity.matches(value):
+            return f"header:{name.lower()}"
+    if not any(form in body for form in identity.on_wire()):
+        return None  # the common case: one scan of the bytes
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None if any(identity.text in c for c in content) else "body"
+    return _find(parsed, identity, "$", content)
+
+
+def _in_url_parts(url: str, identity: Identity) -> bool:
+    parts = url.replace("?", "/").replace("&", "/").replace("=", "/").split("/")
+    return any(identity.matches(part) for part in parts)
+
+
+def _find(node: Any, identity: Identity, path: str, content: frozenset[str]) -> str | None:
+    if isinstance(node, Mapping):
+        for key, child in node.items():
+            where = f"{path}.{key}"
+            if isinstance(key, str) and identity.matches(key):
+                return where
+            found = _find(child, identity, where, content)
+            if found is not None:
+                return found
+        return None
+    if isinstance(node, list | tuple):
+        for i, child in enumerate(node):
+            found = _find(child, identity, f"{path}[{i}]", content)
+            if found is not None:
+                return found
+        return None
+    if identity.matches(node) and not (isinstance(node, str) and _is_content(node, content)):
+        return path
+    return None
+
+
+def _is_content(value: str, content: frozenset[str]) -> bool:
+    return value in content or any(value in c for c in content)

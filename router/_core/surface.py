@@ -1,0 +1,391 @@
+"""The accepted request surface: every argument a chat completion may carry, and its shape.
+
+Deny by default. A call through the library (``PolicyRouter.acompletion``) or the proxy
+(``POST /v1/chat/completions``) may carry only the arguments of :data:`PARAMETERS`, each of the
+shape declared there down to its nested objects; anything else is refused by name before
+anything is decided. litellm accepts hundreds of arguments, and passes unknown ones into
+provider bodies and headers, so an argument the router has not reviewed never reaches it.
+
+Numbers must be finite everywhere, messages included (NaN and Infinity are not JSON and reach
+providers as non-standard tokens).
+
+Pure: no I/O. ``check_request`` returns the arguments normalised (message objects as plain
+dicts, ``None`` values dropped) and raises :class:`SurfaceError` naming the argument, the
+place inside it, what was expected and what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = ["PARAMETERS", "Param", "SurfaceError", "check_request", "parameter"]
+
+_DOC: Final = "see README, 'Accepted request surface'"
+
+
+class SurfaceError(ValueError):
+    """An argument outside the accepted surface; ``param`` is the top-level argument."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(message)
+
+
+class _Bad(Exception):
+    """Raised inside a shape check: ``path`` below the argument, what was expected."""
+
+    def __init__(self, path: str, expected: str, found: Any) -> None:
+        self.path = path
+        self.expected = expected
+        self.found = found
+        super().__init__(path)
+
+
+Check = Callable[[Any, str], Any]
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def number(value: Any, path: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(path, "a number", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Bad(path, "a finite number", value)
+    return value
+
+
+def integer(value: Any, path: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(path, "an integer", value)
+    return value
+
+
+def boolean(value: Any, path: str) -> Any:
+    if not isinstance(value, bool):
+        raise _Bad(path, "true or false", value)
+    return value
+
+
+def string(value: Any, path: str) -> Any:
+    if not isinstance(value, str):
+        raise _Bad(path, "a string", value)
+    return value
+
+
+def opaque(value: Any, path: str) -> Any:
+    """Any JSON value (message content, a JSON schema): only its numbers are checked."""
+    _finite(value, path)
+    return value
+
+
+def one_of(*values: str) -> Check:
+    expected = "one of " + ", ".join(map(repr, values))
+
+    def check(value: Any, path: str) -> Any:
+        if value not in values or not isinstance(value, str):
+            raise _Bad(path, expected, value)
+        return value
+
+    return check
+
+
+def list_of(item: Check, *, min_items: int = 0) -> Check:
+    def check(value: Any, path: str) -> Any:
+        if not isinstance(value, list | tuple):
+            raise _Bad(path, "a list", value)
+        if len(value) < min_items:
+            raise _Bad(path, f"a list of at least {min_items} item(s)", value)
+        return [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+    return check
+
+
+def either(*checks: Check) -> Check:
+    def check(value: Any, path: str) -> Any:
+        first: _Bad | None = None
+        for candidate in checks:
+            try:
+                return candidate(value, path)
+            except _Bad as bad:
+                first = first or bad
+                if bad.path != path:  # it matched the outer shape and failed inside: say where
+                    raise
+        if first is None:  # pragma: no cover - either() is always given checks
+            raise _Bad(path, "a value", value)
+        raise first
+
+    return check
+
+
+def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
+    """An object with exactly these keys (a subset of them); ``None`` values are dropped."""
+    needed = tuple(required)
+
+    def check(value: Any, path: str) -> Any:
+        value = _plain(value)
+        if not isinstance(value, Mapping):
+            raise _Bad(path, "an object", value)
+        out: dict[str, Any] = {}
+        for key, child in value.items():
+            where = f"{path}.{key}"
+            if key not in fields:
+                known = ", ".join(fields)
+                raise _Bad(where, f"no such field (this object takes {known})", child)
+            if child is not None:
+                out[key] = fields[key](child, where)
+        missing = [k for k in needed if k not in out]
+        if missing:
+            raise _Bad(f"{path}.{missing[0]}", "a value (required)", None)
+        return out
+
+    return check
+
+
+def map_of(key: Check, value_check: Check) -> Check:
+    def check(value: Any, path: str) -> Any:
+        if not isinstance(value, Mapping):
+            raise _Bad(path, "an object", value)
+        return {key(k, f"{path} key"): value_check(v, f"{path}.{k}") for k, v in value.items()}
+
+    return check
+
+
+def token_id(value: Any, path: str) -> Any:
+    if not isinstance(value, str) or not value.isdigit() or not value.isascii():
+        raise _Bad(path, "a token id (digits)", value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A pydantic object (litellm's ``Message`` handed back in a tool loop) as a dict."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, Mapping | str):
+        return dump(exclude_none=True)
+    return value
+
+
+def _finite(value: Any, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Bad(path, "a finite number", value)
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _finite(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _finite(v, f"{path}[{i}]")
+
+
+# --- nested shapes, as OpenAI's chat-completion API defines them --------------------------
+
+_FUNCTION_CALL = obj({"name": string, "arguments": string})
+_TOOL_CALL = obj(
+    {"id": string, "type": one_of("function"), "function": _FUNCTION_CALL, "index": integer}
+)
+
+
+def _empty(value: Any, path: str) -> Any:
+    if value:
+        raise _Bad(
+            path, "nothing (litellm's bag of provider-specific fields is not forwarded)", value
+        )
+    return value
+
+
+# Everything of a message but its role and name is content (the router does not read it).
+_MESSAGE = obj(
+    {
+        "role": one_of("system", "developer", "user", "assistant", "tool", "function"),
+        "content": opaque,
+        "name": string,
+        "tool_calls": list_of(_TOOL_CALL),
+        "tool_call_id": string,
+        "function_call": _FUNCTION_CALL,
+        "refusal": string,
+        "audio": obj({"id": string}),
+        "reasoning_content": string,  # litellm's assistant messages, handed back in a tool loop
+        "thinking_blocks": opaque,
+        "annotations": opaque,
+        "cache_control": obj({"type": one_of("ephemeral")}),
+        "provider_specific_fields": _empty,
+    },
+    required=("role",),
+)
+_FUNCTION = obj(
+    {"name": string, "description": string, "parameters": opaque, "strict": boolean},
+    required=("name",),
+)
+_TOOL = obj({"type": one_of("function"), "function": _FUNCTION}, required=("type", "function"))
+_TOOL_CHOICE = either(
+    one_of("none", "auto", "required"),
+    obj({"type": one_of("function"), "function": obj({"name": string})}, required=("type",)),
+)
+_RESPONSE_FORMAT = obj(
+    {
+        "type": one_of("text", "json_object", "json_schema"),
+        "json_schema": obj(
+            {"name": string, "description": string, "schema": opaque, "strict": boolean},
+            required=("name",),
+        ),
+    },
+    required=("type",),
+)
+_LOCATION = obj(
+    {
+        "type": one_of("approximate"),
+        "approximate": obj(
+            {"city": string, "country": string, "region": string, "timezone": string}
+        ),
+    }
+)
+_WEB_SEARCH = obj(
+    {"search_context_size": one_of("low", "medium", "high"), "user_location": _LOCATION}
+)
+
+
+def _store(value: Any, path: str) -> Any:
+    if value is not False:
+        raise _Bad(
+            path,
+            "false: a stored completion outlives the retention the catalog declares for the "
+            "route; remove 'store' (the router sends store: false where a provider stores by default)",
+            value,
+        )
+    return value
+
+
+def _metadata(value: Any, path: str) -> Any:
+    """OpenAI's metadata: up to 16 string keys with string values."""
+    checked = map_of(string, string)(value, path)
+    if len(checked) > 16:
+        raise _Bad(path, "at most 16 keys", value)
+    return checked
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One accepted argument: its shape, where it is accepted, and what the router does."""
+
+    name: str
+    check: Check = field(repr=False)
+    handling: str
+    library: bool = True
+    proxy: bool = True
+
+
+def _p(name: str, check: Check, handling: str = "forwarded", **where: bool) -> Param:
+    return Param(name, check, handling, **where)
+
+
+_SCRUBBED: Final = "an identifier: removed or pseudonymised per route"
+
+PARAMETERS: Final[Mapping[str, Param]] = {
+    p.name: p
+    for p in (
+        _p("model", string, "resolved in the catalog (display name, alias or slug)"),
+        _p("messages", list_of(_MESSAGE, min_items=1), "forwarded; a message 'name' equal to the user id is scrubbed"),
+        _p("stream", boolean, "streams; failover only before the first chunk"),
+        _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
+        _p("safety_identifier", string, _SCRUBBED),
+        _p("prompt_cache_key", string, _SCRUBBED),
+        _p("metadata", _metadata, "values equal to the user id and user-like keys: " + _SCRUBBED),
+        _p("privacy", opaque, "tightens the policy for this call (preference fields)"),
+        _p("store", _store, "only false; the router sends store: false to OpenAI and Azure"),
+        _p("temperature", number),
+        _p("top_p", number),
+        _p("top_k", integer, "forwarded (providers with top-k)"),
+        _p("n", integer),
+        _p("max_tokens", integer),
+        _p("max_completion_tokens", integer),
+        _p("stop", either(string, list_of(string))),
+        _p("presence_penalty", number),
+        _p("frequency_penalty", number),
+        _p("logit_bias", map_of(token_id, number)),
+        _p("logprobs", boolean),
+        _p("top_logprobs", integer),
+        _p("seed", integer),
+        _p("tools", list_of(_TOOL)),
+        _p("tool_choice", _TOOL_CHOICE),
+        _p("parallel_tool_calls", boolean),
+        _p("functions", list_of(_FUNCTION), "forwarded (OpenAI's deprecated form of tools)"),
+        _p("function_call", either(one_of("none", "auto"), obj({"name": string}))),
+        _p("response_format", _RESPONSE_FORMAT),
+        _p("stream_options", obj({"include_usage": boolean})),
+        _p("reasoning_effort", one_of("minimal", "low", "medium", "high")),
+        _p("verbosity", one_of("low", "medium", "high")),
+        _p("service_tier", one_of("auto", "default", "flex", "priority")),
+        _p("modalities", list_of(one_of("text", "audio"))),
+        _p("audio", obj({"voice": string, "format": string})),
+        _p("prediction", obj({"type": one_of("content"), "content": opaque}, required=("type",))),
+        _p("web_search_options", _WEB_SEARCH),
+        _p("thinking", obj({"type": one_of("enabled", "disabled"), "budget_tokens": integer}), "forwarded (Anthropic's extended thinking, translated by litellm)"),
+        _p("timeout", number, "the deadline of the whole call, failover included", proxy=False),
+        _p("num_retries", integer, "retries across allowed routes (never litellm's own)", proxy=False),
+        _p("max_retries", integer, "as num_retries", proxy=False),
+    )
+}  # fmt: skip
+
+# Arguments that would choose or reach a backend, or hand the request to an observer: each is
+# refused like any unknown argument, with a message that says how to do it instead.
+_BACKEND_HINT: Final = (
+    "the router chooses the backend from the policy; remove {name!r} (set provider endpoints "
+    "with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials with the provider's usual "
+    "environment variable, e.g. OPENAI_API_KEY, instead)"
+)
+_BACKEND: Final = frozenset(
+    {
+        "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "azure",
+        "organization", "deployment_id", "fallbacks", "context_window_fallback_dict",
+        "model_list", "client", "http_client", "mock_response", "mock_tool_calls",
+        "mock_timeout", "ssl_verify", "callbacks", "success_callback", "failure_callback",
+        "logger_fn", "allowed_openai_params", "drop_params", "additional_drop_params",
+    }
+)  # fmt: skip
+_BACKEND_PREFIXES: Final = ("aws_", "vertex_", "azure_", "litellm_", "watsonx_", "mock_")
+_HEADERS_HINT: Final = (
+    "{name!r} would reach the provider unchecked (identifiers, credentials, provider-side "
+    "options); remove it and pass each OpenAI parameter as its own argument"
+)
+_UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_query"})
+
+
+def parameter(name: str) -> Param | None:
+    return PARAMETERS.get(name)
+
+
+def refusal(name: str, *, proxy: bool) -> str:
+    """Why ``name`` is not accepted, and what to do instead."""
+    if name in _BACKEND or name.startswith(_BACKEND_PREFIXES):
+        return _BACKEND_HINT.format(name=name)
+    if name in _UNCHECKED:
+        return _HEADERS_HINT.format(name=name)
+    if name in PARAMETERS:  # accepted by the library only
+        return f"{name!r} is not accepted by the proxy: the operator's settings bound every call"
+    where = "the proxy forwards" if proxy else "policy-router accepts"
+    return (
+        f"unsupported argument {name!r}: {where} OpenAI chat-completion parameters and a few "
+        f"reviewed extras only; remove it ({_DOC})"
+    )
+
+
+def check_request(arguments: Mapping[str, Any], *, proxy: bool = False) -> dict[str, Any]:
+    """``arguments`` normalised if every one is accepted with its shape; else SurfaceError."""
+    out: dict[str, Any] = {}
+    for name, value in arguments.items():
+        param = PARAMETERS.get(name)
+        if param is None or not (param.proxy if proxy else param.library):
+            raise SurfaceError(name, refusal(name, proxy=proxy))
+        if value is None:
+            continue
+        try:
+            out[name] = param.check(value, name)
+        except _Bad as bad:
+            raise SurfaceError(
+                name, f"{bad.path}: expected {bad.expected}, got {_describe(bad.found)} ({_DOC})"
+            ) from None
+    return out
