@@ -270,9 +270,9 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             id="storage at the provider",
         ),
         pytest.param(
-            chat(extra_body={"user": "x"}),
-            "extra_body",
-            "unsupported argument 'extra_body': the proxy forwards OpenAI chat-completion "
+            chat(user_id="x"),
+            "user_id",
+            "unsupported argument 'user_id': the proxy forwards OpenAI chat-completion "
             "parameters and a few reviewed extras only; remove it (see README, 'Accepted "
             "request surface')",
             id="a field the proxy does not forward",
