@@ -6,7 +6,10 @@ for each provider and the tests assert on what would have gone over the wire.
 
 from __future__ import annotations
 
+import gc
 import json
+import math
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from _wire import responses_reply
 
 from router import (
     BackendUnavailable,
+    ConfigError,
     InvalidPreferences,
     InvalidRequest,
     PolicyRouter,
@@ -28,6 +33,7 @@ from router import (
     UnknownProvider,
 )
 from router._audit import AuditLog
+from router._errors import IdentifierInRequest
 from router._settings import Settings
 
 USER = "sentinel-user-4b1d"
@@ -419,6 +425,7 @@ routes:
       xai: {user_identifier: allowed}
 """
 PSEUDO_DEPLOYMENT = """
+reaches: {openai: [openai], fireworks: [fireworks_ai], xai: [xai]}
 routes:
   m: {openai: openai/gpt-4.1, fireworks: fireworks_ai/accounts/fireworks/models/x, xai: xai/grok-4}
 """
@@ -459,3 +466,219 @@ async def test_pseudonymous_routes__get_a_stable_per_provider_pseudonym_and_allo
     attempts = audit.events("route.attempt")
     assert attempts[0]["scrubbed_replaced"] == ["user"]
     assert attempts[2]["identifier_rule"] == "allowed"
+
+
+# --- the accepted surface: what the drop-in refuses, and the identifier invariant ----------
+
+GPT41_OPENAI = "https://api.openai.com/v1/chat/completions"
+NUMERIC_USER = "424242"
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        pytest.param("azure", True, id="azure=True would send the call to Azure"),
+        pytest.param(
+            "context_window_fallback_dict", {"kimi-k2": "xai/grok-4"},
+            id="a fallback litellm would send unaudited",
+        ),
+        pytest.param("user_id", USER, id="an unknown keyword litellm puts in the body"),
+        pytest.param("end_user", USER, id="end_user"),
+        pytest.param("customer", USER, id="customer"),
+        pytest.param("session_id", USER, id="session_id"),
+        pytest.param("labels", {"who": USER}, id="labels"),
+        pytest.param("headers", {"X-User": USER}, id="headers replace extra_headers"),
+        pytest.param("provider_specific_header", {"extra_headers": {"X-User": USER}}, id="provider_specific_header"),
+        pytest.param("extra_headers", {"Authorization": "Bearer sk-other"}, id="a credential in a header"),
+        pytest.param("extra_headers", {"OpenAI-Organization": "org-other"}, id="an account in a header"),
+        pytest.param("extra_body", {"tags": [USER]}, id="the id in a list in extra_body"),
+        pytest.param("extra_body", {"store": True}, id="storage switched on in extra_body"),
+        pytest.param("mock_tool_calls", [{"id": "x"}], id="a local answer audited as the provider's"),
+        pytest.param("mock_timeout", True, id="a faked timeout"),
+        pytest.param("ssl_verify", False, id="certificate checks switched off"),
+    ],
+)  # fmt: skip
+async def test_acompletion__refuses_what_the_surface_does_not_accept(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit, argument: str, value: Any
+) -> None:
+    with pytest.raises(InvalidRequest, match=f"'{argument}'") as caught:
+        await router.acompletion("kimi-k2", MESSAGES, USER, **{argument: value})
+
+    assert caught.value.param == argument
+    assert not wire.calls
+    refused = audit.events("route.refused")
+    assert [r["reason"] for r in refused] == ["InvalidRequest"]
+    assert not audit.events("route.decision")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        pytest.param({"store": 0}, "store: expected false", id="store=0"),
+        pytest.param({"store": True}, "store: expected false", id="store=True"),
+        pytest.param({"temperature": float("nan")}, "temperature: expected a finite number, got nan", id="NaN"),
+        pytest.param({"top_p": float("inf")}, "top_p: expected a finite number, got inf", id="Infinity"),
+        pytest.param(
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"maximum": float("nan")}}}]},
+            "tools[0].function.parameters.maximum: expected a finite number",
+            id="NaN deep in a tool schema",
+        ),
+        pytest.param({"stream_options": {"user": USER}}, "stream_options.user: expected no such field", id="stream_options.user"),
+        pytest.param({"thinking": {"type": "enabled", "user": USER}}, "thinking.user: expected no such field", id="thinking.user"),
+        pytest.param({"service_tier": USER}, "service_tier: expected one of", id="service_tier"),
+        pytest.param({"logit_bias": {USER: 1}}, "logit_bias key: expected a token id", id="a logit_bias key"),
+        pytest.param({"metadata": ["x"]}, "metadata: expected an object", id="metadata as a list"),
+    ],
+)  # fmt: skip
+async def test_acompletion__refuses_values_outside_their_shape(
+    router: PolicyRouter, wire: respx.MockRouter, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        await router.acompletion("kimi-k2", MESSAGES, USER, **arguments)
+    assert not wire.calls
+
+
+async def test_acompletion__nan_in_privacy_is_refused_and_audited(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    with pytest.raises(InvalidPreferences, match=r"\(got nan\)"):
+        await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"max_retention": math.nan})
+    assert [r["reason"] for r in audit.events("route.refused")] == ["InvalidPreferences"]
+    assert not wire.calls
+
+
+@pytest.mark.parametrize(
+    ("user", "arguments", "where"),
+    [
+        pytest.param(
+            USER,
+            {"response_format": {"type": "json_schema", "json_schema": {"name": USER, "schema": {}}}},
+            "response_format.json_schema.name",
+            id="a response_format schema name",
+        ),
+        pytest.param(
+            USER,
+            {"web_search_options": {"user_location": {"type": "approximate", "approximate": {"city": USER}}}},
+            "web_search_options.user_location.approximate.city",
+            id="web_search_options",
+        ),
+        pytest.param(USER, {"stop": ["x", USER]}, "stop[1]", id="a stop sequence in a list"),
+        pytest.param(
+            NUMERIC_USER, {"logit_bias": {NUMERIC_USER: 1}}, "logit_bias",
+            id="a logit_bias key equal to a numeric id",
+        ),
+        pytest.param(NUMERIC_USER, {"seed": 424242}, "seed", id="the numeric form of the id"),
+        pytest.param(
+            USER, {"metadata": {"note": f"for {USER} please"}}, "metadata.note",
+            id="a metadata value holding more than the id",
+        ),
+        pytest.param(
+            USER, {"metadata": {"note": USER}}, None,
+            id="a metadata value equal to the id is scrubbed, not refused",
+        ),
+    ],
+)  # fmt: skip
+async def test_acompletion__id_outside_identifier_fields_blocks_the_attempt(
+    router: PolicyRouter,
+    wire: respx.MockRouter,
+    audit: Audit,
+    user: str,
+    arguments: dict[str, Any],
+    where: str | None,
+) -> None:
+    groq = wire.post(KIMI["groq"]).respond(200, json=completion())
+    if where is None:
+        await router.acompletion("kimi-k2", MESSAGES, user, **arguments)
+        assert user not in groq.calls.last.request.content.decode()
+        return
+    with pytest.raises(IdentifierInRequest) as caught:
+        await router.acompletion("kimi-k2", MESSAGES, user, **arguments)
+
+    assert caught.value.where.startswith(where)
+    assert caught.value.param == where.split(".")[0].split("[")[0]
+    assert not wire.calls
+    attempt = audit.events("route.attempt")[0]
+    assert (attempt["outcome"], attempt["sends"], attempt["route"]) == (
+        "blocked",
+        0,
+        "kimi-k2/groq",
+    )
+    assert attempt["blocked_at"] == caught.value.where
+    assert len(audit.events("route.attempt")) == 1  # not failed over
+
+
+async def test_acompletion__the_wire_guard_blocks_what_the_argument_check_missed(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second line: the request as litellm built it is checked before it is sent."""
+    monkeypatch.setattr("router._failover.find_in_arguments", lambda *_: None)
+    wire.post(GPT41_OPENAI).respond(200, json=completion())
+    schema = {"type": "json_schema", "json_schema": {"name": USER, "schema": {}}}
+
+    with pytest.raises(IdentifierInRequest, match=r"the user id is in \$\.response_format"):
+        await router.acompletion("GPT 4.1", MESSAGES, USER, response_format=schema)
+
+    assert not wire.calls
+    attempt = audit.events("route.attempt")[0]
+    assert (attempt["outcome"], attempt["sends"]) == ("blocked", 1)  # the one send, stopped
+
+
+async def test_acompletion__the_id_in_message_content_is_out_of_scope(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    groq = wire.post(KIMI["groq"]).respond(200, json=completion())
+    messages = [{"role": "user", "content": f"I am {USER}, hello"}]
+
+    await router.acompletion("kimi-k2", messages, USER)
+
+    assert json.loads(groq.calls.last.request.content)["messages"] == messages
+
+
+async def test_acompletion__openai_is_told_not_to_store(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    openai = wire.post(GPT41_OPENAI).respond(200, json=completion())
+
+    await router.acompletion("GPT 4.1", MESSAGES, USER)
+
+    assert json.loads(openai.calls.last.request.content)["store"] is False
+
+
+async def test_acompletion__the_responses_bridge_is_told_not_to_store(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    """o3 pro goes to OpenAI's Responses API through litellm, which stores unless told not to."""
+    responses = wire.post("https://api.openai.com/v1/responses").respond(
+        200, json=responses_reply()
+    )
+
+    await router.acompletion("o3 pro", MESSAGES, USER)
+
+    assert json.loads(responses.calls.last.request.content)["store"] is False
+
+
+async def test_acompletion__a_stream_never_read_is_still_audited(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    wire.post(KIMI["groq"]).respond(
+        200, headers={"content-type": "text/event-stream"}, content=sse("a", "b")
+    )
+    stream = await router.acompletion("kimi-k2", MESSAGES, USER, stream=True)
+    assert stream._hidden_params["policy_router"]["route"] == "kimi-k2/groq"
+    del stream
+    gc.collect()
+
+    attempt = audit.events("route.attempt")[-1]
+    assert (attempt["outcome"], attempt["chunks"], attempt["sends"]) == ("abandoned", 0, 1)
+
+
+def test_from_settings__a_model_string_must_reach_its_routes_provider(
+    tmp_path: Path, audit: Audit
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_router(tmp_path, audit, route_models={"kimi-k2/groq": "xai/grok-4"})
+
+    assert str(caught.value) == (
+        "route kimi-k2/groq: model string 'xai/grok-4' would send 'groq''s traffic to "
+        "litellm's 'xai'; a groq route needs a model string starting with groq/"
+    )

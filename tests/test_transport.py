@@ -53,19 +53,30 @@ async def main():
     settings = Settings(
         transport="aiohttp",
         providers={"openai": {"api_base": f"http://127.0.0.1:{port}/v1"}},
-        pseudonym_key="k",
+        pseudonym_key="k" * 32,
     )
     router = PolicyRouter.from_settings(settings, audit=AuditLog(lambda line: None))
     response = await router.acompletion(
         "GPT 4.1", [{"role": "user", "content": "hi"}], USER,
-        metadata={"user_id": USER}, extra_headers={"X-User-Id": USER},
+        metadata={"user_id": USER},
     )
+    import router._failover as failover
+    failover.find_in_arguments = lambda *_: None  # leave it to the wire guard alone
+    try:
+        await router.acompletion(
+            "GPT 4.1", [{"role": "user", "content": "hi"}], USER,
+            response_format={"type": "json_schema", "json_schema": {"name": USER, "schema": {}}},
+        )
+        blocked = None
+    except Exception as exc:
+        blocked = type(exc).__name__
     await router.aclose()
     server.close()
     print(json.dumps({
         "content": response.choices[0].message.content,
         "captured": captured,
         "aiohttp": litellm_check.aiohttp_in_use(),
+        "blocked": blocked,
     }))
 
 asyncio.run(main())
@@ -94,3 +105,4 @@ def test_aiohttp_transport__reaches_the_upstream_without_the_user_id(tmp_path: P
     assert request["head"].startswith("POST /v1/chat/completions HTTP/1.1")
     assert json.loads(request["body"])["messages"] == [{"role": "user", "content": "hi"}]
     assert USER not in request["head"] + request["body"]
+    assert result["blocked"] == "IdentifierInRequest"  # the wire guard works on aiohttp too

@@ -204,7 +204,9 @@ async def test_unscrubbed_field__lands_where_litellm_puts_it(
     assert places(route.calls.last.request, SENTINEL) == LANDS[field].get(prefix, set())
 
 
-@pytest.mark.parametrize("prefix", [p for p in PREFIXES if any(p in lands for lands in LANDS.values())])
+@pytest.mark.parametrize(
+    "prefix", [p for p in PREFIXES if any(p in lands for lands in LANDS.values())]
+)
 async def test_unscrubbed_call__sentinel_reaches_the_wire(
     respx_mock: respx.MockRouter, prefix: str
 ) -> None:

@@ -42,7 +42,7 @@ class Duration:
         if isinstance(text, bool) or not isinstance(text, str | int | float):
             raise ValueError(f"expected {ACCEPTED} (got {text!r})")
         if isinstance(text, int | float):
-            if text < 0:
+            if text < 0 or not math.isfinite(text):
                 raise ValueError(f"expected {ACCEPTED} (got {text!r})")
             return cls(float(text))
         word = text.strip().lower()

@@ -8,7 +8,7 @@ with the operator's overrides from settings applied on top.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -43,6 +43,7 @@ class _TargetDoc(BaseModel):
 
 class _DeploymentDoc(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+    reaches: dict[str, list[str]] = Field(default_factory=dict)
     credentials: dict[str, list[list[str]]] = Field(default_factory=dict)
     routes: dict[str, dict[str, str | _TargetDoc]] = Field(default_factory=dict)
 
@@ -53,6 +54,27 @@ class Deployment:
 
     targets: Mapping[str, Target]
     credentials: Mapping[str, tuple[tuple[str, ...], ...]]
+    reaches: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        for key, target in self.targets.items():
+            self._check_reaches(key, target)
+
+    def _check_reaches(self, key: str, target: Target) -> None:
+        """A model string must reach its route's own provider: else ConfigError, at load."""
+        provider = key.rpartition("/")[2]
+        prefixes = self.reaches.get(provider)
+        if prefixes is None:
+            raise ConfigError(
+                f"route {key}: no litellm prefix is declared to reach provider {provider!r}; "
+                f"add it under 'reaches' in the deployment file"
+            )
+        if target.prefix not in prefixes:
+            raise ConfigError(
+                f"route {key}: model string {target.model!r} would send {provider!r}'s traffic "
+                f"to litellm's {target.prefix!r}; a {provider} route needs a model string "
+                f"starting with {' or '.join(f'{p}/' for p in sorted(prefixes))}"
+            )
 
     def target(self, route_key: str) -> Target | None:
         return self.targets.get(route_key)
@@ -77,7 +99,7 @@ class Deployment:
                     "'model-slug/provider-slug' mapped to a litellm model string like 'openai/gpt-4.1'"
                 )
             targets[key] = Target(model)
-        return Deployment(MappingProxyType(targets), self.credentials)
+        return Deployment(MappingProxyType(targets), self.credentials, self.reaches)
 
 
 def load_deployment(path: str | Path) -> Deployment:
@@ -103,4 +125,10 @@ def load_deployment(path: str | Path) -> Deployment:
                 params = None if entry.params is None else MappingProxyType(dict(entry.params))
                 targets[f"{model}/{provider}"] = Target(entry.model, params)
     credentials = {k: tuple(tuple(o) for o in v) for k, v in doc.credentials.items()}
-    return Deployment(MappingProxyType(targets), MappingProxyType(credentials))
+    reaches = {k: frozenset(v) for k, v in doc.reaches.items()}
+    try:
+        return Deployment(
+            MappingProxyType(targets), MappingProxyType(credentials), MappingProxyType(reaches)
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
 
 from router._core.invariant import Identity, find_on_wire
+
+if TYPE_CHECKING:  # httpx is imported by litellm, on the first forwarded request: not before
+    import httpx
 
 __all__ = ["IdentifierOnWire", "WireCheck", "guard", "guarded", "watching"]
 
@@ -74,6 +75,8 @@ async def _on_request(request: httpx.Request) -> None:
 
 def guard(client: Any) -> Any:
     """Install the hook on an httpx client (once); anything else is returned as it is."""
+    import httpx
+
     if isinstance(client, httpx.AsyncClient):
         hooks = client.event_hooks
         if _on_request not in hooks["request"]:
