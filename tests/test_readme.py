@@ -236,3 +236,10 @@ def test_readme__openai_sdk_example_works_against_the_proxy(served: int) -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("[offline] policy-router chose")
+
+
+def test_readme__documents_the_accepted_surface_as_declared() -> None:
+    """The README's table is the declaration's: a parameter added or changed shows in both."""
+    from router._core.surface import markdown_table
+
+    assert markdown_table() in (REPO / "README.md").read_text()

@@ -10,7 +10,9 @@ before anything is sent and the request refused: the router cannot tell what the
 means, so it neither guesses a replacement nor sends it.
 
 Matching: a value equal to the id (as a string, or as a number when the id is one), or, for
-ids of :data:`CONTAINED_FROM` characters or more, containing it. The user id inside message
+ids of :data:`CONTAINED_FROM` characters or more, containing it. On the wire, a string is
+message content only if it is one of the request's content strings exactly; a provider format
+that rewrote content holding the id would be blocked, not trusted. The user id inside message
 text is out of scope: content is the user's to write.
 
 Pure: no I/O.
@@ -126,8 +128,8 @@ def find_on_wire(
         return None  # the common case: one scan of the bytes
     try:
         parsed = json.loads(body)
-    except ValueError:
-        return None if any(identity.text in c for c in content) else "body"
+    except ValueError:  # not JSON: no place to tell content from the rest
+        return "body"
     return _find(parsed, identity, "$", content)
 
 
@@ -152,10 +154,6 @@ def _find(node: Any, identity: Identity, path: str, content: frozenset[str]) -> 
             if found is not None:
                 return found
         return None
-    if identity.matches(node) and not (isinstance(node, str) and _is_content(node, content)):
+    if identity.matches(node) and not (isinstance(node, str) and node in content):
         return path
     return None
-
-
-def _is_content(value: str, content: frozenset[str]) -> bool:
-    return value in content or any(value in c for c in content)

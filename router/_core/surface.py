@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["PARAMETERS", "Param", "SurfaceError", "check_request", "parameter"]
+__all__ = ["PARAMETERS", "Param", "SurfaceError", "check_request", "markdown_table", "refusal"]
 
 _DOC: Final = "see README, 'Accepted request surface'"
 
@@ -47,11 +47,26 @@ class _Bad(Exception):
 Check = Callable[[Any, str], Any]
 
 
+def _named(shape: str) -> Callable[[Check], Check]:
+    """Give a check the shape it accepts, as the README's table shows it."""
+
+    def mark(check: Check) -> Check:
+        check.shape = shape  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def shape_of(check: Check) -> str:
+    return str(getattr(check, "shape", "?"))
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+@_named("number")
 def number(value: Any, path: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad(path, "a number", value)
@@ -60,24 +75,28 @@ def number(value: Any, path: str) -> Any:
     return value
 
 
+@_named("integer")
 def integer(value: Any, path: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Bad(path, "an integer", value)
     return value
 
 
+@_named("boolean")
 def boolean(value: Any, path: str) -> Any:
     if not isinstance(value, bool):
         raise _Bad(path, "true or false", value)
     return value
 
 
+@_named("string")
 def string(value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise _Bad(path, "a string", value)
     return value
 
 
+@_named("any (content)")
 def opaque(value: Any, path: str) -> Any:
     """Any JSON value (message content, a JSON schema): only its numbers are checked."""
     _finite(value, path)
@@ -87,6 +106,7 @@ def opaque(value: Any, path: str) -> Any:
 def one_of(*values: str) -> Check:
     expected = "one of " + ", ".join(map(repr, values))
 
+    @_named(" \\| ".join(f"`{v}`" for v in values))
     def check(value: Any, path: str) -> Any:
         if value not in values or not isinstance(value, str):
             raise _Bad(path, expected, value)
@@ -96,6 +116,7 @@ def one_of(*values: str) -> Check:
 
 
 def list_of(item: Check, *, min_items: int = 0) -> Check:
+    @_named(f"[{shape_of(item)}]")
     def check(value: Any, path: str) -> Any:
         if not isinstance(value, list | tuple):
             raise _Bad(path, "a list", value)
@@ -107,6 +128,7 @@ def list_of(item: Check, *, min_items: int = 0) -> Check:
 
 
 def either(*checks: Check) -> Check:
+    @_named(" \\| ".join(shape_of(c) for c in checks))
     def check(value: Any, path: str) -> Any:
         first: _Bad | None = None
         for candidate in checks:
@@ -127,6 +149,7 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
     """An object with exactly these keys (a subset of them); ``None`` values are dropped."""
     needed = tuple(required)
 
+    @_named("{" + ", ".join(f"{k}: {shape_of(c)}" for k, c in fields.items()) + "}")
     def check(value: Any, path: str) -> Any:
         value = _plain(value)
         if not isinstance(value, Mapping):
@@ -148,6 +171,7 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
 
 
 def map_of(key: Check, value_check: Check) -> Check:
+    @_named(f"{{{shape_of(key)}: {shape_of(value_check)}}}")
     def check(value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _Bad(path, "an object", value)
@@ -156,6 +180,7 @@ def map_of(key: Check, value_check: Check) -> Check:
     return check
 
 
+@_named("token id")
 def token_id(value: Any, path: str) -> Any:
     if not isinstance(value, str) or not value.isdigit() or not value.isascii():
         raise _Bad(path, "a token id (digits)", value)
@@ -189,6 +214,7 @@ _TOOL_CALL = obj(
 )
 
 
+@_named("empty")
 def _empty(value: Any, path: str) -> Any:
     if value:
         raise _Bad(
@@ -248,6 +274,13 @@ _WEB_SEARCH = obj(
 )
 
 
+@_named("{max_retention, allow_flagged_retention, allow_training, allow_providers, deny_providers}")
+def _privacy(value: Any, path: str) -> Any:
+    """Parsed as preferences by the router, which names a bad field itself."""
+    return value
+
+
+@_named("`false`")
 def _store(value: Any, path: str) -> Any:
     if value is not False:
         raise _Bad(
@@ -259,6 +292,7 @@ def _store(value: Any, path: str) -> Any:
     return value
 
 
+@_named("{string: string}, at most 16 keys")
 def _metadata(value: Any, path: str) -> Any:
     """OpenAI's metadata: up to 16 string keys with string values."""
     checked = map_of(string, string)(value, path)
@@ -294,7 +328,7 @@ PARAMETERS: Final[Mapping[str, Param]] = {
         _p("safety_identifier", string, _SCRUBBED),
         _p("prompt_cache_key", string, _SCRUBBED),
         _p("metadata", _metadata, "values equal to the user id and user-like keys: " + _SCRUBBED),
-        _p("privacy", opaque, "tightens the policy for this call (preference fields)"),
+        _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
         _p("store", _store, "only false; the router sends store: false to OpenAI and Azure"),
         _p("temperature", number),
         _p("top_p", number),
@@ -354,10 +388,6 @@ _HEADERS_HINT: Final = (
 _UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_query"})
 
 
-def parameter(name: str) -> Param | None:
-    return PARAMETERS.get(name)
-
-
 def refusal(name: str, *, proxy: bool) -> str:
     """Why ``name`` is not accepted, and what to do instead."""
     if name in _BACKEND or name.startswith(_BACKEND_PREFIXES):
@@ -389,3 +419,17 @@ def check_request(arguments: Mapping[str, Any], *, proxy: bool = False) -> dict[
                 name, f"{bad.path}: expected {bad.expected}, got {_describe(bad.found)} ({_DOC})"
             ) from None
     return out
+
+
+def markdown_table() -> str:
+    """The accepted surface as the README shows it (a test keeps the two equal)."""
+    rows = [
+        "| parameter | shape | library | proxy | what the router does |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for p in PARAMETERS.values():
+        where = ("yes" if p.library else "no", "yes" if p.proxy else "no")
+        rows.append(
+            f"| `{p.name}` | {shape_of(p.check)} | {where[0]} | {where[1]} | {p.handling} |"
+        )
+    return "\n".join(rows) + "\n"

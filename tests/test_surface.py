@@ -1,0 +1,81 @@
+"""The accepted request surface (router/_core/surface.py): shapes, messages, refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from router._core.surface import PARAMETERS, SurfaceError, check_request, refusal
+
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+class _Message:
+    """What litellm's ``Message`` looks like to the check: a pydantic object."""
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ]}  # fmt: skip
+
+
+def test_check_request__accepts_a_tool_loop_with_litellm_messages() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    messages = [*HELLO, _Message(), {"role": "tool", "tool_call_id": "c1", "content": "42"}]
+
+    checked = check_request({"messages": messages, "tools": tools, "tool_choice": "auto"})
+
+    assert checked["messages"][1] == {  # as a plain dict, its None values left out
+        k: v for k, v in _Message().model_dump().items() if v is not None
+    }
+    assert checked["tools"] == tools
+
+
+def test_check_request__drops_none_values() -> None:
+    assert check_request({"messages": HELLO, "temperature": None}) == {"messages": HELLO}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "param", "message"),
+    [
+        pytest.param({"messages": []}, "messages", "messages: expected a list of at least 1 item(s), got []", id="no messages"),
+        pytest.param({"messages": [{"role": "robot"}]}, "messages", "messages[0].role: expected one of 'system'", id="a role"),
+        pytest.param({"messages": [{"role": "user", "user_id": "x"}]}, "messages", "messages[0].user_id: expected no such field", id="a message key"),
+        pytest.param({"n": 1.5}, "n", "n: expected an integer, got 1.5", id="an integer"),
+        pytest.param({"n": True}, "n", "n: expected an integer, got True", id="a boolean is no integer"),
+        pytest.param({"tool_choice": {"type": "function", "function": {"name": "f", "x": 1}}}, "tool_choice", "tool_choice.function.x: expected no such field", id="deep in one branch of either"),
+        pytest.param({"response_format": {"type": "json_schema", "json_schema": {}}}, "response_format", "response_format.json_schema.name: expected a value (required)", id="a required field"),
+    ],
+)  # fmt: skip
+def test_check_request__names_the_place_and_what_was_expected(
+    arguments: dict[str, Any], param: str, message: str
+) -> None:
+    with pytest.raises(SurfaceError) as caught:
+        check_request(arguments)
+    assert caught.value.param == param
+    assert str(caught.value).startswith(message)
+
+
+def test_check_request__the_proxy_leaves_the_deadline_to_the_operator() -> None:
+    assert check_request({"timeout": 5}) == {"timeout": 5}
+    with pytest.raises(SurfaceError, match="'timeout' is not accepted by the proxy"):
+        check_request({"timeout": 5}, proxy=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "starts"),
+    [
+        ("api_base", "the router chooses the backend from the policy; remove 'api_base'"),
+        ("aws_region_name", "the router chooses the backend from the policy"),
+        ("extra_headers", "'extra_headers' would reach the provider unchecked"),
+        ("frobnicate", "unsupported argument 'frobnicate': policy-router accepts"),
+    ],
+)
+def test_refusal__says_what_to_do(name: str, starts: str) -> None:
+    assert refusal(name, proxy=False).startswith(starts)
+
+
+def test_parameters__every_one_says_what_the_router_does() -> None:
+    assert all(p.handling for p in PARAMETERS.values())
+    assert {"extra_body", "extra_headers", "headers", "api_key"}.isdisjoint(PARAMETERS)
