@@ -783,3 +783,29 @@ async def test_openapi__errors_documented_in_openai_shape(http: httpx.AsyncClien
     assert chat_op["security"] == [{"HTTPBearer": []}]
     assert "text/event-stream" in chat_op["responses"]["200"]["content"]
     assert "ErrorResponse" in doc["components"]["schemas"]
+
+
+HTTP_USER = "sentinel-http-user-5d1e"
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        pytest.param({"service_tier": HTTP_USER}, "service_tier", id="service_tier"),
+        pytest.param({"stream_options": {"include_usage": True, "user": HTTP_USER}}, "stream_options", id="stream_options.user"),
+        pytest.param({"thinking": {"type": "enabled", "user": HTTP_USER}}, "thinking", id="thinking.user"),
+        pytest.param({"web_search_options": {"user_location": {"type": "approximate", "approximate": {"city": HTTP_USER}}}}, "web_search_options", id="web_search_options"),
+        pytest.param({"logit_bias": {HTTP_USER: 1}}, "logit_bias", id="a logit_bias key"),
+        pytest.param({"response_format": {"type": "json_schema", "json_schema": {"name": HTTP_USER, "schema": {}}}}, "response_format", id="a response_format schema name"),
+    ],
+)  # fmt: skip
+async def test_user_id_in_other_fields__400_and_nothing_sent(
+    online_http: httpx.AsyncClient, wire: respx.MockRouter, fields: dict[str, Any], param: str
+) -> None:
+    """Over HTTP the id passed in these fields before; now each is refused or blocked."""
+    route = mock_provider(wire, "openai")
+    body = chat(user=HTTP_USER, **fields)
+    response = await online_http.post("/v1/chat/completions", json=body, headers=auth())
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert not route.calls
