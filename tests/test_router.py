@@ -122,7 +122,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_router(tmp_path: Path, audit: Audit, **settings: Any) -> PolicyRouter:
     defaults = {
         "store_url": f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
-        "pseudonym_key": "test-pseudonym-key",
+        "pseudonym_key": "test-pseudonym-key-0123456789abcdef",
     }
     config = Settings(**defaults | settings)
     return PolicyRouter.from_settings(config, audit=AuditLog(audit.lines.append))

@@ -21,6 +21,7 @@ from router._errors import ConfigError, StoreUnavailable
 from router._store.base import (
     SCHEMA_VERSION_TABLE,
     decode,
+    decode_previous,
     encode,
     pending_migrations,
     public_url,
@@ -94,13 +95,13 @@ class PostgresStore:
             await conn.execute(_LOCK_USER, _USER_LOCK, user)
             old = await conn.fetchval(_SELECT, user)
             await conn.execute(_UPSERT, user, encode(prefs))
-        return decode(old)
+        return decode_previous(old)
 
     async def delete(self, user: str) -> Preferences | None:
         async with self._connection() as conn, conn.transaction():
             await conn.execute(_LOCK_USER, _USER_LOCK, user)
             old = await conn.fetchval(_DELETE, user)
-        return decode(old)
+        return decode_previous(old)
 
     async def list_users(self, *, limit: int = 100, after: str | None = None) -> list[str]:
         async with self._connection() as conn:
