@@ -142,14 +142,17 @@ def public_url(url: str) -> str:
 
 def unavailable(url: str, exc: BaseException) -> StoreUnavailable:
     """The error every backend raises when its database cannot be used."""
-    detail = str(exc) or type(exc).__name__
-    password = _password(url)
-    if password:
-        detail = detail.replace(password, "***")
+    detail = redacted(url, str(exc) or type(exc).__name__)
     return StoreUnavailable(
         f"preference store at {public_url(url)} cannot be reached: {detail}; "
         "requests for users are refused until it is back"
     )
+
+
+def redacted(url: str, text: str) -> str:
+    """``text`` with the URL's password (if any) replaced by ``***``."""
+    password = _password(url)
+    return text.replace(password, "***") if password else text
 
 
 def _password(url: str) -> str | None:

@@ -25,6 +25,7 @@ from router._store.base import (
     encode,
     pending_migrations,
     public_url,
+    redacted,
     unavailable,
 )
 
@@ -68,7 +69,7 @@ class PostgresStore:
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
         dsn, timeout = connect_options(url)
-        async with _translated(url):
+        async with _translated(url), _config_checked(url):
             pool = await asyncpg.create_pool(
                 dsn,
                 min_size=1,
@@ -138,7 +139,10 @@ class PostgresStore:
 
 def connect_options(url: str) -> tuple[str, float]:
     """The DSN for asyncpg and the connect timeout, taken out of the URL's ``connect_timeout``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise _invalid(url, exc) from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     given = [v for k, v in query if k == "connect_timeout"]
     dsn = urlunsplit(
@@ -158,6 +162,24 @@ def _timeout(url: str, text: str) -> float:
             f"seconds greater than 0 (got {text!r})"
         )
     return seconds
+
+
+@asynccontextmanager
+async def _config_checked(url: str) -> AsyncIterator[None]:
+    """asyncpg reads the URL when it first connects: a malformed one (a port of 99999, a
+    port that is not a number) raises ValueError or OverflowError there, before any I/O."""
+    try:
+        yield
+    except (ValueError, OverflowError) as exc:
+        raise _invalid(url, exc) from None
+
+
+def _invalid(url: str, exc: BaseException) -> ConfigError:
+    detail = redacted(url, str(exc).rstrip(".") or type(exc).__name__)
+    return ConfigError(
+        f"preference store URL {public_url(url)!r} is invalid ({detail}): expected "
+        "'postgresql://user@host:port/db' with a port from 1 to 65535"
+    )
 
 
 @asynccontextmanager
