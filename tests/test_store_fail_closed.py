@@ -233,7 +233,9 @@ async def test_acompletion__unusable_stored_row_is_refused_and_audited(
     assert USER not in str(caught.value)
     lines.clear()
     with pytest.raises(StoredPreferencesInvalid):
-        await router.acompletion(model="GPT 4.1", messages=[{"role": "user", "content": "hi"}], user=USER)
+        await router.acompletion(
+            model="GPT 4.1", messages=[{"role": "user", "content": "hi"}], user=USER
+        )
     refused = _events(lines, "route.refused")
     assert [r["reason"] for r in refused] == ["StoredPreferencesInvalid"]
     assert _events(lines, "route.decision") == _events(lines, "route.attempt") == []
@@ -300,11 +302,13 @@ async def test_http__locked_store_write_is_503_and_reads_still_answer(
         transport = httpx.ASGITransport(app=create_app(router, settings))
         async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as http:
             with _held_for_writing(tmp_path / "prefs.sqlite3"):
+                started = time.monotonic()
                 put = await http.put(
                     f"/v1/users/{USER}/preferences",
                     json={"allow_training": True},
                     headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                 )
+                waited = time.monotonic() - started
                 chat = await http.post(
                     "/v1/chat/completions",
                     json={"model": "GPT 4.1", "messages": [{"role": "user", "content": "hi"}],
@@ -312,4 +316,5 @@ async def test_http__locked_store_write_is_503_and_reads_still_answer(
                     headers={"Authorization": f"Bearer {API_KEY}"},
                 )  # fmt: skip
     assert (put.status_code, put.json()["error"]["code"]) == (503, "preference_store_unavailable")
+    assert waited < 3, waited  # bounded by POLICY_ROUTER_STORE_TIMEOUT=0.3, not SQLite's 10 s
     assert chat.status_code == 200  # reading needs no write lock
