@@ -66,6 +66,10 @@ def variable_names(model: type[BaseModel], prefix: str = PREFIX) -> list[str]:
         variable = f"{prefix}{name.upper()}"
         out.append(variable)
         section = _model(field.annotation)
+        if section is None and _kind(field.annotation) is dict:
+            entry = _model(_dict_value(field.annotation))  # providers: <SLUG>__API_BASE
+            if entry is not None:
+                out.extend(variable_names(entry, f"{variable}{NESTED}<NAME>{NESTED}"))
         if section is not None:
             out.extend(variable_names(section, variable + NESTED))
     return out

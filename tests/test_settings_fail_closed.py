@@ -53,6 +53,12 @@ def _refused(monkeypatch: pytest.MonkeyPatch, **variables: str) -> str:
             id="a misspelt org section",
         ),
         pytest.param(
+            "POLICY_ROUTER_PROVIDERS__OPENAI__API_BAS",
+            "unknown setting POLICY_ROUTER_PROVIDERS__OPENAI__API_BAS in the environment; "
+            "did you mean POLICY_ROUTER_PROVIDERS__<NAME>__API_BASE?",
+            id="a misspelt field of one provider",
+        ),
+        pytest.param(
             "policy_router_ofline",
             "unknown setting policy_router_ofline in the environment; "
             "did you mean POLICY_ROUTER_OFFLINE?",
