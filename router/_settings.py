@@ -1,5 +1,8 @@
 """Settings: environment (``POLICY_ROUTER_*``, nested with ``__``), a ``.env`` file, or a YAML
-config file named by ``POLICY_ROUTER_CONFIG_FILE``, in that order of precedence."""
+config file named by ``POLICY_ROUTER_CONFIG_FILE``, in that order of precedence.
+
+Every error is a ``ConfigError`` naming the variable: an unknown name (see
+``_settings_sources``), a malformed value, or a key too weak to use."""
 
 from __future__ import annotations
 
