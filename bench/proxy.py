@@ -40,7 +40,7 @@ BIN: Final = Path(sys.executable).parent
 # rich<14 cap stays out of the project's lock.
 LITELLM_ENV: Final = _common.ROOT / "bench" / "litellm-proxy"
 MESSAGES: Final = [{"role": "user", "content": "Say ok."}]
-OUR_KEY: Final = "bench"
+OUR_KEY: Final = "bench-api-key-0123456789"
 LITELLM_KEY: Final = "sk-bench"
 OURS: Final = ("policy-router", "policy-router-aiohttp", "policy-router-aiohttp-uvloop")
 CLOCK_TICKS: Final = 100  # os.sysconf("SC_CLK_TCK") on Linux

@@ -9,7 +9,10 @@ RouterError
 ├── UnknownModel            (also LookupError) no model has that name, alias or slug
 ├── UnknownProvider         (also LookupError) no provider has that name or slug
 ├── PolicyViolation         no route of the model is allowed; carries the decision
-├── StoreUnavailable        the preference store cannot be reached; the request is refused
+├── StoreUnavailable        the preference store cannot be used (unreachable, or locked past
+│   │                       POLICY_ROUTER_STORE_TIMEOUT); the request is refused
+│   └── StoredPreferencesInvalid  a user's stored row does not decode, or names a provider the
+│                           catalog no longer has: a server-side data fault; the request is refused
 ├── RequestRejected         a provider refused the request itself (400-class); not failed over
 ├── UpstreamFailure         one route's backend failed (timeout, 429, 5xx, auth); failed over
 └── BackendUnavailable      every allowed route failed; carries each attempt
@@ -119,6 +122,12 @@ class PolicyViolation(RouterError):
 
 class StoreUnavailable(RouterError):
     """The preference store cannot be reached; requests for the user are refused, never guessed."""
+
+
+class StoredPreferencesInvalid(StoreUnavailable):
+    """A user's stored preferences cannot be used: the row does not decode, or it names a
+    provider the catalog no longer has. Not the caller's fault; requests for the user are
+    refused (never routed as if the row said nothing) until the preferences are set again."""
 
 
 class RequestRejected(RouterError):

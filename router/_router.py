@@ -97,7 +97,7 @@ class PolicyRouter:
             catalog=catalog,
             deployment=deployment,
             settings=settings,
-            store=LazyStore(settings.resolved_store_url()),
+            store=LazyStore(settings.resolved_store_url(), lock_timeout=settings.store_timeout),
             audit=audit or AuditLog(settings.audit),
             pseudonymizer=Pseudonymizer(key),
         )

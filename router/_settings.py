@@ -1,22 +1,40 @@
 """Settings: environment (``POLICY_ROUTER_*``, nested with ``__``), a ``.env`` file, or a YAML
-config file named by ``POLICY_ROUTER_CONFIG_FILE``, in that order of precedence."""
+config file named by ``POLICY_ROUTER_CONFIG_FILE``, in that order of precedence.
+
+Every error is a ``ConfigError`` naming the variable: an unknown name (see
+``_settings_sources``), a malformed value, or a key too weak to use."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
 from router._core.duration import Duration
 from router._core.preferences import Preferences
+from router._errors import ConfigError
+from router._settings_sources import (
+    PREFIX,
+    check_json_values,
+    check_keys,
+    check_variables,
+    describe,
+    dotenv_names,
+)
+from router._store.base import DEFAULT_TIMEOUT_SECONDS
+
+MIN_API_KEY_CHARS: Final = 16
+MIN_PSEUDONYM_KEY_CHARS: Final = 32
+MIN_PSEUDONYM_KEY_DISTINCT: Final = 8
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -72,12 +90,35 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     graceful_timeout: float = Field(default=30.0, gt=0)
 
+    @field_validator("api_keys", "admin_keys")
+    @classmethod
+    def _strong_keys(cls, keys: list[SecretStr], info: Any) -> list[SecretStr]:
+        for index, key in enumerate(keys):
+            length = len(key.get_secret_value().strip())
+            if length < MIN_API_KEY_CHARS:
+                raise ConfigError(
+                    f"refusing a weak key: POLICY_ROUTER_SERVER__{info.field_name.upper()} entry "
+                    f"{index + 1} has {length} characters (not counting spaces); a key needs at "
+                    f"least {MIN_API_KEY_CHARS} (make one with: openssl rand -hex 16)"
+                )
+        return keys
+
+
+class _CheckedYaml(YamlConfigSettingsSource):
+    """The YAML config file, refused if a top-level key names no setting."""
+
+    def __init__(self, settings_cls: type[BaseSettings], yaml_file: str) -> None:
+        super().__init__(settings_cls, yaml_file=yaml_file)
+        if not isinstance(self.yaml_data, dict):
+            raise ConfigError(f"the config file {yaml_file} must be a mapping of settings")
+        check_keys(settings_cls, self.yaml_data, f"the config file {yaml_file}")
+
 
 class Settings(BaseSettings):
     """Every setting has an environment variable: ``POLICY_ROUTER_`` plus the field name."""
 
     model_config = SettingsConfigDict(
-        env_prefix="POLICY_ROUTER_",
+        env_prefix=PREFIX,
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
@@ -93,11 +134,44 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     audit: str = "stdout"
     store_url: str | None = None
+    store_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=3600)
     data_dir: Path | None = None
     offline: bool = False
     timeout: float = Field(default=60.0, gt=0)
     transport: Literal["httpx", "aiohttp"] = "httpx"
     server: ServerSettings = Field(default_factory=ServerSettings)
+
+    def __init__(self, **values: Any) -> None:
+        """Read the settings; raise ConfigError naming any unknown or malformed one."""
+        cls = type(self)
+        check_keys(cls, {k: v for k, v in values.items() if not k.startswith("_")}, "the arguments")
+        for where, variables in (
+            ("the environment", os.environ),
+            (".env", dotenv_names(Path(".env"))),
+        ):
+            check_variables(cls, variables, where)
+            check_json_values(cls, variables, where)
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise describe(cls, exc) from None
+        except SettingsError as exc:
+            raise ConfigError(f"invalid settings: {exc}") from None
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _strong_pseudonym_key(cls, key: SecretStr | None) -> SecretStr | None:
+        text = "" if key is None else key.get_secret_value()
+        if key is not None and (
+            len(text) < MIN_PSEUDONYM_KEY_CHARS or len(set(text)) < MIN_PSEUDONYM_KEY_DISTINCT
+        ):
+            raise ConfigError(
+                f"refusing a weak POLICY_ROUTER_PSEUDONYM_KEY ({len(text)} characters, "
+                f"{len(set(text))} different): it needs at least {MIN_PSEUDONYM_KEY_CHARS} "
+                f"characters, {MIN_PSEUDONYM_KEY_DISTINCT} of them different (make one with: "
+                "openssl rand -hex 32), or unset it to use the key file in the data directory"
+            )
+        return key
 
     @classmethod
     def settings_customise_sources(
@@ -111,7 +185,7 @@ class Settings(BaseSettings):
         config_file = os.environ.get("POLICY_ROUTER_CONFIG_FILE")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            sources.append(_CheckedYaml(settings_cls, yaml_file=config_file))
         return (*sources, file_secret_settings)
 
     def resolved_data_dir(self) -> Path:

@@ -15,7 +15,7 @@ from typing import Any, Final
 from router._audit import AuditLog
 from router._core.preferences import Preferences
 from router._core.pseudonym import Pseudonymizer
-from router._errors import InvalidPreferences
+from router._errors import InvalidPreferences, StoredPreferencesInvalid, UnknownProvider
 from router._store.base import PreferenceStore
 
 MAX_USER_LENGTH: Final = 256
@@ -41,8 +41,22 @@ class UserPreferences:
         self._validate = validate
 
     async def get(self, user: str) -> Preferences | None:
-        """The user's stored preferences, or ``None`` if they have stored none."""
-        return await self._store.get(check_user(user))
+        """The user's stored preferences, or ``None`` if they have stored none.
+
+        What is read is validated again as a write is (the catalog may have changed since):
+        a provider it no longer has raises ``StoredPreferencesInvalid``, never read as absent."""
+        stored = await self._store.get(check_user(user))
+        if stored is None or self._validate is None:
+            return stored
+        try:
+            return self._validate(stored)
+        except (UnknownProvider, InvalidPreferences) as exc:
+            stale = f"provider {exc.name!r}" if isinstance(exc, UnknownProvider) else str(exc)
+            raise StoredPreferencesInvalid(
+                f"stored preferences name {stale}, which the catalog does not have: requests "
+                "for this user are refused until their preferences are set again (PUT "
+                "/v1/users/{user}/preferences, or 'policy-router prefs set') or deleted"
+            ) from exc
 
     async def set(
         self,

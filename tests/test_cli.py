@@ -260,7 +260,7 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
     monkeypatch.setattr(uvicorn.Server, "serve", serve)
     monkeypatch.setattr(_serve, "_exit_cleanly_on_signals", lambda server: None)
     settings = Settings(
-        server={"api_keys": ["k"]},
+        server={"api_keys": ["test-api-key-0001-long"]},
         data_dir=tmp_path,
         audit=str(tmp_path / "audit.jsonl"),
         pseudonym_key="test-pseudonym-key-0123456789abcdef",

@@ -128,7 +128,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_router(tmp_path: Path, audit: Audit, **settings: Any) -> PolicyRouter:
     defaults = {
         "store_url": f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
-        "pseudonym_key": "test-pseudonym-key",
+        "pseudonym_key": "test-pseudonym-key-0123456789abcdef",
     }
     config = Settings(**defaults | settings)
     return PolicyRouter.from_settings(config, audit=AuditLog(audit.lines.append))
@@ -541,7 +541,7 @@ async def test_acompletion__refuses_values_outside_their_shape(
 async def test_acompletion__nan_in_privacy_is_refused_and_audited(
     router: PolicyRouter, wire: respx.MockRouter, audit: Audit
 ) -> None:
-    with pytest.raises(InvalidPreferences, match=r"\(got nan\)"):
+    with pytest.raises(InvalidPreferences, match=r"\(got nan: a duration must be finite"):
         await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"max_retention": math.nan})
     assert [r["reason"] for r in audit.events("route.refused")] == ["InvalidPreferences"]
     assert not wire.calls

@@ -25,7 +25,7 @@ from router._router import PolicyRouter
 from router._server.app import check_auth_settings, create_app, is_loopback
 from router._settings import ServerSettings, Settings
 
-API_KEY: Final = "test-api-key-1"
+API_KEY: Final = "test-api-key-0001-long"
 ADMIN_KEY: Final = "test-admin-key-1"
 BASE: Final = "http://proxy"
 EVERY_INTERFACE: Final = "0.0.0.0"  # noqa: S104  # what the refusal tests bind to
@@ -38,13 +38,13 @@ OFFLINE_TEXT: Final = "[offline] policy-router chose OpenAI for GPT 4.1; no prov
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     server = {
         "api_keys": [API_KEY],
-        "admin_keys": ["other-admin", ADMIN_KEY],
+        "admin_keys": ["other-admin-key-0001", ADMIN_KEY],
         "max_body_bytes": 20_000,
     }
     fields: dict[str, Any] = {
         "offline": True,
         "store_url": f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
-        "pseudonym_key": "test-pseudonym-key-0000",
+        "pseudonym_key": "test-pseudonym-key-0123456789abcdef",
         "server": server,
     }
     return Settings(**(fields | overrides))
@@ -565,7 +565,8 @@ NO_KEY: Final = (
         ),
         pytest.param(
             {"api_keys": [" "]},
-            "refusing to start: an API or admin key is empty; remove it or set a real key",
+            "refusing a weak key: POLICY_ROUTER_SERVER__API_KEYS entry 1 has 0 characters (not "
+            "counting spaces); a key needs at least 16 (make one with: openssl rand -hex 16)",
             id="an empty key",
         ),
     ],
@@ -584,8 +585,10 @@ def test_startup__refused(server: dict[str, Any], message: str | None) -> None:
         pytest.param({"allow_no_auth": True, "host": "127.0.0.1"}, id="no key on 127.0.0.1"),
         pytest.param({"allow_no_auth": True, "host": "::1"}, id="no key on ::1"),
         pytest.param({"allow_no_auth": True, "host": "localhost"}, id="no key on localhost"),
-        pytest.param({"api_keys": ["k"], "host": EVERY_INTERFACE}, id="a key on every interface"),
-        pytest.param({"admin_keys": ["k"], "host": EVERY_INTERFACE}, id="an admin key alone"),
+        pytest.param(
+            {"api_keys": ["k" * 16], "host": EVERY_INTERFACE}, id="a key on every interface"
+        ),
+        pytest.param({"admin_keys": ["k" * 16], "host": EVERY_INTERFACE}, id="an admin key alone"),
     ],
 )
 def test_startup__allowed(server: dict[str, Any]) -> None:

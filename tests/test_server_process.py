@@ -28,7 +28,7 @@ import pytest
 from _wire import CANNED_TEXT, FAKE_CREDENTIALS, STREAM_PIECES, WIRES, reply, sse_response
 from openai.types.chat import ChatCompletionUserMessageParam
 
-API_KEY: Final = "process-api-key"
+API_KEY: Final = "process-api-key-0001"
 ADMIN_KEY: Final = "process-admin-key"
 UPSTREAM_KEY: Final = "sk-fake-upstream-key-for-the-process-test"
 SLOW_SECONDS: Final = 3.0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import router
-from router import Preferences
+from router import ConfigError, Preferences
 from router._settings import Settings
 from tests.conftest import REPO
 
@@ -58,7 +58,7 @@ def test_settings__defaults_need_nothing() -> None:
 
 def test_settings__bad_org_retention_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POLICY_ROUTER_ORG__MAX_RETENTION", "a while")
-    with pytest.raises(ValueError, match="max_retention"):
+    with pytest.raises(ConfigError, match="POLICY_ROUTER_ORG__MAX_RETENTION"):
         Settings()
 
 

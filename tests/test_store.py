@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from _store_fixtures import BACKENDS, POSTGRES_URL, Backend, Outage, make_backend, with_query
 
-from router import ConfigError, InvalidPreferences, Preferences, StoreUnavailable
+from router import (
+    ConfigError,
+    Preferences,
+    StoredPreferencesInvalid,
+    StoreUnavailable,
+)
 from router._store import PreferenceStore, open_store
 from router._store.base import SCHEMA_VERSION, public_url
 from router._store.sqlite import SQLiteStore
@@ -168,7 +173,7 @@ async def test_get__stored_row_that_does_not_parse_is_an_error(
         "UPDATE user_preferences SET prefs = $1 WHERE user_id = 'alice'",
         '{"max_retention": "3 weeks ago"}',
     )
-    with pytest.raises(InvalidPreferences, match=r"^stored preferences do not parse \("):
+    with pytest.raises(StoredPreferencesInvalid, match=r"^stored preferences do not parse \("):
         await store.get("alice")
 
 

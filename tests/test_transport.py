@@ -53,7 +53,7 @@ async def main():
     settings = Settings(
         transport="aiohttp",
         providers={"openai": {"api_base": f"http://127.0.0.1:{port}/v1"}},
-        pseudonym_key="k" * 32,
+        pseudonym_key="test-pseudonym-key-0123456789abcdef",
     )
     router = PolicyRouter.from_settings(settings, audit=AuditLog(lambda line: None))
     response = await router.acompletion(

@@ -22,7 +22,11 @@ _UNIT_WORDS: Final = {
     "year": "y",
     "years": "y",
 }
-_PATTERN: Final = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
+_PATTERN: Final = re.compile(r"^\s*([0-9]+)\s*([a-z]+)\s*$")
+MAX_YEARS: Final = 1000
+_MAX_SECONDS: Final = MAX_YEARS * _UNITS["y"]
+_MAX_DIGITS: Final = 20  # more significant digits than this is past MAX_YEARS in any unit
+_SHOWN: Final = 40  # characters of a refused value quoted back
 _ZERO_WORDS: Final = frozenset({"none", "0", "not stored", "zero"})
 _UNLIMITED_WORDS: Final = frozenset({"unlimited", "forever", "indefinite", "inf"})
 ACCEPTED: Final = "'none', a duration like '24h', '30d', '90d' or '2y', or 'unlimited'"
@@ -34,17 +38,19 @@ class Duration:
 
     seconds: float
 
+    def __post_init__(self) -> None:
+        if math.isnan(self.seconds) or self.seconds < 0:
+            raise ValueError(f"a duration is 0 or more seconds (got {self.seconds!r})")
+
     @classmethod
     def parse(cls, text: str | int | float | Duration) -> Duration:
         """Parse ``none``, ``24h``, ``30 days``, ``2y``, ``unlimited``; raise ValueError otherwise."""
         if isinstance(text, Duration):
             return text
         if isinstance(text, bool) or not isinstance(text, str | int | float):
-            raise ValueError(f"expected {ACCEPTED} (got {text!r})")
+            raise ValueError(f"expected {ACCEPTED} (got {_shown(text)})")
         if isinstance(text, int | float):
-            if text < 0 or not math.isfinite(text):
-                raise ValueError(f"expected {ACCEPTED} (got {text!r})")
-            return cls(float(text))
+            return _number(text)
         word = text.strip().lower()
         if word in _ZERO_WORDS:
             return ZERO
@@ -53,8 +59,8 @@ class Duration:
         match = _PATTERN.match(word)
         unit = _UNIT_WORDS.get(match.group(2), match.group(2)) if match else ""
         if not match or unit not in _UNITS:
-            raise ValueError(f"expected {ACCEPTED} (got {text!r})")
-        return cls(float(int(match.group(1)) * _UNITS[unit]))
+            raise ValueError(f"expected {ACCEPTED} (got {_shown(text)})")
+        return _bounded(text, match.group(1), _UNITS[unit])
 
     @property
     def is_unlimited(self) -> bool:
@@ -81,6 +87,46 @@ class Duration:
         number, unit = int(text[:-1]), text[-1]
         word = {"y": "year", "d": "day", "h": "hour", "m": "minute", "s": "second"}[unit]
         return f"{number} {word}{'' if number == 1 else 's'}"
+
+
+def _number(value: int | float) -> Duration:
+    """A bare number: only 0 is unambiguous; any other needs a unit, NaN and infinity are refused."""
+    if value == 0:
+        return ZERO
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            f"expected {ACCEPTED} (got {value!r}: a duration must be finite; "
+            "write 'unlimited' for no limit)"
+        )
+    if value < 0:
+        raise ValueError(
+            f"expected {ACCEPTED} (got {_shown(value)}: a duration cannot be negative)"
+        )
+    raise ValueError(
+        f"expected {ACCEPTED} (got {_shown(value)}, a number with no unit: "
+        "write the unit, like '30d' or '24h')"
+    )
+
+
+def _bounded(text: str, digits: str, unit_seconds: int) -> Duration:
+    """``digits`` units, refused past ``MAX_YEARS`` (checked before any large arithmetic)."""
+    number = int(digits[-_MAX_DIGITS:]) if len(digits.lstrip("0")) <= _MAX_DIGITS else None
+    if number is None or number * unit_seconds > _MAX_SECONDS:
+        raise ValueError(
+            f"expected {ACCEPTED} (got {_shown(text)}: longer than {MAX_YEARS} years; "
+            "write 'unlimited' for no limit)"
+        )
+    return Duration(float(number * unit_seconds))
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: a refused value is quoted back, never 400 characters of it."""
+    if (
+        isinstance(value, int) and abs(value) >= 10**_SHOWN
+    ):  # str() of a huge int is slow or refused
+        return f"a {len(hex(value)) * 6 // 5}-digit number"
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}… ({len(text)} characters)"
 
 
 ZERO: Final = Duration(0.0)

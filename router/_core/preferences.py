@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from router._core.catalog import fold
-from router._core.duration import ACCEPTED, Duration
+from router._core.duration import Duration
 from router._errors import InvalidPreferences
 
 FIELDS: Final = (
@@ -119,8 +119,9 @@ def _strictest(values: Iterable[bool | None]) -> bool | None:
 def _retention(value: Any) -> Duration:
     try:
         return Duration.parse(value)
-    except ValueError:
-        raise InvalidPreferences(f"'max_retention' must be {ACCEPTED} (got {value!r})") from None
+    except ValueError as exc:
+        detail = str(exc).removeprefix("expected ")
+        raise InvalidPreferences(f"'max_retention' must be {detail}") from None
 
 
 _TRUE: Final = frozenset({"true", "yes", "1", "on"})

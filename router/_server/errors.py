@@ -27,6 +27,7 @@ from router._errors import (
     PolicyViolation,
     RequestRejected,
     RouterError,
+    StoredPreferencesInvalid,
     StoreUnavailable,
     UnknownModel,
     UnknownProvider,
@@ -123,6 +124,16 @@ def _(exc: UpstreamFailure) -> ApiError:
     log.warning("backend failed: %s", exc)
     message = f"the backend failed ({exc.kind}) and no other route could take over; try again later"
     return ApiError(502, message, kind="server_error", code="upstream_failure")
+
+
+@api_error.register
+def _(exc: StoredPreferencesInvalid) -> ApiError:
+    log.error("stored preferences unusable: %s", exc)
+    message = (
+        "the stored preferences of this user cannot be used (a server-side data fault); "
+        "requests for this user are refused until an admin sets or deletes them"
+    )
+    return ApiError(500, message, kind="server_error", code="stored_preferences_invalid")
 
 
 @api_error.register

@@ -10,6 +10,7 @@ from __future__ import annotations
 from router._errors import ConfigError
 from router._store.base import (
     ACCEPTED_URLS,
+    DEFAULT_TIMEOUT_SECONDS,
     POSTGRES_SCHEMES,
     SQLITE_PREFIX,
     PreferenceStore,
@@ -19,13 +20,15 @@ from router._store.base import (
 __all__ = ["PreferenceStore", "open_store"]
 
 
-async def open_store(url: str) -> PreferenceStore:
-    """Open (creating and migrating the schema as needed) the store that ``url`` names."""
+async def open_store(url: str, *, lock_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> PreferenceStore:
+    """Open (creating and migrating the schema as needed) the store that ``url`` names.
+
+    ``lock_timeout``: the longest a SQLite call waits for a lock before ``StoreUnavailable``."""
     scheme = url.partition(":")[0].lower()
     if url.startswith(SQLITE_PREFIX):
         from router._store.sqlite import SQLiteStore
 
-        return await SQLiteStore.open(url)
+        return await SQLiteStore.open(url, lock_timeout=lock_timeout)
     if scheme in POSTGRES_SCHEMES:
         from router._store.postgres import PostgresStore
 

@@ -15,9 +15,15 @@ from typing import Final, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from router._core.preferences import Preferences
-from router._errors import ConfigError, InvalidPreferences, StoreUnavailable
+from router._errors import (
+    ConfigError,
+    InvalidPreferences,
+    StoredPreferencesInvalid,
+    StoreUnavailable,
+)
 
 SQLITE_PREFIX: Final = "sqlite:///"
+DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 ACCEPTED_URLS: Final = "'sqlite:///<path>', 'sqlite:///:memory:' or 'postgresql://user@host/db'"
 
@@ -101,9 +107,19 @@ def decode(text: str | None) -> Preferences | None:
     try:
         return Preferences.from_dict(json.loads(text))
     except (json.JSONDecodeError, InvalidPreferences) as exc:
-        raise InvalidPreferences(
-            f"stored preferences do not parse ({exc}): set them again or delete them"
+        raise StoredPreferencesInvalid(
+            f"stored preferences do not parse ({exc}): requests for this user are refused "
+            "until their preferences are set again or deleted"
         ) from exc
+
+
+def decode_previous(text: str | None) -> Preferences | None:
+    """The value a write replaced, as ``set``/``delete`` return it: a row that did not decode
+    reads as ``None``, so writing new preferences (or deleting) repairs it."""
+    try:
+        return decode(text)
+    except StoredPreferencesInvalid:
+        return None
 
 
 _SECRET_QUERY_KEYS: Final = frozenset({"password", "sslpassword"})
@@ -126,14 +142,17 @@ def public_url(url: str) -> str:
 
 def unavailable(url: str, exc: BaseException) -> StoreUnavailable:
     """The error every backend raises when its database cannot be used."""
-    detail = str(exc) or type(exc).__name__
-    password = _password(url)
-    if password:
-        detail = detail.replace(password, "***")
+    detail = redacted(url, str(exc) or type(exc).__name__)
     return StoreUnavailable(
         f"preference store at {public_url(url)} cannot be reached: {detail}; "
         "requests for users are refused until it is back"
     )
+
+
+def redacted(url: str, text: str) -> str:
+    """``text`` with the URL's password (if any) replaced by ``***``."""
+    password = _password(url)
+    return text.replace(password, "***") if password else text
 
 
 def _password(url: str) -> str | None:

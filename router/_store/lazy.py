@@ -6,13 +6,15 @@ import asyncio
 
 from router._core.preferences import Preferences
 from router._store import PreferenceStore, open_store
+from router._store.base import DEFAULT_TIMEOUT_SECONDS
 
 
 class LazyStore:
     """Opens the store at ``url`` on the first call; a failed open is retried on the next call."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.url = url
+        self.lock_timeout = lock_timeout
         self._store: PreferenceStore | None = None
         self._lock = asyncio.Lock()
 
@@ -20,7 +22,7 @@ class LazyStore:
         if self._store is None:
             async with self._lock:
                 if self._store is None:
-                    self._store = await open_store(self.url)
+                    self._store = await open_store(self.url, lock_timeout=self.lock_timeout)
         return self._store
 
     async def get(self, user: str) -> Preferences | None:

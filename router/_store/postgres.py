@@ -21,9 +21,11 @@ from router._errors import ConfigError, StoreUnavailable
 from router._store.base import (
     SCHEMA_VERSION_TABLE,
     decode,
+    decode_previous,
     encode,
     pending_migrations,
     public_url,
+    redacted,
     unavailable,
 )
 
@@ -67,7 +69,7 @@ class PostgresStore:
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
         dsn, timeout = connect_options(url)
-        async with _translated(url):
+        async with _translated(url), _config_checked(url):
             pool = await asyncpg.create_pool(
                 dsn,
                 min_size=1,
@@ -94,13 +96,13 @@ class PostgresStore:
             await conn.execute(_LOCK_USER, _USER_LOCK, user)
             old = await conn.fetchval(_SELECT, user)
             await conn.execute(_UPSERT, user, encode(prefs))
-        return decode(old)
+        return decode_previous(old)
 
     async def delete(self, user: str) -> Preferences | None:
         async with self._connection() as conn, conn.transaction():
             await conn.execute(_LOCK_USER, _USER_LOCK, user)
             old = await conn.fetchval(_DELETE, user)
-        return decode(old)
+        return decode_previous(old)
 
     async def list_users(self, *, limit: int = 100, after: str | None = None) -> list[str]:
         async with self._connection() as conn:
@@ -137,7 +139,10 @@ class PostgresStore:
 
 def connect_options(url: str) -> tuple[str, float]:
     """The DSN for asyncpg and the connect timeout, taken out of the URL's ``connect_timeout``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise _invalid(url, exc) from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     given = [v for k, v in query if k == "connect_timeout"]
     dsn = urlunsplit(
@@ -157,6 +162,24 @@ def _timeout(url: str, text: str) -> float:
             f"seconds greater than 0 (got {text!r})"
         )
     return seconds
+
+
+@asynccontextmanager
+async def _config_checked(url: str) -> AsyncIterator[None]:
+    """asyncpg reads the URL when it first connects: a malformed one (a port of 99999, a
+    port that is not a number) raises ValueError or OverflowError there, before any I/O."""
+    try:
+        yield
+    except (ValueError, OverflowError) as exc:
+        raise _invalid(url, exc) from None
+
+
+def _invalid(url: str, exc: BaseException) -> ConfigError:
+    detail = redacted(url, str(exc).rstrip(".") or type(exc).__name__)
+    return ConfigError(
+        f"preference store URL {public_url(url)!r} is invalid ({detail}): expected "
+        "'postgresql://user@host:port/db' with a port from 1 to 65535"
+    )
 
 
 @asynccontextmanager
