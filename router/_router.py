@@ -92,11 +92,16 @@ class PolicyRouter:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings | None = None, *, audit: AuditLog | None = None, **overrides: Any
+        cls,
+        settings: Settings | None = None,
+        *,
+        audit_log: AuditLog | None = None,
+        **overrides: Any,
     ) -> PolicyRouter:
         """Build from settings (environment, ``.env``, config file); ``overrides`` win.
 
-        ``audit`` replaces the audit log the settings name (for embedding and tests)."""
+        ``audit_log`` replaces the audit log that the ``audit`` setting names (for embedding
+        and tests)."""
         settings = settings or Settings(**overrides)
         catalog = load_catalog(settings.catalog)
         deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
@@ -110,7 +115,7 @@ class PolicyRouter:
             deployment=deployment,
             settings=settings,
             store=LazyStore(settings.resolved_store_url()),
-            audit=audit or AuditLog(settings.audit),
+            audit=audit_log or AuditLog(settings.audit),
             pseudonymizer=Pseudonymizer(key),
         )
 
@@ -255,10 +260,7 @@ class PolicyRouter:
             "route.decision",
             request_id=request_id,
             user=audit_user,
-            model=decision.model.slug,
-            preferences=decision.preferences.to_dict(),
-            candidates=decision.candidates(),
-            order=[r.key for r in decision.allowed],
+            **decision.to_dict() | {"model": decision.model.slug},
             offline=self.settings.offline,
         )
 

@@ -125,7 +125,7 @@ def make_router(tmp_path: Path, audit: Audit, **settings: Any) -> PolicyRouter:
         "pseudonym_key": "test-pseudonym-key",
     }
     config = Settings(**defaults | settings)
-    return PolicyRouter.from_settings(config, audit=AuditLog(audit.lines.append))
+    return PolicyRouter.from_settings(config, audit_log=AuditLog(audit.lines.append))
 
 
 @pytest.fixture
@@ -461,3 +461,13 @@ async def test_pseudonymous_routes__get_a_stable_per_provider_pseudonym_and_allo
     attempts = audit.events("route.attempt")
     assert attempts[0]["scrubbed_replaced"] == ["user"]
     assert attempts[2]["identifier_rule"] == "allowed"
+
+
+async def test_from_settings__audit_keyword_is_the_audit_setting(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    async with PolicyRouter.from_settings(
+        audit=str(path), data_dir=tmp_path, pseudonym_key="test-pseudonym-key"
+    ) as router:
+        await router.preferences.set("alice", Preferences(max_retention="none"))
+    assert router.settings.audit == str(path)
+    assert json.loads(path.read_text().splitlines()[0])["event"] == "preferences.changed"

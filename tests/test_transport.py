@@ -55,7 +55,7 @@ async def main():
         providers={"openai": {"api_base": f"http://127.0.0.1:{port}/v1"}},
         pseudonym_key="k",
     )
-    router = PolicyRouter.from_settings(settings, audit=AuditLog(lambda line: None))
+    router = PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda line: None))
     response = await router.acompletion(
         "GPT 4.1", [{"role": "user", "content": "hi"}], USER,
         metadata={"user_id": USER}, extra_headers={"X-User-Id": USER},

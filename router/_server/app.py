@@ -77,14 +77,7 @@ async def list_models(
 
 def _model_entry(found: ModelAvailability, created: int) -> ModelEntry:
     routes = [
-        RouteInfo(
-            provider=r.provider.slug,
-            provider_name=r.provider.name,
-            retention=str(r.policy.effective_retention),
-            flagged_retention=str(r.policy.effective_flagged_retention),
-            trains_on_api_data=r.policy.trains_on_api_data,
-            user_identifier=r.policy.effective_user_identifier.value,
-        )
+        RouteInfo(**r.to_dict(), provider_name=r.provider.name, **r.policy.effective().to_dict())
         for r in found.routes
     ]
     return ModelEntry(

@@ -97,6 +97,11 @@ class ErrorResponse(BaseModel):
 
 
 class RouteInfo(BaseModel):
+    """A route and its policy as enforced (unknowns at their strictest); the other fields of
+    their plain data (``route``, ``notes``) are left out."""
+
+    model_config = ConfigDict(extra="ignore")
+
     provider: str
     provider_name: str
     retention: str

@@ -85,17 +85,17 @@ def run_with_router(
     work: Callable[[PolicyRouter], Awaitable[T]],
     *,
     settings_: Settings | None = None,
-    audit: AuditLog | None = None,
+    audit_log: AuditLog | None = None,
 ) -> T:
     """Build the router from settings, run ``work`` with it on one event loop, close it."""
     from router._router import PolicyRouter
 
     config = settings_ or settings()
-    if audit is None and config.audit == "stdout":
-        audit = AuditLog("stderr")  # stdout is the command's own output
+    if audit_log is None and config.audit == "stdout":
+        audit_log = AuditLog("stderr")  # stdout is the command's own output
 
     async def main() -> T:
-        router = PolicyRouter.from_settings(config, audit=audit)
+        router = PolicyRouter.from_settings(config, audit_log=audit_log)
         try:
             return await work(router)
         finally:

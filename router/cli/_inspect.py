@@ -103,30 +103,20 @@ def explain(
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
-    """A decision as plain data: what ``explain --json`` and ``models --json`` print."""
-    return {
-        "model": {"slug": decision.model.slug, "name": decision.model.name},
-        "preferences": decision.preferences.to_dict(),
-        "order": [r.key for r in decision.allowed],
-        "candidates": [
-            _candidate(r, "allowed", ()) for r in decision.allowed
-        ] + [_candidate(j.route, "rejected", j.reasons) for j in decision.rejected],
-    }  # fmt: skip
+    """What ``explain --json`` and ``models --json`` print: the decision's plain data, each
+    candidate with its provider's name, its policy as enforced and what scrubbing does."""
+    routes = {r.key: r for r in (*decision.allowed, *(j.route for j in decision.rejected))}
+    plain = decision.to_dict()
+    plain["candidates"] = [c | _enforced(routes[c["route"]]) for c in plain["candidates"]]
+    return plain
 
 
-def _candidate(route: Route, verdict: str, reasons: tuple[str, ...]) -> dict[str, Any]:
-    policy = route.policy
-    rule = policy.effective_user_identifier
+def _enforced(route: Route) -> dict[str, Any]:
+    policy = route.policy.effective()
     return {
-        "route": route.key,
-        "provider": {"slug": route.provider.slug, "name": route.provider.name},
-        "verdict": verdict,
-        "reasons": list(reasons),
-        "retention": str(policy.effective_retention),
-        "flagged_retention": str(policy.effective_flagged_retention),
-        "trains_on_api_data": policy.trains,
-        "user_identifier": rule.value,
-        "identifier_fields": _identifier_effect(rule),
+        "provider_name": route.provider.name,
+        **policy.to_dict(),
+        "identifier_fields": _identifier_effect(policy.effective_user_identifier),
     }
 
 

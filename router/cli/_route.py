@@ -60,7 +60,7 @@ def route(
             answer = run_with_router(
                 lambda r: _send(r, model, prompt, user, privacy, stream),
                 settings_=config,
-                audit=_tee(config, records),
+                audit_log=_tee(config, records),
             )
             if not stream:
                 out.print(answer, markup=False)
