@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from router._audit import AuditLog
@@ -122,10 +122,8 @@ class PolicyRouter:
     def canonical(self, preferences: Preferences) -> Preferences:
         """Provider names replaced by slugs; an unknown provider is an error, never ignored."""
         allow = preferences.allow_providers
-        return Preferences(
-            max_retention=preferences.max_retention,
-            allow_flagged_retention=preferences.allow_flagged_retention,
-            allow_training=preferences.allow_training,
+        return replace(
+            preferences,
             allow_providers=None if allow is None else self._slugs(allow),
             deny_providers=self._slugs(preferences.deny_providers),
         )

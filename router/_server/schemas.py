@@ -10,6 +10,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from router._settings import PrivacyFields
+
 # OpenAI chat-completion fields forwarded as given besides the typed ones below (identifiers
 # among them are scrubbed per route by the router). Left out on purpose: ``store`` (a stored
 # completion outlives the retention the catalog declares for the route), and the SDK-side
@@ -21,21 +23,6 @@ PASSTHROUGH: Final = frozenset(
         "top_k", "thinking",
     }
 )  # fmt: skip
-
-
-class PrivacyFields(BaseModel):
-    """Preference fields: a request's ``privacy`` or a user's stored preferences."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_retention: str | None = Field(None, examples=["none", "24h", "30d", "unlimited"])
-    allow_flagged_retention: bool | None = None
-    allow_training: bool | None = None
-    allow_providers: list[str] | None = Field(None, examples=[["openai", "Groq"]])
-    deny_providers: list[str] | None = None
-
-    def plain(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
 
 
 class ChatCompletionRequest(BaseModel):

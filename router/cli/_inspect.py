@@ -11,19 +11,15 @@ from rich.table import Table
 
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
+from router._core.preferences import Preferences
 from router._core.scrub import scrub
 from router.cli._common import (
-    AllowFlagged,
-    AllowProvider,
-    AllowTraining,
-    DenyProvider,
     JsonOption,
-    MaxRetention,
     OfflineOption,
     UserOption,
     one_line_errors,
     out,
-    preferences_from_flags,
+    preference_flags,
     print_json,
     run_with_router,
     settings,
@@ -35,21 +31,14 @@ if TYPE_CHECKING:
 SAMPLE_USER = "<user>"
 
 
+@preference_flags
 def models(
     user: str | None = UserOption,
-    max_retention: str | None = MaxRetention,
-    allow_training: bool | None = AllowTraining,
-    allow_flagged_retention: bool | None = AllowFlagged,
-    allow_provider: list[str] | None = AllowProvider,
-    deny_provider: list[str] | None = DenyProvider,
+    privacy: Preferences | None = None,
     offline: bool | None = OfflineOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Every model, the providers that would be allowed, and why the others are not."""
-    with one_line_errors():
-        privacy = preferences_from_flags(
-            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-        )
 
     async def work(router: PolicyRouter) -> list[Decision]:
         effective = await router.effective_preferences(user, privacy)
@@ -71,23 +60,16 @@ def models(
     _hint_credentials(decisions)
 
 
+@preference_flags
 def explain(
     model: str = typer.Argument(..., help="Model display name, alias or slug."),
     user: str | None = UserOption,
-    max_retention: str | None = MaxRetention,
-    allow_training: bool | None = AllowTraining,
-    allow_flagged_retention: bool | None = AllowFlagged,
-    allow_provider: list[str] | None = AllowProvider,
-    deny_provider: list[str] | None = DenyProvider,
+    privacy: Preferences | None = None,
     offline: bool | None = OfflineOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The decision for one request: every candidate, its verdict and reasons, the failover
     order, and which identifier fields each route would have scrubbed."""
-    with one_line_errors():
-        privacy = preferences_from_flags(
-            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-        )
 
     async def work(router: PolicyRouter) -> tuple[Decision, str]:
         return await router.explain(model, user, privacy=privacy), router.catalog.label
