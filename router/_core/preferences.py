@@ -176,8 +176,11 @@ class Preferences:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data; fields with no constraint are left out."""
-        values = ((spec, getattr(self, spec.name)) for spec in FIELDS)
-        return {s.name: s.kind.plain(v) for s, v in values if v is not None and v != s.default}
+        return {
+            s.name: s.kind.plain(v)
+            for s in FIELDS
+            if (v := getattr(self, s.name)) is not None and (s.default is None or v != s.default)
+        }
 
     @property
     def is_empty(self) -> bool:
