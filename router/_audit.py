@@ -71,7 +71,7 @@ class AuditLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._owned = path.open("a", encoding="utf-8")
             return _LineWriter(self._owned, self._copy_to)
-        if isinstance(sink, TextIO) or hasattr(sink, "write"):
+        if hasattr(sink, "write"):
             return _LineWriter(cast(TextIO, sink), self._copy_to)
         return _LineWriter(_CallableStream(sink), self._copy_to)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from router._audit import AuditLog
@@ -21,6 +21,7 @@ from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
 from router._core.surface import SurfaceError, check_request
 from router._errors import (
+    ConfigError,
     InvalidRequest,
     PolicyViolation,
     StoreUnavailable,
@@ -80,11 +81,21 @@ class PolicyRouter:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings | None = None, *, audit: AuditLog | None = None, **overrides: Any
+        cls,
+        settings: Settings | None = None,
+        *,
+        audit_log: AuditLog | None = None,
+        **overrides: Any,
     ) -> PolicyRouter:
         """Build from settings (environment, ``.env``, config file); ``overrides`` win.
 
-        ``audit`` replaces the audit log the settings name (for embedding and tests)."""
+        ``audit_log`` replaces the audit log that the ``audit`` setting names (for embedding
+        and tests)."""
+        if settings is not None and overrides:
+            raise ConfigError(
+                f"pass settings either as a Settings object or as keywords, not both "
+                f"(got Settings and {', '.join(sorted(overrides))}): the keywords would be ignored"
+            )
         settings = settings or Settings(**overrides)
         catalog = load_catalog(settings.catalog)
         deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
@@ -98,17 +109,15 @@ class PolicyRouter:
             deployment=deployment,
             settings=settings,
             store=LazyStore(settings.resolved_store_url(), lock_timeout=settings.store_timeout),
-            audit=audit or AuditLog(settings.audit),
+            audit=audit_log or AuditLog(settings.audit),
             pseudonymizer=Pseudonymizer(key),
         )
 
     def canonical(self, preferences: Preferences) -> Preferences:
         """Provider names replaced by slugs; an unknown provider is an error, never ignored."""
         allow = preferences.allow_providers
-        return Preferences(
-            max_retention=preferences.max_retention,
-            allow_flagged_retention=preferences.allow_flagged_retention,
-            allow_training=preferences.allow_training,
+        return replace(
+            preferences,
             allow_providers=None if allow is None else self._slugs(allow),
             deny_providers=self._slugs(preferences.deny_providers),
         )
@@ -266,10 +275,7 @@ class PolicyRouter:
             "route.decision",
             request_id=request_id,
             user=audit_user,
-            model=decision.model.slug,
-            preferences=decision.preferences.to_dict(),
-            candidates=decision.candidates(),
-            order=[r.key for r in decision.allowed],
+            **decision.to_dict() | {"model": decision.model.slug},
             offline=self.settings.offline,
         )
 

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,8 +27,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from router._core.duration import Duration
-from router._core.preferences import Preferences
+from router._core.preferences import FIELDS, Preferences
 from router._errors import ConfigError
 from router._settings_sources import (
     PREFIX,
@@ -61,24 +68,55 @@ class ProviderSettings(_Section):
     api_base: str | None = None
 
 
-class OrgPolicy(_Section):
-    """The operator's organisation policy: the loosest any user or request may be."""
+class PreferenceFields(_Section):
+    """The fields of ``Preferences`` as plain data (``PrivacyFields`` declares them)."""
 
-    max_retention: str | None = None
-    allow_flagged_retention: bool | None = None
-    allow_training: bool | None = None
-    allow_providers: list[str] | None = None
-    deny_providers: list[str] = Field(default_factory=list)
-
-    @field_validator("max_retention")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            Duration.parse(value)
-        return value
+    def plain(self) -> dict[str, Any]:
+        """The fields given, as ``Preferences.from_dict`` takes them."""
+        return self.model_dump(exclude_none=True)
 
     def preferences(self) -> Preferences:
-        return Preferences.from_dict(self.model_dump())
+        return Preferences.from_dict(self.plain())
+
+
+def _one_field(name: str) -> Any:
+    """A validator that parses one field as preferences do, so an error names that field."""
+
+    def check(cls: Any, value: Any) -> Any:
+        if value is not None:
+            Preferences.from_dict({name: value})
+        return value
+
+    return classmethod(check)
+
+
+def _privacy_fields() -> type[PreferenceFields]:
+    """One field per ``router._core.preferences.FIELDS``: its plain type, help and examples."""
+    declared: dict[str, Any] = {
+        spec.name: (
+            spec.kind.plain_type | None,
+            Field(None, description=spec.help, examples=list(spec.examples) or None),
+        )
+        for spec in FIELDS
+    }
+    checks = {
+        f"_check_{spec.name}": field_validator(spec.name)(_one_field(spec.name)) for spec in FIELDS
+    }
+    return create_model(
+        "PrivacyFields",
+        __base__=PreferenceFields,
+        __validators__=checks,
+        __doc__="Preference fields: the operator's policy, a request's ``privacy`` or a user's "
+        "stored preferences. A field left out states no constraint.",
+        __module__=__name__,
+        **declared,
+    )
+
+
+if TYPE_CHECKING:  # a type checker sees the base; the fields are made from FIELDS at run time
+    PrivacyFields = PreferenceFields
+else:
+    PrivacyFields = _privacy_fields()
 
 
 class ServerSettings(_Section):
@@ -129,7 +167,7 @@ class Settings(BaseSettings):
     deployment: Path = Field(default_factory=lambda: shipped_dir("config") / "routes.yaml")
     route_models: dict[str, str] = Field(default_factory=dict)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-    org: OrgPolicy = Field(default_factory=OrgPolicy)
+    org: PrivacyFields = Field(default_factory=PrivacyFields)
     provider_priority: list[str] = Field(default_factory=list)
     pseudonym_key: SecretStr | None = None
     audit: str = "stdout"
@@ -172,6 +210,12 @@ class Settings(BaseSettings):
                 "openssl rand -hex 32), or unset it to use the key file in the data directory"
             )
         return key
+
+    @field_validator("org")
+    @classmethod
+    def _org(cls, org: PrivacyFields) -> PrivacyFields:
+        org.preferences()  # a bad value fails when settings load, naming its field
+        return org
 
     @classmethod
     def settings_customise_sources(

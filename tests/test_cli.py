@@ -273,3 +273,19 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
 
     assert len(frozen_when_serving) == 1
     assert frozen_when_serving[0] > 100_000  # litellm alone is several hundred thousand
+
+
+def test_explain__json_candidates_extend_the_audit_candidates_with_the_enforced_policy() -> None:
+    code, out, _ = cli(
+        "explain", "Mistral Small", "--offline", "--deny-provider", "nebius", "--json"
+    )
+    assert code == 0
+    mistral, nebius = json.loads(out)["candidates"]
+    assert mistral["route"] == "mistral-small/mistral"
+    assert (mistral["provider"], mistral["provider_name"], mistral["verdict"]) == (
+        "mistral", "Mistral AI", "allowed"
+    )  # fmt: skip
+    assert "reasons" not in mistral
+    assert nebius["reasons"] == ["provider Nebius is denied (deny_providers)"]
+    assert set(nebius) >= {"trains_on_api_data", "retention", "flagged_retention",
+                           "user_identifier", "notes", "identifier_fields"}  # fmt: skip

@@ -14,7 +14,7 @@ from router import load_catalog
 from router._catalog_tools.page import import_page
 from router._core.catalog_load import parse_catalog
 from router.cli import app
-from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
+from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS, facts
 
 NEWER_PAGE = next(SEEDS.glob("001_*.txt"))
 
@@ -68,7 +68,7 @@ def test_import__writes_yaml_that_loads_to_the_page_facts(tmp_path: Path) -> Non
     )
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     imported = load_catalog(out)
-    assert imported.facts() == load_catalog(CURRENT_CATALOG).facts()
+    assert facts(imported) == facts(load_catalog(CURRENT_CATALOG))
     assert (imported.version, imported.effective.isoformat()) == ("2025-11", "2025-11-20")
     assert out.read_text(encoding="utf-8").startswith(f"# Imported from {NEWER_PAGE.name}")
 
@@ -128,7 +128,7 @@ def test_render__writes_a_page_that_imports_to_the_same_facts(tmp_path: Path) ->
     assert (result.exit_code, result.stdout) == (0, "")
     text = out.read_text(encoding="utf-8")
     reread = import_page(text, version="x", effective=load_catalog(PREVIOUS_CATALOG).effective)
-    assert reread.facts() == load_catalog(PREVIOUS_CATALOG).facts()
+    assert facts(reread) == facts(load_catalog(PREVIOUS_CATALOG))
 
 
 def test_render__prints_the_shipped_catalog_by_default() -> None:

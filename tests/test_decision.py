@@ -199,3 +199,20 @@ def test_decide__candidates_list_every_verdict(catalog: Catalog) -> None:
             "reasons": ["provider Nebius is denied (deny_providers)"],
         },
     ]
+
+
+def test_decision_to_dict__model_preferences_order_and_candidates(catalog: Catalog) -> None:
+    model = catalog.model("mistral small")
+    prefs = Preferences(deny_providers=["nebius"])
+    decision = decide(model, catalog.routes_of(model), prefs)
+    assert decision.to_dict() == {
+        "model": {"slug": "mistral-small", "name": model.name},
+        "preferences": {"deny_providers": ["nebius"]},
+        "order": ["mistral-small/mistral"],
+        "candidates": decision.candidates(),
+    }
+    assert decision.rejected[0].to_dict() == {
+        "route": "mistral-small/nebius",
+        "provider": "nebius",
+        "reasons": ["provider Nebius is denied (deny_providers)"],
+    }

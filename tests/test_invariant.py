@@ -211,7 +211,7 @@ def property_router(
         pseudonym_key="property-test-key-" + "0" * 16,
         timeout=10,
     )
-    router = PolicyRouter.from_settings(config, audit=AuditLog(lambda _line: None))
+    router = PolicyRouter.from_settings(config, audit_log=AuditLog(lambda _line: None))
     yield router
     loop.run_until_complete(router.aclose())
 

@@ -16,7 +16,7 @@ from router._catalog_tools.page_format import classify, label_in, provider_slug,
 from router._core.catalog import Catalog, NoteKind
 from router._core.catalog_load import build_catalog, parse_catalog
 from router._core.duration import Duration
-from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
+from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS, facts
 
 WHEN = date(2025, 11, 20)
 HEADER = "| Model | Model Provider | Trains on User Data via API | Data Retention for API | Privacy Policy / FAQ |"
@@ -62,27 +62,27 @@ SHIPPED = [
 
 @pytest.mark.parametrize(("seed", "shipped"), SHIPPED)
 def test_import_page__gives_the_shipped_facts(seed: str, shipped: Path) -> None:
-    assert _import(_seed(seed)).facts() == load_catalog(shipped).facts()
+    assert facts(_import(_seed(seed))) == facts(load_catalog(shipped))
 
 
 @pytest.mark.parametrize("shipped", [PREVIOUS_CATALOG, CURRENT_CATALOG], ids=["2025-06", "2025-11"])
 def test_render_page__reads_back_to_equal_facts(shipped: Path) -> None:
     catalog = load_catalog(shipped)
-    assert _import(render_page(catalog)).facts() == catalog.facts()
+    assert facts(_import(render_page(catalog))) == facts(catalog)
 
 
 @pytest.mark.parametrize("seed", ["000", "001"])
 def test_render_page__of_an_imported_page_reads_back_to_equal_facts(seed: str) -> None:
     imported = _import(_seed(seed))
-    assert _import(render_page(imported)).facts() == imported.facts()
+    assert facts(_import(render_page(imported))) == facts(imported)
 
 
 @pytest.mark.parametrize("shipped", [PREVIOUS_CATALOG, CURRENT_CATALOG], ids=["2025-06", "2025-11"])
 def test_catalog_to_yaml__loads_back_to_equal_facts(shipped: Path) -> None:
     catalog = load_catalog(shipped)
     dumped = parse_catalog(catalog_to_yaml(catalog, source="test"))
-    assert (dumped.facts(), dumped.version, dumped.effective) == (
-        catalog.facts(),
+    assert (facts(dumped), dumped.version, dumped.effective) == (
+        facts(catalog),
         catalog.version,
         catalog.effective,
     )
@@ -396,7 +396,7 @@ def test_render_page__splits_a_row_where_providers_keep_data_for_different_times
     rendered = render_page(catalog)
     assert "| • M | • OpenAI | Not stated | 30 days |" in rendered
     assert "| • M | • Microsoft Azure | Not stated | Not stored |" in rendered
-    assert _import(rendered).facts() == catalog.facts()
+    assert facts(_import(rendered)) == facts(catalog)
 
 
 def test_render_page__prefixes_a_link_title_that_names_no_provider_of_its_row() -> None:
@@ -404,7 +404,7 @@ def test_render_page__prefixes_a_link_title_that_names_no_provider_of_its_row() 
     rendered = render_page(catalog)
     assert "[OpenAI: Privacy Policy](https://o.example)" in rendered
     assert "• Microsoft Azure: Azure terms" in rendered
-    assert _import(rendered).facts() == catalog.facts()
+    assert facts(_import(rendered)) == facts(catalog)
 
 
 def test_render_page__tags_a_note_whose_words_tell_another_kind() -> None:
@@ -412,7 +412,7 @@ def test_render_page__tags_a_note_whose_words_tell_another_kind() -> None:
     catalog = _catalog([{"models": ["m"], "providers": ["openai"], "policy": {"notes": [note]}}])
     rendered = render_page(catalog)
     assert "¹ Note: A court case is pending. ([source](https://c.example))" in rendered
-    assert _import(rendered).facts() == catalog.facts()
+    assert facts(_import(rendered)) == facts(catalog)
 
 
 def test_render_page__states_an_omitted_identifier_that_has_no_note() -> None:

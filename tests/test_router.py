@@ -131,7 +131,7 @@ def make_router(tmp_path: Path, audit: Audit, **settings: Any) -> PolicyRouter:
         "pseudonym_key": "test-pseudonym-key-0123456789abcdef",
     }
     config = Settings(**defaults | settings)
-    return PolicyRouter.from_settings(config, audit=AuditLog(audit.lines.append))
+    return PolicyRouter.from_settings(config, audit_log=AuditLog(audit.lines.append))
 
 
 @pytest.fixture
@@ -682,3 +682,13 @@ def test_from_settings__a_model_string_must_reach_its_routes_provider(
         "route kimi-k2/groq: model string 'xai/grok-4' would send 'groq''s traffic to "
         "litellm's 'xai'; a groq route needs a model string starting with groq/"
     )
+
+
+async def test_from_settings__audit_keyword_is_the_audit_setting(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    async with PolicyRouter.from_settings(
+        audit=str(path), data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789abcdef"
+    ) as router:
+        await router.preferences.set("alice", Preferences(max_retention="none"))
+    assert router.settings.audit == str(path)
+    assert json.loads(path.read_text().splitlines()[0])["event"] == "preferences.changed"

@@ -62,7 +62,9 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def router(settings: Settings, audit_lines: list[str]) -> AsyncIterator[PolicyRouter]:
-    async with PolicyRouter.from_settings(settings, audit=AuditLog(audit_lines.append)) as built:
+    async with PolicyRouter.from_settings(
+        settings, audit_log=AuditLog(audit_lines.append)
+    ) as built:
         yield built
 
 
@@ -236,9 +238,9 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
     [
         pytest.param(
             chat(privacy={"max_retention": "soon"}),
-            "privacy",
-            "'max_retention' must be 'none', a duration like '24h', '30d', '90d' or '2y', "
-            "or 'unlimited' (got 'soon')",
+            "privacy.max_retention",
+            "privacy.max_retention: 'max_retention' must be 'none', a duration like '24h', "
+            "'30d', '90d' or '2y', or 'unlimited' (got 'soon')",
             id="a privacy value that does not parse",
         ),
         pytest.param(
@@ -430,7 +432,7 @@ def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 async def online_http(online: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with PolicyRouter.from_settings(online, audit=AuditLog(lambda _: None)) as router:
+    async with PolicyRouter.from_settings(online, audit_log=AuditLog(lambda _: None)) as router:
         transport = httpx.ASGITransport(app=create_app(router, online))
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             yield client
@@ -529,7 +531,7 @@ async def test_auth__no_keys_on_loopback_with_allow_no_auth_serves_everything(
 ) -> None:
     server = {"allow_no_auth": True, "host": "127.0.0.1"}
     settings = make_settings(tmp_path, server=server)
-    async with PolicyRouter.from_settings(settings, audit=AuditLog(lambda _: None)) as router:
+    async with PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda _: None)) as router:
         transport = httpx.ASGITransport(app=create_app(router, settings))
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             assert (await client.post("/v1/chat/completions", json=chat())).status_code == 200
@@ -724,7 +726,7 @@ async def test_preferences__user_ids_with_slashes_and_spaces(http: httpx.AsyncCl
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        pytest.param({"max_retention": "later"}, None, id="a value that does not parse"),
+        pytest.param({"max_retention": "later"}, "max_retention", id="a value that does not parse"),
         pytest.param({"retention": "none"}, "retention", id="an unknown field"),
         pytest.param({"allow_training": "perhaps"}, "allow_training", id="not a boolean"),
         pytest.param({"deny_providers": ["Nowhere"]}, None, id="an unknown provider"),
@@ -748,7 +750,9 @@ async def test_readyz__503_when_the_store_cannot_be_reached(
 ) -> None:
     (tmp_path / "file").write_text("not a directory")
     settings = make_settings(tmp_path, store_url=f"sqlite:///{tmp_path / 'file' / 'p.sqlite3'}")
-    async with PolicyRouter.from_settings(settings, audit=AuditLog(audit_lines.append)) as router:
+    async with PolicyRouter.from_settings(
+        settings, audit_log=AuditLog(audit_lines.append)
+    ) as router:
         transport = httpx.ASGITransport(app=create_app(router, settings))
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             ready = await client.get("/readyz")

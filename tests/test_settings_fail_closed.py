@@ -167,8 +167,8 @@ def test_settings__unknown_argument_is_named() -> None:
             "POLICY_ROUTER_ORG__MAX_RETENTION",
             ".nan",
             "invalid settings: POLICY_ROUTER_ORG__MAX_RETENTION (or 'org.max_retention' in the "
-            "config file): expected 'none', a duration like '24h', '30d', '90d' or '2y', or "
-            "'unlimited' (got '.nan')",
+            "config file): 'max_retention' must be 'none', a duration like '24h', '30d', '90d' "
+            "or '2y', or 'unlimited' (got '.nan')",
             id="a retention of .nan",
         ),
     ],

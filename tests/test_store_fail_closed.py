@@ -196,7 +196,7 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 @pytest.fixture
 async def router(tmp_path: Path, lines: list[str]) -> AsyncIterator[PolicyRouter]:
     async with PolicyRouter.from_settings(
-        _settings(tmp_path), audit=AuditLog(lines.append)
+        _settings(tmp_path), audit_log=AuditLog(lines.append)
     ) as built:
         await built.preferences.set("someone-else", Preferences())  # creates the file
         yield built
@@ -297,7 +297,7 @@ async def test_http__locked_store_write_is_503_and_reads_still_answer(
     tmp_path: Path, lines: list[str]
 ) -> None:
     settings = _settings(tmp_path, store_timeout=0.3)
-    async with PolicyRouter.from_settings(settings, audit=AuditLog(lines.append)) as router:
+    async with PolicyRouter.from_settings(settings, audit_log=AuditLog(lines.append)) as router:
         await router.preferences.set(USER, Preferences(allow_training=False))
         transport = httpx.ASGITransport(app=create_app(router, settings))
         async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as http:

@@ -55,7 +55,7 @@ async def main():
         providers={"openai": {"api_base": f"http://127.0.0.1:{port}/v1"}},
         pseudonym_key="test-pseudonym-key-0123456789abcdef",
     )
-    router = PolicyRouter.from_settings(settings, audit=AuditLog(lambda line: None))
+    router = PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda line: None))
     response = await router.acompletion(
         "GPT 4.1", [{"role": "user", "content": "hi"}], USER,
         metadata={"user_id": USER},

@@ -3,7 +3,7 @@
 Models are matched by slug first, then by display name compared case-insensitively, so a
 model whose name only changes case ("Grok 3 mini" → "Grok 3 Mini") or whose slug changes
 under the same name is the same model, reported as renamed, never as removed and added.
-Providers are matched by slug. Notes compare by kind and link, as ``Catalog.facts`` does.
+Providers are matched by slug. Notes compare by kind and link; their wording may change freely.
 """
 
 from __future__ import annotations
@@ -12,9 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from router._catalog_tools.dump import POLICY_FIELDS
-from router._core.catalog import Catalog, DataPolicy, Model, Note, Provider, Route, fold
-from router._core.duration import Duration
+from router._core.catalog import (
+    POLICY_FIELDS,
+    Catalog,
+    DataPolicy,
+    Model,
+    Note,
+    Provider,
+    Route,
+    fold,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,19 +198,12 @@ def _policy_changes(old: Catalog, new: Catalog, o: Model, n: Model) -> Iterable[
 
 
 def _policy_fields(key: str, old: DataPolicy, new: DataPolicy) -> Iterable[Change]:
+    before, after = old.to_dict(), new.to_dict()
     for name in POLICY_FIELDS:
-        a, b = _shown(getattr(old, name)), _shown(getattr(new, name))
-        if a != b:
-            yield Change(key, name, a, b)
+        if before[name] != after[name]:
+            yield Change(key, name, before[name], after[name])
     if _notes(old.notes) != _notes(new.notes):
         yield Change(key, "notes", _notes(old.notes), _notes(new.notes))
-
-
-def _shown(value: Any) -> Any:
-    """A policy value as plain data: durations as text (``30d``), enums as their value."""
-    if isinstance(value, Duration):
-        return str(value)
-    return getattr(value, "value", value)
 
 
 def _notes(notes: Iterable[Note]) -> list[str]:

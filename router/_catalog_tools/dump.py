@@ -12,14 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import yaml
 
-from router._core.catalog import Catalog, DataPolicy, Link, Model, Note, Provider
-from router._core.duration import Duration
-
-POLICY_FIELDS: Final = ("trains_on_api_data", "retention", "flagged_retention", "user_identifier")
+from router._core.catalog import POLICY_FIELDS, Catalog, DataPolicy, Model, Note, Provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +101,8 @@ def _dump(data: Any, *, flow: bool | None = None) -> str:
 def _provider(provider: Provider) -> dict[str, Any]:
     out: dict[str, Any] = {"name": provider.name}
     if provider.links:
-        out["links"] = [_link(link) for link in provider.links]
+        out["links"] = [link.to_dict() for link in provider.links]
     return out
-
-
-def _link(link: Link) -> dict[str, Any]:
-    return {"title": link.title} if link.url is None else {"title": link.title, "url": link.url}
 
 
 def _model(model: Model) -> dict[str, Any]:
@@ -121,13 +114,8 @@ def _model(model: Model) -> dict[str, Any]:
     if model.params:
         out["params"] = dict(model.params)
     if model.notes:
-        out["notes"] = [_note(n) for n in model.notes]
+        out["notes"] = [n.to_dict() for n in model.notes]
     return out
-
-
-def _note(note: Note) -> dict[str, Any]:
-    out = {"kind": note.kind.value, "text": note.text}
-    return out if note.url is None else {**out, "url": note.url}
 
 
 def _entry(entry: Entry) -> dict[str, Any]:
@@ -148,27 +136,15 @@ def _entry(entry: Entry) -> dict[str, Any]:
 
 
 def _policy(policy: DataPolicy) -> dict[str, Any]:
-    out = {name: _value(getattr(policy, name)) for name in POLICY_FIELDS}
-    stated: dict[str, Any] = {k: v for k, v in out.items() if v is not None}
-    if policy.notes:
-        stated["notes"] = [_note(n) for n in policy.notes]
-    return stated
+    """What a policy states: unstated fields and an empty list of notes are left out."""
+    return {k: v for k, v in policy.to_dict().items() if v is not None and v != []}
 
 
 def _override(base: DataPolicy, policy: DataPolicy) -> dict[str, Any]:
     """What one provider's policy changes: differing fields (``null`` unstates one) and its notes."""
-    out: dict[str, Any] = {
-        name: _value(getattr(policy, name))
-        for name in POLICY_FIELDS
-        if getattr(policy, name) != getattr(base, name)
-    }
-    extra = policy.notes[len(base.notes) :]
+    stated, before = policy.to_dict(), base.to_dict()
+    out = {name: stated[name] for name in POLICY_FIELDS if stated[name] != before[name]}
+    extra = stated["notes"][len(before["notes"]) :]
     if extra:
-        out["notes"] = [_note(n) for n in extra]
+        out["notes"] = extra
     return out
-
-
-def _value(value: Any) -> Any:
-    if isinstance(value, Duration):
-        return str(value)
-    return getattr(value, "value", value)

@@ -23,7 +23,6 @@ from typing import Any, Final
 
 from router._catalog_tools.page_format import (
     LINK,
-    Footnote,
     Item,
     Row,
     Table,
@@ -35,7 +34,7 @@ from router._catalog_tools.page_format import (
     superscript,
 )
 from router._catalog_tools.page_render import render_page
-from router._core.catalog import Catalog, Link, NoteKind, fold
+from router._core.catalog import Catalog, Link, Note, NoteKind, fold
 from router._core.catalog_load import build_catalog
 from router._core.duration import ACCEPTED, Duration
 from router._errors import CatalogError
@@ -79,7 +78,7 @@ def import_page(text: str, *, version: str, effective: date, source: str = "<pag
 class _Import:
     """The catalog file's data as one import gathers it from the rows (scratch, never shared)."""
 
-    footnotes: Mapping[int, Footnote]
+    footnotes: Mapping[int, Note]
     labels: frozenset[str]
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     linked: set[str] = field(default_factory=set)
@@ -105,7 +104,7 @@ class _Import:
         self.routes.append(entry)
         self.add_links(row, providers)
 
-    def notes(self, row: Row, item: Item) -> list[Footnote]:
+    def notes(self, row: Row, item: Item) -> list[Note]:
         for mark in item.marks:
             if mark not in self.footnotes:
                 self.problems.append(
@@ -126,8 +125,8 @@ class _Import:
             label = _label(note, row, item) if note.kind is NoteKind.LABEL else None
             if label is not None and label not in doc.setdefault("aliases", []):
                 doc["aliases"].append(label)
-            if note.as_doc() not in doc.setdefault("notes", []):
-                doc["notes"].append(note.as_doc())
+            if note.to_dict() not in doc.setdefault("notes", []):
+                doc["notes"].append(note.to_dict())
         return slug
 
     def provider(self, row: Row, name: str) -> str:
@@ -191,7 +190,7 @@ def _labels(table: Table) -> frozenset[str]:
     return frozenset(labels)
 
 
-def _label(note: Footnote, row: Row, item: Item) -> str | None:
+def _label(note: Note, row: Row, item: Item) -> str | None:
     """The label a label footnote names, else another entry of the row that it names."""
     found = label_in(note.text)
     if found is not None:
@@ -207,13 +206,13 @@ def _model_doc(name: str) -> dict[str, Any]:
     return doc
 
 
-def _stands_on(notes: Sequence[Footnote]) -> dict[str, Any]:
+def _stands_on(notes: Sequence[Note]) -> dict[str, Any]:
     """What footnotes do where they stand: add their notes; an identifier note omits the id."""
     doc: dict[str, Any] = {}
     if any(n.kind is NoteKind.IDENTIFIER for n in notes):
         doc["user_identifier"] = "omit"
     if notes:
-        doc["notes"] = [n.as_doc() for n in notes]
+        doc["notes"] = [n.to_dict() for n in notes]
     return doc
 
 

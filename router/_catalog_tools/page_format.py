@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
-from router._core.catalog import NoteKind, fold
+from router._core.catalog import Note, NoteKind, fold
 from router._errors import CatalogError
 
 SUPERSCRIPTS: Final = "⁰¹²³⁴⁵⁶⁷⁸⁹"
@@ -177,22 +177,9 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
-class Footnote:
-    """A footnote's kind, its words (links reduced to their titles) and its first link."""
-
-    kind: NoteKind
-    text: str
-    url: str | None
-
-    def as_doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"kind": self.kind.value, "text": self.text}
-        return doc if self.url is None else {**doc, "url": self.url}
-
-
-@dataclass(frozen=True, slots=True)
 class Table:
     rows: tuple[Row, ...]
-    footnotes: Mapping[int, Footnote]
+    footnotes: Mapping[int, Note]
 
 
 def read_table(text: str, source: str) -> Table:
@@ -272,8 +259,8 @@ def items(cell: str) -> tuple[Item, ...]:
     return tuple(item(text) for text in texts if text)
 
 
-def _footnotes(lines: Iterable[str], problems: list[str]) -> dict[int, Footnote]:
-    notes: dict[int, Footnote] = {}
+def _footnotes(lines: Iterable[str], problems: list[str]) -> dict[int, Note]:
+    notes: dict[int, Note] = {}
     for line in lines:
         found = _FOOTNOTE.match(line)
         if found is None:
@@ -285,9 +272,10 @@ def _footnotes(lines: Iterable[str], problems: list[str]) -> dict[int, Footnote]
     return notes
 
 
-def footnote(text: str) -> Footnote:
-    """A footnote's line after its marker; a trailing ``([source](url))`` is only its link."""
+def footnote(text: str) -> Note:
+    """A footnote's line after its marker, as a note: its kind, its words (links reduced to
+    their titles) and its first link; a trailing ``([source](url))`` is only its link."""
     link = LINK.search(text)
     plain = LINK.sub(lambda m: m["title"], _SOURCE_LINK.sub("", text)).strip()
     kind, plain = classify(plain)
-    return Footnote(kind, plain, None if link is None else link["url"])
+    return Note(kind, plain, None if link is None else link["url"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from router._core.duration import UNLIMITED, Duration
 from router._errors import UnknownModel, UnknownProvider
@@ -46,6 +46,10 @@ class Link:
     title: str
     url: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as a catalog file states it: ``url`` only when there is one."""
+        return {"title": self.title} if self.url is None else {"title": self.title, "url": self.url}
+
 
 @dataclass(frozen=True, slots=True)
 class Note:
@@ -54,6 +58,11 @@ class Note:
     kind: NoteKind
     text: str
     url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as a catalog file states it: ``url`` only when there is one."""
+        out = {"kind": self.kind.value, "text": self.text}
+        return out if self.url is None else {**out, "url": self.url}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,9 @@ class Model:
 
     def __hash__(self) -> int:
         return hash(self.slug)
+
+
+POLICY_FIELDS: Final = ("trains_on_api_data", "retention", "flagged_retention", "user_identifier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +123,32 @@ class DataPolicy:
         """What the route may receive of the user's identity; unknown counts as omit."""
         return self.user_identifier or UserIdentifier.OMIT
 
+    def effective(self) -> DataPolicy:
+        """The policy as it is enforced: every field stated, unknowns at their strictest."""
+        return DataPolicy(
+            trains_on_api_data=self.trains,
+            retention=self.effective_retention,
+            flagged_retention=self.effective_flagged_retention,
+            user_identifier=self.effective_user_identifier,
+            notes=self.notes,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: each of ``POLICY_FIELDS`` (``None`` when unstated; durations as text
+        like ``30d``, the identifier rule as its value) and ``notes``."""
+        identifier = self.user_identifier
+        return {
+            "trains_on_api_data": self.trains_on_api_data,
+            "retention": _text(self.retention),
+            "flagged_retention": _text(self.flagged_retention),
+            "user_identifier": None if identifier is None else identifier.value,
+            "notes": [note.to_dict() for note in self.notes],
+        }
+
+
+def _text(duration: Duration | None) -> str | None:
+    return None if duration is None else str(duration)
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -123,6 +161,10 @@ class Route:
     @property
     def key(self) -> str:
         return f"{self.model.slug}/{self.provider.slug}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data naming the route, as audit records and error bodies carry it."""
+        return {"route": self.key, "provider": self.provider.slug}
 
 
 def fold(name: str) -> str:
@@ -182,38 +224,6 @@ class Catalog:
         """The routes that can serve a model, in catalog order."""
         slug = model.slug if isinstance(model, Model) else self.model(model).slug
         return self._routes_by_model.get(slug, ())
-
-    def facts(self) -> dict[str, Any]:
-        """The catalog's facts as plain data, for comparison: everything but wording and version."""
-        return {
-            "providers": {
-                p.slug: {"name": p.name, "links": [[k.title, k.url] for k in p.links]}
-                for p in self.providers
-            },
-            "models": {
-                m.slug: {
-                    "name": m.name,
-                    "aliases": sorted(m.aliases),
-                    "params": dict(m.params),
-                    "variant_of": m.variant_of,
-                    "notes": sorted([n.kind.value, n.url] for n in m.notes),
-                }
-                for m in self.models
-            },
-            "routes": {r.key: _policy_facts(r.policy) for r in self.routes},
-        }
-
-
-def _policy_facts(policy: DataPolicy) -> dict[str, Any]:
-    return {
-        "trains_on_api_data": policy.trains_on_api_data,
-        "retention": None if policy.retention is None else str(policy.retention),
-        "flagged_retention": (
-            None if policy.flagged_retention is None else str(policy.flagged_retention)
-        ),
-        "user_identifier": None if policy.user_identifier is None else policy.user_identifier.value,
-        "notes": sorted([n.kind.value, n.url or ""] for n in policy.notes),
-    }
 
 
 def canonical_json(data: Any) -> str:

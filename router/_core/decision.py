@@ -24,6 +24,10 @@ class Rejection:
     route: Route
     reasons: tuple[str, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: the route (``route``, ``provider``) and the ``reasons``."""
+        return {**self.route.to_dict(), "reasons": list(self.reasons)}
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -34,26 +38,22 @@ class Decision:
     allowed: tuple[Route, ...]
     rejected: tuple[Rejection, ...]
 
-    @property
-    def ok(self) -> bool:
-        return bool(self.allowed)
-
     def candidates(self) -> list[dict[str, Any]]:
-        """Every route with its verdict, for audit records and ``explain``."""
-        out: list[dict[str, Any]] = [
-            {"route": r.key, "provider": r.provider.slug, "verdict": "allowed"}
-            for r in self.allowed
-        ]
-        out += [
-            {
-                "route": j.route.key,
-                "provider": j.route.provider.slug,
-                "verdict": "rejected",
-                "reasons": list(j.reasons),
-            }
-            for j in self.rejected
-        ]
-        return out
+        """Every route with its ``verdict`` (and a rejected one's ``reasons``), allowed first."""
+        allowed = [{**r.to_dict(), "verdict": "allowed"} for r in self.allowed]
+        rejected = [{**j.to_dict(), "verdict": "rejected"} for j in self.rejected]
+        return allowed + rejected
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: the model, the effective preferences, the failover order, the candidates.
+
+        Audit records, ``explain --json`` and ``models --json`` carry it."""
+        return {
+            "model": {"slug": self.model.slug, "name": self.model.name},
+            "preferences": self.preferences.to_dict(),
+            "order": [r.key for r in self.allowed],
+            "candidates": self.candidates(),
+        }
 
 
 def decide(

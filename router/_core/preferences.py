@@ -4,124 +4,29 @@ The operator's organisation policy, the user's stored preferences and a single r
 ``privacy=`` are each a ``Preferences``. They combine by taking the strictest value of each
 field, so a user or a request can tighten the operator's policy and never loosen it. A field
 left as ``None`` states no constraint of its own.
+
+Each field is declared once, below, with what it means, how it parses, its plain form and how
+layers combine it; ``FIELDS`` lists them. The organisation policy in settings, the HTTP body's
+``privacy`` object and the CLI's preference flags are derived from ``FIELDS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from router._core.catalog import fold
 from router._core.duration import Duration
 from router._errors import InvalidPreferences
 
-FIELDS: Final = (
-    "max_retention",
-    "allow_flagged_retention",
-    "allow_training",
-    "allow_providers",
-    "deny_providers",
-)
 
-
-@dataclass(frozen=True, slots=True)
-class Preferences:
-    """Privacy preferences of one layer (operator, user or request).
-
-    ``max_retention``: longest retention accepted: ``"none"`` (store nothing), ``"24h"``,
-    ``"30d"``, any duration, or ``"unlimited"``. ``allow_flagged_retention``: whether content
-    a provider flags may be kept longer than that. ``allow_training``: whether a provider may
-    train on the data. ``allow_providers``: if set, only these providers (names or slugs).
-    ``deny_providers``: never these providers.
-    """
-
-    max_retention: Duration | None = None
-    allow_flagged_retention: bool | None = None
-    allow_training: bool | None = None
-    allow_providers: frozenset[str] | None = None
-    deny_providers: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if self.max_retention is not None and not isinstance(self.max_retention, Duration):
-            object.__setattr__(self, "max_retention", _retention(self.max_retention))
-        for name in ("allow_flagged_retention", "allow_training"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, bool):
-                object.__setattr__(self, name, _boolean(name, value))
-        if self.allow_providers is not None:
-            object.__setattr__(
-                self, "allow_providers", _providers("allow_providers", self.allow_providers)
-            )
-        object.__setattr__(
-            self, "deny_providers", _providers("deny_providers", self.deny_providers)
-        )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | Preferences | None) -> Preferences:
-        """Build from plain data (JSON, a request's ``privacy`` dict); unknown fields are an error."""
-        if data is None:
-            return cls()
-        if isinstance(data, Preferences):
-            return data
-        if not isinstance(data, Mapping):
-            raise InvalidPreferences(
-                f"preferences must be an object with fields {', '.join(FIELDS)} "
-                f"(got {type(data).__name__})"
-            )
-        unknown = sorted(set(data) - set(FIELDS))
-        if unknown:
-            raise InvalidPreferences(
-                f"unknown preference field {unknown[0]!r}; expected one of: {', '.join(FIELDS)}"
-            )
-        return cls(**{k: v for k, v in data.items() if v is not None})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data; fields with no constraint are left out."""
-        out: dict[str, Any] = {}
-        if self.max_retention is not None:
-            out["max_retention"] = str(self.max_retention)
-        for name in ("allow_flagged_retention", "allow_training"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        if self.allow_providers is not None:
-            out["allow_providers"] = sorted(self.allow_providers)
-        if self.deny_providers:
-            out["deny_providers"] = sorted(self.deny_providers)
-        return out
-
-    @property
-    def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, frozenset()) for f in fields(self))
-
-
-def combine(*layers: Preferences | None) -> Preferences:
-    """The strictest of each field across layers: a layer can tighten, never loosen."""
-    present = [p for p in layers if p is not None]
-    if len(present) == 1:  # the usual request: the operator's policy alone, nothing to merge
-        return present[0]
-    limits = [p.max_retention for p in present if p.max_retention is not None]
-    allowed = [p.allow_providers for p in present if p.allow_providers is not None]
-    return Preferences(
-        max_retention=min(limits) if limits else None,
-        allow_flagged_retention=_strictest(p.allow_flagged_retention for p in present),
-        allow_training=_strictest(p.allow_training for p in present),
-        allow_providers=frozenset.intersection(*allowed) if allowed else None,
-        deny_providers=frozenset().union(*(p.deny_providers for p in present)),
-    )
-
-
-def _strictest(values: Iterable[bool | None]) -> bool | None:
-    stated = [v for v in values if v is not None]
-    return all(stated) if stated else None
-
-
-def _retention(value: Any) -> Duration:
+def _retention(name: str, value: Any) -> Duration:
     try:
         return Duration.parse(value)
     except ValueError as exc:
         detail = str(exc).removeprefix("expected ")
-        raise InvalidPreferences(f"'max_retention' must be {detail}") from None
+        raise InvalidPreferences(f"{name!r} must be {detail}") from None
 
 
 _TRUE: Final = frozenset({"true", "yes", "1", "on"})
@@ -129,6 +34,8 @@ _FALSE: Final = frozenset({"false", "no", "0", "off"})
 
 
 def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
     word = str(value).strip().lower() if isinstance(value, str | int) else None
     if word in _TRUE:
         return True
@@ -148,3 +55,148 @@ def _providers(name: str, value: Any) -> frozenset[str]:
             f"(got {value!r})"
         )
     return frozenset(fold(v) for v in value)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What a kind of field holds: how a value parses (raising ``InvalidPreferences`` with the
+    field's name), its plain form, and the Python type of that plain form."""
+
+    parse: Callable[[str, Any], Any]
+    plain: Callable[[Any], Any]
+    plain_type: Any
+
+
+DURATION: Final = Kind(_retention, str, str)
+BOOLEAN: Final = Kind(_boolean, bool, bool)
+PROVIDERS: Final = Kind(_providers, sorted, list[str])
+
+
+@dataclass(frozen=True, slots=True)
+class PreferenceField:
+    """One field of ``Preferences``: its name, its default (no constraint), its kind, what it
+    means (``help``: the words of every interface), how layers combine it (``strictest`` of
+    the values they state) and examples."""
+
+    name: str
+    default: Any
+    kind: Kind
+    help: str
+    strictest: Callable[[list[Any]], Any]
+    examples: tuple[Any, ...] = ()
+
+
+def _spec(
+    kind: Kind,
+    help: str,
+    strictest: Callable[[list[Any]], Any],
+    *,
+    examples: tuple[Any, ...] = (),
+) -> dict[str, Any]:
+    """A field's ``metadata``: the rest of its ``PreferenceField``."""
+    return {"kind": kind, "help": help, "strictest": strictest, "examples": examples}
+
+
+def _shortest(stated: list[Duration]) -> Duration | None:
+    return min(stated) if stated else None
+
+
+def _all(stated: list[bool]) -> bool | None:
+    return all(stated) if stated else None
+
+
+def _common(stated: list[frozenset[str]]) -> frozenset[str] | None:
+    return frozenset.intersection(*stated) if stated else None
+
+
+def _every(stated: list[frozenset[str]]) -> frozenset[str]:
+    return frozenset().union(*stated)
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """Privacy preferences of one layer (operator, user or request); each field's ``help``
+    says what it means. Values parse from plain data (``"24h"``, ``"false"``, lists of names)."""
+
+    max_retention: Duration | None = field(
+        default=None,
+        metadata=_spec(
+            DURATION,
+            "Longest retention allowed: none, 24h, 30d, 2y, unlimited.",
+            _shortest,
+            examples=("none", "24h", "30d", "unlimited"),
+        ),
+    )
+    allow_flagged_retention: bool | None = field(
+        default=None,
+        metadata=_spec(
+            BOOLEAN, "Whether flagged content may be kept longer than max_retention.", _all
+        ),
+    )
+    allow_training: bool | None = field(
+        default=None, metadata=_spec(BOOLEAN, "Whether providers may train on the data.", _all)
+    )
+    allow_providers: frozenset[str] | None = field(
+        default=None,
+        metadata=_spec(
+            PROVIDERS,
+            "Only these providers (display names or slugs).",
+            _common,
+            examples=(["openai", "Groq"],),
+        ),
+    )
+    deny_providers: frozenset[str] = field(
+        default=frozenset(),
+        metadata=_spec(PROVIDERS, "Never these providers (display names or slugs).", _every),
+    )
+
+    def __post_init__(self) -> None:
+        for spec in FIELDS:
+            value = getattr(self, spec.name)
+            if value is not None:
+                object.__setattr__(self, spec.name, spec.kind.parse(spec.name, value))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | Preferences | None) -> Preferences:
+        """Build from plain data (JSON, a request's ``privacy`` dict); unknown fields are an error."""
+        if data is None:
+            return cls()
+        if isinstance(data, Preferences):
+            return data
+        if not isinstance(data, Mapping):
+            raise InvalidPreferences(
+                f"preferences must be an object with fields {', '.join(NAMES)} "
+                f"(got {type(data).__name__})"
+            )
+        unknown = sorted(set(data) - set(NAMES))
+        if unknown:
+            raise InvalidPreferences(
+                f"unknown preference field {unknown[0]!r}; expected one of: {', '.join(NAMES)}"
+            )
+        return cls(**{k: v for k, v in data.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; fields with no constraint are left out."""
+        return {
+            s.name: s.kind.plain(v)
+            for s in FIELDS
+            if (v := getattr(self, s.name)) is not None and (s.default is None or v != s.default)
+        }
+
+    @property
+    def is_empty(self) -> bool:
+        """No field states a constraint."""
+        return all(getattr(self, spec.name) == spec.default for spec in FIELDS)
+
+
+FIELDS: Final = tuple(PreferenceField(f.name, f.default, **f.metadata) for f in fields(Preferences))
+NAMES: Final = tuple(spec.name for spec in FIELDS)
+
+
+def combine(*layers: Preferences | None) -> Preferences:
+    """The strictest of each field across layers: a layer can tighten, never loosen."""
+    present = [p for p in layers if p is not None]
+    if len(present) == 1:  # the usual request: the operator's policy alone, nothing to merge
+        return present[0]
+    stated = {s.name: [v for p in present if (v := getattr(p, s.name)) is not None] for s in FIELDS}
+    return Preferences(**{s.name: s.strictest(stated[s.name]) for s in FIELDS})

@@ -29,7 +29,6 @@ from typing import Annotated, Any, Final
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from router._core.preferences import Preferences
 from router._errors import ConfigError, StoreUnavailable
 from router._router import ModelAvailability, PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
@@ -44,11 +43,10 @@ from router._server.schemas import (
     Health,
     ModelEntry,
     ModelList,
-    PrivacyFields,
     RouteInfo,
     StoredPreferences,
 )
-from router._settings import Settings
+from router._settings import PrivacyFields, Settings
 
 __all__ = ["check_auth_settings", "create_app", "is_loopback"]
 
@@ -77,14 +75,7 @@ async def list_models(
 
 def _model_entry(found: ModelAvailability, created: int) -> ModelEntry:
     routes = [
-        RouteInfo(
-            provider=r.provider.slug,
-            provider_name=r.provider.name,
-            retention=str(r.policy.effective_retention),
-            flagged_retention=str(r.policy.effective_flagged_retention),
-            trains_on_api_data=r.policy.trains_on_api_data,
-            user_identifier=r.policy.effective_user_identifier.value,
-        )
+        RouteInfo(**r.to_dict(), provider_name=r.provider.name, **r.policy.effective().to_dict())
         for r in found.routes
     ]
     return ModelEntry(
@@ -108,18 +99,18 @@ async def get_preferences(request: Request, user: str, caller: Admin) -> StoredP
             code="preferences_not_found",
             param="user",
         )
-    return StoredPreferences(user=user, preferences=PrivacyFields(**stored.to_dict()))
+    return StoredPreferences(user=user, preferences=PrivacyFields.model_validate(stored.to_dict()))
 
 
 async def put_preferences(
     request: Request, user: str, body: PrivacyFields, actor: Admin
 ) -> StoredPreferences:
     """Replace a user's preferences; the audit records which admin key did it."""
-    prefs = Preferences.from_dict(body.plain())
+    prefs = body.preferences()
     stored = await context(request).router.preferences.set(
         user, prefs, actor=actor, request_id=request.state.request_id
     )
-    return StoredPreferences(user=user, preferences=PrivacyFields(**stored.to_dict()))
+    return StoredPreferences(user=user, preferences=PrivacyFields.model_validate(stored.to_dict()))
 
 
 async def delete_preferences(request: Request, user: str, actor: Admin) -> Deleted:

@@ -79,7 +79,7 @@ def api_error(exc: RouterError) -> ApiError:
 
 @api_error.register
 def _(exc: PolicyViolation) -> ApiError:
-    rejected = [_rejection(r.route, r.reasons) for r in exc.decision.rejected]
+    rejected = [r.to_dict() for r in exc.decision.rejected]
     return ApiError(
         403,
         str(exc),
@@ -154,16 +154,11 @@ def _(exc: ConfigError) -> ApiError:
     )
 
 
-def _rejection(route: Route, reasons: tuple[str, ...]) -> dict[str, Any]:
-    return {"route": route.key, "provider": route.provider.slug, "reasons": list(reasons)}
-
-
 def _attempt(attempt: object) -> dict[str, Any]:
     """An attempt without the backend's own error text, which stays in the audit log."""
     route = cast(Route, getattr(attempt, "route", None))
     return {
-        "route": route.key,
-        "provider": route.provider.slug,
+        **route.to_dict(),
         "outcome": getattr(attempt, "outcome", "failed"),
         "status_code": getattr(attempt, "status_code", None),
     }
@@ -194,7 +189,7 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     elif param is None:
         message = f"the request body must be a JSON object (Content-Type: application/json): {first['msg']}"
     else:
-        message = f"{param}: {first['msg']}"
+        message = f"{param}: {str(first['msg']).removeprefix('Value error, ')}"
     return ApiError(400, message, code="invalid_value", param=param).response()
 
 

@@ -11,20 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class PrivacyFields(BaseModel):
-    """Preference fields: a request's ``privacy`` or a user's stored preferences."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_retention: str | None = Field(None, examples=["none", "24h", "30d", "unlimited"])
-    allow_flagged_retention: bool | None = None
-    allow_training: bool | None = None
-    allow_providers: list[str] | None = Field(None, examples=[["openai", "Groq"]])
-    deny_providers: list[str] | None = None
-
-    def plain(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+from router._settings import PrivacyFields
 
 
 class ChatCompletionRequest(BaseModel):
@@ -86,6 +73,11 @@ class ErrorResponse(BaseModel):
 
 
 class RouteInfo(BaseModel):
+    """A route and its policy as enforced (unknowns at their strictest); the other fields of
+    their plain data (``route``, ``notes``) are left out."""
+
+    model_config = ConfigDict(extra="ignore")
+
     provider: str
     provider_name: str
     retention: str

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -14,7 +16,7 @@ import typer
 from rich.console import Console
 
 from router._audit import AuditLog
-from router._core.preferences import Preferences
+from router._core.preferences import BOOLEAN, FIELDS, PROVIDERS, PreferenceField, Preferences
 from router._errors import RouterError
 
 if TYPE_CHECKING:
@@ -31,21 +33,6 @@ out = Console(highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 UserOption = typer.Option(None, "--user", "-u", help="End user whose stored preferences apply.")
-MaxRetention = typer.Option(
-    None, "--max-retention", help="Longest retention allowed: none, 24h, 30d, 2y, unlimited."
-)
-AllowTraining = typer.Option(
-    None, "--allow-training/--no-allow-training", help="Whether providers may train on the data."
-)
-AllowFlagged = typer.Option(
-    None,
-    "--allow-flagged-retention/--no-allow-flagged-retention",
-    help="Whether flagged content may be kept longer than --max-retention.",
-)
-AllowProvider = typer.Option(
-    None, "--allow-provider", help="Only these providers (repeat the flag for several)."
-)
-DenyProvider = typer.Option(None, "--deny-provider", help="Never these providers (repeatable).")
 JsonOption = typer.Option(False, "--json", help="Print JSON for machines.")
 OfflineOption = typer.Option(
     None,
@@ -55,22 +42,42 @@ OfflineOption = typer.Option(
 )
 
 
-def preferences_from_flags(
-    max_retention: str | None,
-    allow_training: bool | None,
-    allow_flagged_retention: bool | None,
-    allow_provider: list[str] | None,
-    deny_provider: list[str] | None,
-) -> Preferences | None:
-    """The request-level preferences the flags state, or None if no flag was given."""
-    prefs = Preferences(
-        max_retention=max_retention,  # type: ignore[arg-type]  # parsed in __post_init__
-        allow_training=allow_training,
-        allow_flagged_retention=allow_flagged_retention,
-        allow_providers=frozenset(allow_provider) if allow_provider else None,
-        deny_providers=frozenset(deny_provider or ()),
-    )
-    return None if prefs.is_empty else prefs
+def preference_flags(command: Callable[..., T]) -> Callable[..., T]:
+    """Give ``command`` one flag per preference field (``FIELDS``) in place of its ``privacy``
+    parameter, which receives the ``Preferences`` the flags state, or None if none was given.
+
+    ``--max-retention 24h``; ``--allow-training/--no-allow-training``; ``--allow-provider P``
+    (repeatable) for ``allow_providers``. An invalid value is a one-line error."""
+    signature = inspect.signature(command, eval_str=True)
+    params = list(signature.parameters.values())
+    at = [p.name for p in params].index("privacy")
+    flags = [_flag(spec, params[at]) for spec in FIELDS]
+
+    @functools.wraps(command)
+    def with_flags(*args: Any, **kwargs: Any) -> T:
+        stated = {spec.name: kwargs.pop(spec.name) for spec in FIELDS}
+        with one_line_errors():
+            privacy = Preferences(**{k: v for k, v in stated.items() if v not in (None, [])})
+        return command(*args, **kwargs, privacy=None if privacy.is_empty else privacy)
+
+    wrapped = signature.replace(parameters=[*params[:at], *flags, *params[at + 1 :]])
+    with_flags.__signature__ = wrapped  # type: ignore[attr-defined]
+    with_flags.__annotations__ = {p.name: p.annotation for p in wrapped.parameters.values()}
+    return with_flags
+
+
+def _flag(spec: PreferenceField, privacy: inspect.Parameter) -> inspect.Parameter:
+    """The typer option of one preference field, named after it (a list field in the singular)."""
+    flag = "--" + spec.name.replace("_", "-")
+    annotation: Any = str
+    decls, help_ = flag, spec.help
+    if spec.kind is BOOLEAN:
+        annotation, decls = bool, f"{flag}/--no-{flag[2:]}"
+    elif spec.kind is PROVIDERS:
+        annotation, decls = list[str], flag.removesuffix("s")
+        help_ = f"{spec.help} Repeat the flag for several."
+    option = typer.Option(None, decls, help=help_)
+    return privacy.replace(name=spec.name, default=option, annotation=annotation | None)
 
 
 def settings(offline: bool | None = None) -> Settings:
@@ -85,17 +92,17 @@ def run_with_router(
     work: Callable[[PolicyRouter], Awaitable[T]],
     *,
     settings_: Settings | None = None,
-    audit: AuditLog | None = None,
+    audit_log: AuditLog | None = None,
 ) -> T:
     """Build the router from settings, run ``work`` with it on one event loop, close it."""
     from router._router import PolicyRouter
 
     config = settings_ or settings()
-    if audit is None and config.audit == "stdout":
-        audit = AuditLog("stderr")  # stdout is the command's own output
+    if audit_log is None and config.audit == "stdout":
+        audit_log = AuditLog("stderr")  # stdout is the command's own output
 
     async def main() -> T:
-        router = PolicyRouter.from_settings(config, audit=audit)
+        router = PolicyRouter.from_settings(config, audit_log=audit_log)
         try:
             return await work(router)
         finally:

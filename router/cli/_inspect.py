@@ -11,19 +11,15 @@ from rich.table import Table
 
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
+from router._core.preferences import Preferences
 from router._core.scrub import scrub
 from router.cli._common import (
-    AllowFlagged,
-    AllowProvider,
-    AllowTraining,
-    DenyProvider,
     JsonOption,
-    MaxRetention,
     OfflineOption,
     UserOption,
     one_line_errors,
     out,
-    preferences_from_flags,
+    preference_flags,
     print_json,
     run_with_router,
     settings,
@@ -35,21 +31,14 @@ if TYPE_CHECKING:
 SAMPLE_USER = "<user>"
 
 
+@preference_flags
 def models(
     user: str | None = UserOption,
-    max_retention: str | None = MaxRetention,
-    allow_training: bool | None = AllowTraining,
-    allow_flagged_retention: bool | None = AllowFlagged,
-    allow_provider: list[str] | None = AllowProvider,
-    deny_provider: list[str] | None = DenyProvider,
+    privacy: Preferences | None = None,
     offline: bool | None = OfflineOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Every model, the providers that would be allowed, and why the others are not."""
-    with one_line_errors():
-        privacy = preferences_from_flags(
-            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-        )
 
     async def work(router: PolicyRouter) -> list[Decision]:
         effective = await router.effective_preferences(user, privacy)
@@ -71,23 +60,16 @@ def models(
     _hint_credentials(decisions)
 
 
+@preference_flags
 def explain(
     model: str = typer.Argument(..., help="Model display name, alias or slug."),
     user: str | None = UserOption,
-    max_retention: str | None = MaxRetention,
-    allow_training: bool | None = AllowTraining,
-    allow_flagged_retention: bool | None = AllowFlagged,
-    allow_provider: list[str] | None = AllowProvider,
-    deny_provider: list[str] | None = DenyProvider,
+    privacy: Preferences | None = None,
     offline: bool | None = OfflineOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The decision for one request: every candidate, its verdict and reasons, the failover
     order, and which identifier fields each route would have scrubbed."""
-    with one_line_errors():
-        privacy = preferences_from_flags(
-            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-        )
 
     async def work(router: PolicyRouter) -> tuple[Decision, str]:
         return await router.explain(model, user, privacy=privacy), router.catalog.label
@@ -103,30 +85,20 @@ def explain(
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
-    """A decision as plain data: what ``explain --json`` and ``models --json`` print."""
-    return {
-        "model": {"slug": decision.model.slug, "name": decision.model.name},
-        "preferences": decision.preferences.to_dict(),
-        "order": [r.key for r in decision.allowed],
-        "candidates": [
-            _candidate(r, "allowed", ()) for r in decision.allowed
-        ] + [_candidate(j.route, "rejected", j.reasons) for j in decision.rejected],
-    }  # fmt: skip
+    """What ``explain --json`` and ``models --json`` print: the decision's plain data, each
+    candidate with its provider's name, its policy as enforced and what scrubbing does."""
+    routes = {r.key: r for r in (*decision.allowed, *(j.route for j in decision.rejected))}
+    plain = decision.to_dict()
+    plain["candidates"] = [c | _enforced(routes[c["route"]]) for c in plain["candidates"]]
+    return plain
 
 
-def _candidate(route: Route, verdict: str, reasons: tuple[str, ...]) -> dict[str, Any]:
-    policy = route.policy
-    rule = policy.effective_user_identifier
+def _enforced(route: Route) -> dict[str, Any]:
+    policy = route.policy.effective()
     return {
-        "route": route.key,
-        "provider": {"slug": route.provider.slug, "name": route.provider.name},
-        "verdict": verdict,
-        "reasons": list(reasons),
-        "retention": str(policy.effective_retention),
-        "flagged_retention": str(policy.effective_flagged_retention),
-        "trains_on_api_data": policy.trains,
-        "user_identifier": rule.value,
-        "identifier_fields": _identifier_effect(rule),
+        "provider_name": route.provider.name,
+        **policy.to_dict(),
+        "identifier_fields": _identifier_effect(policy.effective_user_identifier),
     }
 
 

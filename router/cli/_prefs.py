@@ -8,15 +8,10 @@ import typer
 
 from router._core.preferences import Preferences
 from router.cli._common import (
-    AllowFlagged,
-    AllowProvider,
-    AllowTraining,
-    DenyProvider,
     JsonOption,
-    MaxRetention,
     one_line_errors,
     out,
-    preferences_from_flags,
+    preference_flags,
     print_json,
     run_with_router,
 )
@@ -41,28 +36,22 @@ def get(user: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
 
 
 @app.command("set")
+@preference_flags
 def set_(
     user: str = typer.Argument(...),
-    max_retention: str | None = MaxRetention,
-    allow_training: bool | None = AllowTraining,
-    allow_flagged_retention: bool | None = AllowFlagged,
-    allow_provider: list[str] | None = AllowProvider,
-    deny_provider: list[str] | None = DenyProvider,
+    privacy: Preferences | None = None,
     actor: str = ACTOR,
     as_json: bool = JsonOption,
 ) -> None:
     """Replace a user's stored preferences with the given flags."""
     with one_line_errors():
-        prefs = preferences_from_flags(
-            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-        )
-        if prefs is None:
+        if privacy is None:
             raise ValueError(
                 "give at least one preference flag (see --help), or use 'prefs delete'"
             )
 
         async def work(router: PolicyRouter) -> dict[str, Any]:
-            stored = await router.preferences.set(user, prefs, actor=actor)
+            stored = await router.preferences.set(user, privacy, actor=actor)
             return _report(user, stored, await router.effective_preferences(user))
 
         _show(run_with_router(work), as_json)

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from router._audit import AuditLog
+from router._core.preferences import Preferences
 from router.cli._common import (
-    AllowFlagged,
-    AllowProvider,
-    AllowTraining,
-    DenyProvider,
-    MaxRetention,
     UserOption,
     err,
     one_line_errors,
     out,
-    preferences_from_flags,
+    preference_flags,
     run_with_router,
     settings,
 )
@@ -29,6 +25,7 @@ if TYPE_CHECKING:
     from router._settings import Settings
 
 
+@preference_flags
 def route(
     model: str = typer.Argument(..., help="Model display name, alias or slug."),
     prompt: str = typer.Argument(..., help="The user message to send."),
@@ -40,17 +37,9 @@ def route(
         help="Answer through litellm's mock (no network, no keys). Default: offline when no "
         "allowed route of the model has credentials.",
     ),
-    max_retention: str | None = MaxRetention,
-    allow_training: bool | None = AllowTraining,
-    allow_flagged_retention: bool | None = AllowFlagged,
-    allow_provider: list[str] | None = AllowProvider,
-    deny_provider: list[str] | None = DenyProvider,
+    privacy: Preferences | None = None,
 ) -> None:
     """Send one request through the full path; print the answer and its audit records."""
-    with one_line_errors():
-        privacy = preferences_from_flags(
-            max_retention, allow_training, allow_flagged_retention, allow_provider, deny_provider
-        )
     records: list[str] = []
     with one_line_errors():
         config = _settings_for(model, offline)
@@ -60,7 +49,7 @@ def route(
             answer = run_with_router(
                 lambda r: _send(r, model, prompt, user, privacy, stream),
                 settings_=config,
-                audit=_tee(config, records),
+                audit_log=_tee(config, records),
             )
             if not stream:
                 out.print(answer, markup=False)
@@ -69,7 +58,12 @@ def route(
 
 
 async def _send(
-    router: PolicyRouter, model: str, prompt: str, user: str | None, privacy: Any, stream: bool
+    router: PolicyRouter,
+    model: str,
+    prompt: str,
+    user: str | None,
+    privacy: Preferences | None,
+    stream: bool,
 ) -> str:
     messages = [{"role": "user", "content": prompt}]
     response = await router.acompletion(model, messages, user, privacy=privacy, stream=stream)
