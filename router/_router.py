@@ -26,7 +26,7 @@ from router._errors import (
     UnknownModel,
 )
 from router._failover import Call, Failover
-from router._keyfile import load_or_create_key
+from router._keyfile import pseudonym_key
 from router._settings import Settings
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
@@ -100,18 +100,13 @@ class PolicyRouter:
         settings = settings or Settings(**overrides)
         catalog = load_catalog(settings.catalog)
         deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
-        key = (
-            settings.pseudonym_key.get_secret_value().encode()
-            if settings.pseudonym_key
-            else load_or_create_key(settings.resolved_data_dir() / "pseudonym.key")
-        )
         return cls(
             catalog=catalog,
             deployment=deployment,
             settings=settings,
             store=LazyStore(settings.resolved_store_url()),
-            audit=audit or AuditLog(settings.audit),
-            pseudonymizer=Pseudonymizer(key),
+            audit=audit or AuditLog.from_settings(settings),
+            pseudonymizer=Pseudonymizer(pseudonym_key(settings)),
         )
 
     def canonical(self, preferences: Preferences) -> Preferences:

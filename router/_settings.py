@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     provider_priority: list[str] = Field(default_factory=list)
     pseudonym_key: SecretStr | None = None
     audit: str = "stdout"
+    audit_key: SecretStr | None = None
+    audit_checkpoint: str = "stderr"
+    audit_checkpoint_every: int = Field(default=1000, gt=0)
+    audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
     store_url: str | None = None
     data_dir: Path | None = None
     offline: bool = False

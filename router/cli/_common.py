@@ -92,7 +92,7 @@ def run_with_router(
 
     config = settings_ or settings()
     if audit is None and config.audit == "stdout":
-        audit = AuditLog("stderr")  # stdout is the command's own output
+        audit = AuditLog.from_settings(config, "stderr")  # stdout is the command's own output
 
     async def main() -> T:
         router = PolicyRouter.from_settings(config, audit=audit)
