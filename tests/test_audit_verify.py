@@ -304,3 +304,20 @@ def test_verify__routes_rejected_only_for_credentials_are_no_violation(tmp_path:
         ("route.attempt", attempt("r1", routes[1])),
     )
     assert found.ok, found.to_dict()
+
+
+def test_verify__a_line_re_encoded_with_other_spacing_still_holds(tmp_path: Path) -> None:
+    """Log shippers may re-encode JSON; the values and their order are what is protected."""
+    lines = write_log(tmp_path / "original.jsonl")
+    path = tmp_path / "reencoded.jsonl"
+    path.write_text("".join(json.dumps(json.loads(line)) + "\n" for line in lines))
+    assert check(path).ok
+
+
+def test_verify__values_json_cannot_hold_are_written_as_text_and_verify(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.emit("preferences.changed", where=Path("/x"), ratio=0.1, nested={"k": [1, 2.5, None]})
+    log.close()
+    assert json.loads(path.read_text())["where"] == "/x"
+    assert verify([path], key=KEY, policies=POLICIES).ok

@@ -56,6 +56,7 @@ class AuditLog:
     ) -> None:
         self.writer = secrets.token_hex(8)
         self._key = key or secrets.token_bytes(32)
+        self._signer = chain.Signer(self._key)
         self._sink = open_sink(sink)
         self._copy_to = copy_to
         self._checkpoints = None if checkpoint is None else open_sink(checkpoint)
@@ -108,9 +109,9 @@ class AuditLog:
             else:
                 record.pop("prev", None)
             record.pop("chain", None)
-            head = chain.link(self._key, self._head, chain.canonical(record))
-            record["chain"] = head
-            line = orjson.dumps(record, option=_LINE, default=str)
+            body = chain.canonical(record)
+            head = self._signer.link(self._head, body)
+            line = chain.seal(body, head)
             self._sink.write(line)
             self._head, self._fresh = head, False
             self._maybe_checkpoint()

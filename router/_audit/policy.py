@@ -10,10 +10,9 @@ replaced must fit that rule (``allowed`` removes nothing; ``omit`` replaces noth
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -74,10 +73,11 @@ class Catalogs:
         return self._routes[label].get(key) if isinstance(key, str) else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Decided:
+class _Decided(NamedTuple):
+    """Kept per request: plain strings and bytes, which the garbage collector need not scan."""
+
     catalog_version: str
-    preferences: dict[str, Any]
+    preferences: bytes  # canonical JSON
     order: tuple[str, ...]
 
 
@@ -89,7 +89,7 @@ class PolicyCheck:
         self.violations = violations
         self.decisions_checked = 0
         self.attempts_checked = 0
-        self._decided: OrderedDict[str, _Decided] = OrderedDict()
+        self._decided: dict[str, _Decided] = {}  # insertion order: the oldest is dropped first
         self._allowed: dict[tuple[str, str, bytes], frozenset[str] | str] = {}
 
     def add(self, line: Line, record: dict[str, Any]) -> None:
@@ -108,17 +108,18 @@ class PolicyCheck:
         if not isinstance(preferences, dict) or not isinstance(order, list):
             self._violate(line, record, None, "decision without 'preferences' or 'order'")
             return
+        wanted = orjson.dumps(preferences, option=orjson.OPT_SORT_KEYS)
         if isinstance(request, str) and isinstance(version, str):
-            self._decided[request] = _Decided(version, preferences, tuple(map(str, order)))
+            self._decided[request] = _Decided(version, wanted, tuple(order))
             if len(self._decided) > RECENT_DECISIONS:
-                self._decided.popitem(last=False)
-        allowed = self._allowed_routes(version, record.get("model"), preferences)
+                del self._decided[next(iter(self._decided))]
+        allowed = self._allowed_routes(version, record.get("model"), wanted)
         if isinstance(allowed, str):
             self._violate(line, record, None, allowed)
             return
         for key in order:
             if key not in allowed:
-                self._violate(line, record, str(key), self._why_not(version, key, preferences))
+                self._violate(line, record, str(key), self._why_not(version, key, wanted))
 
     def _attempt(self, line: Line, record: dict[str, Any]) -> None:
         key = record.get("route")
@@ -148,29 +149,23 @@ class PolicyCheck:
                 self._violate(line, record, key, problem)
 
     def _allowed_routes(
-        self, version: object, model: object, preferences: dict[str, Any]
+        self, version: object, model: object, preferences: bytes
     ) -> frozenset[str] | str:
         """Route keys the catalog allows under the preferences, or why that cannot be said."""
-        cache_key = (
-            str(version),
-            str(model),
-            orjson.dumps(preferences, option=orjson.OPT_SORT_KEYS),
-        )
+        cache_key = (str(version), str(model), preferences)
         found = self._allowed.get(cache_key)
         if found is None:
             found = self._decide(version, model, preferences)
             self._allowed[cache_key] = found
         return found
 
-    def _decide(
-        self, version: object, model: object, preferences: dict[str, Any]
-    ) -> frozenset[str] | str:
+    def _decide(self, version: object, model: object, preferences: bytes) -> frozenset[str] | str:
         catalog = self.catalogs.get(version)
         if catalog is None:
             return f"catalog version {version!r} is not among the catalogs in {self.catalogs.directory}"
         try:
             subject = catalog.model(str(model))
-            effective = Preferences.from_dict(preferences)
+            effective = Preferences.from_dict(orjson.loads(preferences))
         except (RouterError, ValueError, LookupError) as exc:
             return f"cannot be checked against {version}: {exc}"
         decision = decide(subject, catalog.routes_of(subject), effective)
@@ -179,11 +174,11 @@ class PolicyCheck:
     def _route(self, version: str, key: object) -> Route | None:
         return self.catalogs.route(version, key)
 
-    def _why_not(self, version: str | Any, key: object, preferences: dict[str, Any]) -> str:
+    def _why_not(self, version: object, key: object, preferences: bytes) -> str:
         route = self._route(str(version), key)
         if route is None:
             return f"catalog {version} has no route {key!r}"
-        reasons = reasons_against(route, Preferences.from_dict(preferences))
+        reasons = reasons_against(route, Preferences.from_dict(orjson.loads(preferences)))
         return f"catalog {version} rejects it under the recorded preferences: {'; '.join(reasons)}"
 
     def _violate(self, line: Line, record: dict[str, Any], route: object, reason: str) -> None:

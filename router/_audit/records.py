@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One line of an audit log: where it is, and its record (``None``: not a JSON object)."""
 
     file: str
     number: int
     record: dict[str, Any] | None
+    raw: bytes
 
 
 def read(sources: Iterable[str | Path]) -> Iterator[Line]:
@@ -38,4 +37,4 @@ def _lines(name: str, stream: IO[bytes]) -> Iterator[Line]:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError:
             record = None
-        yield Line(name, number, record if isinstance(record, dict) else None)
+        yield Line(name, number, record if isinstance(record, dict) else None, raw)
