@@ -35,15 +35,27 @@ def load_or_create_key(path: Path) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
-def pseudonym_key(settings: Settings) -> bytes:
+def pseudonym_key(settings: Settings, *, create: bool = True) -> bytes:
     """``POLICY_ROUTER_PSEUDONYM_KEY``, else ``pseudonym.key`` in the data directory."""
     if settings.pseudonym_key:
         return settings.pseudonym_key.get_secret_value().encode()
-    return load_or_create_key(settings.resolved_data_dir() / "pseudonym.key")
+    return _stored(settings, "pseudonym.key", "POLICY_ROUTER_PSEUDONYM_KEY", create)
 
 
-def audit_key(settings: Settings) -> bytes:
+def audit_key(settings: Settings, *, create: bool = True) -> bytes:
     """``POLICY_ROUTER_AUDIT_KEY``, else ``audit.key`` in the data directory."""
     if settings.audit_key:
         return settings.audit_key.get_secret_value().encode()
-    return load_or_create_key(settings.resolved_data_dir() / "audit.key")
+    return _stored(settings, "audit.key", "POLICY_ROUTER_AUDIT_KEY", create)
+
+
+def _stored(settings: Settings, name: str, variable: str, create: bool) -> bytes:
+    """The key file's key; with ``create=False`` (reading a log) a missing one is an error:
+    a new key could only make every record look forged, or every user unknown."""
+    path = settings.resolved_data_dir() / name
+    if not create and not path.exists():
+        raise ValueError(
+            f"no key to read the audit log with: {variable} is not set and {path} does not "
+            f"exist; set {variable} (or POLICY_ROUTER_DATA_DIR) as for the router that wrote it"
+        )
+    return load_or_create_key(path)

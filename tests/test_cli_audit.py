@@ -31,12 +31,37 @@ async def log(tmp_path: Path) -> dict[str, Any]:
     ids: dict[str, list[str]] = {"alice": [], "bob": []}
     async with PolicyRouter.from_settings(settings) as router:
         for user, model in (("alice", "Kimi K2"), ("bob", "GPT 4.1"), ("alice", "GPT 4.1")):
-            request = f"{user}-{len(ids[user])}"
+            request = f"{user[0]}-{len(ids[user])}"  # no raw id in any record, ids included
             ids[user].append(request)
             messages = [{"role": "user", "content": "secret content"}]
             await router.acompletion(model, messages, user, request_id=request)
         await router.preferences.set("carol", {"max_retention": "none"})
     return {"path": path, "ids": ids, "settings": settings}
+
+
+def test_log__holds_no_content_raw_id_or_key(log: dict[str, Any]) -> None:
+    text = log["path"].read_text()
+    assert "secret content" not in text
+    assert "alice" not in text
+    assert "bob" not in text
+    data = log["settings"].resolved_data_dir()
+    for key in ("audit.key", "pseudonym.key"):
+        assert (data / key).read_text() not in text
+
+
+def test_verify__without_the_key_says_how_to_give_it(
+    log: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "elsewhere"))
+    code, _, err = cli("audit", "verify", str(log["path"]))
+    assert code == 1
+    assert err.startswith(
+        "error: no key to read the audit log with: POLICY_ROUTER_AUDIT_KEY is not set"
+    )
+    assert not (tmp_path / "elsewhere").exists()  # no new key made up
+    code, _, err = cli("audit", "query", str(log["path"]), "--user", "alice")
+    assert code == 1
+    assert "POLICY_ROUTER_PSEUDONYM_KEY is not set" in err
 
 
 def test_verify__a_real_log_holds(log: dict[str, Any]) -> None:
@@ -78,9 +103,9 @@ def test_query__filters_combine(log: dict[str, Any]) -> None:
         "audit", "query", path, "--model", "GPT 4.1", "--event", "route.attempt", "--json"
     )
     assert code == 0
-    assert [r["request_id"] for r in json.loads(out)] == ["bob-0", "alice-1"]
+    assert [r["request_id"] for r in json.loads(out)] == ["b-0", "a-1"]
     code, out, _ = cli("audit", "query", path, "--provider", "Groq", "--outcome", "ok", "--json")
-    assert [r["request_id"] for r in json.loads(out)] == ["alice-0"]
+    assert [r["request_id"] for r in json.loads(out)] == ["a-0"]
     code, out, _ = cli("audit", "query", path, "--since", "2999-01-01", "--json")
     assert json.loads(out) == []
     code, out, _ = cli("audit", "query", path, "--until", "1h", "--json")

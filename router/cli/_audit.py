@@ -43,7 +43,7 @@ def verify_command(
 
         found = verify(
             files,
-            key=audit_key(config),
+            key=audit_key(config, create=False),
             policies=policies or config.catalog.parent,
             checkpoints=checkpoint or (),
         )
@@ -114,7 +114,7 @@ def _filter(
         from router._core.pseudonym import Pseudonymizer
         from router._keyfile import pseudonym_key
 
-        pseudonym = Pseudonymizer(pseudonym_key(config)).for_audit(user)
+        pseudonym = Pseudonymizer(pseudonym_key(config, create=False)).for_audit(user)
     return Filter(
         user=pseudonym,
         since=_when(since, "--since"),
