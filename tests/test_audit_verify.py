@@ -321,3 +321,20 @@ def test_verify__values_json_cannot_hold_are_written_as_text_and_verify(tmp_path
     log.close()
     assert json.loads(path.read_text())["where"] == "/x"
     assert verify([path], key=KEY, policies=POLICIES).ok
+
+
+def test_verify__replicas_in_one_file_keep_their_own_chains(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    lines: list[str] = []
+    first, second = AuditLog(lines.append, key=KEY), AuditLog(lines.append, key=KEY)
+    for n in range(3):
+        first.emit("preferences.changed", action="set", n=n)
+        second.emit("preferences.changed", action="set", n=n)
+    path.write_text("\n".join(lines) + "\n")
+    found = check(path)
+    assert found.ok
+    assert found.writers == 2
+    lines[3] = lines[3].replace('"n":1', '"n":7')  # the second writer's second record
+    path.write_text("\n".join(lines) + "\n")
+    found = check(path)
+    assert [(b.line, b.writer) for b in found.breaks] == [(4, second.writer)]

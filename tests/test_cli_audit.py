@@ -167,3 +167,15 @@ def test_query__a_bad_time_is_one_line_saying_what_is_expected(log: dict[str, An
         "error: --since must be an ISO date or time (2025-11-01, 2025-11-01T12:00) or a "
         "duration back from now (24h, 7d) (got 'last tuesday')"
     )
+
+
+def test_query__catalog_version_and_event_filters(log: dict[str, Any]) -> None:
+    path = str(log["path"])
+    _, out, _ = cli("audit", "query", path, "--event", "route.decision", "--json")
+    decisions = json.loads(out)
+    assert [r["request_id"] for r in decisions] == ["a-0", "b-0", "a-1"]
+    version = decisions[0]["catalog_version"]
+    _, out, _ = cli("audit", "query", path, "--catalog-version", version, "--json")
+    assert len(json.loads(out)) == 7
+    _, out, _ = cli("audit", "query", path, "--catalog-version", "2025-06@000000000000", "--json")
+    assert json.loads(out) == []
