@@ -176,3 +176,24 @@ def test_file_sink__bad_path_fails_at_start(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(OSError, match=r"Not a directory|File exists"):
         AuditLog(tmp_path / "file" / "audit.jsonl")
+
+
+def test_fork__the_child_writes_its_own_chain(tmp_path: Path) -> None:
+    from router._audit.verify import verify
+    from tests.conftest import REPO
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.emit("a")
+    pid = os.fork()
+    if pid == 0:  # the child: one record, then out without running pytest's cleanup
+        log.emit("child")
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    log.emit("b")
+    log.close()
+    records = parse(path.read_text().splitlines())
+    child = next(r for r in records if r["event"] == "child")
+    assert (child["seq"], child["prev"]) == (1, GENESIS)
+    assert child["writer"] != log.writer
+    assert verify([path], key=KEY, policies=REPO / "policies").ok

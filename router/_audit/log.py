@@ -18,6 +18,7 @@ import secrets
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +55,6 @@ class AuditLog:
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 60.0,
     ) -> None:
-        self.writer = secrets.token_hex(8)
         self._key = key or secrets.token_bytes(32)
         self._signer = chain.Signer(self._key)
         self._sink = open_sink(sink)
@@ -62,14 +62,21 @@ class AuditLog:
         self._checkpoints = None if checkpoint is None else open_sink(checkpoint)
         self._every = checkpoint_every
         self._seconds = checkpoint_seconds
+        self._start_chain()
+        self._previous_hup: Any = None
+        if isinstance(self._sink, FileSink):
+            self._watch_hup(self._sink)
+        if hasattr(os, "register_at_fork"):  # a forked child is another writer, never a twin
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart(ref))
+
+    def _start_chain(self) -> None:
+        self.writer = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._seq = 0
         self._head = chain.GENESIS
         self._fresh = True  # the next record starts a file: it names the value it continues from
         self._checkpointed = (0, time.monotonic())
-        self._previous_hup: Any = None
-        if isinstance(self._sink, FileSink):
-            self._watch_hup(self._sink)
 
     @classmethod
     def from_settings(
@@ -172,6 +179,12 @@ class AuditLog:
             if main and signal.getsignal(signal.SIGHUP) is ours and previous is not None:
                 signal.signal(signal.SIGHUP, previous)
             self._previous_hup = None
+
+
+def _restart(ref: weakref.ref[AuditLog]) -> None:
+    log = ref()
+    if log is not None:
+        log._start_chain()
 
 
 def _now() -> str:
