@@ -1,8 +1,9 @@
-"""The pseudonym key kept in the data directory when the operator sets none.
+"""Keys kept in the data directory when the operator sets none: the pseudonym key and the
+audit chain's key (two keys: whoever may check the log need not be able to name users).
 
-Created once, atomically: each process writes a complete candidate to a private temporary
-file and hard-links it into place, which fails if another process got there first; then every
-process reads the one key that won. The file is 0600 in a directory created 0700.
+Each is created once, atomically: each process writes a complete candidate to a private
+temporary file and hard-links it into place, which fails if another process got there first;
+then every process reads the one key that won. The file is 0600 in a directory created 0700.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from router._errors import ConfigError
+
+if TYPE_CHECKING:
+    from router._settings import Settings
 
 KEY_BYTES: Final = 32
 MIN_KEY_BYTES: Final = 16
 PRIVATE_DIR: Final = 0o700
+_ROLES: Final = {  # file name: what the key is for, its variable, what a new key changes
+    "pseudonym.key": ("pseudonym", "POLICY_ROUTER_PSEUDONYM_KEY", "every pseudonym then changes"),
+    "audit.key": ("audit", "POLICY_ROUTER_AUDIT_KEY", "older records then fail verification"),
+}
 
 
 def load_or_create_key(path: Path) -> bytes:
@@ -60,10 +68,37 @@ def _checked(path: Path, text: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) < MIN_KEY_BYTES:
+        what, variable, effect = _ROLES.get(path.name, _ROLES["pseudonym.key"])
         raise ConfigError(
-            f"the pseudonym key file {path} holds no key of at least {MIN_KEY_BYTES} bytes "
+            f"the {what} key file {path} holds no key of at least {MIN_KEY_BYTES} bytes "
             f"(expected at least {2 * MIN_KEY_BYTES} hex characters, found {len(text.strip())} "
             "characters): restore the file from a backup, or delete it to have a new key "
-            "created (every pseudonym then changes), or set POLICY_ROUTER_PSEUDONYM_KEY"
+            f"created ({effect}), or set {variable}"
         )
     return key
+
+
+def pseudonym_key(settings: Settings, *, create: bool = True) -> bytes:
+    """``POLICY_ROUTER_PSEUDONYM_KEY``, else ``pseudonym.key`` in the data directory."""
+    if settings.pseudonym_key:
+        return settings.pseudonym_key.get_secret_value().encode()
+    return _stored(settings, "pseudonym.key", "POLICY_ROUTER_PSEUDONYM_KEY", create)
+
+
+def audit_key(settings: Settings, *, create: bool = True) -> bytes:
+    """``POLICY_ROUTER_AUDIT_KEY``, else ``audit.key`` in the data directory."""
+    if settings.audit_key:
+        return settings.audit_key.get_secret_value().encode()
+    return _stored(settings, "audit.key", "POLICY_ROUTER_AUDIT_KEY", create)
+
+
+def _stored(settings: Settings, name: str, variable: str, create: bool) -> bytes:
+    """The key file's key; with ``create=False`` (reading a log) a missing one is an error:
+    a new key could only make every record look forged, or every user unknown."""
+    path = settings.resolved_data_dir() / name
+    if not create and not path.exists():
+        raise ValueError(
+            f"no key to read the audit log with: {variable} is not set and {path} does not "
+            f"exist; set {variable} (or POLICY_ROUTER_DATA_DIR) as for the router that wrote it"
+        )
+    return load_or_create_key(path)

@@ -28,7 +28,7 @@ from router._errors import (
     UnknownModel,
 )
 from router._failover import Answered, Call, Failover
-from router._keyfile import load_or_create_key
+from router._keyfile import pseudonym_key
 from router._settings import Settings
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
@@ -99,18 +99,13 @@ class PolicyRouter:
         settings = settings or Settings(**overrides)
         catalog = load_catalog(settings.catalog)
         deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
-        key = (
-            settings.pseudonym_key.get_secret_value().encode()
-            if settings.pseudonym_key
-            else load_or_create_key(settings.resolved_data_dir() / "pseudonym.key")
-        )
         return cls(
             catalog=catalog,
             deployment=deployment,
             settings=settings,
             store=LazyStore(settings.resolved_store_url(), lock_timeout=settings.store_timeout),
-            audit=audit_log or AuditLog(settings.audit),
-            pseudonymizer=Pseudonymizer(key),
+            audit=audit_log or AuditLog.from_settings(settings),
+            pseudonymizer=Pseudonymizer(pseudonym_key(settings)),
         )
 
     def canonical(self, preferences: Preferences) -> Preferences:

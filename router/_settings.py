@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     provider_priority: list[str] = Field(default_factory=list)
     pseudonym_key: SecretStr | None = None
     audit: str = "stdout"
+    audit_key: SecretStr | None = None
+    audit_checkpoint: str = "stderr"
+    audit_checkpoint_every: int = Field(default=1000, gt=0)
+    audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
     store_url: str | None = None
     store_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=3600)
     data_dir: Path | None = None

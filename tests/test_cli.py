@@ -182,7 +182,7 @@ def test_audit_summary__counts_and_failovers(tmp_path: Path) -> None:
     assert summary["refusals"] == {"PolicyViolation": 1}
     assert summary["rejection_reasons"] == {"denied": 1}
     assert summary["failed_over"] == {"r1": ["nebius:server", "together:ok"]}
-    assert summary["unreadable_lines"] == [6]
+    assert summary["unreadable_lines"] == [f"{log}:6"]
 
 
 def test_audit_summary__missing_file_is_one_line(tmp_path: Path) -> None:

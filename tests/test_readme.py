@@ -56,11 +56,13 @@ def expected_exit(line: str) -> int:
 
 
 def cli_lines() -> list[str]:
+    """``policy-router`` lines outside the proxy section, with the ``export`` lines among them."""
     return [
         line
         for block in blocks("bash")
+        if "policy-router serve" not in block
         for line in shell_lines(block)
-        if line.startswith("policy-router ") and " serve" not in line
+        if line.startswith(("policy-router ", "export "))
     ]
 
 
@@ -110,15 +112,22 @@ def test_readme__second_command_is_what_ci_runs() -> None:
     assert "./scripts/test" in ci
 
 
-def test_readme__every_cli_line_runs_with_the_exit_status_it_states(workdir: Path) -> None:
+def test_readme__every_cli_line_runs_with_the_exit_status_it_states(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines = cli_lines()
     assert len(lines) >= 15
     for line in lines:
+        if line.startswith("export "):  # applies to the lines after it, as in a shell
+            for assignment in shlex.split(line, comments=True)[1:]:
+                monkeypatch.setenv(*assignment.split("=", 1))
+            continue
         done = run_cli(line, workdir)
         assert done.returncode == expected_exit(line), f"{line}\n{done.stdout}\n{done.stderr}"
         assert "Traceback" not in done.stderr, line
     assert (workdir / "page.md").exists()
     assert (workdir / "2026-01.yaml").exists()
+    assert (workdir / "checkpoints.jsonl").exists()  # "Proving compliance" wrote and read them
 
 
 def test_readme__python_program_runs_offline(workdir: Path) -> None:

@@ -13,6 +13,7 @@ from _store_fixtures import BACKENDS, make_backend
 
 from router import InvalidPreferences, Preferences, StoreUnavailable, UnknownProvider
 from router._audit import AuditLog
+from router._audit.chain import CHAIN_FIELDS
 from router._core.pseudonym import Pseudonymizer
 from router._store import PreferenceStore, open_store
 from router._user_preferences import UserPreferences
@@ -81,7 +82,8 @@ async def test_set__audits_pseudonym_actor_old_and_new(subject: Subject) -> None
     assert len(set(ids)) == 2  # each change without a caller's id gets its own
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
     records = [
-        {k: v for k, v in r.items() if k not in ("ts", "request_id")} for r in subject.records()
+        {k: v for k, v in r.items() if k not in ("ts", "request_id", *CHAIN_FIELDS)}
+        for r in subject.records()
     ]
     assert records == [
         {

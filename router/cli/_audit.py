@@ -1,98 +1,223 @@
-"""``policy-router audit summary FILE``: what an audit log says happened, counted."""
+"""``policy-router audit verify | query | summary``: the audit log as evidence."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from router.cli._common import JsonOption, err, one_line_errors, out, print_json
+from router._audit.policy import Catalogs
+from router._audit.query import Filter, Summary, outcome_of, report, select
+from router._audit.records import read
+from router._audit.verify import Report, verify
+from router._core.duration import Duration
+from router.cli._common import JsonOption, err, one_line_errors, out, print_json, settings
 
-app = typer.Typer(help="Read audit logs.", no_args_is_help=True)
+app = typer.Typer(help="Read audit logs: verify them, query them.", no_args_is_help=True)
 
-
-@dataclass
-class Summary:
-    """Counts over an audit log. Lines that are not audit records are counted, not dropped."""
-
-    events: Counter[str] = field(default_factory=Counter)
-    models: Counter[str] = field(default_factory=Counter)
-    providers: Counter[str] = field(default_factory=Counter)
-    outcomes: Counter[str] = field(default_factory=Counter)
-    refusals: Counter[str] = field(default_factory=Counter)
-    rejections: Counter[str] = field(default_factory=Counter)
-    attempts: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    unreadable: list[int] = field(default_factory=list)
-
-    def add(self, record: dict[str, Any]) -> None:
-        event = str(record.get("event", "?"))
-        self.events[event] += 1
-        if event == "route.decision":
-            self.models[str(record.get("model"))] += 1
-            for candidate in record.get("candidates", ()):
-                for reason in candidate.get("reasons", ()):
-                    self.rejections[reason] += 1
-        elif event == "route.attempt":
-            self.providers[str(record.get("provider"))] += 1
-            self.outcomes[str(record.get("outcome"))] += 1
-            request = str(record.get("request_id"))
-            self.attempts[request].append(f"{record.get('provider')}:{record.get('outcome')}")
-        elif event == "route.refused":
-            self.refusals[str(record.get("reason"))] += 1
-
-    def failed_over(self) -> dict[str, list[str]]:
-        """Requests that needed more than one route, with each attempt's provider and outcome."""
-        return {rid: tries for rid, tries in self.attempts.items() if len(tries) > 1}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "events": dict(self.events),
-            "models": dict(self.models),
-            "providers": dict(self.providers),
-            "outcomes": dict(self.outcomes),
-            "refusals": dict(self.refusals),
-            "rejection_reasons": dict(self.rejections),
-            "failed_over": self.failed_over(),
-            "unreadable_lines": self.unreadable,
-        }
+Files = typer.Argument(..., help="Audit logs, oldest first; '-' reads standard input.")
+PoliciesOption = typer.Option(
+    None, "--policies", help="Directory of catalog versions. Default: the shipped policies/."
+)
 
 
-def summarise(path: Path) -> Summary:
-    summary = Summary()
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                summary.unreadable.append(number)
-                continue
-            if isinstance(record, dict):
-                summary.add(record)
-            else:
-                summary.unreadable.append(number)
-    return summary
+@app.command("verify")
+def verify_command(
+    files: list[str] = Files,
+    checkpoint: list[Path] | None = typer.Option(
+        None, "--checkpoint", help="Checkpoint file(s): proves nothing was cut after them."
+    ),
+    policies: Path | None = PoliciesOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Exit 0 only when every writer's chain holds and no record violates its catalog version.
+
+    Exit 2 when verification fails (the first break is located by file and line)."""
+    with one_line_errors():
+        config = settings()
+        from router._keyfile import audit_key
+
+        found = verify(
+            files,
+            key=audit_key(config, create=False),
+            policies=policies or config.catalog.parent,
+            checkpoints=checkpoint or (),
+        )
+    if as_json:
+        print_json(found.to_dict())
+    else:
+        _print_verification(found)
+    if not found.ok:
+        raise typer.Exit(2)
+
+
+def _print_verification(found: Report) -> None:
+    table = Table("check", "result")
+    chain = "holds" if not found.breaks else f"BROKEN ({len(found.breaks)} places)"
+    table.add_row("records checked", str(found.records))
+    table.add_row("writers (chains)", str(found.writers))
+    table.add_row("checkpoints", str(found.checkpoints))
+    table.add_row("chain", chain)
+    table.add_row("decisions re-checked", str(found.decisions))
+    table.add_row("attempts re-checked", str(found.attempts))
+    table.add_row("policy violations", str(len(found.violations)))
+    out.print(table)
+    if found.breaks:
+        first = found.breaks[0]
+        out.print(f"first break: {first.file}:{first.line}: {first.reason}", markup=False)
+        for more in found.breaks[1:10]:
+            out.print(f"  then {more.file}:{more.line}: {more.reason}", markup=False)
+    for violation in found.violations[:20]:
+        out.print(
+            f"violation: {violation.file}:{violation.line} request {violation.request_id} "
+            f"route {violation.route}: {violation.reason}",
+            markup=False,
+        )
+    out.print("verified" if found.ok else "NOT verified", markup=False)
+
+
+def _when(value: str | None, flag: str) -> datetime | None:
+    """An ISO date or time (UTC unless it says), or a duration back from now (``7d``)."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            return datetime.now(UTC) - timedelta(seconds=Duration.parse(value).seconds)
+        except (ValueError, OverflowError):
+            raise ValueError(
+                f"{flag} must be an ISO date or time (2025-11-01, 2025-11-01T12:00) or a duration "
+                f"back from now (24h, 7d) (got {value!r})"
+            ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _filter(
+    user: str | None,
+    since: str | None,
+    until: str | None,
+    model: str | None,
+    provider: str | None,
+    catalog_version: str | None,
+    outcome: str | None,
+    event: str | None,
+) -> Filter:
+    """Flags to a filter: the raw user id becomes its audit pseudonym, names become slugs."""
+    config = settings()
+    pseudonym = None
+    if user is not None:
+        from router._core.pseudonym import Pseudonymizer
+        from router._keyfile import pseudonym_key
+
+        pseudonym = Pseudonymizer(pseudonym_key(config, create=False)).for_audit(user)
+    return Filter(
+        user=pseudonym,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+        model=_slug(config.catalog, model, "model"),
+        provider=_slug(config.catalog, provider, "provider"),
+        catalog_version=catalog_version,
+        outcome=outcome,
+        event=event,
+    )
+
+
+def _slug(catalog_path: Path, name: str | None, kind: str) -> str | None:
+    """A display name or alias as the current catalog knows it; else the name as given."""
+    if name is None:
+        return None
+    from router._core.catalog_load import load_catalog
+    from router._errors import RouterError
+
+    try:
+        catalog = load_catalog(catalog_path)
+        return catalog.model(name).slug if kind == "model" else catalog.provider(name).slug
+    except (RouterError, LookupError):
+        return name
+
+
+@app.command("query")
+def query_command(
+    files: list[str] = Files,
+    user: str | None = typer.Option(None, "--user", "-u", help="Raw user id (pseudonymised here)."),
+    since: str | None = typer.Option(None, "--since", help="From this time (ISO) or duration ago."),
+    until: str | None = typer.Option(
+        None, "--until", help="Before this time (ISO) or duration ago."
+    ),
+    model: str | None = typer.Option(None, "--model", help="Model name, alias or slug."),
+    provider: str | None = typer.Option(None, "--provider", help="Provider name or slug."),
+    catalog_version: str | None = typer.Option(None, "--catalog-version", help="label@hash12"),
+    outcome: str | None = typer.Option(
+        None, "--outcome", help="ok, timeout, …; decided / refused for decisions and refusals."
+    ),
+    event: str | None = typer.Option(None, "--event", help="route.decision, route.attempt, …"),
+    summary: bool = typer.Option(False, "--summary", help="Counts instead of records."),
+    for_report: bool = typer.Option(
+        False, "--report", help="Providers that received the requests, and their data policy."
+    ),
+    policies: Path | None = PoliciesOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """The records that match, as a table (time, model, provider, outcome, catalog version)."""
+    unreadable: list[str] = []
+    with one_line_errors():
+        where = _filter(user, since, until, model, provider, catalog_version, outcome, event)
+        records = select(read(files), where, unreadable)
+        if for_report:
+            found = report(records, Catalogs(policies or settings().catalog.parent))
+            _print_report(found, user, where, as_json)
+        elif summary:
+            counts = Summary()
+            for record in records:
+                counts.add(record)
+            _print_summary(counts, unreadable, as_json)
+        else:
+            _print_records(list(records), as_json)
+    if unreadable:
+        where_ = ", ".join(unreadable[:10])
+        err.print(f"warning: {len(unreadable)} lines are not audit records ({where_})")
 
 
 @app.command("summary")
 def summary_command(
-    file: Path = typer.Argument(..., help="An audit log: one JSON record per line."),
+    files: list[str] = Files,
     as_json: bool = JsonOption,
 ) -> None:
-    """Counts per model, provider, outcome and refusal reason, and the requests that failed over."""
-    with one_line_errors():
-        summary = summarise(file)
+    """The same as ``audit query FILES --summary`` (kept for scripts that use it)."""
+    query_command(
+        files=files, user=None, since=None, until=None, model=None, provider=None,
+        catalog_version=None, outcome=None, event=None, summary=True, for_report=False,
+        policies=None, as_json=as_json,
+    )  # fmt: skip
+
+
+def _print_records(records: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        print_json(summary.to_dict())
+        print_json(records)
+        return
+    table = Table("time", "event", "model", "provider", "outcome", "catalog version", "request")
+    for r in records:
+        table.add_row(
+            str(r.get("ts", "")), str(r.get("event", "")), str(r.get("model") or ""),
+            str(r.get("provider") or ""), outcome_of(r), str(r.get("catalog_version") or ""),
+            str(r.get("request_id") or "")[:12],
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"{len(records)} records")
+
+
+def _print_summary(summary: Summary, unreadable: list[str], as_json: bool) -> None:
+    if as_json:
+        print_json(summary.to_dict() | {"unreadable_lines": unreadable})
         return
     for title, counts in (
         ("decisions per model", summary.models),
+        ("decisions per catalog version", summary.catalog_versions),
         ("attempts per provider", summary.providers),
         ("attempt outcomes", summary.outcomes),
         ("refusals", summary.refusals),
@@ -103,9 +228,6 @@ def summary_command(
     out.print(f"requests that failed over: {len(failed_over)}")
     for request, tries in failed_over.items():
         out.print(f"  {request}: {' -> '.join(tries)}", markup=False)
-    if summary.unreadable:
-        lines = ", ".join(map(str, summary.unreadable[:10]))
-        err.print(f"warning: {len(summary.unreadable)} lines are not audit records (lines {lines})")
 
 
 def _print_counts(title: str, counts: Counter[str]) -> None:
@@ -115,3 +237,38 @@ def _print_counts(title: str, counts: Counter[str]) -> None:
     for key, count in counts.most_common():
         table.add_row(key, str(count))
     out.print(table)
+
+
+def _print_report(found: dict[str, Any], user: str | None, where: Filter, as_json: bool) -> None:
+    found = {
+        "user": user,
+        "pseudonym": where.user,
+        "since": where.since.isoformat() if where.since else None,
+        "until": where.until.isoformat() if where.until else None,
+    } | found
+    if as_json:
+        print_json(found)
+        return
+    who = f"{user} ({where.user})" if user else "all users"
+    out.print(f"Requests of {who}", markup=False)
+    out.print(
+        f"period: {found['since'] or found['first_record'] or '-'} to "
+        f"{found['until'] or found['last_record'] or '-'}; requests decided: "
+        f"{found['requests_decided']}, refused: {found['requests_refused']}",
+        markup=False,
+    )
+    table = Table(
+        "provider", "model", "catalog version", "attempts", "retention", "flagged", "trains",
+        "user identifier",
+    )  # fmt: skip
+    for row in found["routes"]:
+        policy = row["policy"] or {}
+        table.add_row(
+            row["provider_name"] or row["provider"], row["model"], row["catalog_version"],
+            f"{row['attempts']} ({row['offline_attempts']} offline)",
+            policy.get("retention", "catalog version not found"),
+            policy.get("flagged_retention", ""), str(policy.get("trains_on_api_data", "")),
+            policy.get("user_identifier", ""),
+        )  # fmt: skip
+    out.print(table)
+    out.print("No message content is recorded in the audit log, so none is reported.")

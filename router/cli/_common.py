@@ -99,7 +99,7 @@ def run_with_router(
 
     config = settings_ or settings()
     if audit_log is None and config.audit == "stdout":
-        audit_log = AuditLog("stderr")  # stdout is the command's own output
+        audit_log = AuditLog.from_settings(config, "stderr")  # stdout is the command's own output
 
     async def main() -> T:
         router = PolicyRouter.from_settings(config, audit_log=audit_log)

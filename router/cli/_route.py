@@ -104,8 +104,8 @@ def _tee(config: Settings, records: list[str]) -> AuditLog:
     """Audit records are kept to print after the answer, and written where the settings say
     unless that is the terminal (they are printed there anyway)."""
     if config.audit in ("stdout", "stderr"):
-        return AuditLog(records.append)
-    return AuditLog(config.audit, copy_to=records.append)
+        return AuditLog.from_settings(config, records.append, checkpoint=False)
+    return AuditLog.from_settings(config, copy_to=records.append)
 
 
 def _print_records(records: list[str]) -> None:

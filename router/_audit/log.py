@@ -1,0 +1,196 @@
+"""The audit log: one JSON object per line, each chained to the writer's previous one.
+
+Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``, and
+``audit.checkpoint`` in the checkpoint sink. Callers pass only what may be logged: pseudonyms,
+never raw user ids; never message content; never credentials. This module does not guess which
+fields are safe; the router decides.
+
+Each record ends with ``writer`` (this log's random id), ``seq``, on the first record of each
+file ``prev``, and ``chain`` (see ``chain.py``). Every ``checkpoint_every`` records or
+``checkpoint_seconds`` seconds, and at close, a checkpoint (count and head) goes to the
+checkpoint sink, so that cutting records off the end of a file can be proved.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+import orjson
+
+from router._audit import chain
+from router._audit.sink import FileSink, open_sink
+
+if TYPE_CHECKING:
+    from router._settings import Settings
+
+Target = str | Path | TextIO | Callable[[str], None]
+_LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
+class AuditLog:
+    """Writes chained audit records to stdout, stderr, a file path, a stream or a callable.
+
+    ``key`` is the chain's HMAC key (``Settings.audit_key``, never the pseudonym key); without
+    one a random key is used and the chain can be checked by no one (tests, embedding).
+    ``checkpoint`` is where checkpoints go (``None``: nowhere).
+    """
+
+    def __init__(
+        self,
+        sink: Target = "stdout",
+        *,
+        copy_to: Callable[[str], None] | None = None,
+        key: bytes | None = None,
+        checkpoint: Target | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60.0,
+    ) -> None:
+        self._key = key or secrets.token_bytes(32)
+        self._signer = chain.Signer(self._key)
+        self._sink = open_sink(sink)
+        self._copy_to = copy_to
+        self._checkpoints = None if checkpoint is None else open_sink(checkpoint)
+        self._every = checkpoint_every
+        self._seconds = checkpoint_seconds
+        self._start_chain()
+        self._previous_hup: Any = None
+        if isinstance(self._sink, FileSink):
+            self._watch_hup(self._sink)
+        if hasattr(os, "register_at_fork"):  # a forked child is another writer, never a twin
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart(ref))
+
+    def _start_chain(self) -> None:
+        self.writer = secrets.token_hex(8)
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._head = chain.GENESIS
+        self._fresh = True  # the next record starts a file: it names the value it continues from
+        self._checkpointed = (0, time.monotonic())
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        sink: Target | None = None,
+        *,
+        copy_to: Callable[[str], None] | None = None,
+        checkpoint: bool = True,
+    ) -> AuditLog:
+        """The log the settings describe: sink, chain key, checkpoint sink and frequency.
+
+        ``sink`` replaces the settings' sink; ``checkpoint=False`` writes no checkpoints (for a
+        sink that keeps nothing)."""
+        from router._keyfile import audit_key
+
+        return cls(
+            settings.audit if sink is None else sink,
+            copy_to=copy_to,
+            key=audit_key(settings),
+            checkpoint=_checkpoint_target(settings.audit_checkpoint) if checkpoint else None,
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_seconds=settings.audit_checkpoint_seconds,
+        )
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``."""
+        record = {"ts": _now(), "event": event, **fields}
+        with self._lock:
+            if self._sink.prepare():
+                self._fresh = True
+            self._seq += 1
+            record["writer"] = self.writer
+            record["seq"] = self._seq
+            if self._fresh:
+                record["prev"] = self._head
+            else:
+                record.pop("prev", None)
+            record.pop("chain", None)
+            body = chain.canonical(record)
+            head = self._signer.link(self._head, body)
+            line = chain.seal(body, head)
+            self._sink.write(line)
+            self._head, self._fresh = head, False
+            self._maybe_checkpoint()
+        if self._copy_to is not None:
+            self._copy_to(line.decode().rstrip("\n"))
+
+    def checkpoint(self) -> None:
+        """Write the count and head so far to the checkpoint sink (if there is one)."""
+        with self._lock:
+            self._write_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        count, when = self._checkpointed
+        if self._checkpoints is None:
+            return
+        if self._seq - count >= self._every or time.monotonic() - when >= self._seconds:
+            self._write_checkpoint()
+
+    def _write_checkpoint(self) -> None:
+        if self._checkpoints is None:
+            return
+        point = {
+            "ts": _now(),
+            "event": chain.CHECKPOINT_EVENT,
+            "writer": self.writer,
+            "seq": self._seq,
+            "head": self._head,
+        }
+        point["mac"] = chain.checkpoint_mac(self._key, point)
+        self._checkpoints.prepare()
+        self._checkpoints.write(orjson.dumps(point, option=_LINE))
+        self._checkpointed = (self._seq, time.monotonic())
+
+    def _watch_hup(self, sink: FileSink) -> None:
+        """SIGHUP reopens the file (after logrotate), where a signal handler can be set."""
+        if threading.current_thread() is not threading.main_thread() or os.name != "posix":
+            return
+        previous = signal.getsignal(signal.SIGHUP)
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            sink.reopen()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGHUP, on_hup)
+        self._previous_hup = (on_hup, previous)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._seq:
+                self._write_checkpoint()
+            self._sink.close()
+            if self._checkpoints is not None:
+                self._checkpoints.close()
+        if self._previous_hup is not None:
+            ours, previous = self._previous_hup
+            main = threading.current_thread() is threading.main_thread()
+            if main and signal.getsignal(signal.SIGHUP) is ours and previous is not None:
+                signal.signal(signal.SIGHUP, previous)
+            self._previous_hup = None
+
+
+def _restart(ref: weakref.ref[AuditLog]) -> None:
+    log = ref()
+    if log is not None:
+        log._start_chain()
+
+
+def _now() -> str:
+    """UTC, ISO 8601 with microseconds and ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _checkpoint_target(setting: str) -> str | None:
+    return None if setting == "off" else setting

@@ -1,0 +1,205 @@
+"""``audit query``: the records a question selects, their counts, and one user's report.
+
+Filters compare with the record's own fields: ``user`` is the audit pseudonym (the CLI turns
+a raw id into it with the configured key), ``since`` / ``until`` bound ``ts``, ``model`` and
+``provider`` are slugs, ``outcome`` is an attempt's outcome (or ``decided``, ``refused``,
+``set``, ``delete`` for the other events, as ``outcome_of`` says).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from router._audit.chain import CHECKPOINT_EVENT
+from router._audit.policy import Catalogs
+from router._audit.records import Line
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which records a query selects; ``None`` selects any."""
+
+    user: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+    provider: str | None = None
+    catalog_version: str | None = None
+    outcome: str | None = None
+    event: str | None = None
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        event = record.get("event")
+        if event == CHECKPOINT_EVENT and self.event != CHECKPOINT_EVENT:
+            return False
+        wanted = (
+            (self.user, record.get("user")),
+            (self.model, record.get("model")),
+            (self.provider, record.get("provider")),
+            (self.catalog_version, record.get("catalog_version")),
+            (self.event, event),
+        )
+        if any(want is not None and want != got for want, got in wanted):
+            return False
+        if self.outcome is not None and outcome_of(record) != self.outcome:
+            return False
+        return self._in_period(record.get("ts"))
+
+    def _in_period(self, ts: object) -> bool:
+        if self.since is None and self.until is None:
+            return True
+        if not isinstance(ts, str):
+            return False
+        try:
+            when = datetime.fromisoformat(ts)
+        except ValueError:
+            return False
+        return (self.since is None or when >= self.since) and (
+            self.until is None or when < self.until
+        )
+
+
+def outcome_of(record: dict[str, Any]) -> str:
+    """An attempt's outcome; ``decided`` / ``refused`` / the action for other events."""
+    event = record.get("event")
+    if event == "route.attempt":
+        return str(record.get("outcome"))
+    if event == "route.decision":
+        return "decided"
+    if event == "route.refused":
+        return "refused"
+    return str(record.get("action", ""))
+
+
+def select(lines: Iterable[Line], where: Filter, unreadable: list[str]) -> Iterator[dict[str, Any]]:
+    """The records ``where`` matches; lines that are not records are listed in ``unreadable``."""
+    for line in lines:
+        if line.record is None:
+            unreadable.append(f"{line.file}:{line.number}")
+        elif where.matches(line.record):
+            yield line.record
+
+
+@dataclass
+class Summary:
+    """Counts over selected records: per model, provider, outcome, catalog version, refusal."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    models: Counter[str] = field(default_factory=Counter)
+    providers: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    catalog_versions: Counter[str] = field(default_factory=Counter)
+    refusals: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[str] = field(default_factory=Counter)
+    attempts: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, record: dict[str, Any]) -> None:
+        event = str(record.get("event", "?"))
+        self.events[event] += 1
+        if event == "route.decision":
+            self.models[str(record.get("model"))] += 1
+            self.catalog_versions[str(record.get("catalog_version"))] += 1
+            for candidate in record.get("candidates", ()):
+                for reason in candidate.get("reasons", ()):
+                    self.rejections[reason] += 1
+        elif event == "route.attempt":
+            self.providers[str(record.get("provider"))] += 1
+            self.outcomes[str(record.get("outcome"))] += 1
+            request = str(record.get("request_id"))
+            self.attempts[request].append(f"{record.get('provider')}:{record.get('outcome')}")
+        elif event == "route.refused":
+            self.refusals[str(record.get("reason"))] += 1
+
+    def failed_over(self) -> dict[str, list[str]]:
+        """Requests that needed more than one route, with each attempt's provider and outcome."""
+        return {rid: tries for rid, tries in self.attempts.items() if len(tries) > 1}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events": dict(self.events),
+            "models": dict(self.models),
+            "providers": dict(self.providers),
+            "outcomes": dict(self.outcomes),
+            "catalog_versions": dict(self.catalog_versions),
+            "refusals": dict(self.refusals),
+            "rejection_reasons": dict(self.rejections),
+            "failed_over": self.failed_over(),
+        }
+
+
+@dataclass(slots=True)
+class _RouteUse:
+    attempts: int = 0
+    offline: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    first: str = ""
+    last: str = ""
+
+
+def report(records: Iterable[dict[str, Any]], catalogs: Catalogs) -> dict[str, Any]:
+    """Which providers received the selected requests, under which data policy and catalog.
+
+    For a data-subject access request: no content, no raw id; routes per catalog version with
+    their retention, flagged retention, training and identifier rule as that version states."""
+    uses: dict[tuple[str, str], _RouteUse] = defaultdict(_RouteUse)
+    requests: set[str] = set()
+    refused = 0
+    times: list[str] = []
+    for record in records:
+        ts = str(record.get("ts", ""))
+        times.append(ts)
+        event = record.get("event")
+        if event == "route.decision":
+            requests.add(str(record.get("request_id")))
+        elif event == "route.refused":
+            refused += 1
+        elif event == "route.attempt":
+            use = uses[(str(record.get("route")), str(record.get("catalog_version")))]
+            use.attempts += 1
+            use.offline += record.get("offline") is True
+            use.outcomes[str(record.get("outcome"))] += 1
+            use.first = min(use.first or ts, ts)
+            use.last = max(use.last, ts)
+    rows = [_row(route, version, use, catalogs) for (route, version), use in sorted(uses.items())]
+    return {
+        "first_record": min(times, default=None),
+        "last_record": max(times, default=None),
+        "requests_decided": len(requests),
+        "requests_refused": refused,
+        "providers": sorted({row["provider"] for row in rows}),
+        "catalog_versions": sorted({row["catalog_version"] for row in rows}),
+        "routes": rows,
+    }
+
+
+def _row(key: str, version: str, use: _RouteUse, catalogs: Catalogs) -> dict[str, Any]:
+    route = catalogs.route(version, key)
+    row: dict[str, Any] = {
+        "provider": route.provider.slug if route else key.rpartition("/")[2],
+        "provider_name": route.provider.name if route else None,
+        "model": route.model.name if route else key.rpartition("/")[0],
+        "route": key,
+        "catalog_version": version,
+        "attempts": use.attempts,
+        "offline_attempts": use.offline,
+        "outcomes": dict(use.outcomes),
+        "first": use.first,
+        "last": use.last,
+    }
+    if route is None:
+        row["policy"] = None  # the catalog version is not among those given: said, not guessed
+        return row
+    policy = route.policy
+    row["policy"] = {
+        "retention": policy.effective_retention.describe(),
+        "retention_stated": policy.retention is not None,
+        "flagged_retention": policy.effective_flagged_retention.describe(),
+        "trains_on_api_data": policy.trains,
+        "training_stated": policy.trains_on_api_data is not None,
+        "user_identifier": policy.effective_user_identifier.value,
+    }
+    return row

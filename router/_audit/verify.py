@@ -1,0 +1,239 @@
+"""``audit verify``: does the chain hold, and did every request go where its catalog allowed?
+
+Three checks over the records of one or more files, read in the order given (oldest first):
+
+- the chain (``chain.py``): per writer, every record's ``seq`` follows the previous one and its
+  ``chain`` value is the HMAC of the previous value and its own bytes; a writer's first record
+  in the files given names the value it continues from (``prev``). The first broken record is
+  located by file and line.
+- checkpoints (from ``--checkpoint`` files, and any found inline): each proves that its
+  writer's chain reached ``seq`` records at ``head``; a log that ends earlier was truncated.
+- the policy (``policy.py``): each decision and attempt against the catalog version it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from router._audit import chain
+from router._audit.policy import PolicyCheck, Violation
+from router._audit.records import Line, read
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """A place where the chain does not hold."""
+
+    file: str
+    line: int
+    writer: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "writer": self.writer, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class _Writer:
+    seq: int
+    head: str
+    file: str
+    line: int
+
+
+@dataclass
+class Report:
+    """What verification found. ``ok``: the chain holds and no record violates its catalog."""
+
+    files: list[str]
+    records: int = 0
+    writers: int = 0
+    checkpoints: int = 0
+    decisions: int = 0
+    attempts: int = 0
+    breaks: list[Break] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks and not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "files": self.files,
+            "records": self.records,
+            "writers": self.writers,
+            "checkpoints": self.checkpoints,
+            "decisions_checked": self.decisions,
+            "attempts_checked": self.attempts,
+            "first_break": self.breaks[0].to_dict() if self.breaks else None,
+            "breaks": [b.to_dict() for b in self.breaks],
+            "violations": [v.to_dict() for v in self.violations],
+        }
+
+
+class ChainCheck:
+    """Follows each writer's chain through the records, in file order."""
+
+    def __init__(self, key: bytes, report: Report) -> None:
+        self._signer = chain.Signer(key)
+        self._report = report
+        self.writers: dict[str, _Writer] = {}
+
+    def add(self, line: Line, record: dict[str, Any]) -> None:
+        """Check one record; its ``chain`` field is taken out (the rest is what was hashed)."""
+        value = record.pop("chain", None)
+        writer, seq = record.get("writer"), record.get("seq")
+        if not isinstance(writer, str) or not isinstance(seq, int) or not isinstance(value, str):
+            self._break(line, None, "record without chain fields (writer, seq, chain): inserted?")
+            return
+        state = self.writers.get(writer)
+        if state is not None and seq == state.seq + 1 and "prev" not in record:
+            prev: str | None = state.head  # the common case, kept short
+        else:
+            prev = self._start(line, record, writer, seq, state)
+        if prev is not None and not self._holds(line, record, prev, value):
+            self._break(line, writer, "chain value does not match: the record was edited (or the key differs)")  # fmt: skip
+        if state is None:
+            self.writers[writer] = _Writer(seq, value, line.file, line.number)
+        else:
+            state.seq, state.head, state.file, state.line = seq, value, line.file, line.number
+        record["chain"] = value
+
+    def _holds(self, line: Line, record: dict[str, Any], prev: str, value: str) -> bool:
+        """The line as read, or else as re-encoded (a shipper may have changed its spacing).
+
+        Plain comparisons: verification is offline, no one can time it."""
+        body = chain.unsealed(line.raw)
+        if body is not None and self._signer.link(prev, body) == value:
+            return True
+        return self._signer.link(prev, chain.canonical(record)) == value
+
+    def _start(
+        self, line: Line, record: dict[str, Any], writer: str, seq: int, state: _Writer | None
+    ) -> str | None:
+        """The chain value this record follows; ``None`` (after reporting) when it cannot say."""
+        named = record.get("prev")
+        if state is None:
+            if not isinstance(named, str):
+                self._break(
+                    line, writer, f"writer's first record here is #{seq} and names no 'prev': "
+                    "the records before it are missing"
+                )  # fmt: skip
+                return None
+            if seq == 1 and named != chain.GENESIS:
+                self._break(line, writer, "record #1 does not start from the genesis value")
+            return named
+        if seq != state.seq + 1:
+            what = "missing" if seq > state.seq + 1 else "repeated or out of order"
+            self._break(
+                line, writer,
+                f"record #{seq} follows #{state.seq} ({state.file}:{state.line}): records {what}",
+            )  # fmt: skip
+            return None
+        if named is not None and named != state.head:
+            self._break(line, writer, "'prev' is not the chain value of the writer's last record")
+            return None
+        return state.head
+
+    def _break(self, line: Line, writer: str | None, reason: str) -> None:
+        self._report.breaks.append(Break(line.file, line.number, writer, reason))
+
+
+class Checkpoints:
+    """Checkpoints read so far; each checked against the chain once the logs are read."""
+
+    def __init__(self, key: bytes, report: Report) -> None:
+        self._key = key
+        self._report = report
+        self._points: list[tuple[Line, dict[str, Any]]] = []
+        self.heads: dict[tuple[str, int], str] = {}  # (writer, seq) -> head, to meet in the logs
+
+    def add(
+        self, line: Line, point: dict[str, Any], seen: dict[str, _Writer] | None = None
+    ) -> None:
+        """A checkpoint; ``seen``: the writers read so far (for one found inline in a log)."""
+        mac = point.get("mac")
+        writer, seq, head = point.get("writer"), point.get("seq"), point.get("head")
+        if not isinstance(mac, str) or not chain.same(chain.checkpoint_mac(self._key, point), mac):
+            self._report.breaks.append(
+                Break(line.file, line.number, None, "checkpoint's mac does not match: forged or edited")
+            )  # fmt: skip
+            return
+        if isinstance(writer, str) and isinstance(seq, int) and isinstance(head, str):
+            self._report.checkpoints += 1
+            state = (seen or {}).get(writer)
+            if state is not None and state.seq >= seq:  # inline, after the records it counts
+                if state.seq == seq and not chain.same(head, state.head):
+                    self._report.breaks.append(
+                        Break(line.file, line.number, writer, "checkpoint's head differs from the chain")
+                    )  # fmt: skip
+                return
+            self._points.append((line, point))
+            self.heads[(writer, seq)] = head
+
+    def meet(self, line: Line, record: dict[str, Any]) -> None:
+        """A log record named by a checkpoint must carry the head the checkpoint saw."""
+        if not self.heads:
+            return
+        head = self.heads.pop((record.get("writer"), record.get("seq")), None)  # type: ignore[arg-type]
+        if head is not None and not chain.same(head, record.get("chain")):
+            self._report.breaks.append(
+                Break(line.file, line.number, record.get("writer"), "record differs from the one a checkpoint saw")
+            )  # fmt: skip
+
+    def finish(self, writers: dict[str, _Writer]) -> None:
+        """Checkpoints never met: the log ends before them, or lost that writer entirely."""
+        for line, point in self._points:
+            writer, seq = point["writer"], point["seq"]
+            if (writer, seq) not in self.heads:
+                continue
+            last = writers.get(writer)
+            where = (
+                f"the files given end at #{last.seq} ({last.file}:{last.line})"
+                if last
+                else "the files given hold none of its records"
+            )
+            if last is None or last.seq < seq:
+                self._report.breaks.append(
+                    Break(line.file, line.number, writer,
+                          f"truncated: a checkpoint at {point.get('ts')} counts {seq} records of writer {writer}; {where}")
+                )  # fmt: skip
+
+
+def verify(
+    files: Iterable[str | Path],
+    *,
+    key: bytes,
+    policies: Path,
+    checkpoints: Iterable[str | Path] = (),
+) -> Report:
+    """Check the chain, the checkpoints and the policy of every record in ``files``."""
+    names = [str(f) for f in files]
+    report = Report(files=names)
+    points = Checkpoints(key, report)
+    for line in read(checkpoints):
+        if line.record is not None and line.record.get("event") == chain.CHECKPOINT_EVENT:
+            points.add(line, line.record)
+    chained = ChainCheck(key, report)
+    policy = PolicyCheck(policies, report.violations)
+    for line in read(names):
+        record = line.record
+        if record is None:
+            report.breaks.append(Break(line.file, line.number, None, "not a JSON audit record"))
+            continue
+        if record.get("event") == chain.CHECKPOINT_EVENT:
+            points.add(line, record, chained.writers)
+            continue
+        report.records += 1
+        chained.add(line, record)
+        points.meet(line, record)
+        policy.add(line, record)
+    points.finish(chained.writers)
+    report.writers = len(chained.writers)
+    report.decisions, report.attempts = policy.decisions_checked, policy.attempts_checked
+    return report
