@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -48,6 +49,21 @@ _RECORD: Final = (
 )
 
 
+def _daemon(db: aiosqlite.Connection) -> aiosqlite.Connection:
+    """``db`` with its worker thread marked daemon, before ``await db`` starts it.
+
+    aiosqlite runs each connection on its own thread, not a daemon: a program that never
+    calls ``aclose()`` would hang at interpreter exit, waiting for it. Nothing is lost by not
+    waiting: every write has committed (``synchronous=FULL``) before ``set`` returns, and a
+    connection dropped at exit is what a killed process leaves, which SQLite recovers from.
+    """
+    thread = getattr(db, "_thread", None)
+    if not isinstance(thread, threading.Thread):  # aiosqlite moved it: tests/test_exit.py fails
+        raise ConfigError("aiosqlite.Connection has no worker thread to mark daemon")
+    thread.daemon = True
+    return db
+
+
 def sqlite_path(url: str) -> str:
     """The file ``sqlite:///<path>`` names (``:memory:`` for an in-memory database)."""
     path = url.removeprefix(SQLITE_PREFIX)
@@ -73,7 +89,9 @@ class SQLiteStore:
         async with _translated(url):
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+            db = await _daemon(
+                aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+            )
         store = cls(url, db)
         try:
             await store._prepare_when_free()
