@@ -8,6 +8,7 @@ once. A stream fails over only before its first chunk. Never a route the decisio
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from router._core.catalog import Route
 from router._core.decision import Decision
 from router._core.pseudonym import Pseudonymizer
 from router._core.scrub import Scrubbed, scrub
+from router._dropin import Limits, RoutedStream, deadline_failure
 from router._errors import BackendUnavailable, RequestRejected, RouterError, UpstreamFailure
 from router._settings import Settings
 from router._upstream import adapter
@@ -48,6 +50,7 @@ class Call:
     audit_user: str | None
     decision: Decision
     arguments: Mapping[str, Any]
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +89,23 @@ class Failover:
         self._annotate(response, step)
         return response
 
-    async def stream(self, call: Call) -> AsyncIterator[Any]:
+    async def stream(self, call: Call) -> RoutedStream:
         """The chunks of the first allowed route that produced one."""
         step, chunks = await self._first_answer(call, adapter.open_stream)
-        return self._relay(step, chunks)
+        return RoutedStream(self._relay(step, chunks), self._where(step), call.decision.model.name)
 
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
         attempts: list[Attempt] = []
-        for number, route in enumerate(call.decision.allowed, start=1):
+        allowed = call.decision.allowed
+        for number, route in enumerate(allowed[: call.limits.attempts(len(allowed))], start=1):
+            remaining = call.limits.remaining()
+            if remaining is not None and remaining <= 0:
+                break  # the caller's deadline: no attempt starts after it
             target, arguments, scrubbed = self._request_for(call, route)
             step = _Step(call, route, number, scrubbed)
             try:
-                answer = await forward(target, arguments, **self._options(route))
+                sent = forward(target, arguments, **self._options(route, remaining))
+                answer = await _within(sent, remaining, target.prefix)
             except (UpstreamFailure, RequestRejected) as exc:
                 attempts.append(self._failed(step, exc))
                 if isinstance(exc, RequestRejected) or not exc.retryable:
@@ -136,11 +144,12 @@ class Failover:
         params = route.model.params if target.params is None else target.params
         return target, {**scrubbed.kwargs, **params}, scrubbed
 
-    def _options(self, route: Route) -> dict[str, Any]:
+    def _options(self, route: Route, remaining: float | None) -> dict[str, Any]:
         provider = self._settings.providers.get(route.provider.slug)
+        timeout = self._settings.timeout
         return {
             "api_base": provider.api_base if provider else None,
-            "timeout": self._settings.timeout,
+            "timeout": timeout if remaining is None else min(timeout, remaining),
             "offline": self._settings.offline,
             "offline_text": (
                 f"[offline] policy-router chose {route.provider.name} for "
@@ -177,9 +186,22 @@ class Failover:
         """Where the response came from, for the HTTP layer and callers who want to know."""
         hidden = getattr(response, "_hidden_params", None)
         if isinstance(hidden, dict):
-            hidden["policy_router"] = {
-                "request_id": step.call.request_id,
-                "route": step.route.key,
-                "provider": step.route.provider.slug,
-                "offline": self._settings.offline,
-            }
+            hidden["policy_router"] = self._where(step)
+
+    def _where(self, step: _Step) -> dict[str, Any]:
+        return {
+            "request_id": step.call.request_id,
+            "route": step.route.key,
+            "provider": step.route.provider.slug,
+            "offline": self._settings.offline,
+        }
+
+
+async def _within(sent: Awaitable[Any], remaining: float | None, provider: str) -> Any:
+    """``sent``'s answer, or the attempt's timeout failure once the caller's deadline passes."""
+    if remaining is None:
+        return await sent
+    try:
+        return await asyncio.wait_for(sent, remaining)
+    except TimeoutError:
+        raise deadline_failure(provider, remaining) from None

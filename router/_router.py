@@ -19,9 +19,11 @@ from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, decide
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
+from router._dropin import dropin_error, take_limits
 from router._errors import (
     InvalidRequest,
     PolicyViolation,
+    RouterError,
     StoreUnavailable,
     UnknownModel,
 )
@@ -204,15 +206,24 @@ class PolicyRouter:
     ) -> Any:
         """Like ``litellm.acompletion``, routed only to backends the policy allows.
 
-        Returns litellm's response, or with ``stream=True`` an async iterator of its chunks.
+        Returns litellm's response, or with ``stream=True`` an async iterator of its chunks
+        (router._dropin.RoutedStream). ``timeout`` is the deadline of the whole call,
+        ``num_retries`` / ``max_retries`` how many more allowed routes may be tried.
         Raises UnknownModel, PolicyViolation, StoreUnavailable, RequestRejected or
-        BackendUnavailable (with every attempt).
+        BackendUnavailable (with every attempt), each also the matching litellm exception
+        class (router/_upstream/compat.py).
         """
-        call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
-        setup.configure(self.settings.transport)  # its import is no attempt's latency
-        if stream:
-            return await self._failover.stream(call)
-        return await self._failover.complete(call)
+        try:
+            call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
+            setup.configure(self.settings.transport)  # its import is no attempt's latency
+            if stream:
+                return await self._failover.stream(call)
+            return await self._failover.complete(call)
+        except RouterError as exc:
+            compatible = dropin_error(exc, model)
+            if compatible is exc:
+                raise
+            raise compatible from exc.__cause__
 
     async def _prepare(
         self,
@@ -227,6 +238,7 @@ class PolicyRouter:
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         refused = {"request_id": request_id, "user": audit_user, "model": model}
         try:
+            limits = take_limits(kwargs)
             _check_kwargs(kwargs)
             found = self.catalog.model(model)
             effective = await self.effective_preferences(user, privacy)
@@ -245,7 +257,7 @@ class PolicyRouter:
         base = {**kwargs, "messages": messages}
         if user is not None:
             base["user"] = user
-        return Call(request_id, user, audit_user, decision, base)
+        return Call(request_id, user, audit_user, decision, base, limits)
 
     def _emit(self, event: str, **fields: Any) -> None:
         self.audit.emit(event, catalog_version=self.catalog.label, **fields)

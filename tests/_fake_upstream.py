@@ -65,7 +65,7 @@ def _sse(text: str) -> bytes:
             "object": "chat.completion.chunk",
             "created": 1700000000,
             "model": "fake",
-        "service_tier": "on_demand",
+            "service_tier": "on_demand",
             "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
         }
         events.append(f"data: {json.dumps(chunk)}\n\n")

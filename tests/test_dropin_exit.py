@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests._fake_upstream import TEXT, fake_upstream
+from _fake_upstream import TEXT, fake_upstream
 
 PROGRAM = textwrap.dedent(
     """
