@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
 from router._errors import FailureKind, RequestRejected, UpstreamFailure
+from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
-from router._upstream.setup import _CALLBACK_LISTS, _module
+from router._upstream.setup import _module
 
 # Arguments this adapter sets on every call; a caller's value for one of them is replaced.
 _OWNED: Final = frozenset(
@@ -27,6 +28,8 @@ _OWNED: Final = frozenset(
         "max_retries",
         "drop_params",
         "mock_response",
+        "caching",
+        "cache",
     }
 )
 # Arguments that would send the request elsewhere or hand it to an observer.
@@ -89,10 +92,12 @@ async def _acompletion(call: dict[str, Any], target: Target) -> Any:
     builds a logging payload for callbacks we never register), about a third of its CPU.
     """
     litellm = _module()
+    shield(litellm)
     internal = litellm._internal_context.is_internal_call
     token = internal.set(True)
     try:
-        return await litellm.acompletion(**call)
+        with hidden_from_callbacks():
+            return await litellm.acompletion(**call)
     except _translated() as exc:
         raise translate(exc, target) from exc
     finally:
@@ -100,29 +105,39 @@ async def _acompletion(call: dict[str, Any], target: Target) -> Any:
 
 
 def _unobserved(stream: Any) -> None:
-    """Skip the success logging litellm runs at the end of a stream when nothing would see it.
+    """No success or failure logging for this stream: the host's callbacks never see it.
 
-    The internal-call mark skips it for a JSON answer but not for a stream: there, litellm
-    still builds a logging payload, deep-copies it to redact messages and hands it to no one
-    (measured: about a tenth of a streamed call's CPU). Only this call's logging object is
-    touched, and only while no callback and no cache is registered with litellm: an
-    application that registers one gets litellm's logging, redacted, as before.
+    The internal-call mark skips litellm's logging for a JSON answer but not for a stream:
+    there, litellm still builds a logging payload per chunk and at the end, and hands it to
+    every callback the application registered with litellm. The router's calls are recorded
+    by its audit log; an application's callbacks see the application's own calls only. Only
+    this call's logging object is touched.
     """
-    litellm = _module()
-    if litellm.cache is not None or any(getattr(litellm, name) for name in _CALLBACK_LISTS):
-        return
     logging_obj = getattr(stream, "logging_obj", None)
-    if logging_obj is not None:
-        logging_obj.dispatch_success_handlers = _no_success_logging
+    if logging_obj is None:
+        return
+    for name in ("dispatch_success_handlers", "async_success_handler", "async_failure_handler"):
+        setattr(logging_obj, name, _no_logging)
+    for name in ("success_handler", "failure_handler"):
+        setattr(logging_obj, name, _no_sync_logging)
 
 
-async def _no_success_logging(*_args: object, **_kwargs: object) -> None:
+async def _no_logging(*_args: object, **_kwargs: object) -> None:
     return None
+
+
+def _no_sync_logging(*_args: object, **_kwargs: object) -> None:
+    return None
+
+
+async def _next(stream: Any) -> Any:
+    with hidden_from_callbacks():
+        return await anext(stream)
 
 
 async def _first_chunk(stream: Any, target: Target) -> Any:
     try:
-        return await anext(stream)
+        return await _next(stream)
     except StopAsyncIteration:
         await stream.aclose()
         raise UpstreamFailure(
@@ -139,7 +154,11 @@ async def _first_chunk(stream: Any, target: Target) -> Any:
 async def _chunks(first: Any, stream: Any, target: Target) -> AsyncIterator[Any]:
     try:
         yield first
-        async for chunk in stream:
+        while True:
+            try:
+                chunk = await _next(stream)
+            except StopAsyncIteration:
+                return
             yield chunk
     except _translated() as exc:
         raise translate(exc, target) from exc
@@ -172,6 +191,8 @@ def _arguments(
         num_retries=0,
         max_retries=0,
         drop_params=True,
+        caching=False,  # an application's litellm.cache neither answers nor keeps a routed call
+        cache={"no-cache": True, "no-store": True},
     )
     call.update(_prefix_arguments(target.prefix))
     if mock_response is not None:

@@ -1,0 +1,110 @@
+"""The router leaves the application's own litellm settings working, and stays out of them.
+
+The application's callbacks and log handlers survive the router's first use and keep firing
+for the application's own ``litellm.acompletion`` calls; they see nothing of routed calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import litellm  # noqa: TID251
+import pytest
+import respx
+import test_router
+from litellm.caching.caching import Cache  # noqa: TID251
+from litellm.integrations.custom_logger import CustomLogger  # noqa: TID251
+from test_router import CONTENT, KIMI, MESSAGES, USER, Audit, completion, make_router, sse
+
+from router import PolicyRouter
+from router._upstream.callbacks import CALLBACK_LISTS
+
+audit, keys, wire = test_router.audit, test_router.keys, test_router.wire  # its fixtures
+
+
+class Recorder(CustomLogger):
+    """An application's callback: records every success it is told about, with its messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.successes: list[str] = []
+
+    async def async_log_success_event(
+        self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        self.successes.append(repr(kwargs.get("messages")))
+
+    def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+        self.successes.append("pre:" + repr(messages))
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Recorder, logging.Handler]]:
+    """An application that registered a litellm callback and a handler on litellm's logger."""
+    for name in CALLBACK_LISTS:
+        monkeypatch.setattr(litellm, name, list(getattr(litellm, name)))
+    recorder = Recorder()
+    litellm.callbacks.append(recorder)
+    handler = logging.NullHandler()
+    logger = logging.getLogger("LiteLLM")
+    logger.addHandler(handler)
+    try:
+        yield recorder, handler
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+async def router(tmp_path: Path, audit: Audit, keys: None) -> AsyncIterator[PolicyRouter]:
+    r = make_router(tmp_path, audit)
+    yield r
+    await r.aclose()
+
+
+async def test_the_applications_callback_and_log_handler_survive_the_router(
+    host: tuple[Recorder, logging.Handler], router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    recorder, handler = host
+    wire.post(KIMI["groq"]).respond(200, json=completion())
+    await router.acompletion("kimi-k2", MESSAGES, USER)
+
+    own = [{"role": "user", "content": "the application's own call"}]
+    await litellm.acompletion(model="gpt-4.1", messages=own, mock_response="hi")
+    await asyncio.sleep(0.1)  # litellm logs success from a task
+
+    assert recorder in litellm.callbacks
+    assert handler in logging.getLogger("LiteLLM").handlers
+    assert any("the application's own call" in seen for seen in recorder.successes)
+
+
+async def test_the_applications_callback_sees_nothing_of_routed_calls(
+    host: tuple[Recorder, logging.Handler], router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    recorder, _ = host
+    wire.post(KIMI["groq"]).respond(200, json=completion(CONTENT))
+    await router.acompletion("kimi-k2", MESSAGES, USER)
+    wire.post(KIMI["groq"]).respond(
+        200, headers={"content-type": "text/event-stream"}, content=sse(CONTENT)
+    )
+    stream = await router.acompletion("kimi-k2", MESSAGES, USER, stream=True)
+    _ = [chunk async for chunk in stream]
+    await asyncio.sleep(0.1)
+
+    assert recorder.successes == []
+
+
+async def test_the_applications_litellm_cache_neither_answers_nor_keeps_a_routed_call(
+    host: tuple[Recorder, logging.Handler],  # its callback lists are restored afterwards
+    router: PolicyRouter,
+    wire: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(litellm, "cache", Cache(type="local"))  # registers its own callbacks
+    groq = wire.post(KIMI["groq"]).respond(200, json=completion())
+    await router.acompletion("kimi-k2", MESSAGES, USER)
+    await router.acompletion("kimi-k2", MESSAGES, USER)
+    assert groq.call_count == 2  # each call reached the route and was audited as an attempt
