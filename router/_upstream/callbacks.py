@@ -58,7 +58,7 @@ class HostCallbacks(list[Any]):
     def __getitem__(self, index: SupportsIndex | slice) -> Any:
         return [][index] if _FORWARDING.get() else super().__getitem__(index)
 
-    def __add__(self, other: Iterable[Any]) -> list[Any]:  # type: ignore[override]
+    def __add__(self, other: Iterable[Any]) -> list[Any]:
         return [*self, *other]
 
     def __radd__(self, other: Iterable[Any]) -> list[Any]:
