@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -65,20 +69,52 @@ async def router(tmp_path: Path, audit: Audit, keys: None) -> AsyncIterator[Poli
     await r.aclose()
 
 
-async def test_the_applications_callback_and_log_handler_survive_the_router(
-    host: tuple[Recorder, logging.Handler], router: PolicyRouter, wire: respx.MockRouter
+APPLICATION = textwrap.dedent(
+    """
+    import asyncio, logging
+    import litellm
+    from litellm.integrations.custom_logger import CustomLogger
+    from router import PolicyRouter
+
+    seen = []
+
+    class Recorder(CustomLogger):
+        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+            seen.append(kwargs["messages"][0]["content"])
+
+    async def on_success(kwargs, response, start_time, end_time):
+        seen.append("function:" + kwargs["messages"][0]["content"])
+
+    litellm.callbacks.append(Recorder())
+    litellm.success_callback.append(on_success)
+    handler = logging.StreamHandler()
+    logging.getLogger("LiteLLM").addHandler(handler)
+
+    async def main():
+        router = PolicyRouter.from_settings(offline=True, pseudonym_key="k")
+        await router.acompletion("Kimi K2", [{"role": "user", "content": "routed"}], user="u")
+        await router.aclose()
+        own = [{"role": "user", "content": "own"}]
+        await litellm.acompletion(model="gpt-4.1", messages=own, mock_response="hi")
+        await asyncio.sleep(0.5)  # litellm logs success from a task and a thread
+        print(sorted(seen), handler in logging.getLogger("LiteLLM").handlers)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_the_applications_callbacks_and_log_handler_survive_the_routers_first_use(
+    tmp_path: Path,
 ) -> None:
-    recorder, handler = host
-    wire.post(KIMI["groq"]).respond(200, json=completion())
-    await router.acompletion("kimi-k2", MESSAGES, USER)
-
-    own = [{"role": "user", "content": "the application's own call"}]
-    await litellm.acompletion(model="gpt-4.1", messages=own, mock_response="hi")
-    await asyncio.sleep(0.1)  # litellm logs success from a task
-
-    assert recorder in litellm.callbacks
-    assert handler in logging.getLogger("LiteLLM").handlers
-    assert any("the application's own call" in seen for seen in recorder.successes)
+    env = {**os.environ, "POLICY_ROUTER_AUDIT": str(tmp_path / "audit.jsonl")}
+    done = subprocess.run(
+        [sys.executable, "-c", APPLICATION], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # its own call reached both callbacks; the routed call reached neither
+    assert done.stdout.strip() == "['function:own', 'own'] True"
 
 
 async def test_the_applications_callback_sees_nothing_of_routed_calls(
