@@ -7,6 +7,7 @@ come from the environment, as an application's would: ASSISTANT_MODEL names the 
 (a litellm model string for litellm, a catalog model for the router).
 """
 
+# ruff: noqa: T201 (the assistant prints its transcript, which the test compares)
 from __future__ import annotations
 
 import asyncio
