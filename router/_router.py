@@ -295,7 +295,8 @@ def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
     if named:
         raise InvalidRequest(
             f"the router chooses the backend from the policy; remove {', '.join(map(repr, named))} "
-            "(set provider endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE instead)"
+            "(set provider endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials "
+            "with the provider's usual environment variable, e.g. OPENAI_API_KEY, instead)"
         )
     if "model" in kwargs or "messages" in kwargs:
         raise InvalidRequest("pass 'model' and 'messages' once, as acompletion's own arguments")

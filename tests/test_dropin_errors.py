@@ -179,3 +179,16 @@ def test_a_refusal_without_litellm_imported__stays_litellm_free(tmp_path: Path) 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["RouterError", "False", "False"]
+
+
+@pytest.mark.parametrize("argument", ["api_key", "api_base"])
+async def test_api_key_and_api_base__are_refused_saying_how_to_configure_a_provider(
+    router: PolicyRouter, wire: respx.MockRouter, argument: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        await router.acompletion("kimi-k2", MESSAGES, USER, **{argument: "x"})
+    message = str(caught.value)
+    assert f"remove {argument!r}" in message
+    assert "POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE" in message
+    assert "environment variable, e.g. OPENAI_API_KEY" in message
+    assert not wire.calls
