@@ -257,7 +257,8 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             chat(api_base="http://elsewhere.example"),
             "api_base",
             "the router chooses the backend from the policy; remove 'api_base' (set provider "
-            "endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE instead)",
+            "endpoints with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials with the "
+            "provider's usual environment variable, e.g. OPENAI_API_KEY, instead)",
             id="a field that would choose the backend",
         ),
         pytest.param(
