@@ -5,7 +5,8 @@
   working. A refusal raised before anything is forwarded gets it only when litellm or openai
   is already imported: an ``except`` clause naming their classes needs one of them, and
   ``import router`` or a refused call never pays litellm's import (seconds) for nothing.
-- Limits: ``timeout`` is the deadline of the whole call, failover included; ``num_retries``
+- Limits: ``timeout`` is the deadline of the whole call, failover included (litellm's
+  one-time import on the router's first forwarded call excepted); ``num_retries``
   (or its alias ``max_retries``) is how many more allowed routes may be tried after the
   first. litellm never retries by itself: each attempt is one send.
 - Streams: ``RoutedStream`` carries its route like a response does.
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -50,6 +52,10 @@ class Limits:
     def remaining(self) -> float | None:
         deadline = self.deadline
         return None if deadline is None else deadline - time.monotonic()
+
+    def excluding(self, seconds: float) -> Limits:
+        """The same limits with ``seconds`` not counted (litellm's one-time import)."""
+        return dataclasses.replace(self, started=self.started + seconds)
 
     def attempts(self, routes: int) -> int:
         """How many of ``routes`` allowed routes may be tried."""

@@ -8,9 +8,10 @@ fails over between allowed routes, and writes every step to the audit log.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from router._audit import AuditLog
@@ -215,7 +216,9 @@ class PolicyRouter:
         """
         try:
             call = await self._prepare(model, messages, user, privacy, request_id, kwargs)
+            loading = time.monotonic()
             setup.configure(self.settings.transport)  # its import is no attempt's latency
+            call = replace(call, limits=call.limits.excluding(time.monotonic() - loading))
             if stream:
                 return await self._failover.stream(call)
             return await self._failover.complete(call)

@@ -2,7 +2,8 @@
 
 Each POST to ``/v1/chat/completions`` takes the next scripted behaviour (the last one repeats):
 ``"ok"`` (a JSON completion, or SSE chunks when the request streams), ``"tool"`` (a tool call),
-``"429"``, ``"500"``, ``"hang"`` (no answer until the server stops). Requests are recorded.
+``"429"``, ``"500"``, ``"hang"`` (no answer until the server stops), ``"stall"`` (a stream's
+headers, then nothing until the server stops). Requests are recorded.
 """
 
 from __future__ import annotations
@@ -93,6 +94,14 @@ def _handler(upstream: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             behaviour = upstream.next_behaviour(body)
             if behaviour == "hang":
+                upstream.stopping.wait(30)
+                return
+            if behaviour == "stall":
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("content-length", "100000")
+                self.end_headers()
+                self.wfile.flush()
                 upstream.stopping.wait(30)
                 return
             if behaviour in ("429", "500"):

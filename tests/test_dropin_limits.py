@@ -29,14 +29,21 @@ async def router(tmp_path: Path, audit: Audit, keys: None) -> AsyncIterator[Poli
     await r.aclose()
 
 
+@pytest.mark.parametrize(
+    ("behaviour", "stream"),
+    [("hang", False), ("hang", True), ("stall", True)],
+    ids=["no answer", "no answer to a stream", "a stream's headers, then no first chunk"],
+)
 async def test_timeout__bounds_the_whole_call_failover_included(
     tmp_path: Path,
     audit: Audit,
     monkeypatch: pytest.MonkeyPatch,
+    behaviour: str,
+    stream: bool,
 ) -> None:
     monkeypatch.setenv("GROQ_API_KEY", "sk-fake")
     monkeypatch.setenv("NEBIUS_API_KEY", "sk-fake")
-    with fake_upstream("hang") as upstream:
+    with fake_upstream(behaviour) as upstream:
         settings = Settings(
             store_url=f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
             pseudonym_key="k",
@@ -47,7 +54,7 @@ async def test_timeout__bounds_the_whole_call_failover_included(
         started = time.monotonic()
         try:
             with pytest.raises(litellm.Timeout) as caught:
-                await router.acompletion("kimi-k2", MESSAGES, USER, timeout=1)
+                await router.acompletion("kimi-k2", MESSAGES, USER, timeout=1, stream=stream)
         finally:
             elapsed = time.monotonic() - started
             await router.aclose()

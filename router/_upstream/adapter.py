@@ -7,6 +7,7 @@ Where litellm's behaviour differs per provider, the wire tests (tests/test_wire.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
@@ -149,6 +150,9 @@ async def _first_chunk(stream: Any, target: Target) -> Any:
     except _translated() as exc:
         await stream.aclose()
         raise translate(exc, target) from exc
+    except asyncio.CancelledError:  # the caller's deadline passed while waiting for it
+        await stream.aclose()
+        raise
 
 
 async def _chunks(first: Any, stream: Any, target: Target) -> AsyncIterator[Any]:
