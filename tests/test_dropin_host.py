@@ -25,7 +25,7 @@ from litellm.integrations.custom_logger import CustomLogger  # noqa: TID251
 from test_router import CONTENT, KIMI, MESSAGES, USER, Audit, completion, make_router, sse
 
 from router import PolicyRouter
-from router._upstream.callbacks import CALLBACK_LISTS
+from router._upstream.callbacks import CALLBACK_LISTS, HostCallbacks, hidden_from_callbacks
 
 audit, keys, wire = test_router.audit, test_router.keys, test_router.wire  # its fixtures
 
@@ -121,8 +121,10 @@ async def test_the_applications_callback_sees_nothing_of_routed_calls(
     host: tuple[Recorder, logging.Handler], router: PolicyRouter, wire: respx.MockRouter
 ) -> None:
     recorder, _ = host
+    before = {name: list(getattr(litellm, name)) for name in CALLBACK_LISTS}
     wire.post(KIMI["groq"]).respond(200, json=completion(CONTENT))
-    await router.acompletion("kimi-k2", MESSAGES, USER)
+    for _ in range(3):
+        await router.acompletion("kimi-k2", MESSAGES, USER)
     wire.post(KIMI["groq"]).respond(
         200, headers={"content-type": "text/event-stream"}, content=sse(CONTENT)
     )
@@ -131,6 +133,7 @@ async def test_the_applications_callback_sees_nothing_of_routed_calls(
     await asyncio.sleep(0.1)
 
     assert recorder.successes == []
+    assert {name: list(getattr(litellm, name)) for name in CALLBACK_LISTS} == before
 
 
 async def test_the_applications_litellm_cache_neither_answers_nor_keeps_a_routed_call(
@@ -144,3 +147,17 @@ async def test_the_applications_litellm_cache_neither_answers_nor_keeps_a_routed
     await router.acompletion("kimi-k2", MESSAGES, USER)
     await router.acompletion("kimi-k2", MESSAGES, USER)
     assert groq.call_count == 2  # each call reached the route and was audited as an attempt
+
+
+def test_host_callbacks__read_as_empty_only_inside_a_routed_call() -> None:
+    callbacks = HostCallbacks(["a", "b"])
+    with hidden_from_callbacks():
+        inside = (list(callbacks), len(callbacks), bool(callbacks), "a" in callbacks)
+        joined = (callbacks + ["c"], ["c"] + callbacks)  # noqa: RUF005 (what litellm does)
+        assert (callbacks[:], *joined, callbacks.copy()) == ([], ["c"], ["c"], [])
+        with pytest.raises(IndexError):
+            callbacks[0]
+        callbacks.append("added during the call")
+    assert inside == ([], 0, False, False)
+    assert list(callbacks) == ["a", "b", "added during the call"]
+    assert callbacks[0] == "a"
