@@ -11,6 +11,7 @@ early, or never read at all. Never a route the decision rejected.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from router._core.decision import Decision
 from router._core.invariant import Identity, content_strings, find_in_arguments
 from router._core.pseudonym import Pseudonymizer
 from router._core.scrub import Scrubbed, scrub
+from router._dropin import Limits, deadline_failure, dropin_error
 from router._errors import (
     BackendUnavailable,
     IdentifierInRequest,
@@ -60,6 +62,7 @@ class Call:
     audit_user: str | None
     decision: Decision
     arguments: Mapping[str, Any]
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +130,15 @@ class Failover:
 
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
         attempts: list[Attempt] = []
-        for number, route in enumerate(call.decision.allowed, start=1):
-            upstream, step = self._request_for(call, route, number)
+        allowed = call.decision.allowed
+        for number, route in enumerate(allowed[: call.limits.attempts(len(allowed))], start=1):
+            remaining = call.limits.remaining()
+            if remaining is not None and remaining <= 0:
+                break  # the caller's deadline: no attempt starts after it
+            upstream, step = self._request_for(call, route, number, remaining)
             try:
                 self._check_arguments(step, upstream)
-                answer = await forward(upstream)
+                answer = await _within(forward(upstream), remaining, upstream.target.prefix)
             except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
                 attempts.append(self._failed(step, exc))
                 if not isinstance(exc, UpstreamFailure) or not exc.retryable:
@@ -148,7 +155,9 @@ class Failover:
             step.check.found = found
             raise IdentifierInRequest(found)
 
-    def _request_for(self, call: Call, route: Route, number: int) -> tuple[UpstreamCall, _Step]:
+    def _request_for(
+        self, call: Call, route: Route, number: int, remaining: float | None
+    ) -> tuple[UpstreamCall, _Step]:
         target = self._deployment.target(route.key)
         if target is None:  # the decision rejects such routes; a guard, not a path
             raise RouterError(f"route {route.key} has no target in the deployment")
@@ -169,7 +178,11 @@ class Failover:
             target,
             {**scrubbed.kwargs, **params},
             api_base=settings.api_base if settings else None,
-            timeout=self._settings.timeout,
+            timeout=(
+                self._settings.timeout
+                if remaining is None
+                else min(self._settings.timeout, remaining)
+            ),
             offline_text=(
                 f"[offline] policy-router chose {route.provider.name} for "
                 f"{route.model.name}; no provider was contacted."
@@ -250,11 +263,12 @@ class RoutedStream:
         except (UpstreamFailure, RequestRejected) as exc:
             self._recorded = True
             self._failover._failed(self._step, exc, chunks=self._count)
-            raise
+            raise dropin_error(exc, self._step.route.model.name) from exc.__cause__
         except BaseException:
             self._record("cancelled")
             raise
         self._count += 1
+        adapter.annotate(chunk, self.answered.plain())
         return chunk
 
     async def aclose(self) -> None:
@@ -275,3 +289,13 @@ async def _close(chunks: AsyncIterator[Any]) -> None:
     close = getattr(chunks, "aclose", None)
     if close is not None:
         await close()
+
+
+async def _within(sent: Awaitable[Any], remaining: float | None, provider: str) -> Any:
+    """``sent``'s answer, or the attempt's timeout failure once the caller's deadline passes."""
+    if remaining is None:
+        return await sent
+    try:
+        return await asyncio.wait_for(sent, remaining)
+    except TimeoutError:
+        raise deadline_failure(provider, remaining) from None

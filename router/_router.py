@@ -8,6 +8,7 @@ fails over between allowed routes, and writes every step to the audit log.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -20,10 +21,12 @@ from router._core.decision import Decision, decide
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
 from router._core.surface import SurfaceError, check_request
+from router._dropin import dropin_error, take_limits
 from router._errors import (
     ConfigError,
     InvalidRequest,
     PolicyViolation,
+    RouterError,
     StoreUnavailable,
     UnknownModel,
 )
@@ -223,12 +226,20 @@ class PolicyRouter:
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
-        call = await self._prepare(model, user, privacy, request_id, arguments, proxy=proxy)
-        setup.configure(self.settings.transport)  # its import is no attempt's latency
-        if stream:
-            routed = await self._failover.stream(call)
-            return routed, routed.answered
-        return await self._failover.complete(call)
+        try:
+            call = await self._prepare(model, user, privacy, request_id, arguments, proxy=proxy)
+            loading = time.monotonic()
+            setup.configure(self.settings.transport)  # its import is no attempt's latency
+            call = replace(call, limits=call.limits.excluding(time.monotonic() - loading))
+            if stream:
+                routed = await self._failover.stream(call)
+                return routed, routed.answered
+            return await self._failover.complete(call)
+        except RouterError as exc:
+            compatible = dropin_error(exc, model)
+            if compatible is exc:
+                raise
+            raise compatible from exc.__cause__
 
     async def _prepare(
         self,
@@ -245,6 +256,7 @@ class PolicyRouter:
         refused = {"request_id": request_id, "user": audit_user, "model": model}
         try:
             checked = _checked(arguments, proxy=proxy)
+            limits = take_limits(checked)
             found = self.catalog.model(model)
             effective = await self.effective_preferences(user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
@@ -260,7 +272,7 @@ class PolicyRouter:
             )  # fmt: skip
             raise PolicyViolation(decision, alternatives)
         checked.pop("stream", None)
-        return Call(request_id, user, audit_user, decision, checked)
+        return Call(request_id, user, audit_user, decision, checked, limits)
 
     def _emit(self, event: str, **fields: Any) -> None:
         self.audit.emit(event, catalog_version=self.catalog.label, **fields)

@@ -160,8 +160,9 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
             if key not in fields:
                 known = ", ".join(fields)
                 raise _Bad(where, f"no such field (this object takes {known})", child)
-            if child is not None:
-                out[key] = fields[key](child, where)
+            checked = None if child is None else fields[key](child, where)
+            if checked is not None:
+                out[key] = checked
         missing = [k for k in needed if k not in out]
         if missing:
             raise _Bad(f"{path}.{missing[0]}", "a value (required)", None)
@@ -214,13 +215,16 @@ _TOOL_CALL = obj(
 )
 
 
-@_named("empty")
+@_named("empty, or only null values")
 def _empty(value: Any, path: str) -> Any:
+    """litellm's bag on a message handed back; dropped when it holds nothing, else refused."""
+    if isinstance(value, Mapping) and all(v is None for v in value.values()):
+        return None
     if value:
         raise _Bad(
             path, "nothing (litellm's bag of provider-specific fields is not forwarded)", value
         )
-    return value
+    return None
 
 
 # Everything of a message but its role and name is content (the router does not read it).
@@ -277,6 +281,18 @@ _WEB_SEARCH = obj(
 @_named("{max_retention, allow_flagged_retention, allow_training, allow_providers, deny_providers}")
 def _privacy(value: Any, path: str) -> Any:
     """Parsed as preferences by the router, which names a bad field itself."""
+    return value
+
+
+@_named("number of seconds, more than 0")
+def _seconds(value: Any, path: str) -> Any:
+    """Checked, with its own message, where the router reads it (router/_dropin.py)."""
+    return value
+
+
+@_named("integer, 0 or more")
+def _count(value: Any, path: str) -> Any:
+    """Checked, with its own message, where the router reads it (router/_dropin.py)."""
     return value
 
 
@@ -358,9 +374,9 @@ PARAMETERS: Final[Mapping[str, Param]] = {
         _p("prediction", obj({"type": one_of("content"), "content": opaque}, required=("type",))),
         _p("web_search_options", _WEB_SEARCH),
         _p("thinking", obj({"type": one_of("enabled", "disabled"), "budget_tokens": integer}), "forwarded (Anthropic's extended thinking, translated by litellm)"),
-        _p("timeout", number, "the deadline of the whole call, failover included", proxy=False),
-        _p("num_retries", integer, "retries across allowed routes (never litellm's own)", proxy=False),
-        _p("max_retries", integer, "as num_retries", proxy=False),
+        _p("timeout", _seconds, "the deadline of the whole call, failover included", proxy=False),
+        _p("num_retries", _count, "retries across allowed routes (never litellm's own)", proxy=False),
+        _p("max_retries", _count, "as num_retries", proxy=False),
     )
 }  # fmt: skip
 

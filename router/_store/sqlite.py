@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -56,6 +57,21 @@ _RECORD: Final = (
 )
 
 
+def _daemon(db: aiosqlite.Connection) -> aiosqlite.Connection:
+    """``db`` with its worker thread marked daemon, before ``await db`` starts it.
+
+    aiosqlite runs each connection on its own thread, not a daemon: a program that never
+    calls ``aclose()`` would hang at interpreter exit, waiting for it. Nothing is lost by not
+    waiting: every write has committed (``synchronous=FULL``) before ``set`` returns, and a
+    connection dropped at exit is what a killed process leaves, which SQLite recovers from.
+    """
+    thread = getattr(db, "_thread", None)
+    if not isinstance(thread, threading.Thread):  # aiosqlite moved it: tests/test_exit.py fails
+        raise ConfigError("aiosqlite.Connection has no worker thread to mark daemon")
+    thread.daemon = True
+    return db
+
+
 def sqlite_path(url: str) -> str:
     """The file ``sqlite:///<path>`` names (``:memory:`` for an in-memory database)."""
     path = url.removeprefix(SQLITE_PREFIX)
@@ -85,7 +101,7 @@ class SQLiteStore:
         async with _translated(url):
             if path != MEMORY:
                 _create_private(Path(path))
-            db = await aiosqlite.connect(path, isolation_level=None, timeout=lock_timeout)
+            db = await _daemon(aiosqlite.connect(path, isolation_level=None, timeout=lock_timeout))
         store = cls(url, db, lock_timeout=lock_timeout)
         try:
             await store._prepare_when_free()
@@ -98,8 +114,8 @@ class SQLiteStore:
 
     async def _open_reader(self, path: str) -> None:
         async with _translated(self._url):
-            self._reader = await aiosqlite.connect(
-                path, isolation_level=None, timeout=self._timeout
+            self._reader = await _daemon(
+                aiosqlite.connect(path, isolation_level=None, timeout=self._timeout)
             )
             await self._reader.execute("PRAGMA query_only = ON")
 

@@ -7,6 +7,7 @@ Where litellm's behaviour differs per provider, the wire tests (tests/test_wire.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -19,10 +20,11 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
+from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
 from router._upstream.guard import IdentifierOnWire, WireCheck, watching
-from router._upstream.setup import _CALLBACK_LISTS, _module
+from router._upstream.setup import _module
 
 # What a route's call may carry from the caller: the accepted surface, less what the router
 # itself owns (the deadline and retries are failover's; ``privacy`` and ``stream`` are read
@@ -72,10 +74,11 @@ async def _acompletion(arguments: dict[str, Any], call: UpstreamCall) -> Any:
     builds a logging payload for callbacks we never register), about a third of its CPU.
     """
     litellm = _module()
+    shield(litellm)
     internal = litellm._internal_context.is_internal_call
     token = internal.set(True)
     try:
-        with watching(call.check):
+        with watching(call.check), hidden_from_callbacks():
             return await litellm.acompletion(**arguments)
     except _caught() as exc:
         raise _our_error(exc, call) from exc
@@ -95,30 +98,40 @@ def _our_error(exc: BaseException, call: UpstreamCall) -> RouterError:
 
 
 def _unobserved(stream: Any) -> None:
-    """Skip the success logging litellm runs at the end of a stream when nothing would see it.
+    """No success or failure logging for this stream: the host's callbacks never see it.
 
-    The internal-call mark skips it for a JSON answer but not for a stream: there, litellm
-    still builds a logging payload, deep-copies it to redact messages and hands it to no one
-    (measured: about a tenth of a streamed call's CPU). Only this call's logging object is
-    touched, and only while no callback and no cache is registered with litellm: an
-    application that registers one gets litellm's logging, redacted, as before.
+    The internal-call mark skips litellm's logging for a JSON answer but not for a stream:
+    there, litellm still builds a logging payload per chunk and at the end, and hands it to
+    every callback the application registered with litellm. The router's calls are recorded
+    by its audit log; an application's callbacks see the application's own calls only. Only
+    this call's logging object is touched.
     """
-    litellm = _module()
-    if litellm.cache is not None or any(getattr(litellm, name) for name in _CALLBACK_LISTS):
-        return
     logging_obj = getattr(stream, "logging_obj", None)
-    if logging_obj is not None:
-        logging_obj.dispatch_success_handlers = _no_success_logging
+    if logging_obj is None:
+        return
+    for name in ("dispatch_success_handlers", "async_success_handler", "async_failure_handler"):
+        setattr(logging_obj, name, _no_logging)
+    for name in ("success_handler", "failure_handler"):
+        setattr(logging_obj, name, _no_sync_logging)
 
 
-async def _no_success_logging(*_args: object, **_kwargs: object) -> None:
+async def _no_logging(*_args: object, **_kwargs: object) -> None:
     return None
+
+
+def _no_sync_logging(*_args: object, **_kwargs: object) -> None:
+    return None
+
+
+async def _next(stream: Any) -> Any:
+    with hidden_from_callbacks():
+        return await anext(stream)
 
 
 async def _first_chunk(stream: Any, call: UpstreamCall) -> Any:
     target = call.target
     try:
-        return await anext(stream)
+        return await _next(stream)
     except StopAsyncIteration:
         await stream.aclose()
         raise UpstreamFailure(
@@ -130,12 +143,19 @@ async def _first_chunk(stream: Any, call: UpstreamCall) -> Any:
     except _caught() as exc:
         await stream.aclose()
         raise _our_error(exc, call) from exc
+    except asyncio.CancelledError:  # the caller's deadline passed while waiting for it
+        await stream.aclose()
+        raise
 
 
 async def _chunks(first: Any, stream: Any, target: Target) -> AsyncIterator[Any]:
     try:
         yield first
-        async for chunk in stream:
+        while True:
+            try:
+                chunk = await _next(stream)
+            except StopAsyncIteration:
+                return
             yield chunk
     except _translated() as exc:
         raise translate(exc, target) from exc
@@ -168,6 +188,8 @@ def _arguments(call: UpstreamCall) -> dict[str, Any]:
         num_retries=0,
         max_retries=0,
         drop_params=True,
+        caching=False,  # an application's litellm.cache neither answers nor keeps a routed call
+        cache={"no-cache": True, "no-store": True},
     )
     arguments.update(_prefix_arguments(target.prefix))
     if call.offline_text is not None:

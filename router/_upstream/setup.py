@@ -26,18 +26,6 @@ ENVIRONMENT: Final = MappingProxyType(
         "DISABLE_AIOHTTP_TRANSPORT": "True",  # httpx for every provider (respx sees it)
     }
 )
-_LOGGERS: Final = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
-# Module-level lists of litellm's callbacks: each would see every request and response.
-_CALLBACK_LISTS: Final = (
-    "callbacks",
-    "success_callback",
-    "failure_callback",
-    "input_callback",
-    "service_callback",
-    "_async_success_callback",
-    "_async_failure_callback",
-    "_async_input_callback",
-)
 
 
 def configure(transport: Transport = "httpx") -> None:
@@ -98,26 +86,26 @@ def _keep_connections_alive(litellm: Any) -> None:
 
 @functools.cache
 def _module() -> ModuleType:
-    os.environ.update(ENVIRONMENT)
+    for name, value in ENVIRONMENT.items():  # the host's own value, if it set one, wins
+        os.environ.setdefault(name, value)
     import litellm  # noqa: TID251
     import litellm._internal_context  # noqa: TID251
     import litellm.exceptions  # noqa: TID251
-
-    # Registers a "cache" callback on import (a module-level Cache()): imported here, before
-    # the callback lists are cleared, not by the first Vertex AI call after it.
-    import litellm.llms.vertex_ai.context_caching.vertex_ai_context_caching  # noqa: TID251
     import litellm.types.router  # noqa: TID251
 
-    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on each error
-    litellm.disable_aiohttp_transport = True  # in case litellm was imported before us
-    litellm.turn_off_message_logging = True  # its logging payloads never hold message content
-    litellm.disable_streaming_logging = True  # no per-chunk logging work on a thread
+    litellm.suppress_debug_info = True  # its "Give Feedback / Get Help" banner goes to stdout
+    litellm.disable_aiohttp_transport = True  # configure() then applies the settings' transport
     _keep_connections_alive(litellm)
-    for name in _CALLBACK_LISTS:
-        setattr(litellm, name, [])
-    for name in _LOGGERS:
-        logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-        logger.setLevel(logging.ERROR)  # its warnings are about pricing we do not use
+    _quiet_own_handler(litellm)
     return litellm
+
+
+def _quiet_own_handler(litellm: Any) -> None:
+    """litellm's own console handler shows errors only, unless the host set ``LITELLM_LOG``.
+
+    It writes records below WARNING to stdout, where the audit log goes by default, and its
+    warnings are about pricing the router does not use. Only litellm's handler is touched:
+    the levels of litellm's loggers and any handler the host added stay as the host set them.
+    """
+    if "LITELLM_LOG" not in os.environ:
+        litellm._logging.handler.setLevel(logging.ERROR)
