@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-CURRENT_CATALOG = REPO / "policies" / "2025-11.yaml"
-PREVIOUS_CATALOG = REPO / "policies" / "2025-06.yaml"
-SEEDS = REPO.parent / "shared" / "seeds"
+from tests._support.repo import REPO
+
 # Every variable config/routes.yaml names as a provider credential: a developer's real keys
 # must never decide a test's outcome (or reach a mocked request).
 PROVIDER_CREDENTIALS = frozenset(

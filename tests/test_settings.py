@@ -9,7 +9,7 @@ import pytest
 import router
 from router import Preferences
 from router._settings import Settings
-from tests.conftest import REPO
+from tests._support.repo import REPO
 
 
 def test_settings__nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _store_fixtures import BACKENDS, make_backend
 
 from router import InvalidPreferences, Preferences, StoreUnavailable, UnknownProvider
 from router._audit import AuditLog
 from router._core.pseudonym import Pseudonymizer
 from router._store import PreferenceStore, open_store
 from router._user_preferences import UserPreferences
+from tests._support.stores import BACKENDS, make_backend
 
 USER = "alice.liddell@example.com"
 PSEUDONYMS = Pseudonymizer(b"k" * 32)

@@ -2,7 +2,7 @@
 
 Retries are never litellm's: each call is one attempt, and failover is the caller's. Each
 call runs as one of litellm's "internal" calls, which skips its per-call logging work.
-Where litellm's behaviour differs per provider, the wire tests (tests/test_wire.py) say so.
+Where litellm's behaviour differs per provider, the wire tests (tests/upstream/test_wire.py) say so.
 """
 
 from __future__ import annotations

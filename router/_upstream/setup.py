@@ -62,7 +62,7 @@ def _keep_connections_alive(litellm: Any) -> None:
     litellm builds its clients in two places: the openai SDK's (OpenAI-compatible
     providers, Azure) and its own ``AsyncHTTPHandler`` (every other provider). Both are
     wrapped, once; a client the application handed litellm (``aclient_session``) is left as
-    it is. tests/test_litellm.py checks both places, so a litellm upgrade that moves them fails
+    it is. tests/upstream/test_adapter.py checks both places, so a litellm upgrade that moves them fails
     a test rather than silently losing the pool.
     """
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251

@@ -1,7 +1,7 @@
 """The real ``policy-router serve`` process, over TCP, in front of a fake OpenAI upstream.
 
 The upstream is a small HTTP server on loopback that answers in OpenAI's wire format (the
-canned replies of ``_wire``); a message containing "slow" makes it wait, so a request can
+canned replies of ``tests._support.wire``); a message containing "slow" makes it wait, so a request can
 be in flight when the proxy gets SIGTERM.
 """
 
@@ -25,8 +25,16 @@ from typing import Any, Final
 import httpx
 import openai
 import pytest
-from _wire import CANNED_TEXT, FAKE_CREDENTIALS, STREAM_PIECES, WIRES, reply, sse_response
 from openai.types.chat import ChatCompletionUserMessageParam
+
+from tests._support.wire import (
+    CANNED_TEXT,
+    FAKE_CREDENTIALS,
+    STREAM_PIECES,
+    WIRES,
+    reply,
+    sse_response,
+)
 
 API_KEY: Final = "process-api-key"
 ADMIN_KEY: Final = "process-admin-key"

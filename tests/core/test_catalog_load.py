@@ -13,7 +13,7 @@ from router import CatalogError, DataPolicy, UnknownModel, UnknownProvider, load
 from router._core.catalog import Catalog, UserIdentifier
 from router._core.catalog_load import parse_catalog
 from router._core.duration import UNLIMITED
-from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG
+from tests._support.repo import CURRENT_CATALOG, PREVIOUS_CATALOG
 
 SMALL = """\
 version: "t"

@@ -15,7 +15,6 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -24,9 +23,9 @@ import pytest
 import respx
 
 from router._upstream.deployment import Target, load_deployment
+from tests._support.repo import REPO
 
 CANNED_TEXT: Final = "canned reply from the mock"
-REPO: Final = Path(__file__).resolve().parent.parent
 STREAM_PIECES: Final = ("canned ", "reply ", "from the ", "mock")  # joined: CANNED_TEXT
 SSE_HEADERS: Final = MappingProxyType({"content-type": "text/event-stream"})
 

@@ -8,7 +8,7 @@ from router import DataPolicy, Preferences, load_catalog
 from router._core.catalog import Catalog, Model, Provider, Route
 from router._core.decision import decide, reasons_against
 from router._core.duration import Duration
-from tests.conftest import CURRENT_CATALOG
+from tests._support.repo import CURRENT_CATALOG
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from router import load_catalog
 from router._catalog_tools.page import import_page
 from router._core.catalog_load import parse_catalog
 from router.cli import app
-from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
+from tests._support.repo import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
 
 NEWER_PAGE = next(SEEDS.glob("001_*.txt"))
 

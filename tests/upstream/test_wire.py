@@ -14,7 +14,14 @@ from typing import Any, Final
 import httpx
 import pytest
 import respx
-from _wire import (
+
+from router._core.catalog import UserIdentifier
+from router._core.scrub import scrub
+from router._errors import FailureKind, RequestRejected, UpstreamFailure
+from router._upstream.adapter import complete, open_stream
+from router._upstream.deployment import Target
+from router._upstream.setup import _module
+from tests._support.wire import (
     CANNED_TEXT,
     FAKE_CREDENTIALS,
     PREFIXES,
@@ -33,13 +40,6 @@ from _wire import (
     use_fake_credentials,
     wire_text,
 )
-
-from router._core.catalog import UserIdentifier
-from router._core.scrub import scrub
-from router._errors import FailureKind, RequestRejected, UpstreamFailure
-from router._upstream.adapter import complete, open_stream
-from router._upstream.deployment import Target
-from router._upstream.setup import _module
 
 SENTINEL: Final = "sentinel-user-7f3a"
 TARGETS: Final = targets_by_prefix()

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _store_fixtures import BACKENDS, POSTGRES_URL, Backend, Outage, make_backend, with_query
 
 from router import ConfigError, InvalidPreferences, Preferences, StoreUnavailable
 from router._store import PreferenceStore, open_store
 from router._store.base import SCHEMA_VERSION, public_url
 from router._store.sqlite import SQLiteStore
+from tests._support.stores import BACKENDS, POSTGRES_URL, Backend, Outage, make_backend, with_query
 
 STRICT = Preferences(
     max_retention="24h",

@@ -11,7 +11,7 @@ from router import load_catalog
 from router._catalog_tools.diff import Change, ModelRef, Renamed, RoutesChanged, diff_catalogs
 from router._core.catalog import Catalog
 from router._core.catalog_load import build_catalog
-from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG
+from tests._support.repo import CURRENT_CATALOG, PREVIOUS_CATALOG
 
 PROVIDERS = {"groq": {"name": "Groq"}, "nebius": {"name": "Nebius"}, "xai": {"name": "xAI"}}
 

@@ -15,7 +15,6 @@ import httpx
 import openai
 import pytest
 import respx
-from _wire import mock_provider, use_fake_credentials
 from fastapi import FastAPI
 from openai.types.chat import ChatCompletionUserMessageParam
 
@@ -24,6 +23,7 @@ from router._errors import ConfigError, FailureKind, RouterError, UpstreamFailur
 from router._router import PolicyRouter
 from router._server.app import check_auth_settings, create_app, is_loopback
 from router._settings import ServerSettings, Settings
+from tests._support.wire import mock_provider, use_fake_credentials
 
 API_KEY: Final = "test-api-key-1"
 ADMIN_KEY: Final = "test-admin-key-1"

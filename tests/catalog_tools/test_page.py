@@ -16,7 +16,7 @@ from router._catalog_tools.page_format import classify, label_in, provider_slug,
 from router._core.catalog import Catalog, NoteKind
 from router._core.catalog_load import build_catalog, parse_catalog
 from router._core.duration import Duration
-from tests.conftest import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
+from tests._support.repo import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
 
 WHEN = date(2025, 11, 20)
 HEADER = "| Model | Model Provider | Trains on User Data via API | Data Retention for API | Privacy Policy / FAQ |"

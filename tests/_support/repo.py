@@ -1,0 +1,11 @@
+"""Paths into this checkout that tests read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+REPO: Final = Path(__file__).resolve().parents[2]
+CURRENT_CATALOG: Final = REPO / "policies" / "2025-11.yaml"
+PREVIOUS_CATALOG: Final = REPO / "policies" / "2025-06.yaml"
+SEEDS: Final = REPO.parent / "shared" / "seeds"
