@@ -1,5 +1,6 @@
-"""The published page, both ways: both seed pages import to the shipped facts, render → import
-round-trips, and each reading rule holds on a small page of its own."""
+"""The published page, both ways: the pages rendered from the shipped catalogs (both styles,
+held under tests/catalog_tools/pages) and both seed pages import to the shipped facts,
+render → import round-trips, and each reading rule holds on a small page of its own."""
 
 from __future__ import annotations
 
@@ -12,11 +13,19 @@ import pytest
 from router import CatalogError, load_catalog
 from router._catalog_tools.dump import catalog_to_yaml
 from router._catalog_tools.page import import_page, render_page
-from router._catalog_tools.page_format import classify, label_in, provider_slug, slugify
+from router._catalog_tools.page_format import (
+    PageStyle,
+    classify,
+    label_in,
+    provider_slug,
+    slugify,
+)
 from router._core.catalog import Catalog, NoteKind
 from router._core.catalog_load import build_catalog, parse_catalog
 from router._core.duration import Duration
-from tests._support.repo import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
+from tests._support import seeds
+from tests._support.repo import CURRENT_CATALOG, PAGES, PREVIOUS_CATALOG, REPO
+from tests._support.seeds import published_page
 
 WHEN = date(2025, 11, 20)
 HEADER = "| Model | Model Provider | Trains on User Data via API | Data Retention for API | Privacy Policy / FAQ |"
@@ -24,8 +33,7 @@ RULE = "| :---- | :------------- | :-------------------------- | :--------------
 
 
 def _seed(prefix: str) -> str:
-    (path,) = SEEDS.glob(f"{prefix}_*.txt")
-    return path.read_text(encoding="utf-8")
+    return published_page(prefix).read_text(encoding="utf-8")
 
 
 def _page(*rows: str, footnotes: str = "") -> str:
@@ -63,6 +71,71 @@ SHIPPED = [
 @pytest.mark.parametrize(("seed", "shipped"), SHIPPED)
 def test_import_page__gives_the_shipped_facts(seed: str, shipped: Path) -> None:
     assert _import(_seed(seed)).facts() == load_catalog(shipped).facts()
+
+
+def test_published_page__absent_seeds_skip_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(seeds, "SEEDS", tmp_path / "absent")
+    monkeypatch.setattr(seeds, "REQUIRED", False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        published_page("001")
+    assert str(skipped.value) == (
+        f"the published seed pages are not beside this checkout ({tmp_path / 'absent'} is absent)"
+    )
+
+
+def test_published_page__absent_seeds_fail_when_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(seeds, "SEEDS", tmp_path / "absent")
+    monkeypatch.setattr(seeds, "REQUIRED", True)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        published_page("001")
+    assert str(failed.value).endswith("; POLICY_ROUTER_REQUIRE_SEEDS is set, so they are required")
+
+
+HELD_PAGES = [
+    pytest.param(shipped, style, id=f"{shipped.stem} as {style.value}")
+    for shipped in (PREVIOUS_CATALOG, CURRENT_CATALOG)
+    for style in PageStyle
+]
+
+
+def _held_page(shipped: Path, style: PageStyle) -> Path:
+    return PAGES / f"{shipped.stem}.{style.value}.md"
+
+
+@pytest.mark.parametrize(("shipped", "style"), HELD_PAGES)
+def test_held_page__is_what_render_page_writes_today(shipped: Path, style: PageStyle) -> None:
+    held = _held_page(shipped, style)
+    command = f"policy-router catalog render {shipped.relative_to(REPO)} --style {style.value} -o {held.relative_to(REPO)}"
+    fresh = render_page(load_catalog(shipped), style)
+    assert held.read_text(encoding="utf-8") == fresh, f"the held page is stale; run: {command}"
+
+
+@pytest.mark.parametrize(("shipped", "style"), HELD_PAGES)
+def test_import_page__of_a_held_page_gives_the_shipped_facts(
+    shipped: Path, style: PageStyle
+) -> None:
+    page = _held_page(shipped, style).read_text(encoding="utf-8")
+    assert _import(page).facts() == load_catalog(shipped).facts()
+
+
+def test_held_pages__use_each_style_and_mark_footnotes() -> None:
+    lists = _held_page(CURRENT_CATALOG, PageStyle.LISTS).read_text(encoding="utf-8")
+    bullets = _held_page(CURRENT_CATALOG, PageStyle.BULLETS).read_text(encoding="utf-8")
+    assert "| <ul><li>" in lists
+    assert "<br>• " not in lists
+    assert "| • " in bullets
+    assert "<br>• " in bullets
+    assert "<li>" not in bullets
+    assert "• OpenAI²" in bullets
+    assert "<li>OpenAI²</li>" in lists
+    for page in (lists, bullets):
+        assert [line[:1] for line in page.splitlines() if line.startswith(tuple("¹²³⁴"))] == list(
+            "¹²³⁴"
+        )
 
 
 @pytest.mark.parametrize("shipped", [PREVIOUS_CATALOG, CURRENT_CATALOG], ids=["2025-06", "2025-11"])

@@ -14,9 +14,9 @@ from router import load_catalog
 from router._catalog_tools.page import import_page
 from router._core.catalog_load import parse_catalog
 from router.cli import app
-from tests._support.repo import CURRENT_CATALOG, PREVIOUS_CATALOG, SEEDS
+from tests._support.repo import CURRENT_CATALOG, PAGES, PREVIOUS_CATALOG
 
-NEWER_PAGE = next(SEEDS.glob("001_*.txt"))
+NEWER_PAGE = PAGES / "2025-11.bullets.md"  # the shipped catalog, rendered as the newer page
 
 
 def _run(*args: str | Path) -> Result:
@@ -129,6 +129,22 @@ def test_render__writes_a_page_that_imports_to_the_same_facts(tmp_path: Path) ->
     text = out.read_text(encoding="utf-8")
     reread = import_page(text, version="x", effective=load_catalog(PREVIOUS_CATALOG).effective)
     assert reread.facts() == load_catalog(PREVIOUS_CATALOG).facts()
+
+
+def test_render__style_lists_writes_html_list_cells(tmp_path: Path) -> None:
+    out = tmp_path / "page.md"
+    result = _run("render", CURRENT_CATALOG, "--style", "lists", "-o", out)
+    assert (result.exit_code, result.stdout) == (0, "")
+    text = out.read_text(encoding="utf-8")
+    assert text == (PAGES / "2025-11.lists.md").read_text(encoding="utf-8")
+    reread = import_page(text, version="x", effective=load_catalog(CURRENT_CATALOG).effective)
+    assert reread.facts() == load_catalog(CURRENT_CATALOG).facts()
+
+
+def test_render__unknown_style_is_refused() -> None:
+    result = _run("render", "--style", "table")
+    assert result.exit_code == 2
+    assert "'table' is not one of 'bullets', 'lists'" in result.stderr
 
 
 def test_render__prints_the_shipped_catalog_by_default() -> None:
