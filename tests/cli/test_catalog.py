@@ -174,30 +174,6 @@ def test_diff__says_so_when_nothing_changed() -> None:
     assert (result.exit_code, result.stdout) == (0, "no changes between 2025-11 and 2025-11\n")
 
 
-COMMANDS = [
-    pytest.param(("validate", str(CURRENT_CATALOG)), id="validate"),
-    pytest.param(("import", str(NEWER_PAGE), "--effective", "2025-11-20"), id="import"),
-    pytest.param(("render",), id="render"),
-    pytest.param(("diff", str(PREVIOUS_CATALOG), str(CURRENT_CATALOG)), id="diff"),
-]
-
-
-@pytest.mark.parametrize("args", COMMANDS)
-def test_catalog_commands__run_as_a_process_without_importing_litellm(
-    args: tuple[str, ...],
-) -> None:
-    command = [sys.executable, "-X", "importtime", "-m", "router.cli", "catalog", *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    imported = {
-        line.rsplit("|", 1)[-1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-    assert "router.cli._catalog" in imported
-    assert not {name for name in imported if name.split(".")[0] == "litellm"}
-
-
 def test_catalog_validate__fails_as_a_process_without_a_traceback(tmp_path: Path) -> None:
     command = [
         sys.executable,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -189,49 +186,6 @@ def test_audit_summary__missing_file_is_one_line(tmp_path: Path) -> None:
     code, _, err = cli("audit", "summary", str(tmp_path / "nope.jsonl"))
     assert code == 1
     assert err.startswith("error: [Errno 2] No such file or directory")
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["models", "--offline"],
-        ["explain", "Kimi K2", "--offline"],
-        ["prefs", "get", "alice"],
-        ["catalog", "validate"],
-    ],
-    ids=["models", "explain", "prefs get", "catalog validate"],
-)
-def test_commands_that_do_not_forward__never_import_litellm(args: list[str]) -> None:
-    assert _imported_by(args, ["litellm"]) == []
-
-
-@pytest.mark.parametrize("args", [["models"], ["explain", "Kimi K2"]], ids=["models", "explain"])
-def test_read_only_commands__import_no_server_http_client_store_driver_or_audit_writer(
-    args: list[str],
-) -> None:
-    """They decide and print: uvicorn, the HTTP clients, the store drivers (no --user) and
-    structlog (no audit record) would only slow their start-up."""
-    unneeded = ["uvicorn", "fastapi", "httpx", "aiohttp", "aiosqlite", "asyncpg", "structlog"]
-    assert _imported_by(args, unneeded) == []
-
-
-def _imported_by(args: list[str], modules: list[str]) -> list[str]:
-    """Which of ``modules`` the command imported, run as a fresh process."""
-    probe = (
-        "import sys, runpy\n"
-        f"sys.argv = ['policy-router', *{args!r}]\n"
-        "try:\n"
-        "    runpy.run_module('router.cli', run_name='__main__')\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print('IMPORTED', *(m for m in {modules!r} if m in sys.modules), file=sys.stderr)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ, check=False
-    )
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("IMPORTED"), done.stderr
-    return last.split()[1:]
 
 
 def test_debug__shows_the_traceback_instead_of_one_line() -> None:
