@@ -25,7 +25,7 @@ import pytest
 import router._core
 from tests._support.repo import CURRENT_CATALOG, PAGES, PREVIOUS_CATALOG, REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # starts processes: left out by -m 'not slow'
 
 # Runs a command as ``policy-router …`` would, then writes its exit status and every module
 # it imported to the file named last.

@@ -174,6 +174,7 @@ def test_diff__says_so_when_nothing_changed() -> None:
     assert (result.exit_code, result.stdout) == (0, "no changes between 2025-11 and 2025-11\n")
 
 
+@pytest.mark.slow
 def test_catalog_validate__fails_as_a_process_without_a_traceback(tmp_path: Path) -> None:
     command = [
         sys.executable,

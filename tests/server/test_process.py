@@ -36,6 +36,8 @@ from tests._support.wire import (
     sse_response,
 )
 
+pytestmark = pytest.mark.slow  # starts processes: left out by -m 'not slow'
+
 API_KEY: Final = "process-api-key"
 ADMIN_KEY: Final = "process-admin-key"
 UPSTREAM_KEY: Final = "sk-fake-upstream-key-for-the-process-test"

@@ -195,6 +195,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_set__survives_sigkill_right_after_it_returned(backend: Backend) -> None:
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CHILD, backend.url, stdout=asyncio.subprocess.PIPE

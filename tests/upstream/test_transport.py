@@ -13,6 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # starts processes: left out by -m 'not slow'
+
 USER = "sentinel-user-aio-51c0"
 
 PROGRAM = r"""
