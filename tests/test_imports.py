@@ -13,6 +13,7 @@ Two boundaries of the design are checked here, and only here:
 from __future__ import annotations
 
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -193,13 +194,19 @@ CORE_MODULES = sorted(
 
 
 def _imported_alone(package: str, path: Path, module: str) -> list[str]:
-    """What importing ``module`` alone adds to a fresh interpreter's modules."""
+    """What importing ``module`` alone adds to a fresh interpreter's modules.
+
+    Without coverage in that interpreter: started there by scripts/test, it would import
+    sqlite3 (its data file) before the probe looks, and hide a core module importing it.
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_PROCESS_")}
     done = subprocess.run(
         [sys.executable, "-c", _ALONE_PROBE, package, str(path), module],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=environ,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     added: list[str] = json.loads(done.stdout)
