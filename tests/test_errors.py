@@ -30,20 +30,36 @@ ERRORS = {
 }
 
 
-def test_tree__every_error_has_the_one_root_and_is_public() -> None:
+def _drawn_tree() -> dict[str, str]:
+    """Each error the module docstring draws, mapped to the error drawn as its parent."""
+    parents: dict[str, str] = {}
+    path = ["RouterError"]
+    for found in re.finditer(r"^((?:[│ ]   )*)[├└]── (\w+)", _errors.__doc__ or "", re.M):
+        depth = len(found[1]) // 4 + 1
+        del path[depth:]
+        parents[found[2]] = path[-1]
+        path.append(found[2])
+    return parents
+
+
+def test_tree__every_error_has_the_one_root() -> None:
     assert set(ERRORS) - {"RouterError"}
     for name, cls in ERRORS.items():
         assert issubclass(cls, RouterError), name
-        assert name in router.__all__, name
-        assert getattr(router, name) is cls
 
 
-def test_tree__the_docstring_draws_exactly_the_errors_defined() -> None:
-    doc = _errors.__doc__ or ""
-    assert "\nRouterError\n" in doc
-    branches = re.findall(r"^[├└]── (\w+)", doc, re.M)
-    assert sorted(["RouterError", *branches]) == sorted(ERRORS)
-    assert all(ERRORS[name].__bases__[0] is RouterError for name in branches)
+def test_tree__the_docstring_draws_exactly_the_errors_defined_under_their_parents() -> None:
+    assert "\nRouterError\n" in (_errors.__doc__ or "")
+    drawn = _drawn_tree()
+    assert sorted(["RouterError", *drawn]) == sorted(ERRORS)
+    assert {name: ERRORS[name].__bases__[0].__name__ for name in drawn} == drawn
+
+
+def test_tree__the_errors_below_the_root_are_public() -> None:
+    for name, parent in _drawn_tree().items():
+        if parent == "RouterError":
+            assert name in router.__all__, name
+            assert getattr(router, name) is ERRORS[name]
 
 
 @pytest.mark.parametrize(
