@@ -268,7 +268,7 @@ class RoutedStream:
             self._record("cancelled")
             raise
         self._count += 1
-        adapter.annotate(chunk, self.answered.plain())
+        adapter.annotate(chunk, self.answered.plain(), add=False)
         return chunk
 
     async def aclose(self) -> None:

@@ -10,17 +10,12 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["DISABLE_AIOHTTP_TRANSPORT"] = "True"
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from router._core.catalog import Catalog, Note
+from tests._support.repo import REPO
 
-REPO = Path(__file__).resolve().parent.parent
-CURRENT_CATALOG = REPO / "policies" / "2025-11.yaml"
-PREVIOUS_CATALOG = REPO / "policies" / "2025-06.yaml"
-SEEDS = REPO.parent / "shared" / "seeds"
 # Every variable config/routes.yaml names as a provider credential: a developer's real keys
 # must never decide a test's outcome (or reach a mocked request).
 PROVIDER_CREDENTIALS = frozenset(
@@ -41,30 +36,3 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))
-
-
-def facts(catalog: Catalog) -> dict[str, Any]:
-    """A catalog's facts as plain data, to compare: everything but wording and version."""
-
-    def notes(items: tuple[Note, ...]) -> list[list[str]]:
-        return sorted([n.kind.value, n.url or ""] for n in items)
-
-    return {
-        "providers": {
-            p.slug: {"name": p.name, "links": [k.to_dict() for k in p.links]}
-            for p in catalog.providers
-        },
-        "models": {
-            m.slug: {
-                "name": m.name,
-                "aliases": sorted(m.aliases),
-                "params": dict(m.params),
-                "variant_of": m.variant_of,
-                "notes": notes(m.notes),
-            }
-            for m in catalog.models
-        },
-        "routes": {
-            r.key: r.policy.to_dict() | {"notes": notes(r.policy.notes)} for r in catalog.routes
-        },
-    }

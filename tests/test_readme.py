@@ -23,7 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests._support.repo import REPO
+
+pytestmark = pytest.mark.slow  # starts processes: left out by -m 'not slow'
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)

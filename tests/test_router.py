@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from _wire import responses_reply
 
 from router import (
     BackendUnavailable,
@@ -35,6 +34,7 @@ from router import (
 from router._audit import AuditLog
 from router._errors import IdentifierInRequest
 from router._settings import Settings
+from tests._support.wire import responses_reply
 
 USER = "sentinel-user-4b1d"
 SECRET = "sk-sentinel-key-9c2e"

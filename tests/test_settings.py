@@ -9,7 +9,7 @@ import pytest
 import router
 from router import ConfigError, Preferences
 from router._settings import Settings
-from tests.conftest import REPO
+from tests._support.repo import REPO
 
 
 def test_settings__nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,14 +68,3 @@ def test_public_names__all_matches_what_the_package_exports() -> None:
     for name in ("PolicyRouter", "Preferences", "RouterError", "PolicyViolation",
                  "UnknownModel", "BackendUnavailable"):  # fmt: skip
         assert name in router.__all__
-
-
-def test_import_router__does_not_import_litellm() -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-c", "import router, sys; print('litellm' in sys.modules)"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert done.stdout.strip() == "False"

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _store_fixtures import BACKENDS, make_backend
 
 from router import InvalidPreferences, Preferences, StoreUnavailable, UnknownProvider
 from router._audit import AuditLog
@@ -17,6 +16,7 @@ from router._audit.chain import CHAIN_FIELDS
 from router._core.pseudonym import Pseudonymizer
 from router._store import PreferenceStore, open_store
 from router._user_preferences import UserPreferences
+from tests._support.stores import BACKENDS, make_backend
 
 USER = "alice.liddell@example.com"
 PSEUDONYMS = Pseudonymizer(b"k" * 32)

@@ -39,7 +39,9 @@ _SEALED_TAIL: Final = len(_FIELD) + 64 + len(b'"}')
 
 def canonical(record: Mapping[str, Any]) -> bytes:
     """A record's bytes as hashed: compact JSON in its own key order (``chain`` absent)."""
-    return orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS, default=str)
+    return orjson.dumps(
+        record, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS, default=str
+    )
 
 
 def seal(body: bytes, value: str) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
@@ -46,6 +47,14 @@ COLUMNS: Final = (
     "Data Retention for API",
     "Privacy Policy / FAQ",
 )
+
+
+class PageStyle(StrEnum):
+    """How a cell lists its items: the newer pages' bullets, or the older pages' HTML lists."""
+
+    BULLETS = "bullets"  # • item<br>• item
+    LISTS = "lists"  # <ul><li>item</li><li>item</li></ul>
+
 
 _LABEL = re.compile(
     r"(?:label(?:l?ed)?\s+as|shown\s+as|the\s+label)\s+"

@@ -1,4 +1,4 @@
-"""Writing the published privacy page from a catalog: the table, newer style, and footnotes.
+"""Writing the published privacy page from a catalog: the table, in either style, and footnotes.
 
 Rows are the catalog's entries (models whose routes share providers and policies), split where
 providers differ in what the policy columns can show. Footnotes are the catalog's notes, in its
@@ -17,6 +17,7 @@ from router._catalog_tools.dump import Entry, common_notes, entries
 from router._catalog_tools.page_format import (
     COLUMNS,
     NOTE_TAGS,
+    PageStyle,
     classify,
     kind_of,
     label_in,
@@ -89,34 +90,40 @@ def _page_rows(catalog: Catalog) -> tuple[Entry, ...]:
     return tuple(rows)
 
 
-def render_page(catalog: Catalog) -> str:
-    """The page for a catalog: the table, newer style, and its footnotes in our own words."""
+def render_page(catalog: Catalog, style: PageStyle = PageStyle.BULLETS) -> str:
+    """The page for a catalog: the table, its cells in ``style``, and footnotes in our words."""
     numbers = _Numbers()
     header = f"| {' | '.join(COLUMNS)} |"
     rule = "| " + " | ".join(":" + "-" * (len(c) - 1) for c in COLUMNS) + " |"
-    rows = [_render_row(row, numbers) for row in _page_rows(catalog)]
+    rows = [_render_row(row, numbers, style) for row in _page_rows(catalog)]
     intro = _INTRO.format(version=catalog.version, effective=catalog.effective.isoformat())
     return "\n".join([intro, header, rule, *rows, "", *numbers.lines()]).rstrip() + "\n"
 
 
-def _render_row(row: Entry, numbers: _Numbers) -> str:
+def _render_row(row: Entry, numbers: _Numbers, style: PageStyle) -> str:
     shared = common_notes(row.policies)
     policy_notes = [n for n in shared if n.kind is not NoteKind.IDENTIFIER]
     cells = [
-        _bullets(_model_items(model, numbers) for model in row.models),
-        _bullets(
-            [p.name + numbers.marks(_provider_notes(policy, shared))]
-            for p, policy in zip(row.providers, row.policies, strict=True)
+        _list(style, (_model_items(model, numbers) for model in row.models)),
+        _list(
+            style,
+            (
+                [p.name + numbers.marks(_provider_notes(policy, shared))]
+                for p, policy in zip(row.providers, row.policies, strict=True)
+            ),
         ),
         _yes_no(row.policies[0].trains_on_api_data),
         _retention_text(row.policies[0]) + numbers.marks(policy_notes),
-        _bullets(_link_items(row.providers)),
+        _list(style, _link_items(row.providers)),
     ]
     return f"| {' | '.join(cells)} |"
 
 
-def _bullets(groups: Iterable[Iterable[str]]) -> str:
-    return "<br>".join(f"• {item}" for group in groups for item in group)
+def _list(style: PageStyle, groups: Iterable[Iterable[str]]) -> str:
+    flat = [item for group in groups for item in group]
+    if style is PageStyle.LISTS:
+        return "<ul>" + "".join(f"<li>{item}</li>" for item in flat) + "</ul>"
+    return "<br>".join(f"• {item}" for item in flat)
 
 
 def _model_items(model: Model, numbers: _Numbers) -> list[str]:

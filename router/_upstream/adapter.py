@@ -2,7 +2,7 @@
 
 Retries are never litellm's: each call is one attempt, and failover is the caller's. Each
 call runs as one of litellm's "internal" calls, which skips its per-call logging work.
-Where litellm's behaviour differs per provider, the wire tests (tests/test_wire.py) say so.
+Where litellm's behaviour differs per provider, the wire tests (tests/upstream/test_wire.py) say so.
 """
 
 from __future__ import annotations
@@ -212,10 +212,12 @@ def _prefix_arguments(prefix: str) -> dict[str, Any]:
     return {}
 
 
-def annotate(response: Any, where: Mapping[str, Any]) -> None:
-    """Say where a response came from, where litellm's callers look: ``_hidden_params``."""
+def annotate(response: Any, where: Mapping[str, Any], *, add: bool = True) -> None:
+    """Say where a response came from, where litellm's callers look: ``_hidden_params``.
+
+    ``add=False`` only fills in a ``_hidden_params`` the object has (litellm's chunks do)."""
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
         hidden["policy_router"] = dict(where)
-    else:
+    elif add:
         response._hidden_params = {"policy_router": dict(where)}

@@ -51,7 +51,8 @@ def _keep_connections_alive(litellm: Any) -> None:
     providers, Azure) and its own ``AsyncHTTPHandler`` (every other provider). Both are
     wrapped, once; a client the application handed litellm (``aclient_session``) keeps its
     own pool. Every one of them, and any client litellm cached before, gets the wire guard
-    (router/_upstream/guard.py), which does nothing outside the router's own attempts. tests/test_litellm.py checks both places, so a litellm upgrade that moves them fails
+    (router/_upstream/guard.py), which does nothing outside the router's own attempts.
+    tests/upstream/test_adapter.py checks both places, so a litellm upgrade that moves them fails
     a test rather than silently losing the pool.
     """
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251

@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from router._catalog_tools.page_format import PageStyle
 from router._core.catalog import Catalog
 from router._core.catalog_load import parse_catalog
 from router._settings import current_catalog_path
@@ -69,12 +70,20 @@ def import_(
 
 
 @app.command()
-def render(path: Path | None = CatalogPath, output: Path | None = OutputOption) -> None:
+def render(
+    path: Path | None = CatalogPath,
+    output: Path | None = OutputOption,
+    style: PageStyle = typer.Option(
+        PageStyle.BULLETS,
+        "--style",
+        help="Cells as bullets and <br> (newer pages) or as <ul><li> lists (older pages).",
+    ),
+) -> None:
     """Write the privacy page (markdown table and footnotes) for a catalog."""
     with one_line_errors():
         from router._catalog_tools.page import render_page
 
-        _write(output, render_page(_load(path)))
+        _write(output, render_page(_load(path), style))
 
 
 @app.command()

@@ -1,0 +1,199 @@
+"""The audit writer: chained records per writer, checkpoints, the keys, rotation of the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router._audit import AuditLog
+from router._audit.chain import CHECKPOINT_EVENT, GENESIS, checkpoint_mac, record_chain
+from router._keyfile import audit_key, load_or_create_key, pseudonym_key
+from router._settings import Settings
+
+KEY = b"k" * 32
+
+
+def parse(lines: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in lines]
+
+
+def test_emit__each_record_chains_to_the_writers_previous_one() -> None:
+    lines: list[str] = []
+    log = AuditLog(lines.append, key=KEY)
+    for n in range(3):
+        log.emit("route.decision", request_id=f"r{n}", model="kimi-k2")
+    records = parse(lines)
+    assert [r["seq"] for r in records] == [1, 2, 3]
+    assert {r["writer"] for r in records} == {log.writer}
+    assert records[0]["prev"] == GENESIS
+    assert all("prev" not in r for r in records[1:])
+    prev = GENESIS
+    for record in records:
+        assert record["chain"] == record_chain(KEY, prev, record)
+        prev = record["chain"]
+    assert list(records[0])[:2] == ["ts", "event"]
+
+
+def test_emit__chain_depends_on_the_key() -> None:
+    lines: list[str] = []
+    AuditLog(lines.append, key=KEY).emit("route.decision", request_id="r")
+    record = json.loads(lines[0])
+    assert record["chain"] != record_chain(b"other", GENESIS, record)
+
+
+def test_emit__two_logs_write_two_chains() -> None:
+    lines: list[str] = []
+    first, second = AuditLog(lines.append, key=KEY), AuditLog(lines.append, key=KEY)
+    first.emit("a")
+    second.emit("b")
+    first.emit("c")
+    records = parse(lines)
+    assert records[0]["writer"] == records[2]["writer"] != records[1]["writer"]
+    assert [r["seq"] for r in records] == [1, 1, 2]
+
+
+def test_checkpoints__every_n_records_and_at_close() -> None:
+    lines: list[str] = []
+    points: list[str] = []
+    log = AuditLog(lines.append, key=KEY, checkpoint=points.append, checkpoint_every=2)
+    for _ in range(3):
+        log.emit("route.decision")
+    log.close()
+    checkpoints = parse(points)
+    records = parse(lines)
+    assert [(c["seq"], c["head"]) for c in checkpoints] == [
+        (2, records[1]["chain"]),
+        (3, records[2]["chain"]),
+    ]
+    assert all(c["event"] == CHECKPOINT_EVENT and c["writer"] == log.writer for c in checkpoints)
+    assert all(c["mac"] == checkpoint_mac(KEY, c) for c in checkpoints)
+
+
+def test_checkpoints__after_the_interval_in_seconds() -> None:
+    points: list[str] = []
+    log = AuditLog(lambda _: None, key=KEY, checkpoint=points.append, checkpoint_seconds=1e-9)
+    log.emit("a")
+    log.emit("b")
+    assert [json.loads(p)["seq"] for p in points] == [1, 2]
+
+
+def test_from_settings__creates_a_private_audit_key_apart_from_the_pseudonym_key(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    key = audit_key(settings)
+    path = tmp_path / "data" / "audit.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert key == audit_key(settings) == bytes.fromhex(path.read_text())
+    assert key != pseudonym_key(settings)
+    assert {p.name for p in path.parent.iterdir()} == {"audit.key", "pseudonym.key"}
+    assert audit_key(Settings(audit_key="configured")) == b"configured"
+
+
+def test_load_or_create_key__keeps_the_key_another_process_created_first(tmp_path: Path) -> None:
+    path = tmp_path / "k.key"
+    path.write_text("ab" * 32)
+    assert load_or_create_key(path) == bytes.fromhex("ab" * 32)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.key"]
+
+
+def test_from_settings__file_sink_and_checkpoint_file(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        audit=str(tmp_path / "audit.jsonl"),
+        audit_checkpoint=str(tmp_path / "checkpoints.jsonl"),
+    )
+    log = AuditLog.from_settings(settings)
+    log.emit("route.decision", request_id="r1")
+    log.close()
+    record = json.loads((tmp_path / "audit.jsonl").read_text())
+    point = json.loads((tmp_path / "checkpoints.jsonl").read_text())
+    key = audit_key(settings)
+    assert record["chain"] == record_chain(key, GENESIS, record)
+    assert (point["seq"], point["head"]) == (1, record["chain"])
+
+
+# -- rotation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("create", [True, False], ids=["logrotate-create", "rename-only"])
+def test_file_sink__rename_mid_stream_reopens_the_path_and_the_chain_continues(
+    tmp_path: Path, create: bool
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.emit("a")
+    log.emit("b")
+    path.rename(tmp_path / "audit.jsonl.1")
+    if create:  # logrotate's `create`: a new empty file at the path
+        path.touch(mode=0o640)
+    log.emit("c")
+    log.emit("d")
+    log.close()
+    old = parse((tmp_path / "audit.jsonl.1").read_text().splitlines())
+    new = parse(path.read_text().splitlines())
+    assert [r["event"] for r in old] == ["a", "b"]
+    assert [r["event"] for r in new] == ["c", "d"]
+    assert new[0]["prev"] == old[-1]["chain"]
+    assert new[0]["chain"] == record_chain(KEY, old[-1]["chain"], new[0])
+    assert "prev" not in new[1]
+
+
+def test_file_sink__removed_file_is_recreated(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.emit("a")
+    path.unlink()
+    log.emit("b")
+    log.close()
+    assert [r["event"] for r in parse(path.read_text().splitlines())] == ["b"]
+
+
+def test_file_sink__sighup_reopens_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    before = signal.getsignal(signal.SIGHUP)
+    log = AuditLog(path, key=KEY)
+    try:
+        assert signal.getsignal(signal.SIGHUP) is not before  # or SIGHUP would end pytest
+        log.emit("a")
+        # copytruncate-style tools keep the inode; SIGHUP still makes a fresh start visible
+        os.kill(os.getpid(), signal.SIGHUP)
+        log.emit("b")
+    finally:
+        log.close()
+    records = parse(path.read_text().splitlines())
+    assert records[1]["prev"] == records[0]["chain"]
+    assert signal.getsignal(signal.SIGHUP) is before
+
+
+def test_file_sink__bad_path_fails_at_start(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError, match=r"Not a directory|File exists"):
+        AuditLog(tmp_path / "file" / "audit.jsonl")
+
+
+def test_fork__the_child_writes_its_own_chain(tmp_path: Path) -> None:
+    from router._audit.verify import verify
+    from tests._support.repo import REPO
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.emit("a")
+    pid = os.fork()
+    if pid == 0:  # the child: one record, then out without running pytest's cleanup
+        log.emit("child")
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    log.emit("b")
+    log.close()
+    records = parse(path.read_text().splitlines())
+    child = next(r for r in records if r["event"] == "child")
+    assert (child["seq"], child["prev"]) == (1, GENESIS)
+    assert child["writer"] != log.writer
+    assert verify([path], key=KEY, policies=REPO / "policies").ok
