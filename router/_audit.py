@@ -3,6 +3,8 @@
 Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``.
 Callers pass only what may be logged: pseudonyms, never raw user ids; never message content;
 never credentials. This module does not guess which fields are safe; the router decides.
+It does bound their size: a string longer than ``MAX_TEXT`` characters (a caller's 100 KB
+model name, an error message quoting it) is cut there, so no caller makes a record large.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, Final, TextIO, cast
+
+MAX_TEXT: Final = 512  # characters of one string in a record; the rest is counted, not kept
 
 
 class _LineWriter:
@@ -58,6 +62,7 @@ class AuditLog:
                 processors=[
                     TimeStamper(fmt="iso", utc=True, key="ts"),
                     _event_first,
+                    _bounded,
                     JSONRenderer(sort_keys=False, default=str),
                 ],
             )
@@ -103,6 +108,23 @@ def _event_first(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> M
     """``ts`` and ``event`` lead each line, so the log reads and greps well."""
     head = {"ts": event.pop("ts"), "event": event.pop("event")}
     return head | dict(event)
+
+
+def _bounded(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """Every string of the record cut to ``MAX_TEXT`` characters, at any depth."""
+    return {key: _cut(value) for key, value in event.items()}
+
+
+def _cut(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) <= MAX_TEXT:
+            return value
+        return f"{value[:MAX_TEXT]}…[{len(value) - MAX_TEXT} more characters]"
+    if isinstance(value, Mapping):
+        return {_cut(k): _cut(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut(v) for v in value]
+    return value
 
 
 _STREAMS: dict[str, Callable[[], TextIO]] = {

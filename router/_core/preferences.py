@@ -119,7 +119,7 @@ def _strictest(values: Iterable[bool | None]) -> bool | None:
 def _retention(value: Any) -> Duration:
     try:
         return Duration.parse(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a number of digits no float holds
         raise InvalidPreferences(f"'max_retention' must be {ACCEPTED} (got {value!r})") from None
 
 

@@ -34,8 +34,16 @@ from router._errors import ConfigError, StoreUnavailable
 from router._router import ModelAvailability, PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
-from router._server.context import Admin, Caller, Context, RouterUser, context, end_user
-from router._server.envelope import Envelope
+from router._server.context import (
+    Admin,
+    Caller,
+    Context,
+    RouterUser,
+    context,
+    end_user,
+    router_user,
+)
+from router._server.envelope import Envelope, Limits
 from router._server.errors import ApiError, add_error_handlers
 from router._server.schemas import (
     ChatCompletion,
@@ -70,7 +78,9 @@ async def list_models(
 ) -> ModelList:
     """Models with at least one allowed route, for the end user if one is named."""
     router = context(request).router
-    models = await router.available_models(end_user(user, x_router_user, "user"))
+    models = await router.available_models(
+        end_user(user, router_user(request, x_router_user), "user")
+    )
     created = int(datetime.combine(router.catalog.effective, datetime.min.time(), UTC).timestamp())
     return ModelList(data=[_model_entry(m, created) for m in models])
 
@@ -199,10 +209,12 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     """The ASGI app serving ``router``. Raises ConfigError if the auth settings are unsafe."""
     check_auth_settings(settings.server)
     app = FastAPI(title="policy-router", version=_version(), redoc_url=None, summary=SUMMARY)
-    app.state.policy_router = Context(router, Keys.of(settings.server))
+    keys = Keys.of(settings.server)
+    app.state.policy_router = Context(router, keys)
     _add_routes(app)
     add_error_handlers(app)
-    app.add_middleware(Envelope, max_body_bytes=settings.server.max_body_bytes)
+    limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
+    app.add_middleware(Envelope, keys=keys, limits=limits)
     return app
 
 

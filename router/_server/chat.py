@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import anyio
 from fastapi import Request, Response
@@ -18,16 +18,32 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._router import BACKEND_KWARGS
-from router._server.context import Caller, RouterUser, context, end_user
+from router._server.context import Caller, RouterUser, context, end_user, router_user
 from router._server.errors import ApiError, api_error
+from router._server.refusal import audit_refusal
 from router._server.schemas import PASSTHROUGH, ChatCompletionRequest
+
+# The JSON type each forwarded OpenAI field must have (OpenAI's API reference): a value of
+# another type is refused here (400, audited) instead of failing inside litellm (a 500).
+SHAPES: Final[Mapping[str, tuple[type, ...]]] = {
+    "functions": (list,), "function_call": (str, dict), "modalities": (list,),
+    "audio": (dict,), "prediction": (dict,), "service_tier": (str,), "verbosity": (str,),
+    "web_search_options": (dict,), "metadata": (dict,), "safety_identifier": (str,),
+    "prompt_cache_key": (str,), "top_k": (int,), "thinking": (dict,),
+}  # fmt: skip
+_JSON_TYPES: Final = {list: "an array", dict: "an object", str: "a string", int: "an integer"}
 
 
 async def chat_completions(
     request: Request, body: ChatCompletionRequest, caller: Caller, x_router_user: RouterUser = None
 ) -> Response:
     """A chat completion routed only to backends the policy allows (JSON, or SSE if ``stream``)."""
-    user = end_user(body.user, x_router_user, "user")
+    try:
+        user = end_user(body.user, router_user(request, x_router_user), "user")
+        forwarded = _forwarded(body)
+    except ApiError as exc:
+        audit_refusal(request, body.model_dump(include={"model", "user"}), str(exc))
+        raise
     privacy = body.privacy.plain() if body.privacy else None
     try:
         result = await context(request).router.acompletion(
@@ -37,7 +53,7 @@ async def chat_completions(
             privacy=privacy,
             stream=body.stream,
             request_id=request.state.request_id,
-            **_forwarded(body),
+            **forwarded,
         )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         error = api_error(exc)
@@ -60,8 +76,27 @@ def _forwarded(body: ChatCompletionRequest) -> dict[str, Any]:
             code="unsupported_field",
             param=unknown[0],
         )
+    for name in sorted(extra.keys() & SHAPES.keys()):
+        if extra[name] is not None and not _has_shape(extra[name], SHAPES[name]):
+            expected = " or ".join(_JSON_TYPES[t] for t in SHAPES[name])
+            raise ApiError(
+                400,
+                f"{name!r} must be {expected} (got {_json_type(extra[name])})",
+                code="invalid_value",
+                param=name,
+            )
     own = {"model", "messages", "user", "privacy", "stream"}
     return body.model_dump(exclude=own, exclude_unset=True, exclude_none=True)
+
+
+def _has_shape(value: object, shape: tuple[type, ...]) -> bool:
+    return isinstance(value, shape) and not (isinstance(value, bool) and bool not in shape)
+
+
+def _json_type(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return _JSON_TYPES.get(type(value), "a number")
 
 
 def _bad_field(exc: RouterError, body: ChatCompletionRequest) -> str | None:

@@ -32,6 +32,7 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
+from router._server.refusal import audit_refusal
 
 log = logging.getLogger("router.server")
 
@@ -174,8 +175,9 @@ async def _on_router_error(_request: Request, exc: Exception) -> Response:
     return api_error(cast(RouterError, exc)).response()
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> Response:
-    first = cast(RequestValidationError, exc).errors()[0]
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    invalid = cast(RequestValidationError, exc)
+    first = invalid.errors()[0]
     where = [str(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
     param = ".".join(where) or None
     if first["type"] == "json_invalid":
@@ -184,6 +186,7 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
         message = f"the request body must be a JSON object (Content-Type: application/json): {first['msg']}"
     else:
         message = f"{param}: {first['msg']}"
+    audit_refusal(request, invalid.body, message)
     return ApiError(400, message, code="invalid_value", param=param).response()
 
 

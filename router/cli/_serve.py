@@ -63,6 +63,7 @@ async def _serve(settings: Settings) -> None:
 
     from router._router import PolicyRouter
     from router._server.app import create_app
+    from router._server.connection import with_header_deadline
     from router._upstream import setup
 
     setup.configure(settings.transport)  # import litellm now, not in the first request
@@ -72,6 +73,8 @@ async def _serve(settings: Settings) -> None:
             host=settings.server.host,
             port=settings.server.port,
             timeout_graceful_shutdown=math.ceil(settings.server.graceful_timeout),
+            timeout_keep_alive=settings.server.keep_alive_timeout,
+            http=with_header_deadline(settings.server.read_timeout),
             access_log=False,  # its lines carry raw paths (user ids); router.access logs instead
             log_config=_log_config(),
             server_header=False,

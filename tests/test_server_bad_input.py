@@ -1,0 +1,171 @@
+"""Bad input at the HTTP proxy: a 4xx in OpenAI's shape and a ``route.refused`` record, never a 500.
+
+Each case here was a 500, a silent guess, or an unbounded audit line before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+from test_server import ADMIN_KEY, BASE, auth, chat, make_settings
+
+from router._audit import MAX_TEXT, AuditLog
+from router._router import PolicyRouter
+from router._server.app import create_app
+
+BIG: Final = 200_000
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, list[str]]]:
+    lines: list[str] = []
+    settings = make_settings(tmp_path)
+    server = settings.server.model_copy(update={"max_body_bytes": BIG})
+    settings = settings.model_copy(update={"server": server})
+    async with PolicyRouter.from_settings(settings, audit=AuditLog(lines.append)) as router:
+        transport = httpx.ASGITransport(app=create_app(router, settings))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            yield client, lines
+
+
+def records_of(lines: list[str], request_id: str) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, lines) if r.get("request_id") == request_id]
+
+
+async def post_raw(http: httpx.AsyncClient, body: bytes, **headers: str) -> httpx.Response:
+    headers = auth() | {"Content-Type": "application/json"} | headers
+    return await http.post("/v1/chat/completions", content=body, headers=headers)
+
+
+LONE_SURROGATE: Final = (
+    b'{"model": "GPT 4.1", "messages": [{"role": "user", "content": "hi"}], "user": "\\ud800"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        pytest.param(LONE_SURROGATE, "user", id="a user with a lone surrogate"),
+        pytest.param(
+            json.dumps(chat(privacy={"max_retention": "1" + "0" * 400 + "d"})).encode(),
+            "privacy",
+            id="a duration of 400 zeros",
+        ),
+        pytest.param(
+            json.dumps(chat(privacy={"max_retention": "0" * 400})).encode(),
+            "privacy",
+            id="400 zeros without a unit",
+        ),
+        pytest.param(json.dumps(chat(metadata=["a"])).encode(), "metadata", id="metadata a list"),
+        pytest.param(json.dumps(chat(metadata="a")).encode(), "metadata", id="metadata a string"),
+        pytest.param(json.dumps(chat(top_k="many")).encode(), "top_k", id="top_k a string"),
+        pytest.param(
+            json.dumps(chat(temperature="hot")).encode(), "temperature", id="a typed field"
+        ),
+    ],
+)
+async def test_bad_input__400_and_a_refusal_record(
+    served: tuple[httpx.AsyncClient, list[str]], body: bytes, param: str
+) -> None:
+    http, lines = served
+    response = await post_raw(http, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    events = [r["event"] for r in records_of(lines, response.headers["x-request-id"])]
+    assert events == ["route.refused"]
+
+
+async def test_bad_input__metadata_message_says_what_was_expected(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = served
+    response = await post_raw(http, json.dumps(chat(metadata=["a"])).encode())
+    assert response.json()["error"]["message"] == "'metadata' must be an object (got an array)"
+
+
+async def test_user__two_router_user_headers_are_refused(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, lines = served
+    for users in (("alice", "bob"), ("alice", "alice")):
+        headers = [*auth().items(), *(("X-Router-User", u) for u in users)]
+        response = await http.post("/v1/chat/completions", json=chat(), headers=headers)
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "conflicting_user"
+        events = [r["event"] for r in records_of(lines, response.headers["x-request-id"])]
+        assert events == ["route.refused"]
+    headers = [*auth().items(), ("X-Router-User", "alice"), ("X-Router-User", "bob")]
+    assert (await http.get("/v1/models", headers=headers)).status_code == 400
+
+
+@pytest.mark.parametrize("user", ["%FF", "%FE", "alice%FF", "%C3"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_preferences__a_path_that_is_not_utf8_is_refused(
+    served: tuple[httpx.AsyncClient, list[str]], user: str, method: str
+) -> None:
+    http, _ = served
+    body = {"max_retention": "none"} if method == "PUT" else None
+    response = await http.request(
+        method, f"/v1/users/{user}/preferences", json=body, headers=auth(ADMIN_KEY)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_path"
+
+
+async def test_preferences__utf8_percent_encoding_still_names_the_user(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = served
+    put = await http.put(
+        "/v1/users/j%C3%BCrgen/preferences", json={"allow_training": False}, headers=auth(ADMIN_KEY)
+    )
+    assert put.status_code == 200
+    assert put.json()["user"] == "jürgen"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["has spaces", "x" * 129, "semi;colon", 'quote"d', "é-latin1"],
+    ids=["spaces", "too long", "semicolon", "quote", "non-ascii"],
+)
+async def test_request_id__a_malformed_one_is_replaced_and_echoed_apart(
+    served: tuple[httpx.AsyncClient, list[str]], given: str
+) -> None:
+    http, lines = served
+    headers = [*auth().items(), ("X-Request-Id", given.encode())]
+    response = await http.post("/v1/chat/completions", json=chat(), headers=headers)
+    ours = response.headers["x-request-id"]
+    assert ours != given
+    assert len(ours) == 32
+    echoed = response.headers["x-client-request-id"]
+    assert len(echoed) <= 128
+    assert echoed == "".join(c for c in given if " " <= c <= "~")[:128]  # é: not ASCII, dropped
+    assert {r["request_id"] for r in map(json.loads, lines)} == {ours}
+
+
+async def test_request_id__a_well_formed_one_is_kept_and_not_echoed(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = served
+    headers = auth() | {"X-Request-Id": "trace-1:abc.DEF_2"}
+    response = await http.post("/v1/chat/completions", json=chat(), headers=headers)
+    assert response.headers["x-request-id"] == "trace-1:abc.DEF_2"
+    assert "x-client-request-id" not in response.headers
+
+
+async def test_audit__caller_text_is_truncated(served: tuple[httpx.AsyncClient, list[str]]) -> None:
+    http, lines = served
+    response = await http.post(
+        "/v1/chat/completions", json=chat(model="m" * 100_000), headers=auth()
+    )
+    assert response.status_code == 404
+    (refused,) = [line for line in lines if '"route.refused"' in line]
+    assert len(refused) < 4 * MAX_TEXT
+    record = json.loads(refused)
+    assert record["model"].startswith("m" * MAX_TEXT)
+    assert record["model"].endswith(f"…[{100_000 - MAX_TEXT} more characters]")
