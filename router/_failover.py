@@ -8,6 +8,7 @@ once. A stream fails over only before its first chunk. Never a route the decisio
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,9 @@ class Failover:
             step = _Step(call, route, number, scrubbed)
             try:
                 answer = await forward(target, arguments, **self._options(route))
+            except asyncio.CancelledError:  # the server shuts down, or the caller went away
+                self._attempted(step, "cancelled")
+                raise
             except (UpstreamFailure, RequestRejected) as exc:
                 attempts.append(self._failed(step, exc))
                 if isinstance(exc, RequestRejected) or not exc.retryable:

@@ -150,8 +150,8 @@ class FaultUpstream:
         try:
             while await self._one(reader, writer, rng):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client went away, or the fake stops
         finally:
             writer.close()
 
@@ -304,3 +304,80 @@ class Accounting:
             f"requests {self.requests}, with one decision or refusal {decided}; provider "
             f"requests received {sent}, audited attempts {audited} ({outcomes})"
         )
+
+
+# --- the load: requests of every kind, good and bad --------------------------------------------
+
+SENTINEL: Final = "SENTINEL-c0ffee-7"  # in every message and user id; must reach no log line
+FAULT_MODEL: Final = "kimi-k2"
+FAULT_PROVIDERS: Final = ("groq", "together", "deepinfra")  # kimi-k2's routes pointed at the fake
+
+
+def request_for(n: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """Request ``n`` of a run: mostly good (JSON or stream), some refused by policy or as bad input."""
+    content = f"[req-{n}] {SENTINEL} tell me about request {n}"
+    body: dict[str, Any] = {
+        "model": FAULT_MODEL,
+        "messages": [{"role": "user", "content": content}],
+        "user": f"user-{SENTINEL}-{n % 50}",
+        "stream": n % 3 == 0,
+    }
+    if n % 17 == 5:
+        body["privacy"] = {"deny_providers": list(FAULT_PROVIDERS)}  # a policy refusal
+    elif n % 19 == 7:
+        body["metadata"] = [SENTINEL]  # bad input
+    elif n % 23 == 11:
+        body["model"] = f"no-such-model-{SENTINEL}"
+    return body, {"X-Request-Id": f"adv-{n}"}
+
+
+async def drive(
+    base_url: str, api_key: str, count: int, concurrency: int, timeout: float = 60.0
+) -> tuple[dict[str, str], Counter[int]]:
+    """Send ``count`` requests, ``concurrency`` at a time; the markers' request ids and the
+    statuses the client saw (0: the connection failed)."""
+    import httpx
+
+    ids: dict[str, str] = {}
+    statuses: Counter[int] = Counter()
+    semaphore = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=timeout, trust_env=False, limits=limits
+    ) as client:
+
+        async def one(n: int) -> None:
+            body, extra = request_for(n)
+            async with semaphore:
+                try:
+                    async with client.stream(
+                        "POST", "/v1/chat/completions", json=body, headers=extra
+                    ) as response:
+                        await response.aread()
+                        ids[str(n)] = response.headers["x-request-id"]
+                        statuses[response.status_code] += 1
+                except httpx.HTTPError:
+                    ids[str(n)] = extra["X-Request-Id"]
+                    statuses[0] += 1
+
+        await asyncio.gather(*(one(n) for n in range(count)))
+    return ids, statuses
+
+
+def fault_environment(upstream: FaultUpstream, credentials: Mapping[str, str]) -> dict[str, str]:
+    """The serve process's settings that send kimi-k2's routes, and only them, to the fake."""
+    env = {
+        "POLICY_ROUTER_ORG__ALLOW_PROVIDERS": json.dumps(list(FAULT_PROVIDERS)),
+        "POLICY_ROUTER_TIMEOUT": "2",
+        "POLICY_ROUTER_SERVER__READ_TIMEOUT": "2",
+    }
+    for provider in FAULT_PROVIDERS:
+        env[f"POLICY_ROUTER_PROVIDERS__{provider.upper()}__API_BASE"] = upstream.base_url
+    return env | dict(credentials)
+
+
+def scan_logs(text: str, forbidden: Iterable[str]) -> list[str]:
+    """The log lines holding any forbidden text."""
+    words = tuple(forbidden)
+    return [line for line in text.splitlines() if any(w in line for w in words)]

@@ -152,7 +152,7 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await router.preferences.ping()
     except (StoreUnavailable, ConfigError) as exc:
-        log.warning("not ready: %s", exc)
+        log.warning("not ready: preference store: %s", type(exc).__name__)
         checks["preference_store"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     health = Health(

@@ -9,6 +9,7 @@ the proxy its headers, never a buffered body. These early answers close the conn
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -60,11 +61,16 @@ class Envelope:
         exchange = _Exchange(scope, send)
         try:
             await self._handle(scope, receive, exchange)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running past graceful_timeout: the request ends
+            # here, with an answer in OpenAI's shape rather than uvicorn's plain-text 500.
+            log.warning("request %s cancelled (server shutting down)", exchange.request_id)
+            if not exchange.status:
+                await _cancelled().response()(scope, receive, exchange.send)
         except Exception:
-            if exchange.status:
-                raise
             log.exception("request %s failed", exchange.request_id)
-            await internal_error().response()(scope, receive, exchange.send)
+            if not exchange.status:  # else the answer is cut short; uvicorn closes the connection
+                await internal_error().response()(scope, receive, exchange.send)
         finally:
             exchange.log()
 
@@ -167,6 +173,17 @@ def _closing(error: ApiError) -> ApiError:
     """The error, sent with ``Connection: close``: its body, if any, is never read."""
     error.headers["Connection"] = "close"
     return error
+
+
+def _cancelled() -> ApiError:
+    return ApiError(
+        503,
+        "the server shut down before this request was answered; it was cancelled, and any "
+        "backend attempt is in the audit as 'cancelled'; try again",
+        kind="server_error",
+        code="server_shutting_down",
+        headers={"Connection": "close"},
+    )
 
 
 def _too_slow(seconds: float) -> ApiError:

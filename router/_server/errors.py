@@ -3,7 +3,8 @@
 Every error response is ``{"error": {"message", "type", "param", "code"}}``. Handlers raise
 ``ApiError``; a ``RouterError`` is mapped by ``api_error`` (one registration per subclass,
 status and code chosen there); FastAPI's validation and HTTP errors are reshaped the same way.
-Details that could leak internals (a backend's own error text, a traceback) go to the log.
+Details that could leak internals (a traceback) go to the log; a backend's own error text goes
+nowhere but the caller's exception (providers echo request content), the log gets its kind.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def internal_error() -> ApiError:
 @functools.singledispatch
 def api_error(exc: RouterError) -> ApiError:
     """The HTTP error for a router error; details that could leak internals go to the log."""
-    log.error("request failed: %s: %s", type(exc).__name__, exc)
+    log.error("request failed: %s", type(exc).__name__)
     return internal_error()
 
 
@@ -110,9 +111,9 @@ def _(exc: RequestRejected) -> ApiError:
 
 @api_error.register
 def _(exc: BackendUnavailable) -> ApiError:
-    log.warning("backends unavailable: %s", exc)
     attempts = [_attempt(a) for a in exc.attempts]
     tried = "; ".join(f"{a['provider']}: {a['outcome']}" for a in attempts) or "none"
+    log.warning("backends unavailable: %s", tried)
     message = f"every allowed backend failed (tried {tried}); try again later"
     return ApiError(
         503, message, kind="server_error", code="backends_unavailable", attempts=attempts
@@ -121,14 +122,14 @@ def _(exc: BackendUnavailable) -> ApiError:
 
 @api_error.register
 def _(exc: UpstreamFailure) -> ApiError:
-    log.warning("backend failed: %s", exc)
+    log.warning("backend failed: %s: %s (status %s)", exc.provider, exc.kind, exc.status_code)
     message = f"the backend failed ({exc.kind}) and no other route could take over; try again later"
     return ApiError(502, message, kind="server_error", code="upstream_failure")
 
 
 @api_error.register
 def _(exc: StoreUnavailable) -> ApiError:
-    log.warning("preference store unavailable: %s", exc)
+    log.warning("preference store unavailable: %s", type(exc).__name__)
     message = "the preference store cannot be reached; requests are refused until it is back"
     return ApiError(503, message, kind="server_error", code="preference_store_unavailable")
 
