@@ -14,11 +14,12 @@ import httpx
 import pytest
 from test_server import ADMIN_KEY, BASE, auth, chat, make_settings
 
-from router._audit import MAX_TEXT, AuditLog
+from router._audit import AuditLog
 from router._router import PolicyRouter
 from router._server.app import create_app
 
 BIG: Final = 200_000
+MAX_TEXT: Final = 512  # router._audit.MAX_TEXT, as the README states it
 
 
 @pytest.fixture
