@@ -27,6 +27,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -112,6 +113,15 @@ class FaultUpstream:
     def total(self) -> int:
         with self._lock:
             return sum(self.received.values())
+
+    def wait_for(self, count: int, seconds: float) -> bool:
+        """Block until ``count`` requests have been received (False after ``seconds``)."""
+        deadline = time.monotonic() + seconds
+        while self.total < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def start(self) -> FaultUpstream:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -332,7 +342,7 @@ def request_for(n: int) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 async def drive(
-    base_url: str, api_key: str, count: int, concurrency: int, timeout: float = 60.0
+    base_url: str, api_key: str, count: int, concurrency: int, request_timeout: float = 60.0
 ) -> tuple[dict[str, str], Counter[int]]:
     """Send ``count`` requests, ``concurrency`` at a time; the markers' request ids and the
     statuses the client saw (0: the connection failed)."""
@@ -344,7 +354,7 @@ async def drive(
     headers = {"Authorization": f"Bearer {api_key}"}
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, timeout=timeout, trust_env=False, limits=limits
+        base_url=base_url, headers=headers, timeout=request_timeout, trust_env=False, limits=limits
     ) as client:
 
         async def one(n: int) -> None:
@@ -381,3 +391,60 @@ def scan_logs(text: str, forbidden: Iterable[str]) -> list[str]:
     """The log lines holding any forbidden text."""
     words = tuple(forbidden)
     return [line for line in text.splitlines() if any(w in line for w in words)]
+
+
+# --- the kill -9 durability loop ---------------------------------------------------------------
+
+
+async def write_until_killed(
+    base_url: str, admin_key: str, kill: Any, writers: int, seconds: float, round_: int
+) -> dict[str, int]:
+    """``writers`` clients each PUT their own user's preferences in turn (``max_retention`` of
+    1h, 2h, …) until ``kill()`` (a SIGKILL of the server) after ``seconds``; returns, per user,
+    the last write the server acknowledged (200)."""
+    import httpx
+
+    acked: dict[str, int] = {}
+    headers = {"Authorization": f"Bearer {admin_key}"}
+
+    async def writer(client: httpx.AsyncClient, user: str) -> None:
+        for hours in range(1, 1_000_000):
+            try:
+                response = await client.put(
+                    f"/v1/users/{user}/preferences", json={"max_retention": f"{hours}h"}
+                )
+            except httpx.HTTPError:
+                return
+            if response.status_code != 200:
+                raise AssertionError(f"write refused: {response.status_code} {response.text}")
+            acked[user] = hours
+
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=10, trust_env=False
+    ) as client:
+        tasks = [
+            asyncio.create_task(writer(client, f"durable-{round_}-{w}")) for w in range(writers)
+        ]
+        await asyncio.sleep(seconds)
+        kill()
+        await asyncio.gather(*tasks)
+    return acked
+
+
+async def lost_writes(base_url: str, admin_key: str, acked: Mapping[str, int]) -> list[str]:
+    """The acknowledged writes the restarted server does not have: a user's stored value must
+    be the last acknowledged one, or the one in flight when the server was killed."""
+    import httpx
+
+    from router._core.duration import Duration
+
+    lost = []
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, trust_env=False) as client:
+        for user, hours in acked.items():
+            response = await client.get(f"/v1/users/{user}/preferences")
+            stored = response.json().get("preferences", {}).get("max_retention")
+            seconds = Duration.parse(stored).seconds if stored else None
+            if seconds not in {hours * 3600, (hours + 1) * 3600}:
+                lost.append(f"{user}: acknowledged {hours}h, stored {stored}")
+    return lost

@@ -234,10 +234,7 @@ async def _shut_down_with_requests_in_flight(
             return await http.post("/v1/chat/completions", json=body, headers=headers)
 
         asks = [asyncio.create_task(ask(n)) for n in range(3)]
-        deadline = time.monotonic() + 30
-        while upstream.total < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert upstream.total == 3
+        assert await asyncio.to_thread(upstream.wait_for, 3, 30)
         served.process.send_signal(signal.SIGTERM)
         return list(await asyncio.gather(*asks))
 
