@@ -170,3 +170,23 @@ async def test_audit__caller_text_is_truncated(served: tuple[httpx.AsyncClient, 
     record = json.loads(refused)
     assert record["model"].startswith("m" * MAX_TEXT)
     assert record["model"].endswith(f"…[{100_000 - MAX_TEXT} more characters]")
+
+
+async def test_wrong_method__allow_names_every_method_of_the_path(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = served
+    response = await http.request("OPTIONS", "/v1/users/alice/preferences", headers=auth())
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PUT"
+
+
+async def test_preferences__json_types_are_not_coerced(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = served
+    response = await http.put(
+        "/v1/users/alice/preferences", json={"allow_training": 0}, headers=auth(ADMIN_KEY)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "allow_training"

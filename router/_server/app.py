@@ -45,6 +45,7 @@ from router._server.context import (
 )
 from router._server.envelope import Envelope, Limits
 from router._server.errors import ApiError, add_error_handlers
+from router._server.openapi import precise
 from router._server.schemas import (
     ChatCompletion,
     Deleted,
@@ -212,6 +213,7 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     keys = Keys.of(settings.server)
     app.state.policy_router = Context(router, keys)
     _add_routes(app)
+    app.openapi = precise(app, router.catalog)  # type: ignore[method-assign]
     add_error_handlers(app)
     limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
     app.add_middleware(Envelope, keys=keys, limits=limits)

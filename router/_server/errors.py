@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from router._core.catalog import Route
 from router._errors import (
@@ -191,7 +192,21 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return ApiError(400, message, code="invalid_value", param=param).response()
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> Response:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     http = cast(HTTPException, exc)
     code = {404: "not_found", 405: "method_not_allowed"}.get(http.status_code)
-    return ApiError(http.status_code, str(http.detail), code=code, headers=http.headers).response()
+    headers = dict(http.headers or {})
+    if http.status_code == 405:
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+    return ApiError(http.status_code, str(http.detail), code=code, headers=headers).response()
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """Every method some route serves at this path: Starlette's 405 names only the first
+    route's, and the preference path has one route per method."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            allowed |= getattr(route, "methods", None) or set()
+    return allowed

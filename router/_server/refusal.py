@@ -38,7 +38,7 @@ def audit_refusal(request: Request, body: object, message: str) -> None:
 
 def _user(stated: object, headers: list[str]) -> str | None:
     """The one well-formed user the request names, for the record's pseudonym; else none."""
-    named = {u for u in (stated, *headers) if u}
+    named = {u for u in (stated, *headers) if u and isinstance(u, str)}
     if len(named) != 1:
         return None
     try:

@@ -26,7 +26,9 @@ PASSTHROUGH: Final = frozenset(
 class PrivacyFields(BaseModel):
     """Preference fields: a request's ``privacy`` or a user's stored preferences."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", strict=True
+    )  # JSON types as documented: no 0 for false
 
     max_retention: str | None = Field(None, examples=["none", "24h", "30d", "unlimited"])
     allow_flagged_retention: bool | None = None
@@ -42,7 +44,7 @@ class ChatCompletionRequest(BaseModel):
     """OpenAI's chat-completion request; ``model`` names a catalog model. Other OpenAI fields
     accepted untyped: see ``PASSTHROUGH``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)  # JSON types as documented
 
     model: str = Field(min_length=1, description="Display name, alias or slug of a model.")
     messages: list[dict[str, Any]] = Field(min_length=1)
