@@ -131,7 +131,9 @@ async def fault_run(args: argparse.Namespace, data_dir: Path) -> list[str]:
     server = Server(data_dir, upstream, args.transport)
     try:
         started = time.perf_counter()
-        ids, statuses = await drive(server.base_url, API_KEY, args.requests, args.concurrency)
+        ids, statuses, errors = await drive(
+            server.base_url, API_KEY, args.requests, args.concurrency
+        )
         elapsed = time.perf_counter() - started
         await asyncio.sleep(1.0)  # the last records are written as the answers end
     finally:
@@ -146,6 +148,8 @@ async def fault_run(args: argparse.Namespace, data_dir: Path) -> list[str]:
         "  client saw: "
         + ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(statuses.items()))
     )
+    for error, count in errors.most_common(5):
+        print(f"  no answer, {count}x: {error}")
     print("  " + accounting.summary())
     faults = sum(accounting.outcomes.values()) - accounting.outcomes.get("ok", 0)
     print(f"  provider requests that failed (injected faults seen by the router): {faults}")

@@ -343,13 +343,14 @@ def request_for(n: int) -> tuple[dict[str, Any], dict[str, str]]:
 
 async def drive(
     base_url: str, api_key: str, count: int, concurrency: int, request_timeout: float = 60.0
-) -> tuple[dict[str, str], Counter[int]]:
-    """Send ``count`` requests, ``concurrency`` at a time; the markers' request ids and the
-    statuses the client saw (0: the connection failed)."""
+) -> tuple[dict[str, str], Counter[int], Counter[str]]:
+    """Send ``count`` requests, ``concurrency`` at a time; the markers' request ids, the
+    statuses the client saw (0: no answer) and, for those, the client's errors."""
     import httpx
 
     ids: dict[str, str] = {}
     statuses: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
     semaphore = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {api_key}"}
     limits = httpx.Limits(max_connections=concurrency)
@@ -367,12 +368,13 @@ async def drive(
                         await response.aread()
                         ids[str(n)] = response.headers["x-request-id"]
                         statuses[response.status_code] += 1
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     ids[str(n)] = extra["X-Request-Id"]
                     statuses[0] += 1
+                    errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
 
         await asyncio.gather(*(one(n) for n in range(count)))
-    return ids, statuses
+    return ids, statuses, errors
 
 
 def fault_environment(upstream: FaultUpstream, credentials: Mapping[str, str]) -> dict[str, str]:

@@ -190,3 +190,24 @@ async def test_preferences__json_types_are_not_coerced(
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "allow_training"
+
+
+async def test_query__an_unknown_parameter_is_refused(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = served
+    response = await http.get("/v1/models", params={"usr": "alice"}, headers=auth())
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "unknown query parameter 'usr'; this endpoint takes 'user'"
+    )
+
+
+async def test_chat__an_integral_float_is_an_integer(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, _ = served
+    body = chat(max_tokens=16.0, n=1e0, top_k=5.0)
+    assert (await http.post("/v1/chat/completions", json=body, headers=auth())).status_code == 200
+    body = chat(max_tokens=16.5)
+    assert (await http.post("/v1/chat/completions", json=body, headers=auth())).status_code == 400

@@ -168,11 +168,12 @@ def test_resources__a_connection_without_a_whole_request_is_closed(
 async def test_faults__every_request_and_every_provider_request_is_in_the_audit(
     served: Served, upstream: FaultUpstream
 ) -> None:
-    ids, statuses = await drive(served.base_url, API_KEY, count=90, concurrency=15)
+    ids, statuses, errors = await drive(served.base_url, API_KEY, count=90, concurrency=15)
     await asyncio.sleep(0.5)  # the last records are written as the answers end
     accounting = Accounting.of(served.audit(), ids, upstream)
     assert accounting.problems() == [], accounting.summary()
     assert statuses[500] == 0, statuses
+    assert statuses[0] == 0, errors
     assert sum(upstream.received.values()) >= 60  # the faults did happen
     assert {"ok", "server", "connection", "timeout"} <= accounting.outcomes.keys()
 

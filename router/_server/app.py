@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from router._core.preferences import Preferences
@@ -41,6 +41,7 @@ from router._server.context import (
     RouterUser,
     context,
     end_user,
+    known_query,
     router_user,
 )
 from router._server.envelope import Envelope, Limits
@@ -209,7 +210,13 @@ def _add_routes(app: FastAPI) -> None:
 def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     """The ASGI app serving ``router``. Raises ConfigError if the auth settings are unsafe."""
     check_auth_settings(settings.server)
-    app = FastAPI(title="policy-router", version=_version(), redoc_url=None, summary=SUMMARY)
+    app = FastAPI(
+        title="policy-router",
+        version=_version(),
+        redoc_url=None,
+        summary=SUMMARY,
+        dependencies=[Depends(known_query)],
+    )
     keys = Keys.of(settings.server)
     app.state.policy_router = Context(router, keys)
     _add_routes(app)

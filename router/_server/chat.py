@@ -21,7 +21,7 @@ from router._router import BACKEND_KWARGS
 from router._server.context import Caller, RouterUser, context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._server.refusal import audit_refusal
-from router._server.schemas import PASSTHROUGH, ChatCompletionRequest
+from router._server.schemas import PASSTHROUGH, ChatCompletionRequest, integral
 
 # The JSON type each forwarded OpenAI field must have (OpenAI's API reference): a value of
 # another type is refused here (400, audited) instead of failing inside litellm (a 500).
@@ -90,6 +90,7 @@ def _forwarded(body: ChatCompletionRequest) -> dict[str, Any]:
 
 
 def _has_shape(value: object, shape: tuple[type, ...]) -> bool:
+    value = integral(value) if int in shape else value
     return isinstance(value, shape) and not (isinstance(value, bool) and bool not in shape)
 
 

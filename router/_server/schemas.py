@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # OpenAI chat-completion fields forwarded as given besides the typed ones below (identifiers
 # among them are scrubbed per route by the router). Left out on purpose: ``store`` (a stored
@@ -69,6 +69,22 @@ class ChatCompletionRequest(BaseModel):
     response_format: dict[str, Any] | None = None
     stream_options: dict[str, Any] | None = None
     reasoning_effort: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, data: Any) -> Any:
+        """JSON has one number type and JSON Schema calls 1.0 an integer; strict mode would not."""
+        if not isinstance(data, dict):
+            return data
+        return {k: integral(v) if k in _INTEGERS else v for k, v in data.items()}
+
+
+_INTEGERS: Final = frozenset({"n", "max_tokens", "max_completion_tokens", "top_logprobs", "seed"})
+
+
+def integral(value: Any) -> Any:
+    """``value`` as an int if it is a float with an integral value (1.0, 1e3), else as it is."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class ChatCompletion(BaseModel):
