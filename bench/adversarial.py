@@ -60,7 +60,9 @@ CREDENTIALS: Final = {
 class Server:
     """``policy-router serve`` on a free port, its output in ``data_dir/server.log``."""
 
-    def __init__(self, data_dir: Path, upstream: FaultUpstream, transport: str) -> None:
+    def __init__(
+        self, data_dir: Path, upstream: FaultUpstream, transport: str, read_timeout: float
+    ) -> None:
         self.data_dir = data_dir
         self.port = _free_port()
         env = bench_env(
@@ -71,6 +73,7 @@ class Server:
                 "POLICY_ROUTER_AUDIT": str(data_dir / "audit.jsonl"),
                 "POLICY_ROUTER_TRANSPORT": transport,
                 **fault_environment(upstream, CREDENTIALS),
+                "POLICY_ROUTER_SERVER__READ_TIMEOUT": str(read_timeout),
             }
         )
         env = {k: v for k, v in env.items() if not k.endswith("_API_KEY") or k in CREDENTIALS}
@@ -128,7 +131,7 @@ def _audit(data_dir: Path) -> list[dict[str, Any]]:
 
 async def fault_run(args: argparse.Namespace, data_dir: Path) -> list[str]:
     upstream = FaultUpstream(Faults.random(seed=args.seed), slow_seconds=0.2).start()
-    server = Server(data_dir, upstream, args.transport)
+    server = Server(data_dir, upstream, args.transport, args.read_timeout)
     try:
         started = time.perf_counter()
         ids, statuses, errors = await drive(
@@ -143,7 +146,7 @@ async def fault_run(args: argparse.Namespace, data_dir: Path) -> list[str]:
     logs = (data_dir / "server.log").read_text(encoding="utf-8", errors="replace")
     leaks = scan_logs(logs, [SENTINEL, SENTINEL_ECHO, "tell me about"])
     print(f"fault run: {args.requests} requests at concurrency {args.concurrency}, "
-          f"{args.transport} transport, {elapsed:.1f} s")  # fmt: skip
+          f"{args.transport} transport, read_timeout {args.read_timeout:g} s, {elapsed:.1f} s")  # fmt: skip
     print(
         "  client saw: "
         + ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(statuses.items()))
@@ -164,7 +167,7 @@ async def fault_run(args: argparse.Namespace, data_dir: Path) -> list[str]:
 async def kill_rounds(args: argparse.Namespace, data_dir: Path) -> list[str]:
     upstream = FaultUpstream()  # never started: the durability rounds send no chat request
     acked: dict[str, int] = {}
-    server = Server(data_dir, upstream, args.transport)
+    server = Server(data_dir, upstream, args.transport, args.read_timeout)
     try:
         for round_ in range(args.kill_rounds):
             acked |= await write_until_killed(
@@ -176,7 +179,7 @@ async def kill_rounds(args: argparse.Namespace, data_dir: Path) -> list[str]:
                 round_,
             )
             server.process.wait(timeout=30)
-            server = Server(data_dir, upstream, args.transport)
+            server = Server(data_dir, upstream, args.transport, args.read_timeout)
         lost = await lost_writes(server.base_url, ADMIN_KEY, acked)
     finally:
         server.stop()
@@ -191,13 +194,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--transport", choices=["httpx", "aiohttp"], default="httpx")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--read-timeout", type=float, default=10.0, help="serve's read_timeout")
     parser.add_argument("--kill-rounds", type=int, default=5)
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument(
         "--kill-after", type=float, default=2.0, help="seconds of writing per round"
     )
+    parser.add_argument("--keep", type=Path, help="keep audit and server logs in this directory")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="adversarial-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="adversarial-") as scratch:
+        tmp = args.keep or Path(scratch)
         problems = asyncio.run(fault_run(args, Path(tmp) / "faults"))
         if args.kill_rounds:
             problems += asyncio.run(kill_rounds(args, Path(tmp) / "durable"))

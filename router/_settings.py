@@ -74,7 +74,9 @@ class ServerSettings(_Section):
     # Seconds a client has to send a request's headers (from connecting, or from the end of
     # its last answer) and, separately, its whole body; past either the connection is closed.
     read_timeout: float = Field(default=10.0, gt=0)
-    keep_alive_timeout: int = Field(default=5, gt=0)  # an idle kept-alive connection closes
+    # An idle kept-alive connection closes after this: longer than clients keep theirs idle
+    # (httpx and the openai SDK: 5 s), or a request sent as the server closes is lost.
+    keep_alive_timeout: int = Field(default=10, gt=0)
 
 
 class Settings(BaseSettings):

@@ -248,7 +248,7 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 class Accounting:
     """What the audit says happened, checked against what the fake provider received."""
 
-    requests: int
+    ids: Mapping[str, str]  # marker -> request id
     decisions: Counter[str]
     refusals: Counter[str]
     attempts: Counter[str]
@@ -280,7 +280,7 @@ class Accounting:
                 attempts[marker] += 1
                 outcomes[record["outcome"]] += 1
         received = Counter(upstream.received)
-        return cls(len(request_ids), decisions, refusals, attempts, outcomes, received)
+        return cls(dict(request_ids), decisions, refusals, attempts, outcomes, received)
 
     def problems(self) -> list[str]:
         """Every way the audit and the provider disagree; empty when all is accounted for."""
@@ -291,9 +291,12 @@ class Accounting:
                     f"{marker}: provider received {self.received[marker]}, "
                     f"audit shows {self.attempts[marker]} attempts"
                 )
-        unaccounted = self.requests - sum(1 for m in self.markers() if self.accounted(m))
+        unaccounted = sorted(set(self.ids) - {m for m in self.markers() if self.accounted(m)})
         if unaccounted:
-            out.append(f"{unaccounted} requests lack exactly one decision or one refusal")
+            out.append(
+                f"{len(unaccounted)} requests lack exactly one decision or one refusal: "
+                + ", ".join(self.ids[m] for m in unaccounted[:10])
+            )
         return out
 
     def markers(self) -> set[str]:
@@ -311,7 +314,7 @@ class Accounting:
         decided = sum(1 for m in self.markers() if self.accounted(m))
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
         return (
-            f"requests {self.requests}, with one decision or refusal {decided}; provider "
+            f"requests {len(self.ids)}, with one decision or refusal {decided}; provider "
             f"requests received {sent}, audited attempts {audited} ({outcomes})"
         )
 
@@ -353,7 +356,9 @@ async def drive(
     errors: Counter[str] = Counter()
     semaphore = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {api_key}"}
-    limits = httpx.Limits(max_connections=concurrency)
+    # Idle connections dropped before the server's idle timeout (as short as 2 s in the
+    # tests): else a request sent just as the server closes one is lost on the wire.
+    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=1.0)
     async with httpx.AsyncClient(
         base_url=base_url, headers=headers, timeout=request_timeout, trust_env=False, limits=limits
     ) as client:

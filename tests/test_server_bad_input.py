@@ -211,3 +211,10 @@ async def test_chat__an_integral_float_is_an_integer(
     assert (await http.post("/v1/chat/completions", json=body, headers=auth())).status_code == 200
     body = chat(max_tokens=16.5)
     assert (await http.post("/v1/chat/completions", json=body, headers=auth())).status_code == 400
+
+
+def test_shapes__every_forwarded_field_has_a_json_type() -> None:
+    from router._server.chat import SHAPES
+    from router._server.schemas import PASSTHROUGH
+
+    assert SHAPES.keys() == PASSTHROUGH

@@ -110,7 +110,7 @@ class _Exchange:
 
     def __init__(self, scope: Scope, send: Send) -> None:
         given = _header(scope, b"x-request-id")
-        self.client_id = None if given is None or _REQUEST_ID.match(given) else _printable(given)
+        self.client_id = None if not given or _REQUEST_ID.match(given) else _printable(given)
         self.request_id = given if given and not self.client_id else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = self.request_id
         self.scope = scope
