@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,7 +21,7 @@ from router._audit import AuditLog
 from router._errors import BackendUnavailable
 from router._router import PolicyRouter
 from router._settings import Settings
-from router._upstream.setup import _module
+from router._upstream.setup import _module, configure
 
 PROVIDERS: Final = (
     "groq",
@@ -36,6 +36,20 @@ def upstream() -> Iterator[FaultUpstream]:
     fake = FaultUpstream(Faults({"close": 1.0})).start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def transport(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The transport under test; afterwards litellm's cached clients are closed and dropped,
+    and the httpx transport the rest of the suite relies on is back."""
+    yield request.param
+    from litellm.llms.custom_httpx.async_client_cleanup import (  # noqa: TID251
+        close_litellm_async_clients,
+    )
+
+    await close_litellm_async_clients()
+    _module().in_memory_llm_clients_cache.flush_cache()
+    configure("httpx")
 
 
 def fault_settings(tmp_path: Path, upstream: FaultUpstream, **overrides: Any) -> Settings:
@@ -61,7 +75,6 @@ def test_litellm__still_resends_through_the_method_we_replace() -> None:
     assert getattr(AsyncHTTPHandler.single_connection_post_request, "_sends_once", False)
 
 
-@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("fault", ["close", "reset"])
 async def test_send_once__every_request_the_provider_received_is_one_audited_attempt(
