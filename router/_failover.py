@@ -139,6 +139,9 @@ class Failover:
             try:
                 self._check_arguments(step, upstream)
                 answer = await _within(forward(upstream), remaining, upstream.target.prefix)
+            except asyncio.CancelledError:  # the server shuts down, or the caller went away
+                self._attempted(step, "cancelled")
+                raise
             except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
                 attempts.append(self._failed(step, exc))
                 if not isinstance(exc, UpstreamFailure) or not exc.retryable:

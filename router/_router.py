@@ -274,6 +274,17 @@ class PolicyRouter:
         checked.pop("stream", None)
         return Call(request_id, user, audit_user, decision, checked, limits)
 
+    def refused(
+        self, request_id: str, user: str | None, model: str | None, reason: str, detail: str
+    ) -> None:
+        """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
+        layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
+        audit_user = self._pseudonymizer.for_audit(user) if user else None
+        self._emit(
+            "route.refused", request_id=request_id, user=audit_user, model=model,
+            reason=reason, detail=detail,
+        )  # fmt: skip
+
     def _emit(self, event: str, **fields: Any) -> None:
         self.audit.emit(event, catalog_version=self.catalog.label, **fields)
 

@@ -127,6 +127,12 @@ class ServerSettings(_Section):
     allow_no_auth: bool = False
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     graceful_timeout: float = Field(default=30.0, gt=0)
+    # Seconds a client has to send a request's headers (from connecting, or from the end of
+    # its last answer) and, separately, its whole body; past either the connection is closed.
+    read_timeout: float = Field(default=10.0, gt=0)
+    # An idle kept-alive connection closes after this: longer than clients keep theirs idle
+    # (httpx and the openai SDK: 5 s), or a request sent as the server closes is lost.
+    keep_alive_timeout: int = Field(default=10, gt=0)
 
     @field_validator("api_keys", "admin_keys")
     @classmethod

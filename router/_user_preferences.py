@@ -134,6 +134,10 @@ def check_user(user: object) -> str:
         )
     if any(unicodedata.category(c) == "Cc" for c in user):
         raise InvalidPreferences("user id must not contain control characters (tab, newline, NUL…)")
+    if any(unicodedata.category(c) == "Cs" for c in user):
+        raise InvalidPreferences(
+            "user id must be valid Unicode text (got a lone surrogate, such as '\\ud800' in JSON)"
+        )
     return user
 
 

@@ -19,11 +19,11 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import orjson
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 Target = str | Path | TextIO | Callable[[str], None]
 _LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+MAX_TEXT: Final = 512  # characters of one string in a record; the rest is counted, not kept
 
 
 class AuditLog:
@@ -104,7 +105,7 @@ class AuditLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``."""
-        record = {"ts": _now(), "event": event, **fields}
+        record = {"ts": _now(), "event": event, **{k: _cut(v) for k, v in fields.items()}}
         with self._lock:
             if self._sink.prepare():
                 self._fresh = True
@@ -194,3 +195,17 @@ def _now() -> str:
 
 def _checkpoint_target(setting: str) -> str | None:
     return None if setting == "off" else setting
+
+
+def _cut(value: Any) -> Any:
+    """Every string cut to ``MAX_TEXT`` characters, at any depth: no caller (a 100 KB model
+    name, an error message quoting it) makes a record large."""
+    if isinstance(value, str):
+        if len(value) <= MAX_TEXT:
+            return value
+        return f"{value[:MAX_TEXT]}…[{len(value) - MAX_TEXT} more characters]"
+    if isinstance(value, Mapping):
+        return {_cut(k): _cut(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut(v) for v in value]
+    return value

@@ -24,7 +24,7 @@ from router._errors import InvalidPreferences
 def _retention(name: str, value: Any) -> Duration:
     try:
         return Duration.parse(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: digits no float holds
         detail = str(exc).removeprefix("expected ")
         raise InvalidPreferences(f"{name!r} must be {detail}") from None
 

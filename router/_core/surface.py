@@ -21,7 +21,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["PARAMETERS", "Param", "SurfaceError", "check_request", "markdown_table", "refusal"]
+__all__ = [
+    "PARAMETERS",
+    "Param",
+    "SurfaceError",
+    "check_request",
+    "markdown_table",
+    "refusal",
+    "schema_of",
+]
 
 _DOC: Final = "see README, 'Accepted request surface'"
 
@@ -47,11 +55,13 @@ class _Bad(Exception):
 Check = Callable[[Any, str], Any]
 
 
-def _named(shape: str) -> Callable[[Check], Check]:
-    """Give a check the shape it accepts, as the README's table shows it."""
+def _named(shape: str, schema: Mapping[str, Any] | None = None) -> Callable[[Check], Check]:
+    """Give a check the shape it accepts, as the README's table shows it, and as JSON Schema
+    (the proxy's OpenAPI document); no schema: any JSON value."""
 
     def mark(check: Check) -> Check:
         check.shape = shape  # type: ignore[attr-defined]
+        check.schema = dict(schema or {})  # type: ignore[attr-defined]
         return check
 
     return mark
@@ -61,12 +71,17 @@ def shape_of(check: Check) -> str:
     return str(getattr(check, "shape", "?"))
 
 
+def schema_of(check: Check) -> dict[str, Any]:
+    """The JSON Schema of what ``check`` accepts."""
+    return dict(getattr(check, "schema", {}))
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-@_named("number")
+@_named("number", {"type": "number"})
 def number(value: Any, path: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad(path, "a number", value)
@@ -75,21 +90,24 @@ def number(value: Any, path: str) -> Any:
     return value
 
 
-@_named("integer")
+@_named("integer", {"type": "integer"})
 def integer(value: Any, path: str) -> Any:
+    """An integer; JSON has one number type, so 16.0 is the integer 16 (as JSON Schema says)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Bad(path, "an integer", value)
     return value
 
 
-@_named("boolean")
+@_named("boolean", {"type": "boolean"})
 def boolean(value: Any, path: str) -> Any:
     if not isinstance(value, bool):
         raise _Bad(path, "true or false", value)
     return value
 
 
-@_named("string")
+@_named("string", {"type": "string"})
 def string(value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise _Bad(path, "a string", value)
@@ -106,7 +124,7 @@ def opaque(value: Any, path: str) -> Any:
 def one_of(*values: str) -> Check:
     expected = "one of " + ", ".join(map(repr, values))
 
-    @_named(" \\| ".join(f"`{v}`" for v in values))
+    @_named(" \\| ".join(f"`{v}`" for v in values), {"type": "string", "enum": list(values)})
     def check(value: Any, path: str) -> Any:
         if value not in values or not isinstance(value, str):
             raise _Bad(path, expected, value)
@@ -116,7 +134,9 @@ def one_of(*values: str) -> Check:
 
 
 def list_of(item: Check, *, min_items: int = 0) -> Check:
-    @_named(f"[{shape_of(item)}]")
+    @_named(
+        f"[{shape_of(item)}]", {"type": "array", "items": schema_of(item), "minItems": min_items}
+    )
     def check(value: Any, path: str) -> Any:
         if not isinstance(value, list | tuple):
             raise _Bad(path, "a list", value)
@@ -128,7 +148,7 @@ def list_of(item: Check, *, min_items: int = 0) -> Check:
 
 
 def either(*checks: Check) -> Check:
-    @_named(" \\| ".join(shape_of(c) for c in checks))
+    @_named(" \\| ".join(shape_of(c) for c in checks), {"anyOf": [schema_of(c) for c in checks]})
     def check(value: Any, path: str) -> Any:
         first: _Bad | None = None
         for candidate in checks:
@@ -149,7 +169,18 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
     """An object with exactly these keys (a subset of them); ``None`` values are dropped."""
     needed = tuple(required)
 
-    @_named("{" + ", ".join(f"{k}: {shape_of(c)}" for k, c in fields.items()) + "}")
+    @_named(
+        "{" + ", ".join(f"{k}: {shape_of(c)}" for k, c in fields.items()) + "}",
+        {
+            "type": "object",
+            "properties": {
+                k: schema_of(c) if k in needed else _nullable(schema_of(c))
+                for k, c in fields.items()
+            },
+            "required": list(needed),
+            "additionalProperties": False,
+        },
+    )
     def check(value: Any, path: str) -> Any:
         value = _plain(value)
         if not isinstance(value, Mapping):
@@ -172,7 +203,14 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
 
 
 def map_of(key: Check, value_check: Check) -> Check:
-    @_named(f"{{{shape_of(key)}: {shape_of(value_check)}}}")
+    @_named(
+        f"{{{shape_of(key)}: {shape_of(value_check)}}}",
+        {
+            "type": "object",
+            "propertyNames": schema_of(key),
+            "additionalProperties": schema_of(value_check),
+        },
+    )
     def check(value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _Bad(path, "an object", value)
@@ -181,11 +219,16 @@ def map_of(key: Check, value_check: Check) -> Check:
     return check
 
 
-@_named("token id")
+@_named("token id", {"type": "string", "pattern": "^[0-9]+$"})
 def token_id(value: Any, path: str) -> Any:
     if not isinstance(value, str) or not value.isdigit() or not value.isascii():
         raise _Bad(path, "a token id (digits)", value)
     return value
+
+
+def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` or null: an object's field may be given as null (it is then left out)."""
+    return {"anyOf": [dict(schema), {"type": "null"}]} if schema else {}
 
 
 def _plain(value: Any) -> Any:
@@ -215,7 +258,10 @@ _TOOL_CALL = obj(
 )
 
 
-@_named("empty, or only null values")
+@_named(
+    "empty, or only null values",
+    {"type": "object", "additionalProperties": {"type": "null"}},
+)
 def _empty(value: Any, path: str) -> Any:
     """litellm's bag on a message handed back; dropped when it holds nothing, else refused."""
     if isinstance(value, Mapping) and all(v is None for v in value.values()):
@@ -284,19 +330,19 @@ def _privacy(value: Any, path: str) -> Any:
     return value
 
 
-@_named("number of seconds, more than 0")
+@_named("number of seconds, more than 0", {"type": "number", "exclusiveMinimum": 0})
 def _seconds(value: Any, path: str) -> Any:
     """Checked, with its own message, where the router reads it (router/_dropin.py)."""
     return value
 
 
-@_named("integer, 0 or more")
+@_named("integer, 0 or more", {"type": "integer", "minimum": 0})
 def _count(value: Any, path: str) -> Any:
     """Checked, with its own message, where the router reads it (router/_dropin.py)."""
     return value
 
 
-@_named("`false`")
+@_named("`false`", {"const": False})
 def _store(value: Any, path: str) -> Any:
     if value is not False:
         raise _Bad(
@@ -308,7 +354,10 @@ def _store(value: Any, path: str) -> Any:
     return value
 
 
-@_named("{string: string}, at most 16 keys")
+@_named(
+    "{string: string}, at most 16 keys",
+    {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 16},
+)
 def _metadata(value: Any, path: str) -> Any:
     """OpenAI's metadata: up to 16 string keys with string values."""
     checked = map_of(string, string)(value, path)

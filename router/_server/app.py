@@ -26,16 +26,26 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from router._errors import ConfigError, StoreUnavailable
 from router._router import ModelAvailability, PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
-from router._server.context import Admin, Caller, Context, RouterUser, context, end_user
-from router._server.envelope import Envelope
+from router._server.context import (
+    Admin,
+    Caller,
+    Context,
+    RouterUser,
+    context,
+    end_user,
+    known_query,
+    router_user,
+)
+from router._server.envelope import Envelope, Limits
 from router._server.errors import ApiError, add_error_handlers
+from router._server.openapi import precise
 from router._server.schemas import (
     ChatCompletion,
     Deleted,
@@ -43,10 +53,11 @@ from router._server.schemas import (
     Health,
     ModelEntry,
     ModelList,
+    PrivacyFields,
     RouteInfo,
     StoredPreferences,
 )
-from router._settings import PrivacyFields, Settings
+from router._settings import Settings
 
 __all__ = ["check_auth_settings", "create_app", "is_loopback"]
 
@@ -68,7 +79,9 @@ async def list_models(
 ) -> ModelList:
     """Models with at least one allowed route, for the end user if one is named."""
     router = context(request).router
-    models = await router.available_models(end_user(user, x_router_user, "user"))
+    models = await router.available_models(
+        end_user(user, router_user(request, x_router_user), "user")
+    )
     created = int(datetime.combine(router.catalog.effective, datetime.min.time(), UTC).timestamp())
     return ModelList(data=[_model_entry(m, created) for m in models])
 
@@ -133,7 +146,7 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await router.preferences.ping()
     except (StoreUnavailable, ConfigError) as exc:
-        log.warning("not ready: %s", exc)
+        log.warning("not ready: preference store: %s", type(exc).__name__)
         checks["preference_store"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     health = Health(
@@ -189,11 +202,20 @@ def _add_routes(app: FastAPI) -> None:
 def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     """The ASGI app serving ``router``. Raises ConfigError if the auth settings are unsafe."""
     check_auth_settings(settings.server)
-    app = FastAPI(title="policy-router", version=_version(), redoc_url=None, summary=SUMMARY)
-    app.state.policy_router = Context(router, Keys.of(settings.server))
+    app = FastAPI(
+        title="policy-router",
+        version=_version(),
+        redoc_url=None,
+        summary=SUMMARY,
+        dependencies=[Depends(known_query)],
+    )
+    keys = Keys.of(settings.server)
+    app.state.policy_router = Context(router, keys)
     _add_routes(app)
+    app.openapi = precise(app, router.catalog)  # type: ignore[method-assign]
     add_error_handlers(app)
-    app.add_middleware(Envelope, max_body_bytes=settings.server.max_body_bytes)
+    limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
+    app.add_middleware(Envelope, keys=keys, limits=limits)
     return app
 
 

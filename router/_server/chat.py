@@ -18,8 +18,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._failover import Answered
-from router._server.context import Caller, RouterUser, context, end_user
-from router._server.errors import api_error
+from router._server.context import Caller, RouterUser, context, end_user, router_user
+from router._server.errors import ApiError, api_error
+from router._server.refusal import audit_refusal
 from router._server.schemas import ChatCompletionRequest
 
 
@@ -27,7 +28,11 @@ async def chat_completions(
     request: Request, body: ChatCompletionRequest, caller: Caller, x_router_user: RouterUser = None
 ) -> Response:
     """A chat completion routed only to backends the policy allows (JSON, or SSE if ``stream``)."""
-    user = end_user(body.user, x_router_user, "user")
+    try:
+        user = end_user(body.user, router_user(request, x_router_user), "user")
+    except ApiError as exc:
+        audit_refusal(request, body.model_dump(include={"model", "user"}), str(exc))
+        raise
     privacy = body.privacy.plain() if body.privacy else None
     try:
         result, answered = await context(request).router.route_completion(

@@ -49,6 +49,36 @@ Admin = Annotated[str, Depends(_admin)]
 RouterUser = Annotated[str | None, Header(alias="X-Router-User", description="The end user.")]
 
 
+async def known_query(request: Request) -> None:
+    """Refuse query parameters the endpoint does not declare (400): a misspelt ``?usr=`` must
+    not silently answer for no user. Applied to every route (``create_app``)."""
+    route = request.scope.get("route")
+    declared = {p.alias for p in getattr(getattr(route, "dependant", None), "query_params", [])}
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise ApiError(
+            400,
+            f"unknown query parameter {unknown[0]!r}; this endpoint takes "
+            f"{', '.join(map(repr, sorted(declared))) or 'none'}",
+            code="unsupported_parameter",
+            param=unknown[0],
+        )
+
+
+def router_user(request: Request, header: str | None) -> str | None:
+    """The ``X-Router-User`` header, given at most once: two of them are refused, since which
+    one a proxy or framework keeps is a guess, and whose preferences apply must never be."""
+    given = request.headers.getlist("x-router-user")
+    if len(given) > 1:
+        raise ApiError(
+            400,
+            f"the X-Router-User header is given {len(given)} times; send it once, naming one user",
+            code="conflicting_user",
+            param="X-Router-User",
+        )
+    return header
+
+
 def end_user(stated: str | None, header: str | None, field: str) -> str | None:
     """The one end user a request names; two different ones are refused."""
     users = {u for u in (stated, header) if u}

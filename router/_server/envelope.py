@@ -1,30 +1,58 @@
-"""The envelope of every request: an ASGI middleware around the whole app (``Envelope``)."""
+"""The envelope of every request: an ASGI middleware around the whole app (``Envelope``).
+
+Before the app sees a request, and before its body is read, the envelope refuses what no
+endpoint could take: a path whose percent-encoding is not UTF-8 (400), a missing or unknown
+key on any endpoint but the public ones (401), then a body over the size limit (413) or one
+that does not arrive within ``read_timeout`` seconds (408). So a client without a key costs
+the proxy its headers, never a buffered body. These early answers close the connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Final
+from urllib.parse import unquote_to_bytes
 
+import anyio
+from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from router._server.auth import Keys
 from router._server.errors import ApiError, internal_error
 
 log = logging.getLogger("router.server")
 access_log = logging.getLogger("router.access")
 
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_CLIENT_ID: Final = 128  # characters of a refused X-Request-Id echoed in X-Client-Request-Id
+# Paths served without a key: health checks and the API's own description.
+PUBLIC: Final = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may cost before the app sees it."""
+
+    max_body_bytes: int
+    read_timeout: float  # seconds for the whole body to arrive
 
 
 class Envelope:
-    """Around every request: its id (``X-Request-Id``), the body-size limit (413), an access
-    log line without user ids, and a last-resort 500 in OpenAI's shape, never a traceback."""
+    """Around every request: its id (``X-Request-Id``), the checks that need no body (path,
+    key), the body's size and time limits, an access log line without user ids, and a
+    last-resort 500 in OpenAI's shape, never a traceback."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, keys: Keys, limits: Limits) -> None:
         self.app = app
-        self.limit = max_body_bytes
+        self.keys = keys
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,26 +60,58 @@ class Envelope:
             return
         exchange = _Exchange(scope, send)
         try:
-            body = await _bounded_body(scope, receive, self.limit)
-            if body is None:
-                await _too_large(self.limit).response()(scope, receive, exchange.send)
-            else:
-                await self.app(scope, _replay(body, receive), exchange.send)
+            await self._handle(scope, receive, exchange)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running past graceful_timeout: the request ends
+            # here, with an answer in OpenAI's shape rather than uvicorn's plain-text 500.
+            log.warning("request %s cancelled (server shutting down)", exchange.request_id)
+            if not exchange.status:
+                await _cancelled().response()(scope, receive, exchange.send)
         except Exception:
-            if exchange.status:
-                raise
             log.exception("request %s failed", exchange.request_id)
-            await internal_error().response()(scope, receive, exchange.send)
+            if not exchange.status:  # else the answer is cut short; uvicorn closes the connection
+                await internal_error().response()(scope, receive, exchange.send)
         finally:
             exchange.log()
 
+    async def _handle(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
+        try:
+            self._check_headers(scope)
+            with anyio.fail_after(self.limits.read_timeout):
+                body = await _bounded_body(scope, receive, self.limits.max_body_bytes)
+        except ApiError as refused:
+            await _closing(refused).response()(scope, receive, exchange.send)
+            return
+        except TimeoutError:
+            await _closing(_too_slow(self.limits.read_timeout)).response()(
+                scope, receive, exchange.send
+            )
+            return
+        await self.app(scope, _replay(body, receive), exchange.send)
+
+    def _check_headers(self, scope: Scope) -> None:
+        """The path decodes as UTF-8 and the key is known: both known before any body."""
+        if not _is_utf8_path(scope):
+            raise ApiError(
+                400,
+                "the path's percent-encoding is not UTF-8 text; encode the user id as UTF-8",
+                code="invalid_path",
+            )
+        if scope["path"] not in PUBLIC:
+            self.keys.caller(_bearer(scope))
+
 
 class _Exchange:
-    """One request's id and status; adds ``X-Request-Id`` to the response it sends."""
+    """One request's id and status; adds ``X-Request-Id`` to the response it sends.
+
+    A caller's ``X-Request-Id`` is kept if it is 1-128 characters of ``[A-Za-z0-9._:-]``;
+    any other is replaced by a fresh id, and echoed (printable ASCII, 128 characters at most)
+    in ``X-Client-Request-Id`` so the caller can still match the answer."""
 
     def __init__(self, scope: Scope, send: Send) -> None:
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        self.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        given = _header(scope, b"x-request-id")
+        self.client_id = None if not given or _REQUEST_ID.match(given) else _printable(given)
+        self.request_id = given if given and not self.client_id else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = self.request_id
         self.scope = scope
         self.status = 0
@@ -61,10 +121,10 @@ class _Exchange:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            message["headers"] = [
-                *message.get("headers", []),
-                (b"x-request-id", self.request_id.encode()),
-            ]
+            headers = [*message.get("headers", []), (b"x-request-id", self.request_id.encode())]
+            if self.client_id is not None:
+                headers.append((b"x-client-request-id", self.client_id.encode()))
+            message["headers"] = headers
         await self._send(message)
 
     def log(self) -> None:
@@ -80,6 +140,61 @@ class _Exchange:
         )
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text if " " <= c <= "~")[:MAX_CLIENT_ID]
+
+
+def _is_utf8_path(scope: Scope) -> bool:
+    raw = scope.get("raw_path") or scope["path"].encode()
+    try:
+        unquote_to_bytes(bytes(raw).split(b"?", 1)[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _bearer(scope: Scope) -> HTTPAuthorizationCredentials | None:
+    """The ``Authorization: Bearer <key>`` credentials, as FastAPI's HTTPBearer reads them."""
+    scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
+
+
+def _closing(error: ApiError) -> ApiError:
+    """The error, sent with ``Connection: close``: its body, if any, is never read."""
+    error.headers["Connection"] = "close"
+    return error
+
+
+def _cancelled() -> ApiError:
+    return ApiError(
+        503,
+        "the server shut down before this request was answered; it was cancelled, and any "
+        "backend attempt is in the audit as 'cancelled'; try again",
+        kind="server_error",
+        code="server_shutting_down",
+        headers={"Connection": "close"},
+    )
+
+
+def _too_slow(seconds: float) -> ApiError:
+    return ApiError(
+        408,
+        f"the request body did not arrive within {seconds:g} seconds "
+        "(POLICY_ROUTER_SERVER__READ_TIMEOUT); send it at once",
+        code="request_timeout",
+    )
+
+
 def _too_large(limit: int) -> ApiError:
     return ApiError(
         413,
@@ -88,11 +203,11 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it is known to exceed ``limit`` (declared or counted)."""
-    declared = dict(scope["headers"]).get(b"content-length", b"")
+async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body; 413 (ApiError) once it is known to exceed ``limit`` (declared or counted)."""
+    declared = (_header(scope, b"content-length") or "").strip()
     if declared.isdigit() and int(declared) > limit:
-        return None
+        raise _too_large(limit)
     parts: list[bytes] = []
     size = 0
     while True:
@@ -102,7 +217,7 @@ async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes | N
         parts.append(message.get("body", b""))
         size += len(parts[-1])
         if size > limit:
-            return None
+            raise _too_large(limit)
         if not message.get("more_body", False):
             return b"".join(parts)
 

@@ -3,7 +3,8 @@
 Every error response is ``{"error": {"message", "type", "param", "code"}}``. Handlers raise
 ``ApiError``; a ``RouterError`` is mapped by ``api_error`` (one registration per subclass,
 status and code chosen there); FastAPI's validation and HTTP errors are reshaped the same way.
-Details that could leak internals (a backend's own error text, a traceback) go to the log.
+Details that could leak internals (a traceback) go to the log; a backend's own error text goes
+nowhere but the caller's exception (providers echo request content), the log gets its kind.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from router._core.catalog import Route
 from router._errors import (
@@ -33,6 +35,7 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
+from router._server.refusal import audit_refusal
 
 log = logging.getLogger("router.server")
 
@@ -73,7 +76,7 @@ def internal_error() -> ApiError:
 @functools.singledispatch
 def api_error(exc: RouterError) -> ApiError:
     """The HTTP error for a router error; details that could leak internals go to the log."""
-    log.error("request failed: %s: %s", type(exc).__name__, exc)
+    log.error("request failed: %s", type(exc).__name__)
     return internal_error()
 
 
@@ -110,9 +113,9 @@ def _(exc: RequestRejected) -> ApiError:
 
 @api_error.register
 def _(exc: BackendUnavailable) -> ApiError:
-    log.warning("backends unavailable: %s", exc)
     attempts = [_attempt(a) for a in exc.attempts]
     tried = "; ".join(f"{a['provider']}: {a['outcome']}" for a in attempts) or "none"
+    log.warning("backends unavailable: %s", tried)
     message = f"every allowed backend failed (tried {tried}); try again later"
     return ApiError(
         503, message, kind="server_error", code="backends_unavailable", attempts=attempts
@@ -121,7 +124,7 @@ def _(exc: BackendUnavailable) -> ApiError:
 
 @api_error.register
 def _(exc: UpstreamFailure) -> ApiError:
-    log.warning("backend failed: %s", exc)
+    log.warning("backend failed: %s: %s (status %s)", exc.provider, exc.kind, exc.status_code)
     message = f"the backend failed ({exc.kind}) and no other route could take over; try again later"
     return ApiError(502, message, kind="server_error", code="upstream_failure")
 
@@ -138,7 +141,7 @@ def _(exc: StoredPreferencesInvalid) -> ApiError:
 
 @api_error.register
 def _(exc: StoreUnavailable) -> ApiError:
-    log.warning("preference store unavailable: %s", exc)
+    log.warning("preference store unavailable: %s", type(exc).__name__)
     message = "the preference store cannot be reached; requests are refused until it is back"
     return ApiError(503, message, kind="server_error", code="preference_store_unavailable")
 
@@ -180,8 +183,9 @@ async def _on_router_error(_request: Request, exc: Exception) -> Response:
     return api_error(cast(RouterError, exc)).response()
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> Response:
-    first = cast(RequestValidationError, exc).errors()[0]
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    invalid = cast(RequestValidationError, exc)
+    first = invalid.errors()[0]
     where = [str(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
     param = ".".join(where) or None
     if first["type"] == "json_invalid":
@@ -190,10 +194,25 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
         message = f"the request body must be a JSON object (Content-Type: application/json): {first['msg']}"
     else:
         message = f"{param}: {str(first['msg']).removeprefix('Value error, ')}"
+    audit_refusal(request, invalid.body, message)
     return ApiError(400, message, code="invalid_value", param=param).response()
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> Response:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     http = cast(HTTPException, exc)
     code = {404: "not_found", 405: "method_not_allowed"}.get(http.status_code)
-    return ApiError(http.status_code, str(http.detail), code=code, headers=http.headers).response()
+    headers = dict(http.headers or {})
+    if http.status_code == 405:
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+    return ApiError(http.status_code, str(http.detail), code=code, headers=headers).response()
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """Every method some route serves at this path: Starlette's 405 names only the first
+    route's, and the preference path has one route per method."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            allowed |= getattr(route, "methods", None) or set()
+    return allowed

@@ -7,18 +7,24 @@ bodies (``ErrorResponse``) are built by ``router/_server/errors.py``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from router._settings import PrivacyFields
+from router._settings import PrivacyFields as _SettingsPrivacy
+
+
+class PrivacyFields(_SettingsPrivacy):
+    """Preference fields in a request body: JSON types as documented (no 0 for false)."""
+
+    model_config = ConfigDict(strict=True)
 
 
 class ChatCompletionRequest(BaseModel):
     """OpenAI's chat-completion request; ``model`` names a catalog model. The other fields of
     the accepted surface (README, "Accepted request surface") are accepted untyped."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)  # JSON types as documented
 
     model: str = Field(min_length=1, description="Display name, alias or slug of a model.")
     messages: list[dict[str, Any]] = Field(min_length=1)
@@ -43,6 +49,22 @@ class ChatCompletionRequest(BaseModel):
     response_format: dict[str, Any] | None = None
     stream_options: dict[str, Any] | None = None
     reasoning_effort: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, data: Any) -> Any:
+        """JSON has one number type and JSON Schema calls 1.0 an integer; strict mode would not."""
+        if not isinstance(data, dict):
+            return data
+        return {k: integral(v) if k in _INTEGERS else v for k, v in data.items()}
+
+
+_INTEGERS: Final = frozenset({"n", "max_tokens", "max_completion_tokens", "top_logprobs", "seed"})
+
+
+def integral(value: Any) -> Any:
+    """``value`` as an int if it is a float with an integral value (1.0, 1e3), else as it is."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class ChatCompletion(BaseModel):

@@ -4,7 +4,8 @@ litellm is imported on first use, not when this module is: the import takes seco
 commands that never forward a request must not pay for it. Its environment is set before the
 import (no network fetches of price maps or header lists; httpx transport unless the settings
 choose aiohttp), then its module settings (no message logging, no debug banner) and the
-connection pool of the httpx clients it builds (router/_upstream/keepalive.py).
+connection pool of the httpx clients it builds (router/_upstream/keepalive.py), and one send
+per call (``_send_once``: litellm's handler would silently send a request a second time).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, Literal
 
@@ -85,6 +87,31 @@ def _keep_connections_alive(litellm: Any) -> None:
     setattr(BaseOpenAILLM, "_get_async_http_client", staticmethod(openai_client))  # noqa: B010
 
 
+def _send_once(handler: Any) -> None:
+    """Stop ``AsyncHTTPHandler`` from sending a request a second time behind our back.
+
+    On ``httpx.RemoteProtocolError`` or ``httpx.ConnectError``, litellm's ``post``, ``patch``
+    and ``delete`` send the same request again on a fresh client, through
+    ``single_connection_post_request``, which nothing else calls. The provider may well have
+    received the first one (a connection reset after the request was written), and no
+    attempt record would show the second: every send must be one audited attempt, and
+    failover is ours. So that method now re-raises the error it was called to recover from,
+    which litellm then reports as a connection failure of this one attempt. The test
+    tests/upstream/test_send_once.py fails if a litellm upgrade moves the retry.
+    """
+    if getattr(handler.single_connection_post_request, "_sends_once", False):
+        return
+
+    async def no_second_send(_self: Any, *_args: Any, **_kwargs: Any) -> Any:
+        failure = sys.exc_info()[1]  # the connection error being handled in post()
+        if failure is None:
+            raise RuntimeError("litellm's connection retry ran outside its except clause")
+        raise failure
+
+    no_second_send._sends_once = True  # type: ignore[attr-defined]
+    setattr(handler, "single_connection_post_request", no_second_send)  # noqa: B010
+
+
 @functools.cache
 def _module() -> ModuleType:
     for name, value in ENVIRONMENT.items():  # the host's own value, if it set one, wins
@@ -98,6 +125,9 @@ def _module() -> ModuleType:
     litellm.disable_aiohttp_transport = True  # configure() then applies the settings' transport
     _keep_connections_alive(litellm)
     _quiet_own_handler(litellm)
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251
+
+    _send_once(AsyncHTTPHandler)
     return litellm
 
 

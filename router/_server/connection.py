@@ -1,0 +1,53 @@
+"""uvicorn's HTTP/1.1 connection, with a deadline for a request's headers.
+
+uvicorn closes a kept-alive connection that stays idle ``timeout_keep_alive`` seconds after an
+answer, but a new connection that sends nothing, or sends its headers a byte at a time, stays
+open for as long as the client likes: each byte restarts the idle timer. ``with_header_deadline``
+gives every wait for a request's headers (from the connection's start, and from the end of each
+answer) a fixed deadline that bytes do not restart; past it the connection is closed. The
+body's own deadline is the envelope's (router/_server/envelope.py).
+
+This subclasses uvicorn's h11 protocol (``uvicorn.protocols.http.h11_impl.H11Protocol``):
+tests/test_server_resources.py checks the attributes it relies on, so a uvicorn upgrade that
+moves them fails a test rather than silently losing the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+def with_header_deadline(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, closing a connection whose next request's headers take longer
+    than ``seconds``."""
+
+    class HeaderDeadline(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._start_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._start_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _start_deadline(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(seconds, self._on_deadline)
+
+        def _on_deadline(self) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete
+            if waiting and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadline

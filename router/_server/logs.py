@@ -1,0 +1,79 @@
+"""The server's log lines: never message content, a raw user id or a provider's error text.
+
+The audit log is the record of what happened to a request; the server's log is for the
+operator, and it goes wherever stderr goes. So ``serve`` logs through ``SafeFormatter``:
+
+- the router's own lines (``router.*``) and uvicorn's are written as they are: they are
+  written to carry only request ids, route paths (``/v1/users/{user}/preferences``, never
+  the user), statuses, provider slugs and failure kinds;
+- any other library's line (litellm, httpx, asyncio, …) keeps its level, logger and the
+  type of its exception, and withholds its message: litellm's messages quote provider
+  errors, and providers echo request content;
+- a traceback, from anyone, keeps its frames (file, line, function) and exception types,
+  and withholds every exception's message, for the same reason.
+
+``config()`` is uvicorn's logging configuration with this formatter everywhere, and a root
+handler, so that no library's line reaches stderr through Python's last-resort handler.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import traceback
+from types import TracebackType
+from typing import Any, Final
+
+OWN: Final = ("router", "uvicorn")
+WITHHELD: Final = "message withheld: it may quote a provider's error or a request"
+FORMAT: Final = "%(levelname)s:  %(name)s: %(message)s"
+
+
+class SafeFormatter(logging.Formatter):
+    """Formats records without exception messages, and other libraries' without theirs."""
+
+    def __init__(self, fmt: str = FORMAT, *_: Any, **__: Any) -> None:
+        super().__init__(fmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        safe = copy.copy(record)
+        if not record.name.startswith(OWN):
+            safe.msg, safe.args = WITHHELD, None
+        safe.exc_info, safe.exc_text, safe.stack_info = None, None, None
+        line = super().format(safe)
+        if record.exc_info and record.exc_info[1] is not None:
+            line += "\n" + frames(record.exc_info[1])
+        return line
+
+
+def frames(exc: BaseException) -> str:
+    """A traceback of ``exc`` and its causes: frames and exception types, no messages."""
+    out: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        out.insert(0, _one(current))
+        current = current.__cause__ or current.__context__
+    return "\n".join(out)
+
+
+def _one(exc: BaseException) -> str:
+    tb: TracebackType | None = exc.__traceback__
+    lines = [
+        f"  File {f.filename!r}, line {f.lineno}, in {f.name}" for f in traceback.extract_tb(tb)
+    ]
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    return "\n".join(["Traceback (exception messages withheld):", *lines, f"{kind}: [withheld]"])
+
+
+def config() -> dict[str, Any]:
+    """uvicorn's logging configuration, every handler formatting with ``SafeFormatter``."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    out = copy.deepcopy(LOGGING_CONFIG)
+    safe = {"()": f"{__name__}.SafeFormatter"}
+    out["formatters"] = {"default": safe, "access": safe}
+    out["loggers"]["router"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    out["root"] = {"handlers": ["default"], "level": "WARNING"}
+    return out
