@@ -22,7 +22,13 @@ from router._errors import ConfigError
 PREFIX: Final = "POLICY_ROUTER_"
 NESTED: Final = "__"
 # Variables with the prefix that are not settings: read before settings, or by the test suite.
-NOT_SETTINGS: Final = frozenset({"POLICY_ROUTER_CONFIG_FILE", "POLICY_ROUTER_TEST_POSTGRES_URL"})
+NOT_SETTINGS: Final = frozenset(
+    {
+        "POLICY_ROUTER_CONFIG_FILE",
+        "POLICY_ROUTER_TEST_POSTGRES_URL",  # the test suite's own
+        "POLICY_ROUTER_TEST_REQUIRE_SEEDS",  # the test suite's own (.ci/run sets it)
+    }
+)
 _JSON_EXAMPLES: Final[dict[type, str]] = {list: '["a", "b"]', dict: '{"name": "value"}'}
 
 

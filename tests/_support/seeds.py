@@ -2,7 +2,7 @@
 
 They are not part of this repository: the folder sits beside the checkout in the workspace the
 project grew in. Where it is absent, the tests that read them are skipped with the reason (and
-nothing else in the suite skips); ``POLICY_ROUTER_REQUIRE_SEEDS=1``, which ``.ci/run`` sets,
+nothing else in the suite skips); ``POLICY_ROUTER_TEST_REQUIRE_SEEDS=1``, which ``.ci/run`` sets,
 turns that skip into a failure. Page import is tested without them on the pages under
 ``tests/catalog_tools/pages``, rendered from the shipped catalogs.
 """
@@ -18,7 +18,7 @@ import pytest
 from tests._support.repo import REPO
 
 SEEDS: Final = REPO.parent / "shared" / "seeds"
-REQUIRE_VARIABLE: Final = "POLICY_ROUTER_REQUIRE_SEEDS"
+REQUIRE_VARIABLE: Final = "POLICY_ROUTER_TEST_REQUIRE_SEEDS"
 # Read once, at import: the autouse fixture in conftest.py clears POLICY_ROUTER_* for each test.
 REQUIRED: Final = os.environ.get(REQUIRE_VARIABLE, "") not in ("", "0")
 
