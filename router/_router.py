@@ -135,6 +135,11 @@ class PolicyRouter:
                     out[route.key] = missing
         return out
 
+    @property
+    def operator_preferences(self) -> Preferences:
+        """The operator's policy (settings ``org``), providers as slugs."""
+        return self._org
+
     # -- deciding -------------------------------------------------------------------------
 
     async def effective_preferences(

@@ -692,9 +692,10 @@ async def test_preferences__put_get_delete_round_trip(
     put = await put_prefs(http, "frank", max_retention="30 days", allow_providers=["Groq"])
     stored = {"max_retention": "30d", "allow_providers": ["groq"]}
     assert put.status_code == 200
-    assert put.json() == {"user": "frank", "preferences": stored}
+    report = {"user": "frank", "preferences": stored, "effective": stored, "without_effect": []}
+    assert put.json() == report
     got = await http.get("/v1/users/frank/preferences", headers=auth(ADMIN_KEY))
-    assert got.json() == {"user": "frank", "preferences": stored}
+    assert got.json() == report
     deleted = await http.delete("/v1/users/frank/preferences", headers=auth(ADMIN_KEY))
     assert deleted.json() == {"user": "frank", "deleted": True}
     again = await http.delete("/v1/users/frank/preferences", headers=auth(ADMIN_KEY))
@@ -776,7 +777,8 @@ async def test_openapi__every_route_with_its_methods(http: httpx.AsyncClient) ->
     assert methods == {
         "/v1/chat/completions": {"post"},
         "/v1/models": {"get"},
-        "/v1/users/{user}/preferences": {"get", "put", "delete"},
+        "/v1/users/{user}/preferences": {"get", "put", "patch", "delete"},
+        "/v1/users": {"get"},
         "/healthz": {"get"},
         "/readyz": {"get"},
     }

@@ -6,7 +6,8 @@
   must never be a guess). The raw id decides, then is scrubbed per route like any identifier.
   ``privacy`` (preference fields) tightens the policy for this request only.
 - ``GET /v1/models``: models with an allowed route (for ``X-Router-User`` or ``?user=``).
-- ``GET|PUT|DELETE /v1/users/{user}/preferences``: admin key only.
+- ``GET|PUT|PATCH|DELETE /v1/users/{user}/preferences``, ``GET /v1/users``: admin key only
+  (router/_server/users.py).
 - ``GET /healthz`` (the process is up), ``GET /readyz`` (catalog loaded, store reachable).
 
 Auth is ``Authorization: Bearer <key>``: an API key reaches chat and models, an admin key
@@ -33,20 +34,19 @@ from router._errors import ConfigError, StoreUnavailable
 from router._router import ModelAvailability, PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
-from router._server.context import Admin, Caller, Context, RouterUser, context, end_user
+from router._server.context import Caller, Context, RouterUser, context, end_user
 from router._server.envelope import Envelope
-from router._server.errors import ApiError, add_error_handlers
+from router._server.errors import add_error_handlers
 from router._server.schemas import (
     ChatCompletion,
-    Deleted,
     ErrorResponse,
     Health,
     ModelEntry,
     ModelList,
     RouteInfo,
-    StoredPreferences,
 )
-from router._settings import PrivacyFields, Settings
+from router._server.users import add_user_routes
+from router._settings import Settings
 
 __all__ = ["check_auth_settings", "create_app", "is_loopback"]
 
@@ -87,38 +87,6 @@ def _model_entry(found: ModelAvailability, created: int) -> ModelEntry:
         providers=[r.provider for r in routes],
         routes=routes,
     )
-
-
-async def get_preferences(request: Request, user: str, caller: Admin) -> StoredPreferences:
-    """A user's stored preferences (404 if none: the operator's policy alone applies)."""
-    stored = await context(request).router.preferences.get(user)
-    if stored is None:
-        raise ApiError(
-            404,
-            "no preferences are stored for this user; the operator's policy applies",
-            code="preferences_not_found",
-            param="user",
-        )
-    return StoredPreferences(user=user, preferences=PrivacyFields.model_validate(stored.to_dict()))
-
-
-async def put_preferences(
-    request: Request, user: str, body: PrivacyFields, actor: Admin
-) -> StoredPreferences:
-    """Replace a user's preferences; the audit records which admin key did it."""
-    prefs = body.preferences()
-    stored = await context(request).router.preferences.set(
-        user, prefs, actor=actor, request_id=request.state.request_id
-    )
-    return StoredPreferences(user=user, preferences=PrivacyFields.model_validate(stored.to_dict()))
-
-
-async def delete_preferences(request: Request, user: str, actor: Admin) -> Deleted:
-    """Forget a user's preferences; ``deleted`` is false if there were none."""
-    deleted = await context(request).router.preferences.delete(
-        user, actor=actor, request_id=request.state.request_id
-    )
-    return Deleted(user=user, deleted=deleted)
 
 
 async def healthz(request: Request) -> Health:
@@ -170,12 +138,7 @@ def _add_routes(app: FastAPI) -> None:
         responses={200: _CHAT_OK, **chat},
     )
     app.add_api_route("/v1/models", list_models, methods=["GET"], responses=_errors(400, 401, 503))
-    prefs, path = _errors(400, 401, 403, 404, 503), "/v1/users/{user:path}/preferences"
-    for endpoint, method in ((get_preferences, "GET"), (put_preferences, "PUT")):
-        app.add_api_route(
-            path, endpoint, methods=[method], responses=prefs, response_model_exclude_none=True
-        )
-    app.add_api_route(path, delete_preferences, methods=["DELETE"], responses=prefs)
+    add_user_routes(app, _errors(400, 401, 403, 404, 503))
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route(
         "/readyz",
