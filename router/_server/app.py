@@ -5,7 +5,8 @@
   they must name the same user (an ambiguous user is refused, 400: whose preferences apply
   must never be a guess). The raw id decides, then is scrubbed per route like any identifier.
   ``privacy`` (preference fields) tightens the policy for this request only.
-- ``GET /v1/models``: models with an allowed route (for ``X-Router-User`` or ``?user=``).
+- ``GET /v1/models``, ``GET /v1/models/{id}``: models with an allowed route (for
+  ``X-Router-User`` or ``?user=``; router/_server/models.py).
 - ``GET|PUT|PATCH|DELETE /v1/users/{user}/preferences``, ``GET /v1/users``: admin key only
   (router/_server/users.py).
 - ``GET /healthz`` (the process is up), ``GET /readyz`` (catalog loaded, store reachable).
@@ -23,27 +24,24 @@ and health endpoints), ``_server_chat`` (chat completions), ``_server_schemas`` 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from router._errors import ConfigError, StoreUnavailable
-from router._router import ModelAvailability, PolicyRouter
+from router._router import PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
-from router._server.context import Caller, Context, RouterUser, context, end_user
+from router._server.context import Context, context
 from router._server.envelope import Envelope
 from router._server.errors import add_error_handlers
+from router._server.models import add_model_routes
 from router._server.schemas import (
     ChatCompletion,
     ErrorResponse,
     Health,
-    ModelEntry,
-    ModelList,
-    RouteInfo,
 )
 from router._server.users import add_user_routes
 from router._settings import Settings
@@ -58,35 +56,6 @@ SUMMARY: Final = (
 
 
 # --- endpoints ----------------------------------------------------------------------------
-
-
-async def list_models(
-    request: Request,
-    caller: Caller,
-    x_router_user: RouterUser = None,
-    user: Annotated[str | None, Query(description="The end user; or X-Router-User.")] = None,
-) -> ModelList:
-    """Models with at least one allowed route, for the end user if one is named."""
-    router = context(request).router
-    models = await router.available_models(end_user(user, x_router_user, "user"))
-    created = int(datetime.combine(router.catalog.effective, datetime.min.time(), UTC).timestamp())
-    return ModelList(data=[_model_entry(m, created) for m in models])
-
-
-def _model_entry(found: ModelAvailability, created: int) -> ModelEntry:
-    routes = [
-        RouteInfo(**r.to_dict(), provider_name=r.provider.name, **r.policy.effective().to_dict())
-        for r in found.routes
-    ]
-    return ModelEntry(
-        id=found.slug,
-        created=created,
-        owned_by="policy-router",
-        name=found.name,
-        aliases=list(found.model.aliases),
-        providers=[r.provider for r in routes],
-        routes=routes,
-    )
 
 
 async def healthz(request: Request) -> Health:
@@ -137,7 +106,7 @@ def _add_routes(app: FastAPI) -> None:
         response_model=None,
         responses={200: _CHAT_OK, **chat},
     )
-    app.add_api_route("/v1/models", list_models, methods=["GET"], responses=_errors(400, 401, 503))
+    add_model_routes(app, _errors(400, 401, 404, 503))
     add_user_routes(app, _errors(400, 401, 403, 404, 503))
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route(

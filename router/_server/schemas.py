@@ -46,7 +46,7 @@ class ChatCompletionRequest(BaseModel):
 
 
 class ChatCompletion(BaseModel):
-    """OpenAI's chat completion, as the backend answered (``model`` is its upstream name)."""
+    """OpenAI's chat completion, as the backend answered; ``model`` is the name asked for."""
 
     id: str
     object: Literal["chat.completion"]
