@@ -18,34 +18,13 @@ from typer.testing import CliRunner
 
 from router._catalog_tools.dump import catalog_to_yaml
 from router._core.catalog_load import load_catalog, parse_catalog
-from router._errors import CatalogError
 from router.cli import app as cli_app
 from tests.conftest import CURRENT_CATALOG
-
-SMALL = """\
-version: "t"
-effective: 2025-11-20
-providers:
-  groq: {name: Groq}
-  nebius: {name: Nebius}
-models:
-  m: {name: M}
-  n: {name: N, aliases: [Enn]}
-routes:
-  - models: [m, n]
-    providers: [groq, nebius]
-    policy: {trains_on_api_data: false, retention: none}
-"""
+from tests.test_catalog_load import SMALL, _problems
 
 
 def _with_ids(ids: str) -> str:
     return SMALL + "    provider_ids:\n" + ids
-
-
-def _problems(text: str) -> tuple[str, ...]:
-    with pytest.raises(CatalogError) as caught:
-        parse_catalog(text)
-    return caught.value.problems
 
 
 # --- provider ids in the catalog ----------------------------------------------------------
