@@ -105,6 +105,10 @@ def _all(stated: list[bool]) -> bool | None:
     return all(stated) if stated else None
 
 
+def _any(stated: list[bool]) -> bool | None:
+    return any(stated) if stated else None
+
+
 def _common(stated: list[frozenset[str]]) -> frozenset[str] | None:
     return frozenset.intersection(*stated) if stated else None
 
@@ -148,6 +152,14 @@ class Preferences:
     deny_providers: frozenset[str] = field(
         default=frozenset(),
         metadata=_spec(PROVIDERS, "Never these providers (display names or slugs).", _every),
+    )
+    require_parameters: bool | None = field(
+        default=None,
+        metadata=_spec(
+            BOOLEAN,
+            "Only routes that honour every parameter of the request (none dropped).",
+            _any,
+        ),
     )
 
     def __post_init__(self) -> None:

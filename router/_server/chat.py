@@ -75,6 +75,10 @@ def _route_headers(answered: Answered) -> dict[str, str]:
     }
     if answered.offline:
         headers["X-Router-Offline"] = "true"
+    if answered.dropped:
+        headers["X-Router-Dropped-Params"] = ", ".join(answered.dropped)
+    if answered.overridden:
+        headers["X-Router-Overridden-Params"] = ", ".join(answered.overridden)
     return headers
 
 
