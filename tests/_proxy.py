@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,13 @@ class Proxy:
         )
 
 
+def proxy(tmp_path: Path, **overrides: Any) -> AbstractAsyncContextManager[Proxy]:
+    """The proxy with test_server's settings (keys, offline, a fresh store) and ``overrides``."""
+    return serve(make_settings(tmp_path, **overrides))
+
+
 @asynccontextmanager
-async def proxy(tmp_path: Path, **overrides: Any) -> AsyncIterator[Proxy]:
-    settings = make_settings(tmp_path, **overrides)
+async def serve(settings: Settings) -> AsyncIterator[Proxy]:
     lines: list[str] = []
     async with PolicyRouter.from_settings(settings, audit_log=AuditLog(lines.append)) as router:
         transport = httpx.ASGITransport(app=create_app(router, settings))

@@ -11,15 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from test_server import ADMIN_KEY, BASE, auth, chat, make_settings, put_prefs, records
+from _proxy import Proxy, proxy, serve
+from test_server import ADMIN_KEY, auth, chat, make_settings, put_prefs, records
 from typer.testing import CliRunner
 
-from router._audit import AuditLog
 from router._core.preferences import Preferences, merge, without_effect
 from router._errors import InvalidPreferences
-from router._router import PolicyRouter
-from router._server.app import create_app
-from router._settings import ServerSettings, Settings
+from router._settings import ServerSettings
 from router.cli import app as cli_app
 
 
@@ -67,24 +65,19 @@ def test_without_effect__names_fields_the_operator_already_makes_as_strict() -> 
 
 
 @pytest.fixture
-def audit_lines() -> list[str]:
-    return []
-
-
-async def _client(settings: Settings, audit_lines: list[str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with PolicyRouter.from_settings(
-        settings, audit_log=AuditLog(audit_lines.append)
-    ) as router:
-        transport = httpx.ASGITransport(app=create_app(router, settings))
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-            yield client
+async def served(tmp_path: Path) -> AsyncIterator[Proxy]:
+    async with proxy(tmp_path, org={"max_retention": "30d", "allow_training": False}) as running:
+        yield running
 
 
 @pytest.fixture
-async def http(tmp_path: Path, audit_lines: list[str]) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(tmp_path, org={"max_retention": "30d", "allow_training": False})
-    async for client in _client(settings, audit_lines):
-        yield client
+def http(served: Proxy) -> httpx.AsyncClient:
+    return served.http
+
+
+@pytest.fixture
+def audit_lines(served: Proxy) -> list[str]:
+    return served.audit_lines
 
 
 async def test_patch__merges_where_put_replaces(
@@ -171,9 +164,7 @@ def test_default_body_limit__admits_a_base64_photo_of_several_megabytes() -> Non
     assert ServerSettings().max_body_bytes >= photo * 4 // 3 + 64 * 1024
 
 
-async def test_default_body_limit__a_chat_with_a_2_mb_image_is_answered(
-    tmp_path: Path, audit_lines: list[str]
-) -> None:
+async def test_default_body_limit__a_chat_with_a_2_mb_image_is_answered(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     settings = settings.model_copy(
         update={
@@ -187,8 +178,8 @@ async def test_default_body_limit__a_chat_with_a_2_mb_image_is_answered(
         {"type": "text", "text": "What is this?"},
         {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{image}"}},
     ]
-    async for client in _client(settings, audit_lines):
-        response = await client.post(
+    async with serve(settings) as running:
+        response = await running.http.post(
             "/v1/chat/completions",
             json=chat(messages=[{"role": "user", "content": content}]),
             headers=auth(),

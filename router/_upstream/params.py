@@ -4,6 +4,7 @@ names them beforehand, from litellm's own table (``get_supported_openai_params``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -27,14 +28,19 @@ def unsupported(target: Target, names: Iterable[str]) -> tuple[str, ...]:
     asked = sorted(set(names) - NOT_PARAMETERS)
     if not asked:
         return ()
-    litellm: Any = _module()
-    model = target.model.split("/", 1)[1]
-    try:
-        supported = litellm.get_supported_openai_params(
-            model=model, custom_llm_provider=target.prefix
-        )
-    except Exception:  # noqa: BLE001  # litellm's table has no entry: it then drops nothing
-        return ()
+    supported = _supported(target.model)
     if supported is None:
         return ()
     return tuple(name for name in asked if name not in supported)
+
+
+@functools.lru_cache(maxsize=1024)
+def _supported(model_string: str) -> frozenset[str] | None:
+    """litellm's supported parameters of a ``prefix/model`` string (fixed per litellm version)."""
+    litellm: Any = _module()
+    prefix, model = model_string.split("/", 1)
+    try:
+        found = litellm.get_supported_openai_params(model=model, custom_llm_provider=prefix)
+    except Exception:  # noqa: BLE001  # litellm's table has no entry: it then drops nothing
+        return None
+    return None if found is None else frozenset(found)
