@@ -1,21 +1,53 @@
-"""The proxy in process for the newer test files: the app over httpx, the openai SDK on it."""
+"""The proxy in process for the newer test files: the app over httpx, the openai SDK on it,
+and the request helpers they share (self-contained: nothing imported from other test files)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import openai
-from test_server import API_KEY, BASE, make_settings
 
 from router._audit import AuditLog
 from router._router import PolicyRouter
 from router._server.app import create_app
 from router._settings import Settings
+
+API_KEY: Final = "test-api-key-0001-long"
+ADMIN_KEY: Final = "test-admin-key-1"
+BASE: Final = "http://proxy"
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Offline, an API key and an admin key, a fresh SQLite store; ``overrides`` win."""
+    fields: dict[str, Any] = {
+        "offline": True,
+        "store_url": f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
+        "pseudonym_key": "test-pseudonym-key-0123456789abcdef",
+        "server": {"api_keys": [API_KEY], "admin_keys": [ADMIN_KEY], "max_body_bytes": 20_000},
+    }
+    return Settings(**(fields | overrides))
+
+
+def auth(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def chat(**fields: Any) -> dict[str, Any]:
+    return {"model": "GPT 4.1", "messages": [{"role": "user", "content": "Say hello."}]} | fields
+
+
+def records(lines: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in lines]
+
+
+async def put_prefs(http: httpx.AsyncClient, user: str, **prefs: Any) -> httpx.Response:
+    return await http.put(f"/v1/users/{user}/preferences", json=prefs, headers=auth(ADMIN_KEY))
 
 
 @dataclass

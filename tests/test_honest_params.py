@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _proxy import Proxy, proxy
-from test_server import auth, chat
 
 from router._audit import AuditLog
 from router._core.catalog_load import load_catalog
@@ -22,6 +20,7 @@ from router._router import PolicyRouter
 from router._settings import Settings
 from router._upstream.deployment import Target
 from router._upstream.params import unsupported
+from tests._proxy import Proxy, auth, chat, proxy
 from tests.conftest import CURRENT_CATALOG, REPO
 
 HI = [{"role": "user", "content": "Hi"}]

@@ -12,15 +12,35 @@ from urllib.parse import quote
 import httpx
 import openai
 import pytest
-from _proxy import Proxy, proxy
-from test_server import ADMIN_KEY, auth, chat, put_prefs
 from typer.testing import CliRunner
 
 from router._catalog_tools.dump import catalog_to_yaml
 from router._core.catalog_load import load_catalog, parse_catalog
+from router._errors import CatalogError
 from router.cli import app as cli_app
+from tests._proxy import ADMIN_KEY, Proxy, auth, chat, proxy, put_prefs
 from tests.conftest import CURRENT_CATALOG
-from tests.test_catalog_load import SMALL, _problems
+
+SMALL = """\
+version: "t"
+effective: 2025-11-20
+providers:
+  cerebras: {name: Cerebras}
+  mistral: {name: Mistral}
+models:
+  m: {name: M}
+  n: {name: N, aliases: [Enn]}
+routes:
+  - models: [m, n]
+    providers: [cerebras, mistral]
+    policy: {trains_on_api_data: false, retention: none}
+"""
+
+
+def _problems(text: str) -> tuple[str, ...]:
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(text)
+    return caught.value.problems
 
 
 def _with_ids(ids: str) -> str:
@@ -32,13 +52,13 @@ def _with_ids(ids: str) -> str:
 
 def test_provider_ids__resolve_to_their_catalog_model_in_any_case() -> None:
     catalog = parse_catalog(
-        _with_ids("      m/groq: [vendor/m-0905]\n      m/nebius: [M-Large, vendor/m-0905]\n")
+        _with_ids("      m/cerebras: [vendor/m-0905]\n      m/mistral: [M-Large, vendor/m-0905]\n")
     )
     assert catalog.model("vendor/M-0905").slug == "m"
     assert catalog.model("m-large").slug == "m"
     by_key = {r.key: r.provider_ids for r in catalog.routes}
-    assert by_key["m/groq"] == ("vendor/m-0905",)
-    assert by_key["n/groq"] == ()
+    assert by_key["m/cerebras"] == ("vendor/m-0905",)
+    assert by_key["n/cerebras"] == ()
 
 
 def test_provider_ids__the_shipped_catalog_knows_openai_and_bedrock_ids() -> None:
@@ -52,21 +72,21 @@ def test_provider_ids__the_shipped_catalog_knows_openai_and_bedrock_ids() -> Non
     ("ids", "problem"),
     [
         pytest.param(
-            "      m/groq: [shared-id]\n      n/nebius: [shared-id]\n",
-            "<catalog>: routes[0].provider_ids.n/nebius[0]: 'shared-id' also belongs to model "
-            "'m' (route m/groq); an id may lead to one model only",
+            "      m/cerebras: [shared-id]\n      n/mistral: [shared-id]\n",
+            "<catalog>: routes[0].provider_ids.n/mistral[0]: 'shared-id' also belongs to model "
+            "'m' (route m/cerebras); an id may lead to one model only",
             id="an id of two models",
         ),
         pytest.param(
-            "      m/groq: [enn]\n",
-            "<catalog>: routes[0].provider_ids.m/groq[0]: 'enn' is already a name, alias or "
+            "      m/cerebras: [enn]\n",
+            "<catalog>: routes[0].provider_ids.m/cerebras[0]: 'enn' is already a name, alias or "
             "slug of model 'n'; an id may lead to one model only",
             id="an id that is another model's alias",
         ),
         pytest.param(
             "      m/openai: [x]\n",
             "<catalog>: routes[0].provider_ids.m/openai: not a route of this entry; name one as "
-            "'model/provider' (m/groq, m/nebius, n/groq, n/nebius)",
+            "'model/provider' (m/cerebras, m/mistral, n/cerebras, n/mistral)",
             id="a key that is no route of the entry",
         ),
     ],
@@ -76,7 +96,7 @@ def test_provider_ids__conflicts_are_load_time_errors(ids: str, problem: str) ->
 
 
 def test_provider_ids__an_id_of_one_model_on_two_routes_is_fine() -> None:
-    catalog = parse_catalog(_with_ids("      m/groq: [same]\n      m/nebius: [same]\n"))
+    catalog = parse_catalog(_with_ids("      m/cerebras: [same]\n      m/mistral: [same]\n"))
     assert catalog.model("same").slug == "m"
 
 
@@ -90,7 +110,7 @@ def test_provider_ids__survive_a_dump_and_reload() -> None:
 
 def test_catalog_validate__reports_a_conflicting_id(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text(_with_ids("      m/groq: [shared-id]\n      n/nebius: [shared-id]\n"))
+    path.write_text(_with_ids("      m/cerebras: [shared-id]\n      n/mistral: [shared-id]\n"))
     result = CliRunner().invoke(cli_app, ["catalog", "validate", str(path)])
     assert result.exit_code == 1
     assert "'shared-id' also belongs to model 'm'" in result.stderr

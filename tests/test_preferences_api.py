@@ -11,14 +11,23 @@ from typing import Any
 
 import httpx
 import pytest
-from _proxy import Proxy, proxy, serve
-from test_server import ADMIN_KEY, auth, chat, make_settings, put_prefs, records
 from typer.testing import CliRunner
 
 from router._core.preferences import Preferences, merge, without_effect
 from router._errors import InvalidPreferences
 from router._settings import ServerSettings
 from router.cli import app as cli_app
+from tests._proxy import (
+    ADMIN_KEY,
+    Proxy,
+    auth,
+    chat,
+    make_settings,
+    proxy,
+    put_prefs,
+    records,
+    serve,
+)
 
 
 async def patch_prefs(http: httpx.AsyncClient, user: str, body: dict[str, Any]) -> httpx.Response:
