@@ -63,6 +63,7 @@ class Call:
     decision: Decision
     arguments: Mapping[str, Any]
     limits: Limits = field(default_factory=Limits)
+    dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per route key
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +73,22 @@ class Answered:
     request_id: str
     route: Route
     offline: bool
+    dropped: tuple[str, ...] = ()  # the caller's parameters the route left out
+    overridden: tuple[str, ...] = ()  # the caller's parameters fixed params replaced
 
     def plain(self) -> dict[str, Any]:
-        return {
+        """Where a response came from, and the caller's parameters it did not honour (if any)."""
+        out: dict[str, Any] = {
             "request_id": self.request_id,
             "route": self.route.key,
             "provider": self.route.provider.slug,
             "offline": self.offline,
         }
+        if self.dropped:
+            out["dropped_params"] = list(self.dropped)
+        if self.overridden:
+            out["overridden_params"] = list(self.overridden)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,7 @@ class _Step:
     number: int
     scrubbed: Scrubbed
     check: WireCheck
+    overridden: tuple[str, ...] = ()
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:
@@ -126,7 +136,11 @@ class Failover:
         return RoutedStream(self, step, chunks)
 
     def _answered(self, step: _Step) -> Answered:
-        return Answered(step.call.request_id, step.route, self._settings.offline)
+        call = step.call
+        dropped = call.dropped.get(step.route.key, ())
+        return Answered(
+            call.request_id, step.route, self._settings.offline, dropped, step.overridden
+        )
 
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
         attempts: list[Attempt] = []
@@ -194,7 +208,10 @@ class Failover:
             ),
             check=check,
         )
-        return upstream, _Step(call, route, number, scrubbed, check)
+        overridden = tuple(
+            sorted(k for k, v in params.items() if k in call.arguments and call.arguments[k] != v)
+        )
+        return upstream, _Step(call, route, number, scrubbed, check, overridden)
 
     def _failed(
         self,
@@ -230,8 +247,20 @@ class Failover:
             scrubbed_replaced=list(step.scrubbed.replaced),
             sends=step.check.sends,
             offline=self._settings.offline,
+            **_honesty(step),
             **extra,
         )
+
+
+def _honesty(step: _Step) -> dict[str, Any]:
+    """The caller's parameters this attempt did not send as given, if any."""
+    out: dict[str, Any] = {}
+    dropped = step.call.dropped.get(step.route.key)
+    if dropped:
+        out["dropped_params"] = list(dropped)
+    if step.overridden:
+        out["overridden_params"] = list(step.overridden)
+    return out
 
 
 class RoutedStream:

@@ -35,7 +35,7 @@ from router._keyfile import pseudonym_key
 from router._settings import Settings
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
-from router._upstream import setup
+from router._upstream import params, setup
 from router._upstream.deployment import Deployment, load_deployment
 from router._user_preferences import UserPreferences
 
@@ -135,6 +135,11 @@ class PolicyRouter:
                     out[route.key] = missing
         return out
 
+    @property
+    def operator_preferences(self) -> Preferences:
+        """The operator's policy (settings ``org``), providers as slugs."""
+        return self._org
+
     # -- deciding -------------------------------------------------------------------------
 
     async def effective_preferences(
@@ -145,15 +150,32 @@ class PolicyRouter:
         request = self.canonical(Preferences.from_dict(privacy)) if privacy is not None else None
         return combine(self._org, stored, request)
 
-    def decide(self, model: Model, preferences: Preferences) -> Decision:
-        """The decision for one model under already-combined preferences (pure)."""
+    def decide(
+        self,
+        model: Model,
+        preferences: Preferences,
+        dropped: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> Decision:
+        """The decision for one model under already-combined preferences (pure); ``dropped``
+        names, per route, the request's parameters that route would drop."""
         return decide(
             model,
             self.catalog.routes_of(model),
             preferences,
             unavailable=self._unavailable,
             priority=self._priority,
+            dropped=dropped,
         )
+
+    def _dropped(self, model: Model, arguments: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        """Per route of ``model``: the caller's parameters litellm would drop there."""
+        out = {}
+        for route in self.catalog.routes_of(model):
+            target = self.deployment.target(route.key)
+            lost = () if target is None else params.unsupported(target, arguments)
+            if lost:
+                out[route.key] = lost
+        return out
 
     async def explain(
         self,
@@ -258,11 +280,13 @@ class PolicyRouter:
             checked = _checked(arguments, proxy=proxy)
             limits = take_limits(checked)
             found = self.catalog.model(model)
+            self._check_fixed(found, checked)
             effective = await self.effective_preferences(user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             self._emit("route.refused", **refused, reason=type(exc).__name__, detail=str(exc))
             raise
-        decision = self.decide(found, effective)
+        dropped = self._dropped(found, checked)
+        decision = self.decide(found, effective, dropped)
         self._emit_decision(request_id, audit_user, decision)
         if not decision.allowed:
             alternatives = [m.name for m in self._available(effective)]
@@ -272,7 +296,20 @@ class PolicyRouter:
             )  # fmt: skip
             raise PolicyViolation(decision, alternatives)
         checked.pop("stream", None)
-        return Call(request_id, user, audit_user, decision, checked, limits)
+        return Call(request_id, user, audit_user, decision, checked, limits, dropped)
+
+    def _check_fixed(self, model: Model, arguments: Mapping[str, Any]) -> None:
+        """A caller's value that differs from one the catalog fixes for the model: refused."""
+        for name, fixed in model.params.items():
+            if name in arguments and arguments[name] != fixed:
+                base = model.variant_of and self.catalog.model(model.variant_of).name
+                instead = f", or ask for {base!r} to choose it yourself" if base else ""
+                raise InvalidRequest(
+                    f"{name!r}: the request's {arguments[name]!r} conflicts with model "
+                    f"{model.name!r}, which fixes {name}={fixed!r} (its catalog params); "
+                    f"leave {name!r} out{instead}",
+                    param=name,
+                )
 
     def refused(
         self, request_id: str, user: str | None, model: str | None, reason: str, detail: str

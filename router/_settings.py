@@ -125,7 +125,7 @@ class ServerSettings(_Section):
     api_keys: list[SecretStr] = Field(default_factory=list)
     admin_keys: list[SecretStr] = Field(default_factory=list)
     allow_no_auth: bool = False
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # README: "Body size"
     graceful_timeout: float = Field(default=30.0, gt=0)
     # Seconds a client has to send a request's headers (from connecting, or from the end of
     # its last answer) and, separately, its whole body; past either the connection is closed.

@@ -7,13 +7,14 @@ never the raw id.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from router._audit import AuditLog
-from router._core.preferences import Preferences
+from router._core.preferences import Preferences, merge
 from router._core.pseudonym import Pseudonymizer
 from router._errors import InvalidPreferences, StoredPreferencesInvalid, UnknownProvider
 from router._store.base import PreferenceStore
@@ -39,6 +40,7 @@ class UserPreferences:
         self._audit = audit
         self._pseudonymizer = pseudonymizer
         self._validate = validate
+        self._changing = asyncio.Lock()
 
     async def get(self, user: str) -> Preferences | None:
         """The user's stored preferences, or ``None`` if they have stored none.
@@ -73,8 +75,37 @@ class UserPreferences:
         new = Preferences.from_dict(prefs)
         if self._validate is not None:
             new = self._validate(new)
-        old = await self._store.set(user, new)
+        async with self._changing:
+            old = await self._store.set(user, new)
         self._changed(user, actor, request_id, "set", old, new)
+        return new
+
+    async def update(
+        self,
+        user: str,
+        patch: Mapping[str, Any] | Preferences,
+        *,
+        actor: str = "api",
+        request_id: str | None = None,
+    ) -> Preferences:
+        """Change only the fields ``patch`` names (JSON Merge Patch: ``None`` removes a field)
+        and keep the others; return the preferences as stored. A ``Preferences`` patch names
+        the fields it constrains. Audited as ``preferences.changed`` with action ``update``.
+
+        The read and the write are serialised within this process; two processes updating
+        one user at once can lose one update (the last write wins)."""
+        user = check_user(user)
+        fields = patch.to_dict() if isinstance(patch, Preferences) else patch
+        if not isinstance(fields, Mapping):
+            raise InvalidPreferences(
+                f"a preferences patch must be an object of preference fields (got {type(fields).__name__})"
+            )
+        async with self._changing:
+            new = merge(await self._store.get(user), fields)
+            if self._validate is not None:
+                new = self._validate(new)
+            old = await self._store.set(user, new)
+        self._changed(user, actor, request_id, "update", old, new)
         return new
 
     async def delete(self, user: str, *, actor: str = "api", request_id: str | None = None) -> bool:
@@ -87,11 +118,12 @@ class UserPreferences:
 
     async def list_users(self, limit: int = 100, after: str | None = None) -> list[str]:
         """Users with stored preferences, sorted; pass the last one as ``after`` for the next page."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidPreferences(
-                f"'limit' must be an integer from 1 to {MAX_PAGE} (got {limit!r})"
-            )
-        return await self._store.list_users(limit=limit, after=after)
+        return await self._store.list_users(limit=_page_size(limit), after=after)
+
+    async def page(self, limit: int = 100, after: str | None = None) -> tuple[list[str], bool]:
+        """``list_users`` and whether more users follow the page."""
+        users = await self._store.list_users(limit=_page_size(limit) + 1, after=after)
+        return users[:limit], len(users) > limit
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` if the store cannot be used."""
@@ -119,6 +151,12 @@ class UserPreferences:
             old=None if old is None else old.to_dict(),
             new=None if new is None else new.to_dict(),
         )
+
+
+def _page_size(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidPreferences(f"'limit' must be an integer from 1 to {MAX_PAGE} (got {limit!r})")
+    return limit
 
 
 def check_user(user: object) -> str:

@@ -149,7 +149,8 @@ async def test_delete__unknown_user_returns_false_and_audits_nothing(subject: Su
             {"retention": "24h"},
             InvalidPreferences,
             "unknown preference field 'retention'; expected one of: max_retention, "
-            "allow_flagged_retention, allow_training, allow_providers, deny_providers",
+            "allow_flagged_retention, allow_training, allow_providers, deny_providers, "
+            "require_parameters",
             id="an unknown field",
         ),
         pytest.param(

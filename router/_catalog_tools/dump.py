@@ -76,7 +76,7 @@ def catalog_to_dict(catalog: Catalog, *, source: str = "") -> dict[str, Any]:
         **head,
         "providers": {p.slug: _provider(p) for p in catalog.providers},
         "models": {m.slug: _model(m) for m in catalog.models},
-        "routes": [_entry(e) for e in entries(catalog)],
+        "routes": [_entry(e, catalog) for e in entries(catalog)],
     }
 
 
@@ -118,7 +118,7 @@ def _model(model: Model) -> dict[str, Any]:
     return out
 
 
-def _entry(entry: Entry) -> dict[str, Any]:
+def _entry(entry: Entry, catalog: Catalog) -> dict[str, Any]:
     base = base_policy(entry.policies)
     out: dict[str, Any] = {
         "models": [m.slug for m in entry.models],
@@ -132,6 +132,14 @@ def _entry(entry: Entry) -> dict[str, Any]:
     }
     if overrides:
         out["overrides"] = overrides
+    ids = {
+        route.key: list(route.provider_ids)
+        for model in entry.models
+        for route in catalog.routes_of(model)
+        if route.provider_ids
+    }
+    if ids:
+        out["provider_ids"] = ids
     return out
 
 

@@ -152,11 +152,13 @@ def _text(duration: Duration | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One backend that can serve a model: a (model, provider) pair and its data policy."""
+    """One backend that can serve a model: a (model, provider) pair and its data policy;
+    ``provider_ids`` are the ids the provider knows the model by (lookup names of the model)."""
 
     model: Model
     provider: Provider
     policy: DataPolicy
+    provider_ids: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -188,7 +190,7 @@ class Catalog:
     _routes_by_model: Mapping[str, tuple[Route, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        models: dict[str, Model] = {}
+        models: dict[str, Model] = {fold(i): r.model for r in self.routes for i in r.provider_ids}
         for model in self.models:
             for name in (model.slug, model.name, *model.aliases):
                 models[fold(name)] = model
@@ -207,7 +209,7 @@ class Catalog:
         return f"{self.version}@{self.content_hash[:12]}"
 
     def model(self, name: str) -> Model:
-        """The model with this display name (any case), alias or slug."""
+        """The model with this display name (any case), alias, slug or provider id."""
         found = self._models_by_name.get(fold(name))
         if found is None:
             raise UnknownModel(name, [m.name for m in self.models])

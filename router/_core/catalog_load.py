@@ -6,11 +6,15 @@ The file format (documented in ``policies/README.md``)::
     effective: 2025-11-20
     providers:   {slug: {name, links: [{title, url}]}}
     models:      {slug: {name, aliases, params, variant_of, notes}}
-    routes:      [{models: [slug], providers: [slug], policy: {...}, overrides: {provider: {...}}}]
+    routes:      [{models: [slug], providers: [slug], policy: {...}, overrides: {provider: {...}},
+                   provider_ids: {"model/provider": [id]}}]
 
 Each entry of ``routes`` declares every (model, provider) pair of its lists under one
 policy, the way one row of the published page does; ``overrides`` adjusts the policy
-of one provider's routes within the entry (a footnote on a provider).
+of one provider's routes within the entry (a footnote on a provider). ``provider_ids`` names,
+per route of the entry, the ids its provider knows the model by (OpenAI's ``gpt-4.1``, a
+Bedrock model id): a request for one of them gets that catalog model. An id may belong to one
+catalog model only, and may not be another model's name, alias or slug.
 """
 
 from __future__ import annotations
@@ -92,6 +96,9 @@ class RouteDoc(_Strict):
     providers: tuple[str, ...] = Field(min_length=1)
     policy: PolicyDoc
     overrides: dict[str, PolicyDoc] = Field(default_factory=dict)
+    provider_ids: dict[str, tuple[Annotated[str, Field(min_length=1)], ...]] = Field(
+        default_factory=dict
+    )
 
 
 class CatalogDoc(_Strict):
@@ -216,6 +223,7 @@ def _cross_check(doc: CatalogDoc) -> Iterator[str]:
     yield from _check_names(doc)
     yield from _check_variants(doc)
     yield from _check_references(doc)
+    yield from _check_provider_ids(doc)
     seen: dict[tuple[str, str], int] = {}
     for i, entry in enumerate(doc.routes):
         for model in entry.models:
@@ -247,6 +255,26 @@ def _check_references(doc: CatalogDoc) -> Iterator[str]:
                     f"routes[{i}].overrides.{provider}: provider {provider!r} is not among "
                     f"this entry's providers ({', '.join(entry.providers)})"
                 )
+
+
+def _check_provider_ids(doc: CatalogDoc) -> Iterator[str]:
+    names = {fold(n): slug for slug, m in doc.models.items() for n in (slug, m.name, *m.aliases)}
+    owner: dict[str, tuple[str, str]] = {}
+    for i, entry in enumerate(doc.routes):
+        for key, ids in entry.provider_ids.items():
+            place = f"routes[{i}].provider_ids.{key}"
+            model, _, provider = key.partition("/")
+            if model not in entry.models or provider not in entry.providers:
+                routes = [f"{m}/{p}" for m in entry.models for p in entry.providers]
+                yield f"{place}: not a route of this entry; name one as 'model/provider' ({', '.join(routes[:4])}{', …' if len(routes) > 4 else ''})"
+                continue
+            for j, given in enumerate(ids):
+                name = fold(given)
+                if names.get(name, model) != model:
+                    yield f"{place}[{j}]: {given!r} is already a name, alias or slug of model {names[name]!r}; an id may lead to one model only"
+                elif name in owner and owner[name][0] != model:
+                    yield f"{place}[{j}]: {given!r} also belongs to model {owner[name][0]!r} (route {owner[name][1]}); an id may lead to one model only"
+                owner.setdefault(name, (model, key))
 
 
 def _check_names(doc: CatalogDoc) -> Iterator[str]:
@@ -284,7 +312,8 @@ def _assemble(doc: CatalogDoc, *, source: str) -> Catalog:
         for model in entry.models:
             for provider in entry.providers:
                 policy = _policy(entry.policy, entry.overrides.get(provider))
-                routes.append(Route(models[model], providers[provider], policy))
+                ids = entry.provider_ids.get(f"{model}/{provider}", ())
+                routes.append(Route(models[model], providers[provider], policy, ids))
     return Catalog(
         version=doc.version,
         effective=doc.effective,

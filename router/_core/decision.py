@@ -63,14 +63,17 @@ def decide(
     *,
     unavailable: Mapping[str, str] | None = None,
     priority: Sequence[str] = (),
+    dropped: Mapping[str, Sequence[str]] | None = None,
 ) -> Decision:
     """Check every route of ``model`` against ``preferences``.
 
     ``unavailable`` maps route keys to why the deployment cannot use them (no credentials, no
     litellm model string). ``priority`` lists provider slugs to try first, in that order.
+    ``dropped`` maps route keys to the request's parameters that route would drop; with
+    ``require_parameters`` such a route is rejected.
     """
     try:
-        return _decide(model, routes, preferences, unavailable or {}, priority)
+        return _decide(model, routes, preferences, unavailable or {}, priority, dropped or {})
     except Exception as exc:  # fail closed: an error while deciding refuses, logged
         log.exception("decision failed for %s; every route rejected", model.slug)
         reason = f"could not be checked ({type(exc).__name__}); refused to be safe"
@@ -84,6 +87,7 @@ def _decide(
     preferences: Preferences,
     unavailable: Mapping[str, str],
     priority: Sequence[str],
+    dropped: Mapping[str, Sequence[str]],
 ) -> Decision:
     allowed: list[Route] = []
     rejected: list[Rejection] = []
@@ -92,6 +96,13 @@ def _decide(
         missing = unavailable.get(route.key)
         if missing:
             reasons = (*reasons, missing)
+        lost = dropped.get(route.key)
+        if lost and preferences.require_parameters:
+            reasons = (
+                *reasons,
+                f"would drop {', '.join(lost)}: not supported by this route "
+                "(require_parameters is true)",
+            )
         if reasons:
             rejected.append(Rejection(route, reasons))
         else:

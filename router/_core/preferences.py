@@ -13,7 +13,7 @@ layers combine it; ``FIELDS`` lists them. The organisation policy in settings, t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
 from router._core.catalog import fold
@@ -105,6 +105,10 @@ def _all(stated: list[bool]) -> bool | None:
     return all(stated) if stated else None
 
 
+def _any(stated: list[bool]) -> bool | None:
+    return any(stated) if stated else None
+
+
 def _common(stated: list[frozenset[str]]) -> frozenset[str] | None:
     return frozenset.intersection(*stated) if stated else None
 
@@ -148,6 +152,14 @@ class Preferences:
     deny_providers: frozenset[str] = field(
         default=frozenset(),
         metadata=_spec(PROVIDERS, "Never these providers (display names or slugs).", _every),
+    )
+    require_parameters: bool | None = field(
+        default=None,
+        metadata=_spec(
+            BOOLEAN,
+            "Only routes that honour every parameter of the request (none dropped).",
+            _any,
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -200,3 +212,55 @@ def combine(*layers: Preferences | None) -> Preferences:
         return present[0]
     stated = {s.name: [v for p in present if (v := getattr(p, s.name)) is not None] for s in FIELDS}
     return Preferences(**{s.name: s.strictest(stated[s.name]) for s in FIELDS})
+
+
+def merge(stored: Preferences | None, patch: Mapping[str, Any]) -> Preferences:
+    """``stored`` with the fields ``patch`` names changed, as JSON Merge Patch (RFC 7396) does:
+    a value replaces the stored one, ``None`` removes it (no constraint); fields the patch does
+    not name are kept. Unknown fields are an error."""
+    unknown = sorted(set(patch) - set(NAMES))
+    if unknown:
+        raise InvalidPreferences(
+            f"unknown preference field {unknown[0]!r}; expected one of: {', '.join(NAMES)}"
+        )
+    kept = (stored or Preferences()).to_dict()
+    for name, value in patch.items():
+        if value is None:
+            kept.pop(name, None)
+        else:
+            kept[name] = value
+    return Preferences.from_dict(kept)
+
+
+@dataclass(frozen=True, slots=True)
+class WithoutEffect:
+    """A stored field that changes nothing: the operator's policy is as strict or stricter."""
+
+    field: str
+    stored: Any
+    operator: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "stored": self.stored,
+            "operator": self.operator,
+            "reason": f"the operator's policy already states {self.field}={self.operator!r}, "
+            f"which is as strict as the stored {self.stored!r} or stricter",
+        }
+
+
+def without_effect(operator: Preferences, stored: Preferences | None) -> list[WithoutEffect]:
+    """The fields of ``stored`` that leave the effective preferences as the operator's policy
+    alone makes them (the strictest value wins, so these are the operator's)."""
+    if stored is None:
+        return []
+    effective = combine(operator, stored)
+    plain, org = stored.to_dict(), operator.to_dict()
+    out = []
+    for name in plain:
+        spec = next(s for s in FIELDS if s.name == name)
+        alone = combine(operator, replace(stored, **{name: spec.default}))
+        if getattr(alone, name) == getattr(effective, name):
+            out.append(WithoutEffect(name, plain[name], org.get(name)))
+    return out

@@ -324,7 +324,9 @@ _WEB_SEARCH = obj(
 )
 
 
-@_named("{max_retention, allow_flagged_retention, allow_training, allow_providers, deny_providers}")
+@_named(
+    "{max_retention, allow_flagged_retention, allow_training, allow_providers, deny_providers, require_parameters}"
+)
 def _privacy(value: Any, path: str) -> Any:
     """Parsed as preferences by the router, which names a bad field itself."""
     return value

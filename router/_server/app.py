@@ -5,8 +5,10 @@
   they must name the same user (an ambiguous user is refused, 400: whose preferences apply
   must never be a guess). The raw id decides, then is scrubbed per route like any identifier.
   ``privacy`` (preference fields) tightens the policy for this request only.
-- ``GET /v1/models``: models with an allowed route (for ``X-Router-User`` or ``?user=``).
-- ``GET|PUT|DELETE /v1/users/{user}/preferences``: admin key only.
+- ``GET /v1/models``, ``GET /v1/models/{id}``: models with an allowed route (for
+  ``X-Router-User`` or ``?user=``; router/_server/models.py).
+- ``GET|PUT|PATCH|DELETE /v1/users/{user}/preferences``, ``GET /v1/users``: admin key only
+  (router/_server/users.py).
 - ``GET /healthz`` (the process is up), ``GET /readyz`` (catalog loaded, store reachable).
 
 Auth is ``Authorization: Bearer <key>``: an API key reaches chat and models, an admin key
@@ -22,41 +24,27 @@ and health endpoints), ``_server_chat`` (chat completions), ``_server_schemas`` 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from router._errors import ConfigError, StoreUnavailable
-from router._router import ModelAvailability, PolicyRouter
+from router._router import PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
-from router._server.context import (
-    Admin,
-    Caller,
-    Context,
-    RouterUser,
-    context,
-    end_user,
-    known_query,
-    router_user,
-)
+from router._server.context import Context, context, known_query
 from router._server.envelope import Envelope, Limits
-from router._server.errors import ApiError, add_error_handlers
+from router._server.errors import add_error_handlers
+from router._server.models import add_model_routes
 from router._server.openapi import precise
 from router._server.schemas import (
     ChatCompletion,
-    Deleted,
     ErrorResponse,
     Health,
-    ModelEntry,
-    ModelList,
-    PrivacyFields,
-    RouteInfo,
-    StoredPreferences,
 )
+from router._server.users import add_user_routes
 from router._settings import Settings
 
 __all__ = ["check_auth_settings", "create_app", "is_loopback"]
@@ -69,69 +57,6 @@ SUMMARY: Final = (
 
 
 # --- endpoints ----------------------------------------------------------------------------
-
-
-async def list_models(
-    request: Request,
-    caller: Caller,
-    x_router_user: RouterUser = None,
-    user: Annotated[str | None, Query(description="The end user; or X-Router-User.")] = None,
-) -> ModelList:
-    """Models with at least one allowed route, for the end user if one is named."""
-    router = context(request).router
-    models = await router.available_models(
-        end_user(user, router_user(request, x_router_user), "user")
-    )
-    created = int(datetime.combine(router.catalog.effective, datetime.min.time(), UTC).timestamp())
-    return ModelList(data=[_model_entry(m, created) for m in models])
-
-
-def _model_entry(found: ModelAvailability, created: int) -> ModelEntry:
-    routes = [
-        RouteInfo(**r.to_dict(), provider_name=r.provider.name, **r.policy.effective().to_dict())
-        for r in found.routes
-    ]
-    return ModelEntry(
-        id=found.slug,
-        created=created,
-        owned_by="policy-router",
-        name=found.name,
-        aliases=list(found.model.aliases),
-        providers=[r.provider for r in routes],
-        routes=routes,
-    )
-
-
-async def get_preferences(request: Request, user: str, caller: Admin) -> StoredPreferences:
-    """A user's stored preferences (404 if none: the operator's policy alone applies)."""
-    stored = await context(request).router.preferences.get(user)
-    if stored is None:
-        raise ApiError(
-            404,
-            "no preferences are stored for this user; the operator's policy applies",
-            code="preferences_not_found",
-            param="user",
-        )
-    return StoredPreferences(user=user, preferences=PrivacyFields.model_validate(stored.to_dict()))
-
-
-async def put_preferences(
-    request: Request, user: str, body: PrivacyFields, actor: Admin
-) -> StoredPreferences:
-    """Replace a user's preferences; the audit records which admin key did it."""
-    prefs = body.preferences()
-    stored = await context(request).router.preferences.set(
-        user, prefs, actor=actor, request_id=request.state.request_id
-    )
-    return StoredPreferences(user=user, preferences=PrivacyFields.model_validate(stored.to_dict()))
-
-
-async def delete_preferences(request: Request, user: str, actor: Admin) -> Deleted:
-    """Forget a user's preferences; ``deleted`` is false if there were none."""
-    deleted = await context(request).router.preferences.delete(
-        user, actor=actor, request_id=request.state.request_id
-    )
-    return Deleted(user=user, deleted=deleted)
 
 
 async def healthz(request: Request) -> Health:
@@ -182,13 +107,8 @@ def _add_routes(app: FastAPI) -> None:
         response_model=None,
         responses={200: _CHAT_OK, **chat},
     )
-    app.add_api_route("/v1/models", list_models, methods=["GET"], responses=_errors(400, 401, 503))
-    prefs, path = _errors(400, 401, 403, 404, 503), "/v1/users/{user:path}/preferences"
-    for endpoint, method in ((get_preferences, "GET"), (put_preferences, "PUT")):
-        app.add_api_route(
-            path, endpoint, methods=[method], responses=prefs, response_model_exclude_none=True
-        )
-    app.add_api_route(path, delete_preferences, methods=["DELETE"], responses=prefs)
+    add_model_routes(app, _errors(400, 401, 404, 503))
+    add_user_routes(app, _errors(400, 401, 403, 404, 503))
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route(
         "/readyz",

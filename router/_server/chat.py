@@ -4,6 +4,10 @@ Every field is checked against the accepted request surface the library uses too
 (router/_core/surface.py, the proxy's column): anything outside it is refused (400, naming the
 field) before anything is decided. The answer is JSON, or with ``stream`` SSE events ending in ``data: [DONE]``; a failure mid-stream
 ends the stream with an error event in OpenAI's shape.
+
+The body's ``model`` (JSON and every chunk) is the name the caller asked for, as LiteLLM's
+proxy answers; the route and provider that answered are in ``X-Router-Route`` and
+``X-Router-Provider``, for streams too (the head is sent once the first chunk is in hand).
 """
 
 from __future__ import annotations
@@ -49,10 +53,13 @@ async def chat_completions(
         error = api_error(exc)
         error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
         raise error from exc
-    if body.stream:
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(_sse(result), media_type="text/event-stream", headers=headers)
-    return JSONResponse(_plain(result), headers=_route_headers(answered))
+    headers = _route_headers(answered)
+    if body.stream:  # the first chunk is in hand: failover has settled, the route is known
+        headers |= {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(
+            _sse(result, body.model), media_type="text/event-stream", headers=headers
+        )
+    return JSONResponse(_plain(result) | {"model": body.model}, headers=headers)
 
 
 def _forwarded(body: ChatCompletionRequest) -> dict[str, Any]:
@@ -66,20 +73,26 @@ def _plain(obj: Any, *, exclude_none: bool = False) -> dict[str, Any]:
 
 
 def _route_headers(answered: Answered) -> dict[str, str]:
+    """Where the answer came from; the body's ``model`` is the name the caller asked for."""
     headers = {
         "X-Router-Route": answered.route.key,
         "X-Router-Provider": answered.route.provider.slug,
     }
     if answered.offline:
         headers["X-Router-Offline"] = "true"
+    if answered.dropped:
+        headers["X-Router-Dropped-Params"] = ", ".join(answered.dropped)
+    if answered.overridden:
+        headers["X-Router-Overridden-Params"] = ", ".join(answered.overridden)
     return headers
 
 
-async def _sse(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-    """``data: <chunk>`` events then ``data: [DONE]``; a failure mid-stream ends with an error event."""
+async def _sse(chunks: AsyncIterator[Any], model: str) -> AsyncIterator[bytes]:
+    """``data: <chunk>`` events then ``data: [DONE]``; a failure mid-stream ends with an error
+    event. Each chunk names ``model`` as the caller asked for it; the usage chunk has no choices."""
     try:
         async for chunk in chunks:
-            yield _event(_plain(chunk, exclude_none=True))
+            yield _event(_as_openai_sends(_plain(chunk, exclude_none=True), model))
     except RouterError as exc:
         yield _event({"error": api_error(exc).error})
         return
@@ -87,6 +100,16 @@ async def _sse(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
         with anyio.CancelScope(shield=True):
             await cast(Any, chunks).aclose()
     yield b"data: [DONE]\n\n"
+
+
+def _as_openai_sends(chunk: dict[str, Any], model: str) -> dict[str, Any]:
+    """litellm's chunk as OpenAI sends it: the usage chunk (``include_usage``) has
+    ``choices: []`` where litellm gives one empty choice."""
+    chunk["model"] = model
+    choices = chunk.get("choices") or []
+    if "usage" in chunk and all(not c.get("delta") and not c.get("finish_reason") for c in choices):
+        chunk["choices"] = []
+    return chunk
 
 
 def _event(data: Mapping[str, Any]) -> bytes:

@@ -68,7 +68,7 @@ def integral(value: Any) -> Any:
 
 
 class ChatCompletion(BaseModel):
-    """OpenAI's chat completion, as the backend answered (``model`` is its upstream name)."""
+    """OpenAI's chat completion, as the backend answered; ``model`` is the name asked for."""
 
     id: str
     object: Literal["chat.completion"]
@@ -124,9 +124,31 @@ class ModelList(BaseModel):
     data: list[ModelEntry]
 
 
-class StoredPreferences(BaseModel):
+class WithoutEffect(BaseModel):
+    field: str
+    stored: Any
+    operator: Any
+    reason: str
+
+
+class PreferenceReport(BaseModel):
+    """A user's stored preferences, the effective ones under the operator's policy, and the
+    stored fields that change nothing because the operator's policy is as strict or stricter."""
+
     user: str
-    preferences: PrivacyFields
+    preferences: PrivacyFields = Field(description="As stored.")
+    effective: PrivacyFields = Field(
+        description="The operator's policy tightened by the stored preferences (a request's "
+        "own privacy object may tighten them further)."
+    )
+    without_effect: list[WithoutEffect]
+
+
+class UserPage(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[str] = Field(description="Users with stored preferences, sorted.")
+    has_more: bool
+    last: str | None = Field(description="Pass as ?after= for the next page.")
 
 
 class Deleted(BaseModel):

@@ -39,7 +39,8 @@ def validate(path: Path | None = CatalogPath) -> None:
         catalog = _load(path)
     out.print(
         f"ok: {catalog.label}, {len(catalog.providers)} providers, "
-        f"{len(catalog.models)} models, {len(catalog.routes)} routes",
+        f"{len(catalog.models)} models, {len(catalog.routes)} routes, "
+        f"{sum(len(r.provider_ids) for r in catalog.routes)} provider ids",
         markup=False,
     )
 

@@ -1,4 +1,6 @@
-"""``policy-router prefs get|set|delete USER``: a user's stored privacy preferences."""
+"""``policy-router prefs get|set|delete USER``: a user's stored privacy preferences.
+
+``set`` merges the flags given into what is stored; ``--replace`` stores exactly them."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from router._core.preferences import Preferences
+from router._core.preferences import Preferences, without_effect
 from router.cli._common import (
     JsonOption,
     one_line_errors,
@@ -29,7 +31,7 @@ def get(user: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
 
     async def work(router: PolicyRouter) -> dict[str, Any]:
         stored = await router.preferences.get(user)
-        return _report(user, stored, await router.effective_preferences(user))
+        return _report(user, stored, await router.effective_preferences(user), router)
 
     with one_line_errors():
         _show(run_with_router(work), as_json)
@@ -41,9 +43,13 @@ def set_(
     user: str = typer.Argument(...),
     privacy: Preferences | None = None,
     actor: str = ACTOR,
+    replace: bool = typer.Option(
+        False, "--replace", help="Replace all stored preferences (fields not given are cleared)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Replace a user's stored preferences with the given flags."""
+    """Change the given fields of a user's stored preferences, keeping the others
+    (--replace: store exactly the given flags)."""
     with one_line_errors():
         if privacy is None:
             raise ValueError(
@@ -51,8 +57,9 @@ def set_(
             )
 
         async def work(router: PolicyRouter) -> dict[str, Any]:
-            stored = await router.preferences.set(user, privacy, actor=actor)
-            return _report(user, stored, await router.effective_preferences(user))
+            change = router.preferences.set if replace else router.preferences.update
+            stored = await change(user, privacy, actor=actor)
+            return _report(user, stored, await router.effective_preferences(user), router)
 
         _show(run_with_router(work), as_json)
 
@@ -91,11 +98,15 @@ def list_(
         out.print(f"(more may follow: --after {users[-1]!r})", markup=False)
 
 
-def _report(user: str, stored: Preferences | None, effective: Preferences) -> dict[str, Any]:
+def _report(
+    user: str, stored: Preferences | None, effective: Preferences, router: PolicyRouter
+) -> dict[str, Any]:
+    unused = without_effect(router.operator_preferences, stored)
     return {
         "user": user,
         "stored": None if stored is None else stored.to_dict(),
         "effective": effective.to_dict(),
+        "without_effect": [w.to_dict() for w in unused],
     }
 
 
@@ -110,3 +121,5 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
         markup=False,
     )
     out.print(f"effective: {report['effective'] or 'no constraints'}", markup=False)
+    for unused in report["without_effect"]:
+        out.print(f"no effect: {unused['field']}: {unused['reason']}", markup=False)

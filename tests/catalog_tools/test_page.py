@@ -93,7 +93,9 @@ def test_published_page__absent_seeds_fail_when_required(
     monkeypatch.setattr(seeds, "REQUIRED", True)
     with pytest.raises(pytest.fail.Exception) as failed:
         published_page("001")
-    assert str(failed.value).endswith("; POLICY_ROUTER_TEST_REQUIRE_SEEDS is set, so they are required")
+    assert str(failed.value).endswith(
+        "; POLICY_ROUTER_TEST_REQUIRE_SEEDS is set, so they are required"
+    )
 
 
 HELD_PAGES = [

@@ -26,7 +26,8 @@ def _run(*args: str | Path) -> Result:
 
 def _summary(path: Path) -> str:
     catalog = load_catalog(path)
-    counts = f"{len(catalog.providers)} providers, {len(catalog.models)} models, {len(catalog.routes)} routes"
+    ids = sum(len(r.provider_ids) for r in catalog.routes)
+    counts = f"{len(catalog.providers)} providers, {len(catalog.models)} models, {len(catalog.routes)} routes, {ids} provider ids"
     return f"ok: {catalog.label}, {counts}\n"
 
 

@@ -23,6 +23,7 @@ FLAGS = {
     "allow_training": "--allow-training/--no-allow-training",
     "allow_providers": "--allow-provider",
     "deny_providers": "--deny-provider",
+    "require_parameters": "--require-parameters/--no-require-parameters",
 }
 BY_NAME = {spec.name: spec for spec in FIELDS}
 

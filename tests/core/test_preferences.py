@@ -72,7 +72,8 @@ def test_preferences__from_dict_refuses_unknown_fields() -> None:
         Preferences.from_dict({"max_retention": "none", "retention": "30d"})
     assert str(caught.value) == (
         "unknown preference field 'retention'; expected one of: max_retention, "
-        "allow_flagged_retention, allow_training, allow_providers, deny_providers"
+        "allow_flagged_retention, allow_training, allow_providers, deny_providers, "
+        "require_parameters"
     )
 
 

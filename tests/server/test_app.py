@@ -20,6 +20,7 @@ from openai.types.chat import ChatCompletionUserMessageParam
 
 from router._audit import AuditLog
 from router._errors import ConfigError, FailureKind, RouterError, UpstreamFailure
+from router._failover import Answered
 from router._router import PolicyRouter
 from router._server.app import check_auth_settings, create_app, is_loopback
 from router._settings import ServerSettings, Settings
@@ -388,7 +389,7 @@ async def test_stream__failure_after_first_chunk_ends_with_an_error_event(
         )
 
     async def streaming(*_: Any, **__: Any) -> Any:
-        return chunks(), None
+        return chunks(), Answered("req", router.catalog.routes_of("GPT 4.1")[0], offline=True)
 
     monkeypatch.setattr(router, "route_completion", streaming)
     response = await http.post("/v1/chat/completions", json=chat(stream=True), headers=auth())
@@ -412,7 +413,7 @@ async def test_stream__sdk_raises_on_the_error_event(
         raise RouterError("something unexpected")
 
     async def streaming(*_: Any, **__: Any) -> Any:
-        return chunks(), None
+        return chunks(), Answered("req", router.catalog.routes_of("GPT 4.1")[0], offline=True)
 
     monkeypatch.setattr(router, "route_completion", streaming)
     stream = await sdk.chat.completions.create(model="GPT 4.1", messages=list(HELLO), stream=True)
@@ -692,9 +693,10 @@ async def test_preferences__put_get_delete_round_trip(
     put = await put_prefs(http, "frank", max_retention="30 days", allow_providers=["Groq"])
     stored = {"max_retention": "30d", "allow_providers": ["groq"]}
     assert put.status_code == 200
-    assert put.json() == {"user": "frank", "preferences": stored}
+    report = {"user": "frank", "preferences": stored, "effective": stored, "without_effect": []}
+    assert put.json() == report
     got = await http.get("/v1/users/frank/preferences", headers=auth(ADMIN_KEY))
-    assert got.json() == {"user": "frank", "preferences": stored}
+    assert got.json() == report
     deleted = await http.delete("/v1/users/frank/preferences", headers=auth(ADMIN_KEY))
     assert deleted.json() == {"user": "frank", "deleted": True}
     again = await http.delete("/v1/users/frank/preferences", headers=auth(ADMIN_KEY))
@@ -776,7 +778,9 @@ async def test_openapi__every_route_with_its_methods(http: httpx.AsyncClient) ->
     assert methods == {
         "/v1/chat/completions": {"post"},
         "/v1/models": {"get"},
-        "/v1/users/{user}/preferences": {"get", "put", "delete"},
+        "/v1/users/{user}/preferences": {"get", "put", "patch", "delete"},
+        "/v1/users": {"get"},
+        "/v1/models/{model}": {"get"},
         "/healthz": {"get"},
         "/readyz": {"get"},
     }

@@ -180,7 +180,7 @@ async def test_wrong_method__allow_names_every_method_of_the_path(
     http, _ = served
     response = await http.request("OPTIONS", "/v1/users/alice/preferences", headers=auth())
     assert response.status_code == 405
-    assert response.headers["allow"] == "DELETE, GET, PUT"
+    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
 
 
 async def test_preferences__json_types_are_not_coerced(
