@@ -7,7 +7,8 @@
   ``privacy`` (preference fields) tightens the policy for this request only.
 - ``GET /v1/models``: models with an allowed route (for ``X-Router-User`` or ``?user=``).
 - ``GET|PUT|DELETE /v1/users/{user}/preferences``: admin key only.
-- ``GET /healthz`` (the process is up), ``GET /readyz`` (catalog loaded, store reachable).
+- ``GET /healthz`` (the process is up), ``GET /readyz`` (catalog loaded, store reachable, a
+  route servable), ``GET /metrics`` and ``POST /admin/reload`` (admin key): ``operations``.
 
 Auth is ``Authorization: Bearer <key>``: an API key reaches chat and models, an admin key
 reaches everything. Every response carries ``X-Request-Id``, the id every audit record of the
@@ -27,15 +28,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Final
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
 
-from router._errors import ConfigError, StoreUnavailable
 from router._router import ModelAvailability, PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
 from router._server.context import Admin, Caller, Context, RouterUser, context, end_user
 from router._server.envelope import Envelope
 from router._server.errors import ApiError, add_error_handlers
+from router._server.operations import add_operation_routes, install_metrics
 from router._server.schemas import (
     ChatCompletion,
     Deleted,
@@ -126,24 +126,6 @@ async def healthz(request: Request) -> Health:
     return Health(status="ok", catalog_version=context(request).router.catalog.label)
 
 
-async def readyz(request: Request) -> JSONResponse:
-    """Ready when the catalog has models and the preference store answers (else 503)."""
-    router = context(request).router
-    checks = {"catalog": "ok" if router.catalog.models else "empty", "preference_store": "ok"}
-    try:
-        await router.preferences.ping()
-    except (StoreUnavailable, ConfigError) as exc:
-        log.warning("not ready: %s", exc)
-        checks["preference_store"] = "unavailable"
-    ready = all(v == "ok" for v in checks.values())
-    health = Health(
-        status="ready" if ready else "not ready",
-        catalog_version=router.catalog.label,
-        checks=checks,
-    )
-    return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
-
-
 # --- the app ------------------------------------------------------------------------------
 
 
@@ -176,14 +158,8 @@ def _add_routes(app: FastAPI) -> None:
             path, endpoint, methods=[method], responses=prefs, response_model_exclude_none=True
         )
     app.add_api_route(path, delete_preferences, methods=["DELETE"], responses=prefs)
-    app.add_api_route("/healthz", healthz, methods=["GET"])
-    app.add_api_route(
-        "/readyz",
-        readyz,
-        methods=["GET"],
-        response_model=None,
-        responses={200: {"model": Health}, 503: {"model": Health}},
-    )
+    app.add_api_route("/healthz", healthz, methods=["GET"], response_model_exclude_none=True)
+    add_operation_routes(app)
 
 
 def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
@@ -191,6 +167,7 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     check_auth_settings(settings.server)
     app = FastAPI(title="policy-router", version=_version(), redoc_url=None, summary=SUMMARY)
     app.state.policy_router = Context(router, Keys.of(settings.server))
+    install_metrics(router)
     _add_routes(app)
     add_error_handlers(app)
     app.add_middleware(Envelope, max_body_bytes=settings.server.max_body_bytes)

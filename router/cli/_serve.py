@@ -2,7 +2,9 @@
 
 Settings come from the environment (``POLICY_ROUTER_SERVER__API_KEYS='["k1"]'``, …); the flags
 override the host, the port and ``allow_no_auth``. Unsafe auth settings are refused before
-anything heavy is imported. SIGTERM (or Ctrl-C) stops accepting connections, lets requests in
+anything heavy is imported. At start-up it logs one line per provider (routes servable,
+credentials found or missing by variable name, api_base) and warns when no route can be served.
+SIGHUP reloads the catalog and the deployment (router/_server/operations.py). SIGTERM (or Ctrl-C) stops accepting connections, lets requests in
 flight finish for up to ``graceful_timeout`` seconds, closes the router, and exits 0.
 
 Once everything is imported and built, the objects that live as long as the process
@@ -59,10 +61,14 @@ def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settin
 
 
 async def _serve(settings: Settings) -> None:
+    import os
+
     import uvicorn
 
     from router._router import PolicyRouter
     from router._server.app import create_app
+    from router._server.operations import reload_on_sighup
+    from router._server.startup import log_startup
     from router._upstream import setup
 
     setup.configure(settings.transport)  # import litellm now, not in the first request
@@ -76,8 +82,10 @@ async def _serve(settings: Settings) -> None:
             log_config=_log_config(),
             server_header=False,
         )
+        log_startup(router.loaded, settings, os.environ)  # after uvicorn.Config set up logging
         server = uvicorn.Server(config)
         _exit_cleanly_on_signals(server)
+        reload_on_sighup(router)
         freeze_long_lived_objects()
         await server.serve()
 
