@@ -19,7 +19,7 @@ from typing import Any
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
-from router._core.decision import Decision, decide
+from router._core.decision import Decision, canonical, decide
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
 from router._core.surface import SurfaceError, check_request
@@ -180,7 +180,7 @@ class PolicyRouter:
             catalog,
             deployment,
             MappingProxyType(_unavailable_routes(catalog, deployment, settings, self._environ)),
-            _canonical(catalog, settings.org.preferences()),
+            canonical(catalog, settings.org.preferences()),
             tuple(catalog.provider(p).slug for p in settings.provider_priority),
             Failover(
                 deployment,
@@ -230,7 +230,7 @@ class PolicyRouter:
 
     def canonical(self, preferences: Preferences) -> Preferences:
         """Provider names replaced by slugs; an unknown provider is an error, never ignored."""
-        return _canonical(self._loaded.catalog, preferences)
+        return canonical(self._loaded.catalog, preferences)
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -245,7 +245,7 @@ class PolicyRouter:
     ) -> Preferences:
         stored = await self._stored(user) if user else None
         request = (
-            _canonical(loaded.catalog, Preferences.from_dict(privacy))
+            canonical(loaded.catalog, Preferences.from_dict(privacy))
             if privacy is not None
             else None
         )
@@ -421,20 +421,6 @@ def _read(settings: Settings) -> tuple[Catalog, Deployment]:
     catalog = load_catalog(settings.catalog)
     deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
     return catalog, deployment
-
-
-def _canonical(catalog: Catalog, preferences: Preferences) -> Preferences:
-    """Provider names replaced by the catalog's slugs; an unknown one raises UnknownProvider."""
-
-    def slugs(names: frozenset[str]) -> frozenset[str]:
-        return frozenset(catalog.provider(n).slug for n in names)
-
-    allow = preferences.allow_providers
-    return replace(
-        preferences,
-        allow_providers=None if allow is None else slugs(allow),
-        deny_providers=slugs(preferences.deny_providers),
-    )
 
 
 def _unavailable_routes(
