@@ -90,3 +90,30 @@ async def _share_preferences(a: Served, b: Served) -> None:
         again = await http.post(f"{b.base_url}/v1/chat/completions", json=CHAT, headers=CALLER)
         assert again.status_code == 403
         assert json.loads(again.text)["error"]["code"] == "policy_violation"
+
+
+def test_workers__two_processes_on_one_socket_with_metrics_added_up(
+    tmp_path: Path,
+    upstream: Upstream,  # noqa: F811
+) -> None:
+    port = free_port()
+    served = Served(
+        serve(tmp_path, upstream, "--port", str(port), "--workers", "2"), port, tmp_path
+    )
+    try:
+        wait_until_healthy(served)
+        for _ in range(6):  # a new connection each: either worker may take it
+            with httpx.Client(trust_env=False, timeout=30) as http:
+                done = http.post(
+                    f"{served.base_url}/v1/chat/completions", json=CHAT, headers=CALLER
+                )
+                assert done.status_code == 200
+        with httpx.Client(trust_env=False, timeout=30) as http:
+            metrics = http.get(f"{served.base_url}/metrics", headers=ADMIN).text
+    finally:
+        assert stop(served.process) == 0
+    assert 'policy_router_requests_total{model="gpt-4-1",outcome="ok"} 6.0' in metrics
+    logs = served.logs()
+    assert logs.count("Started server process") == 2
+    assert logs.count("provider openai (OpenAI):") == 2  # each worker's start-up lines
+    assert len(records(served, "route.decision")) == 6

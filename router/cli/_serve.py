@@ -4,7 +4,8 @@ Settings come from the environment (``POLICY_ROUTER_SERVER__API_KEYS='["k1"]'``,
 override the host, the port and ``allow_no_auth``. Unsafe auth settings are refused before
 anything heavy is imported. At start-up it logs one line per provider (routes servable,
 credentials found or missing by variable name, api_base) and warns when no route can be served.
-SIGHUP reloads the catalog and the deployment (router/_server/operations.py). SIGTERM (or Ctrl-C) stops accepting connections, lets requests in
+SIGHUP reloads the catalog and the deployment (router/_server/operations.py). ``--workers N``
+runs N worker processes on one socket (router/_server/workers.py). SIGTERM (or Ctrl-C) stops accepting connections, lets requests in
 flight finish for up to ``graceful_timeout`` seconds, closes the router, and exits 0.
 
 Once everything is imported and built, the objects that live as long as the process
@@ -40,6 +41,9 @@ def serve(
     allow_no_auth: bool = typer.Option(
         False, "--allow-no-auth", help="Serve without API keys; loopback hosts only."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Worker processes on one socket (default 1)."
+    ),
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy (settings from POLICY_ROUTER_* variables)."""
     from router._server.app import check_auth_settings
@@ -47,7 +51,10 @@ def serve(
     with one_line_errors():
         settings = _settings(host, port, allow_no_auth)
         check_auth_settings(settings.server)
-        asyncio.run(_serve(settings))
+        if workers > 1:
+            _serve_workers(settings, workers)
+        else:
+            asyncio.run(_serve(settings))
 
 
 def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settings:
@@ -88,6 +95,44 @@ async def _serve(settings: Settings) -> None:
         reload_on_sighup(router)
         freeze_long_lived_objects()
         await server.serve()
+
+
+def _serve_workers(settings: Settings, workers: int) -> None:
+    """uvicorn's supervisor: ``workers`` processes on one socket, each building its own router
+    (router/_server/workers.py) from the environment, which carries the flags' values. Unless
+    PROMETHEUS_MULTIPROC_DIR is set, a fresh directory is made for the workers' metrics (and
+    removed at exit). SIGHUP to this process restarts the workers (uvicorn), which reloads the
+    catalog in each; ``POST /admin/reload`` reaches only the worker that answers it."""
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    server = settings.server
+    os.environ["POLICY_ROUTER_SERVER__HOST"] = server.host
+    os.environ["POLICY_ROUTER_SERVER__PORT"] = str(server.port)
+    os.environ["POLICY_ROUTER_SERVER__ALLOW_NO_AUTH"] = str(server.allow_no_auth).lower()
+    made = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="policy-router-metrics-"
+        )
+    try:
+        uvicorn.run(
+            "router._server.workers:app",
+            factory=True,
+            workers=workers,
+            host=server.host,
+            port=server.port,
+            timeout_graceful_shutdown=math.ceil(server.graceful_timeout),
+            access_log=False,
+            log_config=_log_config(),
+            server_header=False,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 def freeze_long_lived_objects() -> None:
