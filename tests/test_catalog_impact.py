@@ -152,3 +152,24 @@ def test_cli_impact__table_and_unknown_model(
     unknown = _run(store_env, CURRENT_CATALOG, longer_retention, "--impact", "--model", "GPT 9")
     assert unknown.exit_code == 1
     assert unknown.stderr.startswith("error: unknown model 'GPT 9'")
+
+
+def test_impact__refused_under_the_old_catalog_already_loses_nothing(
+    old: Catalog, new: Catalog
+) -> None:
+    """Backwards: the 'old' catalog lacks DeepInfra, so its fan was refused already."""
+    found = impact(new, old, Preferences(), USERS)
+    assert found.invalid_under_new == ()
+    assert found.lost_every_model == ()
+    assert all(not users for users in found.lost.values())
+
+
+def test_impact__an_operator_policy_naming_a_vanished_provider_loses_every_model(
+    old: Catalog, new: Catalog
+) -> None:
+    org = Preferences.from_dict({"allow_providers": ["deepinfra"]})
+    found = impact(old, new, org, [("relaxed", Preferences())])
+    kimi = {"kimi-k2", "kimi-k2-thinking"}
+    assert set(found.org_lost) == kimi
+    assert {m for m, users in found.lost.items() if users} == kimi
+    assert found.lost_every_model == ("relaxed",)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 import httpx
@@ -205,3 +207,27 @@ def test_log_startup__warns_when_nothing_can_be_served(
     ]
     infos = [r for r in caplog.records if r.levelno == logging.INFO]
     assert len(infos) == 1 + len(router.catalog.providers)
+
+
+def test_provider_lines__offline_no_target_and_no_credentials_declared(
+    router: PolicyRouter, tmp_path: Path
+) -> None:
+    loaded = router.loaded
+    offline = provider_lines(loaded, online(tmp_path, offline=True), {})
+    assert offline[0].endswith(
+        "offline: credentials not needed, no provider is contacted; api_base litellm's default"
+    )
+    no_targets = replace(
+        loaded, deployment=replace(loaded.deployment, targets=MappingProxyType({}))
+    )
+    assert (
+        "; no route has a litellm model string in the deployment;"
+        in (provider_lines(no_targets, online(tmp_path), {})[0])
+    )
+    undeclared = replace(
+        loaded, deployment=replace(loaded.deployment, credentials=MappingProxyType({}))
+    )
+    assert (
+        "; anthropic: no credentials declared;"
+        in (provider_lines(undeclared, online(tmp_path), {})[0])
+    )

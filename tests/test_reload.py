@@ -82,6 +82,10 @@ def rewrite(path: Path, old: str | None, new: str) -> None:
     path.write_text(new if old is None else path.read_text().replace(old, new, 1))
 
 
+def rename_everywhere(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text().replace(old, new))
+
+
 def events(records: list[str], name: str) -> list[dict[str, Any]]:
     return [r for r in map(json.loads, records) if r["event"] == name]
 
@@ -224,3 +228,35 @@ async def test_sighup__reloads_on_the_event_loop(
     assert router.catalog.version == "2026-01"
     assert events(records, "catalog.loaded")[0]["actor"] == "sighup"
     assert chained == [signal.SIGHUP]  # the previous handler (the audit file's reopen) still runs
+
+
+async def test_sighup__an_invalid_catalog_is_logged_and_the_old_stays(
+    router: PolicyRouter, catalog_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = router.catalog
+    rewrite(catalog_file, None, "version: 2026-02\n")
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        reload_on_sighup(router)
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(100):
+            if any("reload refused" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert router.catalog is before
+    [refused] = [r.getMessage() for r in caplog.records if "reload refused" in r.getMessage()]
+    assert refused.startswith(f"reload refused (sighup), {before.label} stays in force: ")
+
+
+async def test_reload__a_provider_the_settings_name_is_gone(
+    tmp_path: Path, catalog_file: Path, settings: Settings
+) -> None:
+    named = settings.model_copy(update={"provider_priority": ["deepinfra"]})
+    async with PolicyRouter.from_settings(named, audit_log=AuditLog([].append)) as router:
+        rename_everywhere(catalog_file, "deepinfra", "deepinfra-renamed")
+        rename_everywhere(catalog_file, "DeepInfra", "DeepInfra Renamed")
+        with pytest.raises(ConfigError) as caught:
+            router.reload()
+    assert str(caught.value).startswith("the new catalog has no provider 'deepinfra'")
