@@ -105,18 +105,21 @@ def reload_catalog(router: PolicyRouter, actor: str) -> dict[str, Any]:
     }
 
 
-def reload_on_sighup(router: PolicyRouter) -> None:
-    """SIGHUP reloads the catalog (on the event loop), then runs the previous handler (the
-    audit log reopens its file on SIGHUP)."""
+def reload_on_sighup(router: PolicyRouter) -> Any:
+    """SIGHUP reloads the catalog (on the running event loop, while it runs), then runs the
+    previous handler (the audit log reopens its file on SIGHUP). Returns that previous handler,
+    for the caller to put back when it stops serving."""
     loop = asyncio.get_running_loop()
     previous = signal.getsignal(signal.SIGHUP)
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(_reload_quietly, router)
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_reload_quietly, router)
         if callable(previous):
             previous(signum, frame)
 
     signal.signal(signal.SIGHUP, on_hup)
+    return previous
 
 
 def _reload_quietly(router: PolicyRouter) -> None:

@@ -92,9 +92,12 @@ async def _serve(settings: Settings) -> None:
         log_startup(router.loaded, settings, os.environ)  # after uvicorn.Config set up logging
         server = uvicorn.Server(config)
         _exit_cleanly_on_signals(server)
-        reload_on_sighup(router)
+        previous_hup = reload_on_sighup(router)
         freeze_long_lived_objects()
-        await server.serve()
+        try:
+            await server.serve()
+        finally:
+            signal.signal(signal.SIGHUP, previous_hup)
 
 
 def _serve_workers(settings: Settings, workers: int) -> None:
