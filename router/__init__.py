@@ -24,6 +24,7 @@ from router._core.decision import Decision, Rejection, decide
 from router._core.duration import Duration
 from router._core.preferences import Preferences, combine
 from router._errors import (
+    BackendsUnconfigured,
     BackendUnavailable,
     CatalogError,
     ConfigError,
@@ -45,6 +46,7 @@ from router._settings import Settings
 __all__ = [
     "Attempt",
     "BackendUnavailable",
+    "BackendsUnconfigured",
     "Catalog",
     "CatalogError",
     "ConfigError",

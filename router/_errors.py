@@ -9,6 +9,9 @@ RouterError
 ├── UnknownModel            (also LookupError) no model has that name, alias or slug
 ├── UnknownProvider         (also LookupError) no provider has that name or slug
 ├── PolicyViolation         no route of the model is allowed; carries the decision
+│   └── BackendsUnconfigured  every route was rejected only because this deployment cannot
+│                           reach it (no credentials, no litellm model string): the
+│                           operator's to fix, not the policy's refusal (the proxy: 503)
 ├── StoreUnavailable        the preference store cannot be used (unreachable, or locked past
 │   │                       POLICY_ROUTER_STORE_TIMEOUT); the request is refused
 │   └── StoredPreferencesInvalid  a user's stored row does not decode, or names a provider the
@@ -117,6 +120,25 @@ class PolicyViolation(RouterError):
         )
         super().__init__(
             f"no route of {decision.model.name!r} is allowed by the privacy policy ({reasons}).{alt}"
+        )
+
+
+class BackendsUnconfigured(PolicyViolation):
+    """Every route of the model was rejected only because the deployment cannot serve it:
+    its provider's credentials are not set, or the deployment has no litellm model string for
+    it. The policy would allow at least one of them. A PolicyViolation too, so that callers'
+    ``except PolicyViolation`` keeps working; the proxy answers 503 ``backends_unconfigured``
+    (not 403), and the drop-in class is litellm's ServiceUnavailableError."""
+
+    def __init__(self, decision: Decision, alternatives: Sequence[str]) -> None:
+        super().__init__(decision, alternatives)
+        self.args = (
+            f"no route of {decision.model.name!r} can be served by this deployment: "
+            + "; ".join(
+                f"{r.route.provider.name}: {', '.join(r.reasons)}" for r in decision.rejected
+            )
+            + ". The operator must set the credentials or add the routes to the deployment "
+            "(policy-router serve logs each provider's state at start-up).",
         )
 
 

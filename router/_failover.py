@@ -30,6 +30,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
+from router._metrics import Metrics
 from router._settings import Settings
 from router._upstream import adapter
 from router._upstream.adapter import UpstreamCall
@@ -64,6 +65,7 @@ class Call:
     arguments: Mapping[str, Any]
     limits: Limits = field(default_factory=Limits)
     dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per route key
+    started: float = 0.0  # time.perf_counter() when the router took the call (its overhead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +118,13 @@ class Failover:
         settings: Settings,
         pseudonymizer: Pseudonymizer,
         emit: Callable[..., None],
+        metrics: Metrics | None = None,
     ) -> None:
         self._deployment = deployment
         self._settings = settings
         self._pseudonymizer = pseudonymizer
         self._emit = emit
+        self._metrics = metrics or Metrics()
 
     async def complete(self, call: Call) -> tuple[Any, Answered]:
         """The first allowed route's response; raises BackendUnavailable if all fail."""
@@ -133,6 +137,8 @@ class Failover:
     async def stream(self, call: Call) -> RoutedStream:
         """The chunks of the first allowed route that produced one."""
         step, chunks = await self._first_answer(call, adapter.open_stream)
+        route = step.route
+        self._metrics.first_chunk(route.model.slug, route.provider.slug, step.elapsed_ms() / 1000)
         return RoutedStream(self, step, chunks)
 
     def _answered(self, step: _Step) -> Answered:
@@ -145,11 +151,14 @@ class Failover:
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
         attempts: list[Attempt] = []
         allowed = call.decision.allowed
-        for number, route in enumerate(allowed[: call.limits.attempts(len(allowed))], start=1):
+        routes = allowed[: call.limits.attempts(len(allowed))]
+        for number, route in enumerate(routes, start=1):
             remaining = call.limits.remaining()
             if remaining is not None and remaining <= 0:
                 break  # the caller's deadline: no attempt starts after it
             upstream, step = self._request_for(call, route, number, remaining)
+            if number == 1 and call.started:
+                self._metrics.overhead(step.started - call.started)
             try:
                 self._check_arguments(step, upstream)
                 answer = await _within(forward(upstream), remaining, upstream.target.prefix)
@@ -160,6 +169,8 @@ class Failover:
                 attempts.append(self._failed(step, exc))
                 if not isinstance(exc, UpstreamFailure) or not exc.retryable:
                     raise
+                if number < len(routes):
+                    self._metrics.failover(route.model.slug, route.provider.slug)
                 continue
             return step, answer
         raise BackendUnavailable(call.decision.model.name, attempts)
@@ -232,6 +243,8 @@ class Failover:
 
     def _attempted(self, step: _Step, outcome: str, **extra: Any) -> None:
         route = step.route
+        elapsed_ms = step.elapsed_ms()
+        self._metrics.attempt(route.model.slug, route.provider.slug, outcome, elapsed_ms / 1000)
         self._emit(
             "route.attempt",
             request_id=step.call.request_id,
@@ -241,7 +254,7 @@ class Failover:
             route=route.key,
             attempt=step.number,
             outcome=outcome,
-            latency_ms=round(step.elapsed_ms(), 3),
+            latency_ms=round(elapsed_ms, 3),
             identifier_rule=route.policy.effective_user_identifier.value,
             scrubbed_removed=list(step.scrubbed.removed),
             scrubbed_replaced=list(step.scrubbed.replaced),

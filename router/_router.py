@@ -7,31 +7,37 @@ fails over between allowed routes, and writes every step to the audit log.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
-from router._core.decision import Decision, decide
+from router._core.decision import Decision, canonical, decide
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
 from router._core.surface import SurfaceError, check_request
 from router._dropin import dropin_error, take_limits
 from router._errors import (
+    BackendsUnconfigured,
     ConfigError,
     InvalidRequest,
     PolicyViolation,
     RouterError,
+    StoredPreferencesInvalid,
     StoreUnavailable,
     UnknownModel,
+    UnknownProvider,
 )
 from router._failover import Answered, Call, Failover
 from router._keyfile import pseudonym_key
+from router._metrics import UNKNOWN_MODEL, Metrics, outcome_of
 from router._settings import Settings
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
@@ -50,8 +56,71 @@ class ModelAvailability:
     model: Model
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A catalog and a deployment, and what follows from them under the settings: the routes
+    the deployment cannot serve, the operator's policy, the provider priority, the failover.
+    A request takes the one in force when it starts and is decided, forwarded and audited
+    under it to its end, even if a reload puts another in force meanwhile."""
+
+    catalog: Catalog
+    deployment: Deployment
+    unavailable: Mapping[str, str]
+    org: Preferences
+    priority: tuple[str, ...]
+    failover: Failover
+
+    @property
+    def servable_routes(self) -> int:
+        """Routes of the catalog that the deployment can reach (credentials and model string)."""
+        return len(self.catalog.routes) - len(self.unavailable)
+
+    def decide(
+        self,
+        model: Model,
+        preferences: Preferences,
+        dropped: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> Decision:
+        """``dropped`` names, per route, the request's parameters that route would drop."""
+        return decide(
+            model,
+            self.catalog.routes_of(model),
+            preferences,
+            unavailable=self.unavailable,
+            priority=self.priority,
+            dropped=dropped,
+        )
+
+    def dropped(self, model: Model, arguments: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        """Per route of ``model``: the caller's parameters litellm would drop there."""
+        out = {}
+        for route in self.catalog.routes_of(model):
+            target = self.deployment.target(route.key)
+            lost = () if target is None else params.unsupported(target, arguments)
+            if lost:
+                out[route.key] = lost
+        return out
+
+    def available(self, effective: Preferences) -> list[ModelAvailability]:
+        out = []
+        for model in self.catalog.models:
+            decision = self.decide(model, effective)
+            if decision.allowed:
+                out.append(ModelAvailability(model.slug, model.name, decision.allowed, model))
+        return out
+
+    def unconfigured_only(self, decision: Decision) -> bool:
+        """True when every route was rejected for the deployment's reason alone."""
+        return bool(decision.rejected) and all(
+            r.reasons == (self.unavailable.get(r.route.key),) for r in decision.rejected
+        )
+
+
 class PolicyRouter:
-    """Routes chat completions to backends allowed by the catalog and the user's preferences."""
+    """Routes chat completions to backends allowed by the catalog and the user's preferences.
+
+    ``reload()`` puts a new catalog and deployment in force without a restart; ``metrics``
+    (``router._metrics.Metrics``, reporting nothing by default) is told what happens."""
 
     def __init__(
         self,
@@ -63,13 +132,14 @@ class PolicyRouter:
         audit: AuditLog,
         pseudonymizer: Pseudonymizer,
         environ: Mapping[str, str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
-        self.catalog = catalog
-        self.deployment = deployment
         self.settings = settings
         self.audit = audit
+        self.metrics = metrics or Metrics()
         self._store = store
         self._pseudonymizer = pseudonymizer
+        self._environ = os.environ if environ is None else environ
         self.preferences = UserPreferences(
             store,
             audit,
@@ -77,10 +147,8 @@ class PolicyRouter:
             validate=self.canonical,
             audit_fields={"catalog_version": catalog.label},
         )
-        self._org = self.canonical(settings.org.preferences())
-        self._priority = tuple(catalog.provider(p).slug for p in settings.provider_priority)
-        self._unavailable = self._unavailable_routes(os.environ if environ is None else environ)
-        self._failover = Failover(deployment, settings, pseudonymizer, self._emit)
+        self._loaded = self._load(catalog, deployment)
+        self.metrics.catalog(None, catalog)
 
     @classmethod
     def from_settings(
@@ -100,8 +168,7 @@ class PolicyRouter:
                 f"(got Settings and {', '.join(sorted(overrides))}): the keywords would be ignored"
             )
         settings = settings or Settings(**overrides)
-        catalog = load_catalog(settings.catalog)
-        deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
+        catalog, deployment = _read(settings)
         return cls(
             catalog=catalog,
             deployment=deployment,
@@ -111,34 +178,76 @@ class PolicyRouter:
             pseudonymizer=Pseudonymizer(pseudonym_key(settings)),
         )
 
-    def canonical(self, preferences: Preferences) -> Preferences:
-        """Provider names replaced by slugs; an unknown provider is an error, never ignored."""
-        allow = preferences.allow_providers
-        return replace(
-            preferences,
-            allow_providers=None if allow is None else self._slugs(allow),
-            deny_providers=self._slugs(preferences.deny_providers),
-        )
-
-    def _slugs(self, names: frozenset[str]) -> frozenset[str]:
-        return frozenset(self.catalog.provider(n).slug for n in names)
-
-    def _unavailable_routes(self, environ: Mapping[str, str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for route in self.catalog.routes:
-            target = self.deployment.target(route.key)
-            if target is None:
-                out[route.key] = "no litellm model string for this route in the deployment"
-            elif not self.settings.offline:
-                missing = self.deployment.missing_credentials(target, environ)
-                if missing:
-                    out[route.key] = missing
-        return out
+    @property
+    def loaded(self) -> Loaded:
+        """The catalog and deployment in force now."""
+        return self._loaded
 
     @property
-    def operator_preferences(self) -> Preferences:
-        """The operator's policy (settings ``org``), providers as slugs."""
-        return self._org
+    def catalog(self) -> Catalog:
+        return self._loaded.catalog
+
+    @property
+    def deployment(self) -> Deployment:
+        return self._loaded.deployment
+
+    def _load(self, catalog: Catalog, deployment: Deployment) -> Loaded:
+        settings = self.settings
+        return Loaded(
+            catalog,
+            deployment,
+            MappingProxyType(_unavailable_routes(catalog, deployment, settings, self._environ)),
+            canonical(catalog, settings.org.preferences()),
+            tuple(catalog.provider(p).slug for p in settings.provider_priority),
+            Failover(
+                deployment,
+                settings,
+                self._pseudonymizer,
+                functools.partial(self._emit, catalog.label),
+                self.metrics,
+            ),
+        )
+
+    def observe(self, metrics: Metrics) -> None:
+        """Report to ``metrics`` from now on (the proxy installs its Prometheus metrics)."""
+        self.metrics = metrics
+        loaded = self._loaded
+        self._loaded = self._load(loaded.catalog, loaded.deployment)
+        metrics.catalog(None, loaded.catalog)
+
+    def reload(self, *, actor: str = "api") -> tuple[Catalog, Catalog]:
+        """Read the catalog and deployment files again and put them in force at once.
+
+        Both are validated whole first: on any problem this raises CatalogError or
+        ConfigError with the loader's message and the ones in force stay. Requests already
+        started finish under the version they started with. Writes a ``catalog.loaded``
+        audit record (old and new label and hash, ``actor``). Returns (old, new)."""
+        catalog, deployment = _read(self.settings)
+        try:
+            new = self._load(catalog, deployment)
+        except UnknownProvider as exc:
+            raise ConfigError(
+                f"the new catalog has no provider {exc.name!r}, which the settings name "
+                "(org allow/deny_providers or provider_priority); the catalog in force is kept"
+            ) from None
+        old, self._loaded = self._loaded, new
+        self.preferences.audit_fields = {"catalog_version": catalog.label}
+        self._emit(
+            catalog.label,
+            "catalog.loaded",
+            actor=actor,
+            old_label=old.catalog.label,
+            old_hash=old.catalog.content_hash,
+            new_label=catalog.label,
+            new_hash=catalog.content_hash,
+            servable_routes=new.servable_routes,
+        )
+        self.metrics.catalog(old.catalog, catalog)
+        return old.catalog, catalog
+
+    def canonical(self, preferences: Preferences) -> Preferences:
+        """Provider names replaced by slugs; an unknown provider is an error, never ignored."""
+        return canonical(self._loaded.catalog, preferences)
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -146,9 +255,35 @@ class PolicyRouter:
         self, user: str | None, privacy: Preferences | Mapping[str, Any] | None = None
     ) -> Preferences:
         """The operator's policy tightened by the user's stored preferences and the request's."""
-        stored = await self.preferences.get(user) if user else None
-        request = self.canonical(Preferences.from_dict(privacy)) if privacy is not None else None
-        return combine(self._org, stored, request)
+        return await self._effective(self._loaded, user, privacy)
+
+    async def _effective(
+        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+    ) -> Preferences:
+        stored = await self._stored(user) if user else None
+        request = (
+            canonical(loaded.catalog, Preferences.from_dict(privacy))
+            if privacy is not None
+            else None
+        )
+        return combine(loaded.org, stored, request)
+
+    async def _stored(self, user: str) -> Preferences | None:
+        started, ok = time.perf_counter(), False
+        try:
+            stored = await self.preferences.get(user)
+            ok = True
+        except StoredPreferencesInvalid:
+            ok = True  # read fine; the row is at fault, not the store
+            raise
+        finally:
+            self.metrics.store_read(time.perf_counter() - started, ok)
+        return stored
+
+    @property
+    def operator_preferences(self) -> Preferences:
+        """The operator's policy (settings ``org``), providers as slugs."""
+        return self._loaded.org
 
     def decide(
         self,
@@ -158,24 +293,7 @@ class PolicyRouter:
     ) -> Decision:
         """The decision for one model under already-combined preferences (pure); ``dropped``
         names, per route, the request's parameters that route would drop."""
-        return decide(
-            model,
-            self.catalog.routes_of(model),
-            preferences,
-            unavailable=self._unavailable,
-            priority=self._priority,
-            dropped=dropped,
-        )
-
-    def _dropped(self, model: Model, arguments: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-        """Per route of ``model``: the caller's parameters litellm would drop there."""
-        out = {}
-        for route in self.catalog.routes_of(model):
-            target = self.deployment.target(route.key)
-            lost = () if target is None else params.unsupported(target, arguments)
-            if lost:
-                out[route.key] = lost
-        return out
+        return self._loaded.decide(model, preferences, dropped)
 
     async def explain(
         self,
@@ -185,8 +303,9 @@ class PolicyRouter:
         privacy: Preferences | Mapping[str, Any] | None = None,
     ) -> Decision:
         """The decision a request would get, without forwarding anything."""
-        found = self.catalog.model(model)
-        return self.decide(found, await self.effective_preferences(user, privacy))
+        loaded = self._loaded
+        found = loaded.catalog.model(model)
+        return loaded.decide(found, await self._effective(loaded, user, privacy))
 
     async def available_models(
         self,
@@ -195,16 +314,8 @@ class PolicyRouter:
         privacy: Preferences | Mapping[str, Any] | None = None,
     ) -> list[ModelAvailability]:
         """Models with at least one allowed route under the effective preferences."""
-        effective = await self.effective_preferences(user, privacy)
-        return self._available(effective)
-
-    def _available(self, effective: Preferences) -> list[ModelAvailability]:
-        out = []
-        for model in self.catalog.models:
-            decision = self.decide(model, effective)
-            if decision.allowed:
-                out.append(ModelAvailability(model.slug, model.name, decision.allowed, model))
-        return out
+        loaded = self._loaded
+        return loaded.available(await self._effective(loaded, user, privacy))
 
     # -- forwarding -----------------------------------------------------------------------
 
@@ -245,26 +356,36 @@ class PolicyRouter:
         **kwargs: Any,
     ) -> tuple[Any, Answered]:
         """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface."""
+        started = time.perf_counter()
+        loaded = self._loaded
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
         try:
-            call = await self._prepare(model, user, privacy, request_id, arguments, proxy=proxy)
+            call = await self._prepare(
+                loaded, model, user, privacy, request_id, arguments, proxy=proxy, started=started
+            )
             loading = time.monotonic()
             setup.configure(self.settings.transport)  # its import is no attempt's latency
-            call = replace(call, limits=call.limits.excluding(time.monotonic() - loading))
+            spent = time.monotonic() - loading
+            call = replace(call, limits=call.limits.excluding(spent), started=started + spent)
             if stream:
-                routed = await self._failover.stream(call)
-                return routed, routed.answered
-            return await self._failover.complete(call)
+                routed = await loaded.failover.stream(call)
+                answer: tuple[Any, Answered] = (routed, routed.answered)
+            else:
+                answer = await loaded.failover.complete(call)
         except RouterError as exc:
+            self.metrics.request(_model_label(loaded, model), *outcome_of(exc))
             compatible = dropin_error(exc, model)
             if compatible is exc:
                 raise
             raise compatible from exc.__cause__
+        self.metrics.request(call.decision.model.slug, "ok", None)
+        return answer
 
     async def _prepare(
         self,
+        loaded: Loaded,
         model: str,
         user: str | None,
         privacy: Preferences | Mapping[str, Any] | None,
@@ -272,44 +393,46 @@ class PolicyRouter:
         arguments: dict[str, Any],
         *,
         proxy: bool,
+        started: float,
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         refused = {"request_id": request_id, "user": audit_user, "model": model}
+        label = loaded.catalog.label
         try:
             checked = _checked(arguments, proxy=proxy)
             limits = take_limits(checked)
-            found = self.catalog.model(model)
-            self._check_fixed(found, checked)
-            effective = await self.effective_preferences(user, privacy)
+            found = loaded.catalog.model(model)
+            _check_fixed(loaded.catalog, found, checked)
+            effective = await self._effective(loaded, user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
-            self._emit("route.refused", **refused, reason=type(exc).__name__, detail=str(exc))
-            raise
-        dropped = self._dropped(found, checked)
-        decision = self.decide(found, effective, dropped)
-        self._emit_decision(request_id, audit_user, decision)
-        if not decision.allowed:
-            alternatives = [m.name for m in self._available(effective)]
             self._emit(
-                "route.refused", **refused | {"model": found.slug},
-                reason="PolicyViolation", alternatives=alternatives,
+                label, "route.refused", **refused, reason=type(exc).__name__, detail=str(exc)
+            )
+            raise
+        dropped = loaded.dropped(found, checked)
+        decision = loaded.decide(found, effective, dropped)
+        self.metrics.decision(found.slug, len(decision.allowed))
+        self._emit(
+            label,
+            "route.decision",
+            request_id=request_id,
+            user=audit_user,
+            **decision.to_dict() | {"model": decision.model.slug},
+            offline=self.settings.offline,
+        )
+        if not decision.allowed:
+            alternatives = [m.name for m in loaded.available(effective)]
+            error = BackendsUnconfigured if loaded.unconfigured_only(decision) else PolicyViolation
+            self._emit(
+                label, "route.refused", **refused | {"model": found.slug},
+                reason=error.__name__, alternatives=alternatives,
             )  # fmt: skip
-            raise PolicyViolation(decision, alternatives)
+            raise error(decision, alternatives)
         checked.pop("stream", None)
-        return Call(request_id, user, audit_user, decision, checked, limits, dropped)
-
-    def _check_fixed(self, model: Model, arguments: Mapping[str, Any]) -> None:
-        """A caller's value that differs from one the catalog fixes for the model: refused."""
-        for name, fixed in model.params.items():
-            if name in arguments and arguments[name] != fixed:
-                base = model.variant_of and self.catalog.model(model.variant_of).name
-                instead = f", or ask for {base!r} to choose it yourself" if base else ""
-                raise InvalidRequest(
-                    f"{name!r}: the request's {arguments[name]!r} conflicts with model "
-                    f"{model.name!r}, which fixes {name}={fixed!r} (its catalog params); "
-                    f"leave {name!r} out{instead}",
-                    param=name,
-                )
+        return Call(
+            request_id, user, audit_user, decision, checked, limits, dropped, started=started
+        )
 
     def refused(
         self, request_id: str, user: str | None, model: str | None, reason: str, detail: str
@@ -318,21 +441,12 @@ class PolicyRouter:
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         self._emit(
-            "route.refused", request_id=request_id, user=audit_user, model=model,
-            reason=reason, detail=detail,
+            self._loaded.catalog.label, "route.refused", request_id=request_id,
+            user=audit_user, model=model, reason=reason, detail=detail,
         )  # fmt: skip
 
-    def _emit(self, event: str, **fields: Any) -> None:
-        self.audit.emit(event, catalog_version=self.catalog.label, **fields)
-
-    def _emit_decision(self, request_id: str, audit_user: str | None, decision: Decision) -> None:
-        self._emit(
-            "route.decision",
-            request_id=request_id,
-            user=audit_user,
-            **decision.to_dict() | {"model": decision.model.slug},
-            offline=self.settings.offline,
-        )
+    def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:
+        self.audit.emit(event, catalog_version=catalog_version, **fields)
 
     async def aclose(self) -> None:
         await self._store.aclose()
@@ -343,6 +457,51 @@ class PolicyRouter:
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
+
+
+def _read(settings: Settings) -> tuple[Catalog, Deployment]:
+    """The catalog and deployment the settings name, each validated whole."""
+    catalog = load_catalog(settings.catalog)
+    deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
+    return catalog, deployment
+
+
+def _unavailable_routes(
+    catalog: Catalog, deployment: Deployment, settings: Settings, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Routes the deployment cannot serve, each with what is missing."""
+    out: dict[str, str] = {}
+    for route in catalog.routes:
+        target = deployment.target(route.key)
+        if target is None:
+            out[route.key] = "no litellm model string for this route in the deployment"
+        elif not settings.offline:
+            missing = deployment.missing_credentials(target, environ)
+            if missing:
+                out[route.key] = missing
+    return out
+
+
+def _model_label(loaded: Loaded, model: str) -> str:
+    """The catalog's slug for a metric label; never the caller's own text."""
+    try:
+        return loaded.catalog.model(model).slug
+    except (UnknownModel, LookupError, TypeError):
+        return UNKNOWN_MODEL
+
+
+def _check_fixed(catalog: Catalog, model: Model, arguments: Mapping[str, Any]) -> None:
+    """A caller's value that differs from one the catalog fixes for the model: refused."""
+    for name, fixed in model.params.items():
+        if name in arguments and arguments[name] != fixed:
+            base = model.variant_of and catalog.model(model.variant_of).name
+            instead = f", or ask for {base!r} to choose it yourself" if base else ""
+            raise InvalidRequest(
+                f"{name!r}: the request's {arguments[name]!r} conflicts with model "
+                f"{model.name!r}, which fixes {name}={fixed!r} (its catalog params); "
+                f"leave {name!r} out{instead}",
+                param=name,
+            )
 
 
 def _checked(arguments: Mapping[str, Any], *, proxy: bool) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class UserPreferences:
     ) -> None:
         """``audit_fields`` go into every record (the router passes its catalog version)."""
         self._store = store
-        self._audit_fields = dict(audit_fields or {})
+        self.audit_fields = dict(audit_fields or {})
         self._audit = audit
         self._pseudonymizer = pseudonymizer
         self._validate = validate
@@ -143,7 +143,7 @@ class UserPreferences:
     ) -> None:
         self._audit.emit(
             "preferences.changed",
-            **self._audit_fields,
+            **self.audit_fields,
             request_id=request_id or uuid.uuid4().hex,
             user=self._pseudonymizer.for_audit(user),
             actor=actor,

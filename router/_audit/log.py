@@ -1,6 +1,7 @@
 """The audit log: one JSON object per line, each chained to the writer's previous one.
 
-Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``, and
+Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``,
+``catalog.loaded`` (a reload: old and new label and hash), and
 ``audit.checkpoint`` in the checkpoint sink. Callers pass only what may be logged: pseudonyms,
 never raw user ids; never message content; never credentials. This module does not guess which
 fields are safe; the router decides.

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from router._core.catalog import Model, Route, fold
+from router._core.catalog import Catalog, Model, Route, fold
 from router._core.preferences import Preferences
 
 log = logging.getLogger("router.decision")
@@ -148,3 +148,17 @@ def _provider_reasons(route: Route, preferences: Preferences) -> list[str]:
     if allow is not None and not names & allow:
         reasons.append(f"provider {route.provider.name} is not in allow_providers")
     return reasons
+
+
+def canonical(catalog: Catalog, preferences: Preferences) -> Preferences:
+    """Provider names replaced by the catalog's slugs; an unknown one raises UnknownProvider."""
+
+    def slugs(names: frozenset[str]) -> frozenset[str]:
+        return frozenset(catalog.provider(n).slug for n in names)
+
+    allow = preferences.allow_providers
+    return replace(
+        preferences,
+        allow_providers=None if allow is None else slugs(allow),
+        deny_providers=slugs(preferences.deny_providers),
+    )

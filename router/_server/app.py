@@ -9,7 +9,8 @@
   ``X-Router-User`` or ``?user=``; router/_server/models.py).
 - ``GET|PUT|PATCH|DELETE /v1/users/{user}/preferences``, ``GET /v1/users``: admin key only
   (router/_server/users.py).
-- ``GET /healthz`` (the process is up), ``GET /readyz`` (catalog loaded, store reachable).
+- ``GET /healthz`` (the process is up), ``GET /readyz`` (catalog loaded, store reachable, a
+  route servable), ``GET /metrics`` and ``POST /admin/reload`` (admin key): ``operations``.
 
 Auth is ``Authorization: Bearer <key>``: an API key reaches chat and models, an admin key
 reaches everything. Every response carries ``X-Request-Id``, the id every audit record of the
@@ -28,9 +29,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 
-from router._errors import ConfigError, StoreUnavailable
 from router._router import PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
@@ -39,6 +38,7 @@ from router._server.envelope import Envelope, Limits
 from router._server.errors import add_error_handlers
 from router._server.models import add_model_routes
 from router._server.openapi import precise
+from router._server.operations import add_operation_routes, install_metrics
 from router._server.schemas import (
     ChatCompletion,
     ErrorResponse,
@@ -62,24 +62,6 @@ SUMMARY: Final = (
 async def healthz(request: Request) -> Health:
     """The process is up."""
     return Health(status="ok", catalog_version=context(request).router.catalog.label)
-
-
-async def readyz(request: Request) -> JSONResponse:
-    """Ready when the catalog has models and the preference store answers (else 503)."""
-    router = context(request).router
-    checks = {"catalog": "ok" if router.catalog.models else "empty", "preference_store": "ok"}
-    try:
-        await router.preferences.ping()
-    except (StoreUnavailable, ConfigError) as exc:
-        log.warning("not ready: preference store: %s", type(exc).__name__)
-        checks["preference_store"] = "unavailable"
-    ready = all(v == "ok" for v in checks.values())
-    health = Health(
-        status="ready" if ready else "not ready",
-        catalog_version=router.catalog.label,
-        checks=checks,
-    )
-    return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
 
 
 # --- the app ------------------------------------------------------------------------------
@@ -109,14 +91,8 @@ def _add_routes(app: FastAPI) -> None:
     )
     add_model_routes(app, _errors(400, 401, 404, 503))
     add_user_routes(app, _errors(400, 401, 403, 404, 503))
-    app.add_api_route("/healthz", healthz, methods=["GET"])
-    app.add_api_route(
-        "/readyz",
-        readyz,
-        methods=["GET"],
-        response_model=None,
-        responses={200: {"model": Health}, 503: {"model": Health}},
-    )
+    app.add_api_route("/healthz", healthz, methods=["GET"], response_model_exclude_none=True)
+    add_operation_routes(app)
 
 
 def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
@@ -131,6 +107,7 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     )
     keys = Keys.of(settings.server)
     app.state.policy_router = Context(router, keys)
+    install_metrics(router)
     _add_routes(app)
     app.openapi = precise(app, router.catalog)  # type: ignore[method-assign]
     add_error_handlers(app)

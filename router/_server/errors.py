@@ -22,6 +22,7 @@ from starlette.routing import Match
 
 from router._core.catalog import Route
 from router._errors import (
+    BackendsUnconfigured,
     BackendUnavailable,
     ConfigError,
     InvalidPreferences,
@@ -90,6 +91,19 @@ def _(exc: PolicyViolation) -> ApiError:
         code="policy_violation",
         rejected=rejected,
         alternatives=list(exc.alternatives),
+    )
+
+
+@api_error.register
+def _(exc: BackendsUnconfigured) -> ApiError:
+    log.warning("no route can be served: %s", exc)
+    message = (
+        f"no route of {exc.decision.model.name!r} is configured on this server (its providers' "
+        "credentials or the deployment are missing); the operator's log says what to set"
+    )
+    unconfigured = [r.route.to_dict() for r in exc.decision.rejected]
+    return ApiError(
+        503, message, kind="server_error", code="backends_unconfigured", unconfigured=unconfigured
     )
 
 

@@ -160,3 +160,4 @@ class Health(BaseModel):
     status: str
     catalog_version: str
     checks: dict[str, str] = Field(default_factory=dict)
+    servable_routes: int | None = None

@@ -25,6 +25,8 @@ RequestRejected                 the provider's own litellm class when it is one 
                                 ours below (ContextWindowExceededError,
                                 ContentPolicyViolationError…), else BadRequestError
                                 (400) / UnprocessableEntityError (422)
+BackendsUnconfigured            ServiceUnavailableError (503): a PolicyViolation
+                                that the operator's deployment caused
 PolicyViolation                 PermissionDeniedError (403)
 UnknownModel                    NotFoundError (404)
 InvalidRequest, InvalidPrefer-  BadRequestError (400)
@@ -42,6 +44,7 @@ import inspect
 from typing import Any, Final
 
 from router._errors import (
+    BackendsUnconfigured,
     BackendUnavailable,
     FailureKind,
     InvalidPreferences,
@@ -91,7 +94,8 @@ _BY_STATUS: Final = {
     502: "BadGatewayError",
     503: "ServiceUnavailableError",
 }
-_REFUSALS: Final[dict[type[RouterError], str]] = {
+_REFUSALS: Final[dict[type[RouterError], str]] = {  # the first class that matches
+    BackendsUnconfigured: "ServiceUnavailableError",
     PolicyViolation: "PermissionDeniedError",
     UnknownModel: "NotFoundError",
     InvalidRequest: "BadRequestError",

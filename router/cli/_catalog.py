@@ -20,7 +20,12 @@ from router._settings import current_catalog_path
 from router.cli._common import one_line_errors, out, print_json
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
     from router._catalog_tools.diff import CatalogDiff, Change, ModelRef
+    from router._catalog_tools.impact import Impact
+    from router._core.preferences import Preferences
+    from router._store.base import PreferenceStore
 
 app = typer.Typer(
     help="Validate, import, render and diff the declared catalog.", no_args_is_help=True
@@ -92,20 +97,96 @@ def diff(
     old: Path = typer.Argument(..., help="The older catalog YAML file."),
     new: Path = typer.Argument(..., help="The newer catalog YAML file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+    impact: bool = typer.Option(
+        False,
+        "--impact",
+        help="Also check the preference store: users who would lose every allowed route of a "
+        "model (counts; --users for their pseudonyms).",
+    ),
+    models: list[str] = typer.Option(
+        [], "--model", help="With --impact: only this model (repeat for several)."
+    ),
+    users: bool = typer.Option(
+        False, "--users", help="With --impact: list the users, as audit pseudonyms."
+    ),
 ) -> None:
     """What changed between two catalogs: models, providers, routes and policies."""
     with one_line_errors():
         from router._catalog_tools.diff import diff_catalogs
 
-        changes = diff_catalogs(_load(old), _load(new))
+        before, after = _load(old), _load(new)
+        changes = diff_catalogs(before, after)
+        found = _impact(before, after, models) if impact else None
     if as_json:
-        print_json(changes.to_dict())
-    elif changes.is_empty:
+        data = changes.to_dict()
+        print_json(data if found is None else data | {"impact": found.to_dict(with_users=users)})
+        return
+    if changes.is_empty:
         out.print(
             f"no changes between {changes.old_version} and {changes.new_version}", markup=False
         )
     else:
         out.print(_diff_table(changes))
+    if found is not None:
+        out.print(_impact_table(found, users))
+
+
+def _impact(old: Catalog, new: Catalog, models: list[str]) -> Impact:
+    """Every stored user's preferences, decided under both catalogs (users as pseudonyms)."""
+    import asyncio
+
+    from router._catalog_tools.impact import impact
+    from router._core.pseudonym import Pseudonymizer
+    from router._keyfile import pseudonym_key
+    from router._store import open_store
+    from router.cli._common import settings
+
+    config = settings()
+    for name in models:
+        old.model(name)  # an unknown name fails here, naming it
+    pseudonymizer = Pseudonymizer(pseudonym_key(config))
+
+    async def stored() -> list[tuple[str, Preferences]]:
+        store = await open_store(config.resolved_store_url(), lock_timeout=config.store_timeout)
+        try:
+            return [(pseudonymizer.for_audit(u), p) async for u, p in _every_user(store)]
+        finally:
+            await store.aclose()
+
+    return impact(old, new, config.org.preferences(), asyncio.run(stored()), models)
+
+
+async def _every_user(store: PreferenceStore) -> AsyncIterator[tuple[str, Preferences]]:
+    after = None
+    while page := await store.list_users(limit=1000, after=after):
+        for user in page:
+            prefs = await store.get(user)
+            if prefs is not None:
+                yield user, prefs
+        after = page[-1]
+
+
+def _impact_table(found: Impact, with_users: bool) -> Table:
+    title = (
+        f"impact on {found.users_checked} users with stored preferences "
+        f"({escape(found.old_version)} → {escape(found.new_version)})"
+    )
+    table = Table("who", "loses", "users", title=title)
+
+    def shown(names: Sequence[str]) -> str:
+        return (", ".join(names) or "none") if with_users else str(len(names))
+
+    for slug, names in found.lost.items():
+        if names:
+            table.add_row("users", f"every allowed route of {slug}", shown(names))
+    table.add_row("users", "every model they had", shown(found.lost_every_model))
+    table.add_row(
+        "users", "everything: stored preferences name a provider the new catalog lacks",
+        shown(found.invalid_under_new),
+    )  # fmt: skip
+    for slug in found.org_lost:
+        table.add_row("the operator's policy alone", f"every allowed route of {slug}", "all")
+    return table
 
 
 def _load(path: Path | None) -> Catalog:

@@ -2,10 +2,13 @@
 
 Settings come from the environment (``POLICY_ROUTER_SERVER__API_KEYS='["k1"]'``, …); the flags
 override the host, the port and ``allow_no_auth``. Unsafe auth settings are refused before
-anything heavy is imported. SIGTERM (or Ctrl-C) stops accepting connections, lets requests in
-flight finish for up to ``graceful_timeout`` seconds, cancels those still running (each
-attempt audited ``cancelled``, each client answered 503 in OpenAI's shape), closes the
-router, and exits 0.
+anything heavy is imported. At start-up it logs one line per provider (routes servable,
+credentials found or missing by variable name, api_base) and warns when no route can be served.
+SIGHUP reloads the catalog and the deployment (router/_server/operations.py). ``--workers N``
+runs N worker processes on one socket (router/_server/workers.py). SIGTERM (or Ctrl-C) stops
+accepting connections, lets requests in flight finish for up to ``graceful_timeout`` seconds,
+cancels those still running (each attempt audited ``cancelled``, each client answered 503 in
+OpenAI's shape), closes the router, and exits 0.
 
 Once everything is imported and built, the objects that live as long as the process
 (litellm's modules and tables, the app, the catalog: several hundred thousand) are moved out
@@ -39,6 +42,9 @@ def serve(
     allow_no_auth: bool = typer.Option(
         False, "--allow-no-auth", help="Serve without API keys; loopback hosts only."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Worker processes on one socket (default 1)."
+    ),
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy (settings from POLICY_ROUTER_* variables)."""
     from router._server.app import check_auth_settings
@@ -46,7 +52,10 @@ def serve(
     with one_line_errors():
         settings = _settings(host, port, allow_no_auth)
         check_auth_settings(settings.server)
-        asyncio.run(_serve(settings))
+        if workers > 1:
+            _serve_workers(settings, workers)
+        else:
+            asyncio.run(_serve(settings))
 
 
 def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settings:
@@ -60,12 +69,16 @@ def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settin
 
 
 async def _serve(settings: Settings) -> None:
+    import os
+
     import uvicorn
 
     from router._router import PolicyRouter
     from router._server import logs
     from router._server.app import create_app
     from router._server.connection import with_header_deadline
+    from router._server.operations import reload_on_sighup
+    from router._server.startup import log_startup
     from router._upstream import setup
 
     setup.configure(settings.transport)  # import litellm now, not in the first request
@@ -81,11 +94,59 @@ async def _serve(settings: Settings) -> None:
             log_config=logs.config(),  # no content, user id or provider error text (see logs.py)
             server_header=False,
         )
+        log_startup(router.loaded, settings, os.environ)  # after uvicorn.Config set up logging
         server = uvicorn.Server(config)
         _exit_cleanly_on_signals(server)
+        previous_hup = reload_on_sighup(router)
         freeze_long_lived_objects()
-        await server.serve()
-        await _cancelled_requests_finish(server)
+        try:
+            await server.serve()
+            await _cancelled_requests_finish(server)
+        finally:
+            signal.signal(signal.SIGHUP, previous_hup)
+
+
+def _serve_workers(settings: Settings, workers: int) -> None:
+    """uvicorn's supervisor: ``workers`` processes on one socket, each building its own router
+    (router/_server/workers.py) from the environment, which carries the flags' values. Unless
+    PROMETHEUS_MULTIPROC_DIR is set, a fresh directory is made for the workers' metrics (and
+    removed at exit). SIGHUP to this process restarts the workers (uvicorn), which reloads the
+    catalog in each; ``POST /admin/reload`` reaches only the worker that answers it."""
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from router._server import logs
+
+    server = settings.server
+    os.environ["POLICY_ROUTER_SERVER__HOST"] = server.host
+    os.environ["POLICY_ROUTER_SERVER__PORT"] = str(server.port)
+    os.environ["POLICY_ROUTER_SERVER__ALLOW_NO_AUTH"] = str(server.allow_no_auth).lower()
+    made = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="policy-router-metrics-"
+        )
+    try:
+        uvicorn.run(
+            "router._server.workers:app",
+            factory=True,
+            workers=workers,
+            host=server.host,
+            port=server.port,
+            timeout_graceful_shutdown=math.ceil(server.graceful_timeout),
+            timeout_keep_alive=server.keep_alive_timeout,
+            # no header deadline here: uvicorn pickles the config for its workers, and the
+            # protocol class with the deadline is made per process (single-process serve has it)
+            access_log=False,
+            log_config=logs.config(),
+            server_header=False,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 async def _cancelled_requests_finish(server: uvicorn.Server) -> None:

@@ -762,7 +762,11 @@ async def test_readyz__503_when_the_store_cannot_be_reached(
                 "/v1/chat/completions", json=chat(user="ivy"), headers=auth()
             )
     assert ready.status_code == 503
-    assert ready.json()["checks"] == {"catalog": "ok", "preference_store": "unavailable"}
+    assert ready.json()["checks"] == {
+        "catalog": "ok",
+        "preference_store": "unavailable",
+        "backends": "ok",
+    }
     assert str(tmp_path) not in ready.text
     assert chat_response.status_code == 503
     assert chat_response.json()["error"]["code"] == "preference_store_unavailable"
@@ -783,6 +787,8 @@ async def test_openapi__every_route_with_its_methods(http: httpx.AsyncClient) ->
         "/v1/models/{model}": {"get"},
         "/healthz": {"get"},
         "/readyz": {"get"},
+        "/metrics": {"get"},
+        "/admin/reload": {"post"},
     }
 
 

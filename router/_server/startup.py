@@ -1,0 +1,76 @@
+"""What ``serve`` says at start-up: one line per provider of the catalog, and a warning when no
+route can be served.
+
+Each line names the provider, how many of its routes the deployment can serve, whether the
+credentials litellm reads for it are set (the variables' names, never their values) and its
+``api_base``. A server that cannot serve anything says so before its first request, instead
+of answering every chat call with an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from router._core.catalog import Provider, Route
+from router._router import Loaded
+from router._settings import Settings
+
+log = logging.getLogger("router.startup")
+
+
+def provider_lines(loaded: Loaded, settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """One line per provider of the catalog, in the catalog's order."""
+    return [_line(loaded, settings, environ, p) for p in loaded.catalog.providers]
+
+
+def _line(
+    loaded: Loaded, settings: Settings, environ: Mapping[str, str], provider: Provider
+) -> str:
+    routes = [r for r in loaded.catalog.routes if r.provider.slug == provider.slug]
+    servable = sum(1 for r in routes if r.key not in loaded.unavailable)
+    configured = settings.providers.get(provider.slug)
+    api_base = configured.api_base if configured and configured.api_base else "litellm's default"
+    return (
+        f"provider {provider.slug} ({provider.name}): {servable} of {len(routes)} routes "
+        f"servable; {_credentials(loaded, settings, environ, routes)}; api_base {api_base}"
+    )
+
+
+def _credentials(
+    loaded: Loaded, settings: Settings, environ: Mapping[str, str], routes: Sequence[Route]
+) -> str:
+    if settings.offline:
+        return "offline: credentials not needed, no provider is contacted"
+    targets = [t for t in (loaded.deployment.target(r.key) for r in routes) if t is not None]
+    if not targets:
+        return "no route has a litellm model string in the deployment"
+    states = []
+    for prefix in sorted({t.prefix for t in targets}):
+        options = loaded.deployment.credentials.get(prefix, ())
+        found = next((o for o in options if all(environ.get(n) for n in o)), None)
+        if not options:
+            states.append(f"{prefix}: no credentials declared")
+        elif found is not None:
+            states.append(f"{prefix}: credentials found ({' and '.join(found)})")
+        else:
+            wanted = " or ".join(" and ".join(o) for o in options)
+            states.append(f"{prefix}: credentials missing (set {wanted})")
+    return ", ".join(states)
+
+
+def log_startup(loaded: Loaded, settings: Settings, environ: Mapping[str, str]) -> None:
+    """The provider lines, and a warning if no route of the catalog can be served."""
+    log.info(
+        "catalog %s: %d of %d routes servable",
+        loaded.catalog.label,
+        loaded.servable_routes,
+        len(loaded.catalog.routes),
+    )
+    for line in provider_lines(loaded, settings, environ):
+        log.info("%s", line)
+    if not loaded.servable_routes:
+        log.warning(
+            "no route of the catalog can be served: every chat request will be answered 503 "
+            "backends_unconfigured until the credentials above are set (or POLICY_ROUTER_OFFLINE=true)"
+        )
