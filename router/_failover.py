@@ -63,6 +63,7 @@ class Call:
     decision: Decision
     arguments: Mapping[str, Any]
     limits: Limits = field(default_factory=Limits)
+    raw: bool = False  # the lean path may answer the upstream's bytes (the proxy relays them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ class Failover:
                 else None
             ),
             check=check,
+            raw=call.raw,
         )
         return upstream, _Step(call, route, number, scrubbed, check)
 

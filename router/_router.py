@@ -220,9 +220,14 @@ class PolicyRouter:
         stream: bool = False,
         request_id: str | None = None,
         proxy: bool = False,
+        raw: bool = False,
         **kwargs: Any,
     ) -> tuple[Any, Answered]:
-        """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface."""
+        """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface.
+
+        ``raw``: a route on the lean path answers the upstream's bytes (``Raw``, or SSE event
+        bytes when streaming) instead of litellm's types; other routes answer as always.
+        """
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
@@ -230,7 +235,7 @@ class PolicyRouter:
             call = await self._prepare(model, user, privacy, request_id, arguments, proxy=proxy)
             loading = time.monotonic()
             setup.configure(self.settings.transport)  # its import is no attempt's latency
-            call = replace(call, limits=call.limits.excluding(time.monotonic() - loading))
+            call = replace(call, limits=call.limits.excluding(time.monotonic() - loading), raw=raw)
             if stream:
                 routed = await self._failover.stream(call)
                 return routed, routed.answered

@@ -28,9 +28,11 @@ from typing import Annotated, Any, Final
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from router._errors import ConfigError, StoreUnavailable
 from router._router import ModelAvailability, PolicyRouter
+from router._server import hot
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
 from router._server.context import Admin, Caller, Context, RouterUser, context, end_user
@@ -192,6 +194,10 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     app = FastAPI(title="policy-router", version=_version(), redoc_url=None, summary=SUMMARY)
     app.state.policy_router = Context(router, Keys.of(settings.server))
     _add_routes(app)
+    # The hot endpoint first: it serves /v1/chat/completions; FastAPI's stays for the document.
+    app.router.routes.insert(
+        0, Route("/v1/chat/completions", hot.chat_completions, methods=["POST"])
+    )
     add_error_handlers(app)
     app.add_middleware(Envelope, max_body_bytes=settings.server.max_body_bytes)
     return app

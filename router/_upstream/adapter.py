@@ -232,6 +232,8 @@ def _prefix_arguments(prefix: str) -> dict[str, Any]:
 
 def annotate(response: Any, where: Mapping[str, Any]) -> None:
     """Say where a response came from, where litellm's callers look: ``_hidden_params``."""
+    if isinstance(response, bytes | lean.Raw):
+        return  # relayed as the upstream sent it; the proxy says where in its headers
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
         hidden["policy_router"] = dict(where)

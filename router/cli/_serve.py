@@ -45,7 +45,17 @@ def serve(
     with one_line_errors():
         settings = _settings(host, port, allow_no_auth)
         check_auth_settings(settings.server)
-        asyncio.run(_serve(settings))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(settings))
+
+
+def _loop_factory() -> Any:
+    """uvloop's event loop where installed (a dependency): measured in bench/README.md."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency; kept for a trimmed installation
+        return None
+    return uvloop.new_event_loop
 
 
 def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settings:
@@ -75,6 +85,7 @@ async def _serve(settings: Settings) -> None:
             access_log=False,  # its lines carry raw paths (user ids); router.access logs instead
             log_config=_log_config(),
             server_header=False,
+            http="httptools",  # C parsing; h11 costs measurably more per request
         )
         server = uvicorn.Server(config)
         _exit_cleanly_on_signals(server)
