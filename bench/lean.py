@@ -164,11 +164,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for proxy in proxies:
             _check(proxy)
             load(proxy, 20, 2, "wrk")  # warm-up
-        plan = [(50, False), (200, False), (50, True)]
+        plan = [
+            (int(c.removeprefix("stream").removeprefix("json")), c.startswith("stream"))
+            for c in args.cells.split(",")
+        ]
         for concurrency, stream in plan:
+            seconds = args.stream_duration if stream else args.duration
             for proxy in proxies:
                 settle(proxies)
-                cells.append(measure(proxy, upstream, concurrency, args.duration, stream, tmp))
+                cells.append(measure(proxy, upstream, concurrency, seconds, stream, tmp))
         peaks = {p.name: _common.peak_rss_kib(p.proc.pid) / 1024 for p in proxies}
         load_avg = Path("/proc/loadavg").read_text().split()[:3]
     return {"cells": cells, "peak_rss_mib": peaks, "chunks": args.chunks, "loadavg": load_avg,
@@ -191,6 +195,7 @@ def profile(args: argparse.Namespace) -> str:
             time.sleep(2)
         stats = io.StringIO()
         pstats.Stats(str(out), stream=stats).sort_stats("tottime").print_stats(25)
+        pstats.Stats(str(out), stream=stats).sort_stats("tottime").print_callers(5)
         return stats.getvalue()
 
 
@@ -219,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--chunks", type=int, default=300)
+    parser.add_argument("--stream-duration", type=float, default=25.0)
+    parser.add_argument("--cells", default="json50,json200,stream50")
     parser.add_argument("--port", type=int, default=8470)
     parser.add_argument(
         "--servers",
