@@ -196,6 +196,7 @@ def profile(args: argparse.Namespace) -> str:
         stats = io.StringIO()
         pstats.Stats(str(out), stream=stats).sort_stats("tottime").print_stats(25)
         pstats.Stats(str(out), stream=stats).sort_stats("tottime").print_callers(5)
+        pstats.Stats(str(out), stream=stats).sort_stats("cumtime").print_stats("router/", 30)
         return stats.getvalue()
 
 

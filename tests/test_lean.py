@@ -254,3 +254,15 @@ async def test_httpx_failure_mid_stream__is_retryable(respx_mock: respx.MockRout
             pass
 
     assert (caught.value.kind, caught.value.retryable) == ("connection", True)
+
+
+async def test_cookies__a_providers_cookie_is_never_sent_back(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post(host="api.groq.com").respond(
+        200, json=reply(WIRES["groq"]), headers={"set-cookie": "session=alice-tracker; Path=/"}
+    )
+
+    await complete(UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}))
+    await complete(UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}))
+
+    assert route.call_count == 2
+    assert "cookie" not in route.calls.last.request.headers

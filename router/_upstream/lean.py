@@ -20,6 +20,7 @@ upstream's JSON body and SSE events untouched.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import weakref
@@ -213,15 +214,27 @@ def _closed(client: tuple[str, Any]) -> bool:
 
 
 def _new_client(kind: Transport) -> Any:
+    """A pooled client that keeps no cookies: nothing a provider sets on one user's call is
+    sent with the next (and aiohttp skips its cookie work per request)."""
     if kind == "httpx":
+        from http.cookiejar import CookieJar, DefaultCookiePolicy
+
         import httpx
 
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-        return httpx.AsyncClient(limits=limits, timeout=60.0)
+        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        return httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar)
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=True)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(seconds: float) -> Any:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
 async def aclose() -> None:
@@ -278,10 +291,7 @@ async def _open(call: UpstreamCall, *, stream: bool) -> _Opened:
     prefix = call.target.prefix
     try:
         if kind == "aiohttp":
-            import aiohttp
-
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=call.timeout,
-                                            sock_read=call.timeout)  # fmt: skip
+            timeout = _aiohttp_timeout(call.timeout)
             response = await client.post(url, data=body, headers=headers, timeout=timeout)
         else:
             request = client.build_request("POST", url, content=body, headers=headers,
