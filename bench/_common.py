@@ -58,11 +58,11 @@ def pin_self(cpu: int) -> bool:
 
 
 @contextmanager
-def fake_upstream(latency_ms: float = 0.0, cpu: int = 1) -> Iterator[str]:
+def fake_upstream(latency_ms: float = 0.0, cpu: int = 1, sse_chunks: int = 1) -> Iterator[str]:
     """Run bench/fake_upstream.py in its own process (pinned to ``cpu``); yield its base URL."""
     command = [
         *pin_prefix(cpu), sys.executable, "-m", "bench.fake_upstream",
-        "--port", "0", "--latency-ms", str(latency_ms),
+        "--port", "0", "--latency-ms", str(latency_ms), "--sse-chunks", str(sse_chunks),
     ]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, env=bench_env(), stdout=subprocess.PIPE, text=True)
     try:

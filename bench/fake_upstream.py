@@ -257,7 +257,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="fixed delay per answer")
+    parser.add_argument(
+        "--sse-chunks", type=int, default=1, help="text deltas per streamed OpenAI answer"
+    )
     args = parser.parse_args(argv)
+    if args.sse_chunks != 1:
+        deltas = tuple(_openai_chunk({"content": "ok"}, None) for _ in range(args.sse_chunks))
+        events = (OPENAI_SSE[0], *deltas, *OPENAI_SSE[2:])
+        RESPONSES[("POST", "/v1/chat/completions", True)] = _sse(events)
     try:
         import uvloop
 

@@ -94,18 +94,18 @@ def _bare(
 
 def _adapter(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from router._upstream import adapter as _litellm
+    from router._upstream.adapter import UpstreamCall
     from router._upstream.deployment import Target
 
-    target = Target("openai/gpt-4.1")
-    options: dict[str, Any] = {
-        "api_base": f"{base}/v1", "timeout": 60.0, "offline": False, "offline_text": "",
-    }  # fmt: skip
+    upstream = UpstreamCall(
+        Target("openai/gpt-4.1"), {"messages": MESSAGES}, api_base=f"{base}/v1", timeout=60.0
+    )
 
     async def call(stream: bool) -> Any:
         if stream:
-            chunks = await _litellm.open_stream(target, {"messages": MESSAGES}, **options)
+            chunks = await _litellm.open_stream(upstream)
             return [chunk async for chunk in chunks]
-        return await _litellm.complete(target, {"messages": MESSAGES}, **options)
+        return await _litellm.complete(upstream)
 
     async def close() -> None:
         return None

@@ -66,6 +66,7 @@ class Call:
     limits: Limits = field(default_factory=Limits)
     dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per route key
     started: float = 0.0  # time.perf_counter() when the router took the call (its overhead)
+    raw: bool = False  # the lean path may answer the upstream's bytes (the proxy relays them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ class Failover:
                 else None
             ),
             check=check,
+            raw=call.raw,
         )
         overridden = tuple(
             sorted(k for k, v in params.items() if k in call.arguments and call.arguments[k] != v)

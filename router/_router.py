@@ -338,9 +338,9 @@ class PolicyRouter:
         Raises UnknownModel, PolicyViolation, StoreUnavailable, InvalidRequest,
         RequestRejected or BackendUnavailable (with every attempt).
         """
-        response, _ = await self.route_completion(
-            model, messages, user, privacy=privacy, stream=stream, request_id=request_id, **kwargs
-        )
+        response, _ = await self._route(
+            model, messages, user, privacy, stream, request_id, kwargs, proxy=False, raw=False
+        )  # every keyword goes through the surface check: none selects the proxy's behaviour
         return response
 
     async def route_completion(
@@ -353,9 +353,31 @@ class PolicyRouter:
         stream: bool = False,
         request_id: str | None = None,
         proxy: bool = False,
+        raw: bool = False,
         **kwargs: Any,
     ) -> tuple[Any, Answered]:
-        """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface."""
+        """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface.
+
+        ``raw``: a route on the lean path answers the upstream's bytes (``Raw``, or SSE event
+        bytes when streaming) instead of litellm's types; other routes answer as always.
+        """
+        return await self._route(
+            model, messages, user, privacy, stream, request_id, kwargs, proxy=proxy, raw=raw
+        )
+
+    async def _route(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        stream: bool,
+        request_id: str | None,
+        kwargs: Mapping[str, Any],
+        *,
+        proxy: bool,
+        raw: bool,
+    ) -> tuple[Any, Answered]:
         started = time.perf_counter()
         loaded = self._loaded
         arguments = {"messages": messages, "stream": stream, **kwargs}
@@ -368,7 +390,9 @@ class PolicyRouter:
             loading = time.monotonic()
             setup.configure(self.settings.transport)  # its import is no attempt's latency
             spent = time.monotonic() - loading
-            call = replace(call, limits=call.limits.excluding(spent), started=started + spent)
+            call = replace(
+                call, limits=call.limits.excluding(spent), started=started + spent, raw=raw
+            )
             if stream:
                 routed = await loaded.failover.stream(call)
                 answer: tuple[Any, Answered] = (routed, routed.answered)

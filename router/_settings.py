@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     offline: bool = False
     timeout: float = Field(default=60.0, gt=0)
-    transport: Literal["httpx", "aiohttp"] = "httpx"
+    transport: Literal["httpx", "aiohttp"] = "aiohttp"
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     def __init__(self, **values: Any) -> None:

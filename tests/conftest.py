@@ -36,3 +36,5 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))
+    # Provider calls on httpx, where respx sees them (production's default is aiohttp).
+    monkeypatch.setenv("POLICY_ROUTER_TRANSPORT", "httpx")

@@ -692,3 +692,14 @@ async def test_from_settings__audit_keyword_is_the_audit_setting(tmp_path: Path)
         await router.preferences.set("alice", Preferences(max_retention="none"))
     assert router.settings.audit == str(path)
     assert json.loads(path.read_text().splitlines()[0])["event"] == "preferences.changed"
+
+
+@pytest.mark.parametrize("internal", ["raw", "proxy"])
+async def test_acompletion__the_routers_internal_switches_are_not_arguments(
+    router: PolicyRouter, wire: respx.MockRouter, internal: str
+) -> None:
+    """``raw`` and ``proxy`` select the HTTP proxy's behaviour; through the drop-in they are
+    unknown arguments like any other, refused by name."""
+    with pytest.raises(InvalidRequest, match=f"unsupported argument '{internal}'"):
+        await router.acompletion("kimi-k2", MESSAGES, USER, **{internal: True})
+    assert not wire.calls

@@ -29,8 +29,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI, Request
+from starlette.routing import Route
 
 from router._router import PolicyRouter
+from router._server import hot
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
 from router._server.context import Context, context, known_query
@@ -110,6 +112,10 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     install_metrics(router)
     _add_routes(app)
     app.openapi = precise(app, router.catalog)  # type: ignore[method-assign]
+    # The hot endpoint first: it serves /v1/chat/completions; FastAPI's stays for the document.
+    app.router.routes.insert(
+        0, Route("/v1/chat/completions", hot.chat_completions, methods=["POST"])
+    )
     add_error_handlers(app)
     limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
     app.add_middleware(Envelope, keys=keys, limits=limits)

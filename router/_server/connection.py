@@ -7,7 +7,8 @@ gives every wait for a request's headers (from the connection's start, and from 
 answer) a fixed deadline that bytes do not restart; past it the connection is closed. The
 body's own deadline is the envelope's (router/_server/envelope.py).
 
-This subclasses uvicorn's h11 protocol (``uvicorn.protocols.http.h11_impl.H11Protocol``):
+This subclasses uvicorn's httptools protocol (C parsing, measured cheaper: bench/README.md),
+or its h11 protocol where httptools is missing; both have the hooks used here:
 tests/test_server_resources.py checks the attributes it relies on, so a uvicorn upgrade that
 moves them fails a test rather than silently losing the deadline.
 """
@@ -17,14 +18,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+
+def _base() -> type[Any]:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools is a dependency
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+    return HttpToolsProtocol
 
 
 def with_header_deadline(seconds: float) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol, closing a connection whose next request's headers take longer
-    than ``seconds``."""
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose next request's headers take
+    longer than ``seconds``."""
 
-    class HeaderDeadline(H11Protocol):
+    class HeaderDeadline(_base()):  # type: ignore[misc]
         _deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:

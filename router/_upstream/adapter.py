@@ -20,6 +20,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
+from router._upstream import lean
 from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
@@ -46,11 +47,22 @@ class UpstreamCall:
     timeout: float = 60.0  # litellm's per-request httpx timeout
     offline_text: str | None = None  # set: litellm answers this itself (no network, no keys)
     check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
+    raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
 
 
 async def complete(call: UpstreamCall) -> Any:
-    """One non-streaming call; returns litellm's ``ModelResponse``."""
+    """One non-streaming call; returns litellm's ``ModelResponse`` (or ``Raw`` if asked)."""
+    if _lean(call):
+        return await lean.complete(call, raw=call.raw)
     return await _acompletion(_arguments(call), call)
+
+
+def _lean(call: UpstreamCall) -> bool:
+    """Whether the lean path takes this call (router/_upstream/lean.py); refuses what it must."""
+    if call.offline_text is not None or not lean.serves(call.target):
+        return False
+    _refuse_unknown(call)
+    return True
 
 
 async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
@@ -60,6 +72,8 @@ async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
     a failure after it raises, translated, from the iteration. Some providers send the
     request only when the first chunk is asked for: both steps are watched by the guard.
     """
+    if _lean(call):
+        return await lean.open_stream(call, raw=call.raw)
     stream = await _acompletion(_arguments(call) | {"stream": True}, call)
     _unobserved(stream)
     with watching(call.check):
@@ -169,13 +183,7 @@ def _arguments(call: UpstreamCall) -> dict[str, Any]:
     The router has already refused anything outside the accepted surface; this refuses it
     again, so that no path around the router's check can hand litellm an argument unseen.
     """
-    unknown = sorted(call.arguments.keys() - FORWARDED)
-    if unknown:
-        raise RequestRejected(
-            f"{', '.join(map(repr, unknown))}: not an argument the router forwards; "
-            "remove it from the call",
-            status_code=400,
-        )
+    _refuse_unknown(call)
     target = call.target
     arguments = dict(call.arguments)
     if isinstance(arguments.get("metadata"), Mapping):
@@ -199,6 +207,16 @@ def _arguments(call: UpstreamCall) -> dict[str, Any]:
     return arguments
 
 
+def _refuse_unknown(call: UpstreamCall) -> None:
+    unknown = sorted(call.arguments.keys() - FORWARDED)
+    if unknown:
+        raise RequestRejected(
+            f"{', '.join(map(repr, unknown))}: not an argument the router forwards; "
+            "remove it from the call",
+            status_code=400,
+        )
+
+
 def _prefix_arguments(prefix: str) -> dict[str, Any]:
     """Per-provider corrections of litellm's behaviour, fresh on each call (litellm mutates)."""
     if prefix in STORES_BY_DEFAULT:
@@ -216,6 +234,8 @@ def annotate(response: Any, where: Mapping[str, Any], *, add: bool = True) -> No
     """Say where a response came from, where litellm's callers look: ``_hidden_params``.
 
     ``add=False`` only fills in a ``_hidden_params`` the object has (litellm's chunks do)."""
+    if isinstance(response, bytes | lean.Raw):
+        return  # relayed as the upstream sent it; the proxy says where in its headers
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
         hidden["policy_router"] = dict(where)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,10 +24,12 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """How one route is reached: the litellm model string and, if set, its own fixed params."""
+    """How one route is reached: the litellm model string, its own fixed params if set, and
+    its forwarding path if set (``lean`` or ``litellm``; unset: lean where it can serve)."""
 
     model: str
     params: Mapping[str, Any] | None = None
+    path: Literal["lean", "litellm"] | None = None
 
     @property
     def prefix(self) -> str:
@@ -39,6 +41,7 @@ class _TargetDoc(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     model: str = Field(pattern=r"^[a-z_]+/.+")
     params: dict[str, Any] | None = None
+    path: Literal["lean", "litellm"] | None = None
 
 
 class _DeploymentDoc(BaseModel):
@@ -59,6 +62,7 @@ class Deployment:
     def __post_init__(self) -> None:
         for key, target in self.targets.items():
             self._check_reaches(key, target)
+            self._check_path(key, target)
 
     def _check_reaches(self, key: str, target: Target) -> None:
         """A model string must reach its route's own provider: else ConfigError, at load."""
@@ -74,6 +78,17 @@ class Deployment:
                 f"route {key}: model string {target.model!r} would send {provider!r}'s traffic "
                 f"to litellm's {target.prefix!r}; a {provider} route needs a model string "
                 f"starting with {' or '.join(f'{p}/' for p in sorted(prefixes))}"
+            )
+
+    @staticmethod
+    def _check_path(key: str, target: Target) -> None:
+        from router._upstream.lean import PROVIDERS, can_serve
+
+        if target.path == "lean" and not can_serve(target):
+            raise ConfigError(
+                f"route {key}: path 'lean' cannot serve {target.model!r}: the lean path speaks "
+                f"OpenAI's chat format to {', '.join(sorted(PROVIDERS))} (not OpenAI's "
+                "Responses-API models); remove 'path' or set it to 'litellm'"
             )
 
     def target(self, route_key: str) -> Target | None:
@@ -123,7 +138,7 @@ def load_deployment(path: str | Path) -> Deployment:
                 targets[f"{model}/{provider}"] = Target(entry)
             else:
                 params = None if entry.params is None else MappingProxyType(dict(entry.params))
-                targets[f"{model}/{provider}"] = Target(entry.model, params)
+                targets[f"{model}/{provider}"] = Target(entry.model, params, entry.path)
     credentials = {k: tuple(tuple(o) for o in v) for k, v in doc.credentials.items()}
     reaches = {k: frozenset(v) for k, v in doc.reaches.items()}
     try:

@@ -90,15 +90,23 @@ def translate(exc: BaseException, target: Target) -> RouterError:
     """Our error for litellm's ``exc`` on ``target``: RequestRejected or UpstreamFailure."""
     status = _status_code(exc)
     outcome = _refined(outcome_of(exc), status, exc)
-    detail = _detail(exc)
-    where = target.prefix + (f" (HTTP {status})" if status else "")
+    return _error(outcome, status, _detail(exc), target.prefix)
+
+
+def failure_for_status(status: int, detail: str, provider: str) -> RouterError:
+    """Our error for an HTTP error answer that no library interpreted (the lean path's)."""
+    return _error(_by_status(status), status, detail, provider)
+
+
+def _error(outcome: Outcome, status: int | None, detail: str, provider: str) -> RouterError:
+    where = provider + (f" (HTTP {status})" if status else "")
     if outcome == REJECT:
         return RequestRejected(
-            f"{where} refused the request: {detail}", status_code=status, provider=target.prefix
+            f"{where} refused the request: {detail}", status_code=status, provider=provider
         )
     kind = FailureKind(outcome)
     return UpstreamFailure(
-        f"{where}: {kind}: {detail}", kind=kind, status_code=status, provider=target.prefix
+        f"{where}: {kind}: {detail}", kind=kind, status_code=status, provider=provider
     )
 
 
@@ -160,6 +168,12 @@ def _detail(exc: BaseException) -> str:
 
 def _redacted(text: str) -> str:
     """Remove every credential this process holds, by value, then litellm's patterns by shape."""
+    redact: Any = _module()._logging.redact_secrets
+    return str(redact(redacted_env(text)))
+
+
+def redacted_env(text: str) -> str:
+    """``text`` without any credential this process holds in its environment, by value."""
     secrets = sorted(
         (v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 6),
         key=len,
@@ -167,5 +181,4 @@ def _redacted(text: str) -> str:
     )
     for secret in secrets:
         text = text.replace(secret, "[REDACTED]")
-    redact: Any = _module()._logging.redact_secrets
-    return str(redact(text))
+    return text

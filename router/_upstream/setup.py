@@ -39,6 +39,9 @@ def configure(transport: Transport = "httpx") -> None:
     concurrency (bench/README.md). litellm caches its clients per event loop, so choose the
     transport before the first request; a later change applies only to new event loops.
     """
+    from router._upstream import lean
+
+    lean.configure(transport)
     litellm: Any = _module()
     use_httpx = transport == "httpx"
     if litellm.disable_aiohttp_transport is not use_httpx:  # called per request: write on change

@@ -55,7 +55,17 @@ def serve(
         if workers > 1:
             _serve_workers(settings, workers)
         else:
-            asyncio.run(_serve(settings))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(_serve(settings))
+
+
+def _loop_factory() -> Any:
+    """uvloop's event loop where installed (a dependency): measured in bench/README.md."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency; kept for a trimmed installation
+        return None
+    return uvloop.new_event_loop
 
 
 def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settings:

@@ -5,7 +5,7 @@ The property test generates requests: accepted parameters whose free-form values
 id (equal to it, containing it, or its numeric form), identifier fields, message names and
 content holding it, and unknown keys at any depth. Each is sent through the whole router, once
 per provider wire format (14 litellm prefixes, 13 providers), on ``omit`` and ``pseudonymous``
-routes. Either the router refuses it and nothing is sent, or what respx captured (URL, headers,
+routes, with the lean path (router/_upstream/lean.py) off and on. Either the router refuses it and nothing is sent, or what respx captured (URL, headers,
 body) holds the id nowhere outside message content. The check of the captured request is the
 test's own: it removes the message content from the wire text and searches the rest.
 """
@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from router import InvalidRequest, PolicyRouter, RequestRejected, Settings
 from router._audit import AuditLog
 from router._core.invariant import Identity, content_strings, find_in_arguments, find_on_wire
+from router._upstream import lean
 from tests._support.wire import (
     PREFIXES,
     mock_provider,
@@ -202,10 +203,14 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=["litellm", "lean"])
 def property_router(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop: asyncio.AbstractEventLoop
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    loop: asyncio.AbstractEventLoop,
 ) -> Iterator[PolicyRouter]:
+    monkeypatch.setattr(lean, "DEFAULT_PATH", request.param)
     use_fake_credentials(monkeypatch)
     catalog, deployment = _catalog()
     (tmp_path / "catalog.yaml").write_text(catalog)

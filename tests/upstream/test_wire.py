@@ -1,8 +1,10 @@
-"""What litellm really puts on the wire for each provider of the deployment.
+"""What really goes on the wire for each provider of the deployment, on both forwarding paths.
 
 Every provider endpoint is mocked with respx at the httpx layer (nothing unmocked may leave:
-``assert_all_mocked``), so litellm's own request building runs and each test asserts on the
-request it built. One target per litellm prefix of ``config/routes.yaml``.
+``assert_all_mocked``), so the request building of litellm or of the lean path
+(router/_upstream/lean.py) runs and each test asserts on the request it built. One target per
+litellm prefix of ``config/routes.yaml``; every test runs with the lean path off (``litellm``)
+and on (``lean``: the OpenAI-format providers take it, the others stay on litellm).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import respx
 from router._core.catalog import UserIdentifier
 from router._core.scrub import scrub
 from router._errors import FailureKind, RequestRejected, UpstreamFailure
+from router._upstream import lean
 from router._upstream.adapter import UpstreamCall, complete, open_stream
 from router._upstream.callbacks import CALLBACK_LISTS
 from router._upstream.deployment import Target
@@ -53,6 +56,17 @@ MESSAGES: Final = ({"role": "user", "content": "Say hello."},)
 @pytest.fixture(autouse=True)
 def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fake_credentials(monkeypatch)
+
+
+@pytest.fixture(autouse=True, params=["litellm", "lean"])
+def forwarding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The path a target without a path of its own takes."""
+    monkeypatch.setattr(lean, "DEFAULT_PATH", request.param)
+    return str(request.param)
+
+
+def on_lean(prefix: str) -> bool:
+    return lean.serves(TARGETS[prefix])
 
 
 def identified(**fields: Any) -> dict[str, Any]:
@@ -183,6 +197,12 @@ LANDS: Final[Mapping[str, Mapping[str, set[str]]]] = {
         )
     },
 }
+LEAN_LANDS: Final[Mapping[str, set[str]]] = {
+    "user": {"$.user"},
+    "safety_identifier": {"$.safety_identifier"},
+    "metadata": set(),
+    "prompt_cache_key": {"$.prompt_cache_key"},
+}
 FIELD_VALUES: Final[Mapping[str, Any]] = {
     "user": SENTINEL,
     "safety_identifier": SENTINEL,
@@ -203,22 +223,25 @@ async def test_unscrubbed_field__lands_where_litellm_puts_it(
 
     await call(TARGETS[prefix], allowed.kwargs)
 
-    assert places(route.calls.last.request, SENTINEL) == LANDS[field].get(prefix, set())
+    # The lean path sends the body as it is: each field where the caller put it (metadata,
+    # the caller's label, to no provider, as litellm).
+    lands = LEAN_LANDS[field] if on_lean(prefix) else LANDS[field].get(prefix, set())
+    assert places(route.calls.last.request, SENTINEL) == lands
 
 
-@pytest.mark.parametrize(
-    "prefix", [p for p in PREFIXES if any(p in lands for lands in LANDS.values())]
-)
+@pytest.mark.parametrize("prefix", PREFIXES)
 async def test_unscrubbed_call__sentinel_reaches_the_wire(
     respx_mock: respx.MockRouter, prefix: str
 ) -> None:
-    """The control for the scrubbed test: the same call, unscrubbed, does leak."""
+    """The control for the scrubbed test: the same call, unscrubbed, does leak (except where
+    litellm drops every identifier field for the provider: then it does not)."""
     route = mock_provider(respx_mock, prefix)
     allowed = scrub(identified(), UserIdentifier.ALLOWED, user=SENTINEL)
 
     await call(TARGETS[prefix], allowed.kwargs)
 
-    assert SENTINEL in wire_text(route.calls.last.request)
+    leaks = on_lean(prefix) or any(prefix in lands for lands in LANDS.values())
+    assert (SENTINEL in wire_text(route.calls.last.request)) is leaks
 
 
 # --- responses ----------------------------------------------------------------------------
@@ -310,9 +333,7 @@ async def test_complete__transport_failure_is_retryable(
     with pytest.raises(UpstreamFailure) as caught:
         await call(TARGETS[prefix], {"messages": list(MESSAGES)})
 
-    assert (
-        route.call_count == 1
-    )  # litellm's own reconnect is stopped (tests/upstream/test_send_once.py)
+    assert route.call_count == 1  # one send per attempt (tests/upstream/test_send_once.py)
     assert caught.value.kind is kind
     assert caught.value.retryable
 

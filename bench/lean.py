@@ -1,0 +1,246 @@
+"""The lean path side by side: the reference forwarder, ``serve`` on each path, ``serve`` as on
+main, and LiteLLM's proxy, in one run, as ratios.
+
+Every server runs as its own process pinned to CPU 0; the fake upstream and wrk share CPU 1.
+Cells: non-streaming at concurrency 50 and 200, and streams of ``--chunks`` SSE chunks at
+concurrency 50; per cell each server's CPU per request (from /proc over the cell), req/s and
+wrk's p50/p99; then each server's peak RSS. The body names an end user (a store read) and
+every request writes two audit records to a file. ``--profile`` also runs ``serve`` on the lean
+path under cProfile and prints its top functions by own time.
+
+    uv run --frozen --group bench python -m bench.lean [--duration 8] [--chunks 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from bench import _common
+from bench.proxy import (
+    LITELLM_ENV,
+    LITELLM_KEY,
+    OUR_KEY,
+    Proxy,
+    _check,
+    load,
+    settle,
+)
+
+MAIN: Final = Path("/work/main")  # serve as it is on main ("today"), from main's environment
+USER: Final = "bench-user-0001"
+WRK: Final = """
+wrk.method = "POST"
+wrk.body = [[%(body)s]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%%d,"duration_us":%%d,"connect":%%d,"read":%%d,"write":%%d,' ..
+    '"status":%%d,"timeout":%%d,"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,"max_us":%%d,"mean_us":%%.1f}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+
+def _script(path: Path, model: str, key: str, *, stream: bool, user: bool = True) -> Path:
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Say ok."}]}
+    if user:
+        body["user"] = USER
+    if stream:
+        body["stream"] = True
+    path.write_text(WRK % {"body": json.dumps(body, separators=(",", ":")), "key": key})
+    return path
+
+
+def _popen(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> Any:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*_common.pin_prefix(0), *command], cwd=cwd, env=_common.bench_env(env),
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+@contextmanager
+def server(
+    name: str, upstream: str, port: int, tmp: Path, profile: Path | None = None
+) -> Iterator[Proxy]:
+    """One of: reference, serve-lean, serve-lean-anon (no user: no store read), serve-litellm,
+    serve-main, litellm-proxy."""
+    url = f"http://{_common.LOOPBACK}:{port}"
+    env = {
+        "OPENAI_API_KEY": "fake",
+        "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
+        "POLICY_ROUTER_SERVER__PORT": str(port),
+        "POLICY_ROUTER_SERVER__HOST": _common.LOOPBACK,
+        "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"{upstream}/v1",
+        "POLICY_ROUTER_AUDIT": str(tmp / f"audit-{name}.jsonl"),
+        "POLICY_ROUTER_DATA_DIR": str(tmp / f"data-{name}"),
+        "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / f'prefs-{name}.sqlite3'}",
+        "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
+    }
+    model, key, health, cwd = "GPT 4.1", OUR_KEY, "/healthz", tmp
+    if name == "reference":
+        command = [sys.executable, "-m", "bench.reference", "--upstream", f"{upstream}/v1",
+                   "--port", str(port), "--key", OUR_KEY, "--audit", str(tmp / "audit-ref.jsonl")]  # fmt: skip
+        env = {"PYTHONPATH": str(_common.ROOT)}
+    elif name == "serve-main":
+        command = [str(MAIN / ".venv" / "bin" / "policy-router"), "serve"]
+        env["PYTHONPATH"] = str(MAIN)
+        cwd = MAIN
+    elif name == "litellm-proxy":
+        command = [str(LITELLM_ENV / ".venv" / "bin" / "litellm"), "--config",
+                   str(_common.ROOT / "bench" / "litellm_config.yaml"), "--host",
+                   _common.LOOPBACK, "--port", str(port), "--num_workers", "1"]  # fmt: skip
+        env = {"BENCH_UPSTREAM_API_BASE": f"{upstream}/v1", "BENCH_LITELLM_MASTER_KEY": LITELLM_KEY}
+        model, key, health = "gpt-4.1", LITELLM_KEY, "/health/liveliness"
+    else:
+        command = [sys.executable, "-m", "router.cli", "serve"]
+        if profile is not None:
+            command = [sys.executable, "-m", "bench.serve_profiled", str(profile)]
+        env["PYTHONPATH"] = str(_common.ROOT)
+        if name == "serve-litellm":
+            routes = tmp / "routes-litellm.yaml"
+            routes.write_text(
+                "reaches: {openai: [openai]}\ncredentials: {openai: [[OPENAI_API_KEY]]}\n"
+                "routes:\n  gpt-4-1: {openai: {model: openai/gpt-4.1, path: litellm}}\n"
+            )
+            env["POLICY_ROUTER_DEPLOYMENT"] = str(routes)
+    started = time.monotonic()
+    proc = _popen(command, env, tmp / f"{name}.log", cwd)
+    try:
+        _common.wait_http(url + health, timeout=180)
+        yield Proxy(name, url, model, key, proc, time.monotonic() - started,
+                    _script(tmp / f"{name}.lua", model, key, stream=False,
+                            user=not name.endswith("-anon")))  # fmt: skip
+    finally:
+        _common.stop(proc, timeout=40)
+
+
+def measure(
+    proxy: Proxy, upstream: str, concurrency: int, seconds: float, stream: bool, tmp: Path
+) -> dict[str, Any]:
+    script = proxy.script
+    if stream:
+        proxy.script = _script(tmp / f"{proxy.name}-s.lua", proxy.model, proxy.key, stream=True,
+                               user=not proxy.name.endswith("-anon"))  # fmt: skip
+    try:
+        cpu = proxy.cpu_s()
+        result = load(proxy, concurrency, seconds, "wrk")
+        cpu = proxy.cpu_s() - cpu
+    finally:
+        proxy.script = script
+    result.update(proxy=proxy.name, concurrency=concurrency, stream=stream, cpu_s=cpu,
+                  cpu_ms_per_request=cpu / max(result["ok"], 1) * 1000)  # fmt: skip
+    print(f"  {'stream' if stream else 'json':6} c={concurrency:<4} {proxy.name:<14} "
+          f"{result['rps']:8.1f} req/s p99 {result['p99_ms']:8.1f} ms errors {result['errors']} "
+          f"cpu/req {result['cpu_ms_per_request']:.3f} ms", file=sys.stderr, flush=True)  # fmt: skip
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    names = [n for n in args.servers.split(",") if n]
+    cells: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        upstream = stack.enter_context(_common.fake_upstream(cpu=1, sse_chunks=args.chunks))
+        proxies = [stack.enter_context(server(n, upstream, args.port + i, tmp))
+                   for i, n in enumerate(names)]  # fmt: skip
+        for proxy in proxies:
+            _check(proxy)
+            load(proxy, 20, 2, "wrk")  # warm-up
+        plan = [
+            (int(c.removeprefix("stream").removeprefix("json")), c.startswith("stream"))
+            for c in args.cells.split(",")
+        ]
+        for concurrency, stream in plan:
+            seconds = args.stream_duration if stream else args.duration
+            for proxy in proxies:
+                settle(proxies)
+                cells.append(measure(proxy, upstream, concurrency, seconds, stream, tmp))
+        peaks = {p.name: _common.peak_rss_kib(p.proc.pid) / 1024 for p in proxies}
+        load_avg = Path("/proc/loadavg").read_text().split()[:3]
+    return {"cells": cells, "peak_rss_mib": peaks, "chunks": args.chunks, "loadavg": load_avg,
+            "duration": args.duration}  # fmt: skip
+
+
+def profile(args: argparse.Namespace) -> str:
+    """serve on the lean path under cProfile, c=50 JSON then streams; top functions by own time."""
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        upstream = stack.enter_context(_common.fake_upstream(cpu=1, sse_chunks=args.chunks))
+        out = tmp / "serve.prof"
+        with server("serve-lean", upstream, args.port + 9, tmp, profile=out) as proxy:
+            _check(proxy)
+            load(proxy, 20, 2, "wrk")  # warm-up, not profiled
+            pid = proxy.proc.pid
+            os.kill(pid, signal.SIGUSR1)
+            load(proxy, 50, args.duration, "wrk")
+            os.kill(pid, signal.SIGUSR2)
+            time.sleep(2)
+        stats = io.StringIO()
+        pstats.Stats(str(out), stream=stats).sort_stats("tottime").print_stats(25)
+        pstats.Stats(str(out), stream=stats).sort_stats("tottime").print_callers(5)
+        pstats.Stats(str(out), stream=stats).sort_stats("cumtime").print_stats("router/", 30)
+        return stats.getvalue()
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = ["| cell | server | req/s | p99 ms | CPU ms/req | CPU µs/chunk | vs reference CPU | vs serve-main CPU | vs litellm-proxy CPU |",
+            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    by_cell: dict[str, dict[str, dict[str, Any]]] = {}
+    for c in result["cells"]:
+        label = f"{'stream' if c['stream'] else 'json'} c={c['concurrency']}"
+        by_cell.setdefault(label, {})[c["proxy"]] = c
+    for label, row in by_cell.items():
+        for name, c in row.items():
+            cpu = c["cpu_ms_per_request"]
+            per_chunk = f"{cpu * 1000 / result['chunks']:.1f}" if c["stream"] else ""
+            ratios = [f"{cpu / row[o]['cpu_ms_per_request']:.2f}×" if o in row and o != name else ""
+                      for o in ("reference", "serve-main", "litellm-proxy")]  # fmt: skip
+            rows.append(f"| {label} | {name} | {c['rps']:.0f} | {c['p99_ms']:.1f} | {cpu:.3f} | "
+                        f"{per_chunk} | {' | '.join(ratios)} |")  # fmt: skip
+    rows += ["", "| server | peak RSS MiB |", "|---|---|"]
+    rows += [f"| {k} | {v:.0f} |" for k, v in result["peak_rss_mib"].items()]
+    rows += ["", f"load average at the end: {' '.join(result['loadavg'])}"]
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--chunks", type=int, default=300)
+    parser.add_argument("--stream-duration", type=float, default=25.0)
+    parser.add_argument("--cells", default="json50,json200,stream50")
+    parser.add_argument("--port", type=int, default=8470)
+    parser.add_argument(
+        "--servers",
+        default="reference,serve-lean,serve-lean-anon,serve-litellm,serve-main,litellm-proxy",
+    )
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    if args.profile:
+        print(profile(args))
+        return
+    result = run(args)
+    _common.save("lean", result)
+    print(report(result))
+
+
+if __name__ == "__main__":
+    main()

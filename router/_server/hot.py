@@ -1,0 +1,190 @@
+"""``POST /v1/chat/completions`` on the hot path: a plain Starlette route, no FastAPI models.
+
+The body is parsed with orjson and checked against the accepted request surface
+(router/_core/surface.py), which the router checks anyway; FastAPI's per-request dependency
+and pydantic machinery are skipped. A route on the lean path (router/_upstream/lean.py) answers
+the upstream's JSON or SSE bytes, relayed as they are; a route on litellm answers litellm's
+objects, rendered as before (router/_server/chat.py).
+
+Behaviour is the FastAPI endpoint's, which stays registered behind this one for the OpenAPI
+document: a body the quick checks refuse is validated by its pydantic model, so that every
+refusal names the field with the same message; a body they accept is exactly one the model
+would have accepted, and the surface check decides the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any, Final, cast
+
+import anyio
+import orjson
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from router._core.surface import SurfaceError, check_request
+from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
+from router._server.chat import _as_openai_sends, _event, _forwarded, _plain, _route_headers, _sse
+from router._server.context import context, end_user, router_user
+from router._server.errors import ApiError, api_error
+from router._server.refusal import audit_refusal
+from router._server.schemas import ChatCompletionRequest
+from router._upstream.lean import Raw
+
+_OWN: Final = ("model", "messages", "user", "privacy", "stream")
+_SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_DONE: Final = b"data: [DONE]\n\n"
+_ROUTE: Final = SimpleNamespace(path="/v1/chat/completions")
+
+
+async def chat_completions(request: Request) -> Response:
+    """A chat completion routed only to backends the policy allows (JSON, or SSE if ``stream``)."""
+    request.scope["route"] = _ROUTE  # what the access log names (FastAPI's routes set it)
+    ctx = context(request)
+    ctx.keys.caller(_credentials(request.headers.get("authorization")))
+    fields = _fields(await request.body())
+    try:
+        header = router_user(request, request.headers.get("x-router-user"))
+        user = end_user(fields.pop("user"), header, "user")
+    except ApiError as exc:
+        audit_refusal(request, {"model": fields.get("model")}, str(exc))
+        raise
+    model, messages, privacy, stream = (fields.pop(k) for k in ("model", "messages", "privacy",
+                                                                 "stream"))  # fmt: skip
+    try:
+        result, answered = await ctx.router.route_completion(
+            model,
+            messages,
+            user,
+            privacy=privacy,
+            stream=stream,
+            request_id=request.state.request_id,
+            proxy=True,
+            raw=True,
+            **fields,
+        )
+    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
+        error = api_error(exc)
+        error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
+        raise error from exc
+    headers = _route_headers(answered)
+    if stream:  # the first chunk is in hand: failover has settled, the route is known
+        return StreamingResponse(
+            _relay(result, model), media_type="text/event-stream", headers=headers | _SSE_HEADERS
+        )
+    if isinstance(result, Raw):
+        body = orjson.loads(result.body) | {"model": model}  # the name the caller asked for
+        return Response(orjson.dumps(body), media_type=result.content_type, headers=headers)
+    return JSONResponse(_plain(result) | {"model": model}, headers=headers)
+
+
+def _credentials(authorization: str | None) -> HTTPAuthorizationCredentials | None:
+    """FastAPI's HTTPBearer (auto_error off) without the dependency machinery."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if not authorization or scheme.lower() != "bearer":
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+
+
+def _fields(body: bytes) -> dict[str, Any]:
+    """The request's fields: quickly if they pass, else as the pydantic model says."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:  # JSON that orjson refuses and Python reads (a lone surrogate): the model says why
+            data = json.loads(body)
+        except ValueError:
+            raise ApiError(
+                400, "the request body is not valid JSON", code="invalid_value"
+            ) from None
+    if _quick(data):
+        return cast(dict[str, Any], data)
+    try:
+        model = ChatCompletionRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors, body=data) from None
+    own = {
+        "model": model.model,
+        "messages": model.messages,
+        "user": model.user,
+        "privacy": model.privacy.plain() if model.privacy else None,
+        "stream": model.stream,
+    }
+    return own | _forwarded(model)
+
+
+def _quick(data: Any) -> bool:
+    """Whether ``data`` is a body the pydantic model takes as it is; fills the own fields."""
+    if not isinstance(data, dict):
+        return False
+    model, messages = data.get("model"), data.get("messages")
+    if not (isinstance(model, str) and model and isinstance(messages, list) and messages):
+        return False
+    if not all(isinstance(m, dict) for m in messages):
+        return False
+    data.setdefault("stream", False)
+    data.setdefault("user", None)
+    data.setdefault("privacy", None)
+    if not isinstance(data["stream"], bool) or not isinstance(data["user"], str | None):
+        return False
+    if data["privacy"] is not None:
+        return False  # rare: its model names the bad field (privacy.max_retention, …)
+    try:
+        check_request({k: v for k, v in data.items() if k not in _OWN}, proxy=True)
+    except SurfaceError:
+        return False  # the model, then the router's own check, name the field
+    return True
+
+
+async def _relay(chunks: AsyncIterator[Any], model: str) -> AsyncIterator[bytes]:
+    """The upstream's SSE events (lean path), each naming ``model`` as the caller asked for it,
+    or litellm's chunks rendered."""
+    first = await anext(chunks, None)
+    if first is not None and not isinstance(first, bytes):
+        async for event in _sse(_prepend(first, chunks), model):
+            yield event
+        return
+    done = False
+    try:
+        if first is not None:
+            done = first == _DONE
+            yield _renamed(first, model)
+        async for event in chunks:
+            done = event == _DONE
+            yield _renamed(event, model)
+    except RouterError as exc:
+        yield _event({"error": api_error(exc).error})
+        return
+    finally:
+        with anyio.CancelScope(shield=True):
+            await cast(Any, chunks).aclose()
+    if not done:
+        yield _DONE
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    try:
+        yield first
+        async for item in rest:
+            yield item
+    finally:
+        await cast(Any, rest).aclose()
+
+
+def _renamed(event: bytes, model: str) -> bytes:
+    """An SSE ``data:`` event of the upstream with the caller's model name (and the usage
+    chunk as OpenAI sends it); anything else as it came."""
+    head, _, rest = event.partition(b"data: ")
+    if head or not rest.startswith(b"{"):
+        return event
+    try:
+        chunk = orjson.loads(rest)
+    except orjson.JSONDecodeError:
+        return event
+    return _event(_as_openai_sends(chunk, model)) if isinstance(chunk, dict) else event

@@ -1,0 +1,450 @@
+"""The lean path: OpenAI-format providers reached without litellm, the scrubbed body sent as it is.
+
+For the providers that speak OpenAI's chat format, what litellm did is done here, explicitly,
+from one table (``PROVIDERS``): the URL and auth header, the parameter renames a provider
+requires (``max_completion_tokens`` for OpenAI's reasoning models), ``store: false`` where the
+provider keeps completions by default. Nothing is dropped: a parameter the provider does not
+take reaches it, and its 400 is reported as the request's refusal. ``metadata`` is the caller's
+label, which litellm never sends to these providers; neither does this path.
+
+The client is pooled per event loop: aiohttp (``transport = "aiohttp"``), or httpx
+(``transport = "httpx"``, so respx and other httpx-level tools see every call). Before it is
+sent, the request is counted and checked by the same identifier invariant as litellm's
+requests (router/_core/invariant.py, through the attempt's WireCheck).
+
+Answers are litellm's types (``ModelResponse``, ``ModelResponseStream``) for the library; a
+caller that relays bytes (the proxy's hot endpoint) asks for ``Raw`` answers and gets the
+upstream's JSON body and SSE events untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import re
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import orjson
+
+from router._core.invariant import find_on_wire
+from router._errors import FailureKind, IdentifierInRequest, RouterError, UpstreamFailure
+from router._upstream.errors import failure_for_status, redacted_env
+
+if TYPE_CHECKING:
+    from router._upstream.adapter import UpstreamCall
+    from router._upstream.deployment import Target
+
+Path = Literal["lean", "litellm"]
+Transport = Literal["httpx", "aiohttp"]
+
+# Where a target with no path of its own goes when the lean path can serve it.
+DEFAULT_PATH: Path = "lean"
+_DETAIL_LIMIT: Final = 300
+# OpenAI models litellm sends to the Responses API (not chat completions): kept on litellm.
+_RESPONSES_API: Final = re.compile(r"(^|/)(o\d+-pro|gpt-5(\.\d+)?-pro|gpt-5(\.\d+)?-codex|codex-)")
+# OpenAI's reasoning models take max_completion_tokens; max_tokens is refused (400).
+_REASONING: Final = re.compile(r"^(o\d+|gpt-5(?!-chat)|gpt-5\.\d+(?!-chat))")
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """How one litellm prefix's chat endpoint is reached."""
+
+    base: str  # the base URL, or "env:NAME" for one read from the environment
+    keys: tuple[str, ...]  # environment variables holding the key, first set wins
+    path: str = "/chat/completions"
+    header: str = "Authorization"  # "api-key": the key as it is; else "Bearer <key>"
+    stores: bool = False  # keeps completions unless told store: false
+    renames_reasoning: bool = False  # max_tokens -> max_completion_tokens on reasoning models
+    query: str = ""
+
+    def url(self, prefix: str, model: str, api_base: str | None) -> str:
+        base = api_base or self.base
+        if base.startswith("env:"):
+            base = os.environ.get(base[4:], "")
+            if not base:
+                raise _config(f"{prefix}: config: no endpoint: set {self.base[4:]}", prefix)
+        path = self.path.format(model=model)
+        if path == "/models/chat/completions" and "services.ai.azure.com" not in base:
+            path = "/chat/completions"  # Azure AI's other hosts: litellm's rule
+        query = self.query.format(
+            api_version=os.environ.get("AZURE_API_VERSION") or AZURE_API_VERSION
+        )
+        return base.rstrip("/") + path + query
+
+    def auth(self, prefix: str) -> tuple[str, str]:
+        key = next((v for name in self.keys if (v := os.environ.get(name))), None)
+        if key is None:
+            raise UpstreamFailure(
+                f"{prefix}: auth: no credentials: set {' or '.join(self.keys)}",
+                kind=FailureKind.AUTH,
+                status_code=None,
+                provider=prefix,
+            )
+        return (self.header, key if self.header == "api-key" else f"Bearer {key}")
+
+
+PROVIDERS: Final[Mapping[str, Provider]] = {
+    "openai": Provider(
+        "https://api.openai.com/v1", ("OPENAI_API_KEY",), stores=True, renames_reasoning=True
+    ),
+    "azure": Provider(
+        "env:AZURE_API_BASE",
+        ("AZURE_API_KEY",),
+        path="/openai/deployments/{model}/chat/completions",
+        header="api-key",
+        stores=True,
+        renames_reasoning=True,
+        query="?api-version={api_version}",
+    ),
+    "azure_ai": Provider(
+        "env:AZURE_AI_API_BASE", ("AZURE_AI_API_KEY",), path="/models/chat/completions"
+    ),
+    "mistral": Provider("https://api.mistral.ai/v1", ("MISTRAL_API_KEY",)),
+    "nebius": Provider("https://api.studio.nebius.ai/v1", ("NEBIUS_API_KEY",)),
+    "fireworks_ai": Provider(
+        "https://api.fireworks.ai/inference/v1", ("FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY")
+    ),
+    "together_ai": Provider(
+        "https://api.together.ai/v1",
+        ("TOGETHERAI_API_KEY", "TOGETHER_AI_API_KEY", "TOGETHER_API_KEY"),
+    ),
+    "groq": Provider("https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+    "cerebras": Provider("https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",)),
+    "deepinfra": Provider("https://api.deepinfra.com/v1/openai", ("DEEPINFRA_API_KEY",)),
+    "xai": Provider("https://api.x.ai/v1", ("XAI_API_KEY",)),
+}
+AZURE_API_VERSION: Final = "2025-02-01-preview"  # litellm 1.104.0's default
+
+
+def can_serve(target: Target) -> bool:
+    """Whether the lean path speaks this target's format (its prefix, not a Responses model)."""
+    return target.prefix in PROVIDERS and not _RESPONSES_API.search(target.model)
+
+
+def serves(target: Target) -> bool:
+    """Whether this target's calls take the lean path: its own choice, else DEFAULT_PATH."""
+    path = target.path or DEFAULT_PATH
+    return path == "lean" and can_serve(target)
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """An upstream's answer as bytes, for a caller that relays it."""
+
+    body: bytes
+    content_type: str = "application/json"
+
+
+# --- the request -----------------------------------------------------------------------------
+
+
+def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:
+    """The URL, headers and body this call sends."""
+    target = call.target
+    provider = PROVIDERS[target.prefix]
+    model = target.model.split("/", 1)[1]
+    body: dict[str, Any] = {"model": model}
+    body.update((k, v) for k, v in call.arguments.items() if k != "metadata")
+    renames = provider.renames_reasoning and _REASONING.match(model)
+    if renames and "max_tokens" in body and "max_completion_tokens" not in body:
+        body["max_completion_tokens"] = body.pop("max_tokens")
+    if provider.stores:
+        body["store"] = False
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
+    name, value = provider.auth(target.prefix)
+    headers = {"Content-Type": "application/json", name: value}
+    return provider.url(target.prefix, model, call.api_base), headers, orjson.dumps(body)
+
+
+def _checked(call: UpstreamCall, url: str, headers: dict[str, str], body: bytes) -> None:
+    """Count the send and refuse it, unsent, if the raw user id is outside content."""
+    check = call.check
+    check.sends += 1
+    if check.identity is None:
+        return
+    found = find_on_wire(url, list(headers.items()), body, check.identity, check.content)
+    if found is not None:
+        check.found = found
+        raise IdentifierInRequest(found)
+
+
+def _config(message: str, prefix: str) -> UpstreamFailure:
+    return UpstreamFailure(message, kind=FailureKind.CONFIG, status_code=None, provider=prefix)
+
+
+# --- the clients -------------------------------------------------------------------------------
+
+# Set by configure() (the settings' transport); until then POLICY_ROUTER_TRANSPORT, else aiohttp.
+_TRANSPORT: list[Transport | None] = [None]
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def configure(transport: Transport) -> None:
+    """Choose the client library for calls made from now on (a new loop gets a new client)."""
+    _TRANSPORT[0] = transport
+
+
+def transport() -> Transport:
+    chosen = _TRANSPORT[0]
+    if chosen is None:
+        return "httpx" if os.environ.get("POLICY_ROUTER_TRANSPORT") == "httpx" else "aiohttp"
+    return chosen
+
+
+def _client() -> Any:
+    loop = asyncio.get_running_loop()
+    client = _CLIENTS.get(loop)
+    kind = transport()
+    if client is None or client[0] != kind or _closed(client):
+        client = (kind, _new_client(kind))
+        _CLIENTS[loop] = client
+    return client
+
+
+def _closed(client: tuple[str, Any]) -> bool:
+    return bool(client[1].closed if client[0] == "aiohttp" else client[1].is_closed)
+
+
+def _new_client(kind: Transport) -> Any:
+    """A pooled client that keeps no cookies: nothing a provider sets on one user's call is
+    sent with the next (and aiohttp skips its cookie work per request)."""
+    if kind == "httpx":
+        from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+        import httpx
+
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        return httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar)
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(seconds: float) -> Any:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+
+async def aclose() -> None:
+    """Close this loop's client, if it has one."""
+    client = _CLIENTS.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await (client[1].close() if client[0] == "aiohttp" else client[1].aclose())
+
+
+class _Opened:
+    """A response whose status is known and whose body is still to be read."""
+
+    def __init__(self, kind: str, response: Any) -> None:
+        self.kind = kind
+        self.response = response
+        self.status: int = response.status if kind == "aiohttp" else response.status_code
+        self.content_type: str = response.headers.get("content-type", "")
+
+    async def read(self) -> bytes:
+        if self.kind == "aiohttp":
+            return bytes(await self.response.read())
+        return bytes(await self.response.aread())
+
+    def lines(self) -> AsyncIterator[bytes]:
+        if self.kind == "aiohttp":
+            return self._aiohttp_lines()
+        return self._httpx_lines()
+
+    async def _aiohttp_lines(self) -> AsyncIterator[bytes]:
+        async for line in self.response.content:
+            yield line
+
+    async def _httpx_lines(self) -> AsyncIterator[bytes]:
+        buffer = b""
+        async for piece in self.response.aiter_bytes():
+            buffer += piece
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+        if buffer:
+            yield buffer
+
+    async def close(self) -> None:
+        if self.kind == "aiohttp":
+            self.response.release()
+        else:
+            await self.response.aclose()
+
+
+async def _open(call: UpstreamCall, *, stream: bool) -> _Opened:
+    url, headers, body = build(call, stream=stream)
+    _checked(call, url, headers, body)
+    kind, client = _client()
+    prefix = call.target.prefix
+    try:
+        if kind == "aiohttp":
+            timeout = _aiohttp_timeout(call.timeout)
+            response = await client.post(url, data=body, headers=headers, timeout=timeout)
+        else:
+            request = client.build_request("POST", url, content=body, headers=headers,
+                                           timeout=call.timeout)  # fmt: skip
+            response = await client.send(request, stream=True)
+    except Exception as exc:
+        raise _transport_failure(exc, prefix) from exc
+    return _Opened(kind, response)
+
+
+def _transport_failure(exc: BaseException, prefix: str) -> RouterError:
+    """TIMEOUT or CONNECTION for a failure of either client library; others as they are."""
+    if isinstance(exc, RouterError):
+        return exc
+    kind = FailureKind.TIMEOUT if _is_timeout(exc) else FailureKind.CONNECTION
+    detail = redacted_env(f"{type(exc).__name__}: {exc}")[:_DETAIL_LIMIT]
+    return UpstreamFailure(
+        f"{prefix}: {kind}: {detail}", kind=kind, status_code=None, provider=prefix
+    )
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return isinstance(exc, TimeoutError) or "Timeout" in name
+
+
+async def _failure(opened: _Opened, prefix: str) -> RouterError:
+    """The error for a non-2xx answer: its status decides, the provider's message explains."""
+    try:
+        data = await opened.read()
+    except Exception:  # noqa: BLE001  the body of an error is a courtesy: its status says enough
+        data = b""
+    finally:
+        await opened.close()
+    return failure_for_status(opened.status, _error_detail(data, opened.status), prefix)
+
+
+def _error_detail(data: bytes, status: int) -> str:
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        parsed = None
+    message: Any = None
+    if isinstance(parsed, dict):
+        error = parsed.get("error", parsed)
+        message = error.get("message") if isinstance(error, dict) else error
+    text = str(message) if message else data.decode("utf-8", "replace").strip()
+    text = redacted_env(text.splitlines()[0] if text else f"HTTP {status}")
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+
+
+def _bad_response(prefix: str, what: str) -> UpstreamFailure:
+    kind = FailureKind.BAD_RESPONSE
+    return UpstreamFailure(f"{prefix}: {kind}: {what}", kind=kind, status_code=None,
+                           provider=prefix)  # fmt: skip
+
+
+# --- the calls -----------------------------------------------------------------------------
+
+
+async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
+    """One non-streaming call: litellm's ``ModelResponse``, or ``Raw`` bytes if ``raw``."""
+    prefix = call.target.prefix
+    opened = await _open(call, stream=False)
+    if opened.status >= 300:
+        raise await _failure(opened, prefix)
+    try:
+        data = await opened.read()
+    except Exception as exc:
+        raise _transport_failure(exc, prefix) from exc
+    finally:
+        await opened.close()
+    if raw:
+        return Raw(data, opened.content_type or "application/json")
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _bad_response(prefix, "the answer is not JSON") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
+        raise _bad_response(prefix, "the answer has no choices")
+    from router._upstream.setup import _module
+
+    return _module().ModelResponse(**parsed)
+
+
+async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
+    """Start a streamed call; return its chunks once the first has arrived.
+
+    Chunks are litellm's ``ModelResponseStream``, or with ``raw`` each SSE event's bytes as
+    the upstream sent them (``data: [DONE]`` included). A failure before the first chunk
+    raises from here, so the caller can still fail over; after it, from the iteration.
+    """
+    prefix = call.target.prefix
+    opened = await _open(call, stream=True)
+    if opened.status >= 300:
+        raise await _failure(opened, prefix)
+    events = _events(opened, prefix, raw=raw)
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        raise UpstreamFailure(
+            f"{prefix}: server: the stream ended before its first chunk",
+            kind=FailureKind.SERVER,
+            status_code=None,
+            provider=prefix,
+        ) from None
+    except BaseException:
+        await events.aclose()
+        raise
+    return _then(first, events)
+
+
+async def _then(first: Any, events: AsyncGenerator[Any]) -> AsyncIterator[Any]:
+    try:
+        yield first
+        async for event in events:
+            yield event
+    finally:
+        await events.aclose()
+
+
+async def _events(opened: _Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
+    """The stream's data events: litellm's chunks, or raw event bytes."""
+    chunk_type: Any = None if raw else _chunk_type()
+    try:
+        try:
+            async for line in opened.lines():
+                if not line.startswith(b"data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    if raw:
+                        yield b"data: [DONE]\n\n"
+                    return
+                if raw:
+                    yield b"data: " + payload + b"\n\n"
+                    continue
+                try:
+                    parsed = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    raise _bad_response(prefix, "a streamed event is not JSON") from None
+                if isinstance(parsed, dict) and "error" in parsed and "choices" not in parsed:
+                    raise failure_for_status(500, _error_detail(payload, 500), prefix)
+                yield chunk_type(**parsed)
+        except RouterError:
+            raise
+        except Exception as exc:
+            raise _transport_failure(exc, prefix) from exc
+    finally:
+        await opened.close()
+
+
+def _chunk_type() -> Any:
+    from router._upstream.setup import _module
+
+    return _module().types.utils.ModelResponseStream

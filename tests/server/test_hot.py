@@ -1,0 +1,159 @@
+"""The proxy's hot endpoint (router/_server/hot.py) on both forwarding paths.
+
+On the lean path the upstream's JSON body and SSE events reach the client byte for byte; on
+litellm's path (a route whose deployment says ``path: litellm``) litellm's objects are
+rendered as before. Requests the quick checks cannot take go through the pydantic model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import orjson
+import pytest
+import respx
+
+from router._audit import AuditLog
+from router._router import PolicyRouter
+from router._server.app import create_app
+from router._settings import Settings
+from tests._support.wire import CANNED_TEXT, WIRES, reply, sse_body, use_fake_credentials
+
+API_KEY: Final = "test-api-key-0001-long"
+BODY: Final = orjson.dumps(reply(WIRES["openai"]))  # orjson: bytes unlike the proxy's own JSON
+EVENTS: Final = sse_body(WIRES["openai"])
+
+
+def deployment(tmp_path: Path, path: str) -> Path:
+    file = tmp_path / "routes.yaml"
+    file.write_text(
+        "reaches: {openai: [openai]}\n"
+        "credentials: {openai: [[OPENAI_API_KEY]]}\n"
+        f"routes:\n  gpt-4-1: {{openai: {{model: openai/gpt-4.1, path: {path}}}}}\n"
+    )
+    return file
+
+
+@pytest.fixture(params=["lean", "litellm"])
+def path(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    use_fake_credentials(monkeypatch)
+    settings = Settings(
+        deployment=deployment(tmp_path, path),
+        store_url=f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
+        pseudonym_key="test-pseudonym-key-0123456789abcdef",
+        server={"api_keys": [API_KEY]},
+    )
+    async with PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda _: None)) as router:
+        transport = httpx.ASGITransport(app=create_app(router, settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+            yield client
+
+
+def post(http: httpx.AsyncClient, **fields: Any) -> Any:
+    body = {"model": "GPT 4.1", "messages": [{"role": "user", "content": "hi"}]} | fields
+    return http.post(
+        "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+
+
+async def test_json__lean_relays_the_upstream_bytes(
+    http: httpx.AsyncClient, respx_mock: respx.MockRouter, path: str
+) -> None:
+    respx_mock.post(host="api.openai.com").respond(
+        200, content=BODY, headers={"content-type": "application/json"}
+    )
+
+    response = await post(http, user="alice-0001")
+
+    assert response.status_code == 200
+    assert response.headers["x-router-route"] == "gpt-4-1/openai"
+    assert response.json()["choices"][0]["message"]["content"] == CANNED_TEXT
+    assert response.json()["model"] == "GPT 4.1"  # the name asked for, on both paths
+    relayed = response.json() == json.loads(BODY) | {"model": "GPT 4.1"}  # all else as sent
+    assert relayed is (path == "lean")
+
+
+async def test_stream__lean_relays_the_upstream_events(
+    http: httpx.AsyncClient, respx_mock: respx.MockRouter, path: str
+) -> None:
+    respx_mock.post(host="api.openai.com").respond(
+        200, content=EVENTS, headers={"content-type": "text/event-stream"}
+    )
+
+    response = await post(http, stream=True)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [e for e in response.text.split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    assert events.count("data: [DONE]") == 1
+    chunks = [json.loads(e[6:]) for e in events[:-1]]
+    pieces = [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
+    assert "".join(pieces) == CANNED_TEXT
+    assert {c["model"] for c in chunks} == {"GPT 4.1"}  # each event names the model asked for
+
+
+async def test_stream__failure_mid_stream_ends_with_an_error_event(
+    http: httpx.AsyncClient, respx_mock: respx.MockRouter
+) -> None:
+    class Breaks(httpx.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield EVENTS[: EVENTS.index(b"\n\n") + 2]
+            raise httpx.ReadError("reset")
+
+    headers = {"content-type": "text/event-stream"}
+    respx_mock.post(host="api.openai.com").mock(
+        return_value=httpx.Response(200, headers=headers, stream=Breaks())
+    )
+
+    response = await post(http, stream=True)
+
+    last = [e for e in response.text.split("\n\n") if e][-1]
+    assert json.loads(last.removeprefix("data: "))["error"]["type"] == "server_error"
+
+
+async def test_provider_refusal__400_in_openais_shape(
+    http: httpx.AsyncClient, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(host="api.openai.com").respond(
+        400, json={"error": {"message": "Unsupported parameter: 'seed'", "type": "x"}}
+    )
+
+    response = await post(http, seed=3)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "rejected_by_provider"
+
+
+async def test_quick_path__values_of_another_json_type_are_refused(
+    http: httpx.AsyncClient, respx_mock: respx.MockRouter
+) -> None:
+    """JSON types as documented: a string for a number is refused by both endpoints alike."""
+    route = respx_mock.post(host="api.openai.com").respond(200, json=reply(WIRES["openai"]))
+
+    response = await post(http, temperature="0.5")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "temperature"
+    assert not route.calls
+
+
+async def test_auth__missing_or_wrong_key_is_401(http: httpx.AsyncClient) -> None:
+    body = {"model": "GPT 4.1", "messages": [{"role": "user", "content": "hi"}]}
+    missing = await http.post("/v1/chat/completions", json=body)
+    wrong = await http.post(
+        "/v1/chat/completions", json=body, headers={"Authorization": "Bearer nope-nope-nope"}
+    )
+    assert (missing.status_code, missing.json()["error"]["code"]) == (401, "missing_api_key")
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "invalid_api_key")
