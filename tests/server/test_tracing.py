@@ -201,3 +201,21 @@ def test_tracing__an_unknown_exporter_is_refused_by_name() -> None:
 
     with pytest.raises(ConfigError, match="expected otlp, console or none, found 'zipkin'"):
         _tracing.configure({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+async def test_tracing__a_stream_makes_the_same_tree(
+    tmp_path: Path, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_fake_credentials(monkeypatch)
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        mock_provider(mock, "openai", stream=True)
+        status = await post(tmp_path, body() | {"stream": True})
+    assert status == 200
+    finished = spans.get_finished_spans()
+    [request] = named(finished, "request")
+    [attempt] = named(finished, "attempt")
+    assert attrs(request)["stream"] is True
+    assert attrs(request)["outcome"] == "ok"
+    assert attrs(attempt)["provider"] == attrs(request)["provider"] == "openai"
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == request.context.span_id
