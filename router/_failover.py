@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from router import _tracing
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
 from router._core.invariant import Identity, content_strings, find_in_arguments
@@ -160,19 +161,30 @@ class Failover:
             upstream, step = self._request_for(call, route, number, remaining)
             if number == 1 and call.started:
                 self._metrics.overhead(step.started - call.started)
-            try:
-                self._check_arguments(step, upstream)
-                answer = await _within(forward(upstream), remaining, upstream.target.prefix)
-            except asyncio.CancelledError:  # the server shuts down, or the caller went away
-                self._attempted(step, "cancelled")
-                raise
-            except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
-                attempts.append(self._failed(step, exc))
-                if not isinstance(exc, UpstreamFailure) or not exc.retryable:
+            with _tracing.child("attempt") as span:
+                if span is not None:
+                    _tracing.annotate(
+                        span, model=route.model.slug, route=route.key,
+                        provider=route.provider.slug, attempt=number,
+                        user=call.audit_user, request_id=call.request_id,
+                    )  # fmt: skip
+                try:
+                    self._check_arguments(step, upstream)
+                    answer = await _within(forward(upstream), remaining, upstream.target.prefix)
+                except asyncio.CancelledError:  # the server shuts down, or the caller went away
+                    self._attempted(step, "cancelled")
+                    _tracing.annotate(span, outcome="cancelled")
                     raise
-                if number < len(routes):
-                    self._metrics.failover(route.model.slug, route.provider.slug)
-                continue
+                except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
+                    failed = self._failed(step, exc)
+                    attempts.append(failed)
+                    _tracing.annotate(span, outcome=failed.outcome, status_code=failed.status_code)
+                    if not isinstance(exc, UpstreamFailure) or not exc.retryable:
+                        raise
+                    if number < len(routes):
+                        self._metrics.failover(route.model.slug, route.provider.slug)
+                    continue
+                _tracing.annotate(span, outcome="ok")
             return step, answer
         raise BackendUnavailable(call.decision.model.name, attempts)
 

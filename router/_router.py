@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from router import _tracing
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
@@ -270,14 +271,16 @@ class PolicyRouter:
 
     async def _stored(self, user: str) -> Preferences | None:
         started, ok = time.perf_counter(), False
-        try:
-            stored = await self.preferences.get(user)
-            ok = True
-        except StoredPreferencesInvalid:
-            ok = True  # read fine; the row is at fault, not the store
-            raise
-        finally:
-            self.metrics.store_read(time.perf_counter() - started, ok)
+        with _tracing.child("store_read") as span:
+            try:
+                stored = await self.preferences.get(user)
+                ok = True
+            except StoredPreferencesInvalid:
+                ok = True  # read fine; the row is at fault, not the store
+                raise
+            finally:
+                self.metrics.store_read(time.perf_counter() - started, ok)
+                _tracing.annotate(span, outcome="ok" if ok else "failed")
         return stored
 
     @property
@@ -383,6 +386,34 @@ class PolicyRouter:
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
+        with _tracing.span("request", catalog_version=loaded.catalog.label) as span:
+            if span is not None:
+                _tracing.annotate(
+                    span,
+                    request_id=request_id,
+                    user=self._pseudonymizer.for_audit(user) if user else None,
+                    stream=stream,
+                )
+            return await self._forward(
+                loaded, span, model, user, privacy, stream, request_id, arguments,
+                proxy=proxy, raw=raw, started=started,
+            )  # fmt: skip
+
+    async def _forward(
+        self,
+        loaded: Loaded,
+        span: Any,
+        model: str,
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        stream: bool,
+        request_id: str | None,
+        arguments: dict[str, Any],
+        *,
+        proxy: bool,
+        raw: bool,
+        started: float,
+    ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
                 loaded, model, user, privacy, request_id, arguments, proxy=proxy, started=started
@@ -399,12 +430,21 @@ class PolicyRouter:
             else:
                 answer = await loaded.failover.complete(call)
         except RouterError as exc:
-            self.metrics.request(_model_label(loaded, model), *outcome_of(exc))
+            label = _model_label(loaded, model)
+            outcome, reason = outcome_of(exc)
+            self.metrics.request(label, outcome, reason)
+            _tracing.annotate(span, model=label, outcome=outcome, reason=reason)
             compatible = dropin_error(exc, model)
             if compatible is exc:
                 raise
             raise compatible from exc.__cause__
         self.metrics.request(call.decision.model.slug, "ok", None)
+        if span is not None:
+            route = answer[1].route
+            _tracing.annotate(
+                span, model=route.model.slug, route=route.key, provider=route.provider.slug,
+                outcome="ok", request_id=call.request_id,
+            )  # fmt: skip
         return answer
 
     async def _prepare(
@@ -435,7 +475,12 @@ class PolicyRouter:
             )
             raise
         dropped = loaded.dropped(found, checked)
-        decision = loaded.decide(found, effective, dropped)
+        with _tracing.child("decision", model=found.slug) as span:
+            decision = loaded.decide(found, effective, dropped)
+            if span is not None:
+                _tracing.annotate(
+                    span, allowed=len(decision.allowed), rejected=len(decision.rejected)
+                )
         self.metrics.decision(found.slug, len(decision.allowed))
         self._emit(
             label,

@@ -132,6 +132,7 @@ def test_command_that_does_not_forward__succeeds_without_importing_litellm(
     assert ran["status"] == 0, ran["stderr"][-2000:]
     assert COMMAND_MODULES[args[0]] in ran["modules"]
     assert "litellm" not in _top_level(ran["modules"])
+    assert "opentelemetry" not in _top_level(ran["modules"])  # tracing: forwarded requests only
 
 
 def test_command_that_forwards__imports_litellm(tmp_path: Path) -> None:
@@ -147,6 +148,7 @@ def test_import_router__does_not_import_litellm() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "litellm" not in _top_level(json.loads(done.stdout))
+    assert "opentelemetry" not in _top_level(json.loads(done.stdout))
 
 
 def test_every_module_of_the_package__imports_without_litellm() -> None:
@@ -168,6 +170,7 @@ def test_read_only_commands__import_no_server_http_client_store_driver_or_audit_
     """They decide and print: uvicorn, the HTTP clients, the store drivers (no --user) and
     structlog (no audit record) would only slow their start-up."""
     unneeded = {"uvicorn", "fastapi", "httpx", "aiohttp", "aiosqlite", "asyncpg", "structlog"}
+    unneeded |= {"opentelemetry"}  # tracing: a forwarded request imports it, if installed
     ran = _run_command([*args, "--offline"], tmp_path)
     assert ran["status"] == 0, ran["stderr"][-2000:]
     assert _top_level(ran["modules"]) & unneeded == set()

@@ -26,6 +26,7 @@ from router._server.context import Caller, RouterUser, context, end_user, router
 from router._server.errors import ApiError, api_error
 from router._server.refusal import audit_refusal
 from router._server.schemas import ChatCompletionRequest
+from router._tracing import remote_parent
 
 
 async def chat_completions(
@@ -39,16 +40,17 @@ async def chat_completions(
         raise
     privacy = body.privacy.plain() if body.privacy else None
     try:
-        result, answered = await context(request).router.route_completion(
-            body.model,
-            body.messages,
-            user,
-            privacy=privacy,
-            stream=body.stream,
-            request_id=request.state.request_id,
-            proxy=True,
-            **_forwarded(body),
-        )
+        with remote_parent(request.headers):  # the request's span joins the caller's trace
+            result, answered = await context(request).router.route_completion(
+                body.model,
+                body.messages,
+                user,
+                privacy=privacy,
+                stream=body.stream,
+                request_id=request.state.request_id,
+                proxy=True,
+                **_forwarded(body),
+            )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         error = api_error(exc)
         error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"

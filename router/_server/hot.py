@@ -34,6 +34,7 @@ from router._server.context import context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._server.refusal import audit_refusal
 from router._server.schemas import ChatCompletionRequest
+from router._tracing import remote_parent
 from router._upstream.lean import Raw
 
 _OWN: Final = ("model", "messages", "user", "privacy", "stream")
@@ -57,17 +58,18 @@ async def chat_completions(request: Request) -> Response:
     model, messages, privacy, stream = (fields.pop(k) for k in ("model", "messages", "privacy",
                                                                  "stream"))  # fmt: skip
     try:
-        result, answered = await ctx.router.route_completion(
-            model,
-            messages,
-            user,
-            privacy=privacy,
-            stream=stream,
-            request_id=request.state.request_id,
-            proxy=True,
-            raw=True,
-            **fields,
-        )
+        with remote_parent(request.headers):  # the request's span joins the caller's trace
+            result, answered = await ctx.router.route_completion(
+                model,
+                messages,
+                user,
+                privacy=privacy,
+                stream=stream,
+                request_id=request.state.request_id,
+                proxy=True,
+                raw=True,
+                **fields,
+            )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         error = api_error(exc)
         error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"

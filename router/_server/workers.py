@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from router import _tracing
 from router._router import PolicyRouter
 from router._server.app import create_app
 from router._server.operations import reload_on_sighup
@@ -27,6 +28,7 @@ def app() -> FastAPI:
     """One worker's app; its router is closed when the worker shuts down."""
     settings = Settings()
     setup.configure(settings.transport)
+    _tracing.configure()  # the OTEL_* variables, unless the host set tracing up
     router = PolicyRouter.from_settings(settings)
     application = create_app(router, settings)
 

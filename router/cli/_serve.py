@@ -83,6 +83,7 @@ async def _serve(settings: Settings) -> None:
 
     import uvicorn
 
+    from router import _tracing
     from router._router import PolicyRouter
     from router._server import logs
     from router._server.app import create_app
@@ -92,6 +93,7 @@ async def _serve(settings: Settings) -> None:
     from router._upstream import setup
 
     setup.configure(settings.transport)  # import litellm now, not in the first request
+    _tracing.configure()  # the OTEL_* variables, unless the host set tracing up
     async with PolicyRouter.from_settings(settings) as router:
         config = uvicorn.Config(
             create_app(router, settings),
