@@ -82,12 +82,16 @@ class Answered:
 
     def plain(self) -> dict[str, Any]:
         """Where a response came from, and the caller's parameters it did not honour (if any)."""
-        out: dict[str, Any] = {
+        return {
             "request_id": self.request_id,
             "route": self.route.key,
             "provider": self.route.provider.slug,
             "offline": self.offline,
-        }
+        } | self.honesty()
+
+    def honesty(self) -> dict[str, Any]:
+        """The caller's parameters the route did not send as given, if any."""
+        out: dict[str, Any] = {}
         if self.dropped:
             out["dropped_params"] = list(self.dropped)
         if self.overridden:
@@ -274,20 +278,9 @@ class Failover:
             scrubbed_replaced=list(step.scrubbed.replaced),
             sends=step.check.sends,
             offline=self._settings.offline,
-            **_honesty(step),
+            **self._answered(step).honesty(),
             **extra,
         )
-
-
-def _honesty(step: _Step) -> dict[str, Any]:
-    """The caller's parameters this attempt did not send as given, if any."""
-    out: dict[str, Any] = {}
-    dropped = step.call.dropped.get(step.route.key)
-    if dropped:
-        out["dropped_params"] = list(dropped)
-    if step.overridden:
-        out["overridden_params"] = list(step.overridden)
-    return out
 
 
 class RoutedStream:
