@@ -357,15 +357,48 @@ class PolicyRouter:
         request_id: str | None = None,
         proxy: bool = False,
         raw: bool = False,
+        api: str = "chat",
         **kwargs: Any,
     ) -> tuple[Any, Answered]:
         """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface.
 
         ``raw``: a route on the lean path answers the upstream's bytes (``Raw``, or SSE event
         bytes when streaming) instead of litellm's types; other routes answer as always.
+        ``api``: the API the caller spoke (``chat``, ``messages``), named in every audit record.
         """
         return await self._route(
-            model, messages, user, privacy, stream, request_id, kwargs, proxy=proxy, raw=raw
+            model, messages, user, privacy, stream, request_id, kwargs,
+            proxy=proxy, raw=raw, api=api,
+        )  # fmt: skip
+
+    async def amessages(self, **request: Any) -> Any:
+        """Like ``litellm.anthropic.messages.acreate``, routed only where the policy allows.
+
+        Takes the Anthropic Messages request (the accepted surface of
+        router/_core/messages.py; ``metadata.user_id`` is the end user) and returns the
+        Messages response as a dict, or with ``stream=True`` an async iterator of Anthropic's
+        SSE event bytes. The policy path is ``acompletion``'s; errors are its errors.
+        """
+        from router import _messages
+
+        result, _ = await _messages.route_messages(
+            self, request, _messages.user_of(request), request_id=None, proxy=False
+        )
+        return _messages.sse(result) if request.get("stream") else result
+
+    async def route_messages(
+        self,
+        request: Mapping[str, Any],
+        user: str | None,
+        *,
+        request_id: str | None = None,
+    ) -> tuple[Any, Answered]:
+        """A Messages request for the proxy: the response (a dict) or its events (an async
+        iterator of dicts), and the route that answered; ``user`` is the settled end user."""
+        from router import _messages
+
+        return await _messages.route_messages(
+            self, request, user, request_id=request_id, proxy=True
         )
 
     async def _route(
@@ -380,6 +413,7 @@ class PolicyRouter:
         *,
         proxy: bool,
         raw: bool,
+        api: str = "chat",
     ) -> tuple[Any, Answered]:
         started = time.perf_counter()
         loaded = self._loaded
@@ -396,7 +430,7 @@ class PolicyRouter:
                 )
             return await self._forward(
                 loaded, span, model, user, privacy, stream, request_id, arguments,
-                proxy=proxy, raw=raw, started=started,
+                proxy=proxy, raw=raw, started=started, api=api,
             )  # fmt: skip
 
     async def _forward(
@@ -413,11 +447,13 @@ class PolicyRouter:
         proxy: bool,
         raw: bool,
         started: float,
+        api: str = "chat",
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
-                loaded, model, user, privacy, request_id, arguments, proxy=proxy, started=started
-            )
+                loaded, model, user, privacy, request_id, arguments,
+                proxy=proxy, started=started, api=api,
+            )  # fmt: skip
             loading = time.monotonic()
             setup.configure(self.settings.transport)  # its import is no attempt's latency
             spent = time.monotonic() - loading
@@ -458,10 +494,11 @@ class PolicyRouter:
         *,
         proxy: bool,
         started: float,
+        api: str = "chat",
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        refused = {"request_id": request_id, "user": audit_user, "model": model}
+        refused = {"request_id": request_id, "user": audit_user, "model": model, "api": api}
         label = loaded.catalog.label
         try:
             checked = _checked(arguments, proxy=proxy)
@@ -487,6 +524,7 @@ class PolicyRouter:
             "route.decision",
             request_id=request_id,
             user=audit_user,
+            api=api,
             **decision.to_dict() | {"model": decision.model.slug},
             offline=self.settings.offline,
         )
@@ -500,18 +538,26 @@ class PolicyRouter:
             raise error(decision, alternatives)
         checked.pop("stream", None)
         return Call(
-            request_id, user, audit_user, decision, checked, limits, dropped, started=started
-        )
+            request_id, user, audit_user, decision, checked, limits, dropped,
+            started=started, api=api,
+        )  # fmt: skip
 
     def refused(
-        self, request_id: str, user: str | None, model: str | None, reason: str, detail: str
+        self,
+        request_id: str,
+        user: str | None,
+        model: str | None,
+        reason: str,
+        detail: str,
+        *,
+        api: str = "chat",
     ) -> None:
         """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         self._emit(
             self._loaded.catalog.label, "route.refused", request_id=request_id,
-            user=audit_user, model=model, reason=reason, detail=detail,
+            user=audit_user, model=model, reason=reason, detail=detail, api=api,
         )  # fmt: skip
 
     def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:

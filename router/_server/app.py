@@ -5,6 +5,9 @@
   they must name the same user (an ambiguous user is refused, 400: whose preferences apply
   must never be a guess). The raw id decides, then is scrubbed per route like any identifier.
   ``privacy`` (preference fields) tightens the policy for this request only.
+- ``POST /v1/messages``: Anthropic's Messages request and response, JSON or SSE, through the
+  same policy path as chat (router/_server/messages.py); errors in Anthropic's shape, and the
+  key may come as ``x-api-key``.
 - ``GET /v1/models``, ``GET /v1/models/{id}``: models with an allowed route (for
   ``X-Router-User`` or ``?user=``; router/_server/models.py).
 - ``GET|PUT|PATCH|DELETE /v1/users/{user}/preferences``, ``GET /v1/users``: admin key only
@@ -38,6 +41,7 @@ from router._server.chat import chat_completions
 from router._server.context import Context, context, known_query
 from router._server.envelope import Envelope, Limits
 from router._server.errors import add_error_handlers
+from router._server.messages import count_tokens, messages
 from router._server.models import add_model_routes
 from router._server.openapi import precise
 from router._server.operations import add_operation_routes, install_metrics
@@ -116,6 +120,10 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     app.router.routes.insert(
         0, Route("/v1/chat/completions", hot.chat_completions, methods=["POST"])
     )
+    # Anthropic's Messages API (router/_server/messages.py); its own surface and error shape,
+    # outside the OpenAPI document, which describes the OpenAI-compatible API.
+    app.router.routes.append(Route("/v1/messages", messages, methods=["POST"]))
+    app.router.routes.append(Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]))
     add_error_handlers(app)
     limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
     app.add_middleware(Envelope, keys=keys, limits=limits)

@@ -53,6 +53,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def key_credentials(
+    authorization: str | None, x_api_key: str | None = None
+) -> HTTPAuthorizationCredentials | None:
+    """The key a request presents: ``Authorization: Bearer <key>`` (as FastAPI's HTTPBearer
+    reads it), or ``x-api-key: <key>`` (Anthropic's SDK; read on the Anthropic paths only).
+    Both given: they must be the same key (401), since which one counts would be a guess."""
+    scheme, _, token = (authorization or "").partition(" ")
+    bearer = token if scheme.lower() == "bearer" and token else None
+    if bearer and x_api_key and bearer.strip() != x_api_key.strip():
+        raise _unauthorized(
+            "two different API keys (Authorization and x-api-key); send one",
+            "conflicting_api_keys",
+        )
+    key = bearer or x_api_key
+    return HTTPAuthorizationCredentials(scheme="Bearer", credentials=key) if key else None
+
+
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 

@@ -19,11 +19,10 @@ from typing import Final
 from urllib.parse import unquote_to_bytes
 
 import anyio
-from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router._server.auth import Keys
-from router._server.errors import ApiError, internal_error
+from router._server.auth import Keys, key_credentials
+from router._server.errors import ANTHROPIC_PATHS, ApiError, internal_error, respond
 
 log = logging.getLogger("router.server")
 access_log = logging.getLogger("router.access")
@@ -66,11 +65,11 @@ class Envelope:
             # here, with an answer in OpenAI's shape rather than uvicorn's plain-text 500.
             log.warning("request %s cancelled (server shutting down)", exchange.request_id)
             if not exchange.status:
-                await _cancelled().response()(scope, receive, exchange.send)
+                await respond(_cancelled(), scope["path"])(scope, receive, exchange.send)
         except Exception:
             log.exception("request %s failed", exchange.request_id)
             if not exchange.status:  # else the answer is cut short; uvicorn closes the connection
-                await internal_error().response()(scope, receive, exchange.send)
+                await respond(internal_error(), scope["path"])(scope, receive, exchange.send)
         finally:
             exchange.log()
 
@@ -80,12 +79,11 @@ class Envelope:
             with anyio.fail_after(self.limits.read_timeout):
                 body = await _bounded_body(scope, receive, self.limits.max_body_bytes)
         except ApiError as refused:
-            await _closing(refused).response()(scope, receive, exchange.send)
+            await respond(_closing(refused), scope["path"])(scope, receive, exchange.send)
             return
         except TimeoutError:
-            await _closing(_too_slow(self.limits.read_timeout)).response()(
-                scope, receive, exchange.send
-            )
+            too_slow = _closing(_too_slow(self.limits.read_timeout))
+            await respond(too_slow, scope["path"])(scope, receive, exchange.send)
             return
         await self.app(scope, _replay(body, receive), exchange.send)
 
@@ -98,7 +96,9 @@ class Envelope:
                 code="invalid_path",
             )
         if scope["path"] not in PUBLIC:
-            self.keys.caller(_bearer(scope))
+            anthropic = scope["path"] in ANTHROPIC_PATHS  # Anthropic's SDK sends x-api-key
+            x_api_key = _header(scope, b"x-api-key") if anthropic else None
+            self.keys.caller(key_credentials(_header(scope, b"authorization"), x_api_key))
 
 
 class _Exchange:
@@ -159,14 +159,6 @@ def _is_utf8_path(scope: Scope) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _bearer(scope: Scope) -> HTTPAuthorizationCredentials | None:
-    """The ``Authorization: Bearer <key>`` credentials, as FastAPI's HTTPBearer reads them."""
-    scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
 
 
 def _closing(error: ApiError) -> ApiError:

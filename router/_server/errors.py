@@ -1,6 +1,8 @@
 """Errors in OpenAI's shape: ``ApiError`` and the table from ``RouterError`` to HTTP.
 
-Every error response is ``{"error": {"message", "type", "param", "code"}}``. Handlers raise
+Every error response is ``{"error": {"message", "type", "param", "code"}}``, except on the
+Anthropic Messages paths (``ANTHROPIC_PATHS``), where it is Anthropic's
+``{"type": "error", "error": {"type", "message", ...}}`` (``respond`` picks by path). Handlers raise
 ``ApiError``; a ``RouterError`` is mapped by ``api_error`` (one registration per subclass,
 status and code chosen there); FastAPI's validation and HTTP errors are reshaped the same way.
 Details that could leak internals (a traceback) go to the log; a backend's own error text goes
@@ -12,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +42,19 @@ from router._server.refusal import audit_refusal
 
 log = logging.getLogger("router.server")
 
+# Paths that speak Anthropic's Messages API: its error shape, and x-api-key auth.
+ANTHROPIC_PATHS: Final = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+# Anthropic's error type for an HTTP status (any other 4xx: invalid_request_error, 5xx: api_error).
+_ANTHROPIC_TYPES: Final = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
 
 class ApiError(Exception):
     """An error response in OpenAI's shape, raised by handlers and rendered in one place."""
@@ -62,6 +77,23 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse({"error": self.error}, status_code=self.status, headers=self.headers)
+
+    def anthropic(self) -> dict[str, Any]:
+        """The error in Anthropic's shape: its type for the status, then the router's own
+        details (``code``, ``param``, the rejected routes and alternatives, ...)."""
+        kind = _ANTHROPIC_TYPES.get(self.status)
+        if kind is None:
+            kind = "api_error" if self.status >= 500 else "invalid_request_error"
+        details = {k: v for k, v in self.error.items() if k != "type" and v is not None}
+        return {"type": "error", "error": {"type": kind, **details}}
+
+    def anthropic_response(self) -> JSONResponse:
+        return JSONResponse(self.anthropic(), status_code=self.status, headers=self.headers)
+
+
+def respond(error: ApiError, path: str) -> JSONResponse:
+    """``error`` in the shape of the API that ``path`` belongs to."""
+    return error.anthropic_response() if path in ANTHROPIC_PATHS else error.response()
 
 
 def internal_error() -> ApiError:
@@ -189,12 +221,12 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_error)
 
 
-async def _on_api_error(_request: Request, exc: Exception) -> Response:
-    return cast(ApiError, exc).response()
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    return respond(cast(ApiError, exc), request.url.path)
 
 
-async def _on_router_error(_request: Request, exc: Exception) -> Response:
-    return api_error(cast(RouterError, exc)).response()
+async def _on_router_error(request: Request, exc: Exception) -> Response:
+    return respond(api_error(cast(RouterError, exc)), request.url.path)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -218,7 +250,8 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     headers = dict(http.headers or {})
     if http.status_code == 405:
         headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
-    return ApiError(http.status_code, str(http.detail), code=code, headers=headers).response()
+    error = ApiError(http.status_code, str(http.detail), code=code, headers=headers)
+    return respond(error, request.url.path)
 
 
 def _allowed_methods(request: Request) -> set[str]:

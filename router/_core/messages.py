@@ -1,0 +1,260 @@
+"""The accepted surface of an Anthropic Messages request (``POST /v1/messages``, ``amessages``).
+
+Deny by default, as for chat completions (router/_core/surface.py, whose shape checks this
+reuses): a Messages request may carry only the fields of :data:`MESSAGES_PARAMETERS`, each of
+the declared shape down to its content blocks; anything else is refused by name before
+anything is decided. Server tools (web search, code execution, computer use, bash, text
+editor, web fetch, memory) and the fields that configure them (``mcp_servers``,
+``container``) run at the provider, outside the catalog's policy: they are refused with a
+message that says so.
+
+Pure: no I/O. ``check_messages`` returns the request normalised (``None`` values dropped) or
+raises :class:`~router._core.surface.SurfaceError` naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from router._core.surface import (
+    Check,
+    Param,
+    SurfaceError,
+    _Bad,
+    _describe,
+    _named,
+    _privacy,
+    boolean,
+    either,
+    integer,
+    list_of,
+    number,
+    obj,
+    one_of,
+    opaque,
+    string,
+)
+
+__all__ = ["MESSAGES_PARAMETERS", "check_messages", "markdown_table"]
+
+_DOC: Final = "see README, 'Anthropic Messages API'"
+_SERVER_TOOL: Final = (
+    "server tool {kind!r} is not accepted: it runs at the provider, outside the catalog's "
+    "policy (what it fetches, executes or keeps is not declared); send custom tools only "
+    "(name, description, input_schema)"
+)
+# Request fields that switch on provider-side tools or state: refused with their reason.
+_PROVIDER_SIDE: Final = {
+    "mcp_servers": "MCP servers are called by the provider, outside the catalog's policy",
+    "container": "a code-execution container keeps files at the provider, beyond the route's retention",
+    "context_management": "context editing runs at the provider on state the catalog does not declare",
+    "service_tier": "the router chooses the backend from the policy",
+}
+
+
+def _tagged(what: str, shapes: Mapping[str, Check]) -> Check:
+    """An object whose ``type`` picks its shape; any other type is refused by name."""
+
+    @_named(" \\| ".join(f"{kind} {what}" for kind in shapes))
+    def check(value: Any, path: str) -> Any:
+        kind = value.get("type") if isinstance(value, Mapping) else None
+        shape = shapes.get(kind) if isinstance(kind, str) else None
+        if shape is None:
+            raise _Bad(f"{path}.type", f"one of {', '.join(map(repr, shapes))}", kind)
+        return shape(value, path)
+
+    return check
+
+
+_CACHE_CONTROL = obj({"type": one_of("ephemeral"), "ttl": one_of("5m", "1h")}, required=("type",))
+_TEXT = obj(
+    {"type": one_of("text"), "text": string, "cache_control": _CACHE_CONTROL},
+    required=("type", "text"),
+)
+_IMAGE_SOURCE = _tagged(
+    "source",
+    {
+        "base64": obj(
+            {
+                "type": one_of("base64"),
+                "media_type": one_of("image/jpeg", "image/png", "image/gif", "image/webp"),
+                "data": string,
+            },
+            required=("type", "media_type", "data"),
+        ),
+        "url": obj({"type": one_of("url"), "url": string}, required=("type", "url")),
+    },
+)
+_IMAGE = obj(
+    {"type": one_of("image"), "source": _IMAGE_SOURCE, "cache_control": _CACHE_CONTROL},
+    required=("type", "source"),
+)
+_TOOL_USE = obj(
+    {
+        "type": one_of("tool_use"),
+        "id": string,
+        "name": string,
+        "input": opaque,
+        "cache_control": _CACHE_CONTROL,
+    },
+    required=("type", "id", "name", "input"),
+)
+_TOOL_RESULT = obj(
+    {
+        "type": one_of("tool_result"),
+        "tool_use_id": string,
+        "content": either(string, list_of(_tagged("block", {"text": _TEXT, "image": _IMAGE}))),
+        "is_error": boolean,
+        "cache_control": _CACHE_CONTROL,
+    },
+    required=("type", "tool_use_id"),
+)
+_THINKING = obj(
+    {"type": one_of("thinking"), "thinking": string, "signature": string},
+    required=("type", "thinking"),
+)
+_REDACTED_THINKING = obj(
+    {"type": one_of("redacted_thinking"), "data": string}, required=("type", "data")
+)
+_BLOCKS: Final[Mapping[str, Check]] = {
+    "text": _TEXT,
+    "image": _IMAGE,
+    "tool_use": _TOOL_USE,
+    "tool_result": _TOOL_RESULT,
+    "thinking": _THINKING,
+    "redacted_thinking": _REDACTED_THINKING,
+}
+
+
+_block = _tagged("block", _BLOCKS)
+
+
+_MESSAGE = obj(
+    {"role": one_of("user", "assistant"), "content": either(string, list_of(_block))},
+    required=("role", "content"),
+)
+
+
+@_named("{name, description, input_schema, cache_control} (custom tools only)")
+def _tool(value: Any, path: str) -> Any:
+    """A custom tool; a server tool (any ``type`` but ``custom``) is refused by its type."""
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind not in (None, "custom"):
+        raise _Bad(f"{path}.type", "'custom' or no type", _ServerTool(kind))
+    return _CUSTOM_TOOL(value, path)
+
+
+class _ServerTool:
+    """A server tool's type, as the refusal names it."""
+
+    def __init__(self, kind: object) -> None:
+        self.kind = kind
+
+
+_CUSTOM_TOOL = obj(
+    {
+        "type": one_of("custom"),
+        "name": string,
+        "description": string,
+        "input_schema": opaque,
+        "cache_control": _CACHE_CONTROL,
+    },
+    required=("name", "input_schema"),
+)
+_CHOOSE = obj(
+    {"type": one_of("auto", "any", "none"), "disable_parallel_tool_use": boolean},
+    required=("type",),
+)
+_TOOL_CHOICE = _tagged(
+    "choice",
+    {
+        "auto": _CHOOSE,
+        "any": _CHOOSE,
+        "none": _CHOOSE,
+        "tool": obj(
+            {"type": one_of("tool"), "name": string, "disable_parallel_tool_use": boolean},
+            required=("type", "name"),
+        ),
+    },
+)
+_THINKING_CONFIG = _tagged(
+    "thinking",
+    {
+        "enabled": obj(
+            {"type": one_of("enabled"), "budget_tokens": integer},
+            required=("type", "budget_tokens"),
+        ),
+        "disabled": obj({"type": one_of("disabled")}, required=("type",)),
+    },
+)
+
+
+def _p(name: str, check: Check, handling: str = "forwarded (translated by litellm)") -> Param:
+    return Param(name, check, handling)
+
+
+MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
+    p.name: p
+    for p in (
+        _p("model", string, "resolved in the catalog (display name, alias or slug): any catalog model"),
+        _p("messages", list_of(_MESSAGE, min_items=1), "translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
+        _p("max_tokens", integer, "required, as Anthropic requires; forwarded"),
+        _p("system", either(string, list_of(_TEXT)), "translated to a system message"),
+        _p("metadata", obj({"user_id": string}), "user_id: the end user (as chat's user), then an identifier: removed or pseudonymised per route"),
+        _p("stream", boolean, "streams Anthropic's events; failover only before the first chunk"),
+        _p("temperature", number),
+        _p("top_p", number),
+        _p("top_k", integer),
+        _p("stop_sequences", list_of(string), "forwarded as stop"),
+        _p("tools", list_of(_tool), "custom tools, forwarded as functions; server tools refused"),
+        _p("tool_choice", _TOOL_CHOICE, "forwarded; disable_parallel_tool_use as parallel_tool_calls: false"),
+        _p("thinking", _THINKING_CONFIG, "forwarded as chat's thinking (litellm translates it per provider)"),
+        _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
+    )
+}  # fmt: skip
+_REQUIRED: Final = ("model", "messages", "max_tokens")
+
+
+def refusal(name: str) -> str:
+    """Why the Messages request field ``name`` is not accepted, and what to do instead."""
+    reason = _PROVIDER_SIDE.get(name)
+    if reason is not None:
+        return f"{name!r} is not accepted: {reason}; remove it ({_DOC})"
+    return (
+        f"unsupported field {name!r}: the router accepts the Messages fields "
+        f"{', '.join(MESSAGES_PARAMETERS)} only; remove it ({_DOC})"
+    )
+
+
+def check_messages(request: Mapping[str, Any]) -> dict[str, Any]:
+    """``request`` normalised if every field is accepted with its shape; else SurfaceError."""
+    out: dict[str, Any] = {}
+    for name, value in request.items():
+        param = MESSAGES_PARAMETERS.get(name)
+        if param is None:
+            raise SurfaceError(name, refusal(name))
+        if value is None:
+            continue
+        try:
+            out[name] = param.check(value, name)
+        except _Bad as bad:
+            raise SurfaceError(name, _message(bad)) from None
+    missing = [name for name in _REQUIRED if name not in out]
+    if missing:
+        raise SurfaceError(missing[0], f"{missing[0]!r} is required ({_DOC})")
+    return out
+
+
+def _message(bad: _Bad) -> str:
+    if isinstance(bad.found, _ServerTool):
+        return f"{bad.path}: " + _SERVER_TOOL.format(kind=bad.found.kind) + f" ({_DOC})"
+    return f"{bad.path}: expected {bad.expected}, got {_describe(bad.found)} ({_DOC})"
+
+
+def markdown_table() -> str:
+    """The accepted Messages surface as the README shows it (a test keeps the two equal)."""
+    rows = ["| field | shape | what the router does |", "| --- | --- | --- |"]
+    for p in MESSAGES_PARAMETERS.values():
+        rows.append(f"| `{p.name}` | {getattr(p.check, 'shape', '?')} | {p.handling} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,100 @@
+"""Anthropic's Messages API on the chat path: one policy for both APIs.
+
+A Messages request is checked against its accepted surface (router/_core/messages.py),
+translated into chat-completion arguments with litellm's adapter (router/_upstream/messages.py),
+and routed by ``PolicyRouter.route_completion``: the same model resolution, preferences,
+decision, identifier scrubbing, wire guard, failover and audit as a chat completion, every
+record marked ``api: "messages"``. The answer is translated back: a Messages response (a
+dict, as ``litellm.anthropic.messages.acreate`` returns), or Anthropic's stream events.
+
+``metadata.user_id``, Anthropic's identifier field, names the end user as chat's ``user``
+does: it selects the user's preferences, then is removed or pseudonymised per route.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from router._core.messages import check_messages
+from router._core.surface import SurfaceError
+from router._dropin import dropin_error
+from router._errors import InvalidRequest, UnknownModel
+from router._failover import Answered
+from router._upstream import messages as translation
+
+if TYPE_CHECKING:
+    from router._router import PolicyRouter
+
+API: Final = "messages"
+
+
+def user_of(request: Mapping[str, Any]) -> str | None:
+    """The end user a Messages request names: ``metadata.user_id`` (if a string)."""
+    metadata = request.get("metadata")
+    user = metadata.get("user_id") if isinstance(metadata, Mapping) else None
+    return user if isinstance(user, str) and user else None
+
+
+async def route_messages(
+    router: PolicyRouter,
+    request: Mapping[str, Any],
+    user: str | None,
+    *,
+    request_id: str | None,
+    proxy: bool,
+) -> tuple[Any, Answered]:
+    """The Messages response (a dict), or with ``stream`` its events (an async iterator of
+    dicts), and the route that answered. ``user`` is the end user, already settled."""
+    request_id = request_id or uuid.uuid4().hex
+    try:
+        checked = check_messages(request)
+    except SurfaceError as exc:
+        model = request.get("model")
+        model = model if isinstance(model, str) else None
+        router.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
+        raise dropin_error(InvalidRequest(str(exc), param=exc.param), model or "") from None
+    model = checked["model"]
+    translated = translation.to_chat(checked, _hint(router, model))
+    result, answered = await router.route_completion(
+        model,
+        translated.messages,
+        user,
+        privacy=checked.get("privacy"),
+        stream=checked.get("stream", False),
+        request_id=request_id,
+        proxy=proxy,
+        api=API,
+        **translated.arguments,
+    )
+    if checked.get("stream"):
+        return translation.events(result, model, translated), answered
+    return translation.to_message(result, model, translated), answered
+
+
+def _hint(router: PolicyRouter, model: str) -> str:
+    """The catalog slug of ``model`` for the adapter's per-model choices; an unknown model is
+    refused (and audited) by the router itself."""
+    try:
+        return router.catalog.model(model).slug
+    except (UnknownModel, LookupError):
+        return model
+
+
+async def sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Anthropic's SSE: ``event: <type>`` and ``data: <json>``, a ``ping`` after
+    ``message_start``, as Anthropic sends it. A failure raises from the iteration."""
+    try:
+        async for event in events:
+            yield event_bytes(event)
+            if event.get("type") == "message_start":
+                yield event_bytes({"type": "ping"})
+    finally:
+        await cast(Any, events).aclose()
+
+
+def event_bytes(event: Mapping[str, Any]) -> bytes:
+    data = json.dumps(event, separators=(",", ":"))
+    return f"event: {event.get('type', 'message')}\ndata: {data}\n\n".encode()

@@ -1,0 +1,111 @@
+"""Anthropic Messages in and out of chat completions, with litellm's own adapter.
+
+A Messages request is translated at the edge into chat-completion arguments
+(``LiteLLMAnthropicMessagesAdapter``, the translation litellm's ``/v1/messages`` bridge uses),
+routed like any chat completion (the same decision, scrubbing, wire guard, failover and audit),
+and the answer translated back: a Messages response, or Anthropic's stream events
+(``AnthropicStreamWrapper``). So every catalog route serves this API through the one policy
+path, Anthropic's own routes included (their chat call is a Messages call on the wire).
+
+What the router reads itself is taken out before the adapter sees the request: ``metadata``
+(its ``user_id`` is the end user, handed to the router as chat's ``user`` and scrubbed per
+route), ``thinking`` (forwarded as chat's ``thinking``, which litellm translates per provider;
+the adapter would turn it into a ``reasoning_effort`` the catalog may fix), ``model``,
+``stream`` and ``privacy``. ``tool_choice.disable_parallel_tool_use``, which the adapter
+leaves out, becomes ``parallel_tool_calls: false``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
+
+_OWN: Final = frozenset({"model", "stream", "privacy", "metadata", "thinking"})
+
+
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """A Messages request as chat-completion arguments, and what translating back needs."""
+
+    messages: list[dict[str, Any]]
+    arguments: dict[str, Any]  # the other chat arguments (max_tokens, tools, stop, ...)
+    tool_names: Mapping[str, str] = field(default_factory=dict)  # shortened -> original
+
+
+def to_chat(request: Mapping[str, Any], model_hint: str) -> Translated:
+    """The chat arguments for an already-checked Messages ``request``.
+
+    ``model_hint`` (the catalog model's slug) is what the adapter reads to keep
+    ``cache_control`` for models that take it (Claude, Gemini)."""
+    body = {k: v for k, v in request.items() if k not in _OWN} | {"model": model_hint}
+    translated, tool_names = _adapter().translate_anthropic_to_openai(body)
+    arguments = {k: v for k, v in dict(translated).items() if k not in ("model", "messages")}
+    if "thinking" in request:
+        arguments["thinking"] = request["thinking"]
+    choice = request.get("tool_choice") or {}
+    if choice.get("disable_parallel_tool_use"):
+        arguments["parallel_tool_calls"] = False
+    messages = [_plain_message(m) for m in translated["messages"]]
+    return Translated(messages, arguments, tool_names)
+
+
+def _adapter() -> Any:
+    """litellm's adapter between Anthropic Messages and chat completions."""
+    from litellm.llms.anthropic.experimental_pass_through.adapters.transformation import (  # noqa: TID251
+        LiteLLMAnthropicMessagesAdapter,
+    )
+
+    return LiteLLMAnthropicMessagesAdapter()  # type: ignore[no-untyped-call]
+
+
+def _plain_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A translated message without the adapter's empty fields (``thinking_blocks: None``)."""
+    return {k: v for k, v in message.items() if v is not None or k == "content"}
+
+
+def to_message(response: Any, model: str, translated: Translated) -> dict[str, Any]:
+    """litellm's chat ``ModelResponse`` as a Messages response naming ``model``."""
+    message = _adapter().translate_openai_response_to_anthropic(
+        response, tool_name_mapping=dict(translated.tool_names)
+    )
+    out = cast(dict[str, Any], _json(message))
+    out["model"] = model
+    return {k: v for k, v in out.items() if v is not None or k in ("stop_sequence", "stop_reason")}
+
+
+async def events(
+    chunks: AsyncIterator[Any], model: str, translated: Translated
+) -> AsyncIterator[dict[str, Any]]:
+    """litellm's chat chunks as Anthropic's stream events (``message_start`` ...
+    ``message_stop``), each a plain dict; a failure of ``chunks`` raises from the iteration."""
+    from litellm.llms.anthropic.experimental_pass_through.adapters.streaming_iterator import (  # noqa: TID251
+        AnthropicStreamWrapper,
+    )
+
+    wrapper = AnthropicStreamWrapper(
+        completion_stream=cast(Any, chunks),
+        model=model,
+        tool_name_mapping=dict(translated.tool_names),
+    )
+    try:
+        async for event in wrapper:
+            if isinstance(event, Mapping):
+                yield cast(dict[str, Any], _json(event))
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:  # the routed stream records its attempt when closed
+            await close()
+
+
+def _json(value: Any) -> Any:
+    """``value`` as plain JSON data (litellm's typed dicts may hold pydantic objects)."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(exclude_none=True)
+    raise TypeError(f"{type(value).__name__} is not JSON data")
