@@ -1,5 +1,7 @@
 """A fake OpenAI-compatible provider on 127.0.0.1, in a thread: answers, 429s, streams, hangs.
 
+A POST to a path ending in ``/messages`` is answered in Anthropic's Messages format instead
+(JSON, or Anthropic's SSE events when the request streams), so Anthropic's routes can point here.
 Each POST to ``/v1/chat/completions`` takes the next scripted behaviour (the last one repeats):
 ``"ok"`` (a JSON completion, or SSE chunks when the request streams), ``"tool"`` (a tool call),
 ``"429"``, ``"500"``, ``"hang"`` (no answer until the server stops), ``"stall"`` (a stream's
@@ -16,7 +18,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests._support.wire import WIRES, reply, sse_body
+
 TEXT = "hello from the fake upstream"
+
+
+def _words(text: str) -> list[str]:
+    """``text`` in pieces that join back to it."""
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
 @dataclass
@@ -107,6 +117,8 @@ def _handler(upstream: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             if behaviour in ("429", "500"):
                 error = {"error": {"message": f"fake {behaviour}", "type": "fake"}}
                 self._send(int(behaviour), "application/json", json.dumps(error).encode())
+            elif self.path.endswith("/messages"):
+                self._anthropic(body)
             elif body.get("stream"):
                 self._send(200, "text/event-stream", _sse(TEXT))
             elif behaviour == "tool" and not any(m.get("role") == "tool" for m in body["messages"]):
@@ -114,6 +126,13 @@ def _handler(upstream: FakeUpstream) -> type[BaseHTTPRequestHandler]:
             else:
                 answer = _completion({"role": "assistant", "content": TEXT}, "stop")
                 self._send(200, "application/json", json.dumps(answer).encode())
+
+        def _anthropic(self, body: dict[str, Any]) -> None:
+            wire = WIRES["anthropic"]
+            if body.get("stream"):
+                self._send(200, "text/event-stream", sse_body(wire, tuple(_words(TEXT))))
+            else:
+                self._send(200, "application/json", json.dumps(reply(wire, TEXT)).encode())
 
         def _send(self, status: int, content_type: str, payload: bytes) -> None:
             self.send_response(status)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,9 +25,10 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionUserMessageParam
 
+from tests._support.process import clean_environment, free_port
+from tests._support.process import wait_until_healthy as shared_wait_until_healthy
 from tests._support.wire import (
     CANNED_TEXT,
-    FAKE_CREDENTIALS,
     STREAM_PIECES,
     WIRES,
     reply,
@@ -42,7 +41,6 @@ API_KEY: Final = "process-api-key-0001"
 ADMIN_KEY: Final = "process-admin-key"
 UPSTREAM_KEY: Final = "sk-fake-upstream-key-for-the-process-test"
 SLOW_SECONDS: Final = 3.0
-START_TIMEOUT: Final = 120.0
 
 
 @dataclass
@@ -91,33 +89,21 @@ def upstream() -> Iterator[Upstream]:
     server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def environment(data_dir: Path, upstream_port: int, **extra: str) -> dict[str, str]:
     """The process's environment: ours only, no developer settings or provider credentials."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in FAKE_CREDENTIALS
-        and not k.startswith("POLICY_ROUTER_")
-        and "PROXY" not in k.upper()
-    }
-    return env | {
-        "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([API_KEY]),
-        "POLICY_ROUTER_SERVER__ADMIN_KEYS": json.dumps([ADMIN_KEY]),
-        "POLICY_ROUTER_SERVER__GRACEFUL_TIMEOUT": "30",
-        "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"http://127.0.0.1:{upstream_port}/v1",
-        "POLICY_ROUTER_ORG__ALLOW_PROVIDERS": '["openai"]',
-        "POLICY_ROUTER_DATA_DIR": str(data_dir),
-        "POLICY_ROUTER_AUDIT": str(data_dir / "audit.jsonl"),
-        "OPENAI_API_KEY": UPSTREAM_KEY,
-        "NO_PROXY": "*",
-        **extra,
-    }
+    return clean_environment(
+        **{
+            "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([API_KEY]),
+            "POLICY_ROUTER_SERVER__ADMIN_KEYS": json.dumps([ADMIN_KEY]),
+            "POLICY_ROUTER_SERVER__GRACEFUL_TIMEOUT": "30",
+            "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"http://127.0.0.1:{upstream_port}/v1",
+            "POLICY_ROUTER_ORG__ALLOW_PROVIDERS": '["openai"]',
+            "POLICY_ROUTER_DATA_DIR": str(data_dir),
+            "POLICY_ROUTER_AUDIT": str(data_dir / "audit.jsonl"),
+            "OPENAI_API_KEY": UPSTREAM_KEY,
+            **extra,
+        }
+    )
 
 
 @dataclass
@@ -151,16 +137,7 @@ def serve(data_dir: Path, upstream: Upstream, *args: str, **env: str) -> subproc
 
 
 def wait_until_healthy(served: Served) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            pytest.fail(f"the server exited with {served.process.returncode}:\n{served.logs()}")
-        try:
-            if httpx.get(f"{served.base_url}/healthz", timeout=1, trust_env=False).is_success:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"the server did not answer /healthz in {START_TIMEOUT}s:\n{served.logs()}")
+    shared_wait_until_healthy(served.base_url, served.process, served.logs)
 
 
 @pytest.fixture(scope="module")

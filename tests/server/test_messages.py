@@ -1,0 +1,617 @@
+"""``POST /v1/messages`` in process: Anthropic's Messages API over the chat policy path.
+
+Requests in Anthropic's shape go to the ASGI app over httpx; the providers' wire is mocked
+with respx (fake credentials), so each assertion is on the request litellm or the lean path
+really built. The anthropic SDK itself runs against a live server in test_messages_process.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+import respx
+
+from router._settings import Settings
+from tests._support.proxy import API_KEY, Proxy, make_settings, records, serve
+from tests._support.wire import mock_provider, places, use_fake_credentials, wire_text
+
+USER: Final = "sentinel-user-4b1d"
+ANTHROPIC: Final = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
+DOC: Final = "(see README, 'Anthropic Messages API')"
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    body = {
+        "model": "GPT 4.1",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hello."}],
+    }
+    return body | fields
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    """The ``data`` of each SSE event, checked against its ``event`` line."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        name, data = block.split("\n", 1)
+        event = json.loads(data.removeprefix("data: "))
+        assert name == f"event: {event['type']}"
+        out.append(event)
+    return out
+
+
+@pytest.fixture
+def wire() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    use_fake_credentials(monkeypatch)
+    return make_settings(tmp_path, offline=False)
+
+
+@pytest.fixture
+async def live(online: Settings) -> AsyncIterator[Proxy]:
+    async with serve(online) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+async def offline(tmp_path: Path) -> AsyncIterator[Proxy]:
+    async with serve(make_settings(tmp_path)) as proxy:
+        yield proxy
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+async def test_messages__a_non_anthropic_model_is_served_through_translation(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    openai = mock_provider(wire, "openai")
+    tools = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}]
+    body = message(system="Be brief.", tools=tools, stop_sequences=["END"], temperature=0.2)
+    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["type"] == "message"
+    assert answer["role"] == "assistant"
+    assert answer["model"] == "GPT 4.1"  # the name the caller asked for
+    assert answer["content"] == [{"type": "text", "text": "canned reply from the mock"}]
+    assert answer["stop_reason"] == "end_turn"
+    assert answer["usage"] == {"input_tokens": 3, "output_tokens": 4}
+    assert response.headers["x-router-route"] == "gpt-4-1/openai"
+    sent = json.loads(openai.calls[0].request.content)  # OpenAI's chat format on the wire
+    assert sent["model"] == "gpt-4.1"
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Say hello."},
+    ]
+    assert sent["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object"},
+                "description": "Weather",
+            },
+        }
+    ]
+    assert sent["stop"] == ["END"]
+    assert sent["max_tokens"] == 64
+
+
+async def test_messages__a_tool_call_comes_back_as_a_tool_use_block(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    reply = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4.1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
+    wire.post("https://api.openai.com/v1/chat/completions").respond(200, json=reply)
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    response = await live.http.post("/v1/messages", json=message(tools=tools), headers=ANTHROPIC)
+    answer = response.json()
+    assert answer["stop_reason"] == "tool_use"
+    assert answer["content"] == [
+        {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}
+    ]
+
+
+async def test_messages__claude_on_anthropic_is_a_messages_call_on_the_wire(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    anthropic = mock_provider(wire, "anthropic")
+    body = message(model="Claude 4.5 Sonnet", system=[{"type": "text", "text": "Be brief."}])
+    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 200, response.text
+    assert response.json()["content"] == [{"type": "text", "text": "canned reply from the mock"}]
+    sent = json.loads(anthropic.calls[0].request.content)
+    assert sent["model"] == "claude-sonnet-4-5-20250929"
+    assert sent["system"] == [{"type": "text", "text": "Be brief."}]
+    assert sent["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Say hello."}]}
+    ]
+
+
+async def test_messages__streams_anthropics_events(live: Proxy, wire: respx.MockRouter) -> None:
+    mock_provider(wire, "openai", stream=True)
+    body = message(stream=True)
+    async with live.http.stream("POST", "/v1/messages", json=body, headers=ANTHROPIC) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-router-provider"] == "openai"
+        text = (await response.aread()).decode()
+    events = sse_events(text)
+    kinds = [e["type"] for e in events]
+    assert kinds[:3] == ["message_start", "ping", "content_block_start"]
+    assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert set(kinds[3:-3]) == {"content_block_delta"}
+    assert events[0]["message"]["model"] == "GPT 4.1"
+    text_out = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+    assert text_out == "canned reply from the mock"
+    assert events[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+async def test_messages__a_stream_failing_before_its_first_chunk_fails_over(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    mock_provider(wire, "openai", status=503)
+    azure = mock_provider(wire, "azure", stream=True)
+    body = message(stream=True)
+    async with live.http.stream("POST", "/v1/messages", json=body, headers=ANTHROPIC) as response:
+        text = (await response.aread()).decode()
+    assert response.headers["x-router-provider"] == "azure"
+    assert sse_events(text)[-1] == {"type": "message_stop"}
+    assert azure.call_count == 1
+
+
+# --- the policy path: decision, scrubbing, failover, audit ----------------------------------
+
+
+async def test_messages__a_denied_provider_is_never_contacted(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    anthropic = mock_provider(wire, "anthropic")
+    bedrock = mock_provider(wire, "bedrock")
+    body = message(model="Claude 4.5 Sonnet", privacy={"deny_providers": ["anthropic"]})
+    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-router-provider"] == "bedrock"
+    assert not anthropic.calls
+    assert bedrock.call_count == 1
+
+
+async def test_messages__no_allowed_route__403_permission_error_with_the_reasons(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    openai, azure = mock_provider(wire, "openai"), mock_provider(wire, "azure")
+    body = message(privacy={"deny_providers": ["openai", "azure"]})
+    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 403
+    answer = response.json()
+    assert answer["type"] == "error"
+    error = answer["error"]
+    assert error["type"] == "permission_error"
+    assert error["code"] == "policy_violation"
+    assert error["message"].startswith("no route of 'GPT 4.1' is allowed by the privacy policy")
+    assert [r["provider"] for r in error["rejected"]] == ["openai", "azure"]
+    assert "Claude 4.5 Sonnet" in error["alternatives"]
+    assert not openai.calls
+    assert not azure.calls
+
+
+async def test_messages__fails_over_among_allowed_routes_only(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    anthropic = mock_provider(wire, "anthropic", status=529, error="overloaded")
+    bedrock = mock_provider(wire, "bedrock")
+    body = message(model="Claude 4.5 Sonnet", metadata={"user_id": USER})
+    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-router-route"] == "claude-4-5-sonnet/bedrock"
+    assert (anthropic.call_count, bedrock.call_count) == (1, 1)
+    request_id = response.headers["x-request-id"]
+    mine = [r for r in records(live.audit_lines) if r["request_id"] == request_id]
+    assert [(r["event"], r.get("provider"), r.get("outcome")) for r in mine] == [
+        ("route.decision", None, None),
+        ("route.attempt", "anthropic", "server"),
+        ("route.attempt", "bedrock", "ok"),
+    ]
+    assert {r["api"] for r in mine} == {"messages"}
+    assert all(USER not in json.dumps(r) for r in mine)  # the audit has the pseudonym only
+    for route in (anthropic, bedrock):
+        assert USER not in wire_text(route.calls[0].request)
+
+
+async def test_messages__every_backend_down__503_overloaded_error_with_the_attempts(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    mock_provider(wire, "openai", status=500, error="upstream exploded")
+    mock_provider(wire, "azure", status=503, error="upstream exploded")
+    response = await live.http.post("/v1/messages", json=message(), headers=ANTHROPIC)
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["type"] == "overloaded_error"
+    assert error["code"] == "backends_unavailable"
+    assert [a["provider"] for a in error["attempts"]] == ["openai", "azure"]
+    assert "upstream exploded" not in response.text
+
+
+async def test_messages__metadata_user_id_never_reaches_an_omit_route(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    openai = mock_provider(wire, "openai")
+    anthropic = mock_provider(wire, "anthropic")
+    for model in ("GPT 4.1", "Claude 4.5 Sonnet"):
+        body = message(model=model, metadata={"user_id": USER})
+        response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+        assert response.status_code == 200, response.text
+    for route in (openai, anthropic):
+        request = route.calls[0].request
+        assert places(request, USER) == set()
+        assert "metadata" not in json.loads(request.content)
+        assert "user" not in json.loads(request.content)
+
+
+PSEUDO_CATALOG: Final = """
+version: test-1
+effective: 2026-01-01
+providers:
+  openai: {name: OpenAI}
+  anthropic: {name: Anthropic}
+models:
+  m: {name: Model M}
+routes:
+  - models: [m]
+    providers: [openai, anthropic]
+    policy: {trains_on_api_data: false, retention: none, user_identifier: pseudonymous}
+"""
+PSEUDO_DEPLOYMENT: Final = """
+reaches: {openai: [openai], anthropic: [anthropic]}
+routes:
+  m: {openai: openai/gpt-4.1, anthropic: anthropic/claude-sonnet-4-5-20250929}
+"""
+
+
+@pytest.mark.parametrize(
+    ("provider", "field"),
+    [
+        pytest.param("openai", "$.user", id="OpenAI: user"),
+        pytest.param("anthropic", "$.metadata.user_id", id="Anthropic: metadata.user_id"),
+    ],
+)
+async def test_messages__a_pseudonymous_route_gets_the_pseudonym_never_the_id(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wire: respx.MockRouter,
+    provider: str,
+    field: str,
+) -> None:
+    use_fake_credentials(monkeypatch)
+    (tmp_path / "catalog.yaml").write_text(PSEUDO_CATALOG)
+    (tmp_path / "routes.yaml").write_text(PSEUDO_DEPLOYMENT)
+    settings = make_settings(
+        tmp_path,
+        offline=False,
+        catalog=tmp_path / "catalog.yaml",
+        deployment=tmp_path / "routes.yaml",
+        org={"allow_providers": [provider]},
+    )
+    route = mock_provider(wire, provider)
+    async with serve(settings) as proxy:
+        body = message(model="Model M", metadata={"user_id": USER})
+        response = await proxy.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+        pseudonym = proxy.router._pseudonymizer.for_provider(USER, provider)
+    assert response.status_code == 200, response.text
+    request = route.calls[0].request
+    assert places(request, USER) == set()
+    assert places(request, pseudonym) == {field}
+    attempt = next(r for r in records(proxy.audit_lines) if r["event"] == "route.attempt")
+    assert attempt["scrubbed_replaced"] == ["user"]
+    assert attempt["api"] == "messages"
+
+
+async def test_messages__the_x_router_user_header_names_the_user_too(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    openai = mock_provider(wire, "openai")
+    headers = ANTHROPIC | {"X-Router-User": USER}
+    response = await live.http.post("/v1/messages", json=message(), headers=headers)
+    assert response.status_code == 200
+    decision = next(r for r in records(live.audit_lines) if r["event"] == "route.decision")
+    assert decision["user"] == live.router._pseudonymizer.for_audit(USER)
+    assert places(openai.calls[0].request, USER) == set()
+
+
+async def test_messages__two_different_users__400_and_audited(
+    offline: Proxy,
+) -> None:
+    headers = ANTHROPIC | {"X-Router-User": "someone-else"}
+    body = message(metadata={"user_id": USER})
+    response = await offline.http.post("/v1/messages", json=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "the end user is named twice and differently ('metadata.user_id' and "
+            "the X-Router-User header); name one user",
+            "code": "conflicting_user",
+            "param": "metadata.user_id",
+        },
+    }
+    (refused,) = records(offline.audit_lines)
+    assert (refused["event"], refused["api"], refused["model"]) == (
+        "route.refused",
+        "messages",
+        "GPT 4.1",
+    )
+
+
+async def test_messages__user_preferences_apply(offline: Proxy) -> None:
+    put = await offline.http.put(
+        f"/v1/users/{USER}/preferences",
+        json={"deny_providers": ["openai", "azure"]},
+        headers={"Authorization": "Bearer test-admin-key-1"},
+    )
+    assert put.status_code == 200
+    body = message(metadata={"user_id": USER})
+    response = await offline.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 403
+    assert response.json()["error"]["type"] == "permission_error"
+
+
+# --- the accepted surface ---------------------------------------------------------------------
+
+SERVER_TOOL: Final = (
+    "server tool {kind!r} is not accepted: it runs at the provider, outside the catalog's "
+    "policy (what it fetches, executes or keeps is not declared); send custom tools only "
+    "(name, description, input_schema) " + DOC
+)
+UNSUPPORTED: Final = (
+    "unsupported field {name!r}: the router accepts the Messages fields model, messages, "
+    "max_tokens, system, metadata, stream, temperature, top_p, top_k, stop_sequences, tools, "
+    "tool_choice, thinking, privacy only; remove it " + DOC
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "text"),
+    [
+        pytest.param({"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]}, "tools", "tools[0].type: " + SERVER_TOOL.format(kind="web_search_20250305"), id="web search"),
+        pytest.param({"tools": [{"type": "code_execution_20250522", "name": "code_execution"}]}, "tools", "tools[0].type: " + SERVER_TOOL.format(kind="code_execution_20250522"), id="code execution"),
+        pytest.param({"tools": [{"type": "computer_20250124", "name": "computer", "display_width_px": 1024, "display_height_px": 768}]}, "tools", "tools[0].type: " + SERVER_TOOL.format(kind="computer_20250124"), id="computer use"),
+        pytest.param({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "tools", "tools[0].type: " + SERVER_TOOL.format(kind="bash_20250124"), id="bash"),
+        pytest.param({"mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}, "mcp_servers", f"'mcp_servers' is not accepted: MCP servers are called by the provider, outside the catalog's policy; remove it {DOC}", id="mcp_servers"),
+        pytest.param({"container": "container_1"}, "container", f"'container' is not accepted: a code-execution container keeps files at the provider, beyond the route's retention; remove it {DOC}", id="container"),
+        pytest.param({"service_tier": "auto"}, "service_tier", f"'service_tier' is not accepted: the router chooses the backend from the policy; remove it {DOC}", id="service_tier"),
+        pytest.param({"user": USER}, "user", UNSUPPORTED.format(name="user"), id="chat's user is not a Messages field"),
+        pytest.param({"extra_body": {"x": 1}}, "extra_body", UNSUPPORTED.format(name="extra_body"), id="extra_body"),
+        pytest.param({"metadata": {"user_id": USER, "session": "s"}}, "metadata", f"metadata.session: expected no such field (this object takes user_id), got 's' {DOC}", id="metadata beyond user_id"),
+        pytest.param({"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]}, "messages", f"messages[0].content[0].type: expected one of 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', got 'document' {DOC}", id="an undeclared content block"),
+        pytest.param({"messages": [{"role": "system", "content": "x"}]}, "messages", f"messages[0].role: expected one of 'user', 'assistant', got 'system' {DOC}", id="a system role message"),
+        pytest.param({"max_tokens": None}, "max_tokens", f"'max_tokens' is required {DOC}", id="max_tokens missing"),
+        pytest.param({"thinking": {"type": "enabled"}}, "thinking", f"thinking.budget_tokens: expected a value (required), got None {DOC}", id="thinking without a budget"),
+    ],
+)  # fmt: skip
+async def test_messages__outside_the_surface__400_naming_it_and_nothing_sent(
+    live: Proxy, wire: respx.MockRouter, fields: dict[str, Any], param: str, text: str
+) -> None:
+    openai = mock_provider(wire, "openai")
+    response = await live.http.post("/v1/messages", json=message(**fields), headers=ANTHROPIC)
+    assert response.status_code == 400
+    assert response.json() == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": text,
+            "param": param,
+            "code": "invalid_value",
+        },
+    }
+    assert not openai.calls
+    refused = records(live.audit_lines)[-1]
+    assert (refused["event"], refused["api"], refused["detail"]) == (
+        "route.refused",
+        "messages",
+        text,
+    )
+
+
+async def test_messages__tool_loop_blocks_are_accepted_and_translated(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    openai = mock_provider(wire, "openai")
+    turns = [
+        {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]},
+    ]  # fmt: skip
+    body = message(
+        messages=turns,
+        tools=[{"name": "get_weather", "input_schema": {"type": "object"}}],
+        tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+    )
+    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 200, response.text
+    sent = json.loads(openai.calls[0].request.content)
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "tool"]
+    assert sent["messages"][1]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
+    assert sent["messages"][2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert sent["parallel_tool_calls"] is False
+
+
+async def test_messages__anthropic_headers_are_accepted_and_never_forwarded(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    openai = mock_provider(wire, "openai")
+    headers = ANTHROPIC | {"anthropic-beta": "prompt-caching-2024-07-31"}
+    response = await live.http.post("/v1/messages", json=message(), headers=headers)
+    assert response.status_code == 200
+    sent = wire_text(openai.calls[0].request).lower()
+    assert "anthropic-" not in sent
+    assert API_KEY not in sent
+
+
+# --- keys and errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"x-api-key": API_KEY}, id="x-api-key"),
+        pytest.param({"Authorization": f"Bearer {API_KEY}"}, id="Bearer"),
+        pytest.param({"x-api-key": API_KEY, "Authorization": f"Bearer {API_KEY}"}, id="both, the same"),
+    ],
+)  # fmt: skip
+async def test_messages__the_key_as_x_api_key_or_bearer(
+    offline: Proxy, headers: dict[str, str]
+) -> None:
+    response = await offline.http.post("/v1/messages", json=message(), headers=headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "text", "code"),
+    [
+        pytest.param({"x-api-key": "wrong-key-0000000000"}, "invalid API key", "invalid_api_key", id="a wrong x-api-key"),
+        pytest.param({}, "missing API key: send 'Authorization: Bearer <key>'", "missing_api_key", id="no key"),
+        pytest.param({"x-api-key": API_KEY, "Authorization": "Bearer other-key-0000000000"}, "two different API keys (Authorization and x-api-key); send one", "conflicting_api_keys", id="two different keys"),
+    ],
+)  # fmt: skip
+async def test_messages__a_wrong_or_missing_key__401_authentication_error(
+    offline: Proxy, headers: dict[str, str], text: str, code: str
+) -> None:
+    response = await offline.http.post("/v1/messages", json=message(), headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": text, "code": code},
+    }
+    assert offline.audit_lines == []
+
+
+async def test_chat__x_api_key_is_for_the_anthropic_paths_only(offline: Proxy) -> None:
+    body = {"model": "GPT 4.1", "messages": [{"role": "user", "content": "Hi"}]}
+    response = await offline.http.post(
+        "/v1/chat/completions", json=body, headers={"x-api-key": API_KEY}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_api_key"  # OpenAI's shape there
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "kind", "text"),
+    [
+        pytest.param({"content": b"{not json"}, 400, "invalid_request_error", "the request body is not valid JSON", id="not JSON"),
+        pytest.param({"json": [1, 2]}, 400, "invalid_request_error", "the request body must be a JSON object (a Messages request)", id="not an object"),
+        pytest.param({"json": message(model="No Such Model")}, 404, "not_found_error", None, id="unknown model"),
+        pytest.param({"json": message(privacy={"max_retention": "soon"})}, 400, "invalid_request_error", None, id="bad privacy"),
+    ],
+)  # fmt: skip
+async def test_messages__bad_input__anthropics_error_shape(
+    offline: Proxy, send: dict[str, Any], status: int, kind: str, text: str | None
+) -> None:
+    response = await offline.http.post("/v1/messages", headers=ANTHROPIC, **send)
+    assert response.status_code == status
+    answer = response.json()
+    assert answer["type"] == "error"
+    assert answer["error"]["type"] == kind
+    if text is not None:
+        assert answer["error"]["message"] == text
+
+
+async def test_messages__too_large_a_body__413_request_too_large(offline: Proxy) -> None:
+    big = message(system="x" * 30_000)
+    response = await offline.http.post("/v1/messages", json=big, headers=ANTHROPIC)
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
+
+
+async def test_messages__other_methods_and_query_parameters(offline: Proxy) -> None:
+    get = await offline.http.get("/v1/messages", headers=ANTHROPIC)
+    assert get.status_code == 405
+    assert get.json()["error"]["type"] == "invalid_request_error"
+    beta = await offline.http.post("/v1/messages?beta=true", json=message(), headers=ANTHROPIC)
+    assert beta.status_code == 200
+    other = await offline.http.post("/v1/messages?user=x", json=message(), headers=ANTHROPIC)
+    assert other.status_code == 400
+    assert other.json()["error"]["param"] == "user"
+
+
+async def test_count_tokens__refused_in_anthropics_shape_and_nothing_sent(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    anthropic = mock_provider(wire, "anthropic")
+    response = await live.http.post(
+        "/v1/messages/count_tokens", json=message(model="Claude 4.5 Sonnet"), headers=ANTHROPIC
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "unsupported_endpoint"
+    assert error["message"].startswith(
+        "POST /v1/messages/count_tokens is not supported by policy-router"
+    )
+    assert not anthropic.calls
+    wrong = await live.http.post(
+        "/v1/messages/count_tokens", json=message(), headers={"x-api-key": "wrong-0000000000000"}
+    )
+    assert wrong.status_code == 401
+
+
+async def test_messages__a_failure_mid_stream_ends_with_an_error_event(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    first = (
+        'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        '"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}\n\n'
+    )
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield first.encode()
+        raise httpx.ReadError("connection reset by the provider")
+
+    wire.post("https://api.openai.com/v1/chat/completions").mock(
+        return_value=httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=broken()
+        )
+    )
+    body = message(stream=True)
+    async with live.http.stream("POST", "/v1/messages", json=body, headers=ANTHROPIC) as response:
+        text = (await response.aread()).decode()
+    events = sse_events(text)
+    assert events[0]["type"] == "message_start"
+    assert events[-1]["type"] == "error"
+    assert events[-1]["error"]["type"] == "api_error"
+    assert "connection reset" not in text
+    attempt = next(r for r in records(live.audit_lines) if r["event"] == "route.attempt")
+    assert attempt["api"] == "messages"
+    assert attempt["outcome"] != "ok"
