@@ -249,6 +249,43 @@ def test_readme__openai_sdk_example_works_against_the_proxy(served: int) -> None
     assert done.stdout.startswith("[offline] policy-router chose")
 
 
+def test_readme__anthropic_sdk_example_works_against_the_proxy(served: int) -> None:
+    program = next(b for b in blocks("python") if "import anthropic" in b)
+    program = program.replace("localhost:8080", f"127.0.0.1:{served}")
+    env = {k: v for k, v in os.environ.items() if "PROXY" not in k.upper()}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    claude, streamed = done.stdout.split("\n", 1)
+    assert (
+        claude
+        == "[offline] policy-router chose Anthropic for Claude 4.5 Sonnet; no provider was contacted."
+    )
+    assert (
+        streamed == "[offline] policy-router chose OpenAI for GPT 4.1; no provider was contacted."
+    )
+
+
+def test_readme__amessages_program_runs_offline(workdir: Path) -> None:
+    program = next(b for b in blocks("python") if "router.amessages(" in b)
+    env = os.environ | {"POLICY_ROUTER_OFFLINE": "true", "POLICY_ROUTER_AUDIT": "stderr"}
+    done = subprocess.run(
+        [sys.executable, "-c", program], cwd=workdir, capture_output=True, text=True, env=env,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("[offline] policy-router chose Anthropic for Claude 4.5 Sonnet")
+    assert '"api":"messages"' in done.stderr.replace(" ", "")
+
+
+def test_readme__documents_the_messages_surface_as_declared() -> None:
+    from router._core.messages import markdown_table
+
+    assert markdown_table() in README
+
+
 def test_readme__documents_the_accepted_surface_as_declared() -> None:
     """The README's table is the declaration's: a parameter added or changed shows in both."""
     from router._core.surface import markdown_table

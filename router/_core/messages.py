@@ -53,10 +53,11 @@ _PROVIDER_SIDE: Final = {
 }
 
 
-def _tagged(what: str, shapes: Mapping[str, Check]) -> Check:
-    """An object whose ``type`` picks its shape; any other type is refused by name."""
+def _tagged(shape: str, shapes: Mapping[str, Check]) -> Check:
+    """An object whose ``type`` picks its shape; any other type is refused by name.
+    ``shape`` is what the README's table shows."""
 
-    @_named(" \\| ".join(f"{kind} {what}" for kind in shapes))
+    @_named(shape)
     def check(value: Any, path: str) -> Any:
         kind = value.get("type") if isinstance(value, Mapping) else None
         shape = shapes.get(kind) if isinstance(kind, str) else None
@@ -73,7 +74,7 @@ _TEXT = obj(
     required=("type", "text"),
 )
 _IMAGE_SOURCE = _tagged(
-    "source",
+    "{type: `base64`, media_type, data} \\| {type: `url`, url}",
     {
         "base64": obj(
             {
@@ -104,7 +105,9 @@ _TOOL_RESULT = obj(
     {
         "type": one_of("tool_result"),
         "tool_use_id": string,
-        "content": either(string, list_of(_tagged("block", {"text": _TEXT, "image": _IMAGE}))),
+        "content": either(
+            string, list_of(_tagged("text \\| image block", {"text": _TEXT, "image": _IMAGE}))
+        ),
         "is_error": boolean,
         "cache_control": _CACHE_CONTROL,
     },
@@ -127,7 +130,7 @@ _BLOCKS: Final[Mapping[str, Check]] = {
 }
 
 
-_block = _tagged("block", _BLOCKS)
+_block = _tagged(" \\| ".join(f"{kind} block" for kind in _BLOCKS), _BLOCKS)
 
 
 _MESSAGE = obj(
@@ -167,7 +170,7 @@ _CHOOSE = obj(
     required=("type",),
 )
 _TOOL_CHOICE = _tagged(
-    "choice",
+    "{type: `auto` \\| `any` \\| `none` \\| `tool`, name (for `tool`), disable_parallel_tool_use: boolean}",
     {
         "auto": _CHOOSE,
         "any": _CHOOSE,
@@ -179,7 +182,7 @@ _TOOL_CHOICE = _tagged(
     },
 )
 _THINKING_CONFIG = _tagged(
-    "thinking",
+    "{type: `enabled`, budget_tokens: integer} \\| {type: `disabled`}",
     {
         "enabled": obj(
             {"type": one_of("enabled"), "budget_tokens": integer},
@@ -190,7 +193,7 @@ _THINKING_CONFIG = _tagged(
 )
 
 
-def _p(name: str, check: Check, handling: str = "forwarded (translated by litellm)") -> Param:
+def _p(name: str, check: Check, handling: str = "forwarded") -> Param:
     return Param(name, check, handling)
 
 
@@ -209,7 +212,7 @@ MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
         _p("stop_sequences", list_of(string), "forwarded as stop"),
         _p("tools", list_of(_tool), "custom tools, forwarded as functions; server tools refused"),
         _p("tool_choice", _TOOL_CHOICE, "forwarded; disable_parallel_tool_use as parallel_tool_calls: false"),
-        _p("thinking", _THINKING_CONFIG, "forwarded as chat's thinking (litellm translates it per provider)"),
+        _p("thinking", _THINKING_CONFIG, "forwarded as chat's thinking, as a chat request sends it"),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
     )
 }  # fmt: skip
