@@ -296,7 +296,12 @@ _FUNCTION = obj(
     {"name": string, "description": string, "parameters": opaque, "strict": boolean},
     required=("name",),
 )
-_TOOL = obj({"type": one_of("function"), "function": _FUNCTION}, required=("type", "function"))
+# cache_control: Anthropic's prompt caching of tool definitions (litellm forwards it to Claude).
+_TOOL_CACHE = obj({"type": one_of("ephemeral"), "ttl": one_of("5m", "1h")}, required=("type",))
+_TOOL = obj(
+    {"type": one_of("function"), "function": _FUNCTION, "cache_control": _TOOL_CACHE},
+    required=("type", "function"),
+)
 _TOOL_CHOICE = either(
     one_of("none", "auto", "required"),
     obj({"type": one_of("function"), "function": obj({"name": string})}, required=("type",)),

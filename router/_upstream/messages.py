@@ -93,10 +93,8 @@ async def events(
         async for event in wrapper:
             if isinstance(event, Mapping):
                 yield cast(dict[str, Any], _json(event))
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:  # the routed stream records its attempt when closed
-            await close()
+    finally:  # the routed stream records its attempt when closed
+        await cast(Any, chunks).aclose()
 
 
 def _json(value: Any) -> Any:

@@ -144,13 +144,17 @@ async def test_messages__claude_on_anthropic_is_a_messages_call_on_the_wire(
     live: Proxy, wire: respx.MockRouter
 ) -> None:
     anthropic = mock_provider(wire, "anthropic")
-    body = message(model="Claude 4.5 Sonnet", system=[{"type": "text", "text": "Be brief."}])
+    cached = {"type": "ephemeral"}
+    system = [{"type": "text", "text": "Be brief.", "cache_control": cached}]
+    tools = [{"name": "f", "input_schema": {"type": "object"}, "cache_control": cached}]
+    body = message(model="Claude 4.5 Sonnet", system=system, tools=tools)
     response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
     assert response.status_code == 200, response.text
     assert response.json()["content"] == [{"type": "text", "text": "canned reply from the mock"}]
     sent = json.loads(anthropic.calls[0].request.content)
     assert sent["model"] == "claude-sonnet-4-5-20250929"
-    assert sent["system"] == [{"type": "text", "text": "Be brief."}]
+    assert sent["system"] == system  # prompt caching survives the round trip
+    assert sent["tools"][0]["cache_control"] == cached
     assert sent["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "Say hello."}]}
     ]
