@@ -8,7 +8,8 @@ record marked ``api: "messages"``. The answer is translated back: a Messages res
 dict, as ``litellm.anthropic.messages.acreate`` returns), or Anthropic's stream events.
 
 ``metadata.user_id``, Anthropic's identifier field, names the end user as chat's ``user``
-does: it selects the user's preferences, then is removed or pseudonymised per route.
+does (the proxy's ``X-Router-User`` header wins over it): the end user selects the stored
+preferences, then is removed or pseudonymised per route; ``metadata`` is never forwarded.
 """
 
 from __future__ import annotations

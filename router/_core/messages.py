@@ -204,7 +204,7 @@ MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
         _p("messages", list_of(_MESSAGE, min_items=1), "translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
         _p("max_tokens", integer, "required, as Anthropic requires; forwarded"),
         _p("system", either(string, list_of(_TEXT)), "translated to a system message"),
-        _p("metadata", obj({"user_id": string}), "user_id: the end user (as chat's user), then an identifier: removed or pseudonymised per route"),
+        _p("metadata", obj({"user_id": string}), "user_id: the end user unless X-Router-User names one; never forwarded (the end user is, scrubbed per route)"),
         _p("stream", boolean, "streams Anthropic's events; failover only before the first chunk"),
         _p("temperature", number),
         _p("top_p", number),

@@ -9,8 +9,8 @@ failure mid-stream ends the stream with an ``error`` event. Errors come in Anthr
 
 The key is ``x-api-key: <key>`` (what Anthropic's SDK sends) or ``Authorization: Bearer
 <key>``. ``anthropic-version`` and ``anthropic-beta`` are accepted and ignored: nothing of the
-caller's headers is forwarded. The end user is ``metadata.user_id`` or the ``X-Router-User``
-header (both given: the same user, as for chat). ``POST /v1/messages/count_tokens`` is
+caller's headers is forwarded. The end user is the ``X-Router-User`` header, else
+``metadata.user_id`` (see ``_end_user``). ``POST /v1/messages/count_tokens`` is
 answered with an Anthropic-shaped error saying it is not supported (see ``count_tokens``).
 """
 
@@ -47,8 +47,7 @@ async def messages(request: Request) -> Response:
     _authorised(request)
     body = _body(await request.body())
     try:
-        header = router_user(request, request.headers.get("x-router-user"))
-        user = end_user(user_of(body), header, "metadata.user_id")
+        user = _end_user(request, body)
     except ApiError as exc:
         model = body.get("model")
         ctx.router.refused(
@@ -71,6 +70,19 @@ async def messages(request: Request) -> Response:
             _events(result), media_type="text/event-stream", headers=headers | _SSE_HEADERS
         )
     return JSONResponse(result, headers=headers)
+
+
+def _end_user(request: Request, body: dict[str, Any]) -> str | None:
+    """The ``X-Router-User`` header if given, else ``metadata.user_id``.
+
+    Unlike chat, where two different users are refused, the header wins: Anthropic clients
+    fill ``metadata.user_id`` themselves (Claude Code: an account and session id), and the
+    integration that sets the header names the user whose preferences apply. Either way
+    ``metadata`` itself is never forwarded: the one user decided for is, scrubbed per route."""
+    header = router_user(request, request.headers.get("x-router-user"))
+    if header:
+        return end_user(None, header, "X-Router-User")
+    return end_user(user_of(body), None, "metadata.user_id")
 
 
 async def count_tokens(request: Request) -> Response:

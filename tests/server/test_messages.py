@@ -366,23 +366,28 @@ async def test_messages__the_x_router_user_header_names_the_user_too(
     assert places(openai.calls[0].request, USER) == set()
 
 
-async def test_messages__two_different_users__400_and_audited(
-    offline: Proxy,
+async def test_messages__the_header_user_wins_and_metadata_never_leaves(
+    live: Proxy, wire: respx.MockRouter
 ) -> None:
-    headers = ANTHROPIC | {"X-Router-User": "someone-else"}
-    body = message(metadata={"user_id": USER})
-    response = await offline.http.post("/v1/messages", json=body, headers=headers)
+    """Claude Code fills metadata.user_id itself; the integration's header names the user."""
+    anthropic = mock_provider(wire, "anthropic")
+    headers = ANTHROPIC | {"X-Router-User": "alice-4242"}
+    body = message(model="Claude 4.5 Sonnet", metadata={"user_id": USER})
+    response = await live.http.post("/v1/messages", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    decision = next(r for r in records(live.audit_lines) if r["event"] == "route.decision")
+    assert decision["user"] == live.router._pseudonymizer.for_audit("alice-4242")
+    request = anthropic.calls[0].request
+    assert places(request, USER) == set()
+    assert places(request, "alice-4242") == set()
+
+
+async def test_messages__a_malformed_user__400_and_audited(offline: Proxy) -> None:
+    body = message(metadata={"user_id": "bad\u0000user"})
+    response = await offline.http.post("/v1/messages", json=body, headers=ANTHROPIC)
     assert response.status_code == 400
-    assert response.json() == {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "message": "the end user is named twice and differently ('metadata.user_id' and "
-            "the X-Router-User header); name one user",
-            "code": "conflicting_user",
-            "param": "metadata.user_id",
-        },
-    }
+    error = response.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", "metadata.user_id")
     (refused,) = records(offline.audit_lines)
     assert (refused["event"], refused["api"], refused["model"]) == (
         "route.refused",
