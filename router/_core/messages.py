@@ -60,10 +60,10 @@ def _tagged(shape: str, shapes: Mapping[str, Check]) -> Check:
     @_named(shape)
     def check(value: Any, path: str) -> Any:
         kind = value.get("type") if isinstance(value, Mapping) else None
-        shape = shapes.get(kind) if isinstance(kind, str) else None
-        if shape is None:
+        chosen = shapes.get(kind) if isinstance(kind, str) else None
+        if chosen is None:
             raise _Bad(f"{path}.type", f"one of {', '.join(map(repr, shapes))}", kind)
-        return shape(value, path)
+        return chosen(value, path)
 
     return check
 

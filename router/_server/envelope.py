@@ -46,7 +46,7 @@ class Limits:
 class Envelope:
     """Around every request: its id (``X-Request-Id``), the checks that need no body (path,
     key), the body's size and time limits, an access log line without user ids, and a
-    last-resort 500 in OpenAI's shape, never a traceback."""
+    last-resort 500 in the API's error shape (OpenAI's; Anthropic's on its paths), never a traceback."""
 
     def __init__(self, app: ASGIApp, keys: Keys, limits: Limits) -> None:
         self.app = app
