@@ -19,10 +19,17 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from router._core.catalog import Route
 from router._core.messages import check_messages
 from router._core.surface import SurfaceError
 from router._dropin import dropin_error
-from router._errors import InvalidRequest, UnknownModel
+from router._errors import (
+    BackendsUnconfigured,
+    InvalidRequest,
+    PolicyViolation,
+    RouterError,
+    UnknownModel,
+)
 from router._failover import Answered
 from router._upstream import messages as translation
 
@@ -50,13 +57,7 @@ async def route_messages(
     """The Messages response (a dict), or with ``stream`` its events (an async iterator of
     dicts), and the route that answered. ``user`` is the end user, already settled."""
     request_id = request_id or uuid.uuid4().hex
-    try:
-        checked = check_messages(request)
-    except SurfaceError as exc:
-        model = request.get("model")
-        model = model if isinstance(model, str) else None
-        router.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
-        raise dropin_error(InvalidRequest(str(exc), param=exc.param), model or "") from None
+    checked = _checked(router, request, user, request_id)
     model = checked["model"]
     translated = translation.to_chat(checked, _hint(router, model))
     result, answered = await router.route_completion(
@@ -73,6 +74,48 @@ async def route_messages(
     if checked.get("stream"):
         return translation.events(result, model, translated), answered
     return translation.to_message(result, model, translated), answered
+
+
+async def count_tokens(
+    router: PolicyRouter, request: Mapping[str, Any], user: str | None, *, request_id: str
+) -> tuple[int, Route]:
+    """The input tokens of a Messages request (``count_tokens``), and the route whose
+    tokenizer counted them: the first route the policy allows, as a request would be sent.
+
+    The same surface, preferences and decision as a request; no allowed route raises
+    PolicyViolation (or BackendsUnconfigured). Counted locally: no provider is contacted, so
+    nothing is forwarded and nothing is audited but a refusal of the request's shape."""
+    checked = _checked(router, request, user, request_id, counting=True)
+    model, privacy = checked["model"], checked.get("privacy")
+    decision = await router.explain(model, user, privacy=privacy)
+    if not decision.allowed:
+        alternatives = [m.name for m in await router.available_models(user, privacy=privacy)]
+        unconfigured = router.loaded.unconfigured_only(decision)
+        raise (BackendsUnconfigured if unconfigured else PolicyViolation)(decision, alternatives)
+    route = decision.allowed[0]
+    target = router.deployment.target(route.key)
+    if target is None:  # the decision rejects such routes; a guard, not a path
+        raise RouterError(f"route {route.key} has no target in the deployment")
+    translated = translation.to_chat(checked, route.model.slug)
+    return translation.count_tokens(translated, target.model), route
+
+
+def _checked(
+    router: PolicyRouter,
+    request: Mapping[str, Any],
+    user: str | None,
+    request_id: str,
+    *,
+    counting: bool = False,
+) -> dict[str, Any]:
+    """``request`` within the Messages surface; else InvalidRequest, audited as refused."""
+    try:
+        return check_messages(request, counting=counting)
+    except SurfaceError as exc:
+        model = request.get("model")
+        model = model if isinstance(model, str) else None
+        router.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
+        raise dropin_error(InvalidRequest(str(exc), param=exc.param), model or "") from None
 
 
 def _hint(router: PolicyRouter, model: str) -> str:

@@ -217,6 +217,7 @@ MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
     )
 }  # fmt: skip
 _REQUIRED: Final = ("model", "messages", "max_tokens")
+_REQUIRED_TO_COUNT: Final = ("model", "messages")  # count_tokens takes no max_tokens
 
 
 def refusal(name: str) -> str:
@@ -230,8 +231,9 @@ def refusal(name: str) -> str:
     )
 
 
-def check_messages(request: Mapping[str, Any]) -> dict[str, Any]:
-    """``request`` normalised if every field is accepted with its shape; else SurfaceError."""
+def check_messages(request: Mapping[str, Any], *, counting: bool = False) -> dict[str, Any]:
+    """``request`` normalised if every field is accepted with its shape; else SurfaceError.
+    ``counting``: a count_tokens request, which needs no ``max_tokens``."""
     out: dict[str, Any] = {}
     for name, value in request.items():
         param = MESSAGES_PARAMETERS.get(name)
@@ -243,7 +245,7 @@ def check_messages(request: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = param.check(value, name)
         except _Bad as bad:
             raise SurfaceError(name, _message(bad)) from None
-    missing = [name for name in _REQUIRED if name not in out]
+    missing = [n for n in (_REQUIRED_TO_COUNT if counting else _REQUIRED) if n not in out]
     if missing:
         raise SurfaceError(missing[0], f"{missing[0]!r} is required ({_DOC})")
     return out

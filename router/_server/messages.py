@@ -10,8 +10,11 @@ failure mid-stream ends the stream with an ``error`` event. Errors come in Anthr
 The key is ``x-api-key: <key>`` (what Anthropic's SDK sends) or ``Authorization: Bearer
 <key>``. ``anthropic-version`` and ``anthropic-beta`` are accepted and ignored: nothing of the
 caller's headers is forwarded. The end user is the ``X-Router-User`` header, else
-``metadata.user_id`` (see ``_end_user``). ``POST /v1/messages/count_tokens`` is
-answered with an Anthropic-shaped error saying it is not supported (see ``count_tokens``).
+``metadata.user_id`` (see ``_end_user``).
+
+``POST /v1/messages/count_tokens``: the same request (``max_tokens`` not needed), the same
+decision; the tokens are counted locally with litellm's tokenizer for the first allowed route,
+so no provider is contacted (router/_messages.py, ``count_tokens``).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._messages import API, event_bytes, sse, user_of
+from router._messages import count_tokens as count
 from router._server.auth import key_credentials
 from router._server.chat import _route_headers
-from router._server.context import context, end_user, router_user
+from router._server.context import Context, context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._tracing import remote_parent
 
@@ -43,6 +47,42 @@ _IGNORED_QUERY: Final = frozenset({"beta"})
 async def messages(request: Request) -> Response:
     """A Messages request routed only to backends the policy allows (JSON, or SSE)."""
     request.scope["route"] = _ROUTE  # what the access log names
+    ctx, body, user = await _read(request)
+    try:
+        with remote_parent(request.headers):  # the request's span joins the caller's trace
+            result, answered = await ctx.router.route_messages(
+                body, user, request_id=request.state.request_id
+            )
+    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
+        raise _bad_request(exc) from exc
+    headers = _route_headers(answered)
+    if isinstance(result, dict):
+        return JSONResponse(result, headers=headers)
+    return StreamingResponse(  # the first chunk is in hand: failover has settled
+        _events(result), media_type="text/event-stream", headers=headers | _SSE_HEADERS
+    )
+
+
+async def count_tokens(request: Request) -> Response:
+    """The input tokens of a Messages request, counted locally for the route the policy
+    would send it to (router/_messages.py, ``count_tokens``): no provider is contacted."""
+    request.scope["route"] = _COUNT_ROUTE
+    ctx, body, user = await _read(request)
+    try:
+        counted, route = await count(ctx.router, body, user, request_id=request.state.request_id)
+    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
+        raise _bad_request(exc) from exc
+    headers = {
+        "X-Router-Route": route.key,
+        "X-Router-Provider": route.provider.slug,
+        "X-Router-Token-Count": "local",  # litellm's tokenizer here, not the provider's count
+    }
+    return JSONResponse({"input_tokens": counted}, headers=headers)
+
+
+async def _read(request: Request) -> tuple[Context, dict[str, Any], str | None]:
+    """The app's context, the body and the end user, once the key is known; a request refused
+    for its user is audited."""
     ctx = context(request)
     _authorised(request)
     body = _body(await request.body())
@@ -55,21 +95,13 @@ async def messages(request: Request) -> Response:
             "InvalidRequest", str(exc), api=API,
         )  # fmt: skip
         raise
-    try:
-        with remote_parent(request.headers):  # the request's span joins the caller's trace
-            result, answered = await ctx.router.route_messages(
-                body, user, request_id=request.state.request_id
-            )
-    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        error = api_error(exc)
-        error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
-        raise error from exc
-    headers = _route_headers(answered)
-    if body.get("stream"):  # the first chunk is in hand: failover has settled
-        return StreamingResponse(
-            _events(result), media_type="text/event-stream", headers=headers | _SSE_HEADERS
-        )
-    return JSONResponse(result, headers=headers)
+    return ctx, body, user
+
+
+def _bad_request(exc: RouterError) -> ApiError:
+    error = api_error(exc)
+    error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
+    return error
 
 
 def _end_user(request: Request, body: dict[str, Any]) -> str | None:
@@ -83,24 +115,6 @@ def _end_user(request: Request, body: dict[str, Any]) -> str | None:
     if header:
         return end_user(None, header, "X-Router-User")
     return end_user(user_of(body), None, "metadata.user_id")
-
-
-async def count_tokens(request: Request) -> Response:
-    """Not supported: refused in Anthropic's shape, after the key check.
-
-    litellm 1.104.0 counts Anthropic's routes by calling Anthropic's own count endpoint (the
-    request's content would reach a provider outside any decision and attempt record), and
-    every other route with a local tokenizer that is not the route's own (a guess presented
-    as a count). Neither is an answer the router can stand behind."""
-    request.scope["route"] = _COUNT_ROUTE
-    _authorised(request)
-    raise ApiError(
-        400,
-        "POST /v1/messages/count_tokens is not supported by policy-router: counting would "
-        "either send the messages to a provider outside the routing policy or guess with "
-        "another model's tokenizer; use the usage (input_tokens) of a /v1/messages response",
-        code="unsupported_endpoint",
-    )
 
 
 def _authorised(request: Request) -> None:

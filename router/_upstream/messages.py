@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 _OWN: Final = frozenset({"model", "stream", "privacy", "metadata", "thinking"})
+# litellm's tokenizers that it downloads from Hugging Face on first use: never fetched here.
+_DOWNLOADED: Final = frozenset({"cohere", "llama2", "llama3"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +109,23 @@ def _default(value: Any) -> Any:
     if callable(dump):
         return dump(exclude_none=True)
     raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def count_tokens(translated: Translated, model: str) -> int:
+    """The request's input tokens, counted locally with litellm's tokenizer for ``model`` (a
+    route's litellm model string): tiktoken, or the bundled Anthropic tokenizer. No network:
+    image URLs are not fetched (a default size is counted) and a tokenizer litellm would
+    download (Llama, Cohere) is replaced by tiktoken's default encoding."""
+    import litellm  # noqa: TID251
+    from litellm.utils import huggingface_tokenizer_kind  # noqa: TID251
+
+    if huggingface_tokenizer_kind(model) in _DOWNLOADED:
+        model = ""  # litellm's default: tiktoken, local
+    return int(
+        litellm.token_counter(
+            model=model,
+            messages=translated.messages,
+            tools=translated.arguments.get("tools"),
+            use_default_image_token_count=True,
+        )
+    )

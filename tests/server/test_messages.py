@@ -591,25 +591,54 @@ async def test_messages__other_methods_and_query_parameters(offline: Proxy) -> N
     assert other.json()["error"]["param"] == "user"
 
 
-async def test_count_tokens__refused_in_anthropics_shape_and_nothing_sent(
+async def test_count_tokens__counted_locally_for_the_allowed_route_no_provider_contacted(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    routes = [mock_provider(wire, p) for p in ("anthropic", "bedrock", "openai", "azure")]
+    short = {"model": "Claude 4.5 Sonnet", "messages": [{"role": "user", "content": "Hi"}]}
+    long = short | {"system": "Be brief. " * 50, "tools": [{"name": "f", "input_schema": {}}]}
+    counts = []
+    for body in (short, long):
+        response = await live.http.post("/v1/messages/count_tokens", json=body, headers=ANTHROPIC)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-router-route"] == "claude-4-5-sonnet/anthropic"
+        assert response.headers["x-router-token-count"] == "local"
+        counts.append(response.json()["input_tokens"])
+    assert 0 < counts[0] < counts[1]
+    assert not any(route.calls for route in routes)
+    assert live.audit_lines == []  # nothing forwarded, nothing decided for a provider
+
+
+async def test_count_tokens__the_policy_decides_the_route_that_counts(
     live: Proxy, wire: respx.MockRouter
 ) -> None:
     anthropic = mock_provider(wire, "anthropic")
-    response = await live.http.post(
-        "/v1/messages/count_tokens", json=message(model="Claude 4.5 Sonnet"), headers=ANTHROPIC
-    )
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
-    assert error["code"] == "unsupported_endpoint"
-    assert error["message"].startswith(
-        "POST /v1/messages/count_tokens is not supported by policy-router"
-    )
+    allowed = message(model="Claude 4.5 Sonnet", privacy={"deny_providers": ["anthropic"]})
+    response = await live.http.post("/v1/messages/count_tokens", json=allowed, headers=ANTHROPIC)
+    assert response.headers["x-router-route"] == "claude-4-5-sonnet/bedrock"
+    denied = message(privacy={"deny_providers": ["openai", "azure"]})
+    refused = await live.http.post("/v1/messages/count_tokens", json=denied, headers=ANTHROPIC)
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert (error["type"], error["code"]) == ("permission_error", "policy_violation")
+    assert "Claude 4.5 Sonnet" in error["alternatives"]
     assert not anthropic.calls
-    wrong = await live.http.post(
-        "/v1/messages/count_tokens", json=message(), headers={"x-api-key": "wrong-0000000000000"}
-    )
-    assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "kind"),
+    [
+        pytest.param(ANTHROPIC, message(tools=[{"type": "web_search_20250305", "name": "web_search"}]), 400, "invalid_request_error", id="a server tool"),
+        pytest.param(ANTHROPIC, message(model="No Such Model"), 404, "not_found_error", id="an unknown model"),
+        pytest.param({"x-api-key": "wrong-0000000000000"}, message(), 401, "authentication_error", id="a wrong key"),
+    ],
+)  # fmt: skip
+async def test_count_tokens__refusals_in_anthropics_shape(
+    offline: Proxy, headers: dict[str, str], body: dict[str, Any], status: int, kind: str
+) -> None:
+    response = await offline.http.post("/v1/messages/count_tokens", json=body, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["type"] == kind
 
 
 async def test_messages__a_failure_mid_stream_ends_with_an_error_event(

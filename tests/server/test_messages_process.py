@@ -163,6 +163,15 @@ def test_sdk__stream_true_gives_anthropics_events(client: anthropic.Anthropic) -
     assert "".join(pieces) == TEXT
 
 
+def test_sdk__count_tokens_contacts_no_provider(
+    client: anthropic.Anthropic, served: Served
+) -> None:
+    sent_before = len(served.upstream.requests)
+    counted = client.messages.count_tokens(model="Claude 4.5 Sonnet", messages=HELLO)
+    assert counted.input_tokens > 0
+    assert len(served.upstream.requests) == sent_before
+
+
 async def test_sdk__async_client(served: Served) -> None:
     async with httpx2.AsyncClient(trust_env=False) as http:
         client = anthropic.AsyncAnthropic(
