@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from router import _tracing
+from router import _responses, _tracing
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
@@ -368,6 +368,48 @@ class PolicyRouter:
             model, messages, user, privacy, stream, request_id, kwargs, proxy=proxy, raw=raw
         )
 
+    async def aresponses(
+        self,
+        model: str,
+        input: Any,  # litellm.aresponses' own name
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+        stream: bool = False,
+        request_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like ``litellm.aresponses``, routed only to backends the policy allows.
+
+        Takes the Responses parameters of its accepted surface (router/_core/responses.py);
+        anything else, and anything that would keep state at the provider, is refused by name.
+        The request takes the chat path: the same decision, scrubbing, failover and audit
+        (``api: "responses"``). Returns litellm's ``ResponsesAPIResponse``, or with
+        ``stream=True`` an async iterator of its Responses stream events. Raises what
+        ``acompletion`` raises.
+        """
+        response, _ = await _responses.respond(
+            self, model, input, user, privacy, stream, request_id, kwargs, proxy=False
+        )
+        return response
+
+    async def route_responses(
+        self,
+        model: str,
+        input: Any,  # litellm.aresponses' own name
+        user: str | None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None,
+        stream: bool,
+        request_id: str | None,
+        arguments: Mapping[str, Any],
+    ) -> tuple[Any, Answered]:
+        """``aresponses`` for the proxy: its surface, and which route answered; ``arguments``
+        are the body's other fields, as sent."""
+        return await _responses.respond(
+            self, model, input, user, privacy, stream, request_id, arguments, proxy=True
+        )
+
     async def _route(
         self,
         model: str,
@@ -380,6 +422,7 @@ class PolicyRouter:
         *,
         proxy: bool,
         raw: bool,
+        api: str = "chat",
     ) -> tuple[Any, Answered]:
         started = time.perf_counter()
         loaded = self._loaded
@@ -396,7 +439,7 @@ class PolicyRouter:
                 )
             return await self._forward(
                 loaded, span, model, user, privacy, stream, request_id, arguments,
-                proxy=proxy, raw=raw, started=started,
+                proxy=proxy, raw=raw, started=started, api=api,
             )  # fmt: skip
 
     async def _forward(
@@ -413,11 +456,13 @@ class PolicyRouter:
         proxy: bool,
         raw: bool,
         started: float,
+        api: str,
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
-                loaded, model, user, privacy, request_id, arguments, proxy=proxy, started=started
-            )
+                loaded, model, user, privacy, request_id, arguments,
+                proxy=proxy, started=started, api=api,
+            )  # fmt: skip
             loading = time.monotonic()
             setup.configure(self.settings.transport)  # its import is no attempt's latency
             spent = time.monotonic() - loading
@@ -458,10 +503,11 @@ class PolicyRouter:
         *,
         proxy: bool,
         started: float,
+        api: str,
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        refused = {"request_id": request_id, "user": audit_user, "model": model}
+        refused = {"request_id": request_id, "api": api, "user": audit_user, "model": model}
         label = loaded.catalog.label
         try:
             checked = _checked(arguments, proxy=proxy)
@@ -486,6 +532,7 @@ class PolicyRouter:
             label,
             "route.decision",
             request_id=request_id,
+            api=api,
             user=audit_user,
             **decision.to_dict() | {"model": decision.model.slug},
             offline=self.settings.offline,
@@ -500,17 +547,32 @@ class PolicyRouter:
             raise error(decision, alternatives)
         checked.pop("stream", None)
         return Call(
-            request_id, user, audit_user, decision, checked, limits, dropped, started=started
+            request_id,
+            user,
+            audit_user,
+            decision,
+            checked,
+            limits,
+            dropped,
+            started=started,
+            api=api,
         )
 
     def refused(
-        self, request_id: str, user: str | None, model: str | None, reason: str, detail: str
+        self,
+        request_id: str,
+        user: str | None,
+        model: str | None,
+        reason: str,
+        detail: str,
+        *,
+        api: str = "chat",
     ) -> None:
         """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         self._emit(
-            self._loaded.catalog.label, "route.refused", request_id=request_id,
+            self._loaded.catalog.label, "route.refused", request_id=request_id, api=api,
             user=audit_user, model=model, reason=reason, detail=detail,
         )  # fmt: skip
 
