@@ -73,6 +73,7 @@ async def test_aresponses__returns_litellms_response_with_its_route(
     assert isinstance(response, ResponsesAPIResponse)
     assert response.output_text == "hello there"
     assert response.store is False  # nothing was stored, and the response says so
+    assert response.id.startswith("resp_")  # as litellm.aresponses and the stream name it
     where = response._hidden_params["policy_router"]
     assert (where["route"], where["request_id"]) == ("kimi-k2/groq", "req-r1")
 

@@ -249,7 +249,7 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
         _p("safety_identifier", string, _SCRUBBED),
         _p("prompt_cache_key", string, _SCRUBBED),
-        _p("metadata", _metadata, "user-like keys and values equal to the user id: " + _SCRUBBED),
+        _p("metadata", _metadata, "user-like keys and values equal to the user id are identifiers: removed or pseudonymised per route, as in chat"),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
         _p("store", _false_only(STORE_REFUSED), "only false; the router sends store: false to OpenAI and Azure"),
         _p("background", _false_only(BACKGROUND_REFUSED), "only false"),

@@ -5,6 +5,8 @@
   they must name the same user (an ambiguous user is refused, 400: whose preferences apply
   must never be a guess). The raw id decides, then is scrubbed per route like any identifier.
   ``privacy`` (preference fields) tightens the policy for this request only.
+- ``POST /v1/responses``: OpenAI's Responses API, JSON or SSE, routed on the same path as
+  chat (router/_server/responses.py); what would keep state at the provider is refused.
 - ``GET /v1/models``, ``GET /v1/models/{id}``: models with an allowed route (for
   ``X-Router-User`` or ``?user=``; router/_server/models.py).
 - ``GET|PUT|PATCH|DELETE /v1/users/{user}/preferences``, ``GET /v1/users``: admin key only
@@ -32,7 +34,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.routing import Route
 
 from router._router import PolicyRouter
-from router._server import hot
+from router._server import hot, responses
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
 from router._server.context import Context, context, known_query
@@ -116,6 +118,8 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     app.router.routes.insert(
         0, Route("/v1/chat/completions", hot.chat_completions, methods=["POST"])
     )
+    # OpenAI's Responses API, on the chat path (router/_server/responses.py).
+    app.router.routes.insert(1, Route(responses.PATH, responses.create_response, methods=["POST"]))
     add_error_handlers(app)
     limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
     app.add_middleware(Envelope, keys=keys, limits=limits)

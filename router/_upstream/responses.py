@@ -68,7 +68,13 @@ def to_response(completion: Any, request: Mapping[str, Any]) -> Any:
         chat_completion_response=completion,
     )
     _forget_calls(_call_ids(response.output))
-    return _unstored(response)
+    from litellm.responses.utils import ResponsesAPIRequestUtils  # noqa: TID251
+
+    # A ``resp_`` id, as litellm.aresponses and the stream's events give it.
+    identified = ResponsesAPIRequestUtils._update_responses_api_response_id_with_model_id(
+        responses_api_response=response, custom_llm_provider=None, litellm_metadata={}
+    )
+    return _unstored(identified)
 
 
 def _as_asked(request: Mapping[str, Any]) -> dict[str, Any]:
