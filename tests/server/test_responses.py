@@ -195,11 +195,12 @@ async def test_responses__fails_over_to_another_allowed_route(
     online: Proxy, wire: respx.MockRouter
 ) -> None:
     wire.post(OPENAI).respond(503, json={"error": {"message": "overloaded"}})
-    answered(wire.post(AZURE), "from azure")
+    azure = answered(wire.post(AZURE), "from azure")
 
     response = await online.http.post("/v1/responses", json=HELLO, headers=auth())
 
     assert response.json()["output"][0]["content"][0]["text"] == "from azure"
+    assert json.loads(azure.calls.last.request.content)["store"] is False  # Azure stores too
     attempts = [
         (r["provider"], r["outcome"], r["api"])
         for r in mine(online, response.headers["x-request-id"])
