@@ -25,7 +25,7 @@ from router._core.responses import (
     STORE_REFUSED,
 )
 from tests import test_router
-from tests._support.wire import responses_reply
+from tests._support.wire import responses_reply, use_fake_credentials
 from tests.test_router import (
     CONTENT,
     KIMI,
@@ -249,18 +249,39 @@ async def test_aresponses__a_pseudonymous_route_gets_the_pseudonym_not_the_id(
     assert sent["safety_identifier"] == sent["user"]
 
 
-async def test_aresponses__the_responses_bridge_to_openai_is_told_not_to_store(
-    router: PolicyRouter, wire: respx.MockRouter
+@pytest.mark.parametrize(
+    ("model", "privacy", "url"),
+    [
+        pytest.param("o3 pro", None, OPENAI_RESPONSES, id="o3 pro at OpenAI"),
+        pytest.param(
+            "GPT 5 Codex", {"deny_providers": ["openai"]},
+            "https://fake-azure.openai.azure.com/openai/v1/responses", id="GPT 5 Codex at Azure",
+        ),
+    ],
+)  # fmt: skip
+async def test_aresponses__the_responses_bridge_is_told_not_to_store(
+    tmp_path: Path,
+    audit: Audit,
+    wire: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+    privacy: dict[str, Any] | None,
+    url: str,
 ) -> None:
-    """o3 pro is Responses-native at OpenAI: litellm bridges the chat call to /v1/responses."""
-    responses = wire.post(OPENAI_RESPONSES).respond(200, json=responses_reply("from o3 pro"))
+    """Responses-native models: litellm bridges the chat call to the provider's Responses API,
+    which keeps every response unless told not to."""
+    use_fake_credentials(monkeypatch)
+    responses = wire.post(url).respond(200, json=responses_reply("from the bridge"))
 
-    response = await router.aresponses("o3 pro", CONTENT, USER, safety_identifier=USER)
+    async with make_router(tmp_path, audit) as router:
+        response = await router.aresponses(
+            model, CONTENT, USER, safety_identifier=USER, privacy=privacy
+        )
 
     sent = body(responses)
     assert sent["store"] is False
     assert USER not in responses.calls.last.request.content.decode()
-    assert response.output_text == "from o3 pro"
+    assert response.output_text == "from the bridge"
 
 
 @pytest.mark.parametrize(
