@@ -25,7 +25,7 @@ from router._core.responses import (
     STORE_REFUSED,
 )
 from tests import test_router
-from tests._support.wire import responses_reply, use_fake_credentials
+from tests._support.wire import responses_reply, tool_call_reply, use_fake_credentials
 from tests.test_router import (
     CONTENT,
     KIMI,
@@ -108,27 +108,14 @@ async def test_aresponses__translates_the_request_with_litellms_bridge(
 async def test_aresponses__a_tool_loop_sends_the_call_with_its_output(
     router: PolicyRouter, wire: respx.MockRouter
 ) -> None:
-    call = {
-        "id": "call_7",
-        "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-    }
-    asked = completion() | {
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
-                "finish_reason": "tool_calls",
-            }
-        ]
-    }
+    asked = tool_call_reply("call_7", "get_weather", '{"city": "Paris"}')
     groq = wire.post(KIMI["groq"])
     groq.side_effect = [httpx.Response(200, json=asked), httpx.Response(200, json=completion())]
     first = await router.aresponses("Kimi K2", "Weather in Paris?", tools=[WEATHER])
     (function_call,) = [item for item in first.output if item.type == "function_call"]
     again = [
         {"role": "user", "content": "Weather in Paris?"},
-        function_call.model_dump(exclude_none=True),
+        *first.output,  # handed back as litellm gave them
         {"type": "function_call_output", "call_id": function_call.call_id, "output": "sunny"},
     ]
 

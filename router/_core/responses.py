@@ -141,6 +141,8 @@ def _item(value: Any, path: str) -> Any:
     value = _plain(value)
     if not isinstance(value, Mapping):
         raise _Bad(path, "an object (an input item)", value)
+    # An output item handed back carries the fields of its type that were null: left out.
+    value = {k: v for k, v in value.items() if v is not None}
     kind = value.get("type", "message")
     if kind == "item_reference":
         raise SurfaceError(

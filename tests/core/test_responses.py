@@ -113,3 +113,11 @@ def test_responses_surface__identifiers_are_chats() -> None:
     """The identifier fields take chat's shapes: they are scrubbed by chat's rules."""
     for name in ("user", "safety_identifier", "prompt_cache_key", "metadata", "privacy"):
         assert RESPONSES[name].check is PARAMETERS[name].check
+
+
+def test_check_responses__null_fields_of_an_item_handed_back_are_left_out() -> None:
+    call = LOOP[1] | {"caller": None, "namespace": None}
+
+    checked = check_responses({"input": [call, LOOP[2]]})
+
+    assert checked["input"][0] == LOOP[1]

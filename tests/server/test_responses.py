@@ -27,6 +27,7 @@ from tests._support.wire import (
     WIRES,
     reply,
     sse_body,
+    tool_call_reply,
     use_fake_credentials,
 )
 
@@ -367,3 +368,30 @@ async def test_responses__offline_streams_without_a_provider(tmp_path: Path) -> 
 
     assert events[-1].type == "response.completed"
     assert events[-1].response.output_text.startswith("[offline] policy-router chose")
+
+
+async def test_responses__sdk_tool_loop_hands_the_output_back(
+    online: Proxy, wire: respx.MockRouter
+) -> None:
+    openai_route = wire.post(OPENAI)
+    openai_route.side_effect = [
+        httpx.Response(200, json=tool_call_reply("call_3", "get_weather")),
+        httpx.Response(200, json=reply(WIRES["openai"])),
+    ]
+    sdk = online.sdk()
+    first = await sdk.responses.create(model="GPT 4.1", input="Weather?", tools=[WEATHER])
+    (function_call,) = [item for item in first.output if item.type == "function_call"]
+
+    second = await sdk.responses.create(
+        model="GPT 4.1",
+        input=[
+            {"role": "user", "content": "Weather?"},
+            *first.output,
+            {"type": "function_call_output", "call_id": function_call.call_id, "output": "sunny"},
+        ],
+        tools=[WEATHER],
+    )
+
+    assert second.output_text == CANNED_TEXT
+    messages = json.loads(openai_route.calls.last.request.content)["messages"]
+    assert messages[-1] == {"role": "tool", "content": "sunny", "tool_call_id": "call_3"}
