@@ -395,3 +395,39 @@ async def test_responses__sdk_tool_loop_hands_the_output_back(
     assert second.output_text == CANNED_TEXT
     messages = json.loads(openai_route.calls.last.request.content)["messages"]
     assert messages[-1] == {"role": "tool", "content": "sunny", "tool_call_id": "call_3"}
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+    body = {
+        "id": "chatcmpl-tool",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": "canned-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(body)}\n\n"
+
+
+async def test_responses__a_streamed_tool_call_arrives_as_function_call_events(
+    online: Proxy, wire: respx.MockRouter
+) -> None:
+    call = {"index": 0, "id": "call_5", "type": "function"}
+    events = (
+        _chunk({"role": "assistant", "tool_calls": [call | {"function": {"name": "get_weather", "arguments": ""}}]})
+        + _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]})
+        + _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]})
+        + _chunk({}, "tool_calls")
+        + "data: [DONE]\n\n"
+    )  # fmt: skip
+    wire.post(OPENAI).respond(200, headers=SSE_HEADERS, content=events.encode())
+
+    stream = await online.sdk().responses.create(
+        model="GPT 4.1", input="Weather?", tools=[WEATHER], stream=True
+    )
+    received = [event async for event in stream]
+
+    deltas = [e.delta for e in received if e.type == "response.function_call_arguments.delta"]
+    assert "".join(deltas) == '{"city":"Paris"}'
+    (done,) = [e.item for e in received if e.type == "response.output_item.done"]
+    assert (done.type, done.call_id, done.name) == ("function_call", "call_5", "get_weather")
+    assert received[-1].type == "response.completed"
