@@ -68,7 +68,7 @@ class Call:
     dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per route key
     started: float = 0.0  # time.perf_counter() when the router took the call (its overhead)
     raw: bool = False  # the lean path may answer the upstream's bytes (the proxy relays them)
-    api: str = "chat"  # the API the caller spoke ("chat", "messages"): in every audit record
+    api: str = "chat"  # the API the caller spoke ("chat", "responses", "messages"): audited
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,8 +267,8 @@ class Failover:
         self._emit(
             "route.attempt",
             request_id=step.call.request_id,
-            user=step.call.audit_user,
             api=step.call.api,
+            user=step.call.audit_user,
             model=route.model.slug,
             provider=route.provider.slug,
             route=route.key,

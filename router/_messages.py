@@ -2,7 +2,7 @@
 
 A Messages request is checked against its accepted surface (router/_core/messages.py),
 translated into chat-completion arguments with litellm's adapter (router/_upstream/messages.py),
-and routed by ``PolicyRouter.route_completion``: the same model resolution, preferences,
+and routed by ``PolicyRouter._route``, as chat completions are: the same model resolution, preferences,
 decision, identifier scrubbing, wire guard, failover and audit as a chat completion, every
 record marked ``api: "messages"``. The answer is translated back: a Messages response (a
 dict, as ``litellm.anthropic.messages.acreate`` returns), or Anthropic's stream events.
@@ -60,18 +60,12 @@ async def route_messages(
     checked = _checked(router, request, user, request_id)
     model = checked["model"]
     translated = translation.to_chat(checked, _hint(router, model))
-    result, answered = await router.route_completion(
-        model,
-        translated.messages,
-        user,
-        privacy=checked.get("privacy"),
-        stream=checked.get("stream", False),
-        request_id=request_id,
-        proxy=proxy,
-        api=API,
-        **translated.arguments,
-    )
-    if checked.get("stream"):
+    stream = checked.get("stream", False)
+    result, answered = await router._route(
+        model, translated.messages, user, checked.get("privacy"), stream, request_id,
+        translated.arguments, proxy=proxy, raw=False, api=API,
+    )  # fmt: skip
+    if stream:
         return translation.events(result, model, translated), answered
     return translation.to_message(result, model, translated), answered
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from router import _tracing
+from router import _messages, _responses, _tracing
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
@@ -357,19 +357,58 @@ class PolicyRouter:
         request_id: str | None = None,
         proxy: bool = False,
         raw: bool = False,
-        api: str = "chat",
         **kwargs: Any,
     ) -> tuple[Any, Answered]:
         """``acompletion``, with which route answered; ``proxy`` checks the proxy's surface.
 
         ``raw``: a route on the lean path answers the upstream's bytes (``Raw``, or SSE event
         bytes when streaming) instead of litellm's types; other routes answer as always.
-        ``api``: the API the caller spoke (``chat``, ``messages``), named in every audit record.
         """
         return await self._route(
-            model, messages, user, privacy, stream, request_id, kwargs,
-            proxy=proxy, raw=raw, api=api,
-        )  # fmt: skip
+            model, messages, user, privacy, stream, request_id, kwargs, proxy=proxy, raw=raw
+        )
+
+    async def aresponses(
+        self,
+        model: str,
+        input: Any,  # litellm.aresponses' own name
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+        stream: bool = False,
+        request_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like ``litellm.aresponses``, routed only to backends the policy allows.
+
+        Takes the Responses parameters of its accepted surface (router/_core/responses.py);
+        anything else, and anything that would keep state at the provider, is refused by name.
+        The request takes the chat path: the same decision, scrubbing, failover and audit
+        (``api: "responses"``). Returns litellm's ``ResponsesAPIResponse``, or with
+        ``stream=True`` an async iterator of its Responses stream events. Raises what
+        ``acompletion`` raises.
+        """
+        response, _ = await _responses.respond(
+            self, model, input, user, privacy, stream, request_id, kwargs, proxy=False
+        )
+        return response
+
+    async def route_responses(
+        self,
+        model: str,
+        input: Any,  # litellm.aresponses' own name
+        user: str | None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None,
+        stream: bool,
+        request_id: str | None,
+        arguments: Mapping[str, Any],
+    ) -> tuple[Any, Answered]:
+        """``aresponses`` for the proxy: its surface, and which route answered; ``arguments``
+        are the body's other fields, as sent."""
+        return await _responses.respond(
+            self, model, input, user, privacy, stream, request_id, arguments, proxy=True
+        )
 
     async def amessages(self, **request: Any) -> Any:
         """Like ``litellm.anthropic.messages.acreate``, routed only where the policy allows.
@@ -377,10 +416,9 @@ class PolicyRouter:
         Takes the Anthropic Messages request (the accepted surface of
         router/_core/messages.py; ``metadata.user_id`` is the end user) and returns the
         Messages response as a dict, or with ``stream=True`` an async iterator of Anthropic's
-        SSE event bytes. The policy path is ``acompletion``'s; errors are its errors.
+        SSE event bytes. The request takes the chat path (``api: "messages"``); errors are
+        ``acompletion``'s.
         """
-        from router import _messages
-
         result, _ = await _messages.route_messages(
             self, request, _messages.user_of(request), request_id=None, proxy=False
         )
@@ -395,8 +433,6 @@ class PolicyRouter:
     ) -> tuple[Any, Answered]:
         """A Messages request for the proxy: the response (a dict) or its events (an async
         iterator of dicts), and the route that answered; ``user`` is the settled end user."""
-        from router import _messages
-
         return await _messages.route_messages(
             self, request, user, request_id=request_id, proxy=True
         )
@@ -447,7 +483,7 @@ class PolicyRouter:
         proxy: bool,
         raw: bool,
         started: float,
-        api: str = "chat",
+        api: str,
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
@@ -494,11 +530,11 @@ class PolicyRouter:
         *,
         proxy: bool,
         started: float,
-        api: str = "chat",
+        api: str,
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        refused = {"request_id": request_id, "user": audit_user, "model": model, "api": api}
+        refused = {"request_id": request_id, "api": api, "user": audit_user, "model": model}
         label = loaded.catalog.label
         try:
             checked = _checked(arguments, proxy=proxy)
@@ -523,8 +559,8 @@ class PolicyRouter:
             label,
             "route.decision",
             request_id=request_id,
-            user=audit_user,
             api=api,
+            user=audit_user,
             **decision.to_dict() | {"model": decision.model.slug},
             offline=self.settings.offline,
         )
@@ -538,9 +574,16 @@ class PolicyRouter:
             raise error(decision, alternatives)
         checked.pop("stream", None)
         return Call(
-            request_id, user, audit_user, decision, checked, limits, dropped,
-            started=started, api=api,
-        )  # fmt: skip
+            request_id,
+            user,
+            audit_user,
+            decision,
+            checked,
+            limits,
+            dropped,
+            started=started,
+            api=api,
+        )
 
     def refused(
         self,
@@ -556,8 +599,8 @@ class PolicyRouter:
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         self._emit(
-            self._loaded.catalog.label, "route.refused", request_id=request_id,
-            user=audit_user, model=model, reason=reason, detail=detail, api=api,
+            self._loaded.catalog.label, "route.refused", request_id=request_id, api=api,
+            user=audit_user, model=model, reason=reason, detail=detail,
         )  # fmt: skip
 
     def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:

@@ -132,8 +132,9 @@ def test_readme__every_cli_line_runs_with_the_exit_status_it_states(
     assert (workdir / "checkpoints.jsonl").exists()  # "Proving compliance" wrote and read them
 
 
-def test_readme__python_program_runs_offline(workdir: Path) -> None:
-    program = next(b for b in blocks("python") if "asyncio.run(main())" in b)
+def run_offline_program(workdir: Path, marker: str) -> subprocess.CompletedProcess[str]:
+    """The first Python block holding ``marker``, run as a program offline (audit on stderr)."""
+    program = next(b for b in blocks("python") if marker in b)
     script = workdir / "example.py"
     script.write_text(program)
     env = os.environ | {"POLICY_ROUTER_OFFLINE": "true", "POLICY_ROUTER_AUDIT": "stderr"}
@@ -147,6 +148,11 @@ def test_readme__python_program_runs_offline(workdir: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_readme__python_program_runs_offline(workdir: Path) -> None:
+    done = run_offline_program(workdir, "asyncio.run(main())")
     assert "[offline] policy-router chose Groq for Kimi K2" in done.stdout
     assert "retention 30 days exceeds max_retention not stored" in done.stdout
     assert "exceeds max_retention 24 hours" in done.stdout
@@ -230,7 +236,7 @@ def test_readme__curl_examples_work_against_the_proxy(served: int) -> None:
             ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False
         )
         assert done.returncode == 0, f"{line}\n{done.stderr}"
-        assert '"error"' not in done.stdout, f"{line}\n{done.stdout}"
+        assert not re.search(r'"error":\s*\{', done.stdout), f"{line}\n{done.stdout}"
     first = shell_lines(next(b for b in blocks("bash") if b.startswith("curl ")))[0]
     reply = subprocess.run(
         ["bash", "-c", first.replace("localhost:8080", f"127.0.0.1:{served}")],
@@ -239,14 +245,35 @@ def test_readme__curl_examples_work_against_the_proxy(served: int) -> None:
     assert json.loads(reply.stdout)["choices"][0]["message"]["content"].startswith("[offline]")
 
 
-def test_readme__openai_sdk_example_works_against_the_proxy(served: int) -> None:
-    program = next(b for b in blocks("python") if "from openai import OpenAI" in b)
+def run_sdk_example(served: int, marker: str) -> str:
+    """The first Python block holding ``marker``, run against the proxy; its output."""
+    program = next(b for b in blocks("python") if marker in b)
     program = program.replace("localhost:8080", f"127.0.0.1:{served}")
     done = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("[offline] policy-router chose")
+    return done.stdout
+
+
+def test_readme__openai_sdk_example_works_against_the_proxy(served: int) -> None:
+    assert run_sdk_example(served, "from openai import OpenAI").startswith(
+        "[offline] policy-router chose"
+    )
+
+
+def test_readme__openai_sdk_responses_example_works_against_the_proxy(served: int) -> None:
+    first, streamed = run_sdk_example(served, "client.responses.create").splitlines()
+    assert first.startswith("[offline] policy-router chose Groq for Kimi K2")
+    assert streamed.startswith("[offline] policy-router chose")
+
+
+def test_readme__aresponses_program_runs_offline(workdir: Path) -> None:
+    done = run_offline_program(workdir, "router.aresponses(")
+    first, streamed = done.stdout.splitlines()
+    assert first.startswith("[offline] policy-router chose Groq for Kimi K2")
+    assert streamed.startswith("[offline] policy-router chose OpenAI for GPT 4.1")
+    assert '"api":"responses"' in done.stderr
 
 
 def test_readme__anthropic_sdk_example_works_against_the_proxy(served: int) -> None:
@@ -288,6 +315,8 @@ def test_readme__documents_the_messages_surface_as_declared() -> None:
 
 def test_readme__documents_the_accepted_surface_as_declared() -> None:
     """The README's table is the declaration's: a parameter added or changed shows in both."""
+    from router._core.responses import RESPONSES
     from router._core.surface import markdown_table
 
     assert markdown_table() in (REPO / "README.md").read_text()
+    assert markdown_table(RESPONSES) in (REPO / "README.md").read_text()

@@ -460,14 +460,22 @@ _HEADERS_HINT: Final = (
 _UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_query"})
 
 
-def refusal(name: str, *, proxy: bool) -> str:
-    """Why ``name`` is not accepted, and what to do instead."""
+def steering(name: str) -> str | None:
+    """Why ``name`` is refused if it would choose a backend or reach the provider unchecked."""
     if name in _BACKEND or name.startswith(_BACKEND_PREFIXES):
         return _BACKEND_HINT.format(name=name)
     if name in _UNCHECKED:
         return _HEADERS_HINT.format(name=name)
+    return None
+
+
+def refusal(name: str, *, proxy: bool) -> str:
+    """Why ``name`` is not accepted, and what to do instead."""
+    hint = steering(name)
+    if hint is not None:
+        return hint
     if name in PARAMETERS:  # accepted by the library only
-        return f"{name!r} is not accepted by the proxy: the operator's settings bound every call"
+        return library_only(name)
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
         f"unsupported argument {name!r}: {where} OpenAI chat-completion parameters and a few "
@@ -475,31 +483,48 @@ def refusal(name: str, *, proxy: bool) -> str:
     )
 
 
+def library_only(name: str) -> str:
+    return f"{name!r} is not accepted by the proxy: the operator's settings bound every call"
+
+
 def check_request(arguments: Mapping[str, Any], *, proxy: bool = False) -> dict[str, Any]:
     """``arguments`` normalised if every one is accepted with its shape; else SurfaceError."""
+    return check_arguments(arguments, PARAMETERS, refusal, proxy=proxy, doc=_DOC)
+
+
+def check_arguments(
+    arguments: Mapping[str, Any],
+    parameters: Mapping[str, Param],
+    refused: Callable[..., str],
+    *,
+    proxy: bool,
+    doc: str,
+) -> dict[str, Any]:
+    """``arguments`` normalised if each is one of ``parameters`` with its shape (``refused``
+    says why a name is not); else SurfaceError. ``doc`` says where the shapes are documented."""
     out: dict[str, Any] = {}
     for name, value in arguments.items():
-        param = PARAMETERS.get(name)
+        param = parameters.get(name)
         if param is None or not (param.proxy if proxy else param.library):
-            raise SurfaceError(name, refusal(name, proxy=proxy))
+            raise SurfaceError(name, refused(name, proxy=proxy))
         if value is None:
             continue
         try:
             out[name] = param.check(value, name)
         except _Bad as bad:
             raise SurfaceError(
-                name, f"{bad.path}: expected {bad.expected}, got {_describe(bad.found)} ({_DOC})"
+                name, f"{bad.path}: expected {bad.expected}, got {_describe(bad.found)} ({doc})"
             ) from None
     return out
 
 
-def markdown_table() -> str:
-    """The accepted surface as the README shows it (a test keeps the two equal)."""
+def markdown_table(parameters: Mapping[str, Param] = PARAMETERS) -> str:
+    """An accepted surface as the README shows it (a test keeps the two equal)."""
     rows = [
         "| parameter | shape | library | proxy | what the router does |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for p in PARAMETERS.values():
+    for p in parameters.values():
         where = ("yes" if p.library else "no", "yes" if p.proxy else "no")
         rows.append(
             f"| `{p.name}` | {shape_of(p.check)} | {where[0]} | {where[1]} | {p.handling} |"

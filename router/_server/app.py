@@ -5,6 +5,8 @@
   they must name the same user (an ambiguous user is refused, 400: whose preferences apply
   must never be a guess). The raw id decides, then is scrubbed per route like any identifier.
   ``privacy`` (preference fields) tightens the policy for this request only.
+- ``POST /v1/responses``: OpenAI's Responses API, JSON or SSE, routed on the same path as
+  chat (router/_server/responses.py); what would keep state at the provider is refused.
 - ``POST /v1/messages``: Anthropic's Messages request and response, JSON or SSE, through the
   same policy path as chat (router/_server/messages.py); errors in Anthropic's shape, and the
   key may come as ``x-api-key``.
@@ -35,7 +37,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.routing import Route
 
 from router._router import PolicyRouter
-from router._server import hot
+from router._server import hot, responses
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import chat_completions
 from router._server.context import Context, context, known_query
@@ -120,6 +122,8 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     app.router.routes.insert(
         0, Route("/v1/chat/completions", hot.chat_completions, methods=["POST"])
     )
+    # OpenAI's Responses API, on the chat path (router/_server/responses.py).
+    app.router.routes.insert(1, Route(responses.PATH, responses.create_response, methods=["POST"]))
     # Anthropic's Messages API (router/_server/messages.py); its own surface and error shape,
     # outside the OpenAPI document, which describes the OpenAI-compatible API.
     app.router.routes.append(Route("/v1/messages", messages, methods=["POST"]))

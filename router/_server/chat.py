@@ -64,6 +64,13 @@ async def chat_completions(
     return JSONResponse(_plain(result) | {"model": body.model}, headers=headers)
 
 
+def invalid_input(exc: InvalidPreferences | UnknownProvider | InvalidRequest) -> ApiError:
+    """The 400 for a refused argument, naming it in ``param`` (a bad ``privacy`` field: privacy)."""
+    error = api_error(exc)
+    error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
+    return error
+
+
 def _forwarded(body: ChatCompletionRequest) -> dict[str, Any]:
     """The fields besides model, messages, user, privacy and stream, as the caller sent them."""
     own = {"model", "messages", "user", "privacy", "stream"}

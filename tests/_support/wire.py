@@ -280,6 +280,15 @@ def reply(wire: Wire, text: str = CANNED_TEXT) -> dict[str, Any]:
     }
 
 
+def tool_call_reply(call_id: str, name: str, arguments: str = "{}") -> dict[str, Any]:
+    """An OpenAI-format chat completion that asks for one function call."""
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return reply(WIRES["openai"]) | {
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]
+    }
+
+
 def sse_response(wire: Wire, pieces: tuple[str, ...] = STREAM_PIECES) -> httpx.Response:
     """A streamed reply (Server-Sent Events) in the wire's format."""
     return httpx.Response(200, headers=SSE_HEADERS, content=sse_body(wire, pieces))

@@ -1,0 +1,106 @@
+"""In process: what the Responses API costs over chat, ``aresponses`` against ``acompletion``.
+
+Both on the lean path (GPT 4.1 at a fake OpenAI upstream on loopback), aiohttp, each variant in
+its own worker process pinned to CPU 0 (the upstream on CPU 1), rounds interleaved. Per round:
+``--calls`` calls at concurrency 50 (non-streaming), then ``--calls // 10`` streamed calls of
+``--chunks`` chunks; CPU time of the process over the round divided by the calls. The
+difference is litellm's bridge both ways (request to chat, answer or events back).
+
+    uv run --frozen --group bench python -m bench.responses [--rounds 3] [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import _common
+
+WORKER = r"""
+import asyncio, json, os, sys, time
+variant, upstream, calls, streams, tmp = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+os.environ["OPENAI_API_KEY"] = "fake"
+from router import PolicyRouter, Settings
+from router._audit import AuditLog
+
+async def main():
+    settings = Settings(providers={"openai": {"api_base": upstream + "/v1"}},
+                        pseudonym_key="bench-pseudonym-key-0123456789abcdef",
+                        store_url=f"sqlite:///{tmp}/prefs.sqlite3", transport="aiohttp")
+    router = PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda line: None))
+    async def one(stream):
+        if variant == "chat":
+            r = await router.acompletion("GPT 4.1", [{"role": "user", "content": "Say ok."}],
+                                         stream=stream)
+        else:
+            r = await router.aresponses("GPT 4.1", "Say ok.", stream=stream)
+        if stream:
+            async for _ in r:
+                pass
+    async def batch(n, stream, width):
+        sem = asyncio.Semaphore(width)
+        async def run():
+            async with sem:
+                await one(stream)
+        await asyncio.gather(*(run() for _ in range(n)))
+    await batch(100, False, 50)  # warm-up: imports, clients, pools
+    await batch(5, True, 5)
+    out = {}
+    for name, n, stream in (("json", calls, False), ("stream", streams, True)):
+        cpu = time.process_time()
+        await batch(n, stream, 50)
+        await asyncio.sleep(0.15)
+        out[name] = (time.process_time() - cpu) / n * 1000
+    await router.aclose()
+    print("RESULT " + json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def _round(variant: str, upstream: str, calls: int, tmp: Path) -> dict[str, float]:
+    """One worker process: its CPU milliseconds per call, JSON and streamed."""
+    args = [variant, upstream, str(calls), str(calls // 10), str(tmp)]
+    done = subprocess.run(
+        [*_common.pin_prefix(0), sys.executable, "-c", WORKER, *args],
+        capture_output=True, text=True, timeout=600, check=True,
+        env=_common.bench_env({"PYTHONPATH": str(_common.ROOT)}),
+    )  # fmt: skip
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--chunks", type=int, default=300)
+    args = parser.parse_args(argv)
+    rows: dict[str, list[dict[str, float]]] = {"chat": [], "responses": []}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _common.fake_upstream(cpu=1, sse_chunks=args.chunks) as upstream,
+    ):
+        for i in range(args.rounds):
+            for variant in list(rows)[i % 2 :] + list(rows)[: i % 2]:
+                rows[variant].append(_round(variant, upstream, args.calls, Path(tmp)))
+                print(variant, rows[variant][-1], file=sys.stderr, flush=True)
+    print("| phase | acompletion CPU ms/call | aresponses CPU ms/call | ratio (median of rounds) |")
+    print("|---|---|---|---|")
+    for phase in ("json", "stream"):
+        chat = [r[phase] for r in rows["chat"]]
+        responses = [r[phase] for r in rows["responses"]]
+        ratios = [a / b for a, b in zip(responses, chat, strict=True)]
+        print(f"| {phase} c=50 | {statistics.median(chat):.3f} | {statistics.median(responses):.3f} | "
+              f"{statistics.median(ratios):.2f}× |")  # fmt: skip
+    _common.save("responses", {"rounds": rows, "chunks": args.chunks})
+
+
+if __name__ == "__main__":
+    main()
