@@ -82,11 +82,12 @@ async def count_tokens(request: Request) -> Response:
 
 async def _read(request: Request) -> tuple[Context, dict[str, Any], str | None]:
     """The app's context, the body and the end user, once the key is known; a request refused
-    for its user is audited."""
+    for its body or its user is audited (``route.refused``)."""
     ctx = context(request)
     _authorised(request)
-    body = _body(await request.body())
+    body: dict[str, Any] = {}
     try:
+        body = _body(await request.body())
         user = _end_user(request, body)
     except ApiError as exc:
         model = body.get("model")

@@ -49,6 +49,8 @@ def to_chat(request: Mapping[str, Any], model_hint: str) -> Translated:
     choice = request.get("tool_choice") or {}
     if choice.get("disable_parallel_tool_use"):
         arguments["parallel_tool_calls"] = False
+    if request.get("stream"):  # OpenAI-format providers send a stream's usage only if asked
+        arguments["stream_options"] = {"include_usage": True}
     messages = [_plain_message(m) for m in translated["messages"]]
     return Translated(messages, arguments, tool_names)
 

@@ -294,27 +294,37 @@ def sse_response(wire: Wire, pieces: tuple[str, ...] = STREAM_PIECES) -> httpx.R
     return httpx.Response(200, headers=SSE_HEADERS, content=sse_body(wire, pieces))
 
 
-def sse_body(wire: Wire, pieces: tuple[str, ...] = STREAM_PIECES) -> bytes:
-    """The events of a streamed reply in the wire's format, ``pieces`` as text deltas."""
-    events = _anthropic_events(pieces) if wire.format == "anthropic" else _openai_events(pieces)
-    return "".join(events).encode()
+def sse_body(
+    wire: Wire, pieces: tuple[str, ...] = STREAM_PIECES, usage: dict[str, int] | None = None
+) -> bytes:
+    """The events of a streamed reply in the wire's format, ``pieces`` as text deltas; with
+    ``usage``, OpenAI's final usage chunk (``choices: []``), as sent when a caller asks for it
+    with ``stream_options.include_usage``."""
+    if wire.format == "anthropic":
+        return "".join(_anthropic_events(pieces)).encode()
+    return "".join(_openai_events(pieces, usage)).encode()
 
 
-def _openai_events(pieces: tuple[str, ...]) -> Iterator[str]:
-    def chunk(delta: dict[str, str], finish: str | None) -> str:
+def _openai_events(pieces: tuple[str, ...], usage: dict[str, int] | None) -> Iterator[str]:
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> str:
         body = {
             "id": "chatcmpl-canned",
             "object": "chat.completion.chunk",
             "created": 1_700_000_000,
             "model": "canned-model",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": choices,
         }
-        return f"data: {json.dumps(body)}\n\n"
+        return f"data: {json.dumps(body | extra)}\n\n"
 
-    yield chunk({"role": "assistant", "content": ""}, None)
+    def delta(content: dict[str, str], finish: str | None = None) -> str:
+        return chunk([{"index": 0, "delta": content, "finish_reason": finish}])
+
+    yield delta({"role": "assistant", "content": ""})
     for piece in pieces:
-        yield chunk({"content": piece}, None)
-    yield chunk({}, "stop")
+        yield delta({"content": piece})
+    yield delta({}, "stop")
+    if usage is not None:
+        yield chunk([], usage=usage)
     yield "data: [DONE]\n\n"
 
 

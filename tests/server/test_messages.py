@@ -18,7 +18,15 @@ import respx
 
 from router._settings import Settings
 from tests._support.proxy import API_KEY, Proxy, make_settings, records, serve
-from tests._support.wire import mock_provider, places, use_fake_credentials, wire_text
+from tests._support.wire import (
+    SSE_HEADERS,
+    WIRES,
+    mock_provider,
+    places,
+    sse_body,
+    use_fake_credentials,
+    wire_text,
+)
 
 USER: Final = "sentinel-user-4b1d"
 ANTHROPIC: Final = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
@@ -193,6 +201,24 @@ async def test_messages__streams_anthropics_events(live: Proxy, wire: respx.Mock
     text_out = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
     assert text_out == "canned reply from the mock"
     assert events[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+async def test_messages__a_stream_asks_for_usage_and_reports_it(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    body = sse_body(WIRES["openai"], usage=usage)
+    openai = wire.post("https://api.openai.com/v1/chat/completions").mock(
+        return_value=httpx.Response(200, headers=SSE_HEADERS, content=body)
+    )
+    async with live.http.stream(
+        "POST", "/v1/messages", json=message(stream=True), headers=ANTHROPIC
+    ) as response:
+        events = sse_events((await response.aread()).decode())
+    sent = json.loads(openai.calls[0].request.content)
+    assert sent["stream_options"] == {"include_usage": True}  # OpenAI sends usage if asked
+    (delta,) = [e for e in events if e["type"] == "message_delta"]
+    assert delta["usage"] == {"input_tokens": 11, "output_tokens": 7}
 
 
 async def test_messages__a_stream_failing_before_its_first_chunk_fails_over(
@@ -571,6 +597,10 @@ async def test_messages__bad_input__anthropics_error_shape(
     assert answer["error"]["type"] == kind
     if text is not None:
         assert answer["error"]["message"] == text
+    (refused,) = [r for r in records(offline.audit_lines) if r["event"] == "route.refused"]
+    assert refused["api"] == "messages"
+    if text is not None:
+        assert refused["detail"] == text
 
 
 async def test_messages__too_large_a_body__413_request_too_large(offline: Proxy) -> None:

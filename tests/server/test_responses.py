@@ -216,6 +216,27 @@ class _BrokenAfterFirstChunk(httpx.AsyncByteStream):
         raise httpx.ReadError("connection reset")
 
 
+async def test_responses__a_stream_asks_for_usage_and_reports_it(
+    online: Proxy, wire: respx.MockRouter
+) -> None:
+    usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    body = sse_body(WIRES["openai"], usage=usage)
+    route = wire.post(OPENAI).mock(
+        return_value=httpx.Response(200, headers=SSE_HEADERS, content=body)
+    )
+    stream = await online.sdk().responses.create(model="GPT 4.1", input="Say hello.", stream=True)
+    events = [event async for event in stream]
+    sent = json.loads(route.calls[0].request.content)
+    assert sent["stream_options"] == {"include_usage": True}  # OpenAI sends usage if asked
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    assert completed.response.usage is not None
+    assert (completed.response.usage.input_tokens, completed.response.usage.output_tokens) == (
+        11,
+        7,
+    )
+
+
 async def test_responses__a_failure_mid_stream_ends_with_an_error_event(
     online: Proxy, wire: respx.MockRouter
 ) -> None:
