@@ -94,6 +94,8 @@ async def _serve(settings: Settings) -> None:
 
     setup.configure(settings.transport)  # import litellm now, not in the first request
     _tracing.configure()  # the OTEL_* variables, unless the host set tracing up
+    _tracing.settle()  # no provider set up: no span per request
+    logs.lean_records()
     async with PolicyRouter.from_settings(settings) as router:
         config = uvicorn.Config(
             create_app(router, settings),
