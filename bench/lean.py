@@ -84,10 +84,12 @@ def server(
     tmp: Path,
     profile: Path | None = None,
     base: Path | None = None,
+    trees: dict[str, Path] | None = None,
 ) -> Iterator[Proxy]:
     """One of: reference, serve-lean, serve-lean-anon (no user: no store read), serve-litellm,
     serve-main, litellm-proxy, serve-base (serve on the lean path from the tree ``base``, with
-    this tree's environment: the before of a before/after run)."""
+    this tree's environment: the before of a before/after run), serve@NAME (the same from the
+    tree ``--tree NAME=DIR`` names)."""
     url = f"http://{_common.LOOPBACK}:{port}"
     env = {
         "OPENAI_API_KEY": "fake",
@@ -120,7 +122,9 @@ def server(
         if profile is not None:
             command = [sys.executable, "-m", "bench.serve_profiled", str(profile)]
         env["PYTHONPATH"] = str(_common.ROOT)
-        if name == "serve-base":
+        if name.startswith("serve@"):
+            base = (trees or {}).get(name[6:])
+        if name == "serve-base" or name.startswith("serve@"):
             if base is None:
                 raise SystemExit("serve-base needs --base DIR (a checkout of the commit before)")
             env["PYTHONPATH"], cwd = str(base), base
@@ -169,7 +173,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1, sse_chunks=args.chunks))
-        proxies = [stack.enter_context(server(n, upstream, args.port + i, tmp, base=args.base))
+        proxies = [stack.enter_context(server(n, upstream, args.port + i, tmp, base=args.base,
+                                                trees=dict(args.tree)))
                    for i, n in enumerate(names)]  # fmt: skip
         for proxy in proxies:
             _check(proxy)
@@ -245,6 +250,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--base", type=Path, default=None, help="the tree serve-base runs (e.g. a git archive)"
+    )
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        type=lambda text: tuple(text.split("=", 1)),
+        help="NAME=DIR: the server serve@NAME runs serve from DIR (repeatable)",
     )
     args = parser.parse_args(argv)
     if args.profile:
