@@ -78,10 +78,18 @@ def _popen(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> Any
 
 @contextmanager
 def server(
-    name: str, upstream: str, port: int, tmp: Path, profile: Path | None = None
+    name: str,
+    upstream: str,
+    port: int,
+    tmp: Path,
+    profile: Path | None = None,
+    base: Path | None = None,
+    trees: dict[str, Path] | None = None,
 ) -> Iterator[Proxy]:
     """One of: reference, serve-lean, serve-lean-anon (no user: no store read), serve-litellm,
-    serve-main, litellm-proxy."""
+    serve-main, litellm-proxy, serve-base (serve on the lean path from the tree ``base``, with
+    this tree's environment: the before of a before/after run), serve@NAME (the same from the
+    tree ``--tree NAME=DIR`` names)."""
     url = f"http://{_common.LOOPBACK}:{port}"
     env = {
         "OPENAI_API_KEY": "fake",
@@ -114,6 +122,12 @@ def server(
         if profile is not None:
             command = [sys.executable, "-m", "bench.serve_profiled", str(profile)]
         env["PYTHONPATH"] = str(_common.ROOT)
+        if name.startswith("serve@"):
+            base = (trees or {}).get(name[6:])
+        if name == "serve-base" or name.startswith("serve@"):
+            if base is None:
+                raise SystemExit("serve-base needs --base DIR (a checkout of the commit before)")
+            env["PYTHONPATH"], cwd = str(base), base
         if name == "serve-litellm":
             routes = tmp / "routes-litellm.yaml"
             routes.write_text(
@@ -159,7 +173,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1, sse_chunks=args.chunks))
-        proxies = [stack.enter_context(server(n, upstream, args.port + i, tmp))
+        proxies = [stack.enter_context(server(n, upstream, args.port + i, tmp, base=args.base,
+                                                trees=dict(args.tree)))
                    for i, n in enumerate(names)]  # fmt: skip
         for proxy in proxies:
             _check(proxy)
@@ -201,8 +216,8 @@ def profile(args: argparse.Namespace) -> str:
 
 
 def report(result: dict[str, Any]) -> str:
-    rows = ["| cell | server | req/s | p99 ms | CPU ms/req | CPU µs/chunk | vs reference CPU | vs serve-main CPU | vs litellm-proxy CPU |",
-            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = ["| cell | server | req/s | p99 ms | CPU ms/req | CPU µs/chunk | vs reference CPU | vs serve-base CPU | vs serve-main CPU | vs litellm-proxy CPU |",
+            "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     by_cell: dict[str, dict[str, dict[str, Any]]] = {}
     for c in result["cells"]:
         label = f"{'stream' if c['stream'] else 'json'} c={c['concurrency']}"
@@ -212,7 +227,7 @@ def report(result: dict[str, Any]) -> str:
             cpu = c["cpu_ms_per_request"]
             per_chunk = f"{cpu * 1000 / result['chunks']:.1f}" if c["stream"] else ""
             ratios = [f"{cpu / row[o]['cpu_ms_per_request']:.2f}×" if o in row and o != name else ""
-                      for o in ("reference", "serve-main", "litellm-proxy")]  # fmt: skip
+                      for o in ("reference", "serve-base", "serve-main", "litellm-proxy")]  # fmt: skip
             rows.append(f"| {label} | {name} | {c['rps']:.0f} | {c['p99_ms']:.1f} | {cpu:.3f} | "
                         f"{per_chunk} | {' | '.join(ratios)} |")  # fmt: skip
     rows += ["", "| server | peak RSS MiB |", "|---|---|"]
@@ -233,6 +248,16 @@ def main(argv: list[str] | None = None) -> None:
         default="reference,serve-lean,serve-lean-anon,serve-litellm,serve-main,litellm-proxy",
     )
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--base", type=Path, default=None, help="the tree serve-base runs (e.g. a git archive)"
+    )
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        type=lambda text: tuple(text.split("=", 1)),
+        help="NAME=DIR: the server serve@NAME runs serve from DIR (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.profile:
         print(profile(args))

@@ -11,10 +11,10 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from router import _messages, _responses, _tracing
 from router._audit import AuditLog
@@ -57,6 +57,9 @@ class ModelAvailability:
     model: Model
 
 
+_DECIDED_LIMIT: Final = 4096  # decisions kept per catalog in force
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """A catalog and a deployment, and what follows from them under the settings: the routes
@@ -70,6 +73,12 @@ class Loaded:
     org: Preferences
     priority: tuple[str, ...]
     failover: Failover
+    # Allowing decisions already made, with their audit form: a decision is a pure function
+    # of the model, the preferences and the dropped parameters under this catalog and
+    # deployment (a reload makes a new Loaded). Bounded: emptied when full.
+    _decided: dict[Hashable, tuple[Decision, dict[str, Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def servable_routes(self) -> int:
@@ -91,6 +100,22 @@ class Loaded:
             priority=self.priority,
             dropped=dropped,
         )
+
+    def decided(
+        self, model: Model, preferences: Preferences, dropped: Mapping[str, tuple[str, ...]]
+    ) -> tuple[Decision, dict[str, Any]]:
+        """``decide``, and the decision's audit form; an allowing decision is made once."""
+        key = (model.slug, preferences, tuple(sorted(dropped.items())))
+        known = self._decided.get(key)
+        if known is not None:
+            return known
+        decision = self.decide(model, preferences, dropped)
+        made = (decision, decision.to_dict() | {"model": model.slug})
+        if decision.allowed:  # a refusal (rare; fail-closed ones among them) is made anew
+            if len(self._decided) >= _DECIDED_LIMIT:
+                self._decided.clear()
+            self._decided[key] = made
+        return made
 
     def dropped(self, model: Model, arguments: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         """Per route of ``model``: the caller's parameters litellm would drop there."""
@@ -549,7 +574,7 @@ class PolicyRouter:
             raise
         dropped = loaded.dropped(found, checked)
         with _tracing.child("decision", model=found.slug) as span:
-            decision = loaded.decide(found, effective, dropped)
+            decision, rendered = loaded.decided(found, effective, dropped)
             if span is not None:
                 _tracing.annotate(
                     span, allowed=len(decision.allowed), rejected=len(decision.rejected)
@@ -561,7 +586,7 @@ class PolicyRouter:
             request_id=request_id,
             api=api,
             user=audit_user,
-            **decision.to_dict() | {"model": decision.model.slug},
+            **rendered,
             offline=self.settings.offline,
         )
         if not decision.allowed:

@@ -51,6 +51,20 @@ def _resolve() -> Any:
     return trace.get_tracer(NAME)
 
 
+def settle() -> None:
+    """For ``serve``, once ``configure`` ran: tracing stays on only if a tracer provider is set
+    up (by the host or by ``configure``). With none, every span would be opentelemetry's
+    non-recording one, made and ended per request for nothing: tracing is off instead."""
+    global _tracer
+    _tracer = _resolve()
+    if _tracer is None:
+        return
+    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, get_tracer_provider
+
+    if isinstance(get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider):
+        _tracer = None
+
+
 def use(provider: Any) -> None:
     """Send spans to ``provider`` (an opentelemetry TracerProvider; None turns tracing off),
     for embedding and tests; the default is the global tracer provider."""

@@ -703,3 +703,29 @@ async def test_acompletion__the_routers_internal_switches_are_not_arguments(
     with pytest.raises(InvalidRequest, match=f"unsupported argument '{internal}'"):
         await router.acompletion("kimi-k2", MESSAGES, USER, **{internal: True})
     assert not wire.calls
+
+
+async def test_acompletion__a_decision_made_before_follows_each_preference_change(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    groq = wire.post(KIMI["groq"]).respond(200, json=completion())
+    nebius = wire.post(KIMI["nebius"]).respond(200, json=completion())
+    for _ in range(2):
+        await router.acompletion("Kimi K2", MESSAGES, USER)
+    await router.preferences.set(USER, {"deny_providers": ["groq"]})
+    await router.acompletion("Kimi K2", MESSAGES, USER)
+    await router.preferences.set(USER, {"deny_providers": ["groq", "nebius", "deepinfra",
+                                                           "fireworks", "together"]})  # fmt: skip
+    with pytest.raises(PolicyViolation):
+        await router.acompletion("Kimi K2", MESSAGES, USER)
+    await router.preferences.delete(USER)
+    await router.acompletion("Kimi K2", MESSAGES, USER)
+    decisions = audit.events("route.decision")
+    first, again, denied, refused, after = (
+        {k: v for k, v in d.items() if k not in {"ts", "request_id", "seq", "chain", "prev"}}
+        for d in decisions
+    )
+    assert first == again == after
+    assert denied["order"][0] == "kimi-k2/nebius"
+    assert refused["order"] == []
+    assert (groq.call_count, nebius.call_count) == (3, 1)

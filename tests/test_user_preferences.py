@@ -243,3 +243,18 @@ async def test_list_users__limit_out_of_range_is_refused(subject: Subject, limit
 
 async def test_ping__reachable_store_returns(subject: Subject) -> None:
     await subject.api.ping()
+
+
+def test_check_user__refuses_exactly_unicodes_control_and_surrogate_characters() -> None:
+    import unicodedata
+
+    from router._user_preferences import check_user
+
+    refused = set()
+    for point in range(0x110000):
+        try:
+            check_user(f"user-{chr(point)}")
+        except InvalidPreferences:
+            refused.add(point)
+    expected = {p for p in range(0x110000) if unicodedata.category(chr(p)) in {"Cc", "Cs"}}
+    assert refused == expected

@@ -15,6 +15,7 @@ checkpoint sink, so that cutting records off the end of a file can be proved.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import threading
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 Target = str | Path | TextIO | Callable[[str], None]
 _LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 MAX_TEXT: Final = 512  # characters of one string in a record; the rest is counted, not kept
+_PLAIN: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS  # no default: raises
+_LONG_RUN: Final = re.compile(b'[^"]{%d,}' % (MAX_TEXT + 1))
+_CHAIN_OWN: Final = frozenset({"writer", "seq", "prev"})  # the writer's own: never cut
 
 
 class AuditLog:
@@ -106,7 +110,7 @@ class AuditLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``."""
-        record = {"ts": _now(), "event": event, **{k: _cut(v) for k, v in fields.items()}}
+        record = {"ts": _now(), "event": event, **fields}
         with self._lock:
             if self._sink.prepare():
                 self._fresh = True
@@ -118,7 +122,7 @@ class AuditLog:
             else:
                 record.pop("prev", None)
             record.pop("chain", None)
-            body = chain.canonical(record)
+            body = _canonical_cut(record)
             head = self._signer.link(self._head, body)
             line = chain.seal(body, head)
             self._sink.write(line)
@@ -196,6 +200,24 @@ def _now() -> str:
 
 def _checkpoint_target(setting: str) -> str | None:
     return None if setting == "off" else setting
+
+
+def _canonical_cut(record: dict[str, Any]) -> bytes:
+    """The record's canonical bytes, every string in it cut to ``MAX_TEXT`` characters.
+
+    Most records hold only plain data and short strings: rendered as they are, they need no
+    cut. That is known from the bytes: a string over ``MAX_TEXT`` characters renders as more
+    than ``MAX_TEXT`` bytes without a quote between them, unless it holds an escape (a
+    backslash). Anything else (a long run, a backslash, a value orjson does not render without
+    help) is cut first, value by value, and rendered again."""
+    try:
+        body = orjson.dumps(record, option=_PLAIN)
+    except TypeError:
+        pass
+    else:
+        if b"\\" not in body and _LONG_RUN.search(body) is None:
+            return body
+    return chain.canonical({k: v if k in _CHAIN_OWN else _cut(v) for k, v in record.items()})
 
 
 def _cut(value: Any) -> Any:

@@ -34,7 +34,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI, Request
-from starlette.routing import Route
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.routing import Route, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router._router import PolicyRouter
 from router._server import hot, responses
@@ -103,10 +105,46 @@ def _add_routes(app: FastAPI) -> None:
     add_operation_routes(app)
 
 
+class _App(FastAPI):
+    """FastAPI, with ``POST /v1/chat/completions`` answered ahead of its stack.
+
+    The hot endpoint goes through the same envelope and the same exception handlers as every
+    route (``hot_stack``, built by ``create_app`` once the handlers are in place), without the
+    layers it has no use for: FastAPI's middleware stack, its body-limit middleware, the
+    router's path matching and FastAPI's per-route telemetry. Every other request, and any
+    other method on that path, takes FastAPI's whole stack."""
+
+    hot_stack: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.hot_stack is not None
+            and scope["type"] == "http"
+            and scope["path"] == hot.PATH
+            and scope["method"] == "POST"
+            and not self.root_path
+        ):
+            scope["app"] = self  # what Starlette sets: request.app
+            await self.hot_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _hot_stack(app: FastAPI, keys: Keys, limits: Limits) -> ASGIApp:
+    """The hot endpoint in the envelope and the app's exception handlers (as FastAPI's
+    ExceptionMiddleware and the route itself hold them; 500 and ``Exception`` are the
+    envelope's, as they were: it answers every other exception)."""
+    handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
+    handled = ExceptionMiddleware(
+        request_response(hot.chat_completions), handlers=handlers, debug=app.debug
+    )
+    return Envelope(handled, keys=keys, limits=limits)
+
+
 def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     """The ASGI app serving ``router``. Raises ConfigError if the auth settings are unsafe."""
     check_auth_settings(settings.server)
-    app = FastAPI(
+    app = _App(
         title="policy-router",
         version=_version(),
         redoc_url=None,
@@ -119,9 +157,7 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     _add_routes(app)
     app.openapi = precise(app, router.catalog)  # type: ignore[method-assign]
     # The hot endpoint first: it serves /v1/chat/completions; FastAPI's stays for the document.
-    app.router.routes.insert(
-        0, Route("/v1/chat/completions", hot.chat_completions, methods=["POST"])
-    )
+    app.router.routes.insert(0, Route(hot.PATH, hot.chat_completions, methods=["POST"]))
     # OpenAI's Responses API, on the chat path (router/_server/responses.py).
     app.router.routes.insert(1, Route(responses.PATH, responses.create_response, methods=["POST"]))
     # Anthropic's Messages API (router/_server/messages.py); its own surface and error shape,
@@ -131,6 +167,7 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     add_error_handlers(app)
     limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
     app.add_middleware(Envelope, keys=keys, limits=limits)
+    app.hot_stack = _hot_stack(app, keys, limits)
     return app
 
 

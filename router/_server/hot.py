@@ -15,6 +15,7 @@ would have accepted, and the surface check decides the rest.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, Final, cast
@@ -37,10 +38,12 @@ from router._server.schemas import ChatCompletionRequest
 from router._tracing import remote_parent
 from router._upstream.lean import Raw
 
+PATH: Final = "/v1/chat/completions"
 _OWN: Final = ("model", "messages", "user", "privacy", "stream")
 _SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _DONE: Final = b"data: [DONE]\n\n"
-_ROUTE: Final = SimpleNamespace(path="/v1/chat/completions")
+_ROUTE: Final = SimpleNamespace(path=PATH)
+_MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]*)"')
 
 
 async def chat_completions(request: Request) -> Response:
@@ -185,8 +188,33 @@ def _renamed(event: bytes, model: str) -> bytes:
     head, _, rest = event.partition(b"data: ")
     if head or not rest.startswith(b"{"):
         return event
+    plain = _model_replaced(rest, model)
+    if plain is not None:
+        return b"data: " + plain
     try:
         chunk = orjson.loads(rest)
     except orjson.JSONDecodeError:
         return event
     return _event(_as_openai_sends(chunk, model)) if isinstance(chunk, dict) else event
+
+
+def _model_replaced(data: bytes, model: str) -> bytes | None:
+    """``data`` (a JSON object's bytes) with its top-level ``model`` string replaced by
+    ``model``, where the bytes show that field plainly; else None (parse it instead).
+
+    Plainly: ``"model"`` occurs once in ``data`` (so no nested key, no second top-level key
+    and no string value is named so), its value is a string without escapes, and every byte
+    before it is the object's opening brace and scalar fields without brackets or escapes
+    (so it is a key of the top-level object, not text inside a string). The usage chunk goes
+    the parsed way, which may have to empty its choices."""
+    if b'"usage"' in data or data.count(b'"model"') != 1:
+        return None
+    found = _MODEL_FIELD.search(data)
+    if found is None:
+        return None
+    before = data[1 : found.start()].rstrip()
+    if before and not before.endswith(b","):
+        return None
+    if b"{" in before or b"[" in before or b"\\" in before or before.count(b'"') % 2:
+        return None
+    return data[: found.start(1) - 1] + orjson.dumps(model) + data[found.end(1) + 1 :]

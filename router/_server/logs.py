@@ -36,6 +36,8 @@ class SafeFormatter(logging.Formatter):
         super().__init__(fmt)
 
     def format(self, record: logging.LogRecord) -> str:
+        if record.name.startswith(OWN) and not (record.exc_info or record.stack_info):
+            return super().format(record)  # nothing to withhold (the access log's every line)
         safe = copy.copy(record)
         if not record.name.startswith(OWN):
             safe.msg, safe.args = WITHHELD, None
@@ -65,6 +67,14 @@ def _one(exc: BaseException) -> str:
     ]
     kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
     return "\n".join(["Traceback (exception messages withheld):", *lines, f"{kind}: [withheld]"])
+
+
+def lean_records() -> None:
+    """Records skip what no line of ``FORMAT`` prints (thread, process and multiprocessing
+    names, looked up for every record otherwise): ``serve`` owns its process's logging."""
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def config() -> dict[str, Any]:

@@ -33,10 +33,11 @@ ENVIRONMENT: Final = MappingProxyType(
 def configure(transport: Transport = "httpx") -> None:
     """Import and configure litellm now (idempotent), with the HTTP transport to use.
 
-    ``httpx`` (the default) keeps every provider call on httpx, where respx and other
-    httpx-level tools see it. ``aiohttp`` is litellm's own default: measured here it costs
-    less CPU per call, keeps streamed connections alive and has a much lower p99 under
-    concurrency (bench/README.md). litellm caches its clients per event loop, so choose the
+    ``aiohttp`` (the settings' default, ``POLICY_ROUTER_TRANSPORT``: production traffic) is
+    litellm's own default: measured here it costs less CPU per call, keeps streamed
+    connections alive and has a much lower p99 under concurrency (bench/README.md). ``httpx``
+    (this function's default, and what the tests set) keeps every provider call on httpx,
+    where respx and other httpx-level tools see it. litellm caches its clients per event loop, so choose the
     transport before the first request; a later change applies only to new event loops.
     """
     from router._upstream import lean

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import stat
+import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from router._audit import AuditLog
-from router._audit.chain import CHECKPOINT_EVENT, GENESIS, checkpoint_mac, record_chain
+from router._audit.chain import (
+    CHECKPOINT_EVENT,
+    GENESIS,
+    canonical,
+    checkpoint_mac,
+    record_chain,
+)
 from router._keyfile import audit_key, load_or_create_key, pseudonym_key
 from router._settings import Settings
 
@@ -197,3 +205,56 @@ def test_fork__the_child_writes_its_own_chain(tmp_path: Path) -> None:
     assert (child["seq"], child["prev"]) == (1, GENESIS)
     assert child["writer"] != log.writer
     assert verify([path], key=KEY, policies=REPO / "policies").ok
+
+
+# --- strings cut to MAX_TEXT, at any depth ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Point:
+    x: int
+
+
+def _as_before(record: dict[str, Any]) -> bytes:
+    """The record's bytes as every field was cut before it was rendered (the rule itself)."""
+    from router._audit.log import _cut
+
+    return canonical(
+        {k: v if k in {"writer", "seq", "prev"} else _cut(v) for k, v in record.items()}
+    )
+
+
+LONG = "x" * 600
+_VALUES = [
+    pytest.param("short", id="a short string"),
+    pytest.param(LONG, id="a long string"),
+    pytest.param({"nested": [{"deeper": LONG}]}, id="a long string deep inside"),
+    pytest.param({LONG: 1}, id="a long key"),
+    pytest.param('"' * 600, id="a long string of quotes: escapes, no long run"),
+    pytest.param("a\\" * 300, id="backslashes"),
+    pytest.param("é" * 300, id="600 bytes, 300 characters: not cut"),
+    pytest.param("😀" * 513, id="513 characters of 4 bytes each: cut"),
+    pytest.param("x" * 512, id="exactly the limit: not cut"),
+    pytest.param("x" * 513, id="one over the limit: cut"),
+    pytest.param(("a", LONG), id="a tuple"),
+    pytest.param(list(range(300)), id="a long run of digits that is no string"),
+    pytest.param(types.MappingProxyType({"a": LONG}), id="a mapping that is no dict"),
+    pytest.param(_Point(1), id="a dataclass: rendered as text"),
+    pytest.param({1: "int key"}, id="a key that is no string"),
+]
+
+
+@pytest.mark.parametrize("value", _VALUES)
+def test_emit__strings_are_cut_as_the_rule_says_whatever_the_path(value: Any) -> None:
+    from router._audit.log import _canonical_cut
+
+    record = {"ts": "2026-01-01T00:00:00.000000Z", "event": "route.decision", "field": value,
+              "writer": "0123456789abcdef", "seq": 1}  # fmt: skip
+    assert _canonical_cut(record) == _as_before(record)
+
+
+def test_emit__a_long_string_is_cut_with_its_count() -> None:
+    lines: list[str] = []
+    AuditLog(lines.append, key=KEY).emit("route.refused", detail={"why": ["y" * 1000]})
+    (record,) = parse(lines)
+    assert record["detail"] == {"why": ["y" * 512 + "…[488 more characters]"]}

@@ -200,16 +200,20 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import gc
+    import logging
 
     import uvicorn
 
+    from router import _tracing
     from router._settings import Settings
     from router.cli import _serve
 
     frozen_when_serving: list[int] = []
+    thresholds: list[tuple[int, int, int]] = []
 
     async def serve(self: uvicorn.Server, sockets: object = None) -> None:
         frozen_when_serving.append(gc.get_freeze_count())
+        thresholds.append(gc.get_threshold())
 
     monkeypatch.setattr(uvicorn.Server, "serve", serve)
     monkeypatch.setattr(_serve, "_exit_cleanly_on_signals", lambda server: None)
@@ -219,14 +223,20 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
         audit=str(tmp_path / "audit.jsonl"),
         pseudonym_key="test-pseudonym-key-0123456789abcdef",
     )
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, flag, getattr(logging, flag))  # serve's: restored after
+    monkeypatch.setattr(_tracing, "_tracer", _tracing._tracer)
+    before = gc.get_threshold()
     gc.unfreeze()
     try:
         await _serve._serve(settings)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
 
     assert len(frozen_when_serving) == 1
     assert frozen_when_serving[0] > 100_000  # litellm alone is several hundred thousand
+    assert thresholds == [_serve.GC_THRESHOLD]
 
 
 def test_explain__json_candidates_extend_the_audit_candidates_with_the_enforced_policy() -> None:

@@ -157,3 +157,87 @@ async def test_auth__missing_or_wrong_key_is_401(http: httpx.AsyncClient) -> Non
     )
     assert (missing.status_code, missing.json()["error"]["code"]) == (401, "missing_api_key")
     assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "invalid_api_key")
+
+
+# --- the caller's model name in relayed events: found in the bytes, or parsed -----------------
+
+CHUNK: Final = (
+    b'{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4.1",'
+    b'"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":null}]}'
+)
+
+
+def _parsed_way(event: bytes, model: str) -> Any:
+    """What the event says once renamed by parsing it (the rule the byte path must keep)."""
+    from router._server.chat import _as_openai_sends
+
+    data = event.removeprefix(b"data: ")
+    return _as_openai_sends(orjson.loads(data), model)
+
+
+@pytest.mark.parametrize(
+    ("data", "plain"),
+    [
+        pytest.param(CHUNK, True, id="a compact chunk: replaced in the bytes"),
+        pytest.param(
+            CHUNK.replace(b'"model":"', b'"model" :  "'), True, id="spaces around the colon"
+        ),
+        pytest.param(b'{"model":"gpt-4.1","choices":[]}', True, id="model first"),
+        pytest.param(
+            CHUNK.replace(b'"content":"ok"', b'"content":"model"'),
+            False,
+            id="a string value named model",
+        ),
+        pytest.param(
+            CHUNK.replace(b'"index":0', b'"index":0,"model":"inner"'),
+            False,
+            id="a nested model key",
+        ),
+        pytest.param(CHUNK.replace(b'"model":"gpt-4.1",', b""), False, id="no model field"),
+        pytest.param(CHUNK.replace(b'"gpt-4.1"', b'"gpt-\\"4\\".1"'), False, id="an escaped value"),
+        pytest.param(
+            CHUNK.replace(b'"chatcmpl-1"', b'"chat{cmpl"'), False, id="a brace in an earlier string"
+        ),
+        pytest.param(
+            CHUNK.replace(b'"chatcmpl-1"', b'"chat\\"cmpl"'),
+            False,
+            id="an escape in an earlier string",
+        ),
+        pytest.param(
+            b'{"id":"a","meta":{"x":1},"model":"gpt-4.1","choices":[]}',
+            False,
+            id="an object before it",
+        ),
+        pytest.param(
+            b'{"id":"a","model":"x","model":"gpt-4.1","choices":[]}', False, id="model twice"
+        ),
+        pytest.param(b'{"id":"a","model":null,"choices":[]}', False, id="model not a string"),
+        pytest.param(
+            b'{"id":"u","model":"gpt-4.1","choices":[{"index":0,"delta":{}}],"usage":{"total_tokens":3}}',
+            False,
+            id="the usage chunk: parsed, its empty choice removed",
+        ),
+    ],
+)
+@pytest.mark.parametrize("model", ["GPT 4.1", 'Odd "name" \\ é'])
+def test_renamed__says_the_callers_model_as_parsing_would(
+    data: bytes, plain: bool, model: str
+) -> None:
+    from router._server.hot import _model_replaced, _renamed
+
+    event = b"data: " + data + b"\n\n"
+    renamed = _renamed(event, model)
+    assert renamed.startswith(b"data: ")
+    assert renamed.endswith(b"\n\n")
+    assert orjson.loads(renamed.removeprefix(b"data: ")) == _parsed_way(event, model)
+    assert (_model_replaced(data + b"\n\n", model) is not None) is plain
+
+
+@pytest.mark.parametrize(
+    "event",
+    [b"data: [DONE]\n\n", b"data: not json\n\n", b": comment\n\n", b'data: ["model"]\n\n'],
+)
+def test_renamed__anything_else_goes_as_it_came(event: bytes) -> None:
+    from router._server.hot import _renamed
+
+    assert _renamed(event, "GPT 4.1") == event

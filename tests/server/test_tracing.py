@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import pytest
 import respx
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -194,6 +195,34 @@ def test_tracing__otel_sdk_disabled_turns_it_off(monkeypatch: pytest.MonkeyPatch
     )
     monkeypatch.setenv("OTEL_SDK_DISABLED", "false")
     assert _tracing._resolve() is not None
+
+
+@pytest.mark.parametrize(
+    ("provider", "traced"),
+    [
+        pytest.param(trace.ProxyTracerProvider, False, id="no provider set up: off"),
+        pytest.param(trace.NoOpTracerProvider, False, id="the no-op provider: off"),
+        pytest.param(TracerProvider, True, id="the host's or configure's SDK provider: on"),
+    ],
+)
+def test_tracing__serve_settles_on_whether_a_provider_is_set_up(
+    monkeypatch: pytest.MonkeyPatch, provider: Any, traced: bool
+) -> None:
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    monkeypatch.setattr(_tracing, "_tracer", _tracing._UNSET)  # restored after the test
+    made = provider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: made)
+    _tracing.settle()
+    assert (_tracing.tracer() is not None) is traced
+
+
+def test_tracing__serve_settles_off_when_the_sdk_is_disabled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    monkeypatch.setattr(_tracing, "_tracer", _tracing._UNSET)
+    _tracing.settle()
+    assert _tracing.tracer() is None
 
 
 def test_tracing__an_unknown_exporter_is_refused_by_name() -> None:

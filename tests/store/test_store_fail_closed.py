@@ -175,6 +175,61 @@ async def test_sqlite__writes_queued_behind_a_stuck_write_fail_within_the_bound(
         await store.aclose()
 
 
+class _Refusing:
+    """A connection whose every statement fails with ``error`` (get()'s quick connection)."""
+
+    def __init__(self, error: sqlite3.Error) -> None:
+        self.error = error
+
+    def execute(self, *_: Any) -> Any:
+        raise self.error
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_sqlite__a_busy_quick_read_waits_on_the_reader_instead(tmp_path: Path) -> None:
+    path = tmp_path / "prefs.sqlite3"
+    store = await SQLiteStore.open(f"sqlite:///{path}", lock_timeout=1.0)
+    try:
+        await store.set(USER, Preferences(allow_training=False))
+        quick = store._quick
+        store._quick = _Refusing(sqlite3.OperationalError("database is locked"))  # type: ignore[assignment]
+        assert await store.get(USER) == Preferences(allow_training=False)
+        store._quick = quick
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite__a_failing_quick_read_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "prefs.sqlite3"
+    store = await SQLiteStore.open(f"sqlite:///{path}", lock_timeout=1.0)
+    quick = store._quick
+    try:
+        store._quick = _Refusing(sqlite3.DatabaseError("file is not a database"))  # type: ignore[assignment]
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.get(USER)
+        assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+    finally:
+        store._quick = quick
+        await store.aclose()
+
+
+async def test_sqlite__a_write_by_another_connection_is_read_by_the_next_get(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "prefs.sqlite3"
+    store = await SQLiteStore.open(f"sqlite:///{path}")
+    try:
+        assert await store.get(USER) is None
+        _write_row(path, USER, json.dumps({"allow_training": False}))  # another process
+        assert await store.get(USER) == Preferences(allow_training=False)
+        _write_row(path, USER, json.dumps({"allow_training": True}))
+        assert await store.get(USER) == Preferences(allow_training=True)
+    finally:
+        await store.aclose()
+
+
 # --- stale and undecodable rows: the library --------------------------------------------------
 
 

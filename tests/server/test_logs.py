@@ -1,0 +1,60 @@
+"""The server's log lines (router/_server/logs.py): the router's own as they are, every other
+library's message and every exception's message withheld."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from router._server.logs import FORMAT, WITHHELD, SafeFormatter, lean_records
+
+
+def _record(
+    name: str, message: str, *args: object, exc: BaseException | None = None
+) -> logging.LogRecord:
+    info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord(name, logging.INFO, __file__, 1, message, args, info)
+
+
+def _raised(text: str) -> BaseException:
+    try:
+        raise ValueError(text)
+    except ValueError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("name", ["router.access", "router.server", "uvicorn.error"])
+def test_format__own_lines_are_written_as_they_are(name: str) -> None:
+    record = _record(name, "%s %s %s", "POST", "/v1/chat/completions", 200)
+    line = SafeFormatter().format(record)
+    assert line == f"INFO:  {name}: POST /v1/chat/completions 200"
+    assert line == logging.Formatter(FORMAT).format(
+        _record(name, "%s %s %s", "POST", "/v1/chat/completions", 200)
+    )
+
+
+def test_format__another_librarys_message_is_withheld() -> None:
+    line = SafeFormatter().format(_record("litellm", "provider said: %s", "secret content"))
+    assert line == f"INFO:  litellm: {WITHHELD}"
+
+
+@pytest.mark.parametrize("name", ["router.server", "litellm"])
+def test_format__a_traceback_keeps_frames_and_withholds_the_message(name: str) -> None:
+    record = _record(name, "request failed", exc=_raised("secret content"))
+    line = SafeFormatter().format(record)
+    assert "secret content" not in line
+    assert "builtins.ValueError: [withheld]" in line
+    assert "in _raised" in line
+    assert record.exc_info is not None  # the record itself is left as it was
+
+
+def test_lean_records__skip_thread_and_process_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, flag, True)  # restored after the test
+    lean_records()
+    record = _record("router.access", "line")
+    assert (record.thread, record.process, record.processName) == (None, None, None)
+    assert SafeFormatter().format(record) == "INFO:  router.access: line"
+    assert sys.modules["logging"].logThreads is False
