@@ -33,7 +33,7 @@ from router._errors import (
 )
 from router._metrics import Metrics
 from router._settings import Settings
-from router._upstream import adapter
+from router._upstream import adapter, lean
 from router._upstream.adapter import UpstreamCall
 from router._upstream.deployment import Deployment
 from router._upstream.guard import WireCheck
@@ -126,12 +126,14 @@ class Failover:
         pseudonymizer: Pseudonymizer,
         emit: Callable[..., None],
         metrics: Metrics | None = None,
+        clients: lean.Clients | None = None,
     ) -> None:
         self._deployment = deployment
         self._settings = settings
         self._pseudonymizer = pseudonymizer
         self._emit = emit
         self._metrics = metrics or Metrics()
+        self._clients = clients  # the lean path's pooled clients (the router's)
 
     async def complete(self, call: Call) -> tuple[Any, Answered]:
         """The first allowed route's response; raises BackendUnavailable if all fail."""
@@ -224,6 +226,7 @@ class Failover:
             target,
             {**scrubbed.kwargs, **params},
             api_base=settings.api_base if settings else None,
+            clients=self._clients,
             timeout=(
                 self._settings.timeout
                 if remaining is None

@@ -42,7 +42,7 @@ from router._metrics import UNKNOWN_MODEL, Metrics, outcome_of
 from router._settings import Settings
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
-from router._upstream import params, setup
+from router._upstream import lean, params, setup
 from router._upstream.deployment import Deployment, load_deployment
 from router._user_preferences import UserPreferences
 
@@ -166,6 +166,7 @@ class PolicyRouter:
         self._store = store
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
+        self._clients = lean.Clients()  # the lean path's pool, kept across reloads
         self.preferences = UserPreferences(
             store,
             audit,
@@ -231,6 +232,7 @@ class PolicyRouter:
                 self._pseudonymizer,
                 functools.partial(self._emit, catalog.label),
                 self.metrics,
+                self._clients,
             ),
         )
 
@@ -632,6 +634,9 @@ class PolicyRouter:
         self.audit.emit(event, catalog_version=catalog_version, **fields)
 
     async def aclose(self) -> None:
+        """Close what the router holds: the store's connections, the lean path's pooled client
+        on this event loop (a later call opens a new one) and the audit log."""
+        await self._clients.aclose()
         await self._store.aclose()
         self.audit.close()
 

@@ -173,6 +173,25 @@ async def test_acompletion__forwards_to_the_first_allowed_route_without_the_user
     assert attempt["sends"] == 1
 
 
+async def test_aclose__closes_its_own_lean_pool_and_no_other_routers(
+    tmp_path: Path, audit: Audit, keys: None, wire: respx.MockRouter
+) -> None:
+    wire.post(KIMI["groq"]).respond(200, json=completion())
+    first = make_router(tmp_path / "a", audit)
+    second = make_router(tmp_path / "b", audit)
+    for router in (first, second):
+        await router.acompletion("Kimi K2", MESSAGES, USER)
+    (_, closing), (_, kept) = first._clients.get(), second._clients.get()
+    assert closing is not kept  # each router has its own pooled client
+    await first.aclose()
+    assert closing.is_closed
+    assert not kept.is_closed  # another router's calls in flight are not cut
+    response = await second.acompletion("Kimi K2", MESSAGES, USER)
+    assert response.choices[0].message.content == "hello from upstream"
+    await second.aclose()
+    assert kept.is_closed
+
+
 async def test_acompletion__fails_over_on_5xx_429_and_timeouts_only_to_allowed_routes(
     router: PolicyRouter, wire: respx.MockRouter, audit: Audit
 ) -> None:

@@ -48,6 +48,7 @@ class UpstreamCall:
     offline_text: str | None = None  # set: litellm answers this itself (no network, no keys)
     check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
     raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
+    clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
 
 
 async def complete(call: UpstreamCall) -> Any:

@@ -184,7 +184,6 @@ def _config(message: str, prefix: str) -> UpstreamFailure:
 
 # Set by configure() (the settings' transport); until then POLICY_ROUTER_TRANSPORT, else aiohttp.
 _TRANSPORT: list[Transport | None] = [None]
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
 def configure(transport: Transport) -> None:
@@ -199,14 +198,35 @@ def transport() -> Transport:
     return chosen
 
 
-def _client() -> Any:
-    loop = asyncio.get_running_loop()
-    client = _CLIENTS.get(loop)
-    kind = transport()
-    if client is None or client[0] != kind or _closed(client):
-        client = (kind, _new_client(kind))
-        _CLIENTS[loop] = client
-    return client
+class Clients:
+    """The pooled clients of one router: one per event loop (a client belongs to the loop it
+    was made on), made on first use, closed by ``aclose`` (``PolicyRouter.aclose``), so a
+    host that closes its router leaves no open session or connection behind."""
+
+    def __init__(self) -> None:
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self) -> tuple[Transport, Any]:
+        """This loop's client, made anew if the transport changed or it was closed."""
+        loop = asyncio.get_running_loop()
+        client = self._by_loop.get(loop)
+        kind = transport()
+        if client is None or client[0] != kind or _closed(client):
+            client = (kind, _new_client(kind))
+            self._by_loop[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close this loop's client, if there is one (a later call opens a new one)."""
+        client = self._by_loop.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await (client[1].close() if client[0] == "aiohttp" else client[1].aclose())
+
+
+# The clients of calls that name none (an UpstreamCall made outside a router).
+_SHARED: Final = Clients()
 
 
 def _closed(client: tuple[str, Any]) -> bool:
@@ -238,10 +258,8 @@ def _aiohttp_timeout(seconds: float) -> Any:
 
 
 async def aclose() -> None:
-    """Close this loop's client, if it has one."""
-    client = _CLIENTS.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await (client[1].close() if client[0] == "aiohttp" else client[1].aclose())
+    """Close this loop's client of calls that name none, if there is one."""
+    await _SHARED.aclose()
 
 
 class _Opened:
@@ -287,7 +305,7 @@ class _Opened:
 async def _open(call: UpstreamCall, *, stream: bool) -> _Opened:
     url, headers, body = build(call, stream=stream)
     _checked(call, url, headers, body)
-    kind, client = _client()
+    kind, client = (call.clients or _SHARED).get()
     prefix = call.target.prefix
     try:
         if kind == "aiohttp":
