@@ -71,7 +71,10 @@ def _one(exc: BaseException) -> str:
 
 def lean_records() -> None:
     """Records skip what no line of ``FORMAT`` prints (thread, process and multiprocessing
-    names, looked up for every record otherwise): ``serve`` owns its process's logging."""
+    names, and the caller's file, line and function: a walk up the stack for every record
+    otherwise, ``logging._srcfile`` as logging's documentation says): ``serve`` owns its
+    process's logging. A traceback keeps its frames (``frames``: from the exception)."""
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -53,8 +53,14 @@ def test_format__a_traceback_keeps_frames_and_withholds_the_message(name: str) -
 def test_lean_records__skip_thread_and_process_names(monkeypatch: pytest.MonkeyPatch) -> None:
     for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
         monkeypatch.setattr(logging, flag, True)  # restored after the test
+    monkeypatch.setattr(logging, "_srcfile", logging._srcfile)
     lean_records()
     record = _record("router.access", "line")
     assert (record.thread, record.process, record.processName) == (None, None, None)
+    logger = logging.getLogger("router.test_lean_records")
+    seen: list[logging.LogRecord] = []
+    monkeypatch.setattr(logger, "handle", seen.append)
+    logger.warning("where")
+    assert (seen[0].funcName, seen[0].lineno) == ("(unknown function)", 0)  # no stack walk
     assert SafeFormatter().format(record) == "INFO:  router.access: line"
     assert sys.modules["logging"].logThreads is False
