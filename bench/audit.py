@@ -30,11 +30,18 @@ from bench import _common
 KEY: Final = b"bench-audit-key-0123456789abcdef"
 
 
+def _catalog_label() -> str:
+    from router._core.catalog_load import load_catalog
+    from router._settings import current_catalog_path
+
+    return load_catalog(current_catalog_path()).label
+
+
 def _records() -> list[tuple[str, dict[str, Any]]]:
     """A decision and an attempt as the router writes them for Kimi K2 (five candidates)."""
     routes = ["groq", "nebius", "deepinfra", "fireworks", "together"]
     base = {
-        "catalog_version": "2025-11@63935e923057",
+        "catalog_version": _catalog_label(),  # the shipped catalog's: audit verify checks it
         "request_id": "ce8149fc32244f879e94cd2d0e1335dc",
         "user": "user-bbaf839e92b47fbe86e3",
         "model": "kimi-k2",

@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8470)
     parser.add_argument(
         "--servers",
-        default="reference,serve-lean,serve-lean-anon,serve-litellm,serve-main,litellm-proxy",
+        default="reference,serve-lean,serve-lean-anon,serve-litellm,litellm-proxy",  # serve-main: /work/main, a session's checkout
     )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
