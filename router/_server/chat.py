@@ -52,9 +52,7 @@ async def chat_completions(
                 **_forwarded(body),
             )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        error = api_error(exc)
-        error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
-        raise error from exc
+        raise invalid_input(exc) from exc
     headers = _route_headers(answered)
     if body.stream:  # the first chunk is in hand: failover has settled, the route is known
         headers |= {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -30,13 +30,21 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from router._core.surface import SurfaceError, check_request
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._server.chat import _as_openai_sends, _event, _forwarded, _plain, _route_headers, _sse
+from router._server.chat import (
+    _as_openai_sends,
+    _event,
+    _forwarded,
+    _plain,
+    _route_headers,
+    _sse,
+    invalid_input,
+)
 from router._server.context import context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._server.refusal import audit_refusal
 from router._server.schemas import ChatCompletionRequest
 from router._tracing import remote_parent
-from router._upstream.lean import Raw
+from router._upstream.lean import Raw, prepended
 
 PATH: Final = "/v1/chat/completions"
 _OWN: Final = ("model", "messages", "user", "privacy", "stream")
@@ -74,9 +82,7 @@ async def chat_completions(request: Request) -> Response:
                 **fields,
             )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        error = api_error(exc)
-        error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
-        raise error from exc
+        raise invalid_input(exc) from exc
     headers = _route_headers(answered)
     if stream:  # the first chunk is in hand: failover has settled, the route is known
         return StreamingResponse(
@@ -152,7 +158,7 @@ async def _relay(chunks: AsyncIterator[Any], model: str) -> AsyncIterator[bytes]
     or litellm's chunks rendered."""
     first = await anext(chunks, None)
     if first is not None and not isinstance(first, bytes):
-        async for event in _sse(_prepend(first, chunks), model):
+        async for event in _sse(prepended(first, chunks), model):
             yield event
         return
     done = False
@@ -171,15 +177,6 @@ async def _relay(chunks: AsyncIterator[Any], model: str) -> AsyncIterator[bytes]
             await cast(Any, chunks).aclose()
     if not done:
         yield _DONE
-
-
-async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    try:
-        yield first
-        async for item in rest:
-            yield item
-    finally:
-        await cast(Any, rest).aclose()
 
 
 def _renamed(event: bytes, model: str) -> bytes:

@@ -32,7 +32,7 @@ from router._errors import InvalidPreferences, InvalidRequest, RouterError, Unkn
 from router._messages import API, event_bytes, sse, user_of
 from router._messages import count_tokens as count
 from router._server.auth import key_credentials
-from router._server.chat import _route_headers
+from router._server.chat import _route_headers, invalid_input
 from router._server.context import Context, context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._tracing import remote_parent
@@ -54,7 +54,7 @@ async def messages(request: Request) -> Response:
                 body, user, request_id=request.state.request_id
             )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        raise _bad_request(exc) from exc
+        raise invalid_input(exc) from exc
     headers = _route_headers(answered)
     if isinstance(result, dict):
         return JSONResponse(result, headers=headers)
@@ -71,7 +71,7 @@ async def count_tokens(request: Request) -> Response:
     try:
         counted, route = await count(ctx.router, body, user, request_id=request.state.request_id)
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        raise _bad_request(exc) from exc
+        raise invalid_input(exc) from exc
     headers = {
         "X-Router-Route": route.key,
         "X-Router-Provider": route.provider.slug,
@@ -97,12 +97,6 @@ async def _read(request: Request) -> tuple[Context, dict[str, Any], str | None]:
         )  # fmt: skip
         raise
     return ctx, body, user
-
-
-def _bad_request(exc: RouterError) -> ApiError:
-    error = api_error(exc)
-    error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
-    return error
 
 
 def _end_user(request: Request, body: dict[str, Any]) -> str | None:

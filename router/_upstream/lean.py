@@ -26,7 +26,7 @@ import re
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import orjson
 
@@ -419,16 +419,17 @@ async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator
     except BaseException:
         await events.aclose()
         raise
-    return _then(first, events)
+    return prepended(first, events)
 
 
-async def _then(first: Any, events: AsyncGenerator[Any]) -> AsyncIterator[Any]:
+async def prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """``first``, then the items of ``rest``; ``rest`` is closed however the iteration ends."""
     try:
         yield first
-        async for event in events:
-            yield event
+        async for item in rest:
+            yield item
     finally:
-        await events.aclose()
+        await cast(Any, rest).aclose()
 
 
 async def _events(opened: _Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
