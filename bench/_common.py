@@ -209,3 +209,25 @@ def _cell(value: Any) -> str:
             return "n/a"
         return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
     return str(value)
+
+
+def worker_rounds(
+    worker: str, variants: Sequence[str], upstream: str, calls: int, rounds: int, tmp: Path
+) -> dict[str, list[dict[str, float]]]:
+    """Each variant's results over ``rounds`` interleaved rounds (the order rotating each
+    round): ``worker`` (a program for ``python -c``, given the variant, the upstream, ``calls``,
+    ``calls // 10`` streams and ``tmp``) in a process of its own pinned to CPU 0, printing
+    ``RESULT <json>`` last."""
+    rows: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    for i in range(rounds):
+        for variant in [*variants[i % 2 :], *variants[: i % 2]]:
+            args = [variant, upstream, str(calls), str(calls // 10), str(tmp)]
+            done = subprocess.run(
+                [*pin_prefix(0), sys.executable, "-c", worker, *args],
+                capture_output=True, text=True, timeout=600, check=True,
+                env=bench_env({"PYTHONPATH": str(ROOT)}),
+            )  # fmt: skip
+            line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+            rows[variant].append(json.loads(line.removeprefix("RESULT ")))
+            print(variant, rows[variant][-1], file=sys.stderr, flush=True)
+    return rows

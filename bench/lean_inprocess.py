@@ -11,10 +11,7 @@ aiohttp (litellm's default; the router's production default), rounds interleaved
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -71,33 +68,19 @@ asyncio.run(main())
 """
 
 
-def one(variant: str, upstream: str, calls: int, tmp: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [*_common.pin_prefix(0), sys.executable, "-c", WORKER, variant, upstream, str(calls),
-         str(calls // 10), str(tmp)],
-        capture_output=True, text=True, timeout=600, check=True, env=_common.bench_env(
-            {"PYTHONPATH": str(_common.ROOT)}),
-    )  # fmt: skip
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
-    return result
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--chunks", type=int, default=300)
     args = parser.parse_args(argv)
-    rows: dict[str, list[dict[str, float]]] = {"bare": [], "router-lean": []}
     with (
         tempfile.TemporaryDirectory() as tmp,
         _common.fake_upstream(cpu=1, sse_chunks=args.chunks) as upstream,
     ):
-        for i in range(args.rounds):
-            for variant in list(rows)[i % 2 :] + list(rows)[: i % 2]:
-                rows[variant].append(one(variant, upstream, args.calls, Path(tmp)))
-                print(variant, rows[variant][-1], file=sys.stderr, flush=True)
+        rows = _common.worker_rounds(
+            WORKER, ("bare", "router-lean"), upstream, args.calls, args.rounds, Path(tmp)
+        )
     print(
         "| phase | bare litellm CPU ms/call | router (lean) CPU ms/call | ratio (median of rounds) |"
     )

@@ -12,10 +12,7 @@ difference is litellm's bridge both ways (request to chat, answer or events back
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -63,34 +60,19 @@ asyncio.run(main())
 """
 
 
-def _round(variant: str, upstream: str, calls: int, tmp: Path) -> dict[str, float]:
-    """One worker process: its CPU milliseconds per call, JSON and streamed."""
-    args = [variant, upstream, str(calls), str(calls // 10), str(tmp)]
-    done = subprocess.run(
-        [*_common.pin_prefix(0), sys.executable, "-c", WORKER, *args],
-        capture_output=True, text=True, timeout=600, check=True,
-        env=_common.bench_env({"PYTHONPATH": str(_common.ROOT)}),
-    )  # fmt: skip
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    result: dict[str, float] = json.loads(line.removeprefix("RESULT "))
-    return result
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--chunks", type=int, default=300)
     args = parser.parse_args(argv)
-    rows: dict[str, list[dict[str, float]]] = {"chat": [], "responses": []}
     with (
         tempfile.TemporaryDirectory() as tmp,
         _common.fake_upstream(cpu=1, sse_chunks=args.chunks) as upstream,
     ):
-        for i in range(args.rounds):
-            for variant in list(rows)[i % 2 :] + list(rows)[: i % 2]:
-                rows[variant].append(_round(variant, upstream, args.calls, Path(tmp)))
-                print(variant, rows[variant][-1], file=sys.stderr, flush=True)
+        rows = _common.worker_rounds(
+            WORKER, ("chat", "responses"), upstream, args.calls, args.rounds, Path(tmp)
+        )
     print("| phase | acompletion CPU ms/call | aresponses CPU ms/call | ratio (median of rounds) |")
     print("|---|---|---|---|")
     for phase in ("json", "stream"):
