@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 import anyio
+import orjson
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -67,6 +68,30 @@ def invalid_input(exc: InvalidPreferences | UnknownProvider | InvalidRequest) ->
     error = api_error(exc)
     error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
     return error
+
+
+def json_body(body: bytes) -> Any:
+    """The request body's JSON value (orjson, else Python's reader, which takes what orjson
+    refuses, a lone surrogate); not JSON at all is a 400."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise ApiError(
+                400, "the request body is not valid JSON", code="invalid_value"
+            ) from None
+
+
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """The request body's JSON object; anything else is a 400 saying ``what`` it must be."""
+    data = json_body(body)
+    if not isinstance(data, dict):
+        raise ApiError(
+            400, f"the request body must be a JSON object ({what})", code="invalid_value"
+        )
+    return data
 
 
 def _forwarded(body: ChatCompletionRequest) -> dict[str, Any]:

@@ -14,7 +14,6 @@ would have accepted, and the surface check decides the rest.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -38,6 +37,7 @@ from router._server.chat import (
     _route_headers,
     _sse,
     invalid_input,
+    json_body,
 )
 from router._server.context import context, end_user, router_user
 from router._server.errors import ApiError, api_error
@@ -104,15 +104,7 @@ def _credentials(authorization: str | None) -> HTTPAuthorizationCredentials | No
 
 def _fields(body: bytes) -> dict[str, Any]:
     """The request's fields: quickly if they pass, else as the pydantic model says."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:  # JSON that orjson refuses and Python reads (a lone surrogate): the model says why
-            data = json.loads(body)
-        except ValueError:
-            raise ApiError(
-                400, "the request body is not valid JSON", code="invalid_value"
-            ) from None
+    data = json_body(body)  # a lone surrogate, which orjson refuses: the model says why
     if _quick(data):
         return cast(dict[str, Any], data)
     try:

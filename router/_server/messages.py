@@ -19,7 +19,6 @@ so no provider is contacted (router/_messages.py, ``count_tokens``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, Final, cast
@@ -32,7 +31,7 @@ from router._errors import InvalidPreferences, InvalidRequest, RouterError, Unkn
 from router._messages import API, event_bytes, sse, user_of
 from router._messages import count_tokens as count
 from router._server.auth import key_credentials
-from router._server.chat import _route_headers, invalid_input
+from router._server.chat import _route_headers, invalid_input, json_object
 from router._server.context import Context, context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._tracing import remote_parent
@@ -87,7 +86,7 @@ async def _read(request: Request) -> tuple[Context, dict[str, Any], str | None]:
     _authorised(request)
     body: dict[str, Any] = {}
     try:
-        body = _body(await request.body())
+        body = json_object(await request.body(), "a Messages request")
         user = _end_user(request, body)
     except ApiError as exc:
         model = body.get("model")
@@ -127,21 +126,6 @@ def _authorised(request: Request) -> None:
             code="unsupported_parameter",
             param=unknown[0],
         )
-
-
-def _body(raw: bytes) -> dict[str, Any]:
-    """The request's JSON object; anything else is refused (400)."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "the request body is not valid JSON", code="invalid_value") from None
-    if not isinstance(data, dict):
-        raise ApiError(
-            400,
-            "the request body must be a JSON object (a Messages request)",
-            code="invalid_value",
-        )
-    return data
 
 
 async def _events(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -13,7 +13,6 @@ provider are in ``X-Router-Route`` and ``X-Router-Provider``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from types import SimpleNamespace
 from typing import Any, Final, cast
@@ -25,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._responses import API
-from router._server.chat import _route_headers, invalid_input
+from router._server.chat import _route_headers, invalid_input, json_object
 from router._server.context import context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._server.refusal import _user as named_user
@@ -41,7 +40,7 @@ async def create_response(request: Request) -> Response:
     fields: dict[str, Any] = {}
     stated: object = None
     try:
-        fields = _fields(await request.body())
+        fields = json_object(await request.body(), "Content-Type: application/json")
         stated = fields.pop("user", None)
         user = _end_user(request, stated)
         model, privacy = fields.pop("model", None), fields.pop("privacy", None)
@@ -69,25 +68,6 @@ async def create_response(request: Request) -> Response:
         )
     body = result.model_dump(mode="json") | {"model": model}  # the name the caller asked for
     return JSONResponse(body, headers=headers)
-
-
-def _fields(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:  # JSON that orjson refuses and Python reads (a lone surrogate)
-            data = json.loads(body)
-        except ValueError:
-            raise ApiError(
-                400, "the request body is not valid JSON", code="invalid_value"
-            ) from None
-    if not isinstance(data, dict):
-        raise ApiError(
-            400,
-            "the request body must be a JSON object (Content-Type: application/json)",
-            code="invalid_value",
-        )
-    return data
 
 
 def _end_user(request: Request, stated: object) -> str | None:
