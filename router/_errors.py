@@ -81,6 +81,14 @@ class IdentifierInRequest(InvalidRequest):
         )
 
 
+def _sized(name: object) -> str:
+    """A name the caller asked for, as a message shows it: its length, never its text (it
+    could be anything: an id, a sentence)."""
+    if isinstance(name, str):
+        return f"a name of {len(name)} character{'' if len(name) == 1 else 's'}"
+    return f"a value of type {type(name).__name__}"
+
+
 class UnknownModel(RouterError, LookupError):
     """No model of the catalog has that display name, alias or slug."""
 
@@ -88,7 +96,7 @@ class UnknownModel(RouterError, LookupError):
         self.name = name
         hint = f"; known models include {', '.join(known[:5])}" if known else ""
         super().__init__(
-            f"unknown model {name!r}: name a model of the catalog by display name, alias or slug "
+            f"unknown model ({_sized(name)}): name a model of the catalog by display name, alias or slug "
             f"(see 'policy-router models'){hint}"
         )
 
@@ -100,7 +108,7 @@ class UnknownProvider(RouterError, LookupError):
         self.name = name
         hint = f" (known: {', '.join(known)})" if known else ""
         super().__init__(
-            f"unknown provider {name!r}: name a provider by display name or slug{hint}"
+            f"unknown provider ({_sized(name)}): name a provider by display name or slug{hint}"
         )
 
 

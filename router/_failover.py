@@ -285,6 +285,7 @@ class Failover:
             offline=self._settings.offline,
             **self._answered(step).honesty(),
             **extra,
+            avoid=step.call.user,
         )
 
 

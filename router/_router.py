@@ -23,6 +23,7 @@ from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, canonical, decide
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
+from router._core.redact import kind
 from router._core.surface import SurfaceError, check_request
 from router._dropin import dropin_error, take_limits
 from router._errors import (
@@ -561,7 +562,7 @@ class PolicyRouter:
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        refused = {"request_id": request_id, "api": api, "user": audit_user, "model": model}
+        refused = {"request_id": request_id, "api": api, "user": audit_user}
         label = loaded.catalog.label
         try:
             checked = _checked(arguments, proxy=proxy)
@@ -571,8 +572,9 @@ class PolicyRouter:
             effective = await self._effective(loaded, user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             self._emit(
-                label, "route.refused", **refused, reason=type(exc).__name__, detail=str(exc)
-            )
+                label, "route.refused", **refused, **self._asked(loaded, model),
+                reason=type(exc).__name__, detail=str(exc), avoid=user,
+            )  # fmt: skip
             raise
         dropped = loaded.dropped(found, checked)
         with _tracing.child("decision", model=found.slug) as span:
@@ -590,13 +592,14 @@ class PolicyRouter:
             user=audit_user,
             **rendered,
             offline=self.settings.offline,
+            avoid=user,
         )
         if not decision.allowed:
             alternatives = [m.name for m in loaded.available(effective)]
             error = BackendsUnconfigured if loaded.unconfigured_only(decision) else PolicyViolation
             self._emit(
                 label, "route.refused", **refused | {"model": found.slug},
-                reason=error.__name__, alternatives=alternatives,
+                reason=error.__name__, alternatives=alternatives, avoid=user,
             )  # fmt: skip
             raise error(decision, alternatives)
         checked.pop("stream", None)
@@ -625,10 +628,25 @@ class PolicyRouter:
         """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
+        loaded = self._loaded
         self._emit(
-            self._loaded.catalog.label, "route.refused", request_id=request_id, api=api,
-            user=audit_user, model=model, reason=reason, detail=detail,
+            loaded.catalog.label, "route.refused", request_id=request_id, api=api,
+            user=audit_user, **self._asked(loaded, model), reason=reason, detail=detail,
+            avoid=user,
         )  # fmt: skip
+
+    def _asked(self, loaded: Loaded, model: object) -> dict[str, Any]:
+        """The model of a refusal's record: the catalog's slug, or for a name the catalog does
+        not know its keyed hash and length (``asked``), never the name itself."""
+        if not isinstance(model, str):
+            return {"model": None}
+        try:
+            return {"model": loaded.catalog.model(model).slug}
+        except LookupError:  # UnknownModel
+            return {
+                "model": None,
+                "asked": {"hash": self._pseudonymizer.for_name(model), "length": len(model)},
+            }
 
     def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:
         self.audit.emit(event, catalog_version=catalog_version, **fields)
@@ -685,7 +703,7 @@ def _check_fixed(catalog: Catalog, model: Model, arguments: Mapping[str, Any]) -
             base = model.variant_of and catalog.model(model.variant_of).name
             instead = f", or ask for {base!r} to choose it yourself" if base else ""
             raise InvalidRequest(
-                f"{name!r}: the request's {arguments[name]!r} conflicts with model "
+                f"{name!r}: the request's value ({kind(arguments[name])}) conflicts with model "
                 f"{model.name!r}, which fixes {name}={fixed!r} (its catalog params); "
                 f"leave {name!r} out{instead}",
                 param=name,

@@ -153,6 +153,7 @@ class UserPreferences:
             action=action,
             old=None if old is None else old.to_dict(),
             new=None if new is None else new.to_dict(),
+            avoid=user,
         )
 
 

@@ -31,6 +31,7 @@ import orjson
 
 from router._audit import chain
 from router._audit.sink import FileSink, open_sink
+from router._audit.withhold import withheld
 
 if TYPE_CHECKING:
     from router._settings import Settings
@@ -108,9 +109,15 @@ class AuditLog:
             checkpoint_seconds=settings.audit_checkpoint_seconds,
         )
 
-    def emit(self, event: str, **fields: Any) -> None:
-        """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``."""
+    def emit(self, event: str, *, avoid: str | None = None, **fields: Any) -> None:
+        """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``.
+
+        ``avoid`` is the request's raw user id: the record is checked for it (see
+        :func:`router._audit.withhold.withheld`), and a value that holds it is written as
+        ``"[withheld]"``, its place named in ``withheld``: the log never holds the id."""
         record = {"ts": _now(), "event": event, **fields}
+        if avoid is not None:
+            record = withheld(record, avoid)
         with self._lock:
             if self._sink.prepare():
                 self._fresh = True

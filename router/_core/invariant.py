@@ -26,12 +26,21 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from router._core.redact import key_at
+from router._core.scrub import is_identifier_key
+
 __all__ = ["CONTAINED_FROM", "Identity", "content_strings", "find_in_arguments", "find_on_wire"]
 
 CONTAINED_FROM: Final = 8  # shorter ids match only whole values: "ann" is in "annotations"
 _EQUAL_FROM: Final = 3  # a one- or two-character id says nothing about anyone
 _NOT_CONTENT: Final = frozenset({"role", "name"})
 _IGNORED_HEADERS: Final = frozenset({"content-length"})
+# Objects whose keys the caller chooses: a blocked_at path names their keys by position.
+_FREE_MAPS: Final = frozenset(
+    {"metadata", "properties", "patternProperties", "$defs", "definitions", "logit_bias",
+     "extra_body", "extra_headers", "headers", "additionalModelRequestFields"}
+)  # fmt: skip
+_NONE: Final[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,7 @@ def find_in_arguments(arguments: Mapping[str, Any], identity: Identity) -> str |
         if key == "messages":
             found = _in_message_names(value, identity)
         else:
-            found = _find(value, identity, key, frozenset())
+            found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
         if found is not None:
             return found
     return None
@@ -138,13 +147,28 @@ def _in_url_parts(url: str, identity: Identity) -> bool:
     return any(identity.matches(part) for part in parts)
 
 
-def _find(node: Any, identity: Identity, path: str, content: frozenset[str]) -> str | None:
+def _named(key: object, index: int, identity: Identity, free: bool) -> str:
+    """A key of a path: by position where it matches the id, or where the caller chose it
+    (a key of a free object, unless it names an identifier field like ``user_id``)."""
+    if not isinstance(key, str) or identity.matches(key):
+        return key_at(key, index, _NONE)
+    if free and not is_identifier_key(key):
+        return key_at(key, index, _NONE)
+    return key_at(key, index)
+
+
+def _find(
+    node: Any, identity: Identity, path: str, content: frozenset[str], free: bool = False
+) -> str | None:
+    """``free``: ``node``'s keys are the caller's to choose (a metadata object, a schema's
+    properties): the path names them by position, never by name."""
     if isinstance(node, Mapping):
-        for key, child in node.items():
-            where = f"{path}.{key}"
+        for i, key in enumerate(node):
+            child = node[key]
+            where = f"{path}.{_named(key, i, identity, free)}"
             if isinstance(key, str) and identity.matches(key):
                 return where
-            found = _find(child, identity, where, content)
+            found = _find(child, identity, where, content, key in _FREE_MAPS)
             if found is not None:
                 return found
         return None

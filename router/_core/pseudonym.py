@@ -26,6 +26,11 @@ class Pseudonymizer:
         """The identifier a ``pseudonymous`` route receives instead of the user's id."""
         return "u-" + self._digest(f"provider:{provider}", user)
 
+    def for_name(self, name: str) -> str:
+        """How the audit log names a model name that the catalog does not know: it proves what
+        was asked (recompute it from a guess) without holding it."""
+        return "name-" + self._digest("asked", name)[:20]
+
     def for_audit(self, user: str) -> str:
         """How the audit log names a user: never the raw id."""
         return "user-" + self._digest("audit", user)[:20]

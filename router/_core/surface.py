@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from router._core.redact import key_at, kind, named
+
 __all__ = [
     "PARAMETERS",
     "Param",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 _DOC: Final = "see README, 'Accepted request surface'"
+_CALLERS: Final[frozenset[str]] = frozenset()  # a map's keys are the caller's: by position
 
 
 class SurfaceError(ValueError):
@@ -77,8 +80,8 @@ def schema_of(check: Check) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """The kind of a refused value (type and size): a message never quotes the value."""
+    return kind(value)
 
 
 @_named("number", {"type": "number"})
@@ -186,8 +189,8 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
         if not isinstance(value, Mapping):
             raise _Bad(path, "an object", value)
         out: dict[str, Any] = {}
-        for key, child in value.items():
-            where = f"{path}.{key}"
+        for i, (key, child) in enumerate(value.items()):
+            where = f"{path}.{key_at(key, i)}"
             if key not in fields:
                 known = ", ".join(fields)
                 raise _Bad(where, f"no such field (this object takes {known})", child)
@@ -214,7 +217,10 @@ def map_of(key: Check, value_check: Check) -> Check:
     def check(value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _Bad(path, "an object", value)
-        return {key(k, f"{path} key"): value_check(v, f"{path}.{k}") for k, v in value.items()}
+        return {
+            key(k, f"{path} key"): value_check(v, f"{path}.{key_at(k, i, _CALLERS)}")
+            for i, (k, v) in enumerate(value.items())
+        }
 
     return check
 
@@ -243,8 +249,8 @@ def _finite(value: Any, path: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise _Bad(path, "a finite number", value)
     if isinstance(value, Mapping):
-        for k, v in value.items():
-            _finite(v, f"{path}.{k}")
+        for i, (k, v) in enumerate(value.items()):
+            _finite(v, f"{path}.{key_at(k, i)}")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
             _finite(v, f"{path}[{i}]")
@@ -439,7 +445,7 @@ PARAMETERS: Final[Mapping[str, Param]] = {
 # Arguments that would choose or reach a backend, or hand the request to an observer: each is
 # refused like any unknown argument, with a message that says how to do it instead.
 _BACKEND_HINT: Final = (
-    "the router chooses the backend from the policy; remove {name!r} (set provider endpoints "
+    "the router chooses the backend from the policy; remove {name} (set provider endpoints "
     "with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials with the provider's usual "
     "environment variable, e.g. OPENAI_API_KEY, instead)"
 )
@@ -454,7 +460,7 @@ _BACKEND: Final = frozenset(
 )  # fmt: skip
 _BACKEND_PREFIXES: Final = ("aws_", "vertex_", "azure_", "litellm_", "watsonx_", "mock_")
 _HEADERS_HINT: Final = (
-    "{name!r} would reach the provider unchecked (identifiers, credentials, provider-side "
+    "{name} would reach the provider unchecked (identifiers, credentials, provider-side "
     "options); remove it and pass each OpenAI parameter as its own argument"
 )
 _UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_query"})
@@ -463,9 +469,9 @@ _UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_
 def steering(name: str) -> str | None:
     """Why ``name`` is refused if it would choose a backend or reach the provider unchecked."""
     if name in _BACKEND or name.startswith(_BACKEND_PREFIXES):
-        return _BACKEND_HINT.format(name=name)
+        return _BACKEND_HINT.format(name=named(name))
     if name in _UNCHECKED:
-        return _HEADERS_HINT.format(name=name)
+        return _HEADERS_HINT.format(name=named(name))
     return None
 
 
@@ -478,7 +484,7 @@ def refusal(name: str, *, proxy: bool) -> str:
         return library_only(name)
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
-        f"unsupported argument {name!r}: {where} OpenAI chat-completion parameters and a few "
+        f"unsupported argument {named(name)}: {where} OpenAI chat-completion parameters and a few "
         f"reviewed extras only; remove it ({_DOC})"
     )
 

@@ -13,6 +13,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from router._core.redact import named
 from router._errors import InvalidPreferences
 from router._router import PolicyRouter
 from router._server.auth import Keys
@@ -58,7 +59,7 @@ async def known_query(request: Request) -> None:
     if unknown:
         raise ApiError(
             400,
-            f"unknown query parameter {unknown[0]!r}; this endpoint takes "
+            f"unknown query parameter {named(unknown[0])}; this endpoint takes "
             f"{', '.join(map(repr, sorted(declared))) or 'none'}",
             code="unsupported_parameter",
             param=unknown[0],

@@ -27,6 +27,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from router._core.redact import named
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._messages import API, event_bytes, sse, user_of
 from router._messages import count_tokens as count
@@ -121,7 +122,7 @@ def _authorised(request: Request) -> None:
     if unknown:
         raise ApiError(
             400,
-            f"unknown query parameter {unknown[0]!r}; this endpoint takes none "
+            f"unknown query parameter {named(unknown[0])}; this endpoint takes none "
             "('beta' is accepted and ignored)",
             code="unsupported_parameter",
             param=unknown[0],
