@@ -18,9 +18,11 @@ from typing import Any, Final
 
 from router import _messages, _responses, _tracing
 from router._audit import AuditLog
+from router._core import surface
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, canonical, decide
+from router._core.invariant import holds_user
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
 from router._core.redact import kind
@@ -58,6 +60,10 @@ class ModelAvailability:
     model: Model
 
 
+_REQUEST_ID_HOLDS_USER: Final = (
+    "request_id holds the user id; the request id is copied into every audit record and log "
+    "line, where the id must never be: pass a random id (or none, and the router makes one)"
+)
 _DECIDED_LIMIT: Final = 4096  # decisions kept per catalog in force
 
 
@@ -560,12 +566,16 @@ class PolicyRouter:
         started: float,
         api: str,
     ) -> Call:
-        request_id = request_id or uuid.uuid4().hex
+        given, request_id = request_id, request_id or uuid.uuid4().hex
+        if holds_user(given, user):
+            request_id = uuid.uuid4().hex  # the records never carry it
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         refused = {"request_id": request_id, "api": api, "user": audit_user}
         label = loaded.catalog.label
         try:
-            checked = _checked(arguments, proxy=proxy)
+            if request_id != given and given:
+                raise InvalidRequest(_REQUEST_ID_HOLDS_USER, param="request_id")
+            checked = _checked(arguments, proxy=proxy, model=model, user=user)
             limits = take_limits(checked)
             found = loaded.catalog.model(model)
             _check_fixed(loaded.catalog, found, checked)
@@ -710,11 +720,15 @@ def _check_fixed(catalog: Catalog, model: Model, arguments: Mapping[str, Any]) -
             )
 
 
-def _checked(arguments: Mapping[str, Any], *, proxy: bool) -> dict[str, Any]:
+def _checked(
+    arguments: Mapping[str, Any], *, proxy: bool, model: object, user: object
+) -> dict[str, Any]:
     """The arguments, if all are within the accepted surface; else InvalidRequest naming one."""
     if "model" in arguments:
         raise InvalidRequest("pass 'model' once, as acompletion's own argument", param="model")
     try:
+        surface.text("model", model)
+        surface.text("user", user)
         return check_request(arguments, proxy=proxy)
     except SurfaceError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from None

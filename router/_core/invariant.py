@@ -29,11 +29,23 @@ from typing import Any, Final
 from router._core.redact import key_at
 from router._core.scrub import is_identifier_key
 
-__all__ = ["CONTAINED_FROM", "Identity", "content_strings", "find_in_arguments", "find_on_wire"]
+__all__ = [
+    "CONTAINED_FROM",
+    "Identity",
+    "content_strings",
+    "find_in_arguments",
+    "find_on_wire",
+    "holds_user",
+]
 
 CONTAINED_FROM: Final = 8  # shorter ids match only whole values: "ann" is in "annotations"
 _EQUAL_FROM: Final = 3  # a one- or two-character id says nothing about anyone
-_NOT_CONTENT: Final = frozenset({"role", "name"})
+# Strings of a message that are not content: its role and name, and the ids of tool calls
+# (chat's tool_calls[].id and tool_call_id, which the Responses API's call_id and the Messages
+# API's tool_use.id and tool_use_id become), and of audio. Each is an identifier field: the raw
+# user id there blocks the attempt on an omit or pseudonymous route, in the arguments and on
+# the wire, whatever the provider's format calls the field.
+_NOT_CONTENT: Final = frozenset({"role", "name", "id", "tool_call_id", "call_id", "tool_use_id"})
 _IGNORED_HEADERS: Final = frozenset({"content-length"})
 # Objects whose keys the caller chooses: a blocked_at path names their keys by position.
 _FREE_MAPS: Final = frozenset(
@@ -65,10 +77,19 @@ class Identity:
 
     def on_wire(self) -> tuple[bytes, ...]:
         """Byte strings one of which is in a body that holds the id (JSON escapes included)."""
-        forms = {self.text.encode(), json.dumps(self.text)[1:-1].encode()}
+        forms = {
+            self.text.encode("utf-8", "surrogatepass"),
+            json.dumps(self.text)[1:-1].encode(),
+        }
         if self.number is not None:
             forms.add(repr(self.number).encode())
         return tuple(forms)
+
+
+def holds_user(text: str | None, user: str | None) -> bool:
+    """Whether ``text`` (a request id) is the user id or holds it, as the invariant matches."""
+    identity = Identity.of(user)
+    return identity is not None and text is not None and identity.matches(text)
 
 
 def _as_number(text: str) -> int | float | None:
@@ -82,7 +103,7 @@ def _as_number(text: str) -> int | float | None:
 
 
 def content_strings(messages: Any) -> frozenset[str]:
-    """Every string of the messages that is content (everything but a role and a name)."""
+    """Every string of the messages that is content (everything but a role, a name and ids)."""
     return frozenset(_strings(messages, skip=_NOT_CONTENT))
 
 
@@ -111,11 +132,19 @@ def find_in_arguments(arguments: Mapping[str, Any], identity: Identity) -> str |
 
 
 def _in_message_names(messages: Any, identity: Identity) -> str | None:
+    """The first message name or tool-call id that holds the id, as a path."""
     if not isinstance(messages, list | tuple):
         return None
     for i, message in enumerate(messages):
-        if isinstance(message, Mapping) and identity.matches(message.get("name")):
-            return f"messages[{i}].name"
+        if not isinstance(message, Mapping):
+            continue
+        for key in ("name", "tool_call_id"):
+            if identity.matches(message.get(key)):
+                return f"messages[{i}].{key}"
+        calls = message.get("tool_calls")
+        for j, call in enumerate(calls if isinstance(calls, list | tuple) else ()):
+            if isinstance(call, Mapping) and identity.matches(call.get("id")):
+                return f"messages[{i}].tool_calls[{j}].id"
     return None
 
 

@@ -19,7 +19,8 @@ class Pseudonymizer:
         return "Pseudonymizer(key=<hidden>)"
 
     def _digest(self, context: str, user: str) -> str:
-        message = f"{context}\x00{user}".encode()
+        # surrogatepass: a lone surrogate (refused, but audited) hashes; valid text is unchanged
+        message = f"{context}\x00{user}".encode("utf-8", "surrogatepass")
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
 
     def for_provider(self, user: str, provider: str) -> str:

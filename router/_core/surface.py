@@ -17,6 +17,7 @@ place inside it, what was expected and what to do.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 _DOC: Final = "see README, 'Accepted request surface'"
+MAX_DEPTH: Final = 64  # levels of nesting of a request, from its top (JSON objects and lists)
+SURROGATE: Final = re.compile("[\ud800-\udfff]")  # a lone surrogate: no UTF-8 encodes it
 _CALLERS: Final[frozenset[str]] = frozenset()  # a map's keys are the caller's: by position
 
 
@@ -81,7 +84,23 @@ def schema_of(check: Check) -> dict[str, Any]:
 
 def _describe(value: Any) -> str:
     """The kind of a refused value (type and size): a message never quotes the value."""
+    if isinstance(value, _Nested):
+        return f"a value nested deeper than {MAX_DEPTH} levels"
     return kind(value)
+
+
+class _Nested:
+    """What a refusal for nesting found: never the value itself (it may be huge)."""
+
+
+_UNICODE: Final = "valid Unicode text (no lone surrogate, such as \\ud800 in JSON)"
+
+
+def text(name: str, value: object) -> None:
+    """A top-level string argument the surface does not check (``model``): valid Unicode, or
+    SurfaceError naming it."""
+    if isinstance(value, str) and SURROGATE.search(value):
+        raise SurfaceError(name, f"{name}: expected {_UNICODE}, got {kind(value)} ({_DOC})")
 
 
 @_named("number", {"type": "number"})
@@ -114,13 +133,16 @@ def boolean(value: Any, path: str) -> Any:
 def string(value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise _Bad(path, "a string", value)
+    if SURROGATE.search(value):
+        raise _Bad(path, _UNICODE, value)
     return value
 
 
 @_named("any (content)")
 def opaque(value: Any, path: str) -> Any:
-    """Any JSON value (message content, a JSON schema): only its numbers are checked."""
-    _finite(value, path)
+    """Any JSON value (message content, a JSON schema): its numbers finite, its text valid
+    Unicode, its nesting within ``MAX_DEPTH`` levels (counted from the top of the request)."""
+    _sound(value, path, path.count(".") + path.count("[") + 2)  # the body is level 1
     return value
 
 
@@ -245,15 +267,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _finite(value: Any, path: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _Bad(path, "a finite number", value)
-    if isinstance(value, Mapping):
-        for i, (k, v) in enumerate(value.items()):
-            _finite(v, f"{path}.{key_at(k, i)}")
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            _finite(v, f"{path}[{i}]")
+def _sound(value: Any, path: str, depth: int) -> None:
+    """One walk of a value the router does not read: finite numbers, valid Unicode in every
+    string and key, at most ``MAX_DEPTH`` levels (past it, the path names the argument)."""
+    if isinstance(value, str):
+        if SURROGATE.search(value):
+            raise _Bad(path, _UNICODE, value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Bad(path, "a finite number", value)
+    elif isinstance(value, Mapping | list | tuple):
+        if depth > MAX_DEPTH:
+            top = path.split(".", 1)[0].split("[", 1)[0]
+            raise _Bad(top, f"at most {MAX_DEPTH} levels of nesting", _Nested())
+        if isinstance(value, Mapping):
+            for i, (k, v) in enumerate(value.items()):
+                where = f"{path}.{key_at(k, i)}"
+                if isinstance(k, str) and SURROGATE.search(k):
+                    raise _Bad(where, "a key of " + _UNICODE, k)
+                _sound(v, where, depth + 1)
+        else:
+            for i, v in enumerate(value):
+                _sound(v, f"{path}[{i}]", depth + 1)
 
 
 # --- nested shapes, as OpenAI's chat-completion API defines them --------------------------

@@ -7,12 +7,14 @@ request names, in the body or query and in the ``X-Router-User`` header.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from router._core.invariant import holds_user
 from router._core.redact import named
 from router._errors import InvalidPreferences
 from router._router import PolicyRouter
@@ -77,11 +79,23 @@ def router_user(request: Request, header: str | None) -> str | None:
             code="conflicting_user",
             param="X-Router-User",
         )
+    if header is not None and "," in header:
+        raise ApiError(
+            400,
+            "the X-Router-User header holds a comma, as a header merged from several values "
+            "does (RFC 9110 joins repeated fields with commas): whose preferences apply cannot "
+            "be told; send one X-Router-User header naming one user, without a comma",
+            code="conflicting_user",
+            param="X-Router-User",
+        )
     return header
 
 
-def end_user(stated: str | None, header: str | None, field: str) -> str | None:
-    """The one end user a request names; two different ones are refused."""
+def end_user(
+    stated: str | None, header: str | None, field: str, request: Request | None = None
+) -> str | None:
+    """The one end user a request names; two different ones are refused, and so is a
+    request id (``X-Request-Id``) that holds the user id (it is copied into every record)."""
     users = {u for u in (stated, header) if u}
     if len(users) > 1:
         raise ApiError(
@@ -92,6 +106,19 @@ def end_user(stated: str | None, header: str | None, field: str) -> str | None:
         )
     user = next(iter(users), None)
     try:
-        return None if user is None else check_user(user)
+        checked = None if user is None else check_user(user)
     except InvalidPreferences as exc:
         raise ApiError(400, str(exc), code="invalid_value", param=field) from exc
+    if checked is not None and request is not None:
+        given = request.state.request_id
+        if holds_user(given, checked):
+            request.state.request_id = uuid.uuid4().hex  # the records never carry it
+            raise ApiError(
+                400,
+                "the X-Request-Id header holds the user id; the request id is copied into "
+                "every audit record and log line, where the id must never be: send a "
+                "random id (or none, and the router makes one)",
+                code="invalid_request_id",
+                param="X-Request-Id",
+            )
+    return checked

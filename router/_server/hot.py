@@ -62,7 +62,7 @@ async def chat_completions(request: Request) -> Response:
     fields = _fields(await request.body())
     try:
         header = router_user(request, request.headers.get("x-router-user"))
-        user = end_user(fields.pop("user"), header, "user")
+        user = end_user(fields.pop("user"), header, "user", request)
     except ApiError as exc:
         audit_refusal(request, {"model": fields.get("model")}, str(exc))
         raise

@@ -108,8 +108,8 @@ def _end_user(request: Request, body: dict[str, Any]) -> str | None:
     ``metadata`` itself is never forwarded: the one user decided for is, scrubbed per route."""
     header = router_user(request, request.headers.get("x-router-user"))
     if header:
-        return end_user(None, header, "X-Router-User")
-    return end_user(user_of(body), None, "metadata.user_id")
+        return end_user(None, header, "X-Router-User", request)
+    return end_user(user_of(body), None, "metadata.user_id", request)
 
 
 def _authorised(request: Request) -> None:
