@@ -560,7 +560,9 @@ async def test_acompletion__refuses_values_outside_their_shape(
 async def test_acompletion__nan_in_privacy_is_refused_and_audited(
     router: PolicyRouter, wire: respx.MockRouter, audit: Audit
 ) -> None:
-    with pytest.raises(InvalidPreferences, match=r"\(got a non-finite number: a duration must be finite"):
+    with pytest.raises(
+        InvalidPreferences, match=r"\(got a non-finite number: a duration must be finite"
+    ):
         await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"max_retention": math.nan})
     assert [r["reason"] for r in audit.events("route.refused")] == ["InvalidPreferences"]
     assert not wire.calls

@@ -15,12 +15,13 @@ caller data, and are written as they are even if a user's id happens to equal on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import orjson
 
-from router._core.invariant import Identity
+from router._core.invariant import CONTAINED_FROM, Identity
 from router._core.redact import key_at
 
 __all__ = ["WITHHELD", "withheld"]
@@ -47,8 +48,9 @@ def withheld(record: dict[str, Any], user: str) -> dict[str, Any]:
     if body is not None and not any(form in body for form in identity.on_wire()):
         return record  # the common case: one scan of the bytes per form
     places: list[str] = []
+    holds = _holds(identity)
     out = {
-        key: value if key in _VOCABULARY else _walk(value, identity, key, places)
+        key: value if key in _VOCABULARY else _walk(value, holds, key, places)
         for key, value in record.items()
     }
     if places:
@@ -56,22 +58,32 @@ def withheld(record: dict[str, Any], user: str) -> dict[str, Any]:
     return out
 
 
-def _walk(value: Any, identity: Identity, path: str, places: list[str]) -> Any:
+def _holds(identity: Identity) -> Callable[[str], bool]:
+    """Whether a string holds the id: as the invariant matches it (equal; or containing an id
+    of ``CONTAINED_FROM`` characters or more), or, for a shorter id, as a word of its own
+    (``'bob'`` in a message holds it; ``bobcat`` does not)."""
+    if len(identity.text) >= CONTAINED_FROM:
+        return identity.matches
+    word = re.compile(rf"(?<![\w-]){re.escape(identity.text)}(?![\w-])")
+    return lambda text: word.search(text) is not None
+
+
+def _walk(value: Any, holds: Callable[[str], bool], path: str, places: list[str]) -> Any:
     if isinstance(value, str):
-        if identity.matches(value):
+        if holds(value):
             places.append(path)
             return WITHHELD
         return value
     if isinstance(value, Mapping):
         out = {}
         for i, (key, child) in enumerate(value.items()):
-            if isinstance(key, str) and identity.matches(key):
+            if isinstance(key, str) and holds(key):
                 where = f"{path}.{key_at(key, i, frozenset())}"
                 places.append(where)
-                out[f"{{withheld#{i}}}"] = _walk(child, identity, where, places)
+                out[f"{{withheld#{i}}}"] = _walk(child, holds, where, places)
             else:
-                out[key] = _walk(child, identity, f"{path}.{key_at(key, i)}", places)
+                out[key] = _walk(child, holds, f"{path}.{key_at(key, i)}", places)
         return out
     if isinstance(value, list | tuple):
-        return [_walk(child, identity, f"{path}[{i}]", places) for i, child in enumerate(value)]
+        return [_walk(child, holds, f"{path}[{i}]", places) for i, child in enumerate(value)]
     return value

@@ -171,7 +171,8 @@ async def test_bad_input_table__a_4xx_and_exactly_one_record_holding_no_caller_t
     assert len(outcomes) == 1, records
     evidence = "\n".join(lines)
     assert USER not in evidence
-    assert "diagnosis" not in evidence and "diagnosis" not in response.text
+    assert "diagnosis" not in evidence
+    assert "diagnosis" not in response.text
     assert "GPT\\ud800" not in evidence
 
 
