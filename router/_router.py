@@ -494,7 +494,7 @@ class PolicyRouter:
             if span is not None:
                 _tracing.annotate(
                     span,
-                    request_id=request_id,
+                    request_id=None if holds_user(request_id, user) else request_id,
                     user=self._pseudonymizer.for_audit(user) if user else None,
                     stream=stream,
                 )
