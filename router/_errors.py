@@ -74,9 +74,9 @@ class IdentifierInRequest(InvalidRequest):
         self.where = where
         top = where.removeprefix("$.").split(".")[0].split("[")[0].split(":")[0]
         super().__init__(
-            f"the user id is in {where}, which the router cannot scrub (it is not an identifier "
-            "field, and its meaning is the caller's); the route this model would use must not "
-            "see it: remove the id from that field",
+            f"the user id is in {where}, which the router does not rewrite (its value is the "
+            "caller's to choose: a tool-call id, a stop sequence, a schema, a metadata value); "
+            "the route this model would use must not see it: remove the id from that field",
             param=top or None,
         )
 
