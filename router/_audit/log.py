@@ -31,7 +31,7 @@ import orjson
 
 from router._audit import chain
 from router._audit.sink import FileSink, open_sink
-from router._audit.withhold import withheld
+from router._audit.withhold import identity_of, may_hold, withhold
 
 if TYPE_CHECKING:
     from router._settings import Settings
@@ -113,11 +113,10 @@ class AuditLog:
         """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``.
 
         ``avoid`` is the request's raw user id: the record is checked for it (see
-        :func:`router._audit.withhold.withheld`), and a value that holds it is written as
+        :mod:`router._audit.withhold`), and a value that holds it is written as
         ``"[withheld]"``, its place named in ``withheld``: the log never holds the id."""
         record = {"ts": _now(), "event": event, **fields}
-        if avoid is not None:
-            record = withheld(record, avoid)
+        identity = None if avoid is None else identity_of(avoid)
         with self._lock:
             if self._sink.prepare():
                 self._fresh = True
@@ -130,6 +129,9 @@ class AuditLog:
                 record.pop("prev", None)
             record.pop("chain", None)
             body = _canonical_cut(record)
+            if identity is not None and may_hold(body, identity):  # checked on the one render
+                record = withhold(record, identity)
+                body = _canonical_cut(record)
             head = self._signer.link(self._head, body)
             line = chain.seal(body, head)
             self._sink.write(line)

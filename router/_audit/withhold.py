@@ -15,6 +15,7 @@ caller data, and are written as they are even if a user's id happens to equal on
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -24,7 +25,7 @@ import orjson
 from router._core.invariant import CONTAINED_FROM, Identity
 from router._core.redact import key_at
 
-__all__ = ["WITHHELD", "withheld"]
+__all__ = ["WITHHELD", "identity_of", "may_hold", "withheld", "withhold"]
 
 WITHHELD: Final = "[withheld]"
 # The router's vocabulary: these fields hold catalog names or fixed words, never caller data.
@@ -44,9 +45,29 @@ def withheld(record: dict[str, Any], user: str) -> dict[str, Any]:
     try:
         body = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # a value orjson cannot render: walk it all
-        body = None
-    if body is not None and not any(form in body for form in identity.on_wire()):
-        return record  # the common case: one scan of the bytes per form
+        return withhold(record, identity)
+    return withhold(record, identity) if may_hold(body, identity) else record
+
+
+def may_hold(body: bytes, identity: Identity) -> bool:
+    """Whether a rendered record may hold the id (one scan of the bytes per form of it); if
+    not, it surely does not, and needs no walk."""
+    return any(form in body for form in _forms(identity))
+
+
+@functools.lru_cache(maxsize=256)
+def identity_of(user: str) -> Identity | None:
+    """``Identity.of``, made once per user for the records of a request (and its neighbours)."""
+    return Identity.of(user)
+
+
+@functools.lru_cache(maxsize=256)
+def _forms(identity: Identity) -> tuple[bytes, ...]:
+    return identity.on_wire()
+
+
+def withhold(record: dict[str, Any], identity: Identity) -> dict[str, Any]:
+    """``record`` with every place holding the id withheld, and ``withheld`` naming them."""
     places: list[str] = []
     holds = _holds(identity)
     out = {

@@ -93,6 +93,7 @@ class _Nested:
     """What a refusal for nesting found: never the value itself (it may be huge)."""
 
 
+_DEEP: Final = f"at most {MAX_DEPTH} levels of nesting"
 _UNICODE: Final = "valid Unicode text (no lone surrogate, such as \\ud800 in JSON)"
 
 
@@ -133,7 +134,7 @@ def boolean(value: Any, path: str) -> Any:
 def string(value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise _Bad(path, "a string", value)
-    if SURROGATE.search(value):
+    if not value.isascii() and SURROGATE.search(value):
         raise _Bad(path, _UNICODE, value)
     return value
 
@@ -142,7 +143,12 @@ def string(value: Any, path: str) -> Any:
 def opaque(value: Any, path: str) -> Any:
     """Any JSON value (message content, a JSON schema): its numbers finite, its text valid
     Unicode, its nesting within ``MAX_DEPTH`` levels (counted from the top of the request)."""
-    _sound(value, path, path.count(".") + path.count("[") + 2)  # the body is level 1
+    try:
+        _sound(value, path.count(".") + path.count("[") + 2)  # the body is level 1
+    except _Unsound as bad:
+        if bad.expected == _DEEP:  # a path 64 levels long helps no one: name the argument
+            raise _Bad(path.split(".", 1)[0].split("[", 1)[0], _DEEP, bad.found) from None
+        raise _Bad(path + "".join(reversed(bad.segments)), bad.expected, bad.found) from None
     return value
 
 
@@ -267,28 +273,49 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _sound(value: Any, path: str, depth: int) -> None:
+class _Unsound(Exception):
+    """Raised inside ``_sound``: what was expected and found, and the path back up to where
+    the walk began (built only on the way out of a failure, never for a sound value)."""
+
+    def __init__(self, expected: str, found: Any) -> None:
+        self.expected = expected
+        self.found = found
+        self.segments: list[str] = []
+        super().__init__(expected)
+
+
+def _sound(value: Any, depth: int) -> None:
     """One walk of a value the router does not read: finite numbers, valid Unicode in every
-    string and key, at most ``MAX_DEPTH`` levels (past it, the path names the argument)."""
+    string and key, at most ``MAX_DEPTH`` levels. Builds no path unless something fails."""
     if isinstance(value, str):
-        if SURROGATE.search(value):
-            raise _Bad(path, _UNICODE, value)
+        if not value.isascii() and SURROGATE.search(value):
+            raise _Unsound(_UNICODE, value)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise _Bad(path, "a finite number", value)
+            raise _Unsound("a finite number", value)
     elif isinstance(value, Mapping | list | tuple):
         if depth > MAX_DEPTH:
-            top = path.split(".", 1)[0].split("[", 1)[0]
-            raise _Bad(top, f"at most {MAX_DEPTH} levels of nesting", _Nested())
+            raise _Unsound(_DEEP, _Nested())
         if isinstance(value, Mapping):
-            for i, (k, v) in enumerate(value.items()):
-                where = f"{path}.{key_at(k, i)}"
-                if isinstance(k, str) and SURROGATE.search(k):
-                    raise _Bad(where, "a key of " + _UNICODE, k)
-                _sound(v, where, depth + 1)
-        else:
-            for i, v in enumerate(value):
-                _sound(v, f"{path}[{i}]", depth + 1)
+            _sound_keys(value, depth)
+            return
+        for i, child in enumerate(value):
+            try:
+                _sound(child, depth + 1)
+            except _Unsound as bad:
+                bad.segments.append(f"[{i}]")
+                raise
+
+
+def _sound_keys(value: Mapping[Any, Any], depth: int) -> None:
+    for key, child in value.items():
+        try:
+            if isinstance(key, str) and not key.isascii() and SURROGATE.search(key):
+                raise _Unsound("a key of " + _UNICODE, key)
+            _sound(child, depth + 1)
+        except _Unsound as bad:
+            bad.segments.append("." + key_at(key, list(value).index(key)))
+            raise
 
 
 # --- nested shapes, as OpenAI's chat-completion API defines them --------------------------
