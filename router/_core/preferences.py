@@ -26,7 +26,8 @@ def _retention(name: str, value: Any) -> Duration:
     try:
         return Duration.parse(value)
     except (ValueError, OverflowError) as exc:  # OverflowError: digits no float holds
-        detail = str(exc).removeprefix("expected ").replace(_shown(value), kind(value), 1)
+        detail = str(exc).removeprefix("expected ")
+        detail = detail.replace(f"(got {_shown(value)}", f"(got {kind(value)}", 1)
         raise InvalidPreferences(f"{name!r} must be {detail}") from None
 
 
