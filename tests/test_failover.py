@@ -154,8 +154,8 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Harness:
     records: list[dict[str, Any]] = []
     settings = Settings(timeout=7.5, providers={"nebius": {"api_base": "http://127.0.0.1:9/v1"}})
 
-    def emit(event: str, **fields: Any) -> None:
-        records.append({"event": event, **fields})
+    def emit(event: str, *, avoid: str | None = None, **fields: Any) -> None:
+        records.append({"event": event, **fields})  # avoid: the writer's input, not a field
 
     deployment = Deployment(TARGETS, {}, REACHES)
     return Harness(Failover(deployment, settings, PSEUDONYMS, emit), fake, records)
