@@ -132,6 +132,7 @@ TABLE: Final[dict[str, Row]] = {
     "a privacy value that does not parse": Row(
         lambda p: base(p) | {"privacy": {"max_retention": CONTENT}}
     ),
+    "a privacy field whose name is content": Row(lambda p: base(p) | {"privacy": {CONTENT: True}}),
     "an unknown provider in privacy": Row(
         lambda p: base(p) | {"privacy": {"deny_providers": [CONTENT]}}
     ),
@@ -178,4 +179,4 @@ async def test_bad_input_table__a_4xx_and_exactly_one_record_holding_no_caller_t
 
 def test_bad_input_table__figures() -> None:
     """The README's figures: rows and requests of the table."""
-    assert (len(TABLE), REQUESTS) == (21, 84)
+    assert (len(TABLE), REQUESTS) == (22, 88)
