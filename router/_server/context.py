@@ -110,15 +110,20 @@ def end_user(
     except InvalidPreferences as exc:
         raise ApiError(400, str(exc), code="invalid_value", param=field) from exc
     if checked is not None and request is not None:
-        given = request.state.request_id
-        if holds_user(given, checked):
-            request.state.request_id = uuid.uuid4().hex  # the records never carry it
-            raise ApiError(
-                400,
-                "the X-Request-Id header holds the user id; the request id is copied into "
-                "every audit record and log line, where the id must never be: send a "
-                "random id (or none, and the router makes one)",
-                code="invalid_request_id",
-                param="X-Request-Id",
-            )
+        request_id_apart(request, checked)
     return checked
+
+
+def request_id_apart(request: Request, user: str) -> None:
+    """Refuse (400) a request id (``X-Request-Id``) that is or holds the user id: it is copied
+    into every audit record and log line. The request goes on under a fresh id."""
+    if holds_user(request.state.request_id, user):
+        request.state.request_id = uuid.uuid4().hex  # the records never carry it
+        raise ApiError(
+            400,
+            "the X-Request-Id header holds the user id; the request id is copied into "
+            "every audit record and log line, where the id must never be: send a "
+            "random id (or none, and the router makes one)",
+            code="invalid_request_id",
+            param="X-Request-Id",
+        )

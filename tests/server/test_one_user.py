@@ -14,7 +14,7 @@ import pytest
 from router._audit import AuditLog
 from router._router import PolicyRouter
 from router._server.app import create_app
-from tests.server.test_app import BASE, auth, chat, make_settings
+from tests.server.test_app import ADMIN_KEY, BASE, auth, chat, make_settings
 
 USER: Final = "alice-0001"
 MERGED: Final = (
@@ -107,3 +107,19 @@ async def test_request_id__unrelated_to_the_user_is_kept(
     response = await http.post("/v1/chat/completions", json=chat(user=USER), headers=headers)
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "req-0001"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+async def test_request_id__holding_the_user_id_is_refused_by_the_preferences_api(
+    served: tuple[httpx.AsyncClient, list[str]], method: str
+) -> None:
+    http, lines = served
+    headers = auth(ADMIN_KEY) | {"X-Request-Id": USER}
+    body = {"max_retention": "30d"} if method in ("PUT", "PATCH") else None
+    response = await http.request(
+        method, f"/v1/users/{USER}/preferences", json=body, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request_id"
+    assert USER not in response.headers["x-request-id"]
+    assert not lines  # nothing was changed, so nothing was recorded
