@@ -88,8 +88,10 @@ class Identity:
 
 def holds_user(text: str | None, user: str | None) -> bool:
     """Whether ``text`` (a request id) is the user id or holds it, as the invariant matches."""
+    if user is None or text is None or user not in text:  # the usual case, at no cost
+        return False
     identity = Identity.of(user)
-    return identity is not None and text is not None and identity.matches(text)
+    return identity is not None and identity.matches(text)
 
 
 def _as_number(text: str) -> int | float | None:
