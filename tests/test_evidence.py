@@ -12,7 +12,7 @@ import pytest
 
 from router import InvalidRequest, PolicyRouter, UnknownModel
 from router._audit import AuditLog
-from router._settings import Settings
+from router._config.settings import Settings
 
 USER: Final = "library-user-5e2a"
 CONTENT: Final = "my diagnosis is lib-content-81"
@@ -111,7 +111,7 @@ async def test_acompletion__an_unknown_model_is_recorded_as_a_keyed_hash_and_its
     (record,) = [json.loads(line) for line in lines]
     assert record["model"] is None
     assert record["asked"] == {
-        "hash": router._pseudonymizer.for_name(CONTENT),
+        "hash": router.pipeline._pseudonymizer.for_name(CONTENT),
         "length": len(CONTENT),
     }
     assert "diagnosis" not in lines[0]

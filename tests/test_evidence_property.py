@@ -24,8 +24,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from router import PolicyRouter, RouterError, _tracing
+from router import PolicyRouter, RouterError
 from router._audit import AuditLog
+from router._observe import tracing as _tracing
 from router._server.app import create_app
 from tests.server.test_app import ADMIN_KEY, BASE, auth, make_settings
 

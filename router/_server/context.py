@@ -17,10 +17,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from router._core.invariant import holds_user
 from router._core.redact import named
 from router._errors import InvalidPreferences
+from router._pipeline.user_preferences import check_user
 from router._router import PolicyRouter
 from router._server.auth import Keys
 from router._server.errors import ApiError
-from router._user_preferences import check_user
 
 
 @dataclass(frozen=True, slots=True)
