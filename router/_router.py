@@ -7,6 +7,7 @@ fails over between allowed routes, and writes every step to the audit log.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import time
@@ -17,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from router import _messages, _responses, _tracing
+from router._apis.sync import LoopThread, sync_result
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
@@ -44,6 +46,7 @@ from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
 from router._upstream import lean, params, setup
 from router._upstream.deployment import Deployment, load_deployment
+from router._upstream.own import own
 from router._user_preferences import UserPreferences
 
 
@@ -167,6 +170,7 @@ class PolicyRouter:
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
         self._clients = lean.Clients()  # the lean path's pool, kept across reloads
+        self._sync = LoopThread(self._close_private_loop, "policy-router")  # the sync API's loop
         self.preferences = UserPreferences(
             store,
             audit,
@@ -451,6 +455,32 @@ class PolicyRouter:
         )
         return _messages.sse(result) if request.get("stream") else result
 
+    # -- the sync API (router/_apis/sync.py) --------------------------------------------------
+
+    def completion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``acompletion``, called synchronously (``litellm.completion``'s shape): the answer,
+        or with ``stream=True`` a sync iterator of chunks. Works from any thread, and from
+        code already inside a running event loop (the call runs on the router's own loop)."""
+        return sync_result(
+            self._sync.run(self.acompletion(model, messages, user, **kwargs)), self._sync
+        )
+
+    def responses(self, model: str, input: Any, user: str | None = None, **kwargs: Any) -> Any:
+        """``aresponses``, called synchronously; a stream is a sync iterator of its events."""
+        return sync_result(
+            self._sync.run(self.aresponses(model, input, user, **kwargs)), self._sync
+        )
+
+    def messages(self, **request: Any) -> Any:
+        """``amessages``, called synchronously; a stream is a sync iterator of SSE event bytes."""
+        return sync_result(self._sync.run(self.amessages(**request)), self._sync)
+
     async def route_messages(
         self,
         request: Mapping[str, Any],
@@ -483,7 +513,7 @@ class PolicyRouter:
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
-        with _tracing.span("request", catalog_version=loaded.catalog.label) as span:
+        with own(), _tracing.span("request", catalog_version=loaded.catalog.label) as span:
             if span is not None:
                 _tracing.annotate(
                     span,
@@ -635,10 +665,22 @@ class PolicyRouter:
 
     async def aclose(self) -> None:
         """Close what the router holds: the store's connections, the lean path's pooled client
-        on this event loop (a later call opens a new one) and the audit log."""
+        on this event loop (a later call opens a new one), the sync API's event loop and the
+        audit log."""
         await self._clients.aclose()
+        await asyncio.to_thread(self._sync.close)
         await self._store.aclose()
         self.audit.close()
+
+    def close(self) -> None:
+        """``aclose`` for sync code: closes what the sync calls opened, and the audit log."""
+        self._sync.close()
+        self.audit.close()
+
+    async def _close_private_loop(self) -> None:
+        """What the sync API's loop holds: its lean client and the store, if opened there."""
+        await self._clients.aclose()
+        await self._store.aclose()
 
     async def __aenter__(self) -> PolicyRouter:
         return self
