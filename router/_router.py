@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from router import _messages, _responses, _tracing
-from router._apis.sync import LoopThread, sync_result
+from router._apis.sync import LoopEnd, LoopThread, sync_result
 from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
@@ -170,7 +170,8 @@ class PolicyRouter:
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
         self._clients = lean.Clients()  # the lean path's pool, kept across reloads
-        self._sync = LoopThread(self._close_private_loop, "policy-router")  # the sync API's loop
+        self._sync = LoopThread(self._close_loop, "policy-router")  # the sync API's loop
+        self._loop_end = LoopEnd(self._close_loop)  # closes what a loop held when it ends
         self.preferences = UserPreferences(
             store,
             audit,
@@ -513,6 +514,7 @@ class PolicyRouter:
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
+        self._loop_end.watch()
         with own(), _tracing.span("request", catalog_version=loaded.catalog.label) as span:
             if span is not None:
                 _tracing.annotate(
@@ -677,9 +679,11 @@ class PolicyRouter:
         self._sync.close()
         self.audit.close()
 
-    async def _close_private_loop(self) -> None:
-        """What the sync API's loop holds: its lean client and the store, if opened there."""
+    async def _close_loop(self) -> None:
+        """What the running loop holds, as it ends: its lean client, litellm's clients made on
+        it, and the store's connections (reopened by a later call on another loop)."""
         await self._clients.aclose()
+        await setup.close_loop_clients()
         await self._store.aclose()
 
     async def __aenter__(self) -> PolicyRouter:

@@ -175,6 +175,36 @@ def sync_result(result: Any, loop: LoopThread) -> Any:
     return SyncStream(result, loop) if hasattr(result, "__anext__") else result
 
 
+class LoopEnd:
+    """Runs a closing coroutine on each event loop the router was used on, when that loop
+    shuts down its async generators (``asyncio.run`` does, before it closes the loop), so a
+    program that never closes its router leaves no open session behind to warn at exit."""
+
+    def __init__(self, closing: Callable[[], Awaitable[None]]) -> None:
+        self._closing = closing
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def watch(self) -> None:
+        """Register the running loop (once): its shutdown runs the closing work."""
+        loop = asyncio.get_running_loop()
+        if loop in self._by_loop:
+            return
+        sentinel = self._sentinel()
+        step = sentinel.asend(None)  # started here, so the loop tracks it; it does not await
+        try:
+            step.send(None)
+        except StopIteration:
+            self._by_loop[loop] = sentinel  # held: the loop keeps only a weak reference
+
+    async def _sentinel(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self._closing()
+
+
 @atexit.register
 def _at_exit() -> None:
     """Stop the loops of routers never closed: their connections close, nothing warns."""

@@ -144,3 +144,36 @@ def _quiet_own_handler(litellm: Any) -> None:
     """
     if "LITELLM_LOG" not in os.environ:
         litellm._logging.handler.setLevel(logging.ERROR)
+
+
+async def close_loop_clients() -> None:
+    """Close the HTTP clients litellm cached on the running event loop, which is ending.
+
+    They are of no use after it (a client belongs to its loop), and left open they warn at
+    exit ("Unclosed client session"). Clients of other loops, and a client the application
+    handed litellm (``aclient_session``), are left alone. Nothing if litellm was never used.
+    """
+    if "litellm" not in sys.modules:
+        return
+    import asyncio
+
+    litellm: Any = sys.modules["litellm"]
+    loop = asyncio.get_running_loop()
+    cache = getattr(litellm.in_memory_llm_clients_cache, "cache_dict", {})
+    for key, cached in list(cache.items()):
+        session = _aiohttp_session(cached)
+        if session is not None and getattr(session, "_loop", None) is loop and not session.closed:
+            if session is not getattr(litellm, "aclient_session", None):
+                await session.close()
+                cache.pop(key, None)
+
+
+def _aiohttp_session(cached: Any) -> Any:
+    """The aiohttp session under one of litellm's cached clients, if it has one."""
+    client = getattr(cached, "client", None) or getattr(cached, "_client", None) or cached
+    transport = getattr(client, "_transport", None)
+    for owner in (transport, cached):
+        session = getattr(owner, "client", None) or getattr(owner, "_client_session", None)
+        if session is not None and hasattr(session, "closed") and hasattr(session, "_loop"):
+            return session
+    return None
