@@ -21,7 +21,7 @@ import concurrent.futures
 import contextvars
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Final, TypeVar
 
 from router._errors import RouterError
@@ -198,7 +198,7 @@ class LoopEnd:
         except StopIteration:
             self._by_loop[loop] = sentinel  # held: the loop keeps only a weak reference
 
-    async def _sentinel(self) -> AsyncIterator[None]:
+    async def _sentinel(self) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:

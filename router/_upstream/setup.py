@@ -162,10 +162,14 @@ async def close_loop_clients() -> None:
     cache = getattr(litellm.in_memory_llm_clients_cache, "cache_dict", {})
     for key, cached in list(cache.items()):
         session = _aiohttp_session(cached)
-        if session is not None and getattr(session, "_loop", None) is loop and not session.closed:
-            if session is not getattr(litellm, "aclient_session", None):
-                await session.close()
-                cache.pop(key, None)
+        if (
+            session is not None
+            and getattr(session, "_loop", None) is loop
+            and not session.closed
+            and session is not getattr(litellm, "aclient_session", None)
+        ):
+            await session.close()
+            cache.pop(key, None)
 
 
 def _aiohttp_session(cached: Any) -> Any:
