@@ -95,3 +95,17 @@ def test_completion__errors_are_raised_in_the_callers_thread(
         policy_router.completion("no such model", MESSAGES, USER)
     assert not wire.calls
     policy_router.close()
+
+
+async def test_sync_and_async_calls_on_one_router_read_the_same_stored_preferences(
+    policy_router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    wire.post(KIMI["groq"]).respond(200, json=completion())
+    await policy_router.preferences.set(USER, {"max_retention": "none"})
+    await policy_router.acompletion("Kimi K2", MESSAGES, USER)
+    policy_router.completion("Kimi K2", MESSAGES, USER)  # on its own loop, in its own thread
+    await policy_router.acompletion("Kimi K2", MESSAGES, USER)
+    await policy_router.aclose()
+    decisions = audit.events("route.decision")
+    assert [d["preferences"]["max_retention"] for d in decisions] == ["none"] * 3
+    assert len(audit.events("route.attempt")) == 3
