@@ -64,9 +64,10 @@ class _Lazy:
     async def amessages(self, **request: Any) -> Any:
         return await self.get().amessages(**request)
 
-    def resolve(self, model: str) -> str | None:
+    def resolve(self, model: str, prefix: str | None = None) -> str | None:
         """The litellm model string of the first route the operator's policy allows for a
-        catalog model; None for a name the catalog does not know (litellm answers for it)."""
+        catalog model (of litellm provider ``prefix``, if given); None for a name the catalog
+        does not know (litellm answers for it) or a model with no such route."""
         router = self.get()
         try:
             found = router.catalog.model(model)
@@ -74,7 +75,7 @@ class _Lazy:
             return None
         for route in router.decide(found, router.operator_preferences).allowed:
             target = router.deployment.target(route.key)
-            if target is not None:
+            if target is not None and prefix in (None, target.prefix):
                 return target.model
         return None
 

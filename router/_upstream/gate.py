@@ -51,8 +51,9 @@ class Routes(Protocol):
     async def aresponses(self, *args: Any, **kwargs: Any) -> Any: ...
     def messages(self, **request: Any) -> Any: ...
     async def amessages(self, **request: Any) -> Any: ...
-    def resolve(self, model: str) -> str | None:
-        """The litellm model string of a catalog model's first allowed route, else None."""
+    def resolve(self, model: str, prefix: str | None = None) -> str | None:
+        """The litellm model string of a catalog model's first allowed route (of litellm
+        provider ``prefix``, if given), else None."""
         ...
 
 
@@ -244,16 +245,20 @@ def _capability(original: Callable[..., Any], routes: Routes) -> Callable[..., A
 def _resolved(
     args: tuple[Any, ...], kwargs: dict[str, Any], routes: Routes
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The call with ``model`` (first positional or keyword) replaced by its route's string,
-    when it names a catalog model and no ``custom_llm_provider`` says otherwise."""
-    if kwargs.get("custom_llm_provider") is not None:
+    """The call with ``model`` (first positional or keyword) replaced by its route's litellm
+    model string when it names a catalog model. With a ``custom_llm_provider``, the model's
+    first allowed route of that provider answers (its model part, the provider kept); a
+    catalog model with no allowed route there is left to litellm as asked."""
+    named = "model" in kwargs
+    model = kwargs["model"] if named else (args[0] if args else None)
+    if not isinstance(model, str):
         return args, kwargs
-    if "model" in kwargs:
-        model = kwargs["model"]
-        found = routes.resolve(model) if isinstance(model, str) else None
-        return args, kwargs if found is None else kwargs | {"model": found}
-    if args and isinstance(args[0], str):
-        found = routes.resolve(args[0])
-        if found is not None:
-            return (found, *args[1:]), kwargs
-    return args, kwargs
+    provider = kwargs.get("custom_llm_provider")
+    found = routes.resolve(model, provider if isinstance(provider, str) else None)
+    if found is None:
+        return args, kwargs
+    if isinstance(provider, str):
+        found = found.split("/", 1)[1]
+    if named:
+        return args, kwargs | {"model": found}
+    return (found, *args[1:]), kwargs

@@ -265,6 +265,12 @@ async def test_capability_helpers__answer_for_a_catalog_name_as_for_its_first_al
             litellm.get_supported_openai_params(model=string)
         )
         assert litellm.get_llm_provider(name)[:2] == ("gpt-4.1", "openai")
+        assert litellm.supports_response_schema(model=name, custom_llm_provider="openai") is True
+        assert litellm.get_supported_openai_params(
+            model=name, custom_llm_provider="openai"
+        ) == litellm.get_supported_openai_params(model="gpt-4.1", custom_llm_provider="openai")
+        with pytest.raises(Exception):  # noqa: B017, PT011  # no route of GPT 4.1 on Groq
+            litellm.get_model_info(name, custom_llm_provider="groq")
     finally:
         router.uninstall()
         await policy_router.aclose()
@@ -289,3 +295,25 @@ async def test_litellm_router__its_plumbing_is_consumed_and_the_call_routed(
     response = await asyncio.to_thread(app_router.completion, model="assistant", messages=MESSAGES)
     assert response.choices[0].message.content == "hello from upstream"
     assert len(audit.events("route.attempt")) == 2
+
+
+def test_install__again_replaces_the_gate_and_builds_from_settings_lazily(
+    policy_router: PolicyRouter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from router._gate import installed as gate_router
+
+    original = vars(litellm).get("completion")
+    router.install(policy_router)
+    assert gate_router() is policy_router
+    monkeypatch.setenv("POLICY_ROUTER_STORE_URL", f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    monkeypatch.setenv("POLICY_ROUTER_PSEUDONYM_KEY", "test-pseudonym-key-0123456789abcdef")
+    router.install()  # replaces the first: no router is built until one is needed
+    try:
+        built = gate_router()
+        assert isinstance(built, PolicyRouter)
+        assert built is not policy_router
+    finally:
+        router.uninstall()
+    assert gate_router() is None
+    assert vars(litellm).get("completion") is original
+    built.close()
