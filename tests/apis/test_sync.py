@@ -109,3 +109,17 @@ async def test_sync_and_async_calls_on_one_router_read_the_same_stored_preferenc
     decisions = audit.events("route.decision")
     assert [d["preferences"]["max_retention"] for d in decisions] == ["none"] * 3
     assert len(audit.events("route.attempt")) == 3
+
+
+def test_a_sync_call_from_the_routers_own_loop_is_refused_not_deadlocked(
+    policy_router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    from router import RouterError
+
+    async def inside() -> object:  # e.g. sync code run by something the routed call awaits
+        return policy_router.completion("Kimi K2", MESSAGES, USER)
+
+    with pytest.raises(RouterError, match="from the router's own event loop"):
+        policy_router._sync.run(inside())
+    assert not wire.calls
+    policy_router.close()
