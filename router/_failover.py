@@ -50,6 +50,7 @@ class Attempt:
     error: str = ""
     status_code: int | None = None
     latency_ms: float = 0.0
+    retry_after: float | None = None  # seconds the provider asked to wait (a rate limit)
 
     def __str__(self) -> str:
         return f"{self.route.provider.name}: {self.error or self.outcome}"
@@ -252,8 +253,9 @@ class Failover:
         exc: UpstreamFailure | RequestRejected | IdentifierInRequest,
         **extra: Any,
     ) -> Attempt:
+        wait = None
         if isinstance(exc, UpstreamFailure):
-            kind, status = str(exc.kind), exc.status_code
+            kind, status, wait = str(exc.kind), exc.status_code, exc.retry_after
         elif isinstance(exc, IdentifierInRequest):
             kind, status = "blocked", None
             extra["blocked_at"] = exc.where
@@ -261,7 +263,7 @@ class Failover:
             kind, status = "rejected", exc.status_code
         # The upstream's message stays out of the audit log: providers echo request content.
         self._attempted(step, kind, status_code=status, **extra)
-        return Attempt(step.route, kind, str(exc), status, step.elapsed_ms())
+        return Attempt(step.route, kind, str(exc), status, step.elapsed_ms(), wait)
 
     def _attempted(self, step: _Step, outcome: str, **extra: Any) -> None:
         route = step.route
