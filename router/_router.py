@@ -7,17 +7,22 @@ fails over between allowed routes, and writes every step to the audit log.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from router import _messages, _responses, _tracing
 from router._audit import AuditLog
+from router._audit.records import (
+    CatalogLoaded,
+    Decided,
+    RouteDecision,
+    RouteRefused,
+)
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, canonical, decide
@@ -76,7 +81,7 @@ class Loaded:
     # Allowing decisions already made, with their audit form: a decision is a pure function
     # of the model, the preferences and the dropped parameters under this catalog and
     # deployment (a reload makes a new Loaded). Bounded: emptied when full.
-    _decided: dict[Hashable, tuple[Decision, dict[str, Any]]] = field(
+    _decided: dict[Hashable, tuple[Decision, Decided]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -103,14 +108,14 @@ class Loaded:
 
     def decided(
         self, model: Model, preferences: Preferences, dropped: Mapping[str, tuple[str, ...]]
-    ) -> tuple[Decision, dict[str, Any]]:
+    ) -> tuple[Decision, Decided]:
         """``decide``, and the decision's audit form; an allowing decision is made once."""
         key = (model.slug, preferences, tuple(sorted(dropped.items())))
         known = self._decided.get(key)
         if known is not None:
             return known
         decision = self.decide(model, preferences, dropped)
-        made = (decision, decision.to_dict() | {"model": model.slug})
+        made = (decision, cast(Decided, decision.to_dict() | {"model": model.slug}))
         if decision.allowed:  # a refusal (rare; fail-closed ones among them) is made anew
             if len(self._decided) >= _DECIDED_LIMIT:
                 self._decided.clear()
@@ -230,9 +235,10 @@ class PolicyRouter:
                 deployment,
                 settings,
                 self._pseudonymizer,
-                functools.partial(self._emit, catalog.label),
+                self.audit.emit,
                 self.metrics,
                 self._clients,
+                catalog_version=catalog.label,
             ),
         )
 
@@ -260,9 +266,8 @@ class PolicyRouter:
             ) from None
         old, self._loaded = self._loaded, new
         self.preferences.audit_fields = {"catalog_version": catalog.label}
-        self._emit(
-            catalog.label,
-            "catalog.loaded",
+        loaded = CatalogLoaded(
+            catalog_version=catalog.label,
             actor=actor,
             old_label=old.catalog.label,
             old_hash=old.catalog.content_hash,
@@ -270,6 +275,7 @@ class PolicyRouter:
             new_hash=catalog.content_hash,
             servable_routes=new.servable_routes,
         )
+        self.audit.emit("catalog.loaded", loaded)
         self.metrics.catalog(old.catalog, catalog)
         return old.catalog, catalog
 
@@ -561,7 +567,6 @@ class PolicyRouter:
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        refused = {"request_id": request_id, "api": api, "user": audit_user, "model": model}
         label = loaded.catalog.label
         try:
             checked = _checked(arguments, proxy=proxy)
@@ -570,9 +575,11 @@ class PolicyRouter:
             _check_fixed(loaded.catalog, found, checked)
             effective = await self._effective(loaded, user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
-            self._emit(
-                label, "route.refused", **refused, reason=type(exc).__name__, detail=str(exc)
-            )
+            why = RouteRefused(
+                catalog_version=label, request_id=request_id, api=api, user=audit_user,
+                model=model, reason=type(exc).__name__, detail=str(exc),
+            )  # fmt: skip
+            self.audit.emit("route.refused", why)
             raise
         dropped = loaded.dropped(found, checked)
         with _tracing.child("decision", model=found.slug) as span:
@@ -582,22 +589,19 @@ class PolicyRouter:
                     span, allowed=len(decision.allowed), rejected=len(decision.rejected)
                 )
         self.metrics.decision(found.slug, len(decision.allowed))
-        self._emit(
-            label,
-            "route.decision",
-            request_id=request_id,
-            api=api,
-            user=audit_user,
-            **rendered,
-            offline=self.settings.offline,
-        )
+        record = RouteDecision(
+            catalog_version=label, request_id=request_id, api=api, user=audit_user,
+            **rendered, offline=self.settings.offline,
+        )  # fmt: skip
+        self.audit.emit("route.decision", record)
         if not decision.allowed:
             alternatives = [m.name for m in loaded.available(effective)]
             error = BackendsUnconfigured if loaded.unconfigured_only(decision) else PolicyViolation
-            self._emit(
-                label, "route.refused", **refused | {"model": found.slug},
-                reason=error.__name__, alternatives=alternatives,
+            why = RouteRefused(
+                catalog_version=label, request_id=request_id, api=api, user=audit_user,
+                model=found.slug, reason=error.__name__, alternatives=alternatives,
             )  # fmt: skip
+            self.audit.emit("route.refused", why)
             raise error(decision, alternatives)
         checked.pop("stream", None)
         return Call(
@@ -625,13 +629,11 @@ class PolicyRouter:
         """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        self._emit(
-            self._loaded.catalog.label, "route.refused", request_id=request_id, api=api,
+        why = RouteRefused(
+            catalog_version=self._loaded.catalog.label, request_id=request_id, api=api,
             user=audit_user, model=model, reason=reason, detail=detail,
         )  # fmt: skip
-
-    def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:
-        self.audit.emit(event, catalog_version=catalog_version, **fields)
+        self.audit.emit("route.refused", why)
 
     async def aclose(self) -> None:
         """Close what the router holds: the store's connections, the lean path's pooled client
