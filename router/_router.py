@@ -235,7 +235,7 @@ class PolicyRouter:
                 deployment,
                 settings,
                 self._pseudonymizer,
-                self.audit.emit,
+                self._audited,
                 self.metrics,
                 self._clients,
                 catalog_version=catalog.label,
@@ -634,6 +634,10 @@ class PolicyRouter:
             user=audit_user, model=model, reason=reason, detail=detail,
         )  # fmt: skip
         self.audit.emit("route.refused", why)
+
+    def _audited(self, event: str, record: Mapping[str, Any]) -> None:
+        """Write an audit record to the log in use now (``self.audit`` may be replaced)."""
+        self.audit.emit(event, record)
 
     async def aclose(self) -> None:
         """Close what the router holds: the store's connections, the lean path's pooled client
