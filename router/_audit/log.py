@@ -2,7 +2,7 @@
 
 Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``,
 ``catalog.loaded`` (a reload: old and new label and hash), and
-``audit.checkpoint`` in the checkpoint sink. Callers pass only what may be logged: pseudonyms,
+``audit.checkpoint`` in the checkpoint sink; router/_audit/records.py declares each one's fields. Callers pass only what may be logged: pseudonyms,
 never raw user ids; never message content; never credentials. This module does not guess which
 fields are safe; the router decides.
 
@@ -24,12 +24,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import orjson
 
 from router._audit import chain
+from router._audit.records import Checkpoint
 from router._audit.sink import FileSink, open_sink
 from router._audit.withhold import identity_of, may_hold, withhold
 
@@ -42,6 +43,7 @@ MAX_TEXT: Final = 512  # characters of one string in a record; the rest is count
 _PLAIN: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS  # no default: raises
 _LONG_RUN: Final = re.compile(b'[^"]{%d,}' % (MAX_TEXT + 1))
 _CHAIN_OWN: Final = frozenset({"writer", "seq", "prev"})  # the writer's own: never cut
+_NONE: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 class AuditLog:
@@ -109,13 +111,24 @@ class AuditLog:
             checkpoint_seconds=settings.audit_checkpoint_seconds,
         )
 
-    def emit(self, event: str, *, avoid: str | None = None, **fields: Any) -> None:
-        """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``.
+    def emit(
+        self,
+        event: str,
+        declared: Mapping[str, Any] = _NONE,
+        /,
+        *,
+        avoid: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Write one record: ``{"ts": …, "event": event, **declared, **fields, "writer", "seq",
+        "chain"}``.
 
-        ``avoid`` is the request's raw user id: the record is checked for it (see
-        :mod:`router._audit.withhold`), and a value that holds it is written as
+        ``declared`` holds the event's fields as router/_audit/records.py declares them (the
+        router's writers build it with its classes; ``fields`` add to it); they are rendered
+        once, not checked here. ``avoid`` is the request's raw user id: the record is checked
+        for it (router/_audit/withhold.py), and a value that holds it is written as
         ``"[withheld]"``, its place named in ``withheld``: the log never holds the id."""
-        record = {"ts": _now(), "event": event, **fields}
+        record = {"ts": _now(), "event": event, **declared, **fields}
         identity = None if avoid is None else identity_of(avoid)
         with self._lock:
             if self._sink.prepare():
@@ -155,13 +168,14 @@ class AuditLog:
     def _write_checkpoint(self) -> None:
         if self._checkpoints is None:
             return
-        point = {
-            "ts": _now(),
-            "event": chain.CHECKPOINT_EVENT,
-            "writer": self.writer,
-            "seq": self._seq,
-            "head": self._head,
-        }
+        point = Checkpoint(
+            ts=_now(),
+            event=chain.CHECKPOINT_EVENT,
+            writer=self.writer,
+            seq=self._seq,
+            head=self._head,
+            mac="",  # not part of what the mac covers
+        )
         point["mac"] = chain.checkpoint_mac(self._key, point)
         self._checkpoints.prepare()
         self._checkpoints.write(orjson.dumps(point, option=_LINE))

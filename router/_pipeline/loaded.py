@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from router._audit.records import Decided
 from router._config.settings import Settings
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
@@ -51,7 +52,7 @@ class Loaded:
     # Allowing decisions already made, with their audit form: a decision is a pure function
     # of the model, the preferences and the dropped parameters under this catalog and
     # deployment (a reload makes a new Loaded). Bounded: emptied when full.
-    _decided: dict[Hashable, tuple[Decision, dict[str, Any]]] = field(
+    _decided: dict[Hashable, tuple[Decision, Decided]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -78,14 +79,14 @@ class Loaded:
 
     def decided(
         self, model: Model, preferences: Preferences, dropped: Mapping[str, tuple[str, ...]]
-    ) -> tuple[Decision, dict[str, Any]]:
+    ) -> tuple[Decision, Decided]:
         """``decide``, and the decision's audit form; an allowing decision is made once."""
         key = (model.slug, preferences, tuple(sorted(dropped.items())))
         known = self._decided.get(key)
         if known is not None:
             return known
         decision = self.decide(model, preferences, dropped)
-        made = (decision, decision.to_dict() | {"model": model.slug})
+        made = (decision, cast(Decided, decision.to_dict() | {"model": model.slug}))
         if decision.allowed:  # a refusal (rare; fail-closed ones among them) is made anew
             if len(self._decided) >= _DECIDED_LIMIT:
                 self._decided.clear()

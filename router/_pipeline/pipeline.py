@@ -8,7 +8,6 @@ fails over between allowed routes, and writes every step to the audit log. The A
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 import uuid
@@ -18,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from router._audit import AuditLog
+from router._audit.records import CatalogLoaded, RouteDecision, RouteRefused
 from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
@@ -41,10 +41,12 @@ from router._pipeline import admission
 from router._pipeline.dropin import dropin_error, take_limits
 from router._pipeline.failover import Answered, Call, Failover
 from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read, unavailable_routes
+from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
 from router._upstream import lean, setup
 from router._upstream.deployment import Deployment
+from router._upstream.own import own
 
 _REQUEST_ID_HOLDS_USER: Final = (
     "request_id holds the user id; the request id is copied into every audit record and log "
@@ -79,6 +81,7 @@ class Pipeline:
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
         self._clients = lean.Clients()  # the lean path's pool, kept across reloads
+        self._loop_end = LoopEnd(self.close_loop)  # closes what a loop held when it ends
         self.preferences = UserPreferences(
             store,
             audit,
@@ -114,9 +117,10 @@ class Pipeline:
                 deployment,
                 settings,
                 self._pseudonymizer,
-                functools.partial(self._emit, catalog.label),
+                self._audited,
                 self.metrics,
                 self._clients,
+                catalog_version=catalog.label,
             ),
         )
 
@@ -144,9 +148,8 @@ class Pipeline:
             ) from None
         old, self._loaded = self._loaded, new
         self.preferences.audit_fields = {"catalog_version": catalog.label}
-        self._emit(
-            catalog.label,
-            "catalog.loaded",
+        loaded = CatalogLoaded(
+            catalog_version=catalog.label,
             actor=actor,
             old_label=old.catalog.label,
             old_hash=old.catalog.content_hash,
@@ -154,6 +157,7 @@ class Pipeline:
             new_hash=catalog.content_hash,
             servable_routes=new.servable_routes,
         )
+        self.audit.emit("catalog.loaded", loaded)
         self.metrics.catalog(old.catalog, catalog)
         return old.catalog, catalog
 
@@ -252,7 +256,8 @@ class Pipeline:
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
-        with _tracing.span("request", catalog_version=loaded.catalog.label) as span:
+        self._loop_end.watch()
+        with own(), _tracing.span("request", catalog_version=loaded.catalog.label) as span:
             if span is not None:
                 _tracing.annotate(
                     span,
@@ -332,7 +337,6 @@ class Pipeline:
         if holds_user(given, user):
             request_id = uuid.uuid4().hex  # the records never carry it
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        refused = {"request_id": request_id, "api": api, "user": audit_user}
         label = loaded.catalog.label
         try:
             if request_id != given and given:
@@ -343,10 +347,11 @@ class Pipeline:
             admission.check_fixed(loaded.catalog, found, checked)
             effective = await self._effective(loaded, user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
-            self._emit(
-                label, "route.refused", **refused, **self._asked(loaded, model),
-                reason=type(exc).__name__, detail=str(exc), avoid=user,
+            why = RouteRefused(
+                catalog_version=label, request_id=request_id, api=api, user=audit_user,
+                model=None, reason=type(exc).__name__, detail=str(exc),
             )  # fmt: skip
+            self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
             raise
         dropped = loaded.dropped(found, checked)
         with _tracing.child("decision", model=found.slug) as span:
@@ -356,23 +361,19 @@ class Pipeline:
                     span, allowed=len(decision.allowed), rejected=len(decision.rejected)
                 )
         self.metrics.decision(found.slug, len(decision.allowed))
-        self._emit(
-            label,
-            "route.decision",
-            request_id=request_id,
-            api=api,
-            user=audit_user,
-            **rendered,
-            offline=self.settings.offline,
-            avoid=user,
-        )
+        record = RouteDecision(
+            catalog_version=label, request_id=request_id, api=api, user=audit_user,
+            **rendered, offline=self.settings.offline,
+        )  # fmt: skip
+        self.audit.emit("route.decision", record, avoid=user)
         if not decision.allowed:
             alternatives = [m.name for m in loaded.available(effective)]
             error = BackendsUnconfigured if loaded.unconfigured_only(decision) else PolicyViolation
-            self._emit(
-                label, "route.refused", **refused | {"model": found.slug},
-                reason=error.__name__, alternatives=alternatives, avoid=user,
+            why = RouteRefused(
+                catalog_version=label, request_id=request_id, api=api, user=audit_user,
+                model=found.slug, reason=error.__name__, alternatives=alternatives,
             )  # fmt: skip
+            self.audit.emit("route.refused", why, avoid=user)
             raise error(decision, alternatives)
         checked.pop("stream", None)
         return Call(
@@ -401,25 +402,26 @@ class Pipeline:
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         loaded = self._loaded
-        self._emit(
-            loaded.catalog.label, "route.refused", request_id=request_id, api=api,
-            user=audit_user, **self._asked(loaded, model), reason=reason, detail=detail,
-            avoid=user,
+        why = RouteRefused(
+            catalog_version=loaded.catalog.label, request_id=request_id, api=api,
+            user=audit_user, model=None, reason=reason, detail=detail,
         )  # fmt: skip
+        self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
 
-    def _asked(self, loaded: Loaded, model: object) -> dict[str, Any]:
-        """The model of a refusal's record: the catalog's slug, or for a name the catalog does
-        not know its keyed hash and length (``asked``), never the name itself."""
-        if not isinstance(model, str):
-            return {"model": None}
-        try:
-            return {"model": loaded.catalog.model(model).slug}
-        except LookupError:  # UnknownModel
-            asked = {"hash": self._pseudonymizer.for_name(model), "length": len(model)}
-            return {"model": None, "asked": asked}
+    def _asked(self, why: RouteRefused, loaded: Loaded, model: object) -> RouteRefused:
+        """``why`` with its model: the catalog's slug, or for a name the catalog does not
+        know its keyed hash and length (``asked``), never the name itself."""
+        if isinstance(model, str):
+            try:
+                why["model"] = loaded.catalog.model(model).slug
+            except LookupError:  # UnknownModel
+                why["asked"] = {"hash": self._pseudonymizer.for_name(model), "length": len(model)}
+        return why
 
-    def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:
-        self.audit.emit(event, catalog_version=catalog_version, **fields)
+    def _audited(self, event: str, record: Mapping[str, Any], *, avoid: str | None = None) -> None:
+        """Write an audit record to the log in use now (``self.audit`` may be replaced);
+        ``avoid``: the request's raw user id, which the writer withholds."""
+        self.audit.emit(event, record, avoid=avoid)
 
     async def aclose(self) -> None:
         """Close what the router holds: the store's connections, the lean path's pooled client
@@ -427,3 +429,10 @@ class Pipeline:
         await self._clients.aclose()
         await self._store.aclose()
         self.audit.close()
+
+    async def close_loop(self) -> None:
+        """What the running loop holds, as it ends: its lean client, litellm's clients made on
+        it, and the store's connections (reopened by a later call on another loop)."""
+        await self._clients.aclose()
+        await setup.close_loop_clients()
+        await self._store.aclose()

@@ -11,33 +11,42 @@ from router._audit.withhold import WITHHELD, withheld
 USER: Final = "patient-4417-x"
 
 
+REFUSED: Final = {
+    "catalog_version": "v@0123456789ab",
+    "request_id": "r1",
+    "api": "chat",
+    "user": "user-0123456789abcdef0123",
+    "model": None,
+    "reason": "InvalidRequest",
+}
+
+
 def test_emit__a_value_holding_the_id_is_withheld_and_its_place_named() -> None:
     lines: list[str] = []
     log = AuditLog(lines.append)
-    log.emit(
-        "route.refused",
-        avoid=USER,
-        request_id="r1",
-        user="user-0123456789abcdef0123",
-        detail=f"unsupported argument {USER!r}",
-        nested={"ok": "fine", "list": ["x", f"for {USER}"]},
-    )
+    detail = f"unsupported argument {USER!r}"
+    log.emit("route.refused", REFUSED, avoid=USER, detail=detail, alternatives=["x", f"for {USER}"])
     (line,) = lines
     assert USER not in line
     record = json.loads(line)
     assert record["detail"] == WITHHELD
-    assert record["nested"] == {"ok": "fine", "list": ["x", WITHHELD]}
-    assert record["withheld"] == ["detail", "nested.list[1]"]
-    assert (record["event"], record["request_id"]) == ("route.refused", "r1")
+    assert record["alternatives"] == ["x", WITHHELD]
+    assert record["withheld"] == ["detail", "alternatives[1]"]
+    assert (record["event"], record["request_id"], record["api"]) == ("route.refused", "r1", "chat")
 
 
 def test_emit__a_key_holding_the_id_is_named_by_position() -> None:
     lines: list[str] = []
-    AuditLog(lines.append).emit("route.refused", avoid=USER, extra={"a": 1, USER: 2})
+    decided = {"model": "m", "order": [], "candidates": [], "offline": False}
+    preferences = {"max_retention": "30d", USER: True}
+    fields = {k: v for k, v in REFUSED.items() if k not in ("model", "reason")}
+    AuditLog(lines.append).emit(
+        "route.decision", fields | decided, avoid=USER, preferences=preferences
+    )
     record = json.loads(lines[0])
     assert USER not in lines[0]
-    assert record["extra"] == {"a": 1, "{withheld#1}": 2}
-    assert record["withheld"] == ["extra.{key#1}"]
+    assert record["preferences"] == {"max_retention": "30d", "{withheld#1}": True}
+    assert record["withheld"] == ["preferences.{key#1}"]
 
 
 def test_emit__without_the_id_the_record_is_unchanged() -> None:
