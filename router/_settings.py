@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -29,6 +30,13 @@ from pydantic_settings import (
 
 from router._core.preferences import FIELDS, Preferences
 from router._errors import ConfigError
+from router._keyfile import (
+    MIN_API_KEY_BITS,
+    MIN_DISTINCT,
+    MIN_SECRET_BITS,
+    estimated_bits,
+    weak_key,
+)
 from router._settings_sources import (
     PREFIX,
     check_json_values,
@@ -41,7 +49,6 @@ from router._store.base import DEFAULT_TIMEOUT_SECONDS
 
 MIN_API_KEY_CHARS: Final = 16
 MIN_PSEUDONYM_KEY_CHARS: Final = 32
-MIN_PSEUDONYM_KEY_DISTINCT: Final = 8
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -137,15 +144,36 @@ class ServerSettings(_Section):
     @field_validator("api_keys", "admin_keys")
     @classmethod
     def _strong_keys(cls, keys: list[SecretStr], info: Any) -> list[SecretStr]:
+        variable = f"POLICY_ROUTER_SERVER__{info.field_name.upper()}"
         for index, key in enumerate(keys):
-            length = len(key.get_secret_value().strip())
-            if length < MIN_API_KEY_CHARS:
+            text = key.get_secret_value().strip()
+            if len(text) < MIN_API_KEY_CHARS:
                 raise ConfigError(
-                    f"refusing a weak key: POLICY_ROUTER_SERVER__{info.field_name.upper()} entry "
-                    f"{index + 1} has {length} characters (not counting spaces); a key needs at "
-                    f"least {MIN_API_KEY_CHARS} (make one with: openssl rand -hex 16)"
+                    f"refusing a weak key: {variable} entry {index + 1} has {len(text)} characters "
+                    f"(not counting spaces); a key needs at least {MIN_API_KEY_CHARS} (make one "
+                    "with: openssl rand -hex 16)"
+                )
+            if weak_key(text, chars=MIN_API_KEY_CHARS, bits=MIN_API_KEY_BITS):
+                raise ConfigError(
+                    f"refusing a weak key: {variable} entry {index + 1} has {len(set(text))} "
+                    f"different characters, about {estimated_bits(text)} bits; a key needs "
+                    f"{MIN_DISTINCT} different characters and about {MIN_API_KEY_BITS} bits "
+                    "(see README, Settings: key strength; make one with: openssl rand -hex 16)"
                 )
         return keys
+
+    @model_validator(mode="after")
+    def _api_keys_apart_from_admin_keys(self) -> ServerSettings:
+        admin = {k.get_secret_value().strip(): i for i, k in enumerate(self.admin_keys)}
+        for index, key in enumerate(self.api_keys):
+            found = admin.get(key.get_secret_value().strip())
+            if found is not None:
+                raise ConfigError(
+                    f"refusing to start: POLICY_ROUTER_SERVER__API_KEYS entry {index + 1} is also "
+                    f"POLICY_ROUTER_SERVER__ADMIN_KEYS entry {found + 1}, so it would act as "
+                    "admin; give callers and administrators different keys"
+                )
+        return self
 
 
 class _CheckedYaml(YamlConfigSettingsSource):
@@ -206,20 +234,31 @@ class Settings(BaseSettings):
         except SettingsError as exc:
             raise ConfigError(f"invalid settings: {exc}") from None
 
-    @field_validator("pseudonym_key")
+    @field_validator("pseudonym_key", "audit_key")
     @classmethod
-    def _strong_pseudonym_key(cls, key: SecretStr | None) -> SecretStr | None:
+    def _strong_secret_key(cls, key: SecretStr | None, info: Any) -> SecretStr | None:
         text = "" if key is None else key.get_secret_value()
-        if key is not None and (
-            len(text) < MIN_PSEUDONYM_KEY_CHARS or len(set(text)) < MIN_PSEUDONYM_KEY_DISTINCT
-        ):
+        if key is not None and weak_key(text, chars=MIN_PSEUDONYM_KEY_CHARS, bits=MIN_SECRET_BITS):
             raise ConfigError(
-                f"refusing a weak POLICY_ROUTER_PSEUDONYM_KEY ({len(text)} characters, "
-                f"{len(set(text))} different): it needs at least {MIN_PSEUDONYM_KEY_CHARS} "
-                f"characters, {MIN_PSEUDONYM_KEY_DISTINCT} of them different (make one with: "
-                "openssl rand -hex 32), or unset it to use the key file in the data directory"
+                f"refusing a weak POLICY_ROUTER_{info.field_name.upper()} ({len(text)} "
+                f"characters, {len(set(text))} different, about {estimated_bits(text)} bits): it "
+                f"needs at least {MIN_PSEUDONYM_KEY_CHARS} characters, {MIN_DISTINCT} of them "
+                f"different, and about {MIN_SECRET_BITS} bits (see README, Settings: key "
+                "strength; make one with: openssl rand -hex 32), or unset it to use the key file "
+                "in the data directory"
             )
         return key
+
+    @model_validator(mode="after")
+    def _audit_key_apart_from_pseudonym_key(self) -> Settings:
+        audit, pseudonym = self.audit_key, self.pseudonym_key
+        if audit and pseudonym and audit.get_secret_value() == pseudonym.get_secret_value():
+            raise ConfigError(
+                "refusing POLICY_ROUTER_AUDIT_KEY: it equals POLICY_ROUTER_PSEUDONYM_KEY, so "
+                "whoever checks the log could also name its users; set two different keys "
+                "(openssl rand -hex 32, twice)"
+            )
+        return self
 
     @field_validator("org")
     @classmethod

@@ -101,7 +101,9 @@ def test_from_settings__creates_a_private_audit_key_apart_from_the_pseudonym_key
     assert key == audit_key(settings) == bytes.fromhex(path.read_text())
     assert key != pseudonym_key(settings)
     assert {p.name for p in path.parent.iterdir()} == {"audit.key", "pseudonym.key"}
-    assert audit_key(Settings(audit_key="configured")) == b"configured"
+    assert audit_key(Settings(audit_key="configured-audit-key-0123456789a")) == (
+        b"configured-audit-key-0123456789a"
+    )
 
 
 def test_load_or_create_key__keeps_the_key_another_process_created_first(tmp_path: Path) -> None:
