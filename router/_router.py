@@ -39,7 +39,7 @@ from router._errors import (
 from router._failover import Answered, Call, Failover
 from router._keyfile import pseudonym_key
 from router._metrics import UNKNOWN_MODEL, Metrics, outcome_of
-from router._settings import Settings
+from router._settings import Settings, check_catalog_names
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
 from router._upstream import lean, params, setup
@@ -650,6 +650,7 @@ class PolicyRouter:
 def _read(settings: Settings) -> tuple[Catalog, Deployment]:
     """The catalog and deployment the settings name, each validated whole."""
     catalog = load_catalog(settings.catalog)
+    check_catalog_names(settings, catalog)
     deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
     return catalog, deployment
 

@@ -6,6 +6,7 @@ Every error is a ``ConfigError`` naming the variable: an unknown name (see
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -46,6 +47,9 @@ from router._settings_sources import (
     dotenv_names,
 )
 from router._store.base import DEFAULT_TIMEOUT_SECONDS
+
+if TYPE_CHECKING:
+    from router._core.catalog import Catalog
 
 MIN_API_KEY_CHARS: Final = 16
 MIN_PSEUDONYM_KEY_CHARS: Final = 32
@@ -186,6 +190,49 @@ class _CheckedYaml(YamlConfigSettingsSource):
         check_keys(settings_cls, self.yaml_data, f"the config file {yaml_file}")
 
 
+CONFIG_SUFFIXES: Final = (".yaml", ".yml")
+
+
+def _config_file(name: str) -> str:
+    """``POLICY_ROUTER_CONFIG_FILE``, refused unless it names a YAML file that exists: a path
+    mistyped would otherwise drop the operator's policy without a word."""
+    path = Path(name)
+    if path.suffix.lower() not in CONFIG_SUFFIXES:
+        raise ConfigError(
+            f"POLICY_ROUTER_CONFIG_FILE names {path}, a file the settings loader does not read: "
+            f"a config file is YAML, named *{' or *'.join(CONFIG_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise ConfigError(
+            f"POLICY_ROUTER_CONFIG_FILE names {path}, which does not exist or is not a file: "
+            "fix the path, or unset the variable to read no config file"
+        )
+    return name
+
+
+def check_catalog_names(settings: Settings, catalog: Catalog) -> None:
+    """Provider slugs (``providers``) and route keys (``route_models``) in the settings must be
+    the catalog's: else ConfigError, with the closest name. A misspelt provider would otherwise
+    send its traffic past the operator's gateway; a misspelt route would keep its default."""
+    providers = [p.slug for p in catalog.providers]
+    for slug in settings.providers:
+        if slug not in providers:
+            variable = f"POLICY_ROUTER_PROVIDERS__{slug.upper()}"
+            raise ConfigError(_unknown(variable, "provider", slug, providers, catalog.label))
+    routes = [r.key for r in catalog.routes]
+    for key in settings.route_models:
+        if key not in routes:
+            raise ConfigError(
+                _unknown("POLICY_ROUTER_ROUTE_MODELS", "route", key, routes, catalog.label)
+            )
+
+
+def _unknown(variable: str, kind: str, name: str, known: list[str], label: str) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(known)}"
+    return f"{variable}: the catalog {label} has no {kind} {name!r}{hint}"
+
+
 class Settings(BaseSettings):
     """Every setting has an environment variable: ``POLICY_ROUTER_`` plus the field name."""
 
@@ -278,7 +325,7 @@ class Settings(BaseSettings):
         config_file = os.environ.get("POLICY_ROUTER_CONFIG_FILE")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         if config_file:
-            sources.append(_CheckedYaml(settings_cls, yaml_file=config_file))
+            sources.append(_CheckedYaml(settings_cls, yaml_file=_config_file(config_file)))
         return (*sources, file_secret_settings)
 
     def resolved_data_dir(self) -> Path:

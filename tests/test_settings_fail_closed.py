@@ -110,6 +110,74 @@ def test_settings__unknown_config_file_keys_are_named(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "written", "problem"),
+    [
+        pytest.param(
+            "cfg.yml",
+            "cfg.yaml",
+            "which does not exist or is not a file: fix the path, or unset the variable to read "
+            "no config file",
+            id="a config file path that does not exist is refused",
+        ),
+        pytest.param(
+            "cfg.toml",
+            "cfg.toml",
+            "a file the settings loader does not read: a config file is YAML, named *.yaml or "
+            "*.yml",
+            id="a config file the loader does not read is refused",
+        ),
+        pytest.param(
+            "cfg.json",
+            "cfg.json",
+            "a file the settings loader does not read: a config file is YAML, named *.yaml or "
+            "*.yml",
+            id="a JSON config file is refused rather than ignored",
+        ),
+    ],
+)
+def test_settings__config_file_that_cannot_be_read_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, written: str, problem: str
+) -> None:
+    (tmp_path / written).write_text("org: {max_retention: none}\n")
+    named = tmp_path / name
+    message = _refused(monkeypatch, POLICY_ROUTER_CONFIG_FILE=str(named))
+    assert message == f"POLICY_ROUTER_CONFIG_FILE names {named}, {problem}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        pytest.param(
+            "POLICY_ROUTER_PROVIDERS__OPENIA__API_BASE",
+            "http://127.0.0.1:9/v1",
+            "POLICY_ROUTER_PROVIDERS__OPENIA: the catalog {label} has no provider 'openia'; did "
+            "you mean 'openai'?",
+            id="a misspelt provider slug is refused with the closest one",
+        ),
+        pytest.param(
+            "POLICY_ROUTER_ROUTE_MODELS",
+            '{"kimi-k2/grok": "groq/moonshotai/kimi-k2-instruct"}',
+            "POLICY_ROUTER_ROUTE_MODELS: the catalog {label} has no route 'kimi-k2/grok'; did you "
+            "mean 'kimi-k2/groq'?",
+            id="an unknown route key is refused with the closest one",
+        ),
+    ],
+)
+def test_router__settings_naming_what_the_catalog_lacks_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    from router import PolicyRouter
+    from router._audit import AuditLog
+    from router._core.catalog_load import load_catalog
+
+    monkeypatch.setenv(variable, value)
+    settings = Settings(data_dir=tmp_path, offline=True)
+    with pytest.raises(ConfigError) as caught:
+        PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda _: None))
+    assert str(caught.value) == message.format(label=load_catalog(settings.catalog).label)
+
+
 def test_settings__unknown_key_inside_a_config_file_section_is_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
