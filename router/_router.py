@@ -21,7 +21,7 @@ from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, canonical, decide
-from router._core.preferences import Preferences, combine
+from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._core.surface import SurfaceError, check_request
 from router._dropin import dropin_error, take_limits
@@ -73,6 +73,7 @@ class Loaded:
     org: Preferences
     priority: tuple[str, ...]
     failover: Failover
+    org_hash: str = ""  # version(org): a decision records it as operator_policy_hash
     # Allowing decisions already made, with their audit form: a decision is a pure function
     # of the model, the preferences and the dropped parameters under this catalog and
     # deployment (a reload makes a new Loaded). Bounded: emptied when full.
@@ -176,6 +177,8 @@ class PolicyRouter:
         )
         self._loaded = self._load(catalog, deployment)
         self.metrics.catalog(None, catalog)
+        org = self._loaded.org  # what a decision's operator_policy_hash names, for audit verify
+        audit.announce(operator_policy=org.to_dict(), operator_policy_hash=version(org))
 
     @classmethod
     def from_settings(
@@ -220,11 +223,12 @@ class PolicyRouter:
 
     def _load(self, catalog: Catalog, deployment: Deployment) -> Loaded:
         settings = self.settings
+        org = canonical(catalog, settings.org.preferences())
         return Loaded(
             catalog,
             deployment,
             MappingProxyType(_unavailable_routes(catalog, deployment, settings, self._environ)),
-            canonical(catalog, settings.org.preferences()),
+            org,
             tuple(catalog.provider(p).slug for p in settings.provider_priority),
             Failover(
                 deployment,
@@ -234,6 +238,7 @@ class PolicyRouter:
                 self.metrics,
                 self._clients,
             ),
+            version(org),
         )
 
     def observe(self, metrics: Metrics) -> None:
@@ -288,13 +293,20 @@ class PolicyRouter:
     async def _effective(
         self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
     ) -> Preferences:
+        return combine(loaded.org, *await self._inputs(loaded, user, privacy))
+
+    async def _inputs(
+        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+    ) -> tuple[Preferences | None, Preferences | None]:
+        """What the effective preferences are made from, besides the operator's policy: the
+        user's stored preferences and the request's own ``privacy`` (providers as slugs)."""
         stored = await self._stored(user) if user else None
         request = (
             canonical(loaded.catalog, Preferences.from_dict(privacy))
             if privacy is not None
             else None
         )
-        return combine(loaded.org, stored, request)
+        return stored, request
 
     async def _stored(self, user: str) -> Preferences | None:
         started, ok = time.perf_counter(), False
@@ -568,12 +580,13 @@ class PolicyRouter:
             limits = take_limits(checked)
             found = loaded.catalog.model(model)
             _check_fixed(loaded.catalog, found, checked)
-            effective = await self._effective(loaded, user, privacy)
+            stored, request = await self._inputs(loaded, user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             self._emit(
                 label, "route.refused", **refused, reason=type(exc).__name__, detail=str(exc)
             )
             raise
+        effective = combine(loaded.org, stored, request)
         dropped = loaded.dropped(found, checked)
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
@@ -589,6 +602,9 @@ class PolicyRouter:
             api=api,
             user=audit_user,
             **rendered,
+            operator_policy_hash=loaded.org_hash,
+            stored_preferences_version=None if stored is None else version(stored),
+            request_privacy=None if request is None else request.to_dict(),
             offline=self.settings.offline,
         )
         if not decision.allowed:

@@ -29,6 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from router._core.duration import Duration
 from router._core.preferences import FIELDS, Preferences
 from router._errors import ConfigError
 from router._keyfile import (
@@ -256,6 +257,8 @@ class Settings(BaseSettings):
     audit_checkpoint: str = "stderr"
     audit_checkpoint_every: int = Field(default=1000, gt=0)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
+    # Rotated audit files older than this are dropped, each after a cut point (README: Audit log)
+    audit_retention: str | None = None
     store_url: str | None = None
     store_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=3600)
     data_dir: Path | None = None
@@ -306,6 +309,17 @@ class Settings(BaseSettings):
                 "(openssl rand -hex 32, twice)"
             )
         return self
+
+    @field_validator("audit_retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        if value is not None:
+            Duration.parse(value)  # a bad value fails when settings load, naming the variable
+        return value
+
+    def audit_retention_duration(self) -> Duration | None:
+        """``audit_retention`` as a duration; ``None``: rotated files are kept."""
+        return None if self.audit_retention is None else Duration.parse(self.audit_retention)
 
     @field_validator("org")
     @classmethod

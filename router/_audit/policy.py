@@ -1,11 +1,14 @@
 """Re-checking audit records against the catalog version each names.
 
-A decision's allowed candidates and each attempt's route must be allowed by that catalog
-(``label@hash12``, found among the catalog files of a directory) under the effective
-preferences the decision records, using the router's own ``decide``. Routes the deployment
-could not use (no credentials) are a deployment fact, not policy: only policy facts count.
-An attempt's identifier rule must be its route's, and the fields it reports removed or
-replaced must fit that rule (``allowed`` removes nothing; ``omit`` replaces nothing).
+A decision's effective preferences are recomputed from the inputs it records (``recompute.py``),
+and its allowed candidates, and each attempt's route, must be allowed by that catalog
+(``label@hash12``, found among the catalog files of a directory) under them, using the router's
+own ``decide``. Routes the deployment could not use (no credentials) are a deployment fact, not
+policy: only policy facts count. An attempt's provider and model must be its route's; its
+identifier rule must be its route's, and the fields it reports removed or replaced must fit
+that rule (``allowed`` removes nothing; ``omit`` replaces nothing). A refusal for policy
+(``PolicyViolation``) or for the deployment (``BackendsUnconfigured``) must follow a decision
+that allowed no route, and must name the cause its inputs give.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
+from router._audit.recompute import Inputs, recompute
 from router._audit.records import Line
 from router._core.catalog import Catalog, Route
 from router._core.catalog_load import load_catalog
@@ -79,16 +83,27 @@ class _Decided(NamedTuple):
     catalog_version: str
     preferences: bytes  # canonical JSON
     order: tuple[str, ...]
+    policy_rejected: bool  # its inputs reject some route of the model
+
+
+_REFUSED_AFTER_DECIDING: Final = ("PolicyViolation", "BackendsUnconfigured")
 
 
 class PolicyCheck:
     """Checks decisions and attempts as they are read; collects violations."""
 
-    def __init__(self, policies: Path, violations: list[Violation]) -> None:
+    def __init__(
+        self,
+        policies: Path,
+        violations: list[Violation],
+        operator_policies: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.catalogs = Catalogs(policies)
         self.violations = violations
+        self.inputs = Inputs({} if operator_policies is None else operator_policies)
         self.decisions_checked = 0
         self.attempts_checked = 0
+        self.refusals_checked = 0
         self._decided: dict[str, _Decided] = {}  # insertion order: the oldest is dropped first
         self._allowed: dict[tuple[str, str, bytes], frozenset[str] | str] = {}
 
@@ -100,26 +115,55 @@ class PolicyCheck:
         elif event == "route.attempt":
             self.attempts_checked += 1
             self._attempt(line, record)
+        elif event == "route.refused" and record.get("reason") in _REFUSED_AFTER_DECIDING:
+            self.refusals_checked += 1
+            self._refusal(line, record)
+        elif event == "preferences.changed":
+            self.inputs.changed(record)
 
     def _decision(self, line: Line, record: dict[str, Any]) -> None:
         version, request = record.get("catalog_version"), record.get("request_id")
-        preferences = record.get("preferences")
         order = record.get("order")
-        if not isinstance(preferences, dict) or not isinstance(order, list):
+        if not isinstance(record.get("preferences"), dict) or not isinstance(order, list):
             self._violate(line, record, None, "decision without 'preferences' or 'order'")
             return
-        wanted = orjson.dumps(preferences, option=orjson.OPT_SORT_KEYS)
-        if isinstance(request, str) and isinstance(version, str):
-            self._decided[request] = _Decided(version, wanted, tuple(order))
-            if len(self._decided) > RECENT_DECISIONS:
-                del self._decided[next(iter(self._decided))]
+        effective, problem = self.inputs.effective(record)
+        if problem is not None:
+            self._violate(line, record, None, problem)
+        if effective is None:
+            return
+        wanted = orjson.dumps(effective.to_dict(), option=orjson.OPT_SORT_KEYS)
         allowed = self._allowed_routes(version, record.get("model"), wanted)
         if isinstance(allowed, str):
             self._violate(line, record, None, allowed)
             return
+        catalog = self.catalogs.get(version)
+        if catalog is None:
+            return
+        made = recompute(catalog, catalog.model(str(record.get("model"))), effective, record.get("candidates"))  # fmt: skip
+        for key, why in made.problems:
+            self._violate(line, record, key, why)
+        if isinstance(request, str) and isinstance(version, str):
+            self._decided[request] = _Decided(version, wanted, tuple(order), made.policy_rejected)
+            if len(self._decided) > RECENT_DECISIONS:
+                del self._decided[next(iter(self._decided))]
         for key in order:
             if key not in allowed:
                 self._violate(line, record, str(key), self._why_not(version, key, wanted))
+
+    def _refusal(self, line: Line, record: dict[str, Any]) -> None:
+        """A refusal after deciding: its decision allowed no route, for the cause it names."""
+        reason = record.get("reason")
+        decided = self._decided.get(str(record.get("request_id")))
+        if decided is None:
+            self._violate(line, record, None, f"{reason} refusal without a route.decision for this request in the files given")  # fmt: skip
+            return
+        if decided.order:
+            self._violate(line, record, decided.order[0], f"refused ({reason}) although its decision allowed {len(decided.order)} route(s)")  # fmt: skip
+        elif reason == "BackendsUnconfigured" and decided.policy_rejected:
+            self._violate(line, record, None, "refused as unconfigured backends, though its inputs reject routes by policy: a PolicyViolation")  # fmt: skip
+        elif reason == "PolicyViolation" and not decided.policy_rejected:
+            self._violate(line, record, None, "refused as a policy violation, though its inputs reject no route of the model")  # fmt: skip
 
     def _attempt(self, line: Line, record: dict[str, Any]) -> None:
         key = record.get("route")
@@ -131,6 +175,11 @@ class PolicyCheck:
             return
         if decided.catalog_version != record.get("catalog_version"):
             self._violate(line, record, key, "catalog version differs from its decision's")
+        route = self._route(decided.catalog_version, key)
+        if route is not None and record.get("provider") != route.provider.slug:
+            self._violate(line, record, key, f"attempt names provider {record.get('provider')!r}, but its route's provider is {route.provider.slug!r}")  # fmt: skip
+        if route is not None and record.get("model") != route.model.slug:
+            self._violate(line, record, key, f"attempt names model {record.get('model')!r}, but its route's model is {route.model.slug!r}")  # fmt: skip
         if key not in decided.order:
             self._violate(line, record, key, "route is not among those its decision allowed")
         allowed = self._allowed_routes(

@@ -73,14 +73,15 @@ def test_checkpoints__every_n_records_and_at_close() -> None:
     for _ in range(3):
         log.emit("route.decision")
     log.close()
-    checkpoints = parse(points)
+    announcement, *checkpoints = parse(points)
     records = parse(lines)
+    assert (announcement["event"], announcement["writer"]) == ("audit.writer", log.writer)
     assert [(c["seq"], c["head"]) for c in checkpoints] == [
         (2, records[1]["chain"]),
         (3, records[2]["chain"]),
     ]
     assert all(c["event"] == CHECKPOINT_EVENT and c["writer"] == log.writer for c in checkpoints)
-    assert all(c["mac"] == checkpoint_mac(KEY, c) for c in checkpoints)
+    assert all(c["mac"] == checkpoint_mac(KEY, c) for c in (announcement, *checkpoints))
 
 
 def test_checkpoints__after_the_interval_in_seconds() -> None:
@@ -88,7 +89,7 @@ def test_checkpoints__after_the_interval_in_seconds() -> None:
     log = AuditLog(lambda _: None, key=KEY, checkpoint=points.append, checkpoint_seconds=1e-9)
     log.emit("a")
     log.emit("b")
-    assert [json.loads(p)["seq"] for p in points] == [1, 2]
+    assert [json.loads(p).get("seq") for p in points] == [None, 1, 2]  # announced, then two
 
 
 def test_from_settings__creates_a_private_audit_key_apart_from_the_pseudonym_key(
@@ -123,9 +124,10 @@ def test_from_settings__file_sink_and_checkpoint_file(tmp_path: Path) -> None:
     log.emit("route.decision", request_id="r1")
     log.close()
     record = json.loads((tmp_path / "audit.jsonl").read_text())
-    point = json.loads((tmp_path / "checkpoints.jsonl").read_text())
+    announced, point = map(json.loads, (tmp_path / "checkpoints.jsonl").read_text().splitlines())
     key = audit_key(settings)
     assert record["chain"] == record_chain(key, GENESIS, record)
+    assert announced["writer"] == record["writer"]
     assert (point["seq"], point["head"]) == (1, record["chain"])
 
 
