@@ -81,6 +81,18 @@ class Loaded:
         default_factory=dict, compare=False, repr=False
     )
 
+    _versions: dict[Preferences, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def version_of(self, preferences: Preferences) -> str:
+        """``version(preferences)`` (a stored preferences' version), computed once per value:
+        hashing their JSON costs more than the rest of a decision's record."""
+        known = self._versions.get(preferences)
+        if known is None:
+            if len(self._versions) >= _DECIDED_LIMIT:
+                self._versions.clear()
+            known = self._versions[preferences] = version(preferences)
+        return known
+
     @property
     def servable_routes(self) -> int:
         """Routes of the catalog that the deployment can reach (credentials and model string)."""
@@ -603,7 +615,7 @@ class PolicyRouter:
             user=audit_user,
             **rendered,
             operator_policy_hash=loaded.org_hash,
-            stored_preferences_version=None if stored is None else version(stored),
+            stored_preferences_version=None if stored is None else loaded.version_of(stored),
             request_privacy=None if request is None else request.to_dict(),
             offline=self.settings.offline,
         )
