@@ -19,7 +19,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from router._audit.recompute import Inputs, recompute
+from router._audit.recompute import INPUT_FIELDS, Inputs, recompute
 from router._audit.records import Line
 from router._core.catalog import Catalog, Route
 from router._core.catalog_load import load_catalog
@@ -87,6 +87,16 @@ class _Decided(NamedTuple):
 
 
 _REFUSED_AFTER_DECIDING: Final = ("PolicyViolation", "BackendsUnconfigured")
+# What a decision's verdict depends on: requests decided alike are judged once.
+_JUDGED: Final = ("catalog_version", "model", "preferences", "order", "candidates", *INPUT_FIELDS)
+
+
+class _Judged(NamedTuple):
+    """A decision's problems (route key or None, reason), and what its attempts are held to."""
+
+    problems: tuple[tuple[object, str], ...]
+    preferences: bytes | None  # the effective preferences recomputed, canonical JSON
+    policy_rejected: bool
 
 
 class PolicyCheck:
@@ -104,6 +114,8 @@ class PolicyCheck:
         self.decisions_checked = 0
         self.attempts_checked = 0
         self.refusals_checked = 0
+        self.stored_unseen = 0  # decisions whose stored preferences no record here made
+        self._judged: dict[bytes, _Judged] = {}
         self._decided: dict[str, _Decided] = {}  # insertion order: the oldest is dropped first
         self._allowed: dict[tuple[str, str, bytes], frozenset[str] | str] = {}
 
@@ -122,34 +134,43 @@ class PolicyCheck:
             self.inputs.changed(record)
 
     def _decision(self, line: Line, record: dict[str, Any]) -> None:
-        version, request = record.get("catalog_version"), record.get("request_id")
-        order = record.get("order")
-        if not isinstance(record.get("preferences"), dict) or not isinstance(order, list):
-            self._violate(line, record, None, "decision without 'preferences' or 'order'")
-            return
-        effective, problem = self.inputs.effective(record)
-        if problem is not None:
-            self._violate(line, record, None, problem)
-        if effective is None:
-            return
-        wanted = orjson.dumps(effective.to_dict(), option=orjson.OPT_SORT_KEYS)
-        allowed = self._allowed_routes(version, record.get("model"), wanted)
-        if isinstance(allowed, str):
-            self._violate(line, record, None, allowed)
-            return
-        catalog = self.catalogs.get(version)
-        if catalog is None:
-            return
-        made = recompute(catalog, catalog.model(str(record.get("model"))), effective, record.get("candidates"))  # fmt: skip
-        for key, why in made.problems:
-            self._violate(line, record, key, why)
-        if isinstance(request, str) and isinstance(version, str):
-            self._decided[request] = _Decided(version, wanted, tuple(order), made.policy_rejected)
+        version, request, order = (
+            record.get(k) for k in ("catalog_version", "request_id", "order")
+        )
+        key = orjson.dumps([*(record.get(f) for f in _JUDGED), self.inputs.knows(record)])
+        judged = self._judged.get(key)
+        if judged is None:
+            judged = self._judge(record)
+            if len(self._judged) >= RECENT_DECISIONS:
+                self._judged.clear()
+            self._judged[key] = judged
+        self.stored_unseen += self.inputs.unseen(record)
+        for route, why in judged.problems:
+            self._violate(line, record, route, why)
+        known = isinstance(request, str) and isinstance(version, str) and isinstance(order, list)
+        if known and judged.preferences is not None:
+            self._decided[request] = _Decided(version, judged.preferences, tuple(order), judged.policy_rejected)  # type: ignore[index, arg-type]  # fmt: skip
             if len(self._decided) > RECENT_DECISIONS:
                 del self._decided[next(iter(self._decided))]
-        for key in order:
-            if key not in allowed:
-                self._violate(line, record, str(key), self._why_not(version, key, wanted))
+
+    def _judge(self, record: dict[str, Any]) -> _Judged:
+        """A decision recomputed from its inputs, under its catalog version (pure of the log)."""
+        version, order = record.get("catalog_version"), record.get("order")
+        if not isinstance(record.get("preferences"), dict) or not isinstance(order, list):
+            return _Judged(((None, "decision without 'preferences' or 'order'"),), None, False)
+        effective, problem = self.inputs.effective(record)
+        problems: list[tuple[object, str]] = [] if problem is None else [(None, problem)]
+        if effective is None:
+            return _Judged(tuple(problems), None, False)
+        wanted = orjson.dumps(effective.to_dict(), option=orjson.OPT_SORT_KEYS)
+        allowed = self._allowed_routes(version, record.get("model"), wanted)
+        catalog = self.catalogs.get(version)
+        if isinstance(allowed, str) or catalog is None:
+            return _Judged((*problems, (None, str(allowed))), wanted, False)
+        made = recompute(catalog, catalog.model(str(record.get("model"))), effective, record.get("candidates"))  # fmt: skip
+        problems += made.problems
+        problems += [(str(k), self._why_not(version, k, wanted)) for k in order if k not in allowed]
+        return _Judged(tuple(problems), wanted, made.policy_rejected)
 
     def _refusal(self, line: Line, record: dict[str, Any]) -> None:
         """A refusal after deciding: its decision allowed no route, for the cause it names."""

@@ -50,11 +50,23 @@ class Inputs:
     def __init__(self, operator_policies: dict[str, dict[str, Any]]) -> None:
         self._operator = operator_policies  # announced ones are added as the sink is read
         self._stored: dict[str, Preferences] = {}
-        self.unseen = 0
 
     def know_operator_policy(self, fields: Mapping[str, Any]) -> None:
         preferences = Preferences.from_dict(fields)
         self._operator[version(preferences)] = preferences.to_dict()
+
+    def knows(self, record: Mapping[str, Any]) -> tuple[bool, bool]:
+        """Whether the operator policy and the stored preferences it names are known (yet)."""
+        digest, stored = (
+            record.get("operator_policy_hash"),
+            record.get("stored_preferences_version"),
+        )
+        return digest in self._operator, stored in self._stored
+
+    def unseen(self, record: Mapping[str, Any]) -> bool:
+        """The decision names stored preferences no ``preferences.changed`` record here made."""
+        stored = record.get("stored_preferences_version")
+        return stored is not None and stored not in self._stored
 
     def changed(self, record: Mapping[str, Any]) -> None:
         """A ``preferences.changed`` record: its new preferences, by the version they make."""
@@ -101,7 +113,6 @@ class Inputs:
         if stored_version is not None:
             stored = self._stored.get(stored_version) if isinstance(stored_version, str) else None
             if stored is None:
-                self.unseen += 1
                 floor = combine(operator, request)
                 if combine(floor, recorded).to_dict() != recorded.to_dict():
                     return floor, (

@@ -333,6 +333,6 @@ def verify(
     report.writers = len(chained.writers)
     report.decisions, report.attempts = policy.decisions_checked, policy.attempts_checked
     report.refusals = policy.refusals_checked
-    report.stored_preferences_unseen = policy.inputs.unseen
+    report.stored_preferences_unseen = policy.stored_unseen
     report.retention, report.announcements_checked = sources.retention, sources.given
     return report
