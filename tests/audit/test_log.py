@@ -194,8 +194,9 @@ def test_fork__the_child_writes_its_own_chain(tmp_path: Path) -> None:
     from router._audit.verify import verify
     from tests._support.repo import REPO
 
-    path = tmp_path / "audit.jsonl"
-    log = AuditLog(path, key=KEY)
+    path, points = tmp_path / "audit.jsonl", tmp_path / "checkpoints.jsonl"
+    log = AuditLog(path, key=KEY, checkpoint=points)
+    log.announce(operator_policy={}, operator_policy_hash="44136fa355b3678a")
     log.emit("a")
     pid = os.fork()
     if pid == 0:  # the child: one record, then out without running pytest's cleanup
@@ -209,6 +210,10 @@ def test_fork__the_child_writes_its_own_chain(tmp_path: Path) -> None:
     assert (child["seq"], child["prev"]) == (1, GENESIS)
     assert child["writer"] != log.writer
     assert verify([path], key=KEY, policies=REPO / "policies").ok
+    announced = [json.loads(p) for p in points.read_text().splitlines()]
+    child_announced = next(p for p in announced if p["writer"] == child["writer"])
+    assert child_announced["operator_policy_hash"] == "44136fa355b3678a"  # the facts carry over
+    assert verify([path], key=KEY, policies=REPO / "policies", checkpoints=[points]).ok
 
 
 # --- strings cut to MAX_TEXT, at any depth ---------------------------------------------------
