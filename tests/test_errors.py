@@ -226,7 +226,6 @@ def test_table__the_anthropic_type_is_anthropics_for_the_status(cls: type[Router
 @pytest.mark.parametrize("cls", EVERY_ERROR, ids=lambda c: c.__name__)
 def test_table__the_proxy_and_the_metrics_read_it(cls: type[RouterError]) -> None:
     from router._observe.metrics import outcome_of
-
     from router._server.errors import api_error
 
     error = Exception.__new__(cls)  # the table is the class's: no instance state is read
