@@ -37,16 +37,14 @@ def test_emit__a_value_holding_the_id_is_withheld_and_its_place_named() -> None:
 
 def test_emit__a_key_holding_the_id_is_named_by_position() -> None:
     lines: list[str] = []
-    decided = {"model": "m", "order": [], "candidates": [], "offline": False}
-    preferences = {"max_retention": "30d", USER: True}
-    fields = {k: v for k, v in REFUSED.items() if k not in ("model", "reason")}
+    changed = {"request_id": "r1", "user": "user-0123", "actor": "api", "action": "set"}
     AuditLog(lines.append).emit(
-        "route.decision", fields | decided, avoid=USER, preferences=preferences
+        "preferences.changed", changed, avoid=USER, old=None, new={"a": 1, USER: 2}
     )
     record = json.loads(lines[0])
     assert USER not in lines[0]
-    assert record["preferences"] == {"max_retention": "30d", "{withheld#1}": True}
-    assert record["withheld"] == ["preferences.{key#1}"]
+    assert record["new"] == {"a": 1, "{withheld#1}": 2}
+    assert record["withheld"] == ["new.{key#1}"]
 
 
 def test_emit__without_the_id_the_record_is_unchanged() -> None:
