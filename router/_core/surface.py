@@ -23,11 +23,13 @@ from typing import Any, Final
 
 __all__ = [
     "PARAMETERS",
+    "REQUIRED",
     "Param",
     "SurfaceError",
     "check_request",
     "markdown_table",
     "refusal",
+    "required",
     "schema_of",
 ]
 
@@ -114,9 +116,26 @@ def string(value: Any, path: str) -> Any:
     return value
 
 
+@_named("string", {"type": "string", "minLength": 1})
+def nonempty(value: Any, path: str) -> Any:
+    """A name (of a model), or text that must say something: a string, not empty."""
+    if not isinstance(value, str) or not value:
+        raise _Bad(path, "a string, not empty", value)
+    return value
+
+
 @_named("any (content)")
 def opaque(value: Any, path: str) -> Any:
     """Any JSON value (message content, a JSON schema): only its numbers are checked."""
+    _finite(value, path)
+    return value
+
+
+@_named("object (a JSON Schema)", {"type": "object"})
+def json_schema(value: Any, path: str) -> Any:
+    """A JSON Schema: an object (its content is not read; only its numbers are checked)."""
+    if not isinstance(value, Mapping):
+        raise _Bad(path, "an object (a JSON Schema)", value)
     _finite(value, path)
     return value
 
@@ -174,7 +193,7 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
         {
             "type": "object",
             "properties": {
-                k: schema_of(c) if k in needed else _nullable(schema_of(c))
+                k: (schema_of(c) or _NOT_NULL) if k in needed else _nullable(schema_of(c))
                 for k, c in fields.items()
             },
             "required": list(needed),
@@ -224,6 +243,9 @@ def token_id(value: Any, path: str) -> Any:
     if not isinstance(value, str) or not value.isdigit() or not value.isascii():
         raise _Bad(path, "a token id (digits)", value)
     return value
+
+
+_NOT_NULL: Final = {"not": {"type": "null"}}  # a required field of any value: null is absence
 
 
 def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -393,7 +415,7 @@ _SCRUBBED: Final = "an identifier: removed or pseudonymised per route"
 PARAMETERS: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
-        _p("model", string, "resolved in the catalog (display name, alias or slug)"),
+        _p("model", nonempty, "resolved in the catalog (display name, alias or slug)"),
         _p("messages", list_of(_MESSAGE, min_items=1), "forwarded; a message 'name' equal to the user id is scrubbed"),
         _p("stream", boolean, "streams; failover only before the first chunk"),
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
@@ -435,6 +457,9 @@ PARAMETERS: Final[Mapping[str, Param]] = {
         _p("max_retries", _count, "as num_retries", proxy=False),
     )
 }  # fmt: skip
+
+# The arguments a chat completion cannot do without.
+REQUIRED: Final = ("model", "messages")
 
 # Arguments that would choose or reach a backend, or hand the request to an observer: each is
 # refused like any unknown argument, with a message that says how to do it instead.
@@ -490,6 +515,16 @@ def library_only(name: str) -> str:
 def check_request(arguments: Mapping[str, Any], *, proxy: bool = False) -> dict[str, Any]:
     """``arguments`` normalised if every one is accepted with its shape; else SurfaceError."""
     return check_arguments(arguments, PARAMETERS, refusal, proxy=proxy, doc=_DOC)
+
+
+def required(
+    arguments: Mapping[str, Any], names: Iterable[str], doc: str = _DOC
+) -> SurfaceError | None:
+    """The error for the first of ``names`` that ``arguments`` lacks (null is absent), or None."""
+    for name in names:
+        if arguments.get(name) is None:
+            return SurfaceError(name, f"{name!r} is required ({doc})")
+    return None
 
 
 def check_arguments(

@@ -38,7 +38,6 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
-from router._server.refusal import audit_refusal
 
 log = logging.getLogger("router.server")
 
@@ -240,7 +239,6 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         message = f"the request body must be a JSON object (Content-Type: application/json): {first['msg']}"
     else:
         message = f"{param}: {str(first['msg']).removeprefix('Value error, ')}"
-    audit_refusal(request, invalid.body, message)
     return ApiError(400, message, code="invalid_value", param=param).response()
 
 
