@@ -183,38 +183,25 @@ def _config(message: str, prefix: str) -> UpstreamFailure:
 
 # --- the clients -------------------------------------------------------------------------------
 
-# Set by configure() (the settings' transport); until then POLICY_ROUTER_TRANSPORT, else aiohttp.
-_TRANSPORT: list[Transport | None] = [None]
-
-
-def configure(transport: Transport) -> None:
-    """Choose the client library for calls made from now on (a new loop gets a new client)."""
-    _TRANSPORT[0] = transport
-
-
-def transport() -> Transport:
-    chosen = _TRANSPORT[0]
-    if chosen is None:
-        return "httpx" if os.environ.get("POLICY_ROUTER_TRANSPORT") == "httpx" else "aiohttp"
-    return chosen
-
 
 class Clients:
     """The pooled clients of one router: one per event loop (a client belongs to the loop it
-    was made on), made on first use, closed by ``aclose`` (``PolicyRouter.aclose``), so a
-    host that closes its router leaves no open session or connection behind."""
+    was made on), made on first use with the router's ``transport`` (its settings'), closed
+    by ``aclose`` (``PolicyRouter.aclose``), so a host that closes its router leaves no open
+    session or connection behind."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: Transport) -> None:
+        self.transport: Final = transport
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
 
     def get(self) -> tuple[Transport, Any]:
-        """This loop's client, made anew if the transport changed or it was closed."""
+        """This loop's client, made anew if it was closed."""
         loop = asyncio.get_running_loop()
         client = self._by_loop.get(loop)
-        kind = transport()
-        if client is None or client[0] != kind or _closed(client):
+        kind = self.transport
+        if client is None or _closed(client):
             client = (kind, _new_client(kind))
             self._by_loop[loop] = client
         return client
@@ -226,8 +213,9 @@ class Clients:
             await (client[1].close() if client[0] == "aiohttp" else client[1].aclose())
 
 
-# The clients of calls that name none (an UpstreamCall made outside a router).
-_SHARED: Final = Clients()
+# The clients of calls that name none: an UpstreamCall made outside a router (tests and bench
+# tools). httpx, which respx sees; a router's calls take its settings' transport.
+_SHARED: Final = Clients("httpx")
 
 
 def _closed(client: tuple[str, Any]) -> bool:
