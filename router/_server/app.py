@@ -41,6 +41,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from router._config.settings import Settings
 from router._router import PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import Chat
@@ -55,7 +56,6 @@ from router._server.operations import add_operation_routes, install_metrics
 from router._server.responses import Responses
 from router._server.schemas import ErrorResponse, Health
 from router._server.users import add_user_routes
-from router._settings import Settings
 
 __all__ = ["check_auth_settings", "create_app", "is_loopback"]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import math
 import os
@@ -32,31 +31,23 @@ import socket
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from router import _tracing
 from router._errors import ConfigError
+from router._observe import tracing as _tracing
 from router._server import logs
 from router._server.connection import with_header_deadline
+from router._server.startup import freeze_long_lived_objects
 
 if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
+    from router._config.settings import ServerSettings, Settings
     from router._router import PolicyRouter
-    from router._settings import ServerSettings, Settings
 
 log = logging.getLogger("router.startup")
-
-# The collector's first generation: 50,000 allocations (Python's default 700). A request on the
-# lean path leaves no reference cycle, so a collection finds nothing to free; it only scans the
-# objects of the requests in flight. The count that starts one grows by those objects (each
-# collection resets it, and their release afterwards does not count down), so the more requests
-# in flight, the more often it ran: at 7,000, 0-1 collections in 4 s at concurrency 50 but
-# 45-90 at 200 (2-4 ms each, ~20 us per request: why 200 cost more than 50); at 50,000, none
-# in either. Cyclic garbage (an error's traceback) waits for at most 50,000 allocations.
-GC_THRESHOLD: Final = (50_000, 10, 10)
 
 
 def listen(server: ServerSettings) -> socket.socket:
@@ -125,14 +116,6 @@ def uvicorn_options(settings: Settings, *, http: Any) -> dict[str, Any]:
 
 def header_deadline(settings: Settings) -> type[asyncio.Protocol]:
     return with_header_deadline(settings.server.read_timeout)
-
-
-def freeze_long_lived_objects() -> None:
-    """Collect once, then move every object left to the collector's permanent generation;
-    collect the young generation less often (``GC_THRESHOLD``)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
 
 
 def summary(router: PolicyRouter, settings: Settings, *, processes: int = 1) -> str:

@@ -58,16 +58,16 @@ class Chat(Endpoint):
         self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
     ) -> Any:
         arguments = {k: v for k, v in fields.items() if k not in _OWN}
-        return await ctx.router.route_completion(
+        return await ctx.router.pipeline.route(
             fields["model"],
             fields["messages"],
             user,
-            privacy=fields.get("privacy"),
-            stream=fields.get("stream") or False,
-            request_id=request_id,
+            fields.get("privacy"),
+            fields.get("stream") or False,
+            request_id,
+            arguments,
             proxy=True,
             raw=True,
-            **arguments,
         )
 
     def respond(self, result: Any, fields: dict[str, Any]) -> Response:

@@ -28,12 +28,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from router._errors import InvalidPreferences, InvalidRequest, UnknownProvider
-from router._failover import Answered
+from router._observe.tracing import remote_parent
+from router._pipeline.failover import Answered
 from router._server.auth import key_credentials
 from router._server.context import Context, context
 from router._server.errors import ApiError, api_error
 from router._server.refusal import named_user
-from router._tracing import remote_parent
 from router._upstream import sse
 
 __all__ = ["Endpoint", "invalid_input", "json_body", "json_object", "route_headers", "streamed"]
@@ -102,7 +102,7 @@ class Endpoint:
         """The ``route.refused`` record of a request refused before the router saw it, with
         the user's pseudonym when the body and header name one well-formed user."""
         model = fields.get("model")
-        ctx.router.refused(
+        ctx.router.pipeline.refused(
             request.state.request_id,
             named_user(self.stated_user(fields), request.headers.getlist("x-router-user")),
             model if isinstance(model, str) else None,

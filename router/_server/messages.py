@@ -1,7 +1,7 @@
 """``POST /v1/messages``: Anthropic's Messages API, routed by the same policy as chat.
 
 The body is checked against the Messages surface (router/_core/messages.py), translated to a
-chat completion and routed (router/_messages.py); the answer is a Messages response, or with
+chat completion and routed (router/_apis/messages.py); the answer is a Messages response, or with
 ``stream`` Anthropic's SSE events (``message_start``, ``ping``, ``content_block_start``,
 ``content_block_delta``, ``content_block_stop``, ``message_delta``, ``message_stop``); a
 failure mid-stream ends the stream with an ``error`` event. Errors come in Anthropic's shape
@@ -14,7 +14,7 @@ caller's headers is forwarded. The end user is the ``X-Router-User`` header, els
 
 ``POST /v1/messages/count_tokens``: the same request (``max_tokens`` not needed), the same
 decision; the tokens are counted locally with litellm's tokenizer for the first allowed route,
-so no provider is contacted (router/_messages.py, ``count_tokens``).
+so no provider is contacted (router/_apis/messages.py, ``count_tokens``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from router._apis.messages import API, event_bytes, route_messages, user_of, with_pings
+from router._apis.messages import count_tokens as count
 from router._errors import RouterError
-from router._messages import API, event_bytes, user_of, with_pings
-from router._messages import count_tokens as count
 from router._server.context import Context, end_user, router_user
 from router._server.endpoint import Endpoint, route_headers, streamed
 from router._server.errors import ApiError, api_error
@@ -78,7 +78,9 @@ class Messages(Endpoint):
     async def forward(
         self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
     ) -> Any:
-        return await ctx.router.route_messages(fields, user, request_id=request_id)
+        return await route_messages(
+            ctx.router.pipeline, fields, user, request_id=request_id, proxy=True
+        )
 
     def respond(self, result: Any, fields: dict[str, Any]) -> Response:
         routed, answered = result
@@ -93,14 +95,14 @@ class Messages(Endpoint):
 
 class CountTokens(Messages):
     """The input tokens of a Messages request, counted locally for the route the policy
-    would send it to (router/_messages.py, ``count_tokens``): no provider is contacted."""
+    would send it to (router/_apis/messages.py, ``count_tokens``): no provider is contacted."""
 
     path = COUNT_PATH
 
     async def forward(
         self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
     ) -> Any:
-        return await count(ctx.router, fields, user, request_id=request_id)
+        return await count(ctx.router.pipeline, fields, user, request_id=request_id)
 
     def respond(self, result: Any, fields: dict[str, Any]) -> Response:
         counted, route = result

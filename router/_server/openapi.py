@@ -30,8 +30,8 @@ from fastapi import FastAPI
 from router._core import messages, responses, surface
 from router._core.catalog import Catalog
 from router._core.surface import Param, schema_of
+from router._pipeline.user_preferences import MAX_USER_LENGTH
 from router._server.schemas import ChatCompletion
-from router._user_preferences import MAX_USER_LENGTH
 
 # No C0/C1 control character: what check_user accepts; empty means no user. Lone surrogates
 # are refused too, but a pattern cannot say so (ECMA regex engines such as jsonschema-rs

@@ -10,7 +10,7 @@ only when the request names exactly one well-formed user.
 from __future__ import annotations
 
 from router._errors import InvalidPreferences
-from router._user_preferences import check_user
+from router._pipeline.user_preferences import check_user
 
 
 def named_user(stated: object, headers: list[str]) -> str | None:

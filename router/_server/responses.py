@@ -4,7 +4,7 @@ On the endpoints' one shape (router/_server/endpoint.py), with chat's end user (
 or ``X-Router-User``, which must agree), ``privacy``, error shape and route headers. The
 body's fields are checked against the Responses surface (router/_core/responses.py) by the
 router, which translates the request to chat and routes it on the chat path
-(router/_responses.py). The answer is OpenAI's ``response`` object, or with ``stream`` its
+(router/_apis/responses.py). The answer is OpenAI's ``response`` object, or with ``stream`` its
 SSE events (``event: response.created`` ... ``response.output_text.delta`` ...
 ``response.completed``); a failure mid-stream ends the stream with an ``error`` event.
 ``model`` is the name the caller asked for; the route and provider are in ``X-Router-Route``
@@ -18,8 +18,8 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from router._apis.responses import API, respond
 from router._errors import RouterError
-from router._responses import API
 from router._server.chat import own_fields, settled_user
 from router._server.context import Context
 from router._server.endpoint import Endpoint, route_headers, streamed
@@ -46,14 +46,16 @@ class Responses(Endpoint):
     async def forward(
         self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
     ) -> Any:
-        return await ctx.router.route_responses(
+        return await respond(
+            ctx.router.pipeline,
             fields["model"],
             fields.get("input"),
             user,
-            privacy=fields.get("privacy"),
-            stream=fields.get("stream") or False,
-            request_id=request_id,
-            arguments={k: v for k, v in fields.items() if k not in _OWN},
+            fields.get("privacy"),
+            fields.get("stream") or False,
+            request_id,
+            {k: v for k, v in fields.items() if k not in _OWN},
+            proxy=True,
         )
 
     def respond(self, result: Any, fields: dict[str, Any]) -> Response:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router._settings import PrivacyFields as _SettingsPrivacy
+from router._config.settings import PrivacyFields as _SettingsPrivacy
 
 
 class PrivacyFields(_SettingsPrivacy):

@@ -19,10 +19,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from router._server.bootstrap import build, freeze_long_lived_objects, header_deadline, prepare
+from router._config.settings import Settings
+from router._server.bootstrap import build, header_deadline, prepare
 from router._server.operations import reload_on_sighup
-from router._server.startup import log_startup
-from router._settings import Settings
+from router._server.startup import freeze_long_lived_objects, log_startup
 
 
 def app() -> FastAPI:

@@ -31,7 +31,7 @@ import typer
 from router.cli._common import one_line_errors
 
 if TYPE_CHECKING:
-    from router._settings import Settings
+    from router._config.settings import Settings
 
 
 def serve(
@@ -65,7 +65,7 @@ def _loop_factory() -> Any:
 
 
 def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settings:
-    from router._settings import Settings
+    from router._config.settings import Settings
 
     settings = Settings()
     changes: dict[str, Any] = {"host": host, "port": port, "allow_no_auth": allow_no_auth or None}

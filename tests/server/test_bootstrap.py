@@ -12,10 +12,10 @@ from typing import Final
 import pytest
 
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._errors import ConfigError
 from router._router import PolicyRouter
 from router._server import bootstrap
-from router._settings import Settings
 
 API_KEY: Final = "test-api-key-0001-long"
 
