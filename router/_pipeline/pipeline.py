@@ -21,7 +21,7 @@ from router._audit.records import CatalogLoaded, RouteDecision, RouteRefused
 from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
-from router._core.preferences import Preferences, combine
+from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
     BackendsUnconfigured,
@@ -88,6 +88,8 @@ class Pipeline:
         )
         self._loaded = self._load(catalog, deployment)
         self.metrics.catalog(None, catalog)
+        org = self._loaded.org  # what a decision's operator_policy_hash names, for audit verify
+        audit.announce(operator_policy=org.to_dict(), operator_policy_hash=version(org))
 
     @property
     def loaded(self) -> Loaded:
@@ -104,11 +106,12 @@ class Pipeline:
 
     def _load(self, catalog: Catalog, deployment: Deployment) -> Loaded:
         settings = self.settings
+        org = canonical(catalog, settings.org.preferences())
         return Loaded(
             catalog,
             deployment,
             MappingProxyType(unavailable_routes(catalog, deployment, settings, self._environ)),
-            canonical(catalog, settings.org.preferences()),
+            org,
             tuple(catalog.provider(p).slug for p in settings.provider_priority),
             Failover(
                 deployment,
@@ -119,6 +122,7 @@ class Pipeline:
                 self._clients,
                 catalog_version=catalog.label,
             ),
+            version(org),
         )
 
     def observe(self, metrics: Metrics) -> None:
@@ -173,13 +177,20 @@ class Pipeline:
     async def _effective(
         self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
     ) -> Preferences:
+        return combine(loaded.org, *await self._inputs(loaded, user, privacy))
+
+    async def _inputs(
+        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+    ) -> tuple[Preferences | None, Preferences | None]:
+        """What the effective preferences are made from, besides the operator's policy: the
+        user's stored preferences and the request's own ``privacy`` (providers as slugs)."""
         stored = await self._stored(user) if user else None
         request = (
             canonical(loaded.catalog, Preferences.from_dict(privacy))
             if privacy is not None
             else None
         )
-        return combine(loaded.org, stored, request)
+        return stored, request
 
     async def _stored(self, user: str) -> Preferences | None:
         started, ok = time.perf_counter(), False
@@ -339,7 +350,7 @@ class Pipeline:
             limits = take_limits(checked)
             found = loaded.catalog.model(model)
             admission.check_fixed(loaded.catalog, found, checked)
-            effective = await self._effective(loaded, user, privacy)
+            stored, request = await self._inputs(loaded, user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
                 catalog_version=label, request_id=request_id, api=api, user=audit_user,
@@ -347,6 +358,7 @@ class Pipeline:
             )  # fmt: skip
             self.audit.emit("route.refused", why)
             raise
+        effective = combine(loaded.org, stored, request)
         dropped = loaded.dropped(found, checked)
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
@@ -357,7 +369,11 @@ class Pipeline:
         self.metrics.decision(found.slug, len(decision.allowed))
         record = RouteDecision(
             catalog_version=label, request_id=request_id, api=api, user=audit_user,
-            **rendered, offline=self.settings.offline,
+            **rendered,
+            operator_policy_hash=loaded.org_hash,
+            stored_preferences_version=None if stored is None else loaded.version_of(stored),
+            request_privacy=None if request is None else request.to_dict(),
+            offline=self.settings.offline,
         )  # fmt: skip
         self.audit.emit("route.decision", record)
         if not decision.allowed:

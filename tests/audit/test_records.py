@@ -90,6 +90,8 @@ def test_checkpoint__the_writers_checkpoints_follow_the_schema() -> None:
     log = AuditLog(lines.append, key=KEY, checkpoint=points.append)
     log.emit("route.refused", **REFUSED)
     log.close()
-    (point,) = [json.loads(p) for p in points]
+    announced, point = [json.loads(p) for p in points]
+    assert announced["event"] == "audit.writer"
+    assert records.problems(announced) == []
     assert records.problems(point) == []
     assert records.problems(json.loads(lines[0])) == []

@@ -628,9 +628,12 @@ def test_startup__refused(server: dict[str, Any], message: str | None) -> None:
         pytest.param({"allow_no_auth": True, "host": "::1"}, id="no key on ::1"),
         pytest.param({"allow_no_auth": True, "host": "localhost"}, id="no key on localhost"),
         pytest.param(
-            {"api_keys": ["k" * 16], "host": EVERY_INTERFACE}, id="a key on every interface"
+            {"api_keys": [API_KEY], "host": EVERY_INTERFACE}, id="a key on every interface"
         ),
-        pytest.param({"admin_keys": ["k" * 16], "host": EVERY_INTERFACE}, id="an admin key alone"),
+        pytest.param(
+            {"admin_keys": ["test-admin-key-0001-long"], "host": EVERY_INTERFACE},
+            id="an admin key alone",
+        ),
     ],
 )
 def test_startup__allowed(server: dict[str, Any]) -> None:
