@@ -32,18 +32,22 @@ from router._core.surface import (
     _seconds,
     boolean,
     check_arguments,
+    either,
     integer,
+    json_schema,
     library_only,
     list_of,
+    nonempty,
     number,
     obj,
     one_of,
     opaque,
+    schema_of,
     steering,
     string,
 )
 
-__all__ = ["RESPONSES", "check_responses"]
+__all__ = ["REQUIRED", "RESPONSES", "check_responses"]
 
 _DOC: Final = "see README, 'Responses API'"
 _KEPT: Final = (
@@ -99,7 +103,7 @@ _MESSAGE_ITEM = obj(
     {
         "type": one_of("message"),
         "role": one_of("user", "assistant", "system", "developer"),
-        "content": opaque,
+        "content": either(string, list_of(opaque)),  # text, or content parts
         "id": string,
         "status": _STATUS,
     },
@@ -120,7 +124,7 @@ _OUTPUT_ITEM = obj(
     {
         "type": one_of("function_call_output"),
         "call_id": string,
-        "output": opaque,
+        "output": either(string, list_of(opaque)),  # text, or content parts
         "id": string,
         "status": _STATUS,
     },
@@ -136,7 +140,7 @@ _BY_TYPE: Final[Mapping[str, Check]] = {
 @_named(
     "{type: `message`, role, content, id, status} \\| {type: `function_call`, call_id, name, "
     "arguments, id, status} \\| {type: `function_call_output`, call_id, output, id, status}",
-    {"type": "object"},
+    {"anyOf": [schema_of(c) for c in _BY_TYPE.values()]},
 )
 def _item(value: Any, path: str) -> Any:
     value = _plain(value)
@@ -157,7 +161,10 @@ def _item(value: Any, path: str) -> Any:
     return check(value, path)
 
 
-@_named("string \\| [input item]", {"anyOf": [{"type": "string"}, {"type": "array"}]})
+@_named(
+    "string \\| [input item]",
+    {"anyOf": [{"type": "string"}, {"type": "array", "items": schema_of(_item), "minItems": 1}]},
+)
 def _input(value: Any, path: str) -> Any:
     if isinstance(value, str):
         return value
@@ -183,7 +190,7 @@ _FUNCTION_TOOL = obj(
         "type": one_of("function"),
         "name": string,
         "description": string,
-        "parameters": opaque,
+        "parameters": json_schema,
         "strict": boolean,
     },
     required=("type", "name"),
@@ -191,8 +198,8 @@ _FUNCTION_TOOL = obj(
 
 
 @_named(
-    "{type: `function`, name: string, description: string, parameters: any (content), strict: boolean}",
-    {"type": "object"},
+    "{type: `function`, name: string, description: string, parameters: object (a JSON Schema), strict: boolean}",
+    schema_of(_FUNCTION_TOOL),
 )
 def _tool(value: Any, path: str) -> Any:
     value = _plain(value)
@@ -212,7 +219,10 @@ def _tool(value: Any, path: str) -> Any:
 _TOOL_CHOICE: Final = obj({"type": one_of("function"), "name": string}, required=("type", "name"))
 
 
-@_named("`none` \\| `auto` \\| `required` \\| {type: `function`, name: string}", {})
+@_named(
+    "`none` \\| `auto` \\| `required` \\| {type: `function`, name: string}",
+    {"anyOf": [schema_of(one_of("none", "auto", "required")), schema_of(_TOOL_CHOICE)]},
+)
 def _tool_choice(value: Any, path: str) -> Any:
     if isinstance(value, str):
         return one_of("none", "auto", "required")(value, path)
@@ -245,7 +255,7 @@ _REFUSED: Final = "refused: state kept at the provider"
 RESPONSES: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
-        _p("model", string, "resolved in the catalog (display name, alias or slug)"),
+        _p("model", nonempty, "resolved in the catalog (display name, alias or slug)"),
         _p("input", _input, "translated to chat messages by litellm, then routed like chat"),
         _p("instructions", string, "the first message, as system"),
         _p("stream", boolean, "Responses events; failover only before the first"),
@@ -271,6 +281,9 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("max_retries", _count, "as num_retries", proxy=False),
     )
 }  # fmt: skip
+
+
+REQUIRED: Final = ("model", "input")
 
 
 def _refusal(name: str, *, proxy: bool) -> str:

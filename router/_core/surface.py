@@ -26,11 +26,13 @@ from router._core.redact import key_at, kind, named
 
 __all__ = [
     "PARAMETERS",
+    "REQUIRED",
     "Param",
     "SurfaceError",
     "check_request",
     "markdown_table",
     "refusal",
+    "required",
     "schema_of",
 ]
 
@@ -139,6 +141,14 @@ def string(value: Any, path: str) -> Any:
     return value
 
 
+@_named("string", {"type": "string", "minLength": 1})
+def nonempty(value: Any, path: str) -> Any:
+    """A name (of a model), or text that must say something: a string, not empty."""
+    if not isinstance(value, str) or not value:
+        raise _Bad(path, "a string, not empty", value)
+    return string(value, path)  # valid Unicode
+
+
 @_named("any (content)")
 def opaque(value: Any, path: str) -> Any:
     """Any JSON value (message content, a JSON schema): its numbers finite, its text valid
@@ -150,6 +160,14 @@ def opaque(value: Any, path: str) -> Any:
             raise _Bad(path.split(".", 1)[0].split("[", 1)[0], _DEEP, bad.found) from None
         raise _Bad(path + "".join(reversed(bad.segments)), bad.expected, bad.found) from None
     return value
+
+
+@_named("object (a JSON Schema)", {"type": "object"})
+def json_schema(value: Any, path: str) -> Any:
+    """A JSON Schema: an object (its content is not read; only its numbers are checked)."""
+    if not isinstance(value, Mapping):
+        raise _Bad(path, "an object (a JSON Schema)", value)
+    return opaque(value, path)  # its numbers finite, its text valid Unicode, its depth bounded
 
 
 def one_of(*values: str) -> Check:
@@ -205,7 +223,7 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
         {
             "type": "object",
             "properties": {
-                k: schema_of(c) if k in needed else _nullable(schema_of(c))
+                k: (schema_of(c) or _NOT_NULL) if k in needed else _nullable(schema_of(c))
                 for k, c in fields.items()
             },
             "required": list(needed),
@@ -258,6 +276,9 @@ def token_id(value: Any, path: str) -> Any:
     if not isinstance(value, str) or not value.isdigit() or not value.isascii():
         raise _Bad(path, "a token id (digits)", value)
     return value
+
+
+_NOT_NULL: Final = {"not": {"type": "null"}}  # a required field of any value: null is absence
 
 
 def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -461,7 +482,7 @@ _SCRUBBED: Final = "an identifier: removed or pseudonymised per route"
 PARAMETERS: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
-        _p("model", string, "resolved in the catalog (display name, alias or slug)"),
+        _p("model", nonempty, "resolved in the catalog (display name, alias or slug)"),
         _p("messages", list_of(_MESSAGE, min_items=1), "forwarded; a message 'name' equal to the user id is scrubbed"),
         _p("stream", boolean, "streams; failover only before the first chunk"),
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
@@ -503,6 +524,9 @@ PARAMETERS: Final[Mapping[str, Param]] = {
         _p("max_retries", _count, "as num_retries", proxy=False),
     )
 }  # fmt: skip
+
+# The arguments a chat completion cannot do without.
+REQUIRED: Final = ("model", "messages")
 
 # -- litellm.Router's bookkeeping --------------------------------------------------------------
 # A litellm.Router that the application built passes its own plumbing to litellm.acompletion
@@ -610,6 +634,16 @@ def check_request(arguments: Mapping[str, Any], *, proxy: bool = False) -> dict[
     if CONSUMED.isdisjoint(checked):
         return checked
     return {k: v for k, v in checked.items() if k not in CONSUMED}
+
+
+def required(
+    arguments: Mapping[str, Any], names: Iterable[str], doc: str = _DOC
+) -> SurfaceError | None:
+    """The error for the first of ``names`` that ``arguments`` lacks (null is absent), or None."""
+    for name in names:
+        if arguments.get(name) is None:
+            return SurfaceError(name, f"{name!r} is required ({doc})")
+    return None
 
 
 def check_arguments(

@@ -80,7 +80,10 @@ class Pipeline:
         self._store = store
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
-        self._clients = lean.Clients()  # the lean path's pool, kept across reloads
+        self._clients = lean.Clients(
+            settings.transport
+        )  # the lean path's pool, kept across reloads
+        self._litellm_ready = False  # litellm imported and configured: on the first forward
         self._loop_end = LoopEnd(self.close_loop)  # closes what a loop held when it ends
         self.preferences = UserPreferences(
             store,
@@ -300,14 +303,14 @@ class Pipeline:
         try:
             call = await self._prepare(
                 loaded, model, user, privacy, request_id, arguments,
-                proxy=proxy, started=started, api=api,
+                proxy=proxy, started=started, api=api, raw=raw,
             )  # fmt: skip
-            loading = time.monotonic()
-            setup.configure(self.settings.transport)  # its import is no attempt's latency
-            spent = time.monotonic() - loading
-            call = replace(
-                call, limits=call.limits.excluding(spent), started=started + spent, raw=raw
-            )
+            if not self._litellm_ready:  # once: its import is no attempt's latency
+                loading = time.monotonic()
+                setup.configure(self.settings.transport)
+                self._litellm_ready = True
+                spent = time.monotonic() - loading
+                call = replace(call, limits=call.limits.excluding(spent), started=started + spent)
             if stream:
                 routed = await loaded.failover.stream(call)
                 answer: tuple[Any, Answered] = (routed, routed.answered)
@@ -343,6 +346,7 @@ class Pipeline:
         proxy: bool,
         started: float,
         api: str,
+        raw: bool = False,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
         if holds_user(given, user):
@@ -402,6 +406,7 @@ class Pipeline:
             dropped,
             started=started,
             api=api,
+            raw=raw,
         )
 
     def refused(

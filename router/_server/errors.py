@@ -40,7 +40,6 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
-from router._server.refusal import audit_refusal
 
 log = logging.getLogger("router.server")
 
@@ -239,7 +238,7 @@ async def _on_router_error(request: Request, exc: Exception) -> Response:
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     invalid = cast(RequestValidationError, exc)
     first = invalid.errors()[0]
-    where = [_part(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
+    where = [key_part(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
     param = ".".join(where) or None
     if first["type"] == "json_invalid":
         message = "the request body is not valid JSON"
@@ -247,11 +246,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         message = f"the request body must be a JSON object (Content-Type: application/json): {first['msg']}"
     else:
         message = f"{param}: {str(first['msg']).removeprefix('Value error, ')}"
-    audit_refusal(request, invalid.body, message)
     return ApiError(400, message, code="invalid_value", param=param).response()
 
 
-def _part(part: object) -> str:
+def key_part(part: object) -> str:
     """A part of a validation error's place: a key the caller chose that does not read as a
     parameter name is shown as ``{key}``, never as itself (it lands in the audit record)."""
     text = str(part)

@@ -206,8 +206,7 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
 
     from router._config.settings import Settings
     from router._observe import tracing as _tracing
-    from router._server import startup
-    from router.cli import _serve
+    from router._server import bootstrap, startup
 
     frozen_when_serving: list[int] = []
     thresholds: list[tuple[int, int, int]] = []
@@ -217,9 +216,9 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
         thresholds.append(gc.get_threshold())
 
     monkeypatch.setattr(uvicorn.Server, "serve", serve)
-    monkeypatch.setattr(_serve, "_exit_cleanly_on_signals", lambda server: None)
+    monkeypatch.setattr(bootstrap, "_exit_cleanly_on_signals", lambda server: None)
     settings = Settings(
-        server={"api_keys": ["test-api-key-0001-long"]},
+        server={"api_keys": ["test-api-key-0001-long"], "port": 0},
         data_dir=tmp_path,
         audit=str(tmp_path / "audit.jsonl"),
         pseudonym_key="test-pseudonym-key-0123456789abcdef",
@@ -229,9 +228,11 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
     monkeypatch.setattr(_tracing, "_tracer", _tracing._tracer)
     before = gc.get_threshold()
     gc.unfreeze()
+    sock = bootstrap.listen(settings.server)
     try:
-        await _serve._serve(settings)
+        await bootstrap._serve(settings, sock)
     finally:
+        sock.close()
         gc.unfreeze()
         gc.set_threshold(*before)
 

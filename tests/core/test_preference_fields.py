@@ -14,7 +14,7 @@ from router import Preferences
 from router._config.settings import PrivacyFields, Settings
 from router._core.preferences import FIELDS, PreferenceField
 from router._errors import ConfigError
-from router._server.schemas import ChatCompletionRequest
+from router._server import schemas
 from router.cli import app
 
 FLAGS = {
@@ -35,7 +35,7 @@ def test_fields__one_per_field_of_preferences_in_order() -> None:
 
 @pytest.mark.parametrize("spec", FIELDS, ids=lambda spec: spec.name)
 def test_privacy_fields__openapi_describes_each_field_with_its_help(spec: PreferenceField) -> None:
-    schema = ChatCompletionRequest.model_json_schema()["$defs"]["PrivacyFields"]
+    schema = schemas.PrivacyFields.model_json_schema()
     assert schema["additionalProperties"] is False
     assert schema["properties"][spec.name]["description"] == spec.help
 

@@ -287,18 +287,23 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             id="a timeout of the caller's own (the operator's setting bounds every call)",
         ),
         pytest.param(
-            {"model": "GPT 4.1"}, "messages", "messages: Field required", id="messages missing"
+            {"model": "GPT 4.1"},
+            "messages",
+            "'messages' is required (see README, 'Accepted request surface')",
+            id="messages missing",
         ),
         pytest.param(
             chat(messages=[]),
             "messages",
-            "messages: List should have at least 1 item after validation, not 0",
+            "messages: expected a list of at least 1 item(s), got a list of 0 items (see README, 'Accepted "
+            "request surface')",
             id="no messages",
         ),
         pytest.param(
             chat(temperature="hot"),
             "temperature",
-            "temperature: Input should be a valid number",
+            "temperature: expected a number, got a string of 3 characters (see README, 'Accepted request "
+            "surface')",
             id="a typed OpenAI field of the wrong type",
         ),
     ],
@@ -819,6 +824,9 @@ async def test_openapi__every_route_with_its_methods(http: httpx.AsyncClient) ->
     methods = {path: set(ops) for path, ops in doc["paths"].items()}
     assert methods == {
         "/v1/chat/completions": {"post"},
+        "/v1/responses": {"post"},
+        "/v1/messages": {"post"},
+        "/v1/messages/count_tokens": {"post"},
         "/v1/models": {"get"},
         "/v1/users/{user}/preferences": {"get", "put", "patch", "delete"},
         "/v1/users": {"get"},

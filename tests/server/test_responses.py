@@ -330,8 +330,8 @@ async def test_responses__refused_by_name_with_the_reason(
             "the end user is named twice and differently", id="two users",
         ),
         pytest.param(
-            b'{"model": "GPT 4.1", "input": "hi", "privacy": {"max_retention": "soon"}}', {}, "privacy",
-            "'max_retention'", id="a bad privacy field",
+            b'{"model": "GPT 4.1", "input": "hi", "privacy": {"max_retention": "soon"}}', {}, "privacy.max_retention",
+            "privacy.max_retention: 'max_retention'", id="a bad privacy field",
         ),
     ],
 )  # fmt: skip
