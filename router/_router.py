@@ -23,7 +23,7 @@ from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, canonical, decide
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
-from router._core.surface import SurfaceError, check_request
+from router._core.surface import CONSUMED, SurfaceError, check_request
 from router._dropin import dropin_error, take_limits
 from router._errors import (
     BackendsUnconfigured,
@@ -697,6 +697,9 @@ def _checked(arguments: Mapping[str, Any], *, proxy: bool) -> dict[str, Any]:
     if "model" in arguments:
         raise InvalidRequest("pass 'model' once, as acompletion's own argument", param="model")
     try:
-        return check_request(arguments, proxy=proxy)
+        checked = check_request(arguments, proxy=proxy)
     except SurfaceError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from None
+    for name in CONSUMED & checked.keys():  # litellm's bookkeeping: never forwarded
+        del checked[name]
+    return checked

@@ -213,7 +213,11 @@ async def test_aresponses__identifiers_never_reach_an_omit_route(
     assert USER not in str(request.url)
     assert body(openai)["store"] is False
     removed = audit.events("route.attempt")[-1]["scrubbed_removed"]
-    assert sorted(removed) == ["metadata.user_id", "prompt_cache_key", "safety_identifier", "user"]
+    assert sorted(removed) == [
+        "prompt_cache_key",
+        "safety_identifier",
+        "user",
+    ]  # metadata: consumed
 
 
 async def test_aresponses__a_pseudonymous_route_gets_the_pseudonym_not_the_id(

@@ -19,18 +19,20 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from router._core.surface import (
+    BOOKKEEPING,
     Check,
     Param,
     SurfaceError,
     _Bad,
     _count,
-    _metadata,
     _named,
     _plain,
     _privacy,
     _seconds,
+    accepted,
     boolean,
     check_arguments,
+    did_you_mean,
     integer,
     library_only,
     list_of,
@@ -251,7 +253,6 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
         _p("safety_identifier", string, _SCRUBBED),
         _p("prompt_cache_key", string, _SCRUBBED),
-        _p("metadata", _metadata, "user-like keys and values equal to the user id are identifiers: removed or pseudonymised per route, as in chat"),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
         _p("store", _false_only(STORE_REFUSED), "only false; the router sends store: false to OpenAI and Azure"),
         _p("background", _false_only(BACKGROUND_REFUSED), "only false"),
@@ -268,6 +269,7 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("timeout", _seconds, "the deadline of the whole call, failover included", proxy=False),
         _p("num_retries", _count, "retries across allowed routes (never litellm's own)", proxy=False),
         _p("max_retries", _count, "as num_retries", proxy=False),
+        *BOOKKEEPING,
     )
 }  # fmt: skip
 
@@ -281,7 +283,8 @@ def _refusal(name: str, *, proxy: bool) -> str:
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
         f"unsupported argument {name!r}: {where} the OpenAI Responses parameters of its "
-        f"accepted surface only; remove it ({_DOC})"
+        f"accepted surface only; remove it{did_you_mean(name, accepted(RESPONSES, proxy=proxy))}"
+        f" ({_DOC})"
     )
 
 

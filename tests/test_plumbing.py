@@ -1,0 +1,146 @@
+"""What frameworks pass to litellm, through the router: None is absent, litellm's bookkeeping
+is consumed and never sent, a pydantic response_format becomes its JSON schema, and what
+would pick a backend or carry unchecked headers stays refused when it has a value.
+
+The calls are shaped as each framework's litellm call site makes them (dspy 3.4.1,
+openai-agents' LitellmModel, langchain-litellm 0.11, smolagents 1.26); the wire is respx's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+import respx
+
+from router import InvalidRequest, PolicyRouter
+from tests.test_router import KEYS, KIMI, MESSAGES, USER, Audit, completion, make_router
+
+SENTINEL_UA = "Sentinel-Agent/9.9 ua-77f1"
+
+
+@pytest.fixture
+def audit() -> Audit:
+    return Audit()
+
+
+@pytest.fixture
+async def router(
+    tmp_path: Path, audit: Audit, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[PolicyRouter]:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    r = make_router(tmp_path, audit)
+    yield r
+    await r.aclose()
+
+
+@pytest.fixture
+def wire() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+        yield mock
+
+
+FRAMEWORKS = [
+    pytest.param(
+        {
+            "cache": {"no-cache": True, "no-store": True},
+            "num_retries": 3,
+            "retry_strategy": "exponential_backoff_retry",
+            "headers": {"User-Agent": SENTINEL_UA},
+        },
+        id="dspy",
+    ),
+    pytest.param(
+        {
+            "extra_headers": {"User-Agent": SENTINEL_UA},
+            "api_key": None,
+            "base_url": None,
+            "_skip_mcp_handler": True,
+            "tools": None,
+            "reasoning_effort": None,
+            "top_logprobs": None,
+        },
+        id="openai-agents",
+    ),
+    pytest.param(
+        {"custom_llm_provider": None, "num_ctx": None, "base_model": None, "api_base": None},
+        id="langchain-litellm",
+    ),
+    pytest.param({"api_base": None, "api_key": None}, id="smolagents"),
+    pytest.param(
+        {
+            "metadata": {"trace": {"id": "t-1", "tags": ["a", 1]}, "user_id": USER},
+            "caching": False,
+            "drop_params": True,
+        },
+        id="litellm callback metadata and flags",
+    ),
+]
+
+
+@pytest.mark.parametrize("plumbing", FRAMEWORKS)
+async def test_acompletion__framework_plumbing_is_consumed_never_sent(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit, plumbing: dict[str, Any]
+) -> None:
+    groq = wire.post(KIMI["groq"]).respond(200, json=completion())
+
+    response = await router.acompletion("kimi-k2", MESSAGES, USER, **plumbing)
+
+    assert response.choices[0].message.content == "hello from upstream"
+    request = groq.calls.last.request
+    body = json.loads(request.content)
+    consumed = {"cache", "caching", "retry_strategy", "headers", "extra_headers", "metadata",
+                "_skip_mcp_handler", "num_ctx", "base_model", "drop_params", "num_retries"}  # fmt: skip
+    assert consumed.isdisjoint(body)
+    assert SENTINEL_UA not in request.headers.get("user-agent", "")
+    assert USER not in request.content.decode()
+    assert [a["outcome"] for a in audit.events("route.attempt")] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "says"),
+    [
+        pytest.param("api_key", "sk-x", "set provider endpoints with POLICY_ROUTER_PROVIDERS", id="api_key"),
+        pytest.param("base_url", "https://elsewhere.example", "the router chooses the backend", id="base_url"),
+        pytest.param("custom_llm_provider", "openai", "remove 'custom_llm_provider'", id="custom_llm_provider"),
+        pytest.param("headers", {"Authorization": "Bearer x"}, "'headers' may carry only these headers", id="an authorization header"),
+        pytest.param("extra_headers", {"X-User": USER}, "any other header would reach the provider unchecked", id="an unchecked header"),
+    ],
+)  # fmt: skip
+async def test_acompletion__backend_and_header_arguments_with_a_value_stay_refused(
+    router: PolicyRouter, wire: respx.MockRouter, argument: str, value: Any, says: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        await router.acompletion("kimi-k2", MESSAGES, USER, **{argument: value})
+
+    assert says in str(caught.value)
+    assert caught.value.param == argument
+    assert USER not in str(caught.value)
+    assert not wire.calls
+
+
+class Weather(pydantic.BaseModel):
+    city: str
+    degrees: float | None = None
+
+
+async def test_acompletion__a_pydantic_response_format_is_sent_as_its_strict_schema(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    groq = wire.post(KIMI["groq"]).respond(200, json=completion('{"city": "Oslo"}'))
+
+    await router.acompletion("kimi-k2", MESSAGES, USER, response_format=Weather)
+
+    sent = json.loads(groq.calls.last.request.content)["response_format"]
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["name"] == "Weather"
+    assert sent["json_schema"]["strict"] is True
+    schema = sent["json_schema"]["schema"]
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["city", "degrees"]
+    assert set(schema["properties"]) == {"city", "degrees"}
