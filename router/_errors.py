@@ -82,25 +82,43 @@ class IdentifierInRequest(InvalidRequest):
 
 
 class UnknownModel(RouterError, LookupError):
-    """No model of the catalog has that display name, alias or slug."""
+    """No model of the catalog has that name. ``suggestions`` are the closest catalog names;
+    the message never repeats the caller's text (``name`` keeps it for the caller)."""
 
-    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+    def __init__(
+        self, name: str, suggestions: Sequence[str] = (), *, reason: str | None = None
+    ) -> None:
         self.name = name
-        hint = f"; known models include {', '.join(known[:5])}" if known else ""
-        super().__init__(
-            f"unknown model {name!r}: name a model of the catalog by display name, alias or slug "
-            f"(see 'policy-router models'){hint}"
+        self.suggestions = tuple(suggestions)
+        why = reason or (
+            "'model' names no model of the catalog: name one by display name, alias, slug, a "
+            "provider's model id, or a litellm model string such as 'openai/gpt-4.1' "
+            "(see 'policy-router models')"
         )
+        hint = f"; closest catalog names: {', '.join(self.suggestions)}" if suggestions else ""
+        super().__init__(f"unknown model: {why}{hint}")
 
 
 class UnknownProvider(RouterError, LookupError):
-    """No provider of the catalog has that display name or slug."""
+    """No provider of the catalog has that display name or slug. The message names the field
+    (``field``, where known) and the closest providers, never the caller's text."""
 
-    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        known: Sequence[str] = (),
+        *,
+        field: str | None = None,
+        suggestions: Sequence[str] = (),
+    ) -> None:
         self.name = name
-        hint = f" (known: {', '.join(known)})" if known else ""
+        self.field = field
+        self.suggestions = tuple(suggestions)
+        where = f" in {field!r}" if field else ""
+        close = f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
+        listed = f" (known: {', '.join(known)})" if known else ""
         super().__init__(
-            f"unknown provider {name!r}: name a provider by display name or slug{hint}"
+            f"unknown provider{where}: name a provider by display name or slug{close}{listed}"
         )
 
 

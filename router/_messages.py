@@ -116,7 +116,7 @@ def _hint(router: PolicyRouter, model: str) -> str:
     """The catalog slug of ``model`` for the adapter's per-model choices; an unknown model is
     refused (and audited) by the router itself."""
     try:
-        return router.catalog.model(model).slug
+        return router.loaded.named(model).model.slug
     except (UnknownModel, LookupError):
         return model
 

@@ -21,6 +21,7 @@ from router._audit import AuditLog
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, canonical, decide
+from router._core.names import Named, resolve
 from router._core.preferences import Preferences, combine
 from router._core.pseudonym import Pseudonymizer
 from router._core.surface import CONSUMED, SurfaceError, check_request
@@ -79,6 +80,17 @@ class Loaded:
     _decided: dict[Hashable, tuple[Decision, dict[str, Any]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+
+    def named(self, name: str) -> Named:
+        """The model ``name`` names (a catalog name or a litellm model string) and the
+        providers it restricts to; UnknownModel with the closest names otherwise."""
+        try:
+            return Named(self.catalog.model(name))
+        except UnknownModel:
+            pass
+        return resolve(
+            self.catalog, name, strings=self.deployment.strings(), reaches=self.deployment.reaches
+        )
 
     @property
     def servable_routes(self) -> int:
@@ -286,15 +298,21 @@ class PolicyRouter:
         return await self._effective(self._loaded, user, privacy)
 
     async def _effective(
-        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+        self,
+        loaded: Loaded,
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        providers: frozenset[str] | None = None,
     ) -> Preferences:
+        """``providers``: the providers a litellm model string named (a tightening)."""
         stored = await self._stored(user) if user else None
         request = (
             canonical(loaded.catalog, Preferences.from_dict(privacy))
             if privacy is not None
             else None
         )
-        return combine(loaded.org, stored, request)
+        named = None if providers is None else Preferences(allow_providers=providers)
+        return combine(loaded.org, stored, request, named)
 
     async def _stored(self, user: str) -> Preferences | None:
         started, ok = time.perf_counter(), False
@@ -334,8 +352,9 @@ class PolicyRouter:
     ) -> Decision:
         """The decision a request would get, without forwarding anything."""
         loaded = self._loaded
-        found = loaded.catalog.model(model)
-        return loaded.decide(found, await self._effective(loaded, user, privacy))
+        named = loaded.named(model)
+        effective = await self._effective(loaded, user, privacy, named.providers)
+        return loaded.decide(named.model, effective)
 
     async def available_models(
         self,
@@ -566,9 +585,10 @@ class PolicyRouter:
         try:
             checked = _checked(arguments, proxy=proxy)
             limits = take_limits(checked)
-            found = loaded.catalog.model(model)
+            named = loaded.named(model)
+            found = named.model
             _check_fixed(loaded.catalog, found, checked)
-            effective = await self._effective(loaded, user, privacy)
+            effective = await self._effective(loaded, user, privacy, named.providers)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             self._emit(
                 label, "route.refused", **refused, reason=type(exc).__name__, detail=str(exc)
@@ -673,7 +693,7 @@ def _unavailable_routes(
 def _model_label(loaded: Loaded, model: str) -> str:
     """The catalog's slug for a metric label; never the caller's own text."""
     try:
-        return loaded.catalog.model(model).slug
+        return loaded.named(model).model.slug
     except (UnknownModel, LookupError, TypeError):
         return UNKNOWN_MODEL
 

@@ -17,7 +17,7 @@ import pydantic
 import pytest
 import respx
 
-from router import InvalidRequest, PolicyRouter
+from router import InvalidRequest, PolicyRouter, PolicyViolation, UnknownModel, UnknownProvider
 from tests.test_router import KEYS, KIMI, MESSAGES, USER, Audit, completion, make_router
 
 SENTINEL_UA = "Sentinel-Agent/9.9 ua-77f1"
@@ -144,3 +144,76 @@ async def test_acompletion__a_pydantic_response_format_is_sent_as_its_strict_sch
     assert schema["additionalProperties"] is False
     assert schema["required"] == ["city", "degrees"]
     assert set(schema["properties"]) == {"city", "degrees"}
+
+
+# --- litellm model strings --------------------------------------------------------------
+
+GPT41_OPENAI = "https://api.openai.com/v1/chat/completions"
+
+
+async def test_acompletion__a_litellm_model_string_is_the_catalog_model_at_that_provider(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    openai = wire.post(GPT41_OPENAI).respond(200, json=completion())
+
+    await router.acompletion("openai/gpt-4.1", MESSAGES, USER)
+
+    assert openai.call_count == 1
+    (decision,) = audit.events("route.decision")
+    assert decision["model"] == "gpt-4-1"
+    assert [a["route"] for a in audit.events("route.attempt")] == ["gpt-4-1/openai"]
+
+
+async def test_acompletion__a_model_string_is_a_tightening_the_policy_still_decides(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    await router.preferences.set(USER, {"deny_providers": ["openai"]})
+
+    with pytest.raises(PolicyViolation) as caught:
+        await router.acompletion("openai/gpt-4.1", MESSAGES, USER)
+
+    reasons = {r.route.key: r.reasons for r in caught.value.decision.rejected}
+    assert "provider OpenAI is denied (deny_providers)" in reasons["gpt-4-1/openai"]
+    assert not wire.calls
+
+
+async def test_acompletion__an_azure_deployment_string_names_its_route(
+    tmp_path: Path, audit: Audit, wire: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_API_KEY", "fake-azure-key-00000000")
+    monkeypatch.setenv("AZURE_API_BASE", "https://fake-azure.openai.azure.com")
+    router = make_router(tmp_path, audit, route_models={"gpt-4-1/azure": "azure/our-gpt41"})
+    azure = wire.post(
+        url__regex=r"https://fake-azure\.openai\.azure\.com/openai/deployments/our-gpt41/.*"
+    )
+    azure.respond(200, json=completion())
+    try:
+        await router.acompletion("azure/our-gpt41", MESSAGES, USER)
+    finally:
+        await router.aclose()
+
+    assert azure.call_count == 1
+    assert [a["route"] for a in audit.events("route.attempt")] == ["gpt-4-1/azure"]
+
+
+async def test_acompletion__an_unknown_model_suggests_the_closest_names(
+    router: PolicyRouter, audit: Audit
+) -> None:
+    with pytest.raises(UnknownModel) as caught:
+        await router.acompletion("gpt4.1", MESSAGES, USER)
+
+    assert str(caught.value).endswith("closest catalog names: GPT 4.1")
+    assert "gpt4.1" not in str(caught.value)
+
+
+async def test_acompletion__an_unknown_provider_in_privacy_suggests_the_closest(
+    router: PolicyRouter,
+) -> None:
+    with pytest.raises(UnknownProvider) as caught:
+        await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"allow_providers": ["gorq"]})
+
+    assert str(caught.value).startswith(
+        "unknown provider in 'allow_providers': name a provider by display name or slug; "
+        "did you mean 'groq'?"
+    )
+    assert "gorq" not in str(caught.value)

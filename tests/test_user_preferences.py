@@ -156,7 +156,7 @@ async def test_delete__unknown_user_returns_false_and_audits_nothing(subject: Su
         pytest.param(
             {"deny_providers": ["openai", "acme"]},
             UnknownProvider,
-            "unknown provider 'acme': name a provider by display name or slug "
+            "unknown provider: name a provider by display name or slug "
             "(known: anthropic, mistral, openai)",
             id="a provider validate does not know",
         ),

@@ -16,11 +16,12 @@ place inside it, what was expected and what to do.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from router._core.names import closest
 
 __all__ = [
     "PARAMETERS",
@@ -75,16 +76,6 @@ def shape_of(check: Check) -> str:
 def schema_of(check: Check) -> dict[str, Any]:
     """The JSON Schema of what ``check`` accepts."""
     return dict(getattr(check, "schema", {}))
-
-
-def closest(name: str, known: Iterable[str], *, n: int = 3, cutoff: float = 0.6) -> list[str]:
-    """Up to ``n`` of ``known`` closest to ``name`` (difflib, case-insensitive), best first;
-    the known spellings are returned, never ``name``."""
-    by_fold: dict[str, str] = {}
-    for candidate in known:
-        by_fold.setdefault(candidate.casefold(), candidate)
-    found = difflib.get_close_matches(name.casefold(), list(by_fold), n=n, cutoff=cutoff)
-    return [by_fold[f] for f in found]
 
 
 def _describe(value: Any) -> str:
