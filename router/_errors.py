@@ -213,8 +213,15 @@ class UpstreamFailure(RouterError):
     """
 
     def __init__(
-        self, message: str, *, kind: FailureKind, status_code: int | None, provider: str
+        self,
+        message: str,
+        *,
+        kind: FailureKind,
+        status_code: int | None,
+        provider: str,
+        retry_after: float | None = None,
     ) -> None:
+        self.retry_after = retry_after  # seconds the provider asked to wait, if it said
         self.kind = kind
         self.status_code = status_code
         self.provider = provider

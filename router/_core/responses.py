@@ -311,9 +311,9 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("text", _TEXT, "its format sent as response_format"),
         _p("reasoning", obj({"effort": one_of("minimal", "low", "medium", "high")}), "its effort sent as reasoning_effort"),
         _p("include", _include, "extras that keep nothing at the provider are accepted (the chat path has none of them to return); built-in tools' outputs are refused"),
-        _p("timeout", _seconds, "the deadline of the whole call, failover included", proxy=False),
-        _p("num_retries", _count, "retries across allowed routes (never litellm's own)", proxy=False),
-        _p("max_retries", _count, "as num_retries", proxy=False),
+        _p("timeout", _seconds, "the deadline of the whole call, resends and failover included", proxy=False),
+        _p("num_retries", _count, "litellm's retries of the whole call: added to max_retries' resends to the same route", proxy=False),
+        _p("max_retries", _count, "the openai SDK's resends: how many times a transient failure is resent to the same route (default 2)", proxy=False),
         *BOOKKEEPING,
     )
 }  # fmt: skip

@@ -537,9 +537,9 @@ PARAMETERS: Final[Mapping[str, Param]] = {
         _p("prediction", obj({"type": one_of("content"), "content": opaque}, required=("type",))),
         _p("web_search_options", _WEB_SEARCH),
         _p("thinking", obj({"type": one_of("enabled", "disabled"), "budget_tokens": integer}), "forwarded (Anthropic's extended thinking, translated by litellm)"),
-        _p("timeout", _seconds, "the deadline of the whole call, failover included", proxy=False),
-        _p("num_retries", _count, "retries across allowed routes (never litellm's own)", proxy=False),
-        _p("max_retries", _count, "as num_retries", proxy=False),
+        _p("timeout", _seconds, "the deadline of the whole call, resends and failover included", proxy=False),
+        _p("num_retries", _count, "litellm's retries of the whole call: added to max_retries' resends to the same route", proxy=False),
+        _p("max_retries", _count, "the openai SDK's resends: how many times a transient failure is resent to the same route (default 2)", proxy=False),
         *BOOKKEEPING,
     )
 }  # fmt: skip

@@ -10,9 +10,11 @@ import functools
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from router._core.resend import retry_after
 from router._errors import FailureKind, RequestRejected, RouterError, UpstreamFailure
 from router._upstream.deployment import Target
 from router._upstream.setup import _module
@@ -90,15 +92,40 @@ def translate(exc: BaseException, target: Target) -> RouterError:
     """Our error for litellm's ``exc`` on ``target``: RequestRejected or UpstreamFailure."""
     status = _status_code(exc)
     outcome = _refined(outcome_of(exc), status, exc)
-    return _error(outcome, status, _detail(exc), target.prefix)
+    return _error(outcome, status, _detail(exc), target.prefix, retry_after_of(_headers(exc)))
 
 
-def failure_for_status(status: int, detail: str, provider: str) -> RouterError:
+def failure_for_status(
+    status: int, detail: str, provider: str, headers: Mapping[str, str] | None = None
+) -> RouterError:
     """Our error for an HTTP error answer that no library interpreted (the lean path's)."""
-    return _error(_by_status(status), status, detail, provider)
+    return _error(_by_status(status), status, detail, provider, retry_after_of(headers))
 
 
-def _error(outcome: Outcome, status: int | None, detail: str, provider: str) -> RouterError:
+def retry_after_of(headers: Mapping[str, str] | None) -> float | None:
+    """The seconds an answer's ``retry-after`` (or ``retry-after-ms``) asks to wait."""
+    if not headers:
+        return None
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    return retry_after(lower, datetime.now(UTC))
+
+
+def _headers(exc: BaseException) -> Mapping[str, str] | None:
+    """The provider's answer headers litellm kept on ``exc``, if any."""
+    kept = getattr(exc, "litellm_response_headers", None)
+    if kept is None:
+        response = getattr(exc, "response", None)
+        kept = getattr(response, "headers", None)
+    return kept if isinstance(kept, Mapping) else None
+
+
+def _error(
+    outcome: Outcome,
+    status: int | None,
+    detail: str,
+    provider: str,
+    retry_after: float | None = None,
+) -> RouterError:
     where = provider + (f" (HTTP {status})" if status else "")
     if outcome == REJECT:
         return RequestRejected(
@@ -106,7 +133,11 @@ def _error(outcome: Outcome, status: int | None, detail: str, provider: str) -> 
         )
     kind = FailureKind(outcome)
     return UpstreamFailure(
-        f"{where}: {kind}: {detail}", kind=kind, status_code=status, provider=provider
+        f"{where}: {kind}: {detail}",
+        kind=kind,
+        status_code=status,
+        provider=provider,
+        retry_after=retry_after,
     )
 
 

@@ -344,7 +344,8 @@ async def _failure(opened: _Opened, prefix: str) -> RouterError:
         data = b""
     finally:
         await opened.close()
-    return failure_for_status(opened.status, _error_detail(data, opened.status), prefix)
+    headers = opened.response.headers
+    return failure_for_status(opened.status, _error_detail(data, opened.status), prefix, headers)
 
 
 def _error_detail(data: bytes, status: int) -> str:
