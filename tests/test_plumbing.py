@@ -107,7 +107,7 @@ async def test_acompletion__framework_plumbing_is_consumed_never_sent(
     [
         pytest.param("api_key", "sk-x", "set provider endpoints with POLICY_ROUTER_PROVIDERS", id="api_key"),
         pytest.param("base_url", "https://elsewhere.example", "the router chooses the backend", id="base_url"),
-        pytest.param("custom_llm_provider", "openai", "remove 'custom_llm_provider'", id="custom_llm_provider"),
+        pytest.param("custom_llm_provider", "openai", "name it in the model string", id="custom_llm_provider"),
         pytest.param("headers", {"Authorization": "Bearer x"}, "'headers' may carry only these headers", id="an authorization header"),
         pytest.param("extra_headers", {"X-User": USER}, "any other header would reach the provider unchecked", id="an unchecked header"),
     ],

@@ -552,6 +552,11 @@ _BACKEND_HINT: Final = (
     "with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials with the provider's usual "
     "environment variable, e.g. OPENAI_API_KEY, instead)"
 )
+_PROVIDER_HINT: Final = (
+    "; to keep to one provider, name it in the model string (a litellm model string such as "
+    "'openai/gpt-4.1' restricts the model to that provider) or in privacy={'allow_providers': "
+    "[...]}; the policy still decides"
+)
 _BACKEND: Final = frozenset(
     {
         "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "azure",
@@ -571,6 +576,8 @@ _UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_
 
 def steering(name: str) -> str | None:
     """Why ``name`` is refused if it would choose a backend or reach the provider unchecked."""
+    if name == "custom_llm_provider":
+        return _BACKEND_HINT.format(name=name) + _PROVIDER_HINT
     if name in _BACKEND or name.startswith(_BACKEND_PREFIXES):
         return _BACKEND_HINT.format(name=name)
     if name in _UNCHECKED:
