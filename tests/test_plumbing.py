@@ -217,3 +217,24 @@ async def test_acompletion__an_unknown_provider_in_privacy_suggests_the_closest(
         "did you mean 'groq'?"
     )
     assert "gorq" not in str(caught.value)
+
+
+async def test_acompletion__metadata_never_reaches_a_litellm_route_either(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    from tests._support.wire import WIRES, reply
+
+    anthropic = wire.post("https://api.anthropic.com/v1/messages")
+    anthropic.respond(200, json=reply(WIRES["anthropic"], "hi"))
+
+    await router.acompletion(
+        "anthropic/claude-4-5-sonnet",
+        MESSAGES,
+        USER,
+        metadata={"user_id": "meta-sentinel-5e1f", "trace": {"id": "t-9"}},
+    )
+
+    sent = anthropic.calls.last.request.content.decode()
+    assert "meta-sentinel-5e1f" not in sent
+    assert "t-9" not in sent
+    assert USER not in sent
