@@ -9,6 +9,12 @@ provider bodies and headers, so an argument the router has not reviewed never re
 Numbers must be finite everywhere, messages included (NaN and Infinity are not JSON and reach
 providers as non-standard tokens).
 
+An argument passed as ``None`` is absent, whatever its name, as litellm reads it. litellm's own
+bookkeeping (:data:`BOOKKEEPING`: cache controls, callback metadata, ``retry_strategy``, ...)
+is accepted with its shape and marked ``consumed``: the router drops it before forwarding
+(:data:`CONSUMED`); a new name is one more ``consumed(...)`` row. An unknown name is refused
+with the closest accepted name suggested.
+
 Pure: no I/O. ``check_request`` returns the arguments normalised (message objects as plain
 dicts, ``None`` values dropped) and raises :class:`SurfaceError` naming the argument, the
 place inside it, what was expected and what to do.
@@ -24,10 +30,14 @@ from typing import Any, Final
 from router._core.names import closest
 
 __all__ = [
+    "BOOKKEEPING",
+    "CONSUMED",
+    "HARMLESS_HEADERS",
     "PARAMETERS",
     "Param",
     "SurfaceError",
     "check_request",
+    "consumed",
     "markdown_table",
     "refusal",
     "schema_of",
