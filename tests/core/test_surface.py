@@ -103,7 +103,8 @@ def test_check_request__bookkeeping_is_accepted_and_marked_consumed() -> None:
         "metadata": {"nested": {"list": [1, "a"]}},
     }
 
-    assert check_request(arguments).keys() == arguments.keys() == CONSUMED
+    assert arguments.keys() <= CONSUMED
+    assert check_request(arguments) == {}  # checked, then left out: never forwarded
 
 
 def test_check_request__a_header_other_than_the_harmless_ones_is_refused() -> None:

@@ -1,5 +1,5 @@
 """``timeout`` is the deadline of the whole call; ``num_retries`` and ``max_retries`` count
-resends to the same route, as in litellm (tests/test_resend.py)."""
+resends to the same route, as in litellm (tests/pipeline/test_resend.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import respx
 
 from router import BackendUnavailable, InvalidRequest, PolicyRouter
 from router._audit import AuditLog
-from router._settings import Settings
+from router._config.settings import Settings
 from tests import test_router
 from tests._support.fake_upstream import fake_upstream
 from tests.test_router import KIMI, MESSAGES, USER, Audit, completion, make_router
@@ -74,7 +74,7 @@ async def test_num_retries__resends_to_each_allowed_route_then_fails_over(
     wire: respx.MockRouter,
     audit: Audit,
 ) -> None:
-    """As in litellm, num_retries resends the call to the same backend (tests/test_resend.py
+    """As in litellm, num_retries resends the call to the same backend (tests/pipeline/test_resend.py
     has the rest); every allowed route is still tried after its resends."""
     router.loaded.failover._sleep = _no_wait
     routes = {slug: wire.post(url).respond(429, json={"error": {"message": "slow"}}) for slug, url in KIMI.items()}  # fmt: skip
