@@ -6,20 +6,17 @@ is resent, by default twice, after an exponential backoff with jitter (0.5 s dou
 at most 60 s. Each resend is its own attempt. Failover to the next allowed route comes after
 the resends; the caller's deadline bounds them all.
 
-Pure: no I/O, no clock of its own (an HTTP-date ``retry-after`` is read against ``now``).
+Pure: no I/O, no clock. The provider's ``retry-after`` is read where its answer is
+(router/_upstream/errors.py, ``retry_after``).
 """
 
 from __future__ import annotations
 
-import email.utils
-import math
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Final
 
 from router._errors import FailureKind
 
-__all__ = ["DEFAULT_RESENDS", "RESENT", "delay", "resends", "retry_after"]
+__all__ = ["DEFAULT_RESENDS", "RESENT", "delay", "resends"]
 
 DEFAULT_RESENDS: Final = 2  # the openai SDK's max_retries
 INITIAL_DELAY: Final = 0.5
@@ -44,32 +41,3 @@ def delay(resent: int, retry_after: float | None, jitter: float) -> float:
         return retry_after
     backoff = min(INITIAL_DELAY * 2.0**resent, MAX_DELAY)
     return backoff * (1 - 0.25 * jitter)
-
-
-def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    """The seconds a provider asked to wait (``retry-after-ms``, ``retry-after`` as seconds or
-    an HTTP date); None when it asked nothing readable. ``headers``: lower-case names."""
-    millis = _number(headers.get("retry-after-ms"))
-    if millis is not None:
-        return millis / 1000
-    text = headers.get("retry-after")
-    seconds = _number(text)
-    if seconds is not None or text is None:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None or now.tzinfo is None:
-        return None
-    return max((when - now).total_seconds(), 0.0)
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None

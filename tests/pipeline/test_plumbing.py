@@ -223,3 +223,43 @@ async def test_acompletion__metadata_never_reaches_a_litellm_route_either(
     assert "meta-sentinel-5e1f" not in sent
     assert "t-9" not in sent
     assert USER not in sent
+
+
+async def test_a_model_string_decision__recomputes_in_audit_verify(tmp_path: Path) -> None:
+    """The restriction a model string makes is recorded with the request's privacy, so the
+    verifier recomputes the same verdicts from the audit alone."""
+    from router._audit.verify import verify
+    from router._config.settings import Settings
+    from tests._support.repo import REPO
+
+    key = "audit-key-for-model-strings-7c3a"
+    settings = Settings(
+        offline=True,
+        data_dir=tmp_path / "data",
+        store_url=f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
+        pseudonym_key="test-pseudonym-key-0123456789abcdef",
+        audit_key=key,
+        audit=str(tmp_path / "audit.jsonl"),
+        audit_checkpoint=str(tmp_path / "checkpoints.jsonl"),
+    )
+    async with PolicyRouter.from_settings(settings) as routed:
+        await routed.acompletion("azure/gpt-4.1", MESSAGES, USER)
+        await routed.acompletion(
+            "groq/kimi-k2", MESSAGES, USER, privacy={"deny_providers": ["nebius"]}
+        )
+        with pytest.raises(PolicyViolation):
+            await routed.acompletion(
+                "openai/gpt-4.1", MESSAGES, USER, privacy={"deny_providers": ["openai"]}
+            )
+
+    report = verify(
+        [tmp_path / "audit.jsonl"],
+        key=key.encode(),
+        policies=REPO / "policies",
+        checkpoints=[tmp_path / "checkpoints.jsonl"],
+    )
+    assert report.ok, report.to_dict()
+    assert (report.decisions, report.attempts, report.refusals) == (3, 2, 1)
+    records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    decisions = [r for r in records if r["event"] == "route.decision"]
+    assert decisions[0]["request_privacy"] == {"allow_providers": ["azure"]}

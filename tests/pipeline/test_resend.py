@@ -6,7 +6,6 @@ no test waits."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 import respx
 
 from router import BackendUnavailable, PolicyRouter, RequestRejected
-from router._core.resend import delay, resends, retry_after
+from router._core.resend import delay, resends
 from tests import test_router
 from tests._support.wire import WIRES, reply
 from tests.test_router import KIMI, MESSAGES, USER, Audit, completion, make_router, sse
@@ -225,13 +224,3 @@ def test_delay__backs_off_exponentially_up_to_eight_seconds() -> None:
     assert delay(0, None, 0.999) == pytest.approx(0.375, abs=0.001)
     assert delay(3, 60.0, 0.5) == 60.0
     assert delay(0, 0.0, 0.0) == 0.5  # retry-after 0: the backoff
-
-
-def test_retry_after__reads_seconds_milliseconds_and_http_dates() -> None:
-    now = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
-    assert retry_after({"retry-after": "7"}, now) == 7.0
-    assert retry_after({"retry-after-ms": "250", "retry-after": "7"}, now) == 0.25
-    assert retry_after({"retry-after": "Mon, 07 Dec 2026 12:00:30 GMT"}, now) == 30.0
-    assert retry_after({"retry-after": "soon"}, now) is None
-    assert retry_after({"retry-after": "-1"}, now) is None
-    assert retry_after({}, now) is None
