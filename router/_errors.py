@@ -145,11 +145,19 @@ class IdentifierInRequest(InvalidRequest):
         self.where = where
         top = where.removeprefix("$.").split(".")[0].split("[")[0].split(":")[0]
         super().__init__(
-            f"the user id is in {where}, which the router cannot scrub (it is not an identifier "
-            "field, and its meaning is the caller's); the route this model would use must not "
-            "see it: remove the id from that field",
+            f"the user id is in {where}, which the router does not rewrite (its value is the "
+            "caller's to choose: a tool-call id, a stop sequence, a schema, a metadata value); "
+            "the route this model would use must not see it: remove the id from that field",
             param=top or None,
         )
+
+
+def _sized(name: object) -> str:
+    """A name the caller asked for, as a message shows it: its length, never its text (it
+    could be anything: an id, a sentence)."""
+    if isinstance(name, str):
+        return f"a name of {len(name)} character{'' if len(name) == 1 else 's'}"
+    return f"a value of type {type(name).__name__}"
 
 
 class UnknownModel(RouterError, LookupError):
@@ -170,12 +178,11 @@ class UnknownModel(RouterError, LookupError):
         self.name = name
         self.suggestions = tuple(suggestions)
         why = reason or (
-            "'model' names no model of the catalog: name one by display name, alias, slug, a "
-            "provider's model id, or a litellm model string such as 'openai/gpt-4.1' "
-            "(see 'policy-router models')"
+            "name a model of the catalog by display name, alias, slug, a provider's model id, "
+            "or a litellm model string such as 'openai/gpt-4.1' (see 'policy-router models')"
         )
         hint = f"; closest catalog names: {', '.join(self.suggestions)}" if suggestions else ""
-        super().__init__(f"unknown model: {why}{hint}")
+        super().__init__(f"unknown model ({_sized(name)}): {why}{hint}")
 
 
 class UnknownProvider(RouterError, LookupError):
@@ -205,7 +212,8 @@ class UnknownProvider(RouterError, LookupError):
         close = f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
         listed = f" (known: {', '.join(known)})" if known else ""
         super().__init__(
-            f"unknown provider{where}: name a provider by display name or slug{close}{listed}"
+            f"unknown provider{where} ({_sized(name)}): name a provider by display name or "
+            f"slug{close}{listed}"
         )
 
 

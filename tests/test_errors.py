@@ -92,7 +92,7 @@ def test_unknown_model__says_what_to_do_and_the_closest_names_never_the_callers_
     assert error.name == "GPT 9"
     assert error.suggestions == ("GPT 5", "GPT 4.1")
     assert str(error) == (
-        "unknown model: 'model' names no model of the catalog: name one by display name, "
+        "unknown model (a name of 5 characters): name a model of the catalog by display name, "
         "alias, slug, a provider's model id, or a litellm model string such as "
         "'openai/gpt-4.1' (see 'policy-router models'); closest catalog names: GPT 5, GPT 4.1"
     )
@@ -105,11 +105,11 @@ def test_unknown_provider__names_the_field_the_closest_and_every_known_one() -> 
                             suggestions=["google"])  # fmt: skip
     assert error.name == "gogle"
     assert str(error) == (
-        "unknown provider in 'deny_providers': name a provider by display name or slug; "
+        "unknown provider in 'deny_providers' (a name of 5 characters): name a provider by display name or slug; "
         "did you mean 'google'? (known: google, groq)"
     )
     assert str(UnknownProvider("gogle")) == (
-        "unknown provider: name a provider by display name or slug"
+        "unknown provider (a name of 5 characters): name a provider by display name or slug"
     )
 
 

@@ -122,7 +122,7 @@ def _by_prefix(catalog: Catalog, name: str, reaches: Mapping[str, frozenset[str]
             name,
             [model.name],
             reason=(
-                f"'model' names {model.name!r} at {' or '.join(reached) or 'a provider'}, "
+                f"it names {model.name!r} at {' or '.join(reached) or 'a provider'}, "
                 f"where it has no route; its providers are "
                 f"{', '.join(p.name for p in serving)}: name the model alone, or with one of "
                 "their litellm prefixes"

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
+from router._core.redact import kind
 from router._core.resend import resends
 from router._errors import FailureKind, InvalidRequest, RouterError, UpstreamFailure
 
@@ -80,11 +81,11 @@ def _timeout(value: object) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidRequest(
-            f"'timeout' must be a finite number of seconds for the whole call (got {value!r}); "
+            f"'timeout' must be a finite number of seconds for the whole call (got {kind(value)}); "
             "an httpx.Timeout is not accepted: pass its total as a number"
         )
     if value <= 0:
-        raise InvalidRequest(f"'timeout' must be more than 0 seconds (got {value!r})")
+        raise InvalidRequest("'timeout' must be more than 0 seconds (got 0 or less)")
     return float(value)
 
 
@@ -93,11 +94,16 @@ def _retries(name: str, value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest(
-            f"{name!r} must be a whole number of 0 or more (got {type(value).__name__}): how "
-            "many times a transient failure is resent to the same route",
+            f"{name!r} must be a whole number of 0 or more (got {_whole(value)}): how many "
+            "times a transient failure is resent to the same route",
             param=name,
         )
     return value
+
+
+def _whole(value: object) -> str:
+    negative = isinstance(value, int) and not isinstance(value, bool) and value < 0
+    return "a negative integer" if negative else kind(value)
 
 
 def deadline_failure(provider: str, seconds: float) -> UpstreamFailure:

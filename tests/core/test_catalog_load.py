@@ -298,7 +298,7 @@ def test_catalog_model__raises_unknown_model_with_a_hint(catalog: Catalog) -> No
         catalog.model("GPT 9")
     assert caught.value.name == "GPT 9"
     assert str(caught.value) == (
-        "unknown model: 'model' names no model of the catalog: name one by display name, "
+        "unknown model (a name of 5 characters): name a model of the catalog by display name, "
         "alias, slug, a provider's model id, or a litellm model string such as "
         "'openai/gpt-4.1' (see 'policy-router models'); closest catalog names: GPT 5, GPT 4.1"
     )
@@ -309,7 +309,7 @@ def test_catalog_provider__raises_unknown_provider_listing_the_known(catalog: Ca
     with pytest.raises(UnknownProvider) as caught:
         catalog.provider("Hyperbolic")
     assert str(caught.value) == (
-        "unknown provider: name a provider by display name or slug (known: anthropic, "
+        "unknown provider (a name of 10 characters): name a provider by display name or slug (known: anthropic, "
         "bedrock, openai, azure, mistral, nebius, google, fireworks, together, groq, cerebras, xai, deepinfra)"
     )
 

@@ -84,7 +84,8 @@ def test_resolve__a_prefix_whose_provider_has_no_route_of_the_model_says_so(
         resolve(catalog, "groq/gpt-4.1", strings=STRINGS, reaches=REACHES)
 
     assert str(caught.value) == (
-        "unknown model: 'model' names 'GPT 4.1' at Groq, where it has no route; its providers "
+        "unknown model (a name of 12 characters): it names 'GPT 4.1' at Groq, where it has no "
+        "route; its providers "
         "are OpenAI, Microsoft Azure: name the model alone, or with one of their litellm "
         "prefixes; closest catalog names: GPT 4.1"
     )

@@ -118,7 +118,7 @@ async def test_num_retries__an_answer_after_a_failover_is_returned(
         ({"timeout": float("nan")}, "'timeout' must be a finite number of seconds"),
         ({"timeout": 0}, "'timeout' must be more than 0 seconds"),
         ({"num_retries": -1}, "'num_retries' must be a whole number of 0 or more"),
-        ({"max_retries": 1.5}, "'max_retries' must be a whole number of 0 or more (got float)"),
+        ({"max_retries": 1.5}, "'max_retries' must be a whole number of 0 or more (got a number)"),
     ],
     ids=["a timeout that is not a number", "a NaN timeout", "a zero timeout",
          "negative retries", "fractional retries"],

@@ -198,8 +198,8 @@ async def test_acompletion__an_unknown_provider_in_privacy_suggests_the_closest(
         await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"allow_providers": ["gorq"]})
 
     assert str(caught.value).startswith(
-        "unknown provider in 'allow_providers': name a provider by display name or slug; "
-        "did you mean 'groq'?"
+        "unknown provider in 'allow_providers' (a name of 4 characters): name a provider by "
+        "display name or slug; did you mean 'groq'?"
     )
     assert "gorq" not in str(caught.value)
 
