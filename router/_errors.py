@@ -161,7 +161,8 @@ def _sized(name: object) -> str:
 
 
 class UnknownModel(RouterError, LookupError):
-    """No model of the catalog has that display name, alias or slug."""
+    """No model of the catalog has that name. ``suggestions`` are the closest catalog names;
+    the message never repeats the caller's text (``name`` keeps it for the caller)."""
 
     http_status = 404
     error_code = "model_not_found"
@@ -171,17 +172,22 @@ class UnknownModel(RouterError, LookupError):
     metric_outcome = "refused"
     metric_reason = "unknown_model"
 
-    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+    def __init__(
+        self, name: str, suggestions: Sequence[str] = (), *, reason: str | None = None
+    ) -> None:
         self.name = name
-        hint = f"; known models include {', '.join(known[:5])}" if known else ""
-        super().__init__(
-            f"unknown model ({_sized(name)}): name a model of the catalog by display name, alias or slug "
-            f"(see 'policy-router models'){hint}"
+        self.suggestions = tuple(suggestions)
+        why = reason or (
+            "name a model of the catalog by display name, alias, slug, a provider's model id, "
+            "or a litellm model string such as 'openai/gpt-4.1' (see 'policy-router models')"
         )
+        hint = f"; closest catalog names: {', '.join(self.suggestions)}" if suggestions else ""
+        super().__init__(f"unknown model ({_sized(name)}): {why}{hint}")
 
 
 class UnknownProvider(RouterError, LookupError):
-    """No provider of the catalog has that display name or slug."""
+    """No provider of the catalog has that display name or slug. The message names the field
+    (``field``, where known) and the closest providers, never the caller's text."""
 
     http_status = 400
     error_code = "invalid_value"
@@ -191,11 +197,23 @@ class UnknownProvider(RouterError, LookupError):
     metric_outcome = "refused"
     metric_reason = "invalid_preferences"
 
-    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        known: Sequence[str] = (),
+        *,
+        field: str | None = None,
+        suggestions: Sequence[str] = (),
+    ) -> None:
         self.name = name
-        hint = f" (known: {', '.join(known)})" if known else ""
+        self.field = field
+        self.suggestions = tuple(suggestions)
+        where = f" in {field!r}" if field else ""
+        close = f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
+        listed = f" (known: {', '.join(known)})" if known else ""
         super().__init__(
-            f"unknown provider ({_sized(name)}): name a provider by display name or slug{hint}"
+            f"unknown provider{where} ({_sized(name)}): name a provider by display name or "
+            f"slug{close}{listed}"
         )
 
 
@@ -369,6 +387,7 @@ class UpstreamFailure(RouterError):
         provider: str,
         retry_after: float | None = None,
     ) -> None:
+        self.retry_after = retry_after  # seconds the provider asked to wait, if it said
         self.kind = kind
         self.status_code = status_code
         self.provider = provider

@@ -122,7 +122,7 @@ def _hint(pipeline: Pipeline, model: str) -> str:
     """The catalog slug of ``model`` for the adapter's per-model choices; an unknown model is
     refused (and audited) by the router itself."""
     try:
-        return pipeline.catalog.model(model).slug
+        return pipeline.loaded.named(model).model.slug
     except (UnknownModel, LookupError):
         return model
 

@@ -46,6 +46,7 @@ from router._config.sources import (
 )
 from router._core.duration import Duration
 from router._core.preferences import FIELDS, Preferences
+from router._core.resend import DEFAULT_RESENDS
 from router._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -265,6 +266,9 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     offline: bool = False
     timeout: float = Field(default=60.0, gt=0)
+    # Resends of a transient failure (timeout, connection, 429, 5xx) to the same route before
+    # failing over, as the openai SDK's max_retries; a library caller's max_retries overrides.
+    resends: int = Field(default=DEFAULT_RESENDS, ge=0, le=10)
     transport: Literal["httpx", "aiohttp"] = "aiohttp"
     server: ServerSettings = Field(default_factory=ServerSettings)
 

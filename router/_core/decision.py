@@ -153,12 +153,12 @@ def _provider_reasons(route: Route, preferences: Preferences) -> list[str]:
 def canonical(catalog: Catalog, preferences: Preferences) -> Preferences:
     """Provider names replaced by the catalog's slugs; an unknown one raises UnknownProvider."""
 
-    def slugs(names: frozenset[str]) -> frozenset[str]:
-        return frozenset(catalog.provider(n).slug for n in names)
+    def slugs(names: frozenset[str], field: str) -> frozenset[str]:
+        return frozenset(catalog.provider(n, field=field).slug for n in names)
 
     allow = preferences.allow_providers
     return replace(
         preferences,
-        allow_providers=None if allow is None else slugs(allow),
-        deny_providers=slugs(preferences.deny_providers),
+        allow_providers=None if allow is None else slugs(allow, "allow_providers"),
+        deny_providers=slugs(preferences.deny_providers, "deny_providers"),
     )

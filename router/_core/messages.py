@@ -27,6 +27,7 @@ from router._core.surface import (
     _named,
     _privacy,
     boolean,
+    did_you_mean,
     either,
     integer,
     json_schema,
@@ -285,7 +286,8 @@ def refusal(name: str) -> str:
         return f"{name!r} is not accepted: {reason}; remove it ({_DOC})"
     return (
         f"unsupported field {named(name)}: the router accepts the Messages fields "
-        f"{', '.join(MESSAGES_PARAMETERS)} only; remove it ({_DOC})"
+        f"{', '.join(MESSAGES_PARAMETERS)} only; remove it"
+        f"{did_you_mean(name, MESSAGES_PARAMETERS)} ({_DOC})"
     )
 
 
@@ -294,11 +296,11 @@ def check_messages(request: Mapping[str, Any], *, counting: bool = False) -> dic
     ``counting``: a count_tokens request, which needs no ``max_tokens``."""
     out: dict[str, Any] = {}
     for name, value in request.items():
+        if value is None:  # absent, as litellm reads it
+            continue
         param = MESSAGES_PARAMETERS.get(name)
         if param is None:
             raise SurfaceError(name, refusal(name))
-        if value is None:
-            continue
         try:
             out[name] = param.check(value, name)
         except _Bad as bad:

@@ -20,18 +20,20 @@ from typing import Any, Final
 
 from router._core.redact import named
 from router._core.surface import (
+    BOOKKEEPING,
     Check,
     Param,
     SurfaceError,
     _Bad,
     _count,
-    _metadata,
     _named,
     _plain,
     _privacy,
     _seconds,
+    accepted,
     boolean,
     check_arguments,
+    did_you_mean,
     either,
     integer,
     json_schema,
@@ -245,6 +247,50 @@ _TEXT: Final = obj(
 )
 
 
+# ``include`` asks for extra output. A value is accepted where it keeps the retention promise
+# (nothing is kept at the provider to serve it), refused with the reason otherwise.
+INCLUDE_ACCEPTED: Final = (
+    # OpenAI documents it for stateless use (store: false, zero data retention): the caller
+    # holds the encrypted reasoning, the provider keeps nothing.
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",  # the answer's own token probabilities
+    "message.input_image.image_url",  # the caller's own input, handed back
+)
+_BUILT_IN: Final = (
+    "is the output of a built-in tool, and built-in tools are refused: they run at the "
+    "provider (searching the web, reading files or vector stores kept there, running code, "
+    "driving a computer), beyond what the catalog declares for the route"
+)
+INCLUDE_REFUSED: Final[Mapping[str, str]] = {
+    "web_search_call.action.sources": _BUILT_IN,
+    "web_search_call.results": _BUILT_IN,
+    "code_interpreter_call.outputs": _BUILT_IN,
+    "computer_call_output.output.image_url": _BUILT_IN,
+    "file_search_call.results": _BUILT_IN,
+}
+
+
+@_named(
+    "[" + " \\| ".join(f"`{v}`" for v in INCLUDE_ACCEPTED) + "]",
+    {"type": "array", "items": {"type": "string", "enum": list(INCLUDE_ACCEPTED)}},
+)
+def _include(value: Any, path: str) -> Any:
+    """The accepted extras; a refused one names its reason, an unknown one the closest."""
+    items = list_of(string)(value, path)
+    for i, item in enumerate(items):
+        if item in INCLUDE_ACCEPTED:
+            continue
+        reason = INCLUDE_REFUSED.get(item)
+        if reason is not None:
+            raise SurfaceError("include", f"{path}[{i}]: {item!r} {reason}; leave it out")
+        raise SurfaceError(
+            "include",
+            f"{path}[{i}]: not an include value the router accepts (it accepts "
+            f"{', '.join(INCLUDE_ACCEPTED)}){did_you_mean(item, INCLUDE_ACCEPTED)} ({_DOC})",
+        )
+    return items
+
+
 def _p(name: str, check: Check, handling: str, **where: bool) -> Param:
     return Param(name, check, handling, **where)
 
@@ -262,7 +308,6 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
         _p("safety_identifier", string, _SCRUBBED),
         _p("prompt_cache_key", string, _SCRUBBED),
-        _p("metadata", _metadata, "user-like keys and values equal to the user id are identifiers: removed or pseudonymised per route, as in chat"),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
         _p("store", _false_only(STORE_REFUSED), "only false; the router sends store: false to OpenAI and Azure"),
         _p("background", _false_only(BACKGROUND_REFUSED), "only false"),
@@ -276,9 +321,11 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("parallel_tool_calls", boolean, "forwarded"),
         _p("text", _TEXT, "its format sent as response_format"),
         _p("reasoning", obj({"effort": one_of("minimal", "low", "medium", "high")}), "its effort sent as reasoning_effort"),
-        _p("timeout", _seconds, "the deadline of the whole call, failover included", proxy=False),
-        _p("num_retries", _count, "retries across allowed routes (never litellm's own)", proxy=False),
-        _p("max_retries", _count, "as num_retries", proxy=False),
+        _p("include", _include, "extras that keep nothing at the provider are accepted (the chat path has none of them to return); built-in tools' outputs are refused"),
+        _p("timeout", _seconds, "the deadline of the whole call, resends and failover included", proxy=False),
+        _p("num_retries", _count, "litellm's retries of the whole call: added to max_retries' resends to the same route", proxy=False),
+        _p("max_retries", _count, "the openai SDK's resends: how many times a transient failure is resent to the same route (default 2)", proxy=False),
+        *BOOKKEEPING,
     )
 }  # fmt: skip
 
@@ -295,7 +342,8 @@ def _refusal(name: str, *, proxy: bool) -> str:
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
         f"unsupported argument {named(name)}: {where} the OpenAI Responses parameters of its "
-        f"accepted surface only; remove it ({_DOC})"
+        f"accepted surface only; remove it{did_you_mean(name, accepted(RESPONSES, proxy=proxy))}"
+        f" ({_DOC})"
     )
 
 

@@ -15,6 +15,7 @@ from router._config.settings import Settings, check_catalog_names
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, decide
+from router._core.names import Named, resolve
 from router._core.preferences import Preferences, version
 from router._errors import UnknownModel
 from router._observe.metrics import UNKNOWN_MODEL
@@ -68,6 +69,17 @@ class Loaded:
                 self._versions.clear()
             known = self._versions[preferences] = version(preferences)
         return known
+
+    def named(self, name: str) -> Named:
+        """The model ``name`` names (a catalog name or a litellm model string) and the
+        providers it restricts to; UnknownModel with the closest names otherwise."""
+        try:
+            return Named(self.catalog.model(name))
+        except UnknownModel:
+            pass
+        return resolve(
+            self.catalog, name, strings=self.deployment.strings(), reaches=self.deployment.reaches
+        )
 
     @property
     def servable_routes(self) -> int:
@@ -158,6 +170,6 @@ def unavailable_routes(
 def model_label(loaded: Loaded, model: str) -> str:
     """The catalog's slug for a metric label; never the caller's own text."""
     try:
-        return loaded.catalog.model(model).slug
+        return loaded.named(model).model.slug
     except (UnknownModel, LookupError, TypeError):
         return UNKNOWN_MODEL

@@ -109,6 +109,13 @@ class Deployment:
     def target(self, route_key: str) -> Target | None:
         return self.targets.get(route_key)
 
+    def strings(self) -> dict[str, tuple[str, ...]]:
+        """Each litellm model string of the deployment, and the route keys it serves."""
+        out: dict[str, tuple[str, ...]] = {}
+        for key, target in self.targets.items():
+            out[target.model] = (*out.get(target.model, ()), key)
+        return out
+
     def missing_credentials(self, target: Target, environ: Mapping[str, str]) -> str | None:
         """None when litellm will find credentials for this target; else what to set."""
         options = self.credentials.get(target.prefix)

@@ -95,8 +95,7 @@ def translate(exc: BaseException, target: Target) -> RouterError:
     """Our error for litellm's ``exc`` on ``target``: RequestRejected or UpstreamFailure."""
     status = _status_code(exc)
     outcome = _refined(outcome_of(exc), status, exc)
-    headers = getattr(exc, "litellm_response_headers", None)  # the provider's, where kept
-    return _error(outcome, status, _detail(exc), target.prefix, retry_after(headers))
+    return _error(outcome, status, _detail(exc), target.prefix, retry_after(_headers(exc)))
 
 
 def failure_for_status(
@@ -104,6 +103,14 @@ def failure_for_status(
 ) -> RouterError:
     """Our error for an HTTP error answer that no library interpreted (the lean path's)."""
     return _error(_by_status(status), status, detail, provider, retry_after(headers))
+
+
+def _headers(exc: BaseException) -> Mapping[str, str] | None:
+    """The provider's answer headers litellm kept on ``exc`` (or on its response), if any."""
+    kept = getattr(exc, "litellm_response_headers", None)
+    if kept is None:
+        kept = getattr(getattr(exc, "response", None), "headers", None)
+    return kept if isinstance(kept, Mapping) else None
 
 
 def _error(

@@ -218,15 +218,36 @@ async def test_policy_violation__403_with_reasons_and_alternatives(
     assert "Claude 4.5 Sonnet" not in error["alternatives"]
 
 
+async def test_chat__a_litellm_model_string_is_routed_to_its_provider(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="azure/gpt-4.1", messages=list(HELLO)
+    )
+
+    assert raw.headers["x-router-route"] == "gpt-4-1/azure"  # not OpenAI, the first route
+    assert raw.parse().model == "azure/gpt-4.1"  # the name the caller asked for
+
+
+async def test_chat__an_unknown_parameter_gets_the_closest_name(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/v1/chat/completions",
+        json={"model": "GPT 4.1", "messages": list(HELLO), "temprature": 0.2},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+
+    assert response.status_code == 400
+    assert "did you mean 'temperature'?" in response.json()["error"]["message"]
+
+
 async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         await sdk.chat.completions.create(model="GPT 9", messages=list(HELLO))
     assert caught.value.body == {
         "message": (
-            "unknown model (a name of 5 characters): name a model of the catalog by display name, alias or slug "
-            "(see 'policy-router models'); known models include Claude 4.5 Sonnet, "
-            "Claude 4.5 Sonnet (reasoning), Claude 4.1 Opus, Claude 4.1 Opus (reasoning), "
-            "Claude 4.5 Haiku"
+            "unknown model (a name of 5 characters): name a model of the catalog by display name, "
+            "alias, slug, a provider's model id, or a litellm model string such as "
+            "'openai/gpt-4.1' (see 'policy-router models'); closest catalog names: GPT 5, GPT 4.1"
         ),
         "type": "invalid_request_error",
         "param": "model",

@@ -74,9 +74,8 @@ def identified(**fields: Any) -> dict[str, Any]:
     every = {
         "user": SENTINEL,
         "safety_identifier": SENTINEL,
-        "metadata": {"user_id": SENTINEL},
         "prompt_cache_key": SENTINEL,
-    }
+    }  # metadata is never forwarded: the router consumes it (tests/test_router.py)
     return {"messages": list(MESSAGES), "temperature": 0.2, **(fields or every)}
 
 
@@ -183,7 +182,6 @@ LANDS: Final[Mapping[str, Mapping[str, set[str]]]] = {
         "together_ai": {"$.safety_identifier"},
         "groq": {"$.safety_identifier"},
     },
-    "metadata": {"anthropic": {"$.metadata.user_id"}},
     "prompt_cache_key": {
         prefix: {"$.prompt_cache_key"}
         for prefix in (
@@ -200,13 +198,11 @@ LANDS: Final[Mapping[str, Mapping[str, set[str]]]] = {
 LEAN_LANDS: Final[Mapping[str, set[str]]] = {
     "user": {"$.user"},
     "safety_identifier": {"$.safety_identifier"},
-    "metadata": set(),
     "prompt_cache_key": {"$.prompt_cache_key"},
 }
 FIELD_VALUES: Final[Mapping[str, Any]] = {
     "user": SENTINEL,
     "safety_identifier": SENTINEL,
-    "metadata": {"user_id": SENTINEL},
     "prompt_cache_key": SENTINEL,
 }
 
