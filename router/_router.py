@@ -43,7 +43,7 @@ from router._settings import Settings
 from router._store.base import PreferenceStore
 from router._store.lazy import LazyStore
 from router._upstream import lean, params, setup
-from router._upstream.deployment import Deployment, load_deployment
+from router._upstream.deployment import NOT_DEPLOYED, Deployment, load_deployment
 from router._user_preferences import UserPreferences
 
 
@@ -662,7 +662,7 @@ def _unavailable_routes(
     for route in catalog.routes:
         target = deployment.target(route.key)
         if target is None:
-            out[route.key] = "no litellm model string for this route in the deployment"
+            out[route.key] = NOT_DEPLOYED
         elif not settings.offline:
             missing = deployment.missing_credentials(target, environ)
             if missing:

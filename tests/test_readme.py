@@ -154,8 +154,8 @@ def run_offline_program(workdir: Path, marker: str) -> subprocess.CompletedProce
 def test_readme__python_program_runs_offline(workdir: Path) -> None:
     done = run_offline_program(workdir, "asyncio.run(main())")
     assert "[offline] policy-router chose Groq for Kimi K2" in done.stdout
-    assert "retention 30 days exceeds max_retention not stored" in done.stdout
-    assert "exceeds max_retention 24 hours" in done.stdout
+    assert "it keeps API data for 30 days, but max_retention allows no storage" in done.stdout
+    assert "but max_retention allows at most 24 hours" in done.stdout
 
 
 def test_readme__preferences_snippet_runs(workdir: Path) -> None:

@@ -535,8 +535,8 @@ async def test_acompletion__refuses_what_the_surface_does_not_accept(
     [
         pytest.param({"store": 0}, "store: expected false", id="store=0"),
         pytest.param({"store": True}, "store: expected false", id="store=True"),
-        pytest.param({"temperature": float("nan")}, "temperature: expected a finite number, got nan", id="NaN"),
-        pytest.param({"top_p": float("inf")}, "top_p: expected a finite number, got inf", id="Infinity"),
+        pytest.param({"temperature": float("nan")}, "temperature: expected a finite number, got a non-finite number", id="NaN"),
+        pytest.param({"top_p": float("inf")}, "top_p: expected a finite number, got a non-finite number", id="Infinity"),
         pytest.param(
             {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"maximum": float("nan")}}}]},
             "tools[0].function.parameters.maximum: expected a finite number",

@@ -77,8 +77,27 @@ def schema_of(check: Check) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """The kind of a JSON value, never the value itself (it may be an id or content):
+    'a boolean', 'a string of 12 characters', 'an array of 3 items'."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number" if math.isfinite(value) else "a non-finite number"
+    if isinstance(value, str):
+        return f"a string of {_plural(len(value), 'character')}"
+    if isinstance(value, list | tuple):
+        return f"an array of {_plural(len(value), 'item')}"
+    if isinstance(value, dict):
+        return f"an object with {_plural(len(value), 'key')}"
+    return f"a {type(value).__name__}"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @_named("number", {"type": "number"})

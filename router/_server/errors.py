@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final, cast
 
 from fastapi import FastAPI, Request, Response
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from router._core.catalog import Route
+from router._core.decision import Decision
 from router._errors import (
     BackendsUnconfigured,
     BackendUnavailable,
@@ -39,6 +41,7 @@ from router._errors import (
     UpstreamFailure,
 )
 from router._server.refusal import audit_refusal
+from router._upstream.deployment import NO_CREDENTIALS, NOT_DEPLOYED
 
 log = logging.getLogger("router.server")
 
@@ -115,15 +118,37 @@ def api_error(exc: RouterError) -> ApiError:
 
 @api_error.register
 def _(exc: PolicyViolation) -> ApiError:
-    rejected = [r.to_dict() for r in exc.decision.rejected]
+    public = PolicyViolation(_without_operator_facts(exc.decision), exc.alternatives)
+    rejected = [r.to_dict() for r in public.decision.rejected]
     return ApiError(
         403,
-        str(exc),
+        str(public),
         kind="permission_error",
         code="policy_violation",
         rejected=rejected,
         alternatives=list(exc.alternatives),
     )
+
+
+# What an API caller reads instead of a deployment fact (which variables the operator lacks).
+NOT_CONFIGURED: Final = "it is not configured on this server (the operator's log says why)"
+
+
+def _without_operator_facts(decision: Decision) -> Decision:
+    """``decision`` with each reason about the deployment (missing credentials, a route with
+    no model string) replaced by ``NOT_CONFIGURED``; the originals go to the operator's log."""
+    rejected = []
+    for rejection in decision.rejected:
+        facts = [r for r in rejection.reasons if _operator_fact(r)]
+        for fact in facts:
+            log.warning("route %s is not servable: %s", rejection.route.key, fact)
+        reasons = tuple(NOT_CONFIGURED if _operator_fact(r) else r for r in rejection.reasons)
+        rejected.append(replace(rejection, reasons=reasons))
+    return replace(decision, rejected=tuple(rejected))
+
+
+def _operator_fact(reason: str) -> bool:
+    return reason.startswith(NO_CREDENTIALS) or reason == NOT_DEPLOYED
 
 
 @api_error.register

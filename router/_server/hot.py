@@ -22,13 +22,13 @@ from typing import Any, Final, cast
 import anyio
 import orjson
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from router._core.surface import SurfaceError, check_request
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
+from router._server.auth import key_credentials
 from router._server.chat import (
     _as_openai_sends,
     _event,
@@ -58,7 +58,7 @@ async def chat_completions(request: Request) -> Response:
     """A chat completion routed only to backends the policy allows (JSON, or SSE if ``stream``)."""
     request.scope["route"] = _ROUTE  # what the access log names (FastAPI's routes set it)
     ctx = context(request)
-    ctx.keys.caller(_credentials(request.headers.get("authorization")))
+    ctx.keys.caller(key_credentials(request.headers.get("authorization")))
     fields = _fields(await request.body())
     try:
         header = router_user(request, request.headers.get("x-router-user"))
@@ -92,14 +92,6 @@ async def chat_completions(request: Request) -> Response:
         body = orjson.loads(result.body) | {"model": model}  # the name the caller asked for
         return Response(orjson.dumps(body), media_type=result.content_type, headers=headers)
     return JSONResponse(_plain(result) | {"model": model}, headers=headers)
-
-
-def _credentials(authorization: str | None) -> HTTPAuthorizationCredentials | None:
-    """FastAPI's HTTPBearer (auto_error off) without the dependency machinery."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if not authorization or scheme.lower() != "bearer":
-        return None
-    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
 
 
 def _fields(body: bytes) -> dict[str, Any]:

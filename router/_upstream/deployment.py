@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +20,11 @@ from router._errors import ConfigError
 
 # libyaml's loader where PyYAML was built with it (the wheels are): same safe subset, faster.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# The start of a reason that names the environment variables the operator has not set: the
+# library's caller is the operator and reads it; the proxy keeps it in the operator's log.
+NO_CREDENTIALS: Final = "no credentials: set "
+NOT_DEPLOYED: Final = "no litellm model string for this route in the deployment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,7 @@ class Deployment:
         if any(all(environ.get(name) for name in option) for option in options):
             return None
         wanted = " or ".join(" and ".join(option) for option in options)
-        return f"no credentials: set {wanted}"
+        return f"{NO_CREDENTIALS}{wanted}"
 
     def with_overrides(self, models: Mapping[str, str]) -> Deployment:
         """Apply ``{"model-slug/provider-slug": "litellm/model-string"}`` overrides from settings."""

@@ -243,7 +243,9 @@ def test_verify__an_attempt_to_a_route_the_catalog_rejects_fails(tmp_path: Path)
     assert not found.breaks
     assert not found.ok
     assert [(v.line, v.route) for v in found.violations] == [(1, kept.key), (2, kept.key)]
-    assert "rejects it under the recorded preferences: retention" in found.violations[1].reason
+    assert (
+        "rejects it under the recorded preferences: it keeps API data" in found.violations[1].reason
+    )
 
 
 def test_verify__an_attempt_outside_its_decision_fails(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ async def test_bad_input__metadata_message_says_what_was_expected(
     http, _ = served
     response = await post_raw(http, json.dumps(chat(metadata=["a"])).encode())
     assert response.json()["error"]["message"] == (
-        "metadata: expected an object, got ['a'] (see README, 'Accepted request surface')"
+        "metadata: expected an object, got an array of 1 item (see README, 'Accepted request surface')"
     )
 
 
