@@ -41,7 +41,7 @@ from router._errors import (
     UpstreamFailure,
 )
 from router._server.refusal import audit_refusal
-from router._upstream.deployment import NO_CREDENTIALS, NOT_DEPLOYED
+from router._upstream.deployment import OPERATOR_FACTS
 
 log = logging.getLogger("router.server")
 
@@ -148,7 +148,7 @@ def _without_operator_facts(decision: Decision) -> Decision:
 
 
 def _operator_fact(reason: str) -> bool:
-    return reason.startswith(NO_CREDENTIALS) or reason == NOT_DEPLOYED
+    return reason.startswith(OPERATOR_FACTS)
 
 
 @api_error.register

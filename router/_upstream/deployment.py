@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from router._errors import ConfigError
+from router._errors import ConfigError, installed
 
 # libyaml's loader where PyYAML was built with it (the wheels are): same safe subset, faster.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -25,6 +25,10 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # library's caller is the operator and reads it; the proxy keeps it in the operator's log.
 NO_CREDENTIALS: Final = "no credentials: set "
 NOT_DEPLOYED: Final = "no litellm model string for this route in the deployment"
+NOT_INSTALLED: Final = "not installed here: "
+OPERATOR_FACTS: Final = (NO_CREDENTIALS, NOT_DEPLOYED, NOT_INSTALLED)
+# litellm prefixes whose requests are signed by a package of an extra (module, extra).
+_SIGNED_BY: Final = {"bedrock": ("boto3", "bedrock"), "vertex_ai": ("google.auth", "vertex")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,9 @@ class Deployment:
 
     def missing_credentials(self, target: Target, environ: Mapping[str, str]) -> str | None:
         """None when litellm will find credentials for this target; else what to set."""
+        signer = _SIGNED_BY.get(target.prefix)
+        if signer and not installed(signer[0]):
+            return f"{NOT_INSTALLED}pip install 'policy-router[{signer[1]}]'"
         options = self.credentials.get(target.prefix)
         if not options:
             return None

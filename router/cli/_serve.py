@@ -47,9 +47,9 @@ def serve(
     ),
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy (settings from POLICY_ROUTER_* variables)."""
-    from router._server.app import check_auth_settings
-
     with one_line_errors():
+        from router._server.app import check_auth_settings  # needs the 'proxy' extra
+
         settings = _settings(host, port, allow_no_auth)
         check_auth_settings(settings.server)
         if workers > 1:
