@@ -8,6 +8,7 @@ fails over between allowed routes, and writes every step to the audit log.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 import uuid
@@ -45,6 +46,8 @@ from router._store.lazy import LazyStore
 from router._upstream import lean, params, setup
 from router._upstream.deployment import NOT_DEPLOYED, Deployment, load_deployment
 from router._user_preferences import UserPreferences
+
+log = logging.getLogger("router")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,7 @@ class PolicyRouter:
             )
         settings = settings or Settings(**overrides)
         catalog, deployment = _read(settings)
+        settings = _offline_when_unconfigured(settings, catalog, deployment)
         return cls(
             catalog=catalog,
             deployment=deployment,
@@ -668,6 +672,29 @@ def _unavailable_routes(
             if missing:
                 out[route.key] = missing
     return out
+
+
+def _offline_when_unconfigured(
+    settings: Settings, catalog: Catalog, deployment: Deployment
+) -> Settings:
+    """With ``offline`` not set and no provider credentials at all, the library runs offline
+    (litellm's mock answers) and says so, once per process, on the ``router`` logger."""
+    if "offline" in settings.model_fields_set or settings.offline:
+        return settings
+    unavailable = _unavailable_routes(catalog, deployment, settings, os.environ)
+    if len(unavailable) < len(catalog.routes):
+        return settings
+    _say_offline()
+    return settings.model_copy(update={"offline": True})
+
+
+@functools.cache
+def _say_offline() -> None:
+    log.warning(
+        "policy-router: no provider credentials are set, so it runs offline: no provider is "
+        "contacted and answers come from litellm's mock. Set a provider's key (OPENAI_API_KEY, "
+        "...) to route for real, or POLICY_ROUTER_OFFLINE=false to refuse instead."
+    )
 
 
 def _model_label(loaded: Loaded, model: str) -> str:

@@ -26,7 +26,7 @@ from router._upstream import setup
 
 def app() -> FastAPI:
     """One worker's app; its router is closed when the worker shuts down."""
-    settings = Settings()
+    settings = Settings().serving()
     setup.configure(settings.transport)
     _tracing.configure()  # the OTEL_* variables, unless the host set tracing up
     router = PolicyRouter.from_settings(settings)

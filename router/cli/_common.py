@@ -81,11 +81,13 @@ def _flag(spec: PreferenceField, privacy: inspect.Parameter) -> inspect.Paramete
 
 
 def settings(offline: bool | None = None) -> Settings:
-    """Settings from the environment, with ``--offline/--online`` applied when given."""
+    """Settings from the environment, with ``--offline/--online`` applied when given. Never
+    offline by guess, as the library is with no credentials: a command says what is missing
+    (``route`` decides per model, router/cli/_route.py)."""
     from router._settings import Settings
 
     config = Settings()
-    return config if offline is None else config.model_copy(update={"offline": offline})
+    return config.model_copy(update={"offline": config.offline if offline is None else offline})
 
 
 def run_with_router(

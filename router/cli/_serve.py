@@ -75,7 +75,7 @@ def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settin
     changes: dict[str, Any] = {"host": host, "port": port, "allow_no_auth": allow_no_auth or None}
     changes = {k: v for k, v in changes.items() if v is not None}
     server = settings.server.model_validate(settings.server.model_dump() | changes)
-    return settings.model_copy(update={"server": server})
+    return settings.model_copy(update={"server": server}).serving()
 
 
 async def _serve(settings: Settings) -> None:
