@@ -52,6 +52,11 @@ def configure(transport: Transport = "httpx") -> None:
         litellm.disable_aiohttp_transport = use_httpx
 
 
+def loaded() -> bool:
+    """Whether litellm is imported and configured in this process already."""
+    return _module.cache_info().currsize > 0
+
+
 def _keep_connections_alive(litellm: Any) -> None:
     """Give every httpx client litellm builds from now on router._upstream.keepalive's pool and transport.
 

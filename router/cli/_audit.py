@@ -15,9 +15,17 @@ from router._audit.query import Filter, Summary, outcome_of, report, select
 from router._audit.records import read
 from router._audit.verify import Report, verify
 from router._core.duration import Duration
-from router.cli._common import JsonOption, err, one_line_errors, out, print_json, settings
+from router.cli._common import (
+    JsonOption,
+    err,
+    one_line_errors,
+    out,
+    print_json,
+    settings,
+    typer_app,
+)
 
-app = typer.Typer(help="Read audit logs: verify them, query them.", no_args_is_help=True)
+app = typer_app("Read audit logs: verify them, query them.")
 
 Files = typer.Argument(..., help="Audit logs, oldest first; '-' reads standard input.")
 PoliciesOption = typer.Option(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import typer
 
-from router.cli._common import one_line_errors
+from router.cli._common import load_litellm, one_line_errors
 
 if TYPE_CHECKING:
     import uvicorn
@@ -90,9 +90,8 @@ async def _serve(settings: Settings) -> None:
     from router._server.connection import with_header_deadline
     from router._server.operations import reload_on_sighup
     from router._server.startup import log_startup
-    from router._upstream import setup
 
-    setup.configure(settings.transport)  # import litellm now, not in the first request
+    load_litellm(settings.transport)  # import litellm now, not in the first request
     _tracing.configure()  # the OTEL_* variables, unless the host set tracing up
     _tracing.settle()  # no provider set up: no span per request
     logs.lean_records()
