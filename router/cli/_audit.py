@@ -168,17 +168,27 @@ def query_command(
     for_report: bool = typer.Option(
         False, "--report", help="Providers that received the requests, and their data policy."
     ),
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        help="With --report: write it as one self-contained HTML page to this file.",
+    ),
     policies: Path | None = PoliciesOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The records that match, as a table (time, model, provider, outcome, catalog version)."""
     unreadable: list[str] = []
     with one_line_errors():
+        if html is not None and not for_report:
+            raise ValueError("--html writes the report: add --report")
         where = _filter(user, since, until, model, provider, catalog_version, outcome, event)
         records = select(read(files), where, unreadable)
         if for_report:
             found = report(records, Catalogs(policies or settings().catalog.parent))
-            _print_report(found, user, where, as_json)
+            if html is not None:
+                _write_page(found, where, html)
+            else:
+                _print_report(found, user, where, as_json)
         elif summary:
             counts = Summary()
             for record in records:
@@ -200,7 +210,7 @@ def summary_command(
     query_command(
         files=files, user=None, since=None, until=None, model=None, provider=None,
         catalog_version=None, outcome=None, event=None, summary=True, for_report=False,
-        policies=None, as_json=as_json,
+        html=None, policies=None, as_json=as_json,
     )  # fmt: skip
 
 
@@ -245,6 +255,18 @@ def _print_counts(title: str, counts: Counter[str]) -> None:
     for key, count in counts.most_common():
         table.add_row(key, str(count))
     out.print(table)
+
+
+def _write_page(found: dict[str, Any], where: Filter, path: Path) -> None:
+    """The report as an HTML page; the user appears as their audit pseudonym only."""
+    from router._audit.report_page import render
+
+    period = {
+        "since": where.since.isoformat() if where.since else None,
+        "until": where.until.isoformat() if where.until else None,
+    }
+    path.write_text(render(found | period, where.user), encoding="utf-8")
+    err.print(f"wrote {path}", markup=False)
 
 
 def _print_report(found: dict[str, Any], user: str | None, where: Filter, as_json: bool) -> None:
