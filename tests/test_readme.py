@@ -279,7 +279,8 @@ def test_readme__aresponses_program_runs_offline(workdir: Path) -> None:
     first, streamed = done.stdout.splitlines()
     assert first.startswith("[offline] policy-router chose Groq for Kimi K2")
     assert streamed.startswith("[offline] policy-router chose OpenAI for GPT 4.1")
-    assert '"api":"responses"' in done.stderr
+    audit = Path(os.environ["POLICY_ROUTER_DATA_DIR"]) / "audit.jsonl"
+    assert '"api":"responses"' in audit.read_text()  # the data directory's log, not stderr
 
 
 def test_readme__anthropic_sdk_example_works_against_the_proxy(served: int) -> None:
