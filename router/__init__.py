@@ -6,9 +6,13 @@ privacy preferences, forwarded through litellm to an allowed backend, and audite
     r = PolicyRouter.from_settings()
     resp = await r.acompletion(model="Claude 4.5 Sonnet", messages=[...], user="alice")
 
+    import router
+    router.install()  # every litellm call in this process goes through the policy, or is refused
+
 Importing ``router`` does not import litellm; the first forwarded request does.
 """
 
+from router._config.settings import Settings
 from router._core.catalog import (
     Catalog,
     DataPolicy,
@@ -39,9 +43,9 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
-from router._failover import Attempt
+from router._gate import install, uninstall
+from router._pipeline.failover import Attempt
 from router._router import ModelAvailability, PolicyRouter
-from router._settings import Settings
 
 __all__ = [
     "Attempt",
@@ -76,6 +80,8 @@ __all__ = [
     "UserIdentifier",
     "combine",
     "decide",
+    "install",
     "load_catalog",
     "parse_catalog",
+    "uninstall",
 ]

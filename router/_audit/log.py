@@ -2,7 +2,7 @@
 
 Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``,
 ``catalog.loaded`` (a reload: old and new label and hash), and
-``audit.checkpoint`` in the checkpoint sink. Callers pass only what may be logged: pseudonyms,
+``audit.checkpoint`` in the checkpoint sink; router/_audit/records.py declares each one's fields. Callers pass only what may be logged: pseudonyms,
 never raw user ids; never message content; never credentials. This module does not guess which
 fields are safe; the router decides.
 
@@ -24,16 +24,17 @@ import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import orjson
 
 from router._audit import chain
+from router._audit.records import Checkpoint
 from router._audit.sink import FileSink, open_sink
 
 if TYPE_CHECKING:
-    from router._settings import Settings
+    from router._config.settings import Settings
 
 Target = str | Path | TextIO | Callable[[str], None]
 _LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -41,6 +42,7 @@ MAX_TEXT: Final = 512  # characters of one string in a record; the rest is count
 _PLAIN: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS  # no default: raises
 _LONG_RUN: Final = re.compile(b'[^"]{%d,}' % (MAX_TEXT + 1))
 _CHAIN_OWN: Final = frozenset({"writer", "seq", "prev"})  # the writer's own: never cut
+_NONE: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 class AuditLog:
@@ -97,7 +99,7 @@ class AuditLog:
 
         ``sink`` replaces the settings' sink; ``checkpoint=False`` writes no checkpoints (for a
         sink that keeps nothing)."""
-        from router._keyfile import audit_key
+        from router._config.keyfile import audit_key
 
         records, checkpoints = settings.resolved_audit()
         return cls(
@@ -109,9 +111,14 @@ class AuditLog:
             checkpoint_seconds=settings.audit_checkpoint_seconds,
         )
 
-    def emit(self, event: str, **fields: Any) -> None:
-        """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``."""
-        record = {"ts": _now(), "event": event, **fields}
+    def emit(self, event: str, declared: Mapping[str, Any] = _NONE, /, **fields: Any) -> None:
+        """Write one record: ``{"ts": …, "event": event, **declared, **fields, "writer", "seq",
+        "chain"}``.
+
+        ``declared`` holds the event's fields as router/_audit/records.py declares them (the
+        router's writers build it with its classes; ``fields`` add to it); they are rendered
+        once, not checked here."""
+        record = {"ts": _now(), "event": event, **declared, **fields}
         with self._lock:
             if self._sink.prepare():
                 self._fresh = True
@@ -147,13 +154,14 @@ class AuditLog:
     def _write_checkpoint(self) -> None:
         if self._checkpoints is None:
             return
-        point = {
-            "ts": _now(),
-            "event": chain.CHECKPOINT_EVENT,
-            "writer": self.writer,
-            "seq": self._seq,
-            "head": self._head,
-        }
+        point = Checkpoint(
+            ts=_now(),
+            event=chain.CHECKPOINT_EVENT,
+            writer=self.writer,
+            seq=self._seq,
+            head=self._head,
+            mac="",  # not part of what the mac covers
+        )
         point["mac"] = chain.checkpoint_mac(self._key, point)
         self._checkpoints.prepare()
         self._checkpoints.write(orjson.dumps(point, option=_LINE))

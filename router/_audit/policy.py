@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import orjson
 
-from router._audit.records import Line
+from router._audit.records import Line, RouteAttempt, RouteDecision, Searched
 from router._core.catalog import Catalog, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import decide, reasons_against
@@ -93,15 +93,15 @@ class PolicyCheck:
         self._allowed: dict[tuple[str, str, bytes], frozenset[str] | str] = {}
 
     def add(self, line: Line, record: dict[str, Any]) -> None:
-        event = record.get("event")
+        event = cast(Searched, record).get("event")
         if event == "route.decision":
             self.decisions_checked += 1
-            self._decision(line, record)
+            self._decision(line, cast(RouteDecision, record))
         elif event == "route.attempt":
             self.attempts_checked += 1
-            self._attempt(line, record)
+            self._attempt(line, cast(RouteAttempt, record))
 
-    def _decision(self, line: Line, record: dict[str, Any]) -> None:
+    def _decision(self, line: Line, record: RouteDecision) -> None:
         version, request = record.get("catalog_version"), record.get("request_id")
         preferences = record.get("preferences")
         order = record.get("order")
@@ -121,7 +121,7 @@ class PolicyCheck:
             if key not in allowed:
                 self._violate(line, record, str(key), self._why_not(version, key, wanted))
 
-    def _attempt(self, line: Line, record: dict[str, Any]) -> None:
+    def _attempt(self, line: Line, record: RouteAttempt) -> None:
         key = record.get("route")
         decided = self._decided.get(str(record.get("request_id")))
         if decided is None:
@@ -181,7 +181,9 @@ class PolicyCheck:
         reasons = reasons_against(route, Preferences.from_dict(orjson.loads(preferences)))
         return f"catalog {version} rejects it under the recorded preferences: {'; '.join(reasons)}"
 
-    def _violate(self, line: Line, record: dict[str, Any], route: object, reason: str) -> None:
+    def _violate(
+        self, line: Line, record: RouteDecision | RouteAttempt, route: object, reason: str
+    ) -> None:
         request = record.get("request_id")
         self.violations.append(
             Violation(
@@ -194,7 +196,7 @@ class PolicyCheck:
         )
 
 
-def identifier_problems(route: Route, record: dict[str, Any]) -> list[str]:
+def identifier_problems(route: Route, record: RouteAttempt) -> list[str]:
     """Whether the attempt's reported identifier handling fits the route's rule."""
     rule = route.policy.effective_user_identifier.value
     problems = []

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from router._audit import chain
 from router._audit.policy import PolicyCheck, Violation
-from router._audit.records import Line, read
+from router._audit.records import Chained, Checkpoint, Line, Searched, read
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +87,13 @@ class ChainCheck:
     def add(self, line: Line, record: dict[str, Any]) -> None:
         """Check one record; its ``chain`` field is taken out (the rest is what was hashed)."""
         value = record.pop("chain", None)
-        writer, seq = record.get("writer"), record.get("seq")
+        chained = cast(Chained, record)
+        writer, seq = chained.get("writer"), chained.get("seq")
         if not isinstance(writer, str) or not isinstance(seq, int) or not isinstance(value, str):
             self._break(line, None, "record without chain fields (writer, seq, chain): inserted?")
             return
         state = self.writers.get(writer)
-        if state is not None and seq == state.seq + 1 and "prev" not in record:
+        if state is not None and seq == state.seq + 1 and "prev" not in chained:
             prev: str | None = state.head  # the common case, kept short
         else:
             prev = self._start(line, record, writer, seq, state)
@@ -117,7 +118,7 @@ class ChainCheck:
         self, line: Line, record: dict[str, Any], writer: str, seq: int, state: _Writer | None
     ) -> str | None:
         """The chain value this record follows; ``None`` (after reporting) when it cannot say."""
-        named = record.get("prev")
+        named = cast(Chained, record).get("prev")
         if state is None:
             if not isinstance(named, str):
                 self._break(
@@ -157,8 +158,9 @@ class Checkpoints:
         self, line: Line, point: dict[str, Any], seen: dict[str, _Writer] | None = None
     ) -> None:
         """A checkpoint; ``seen``: the writers read so far (for one found inline in a log)."""
-        mac = point.get("mac")
-        writer, seq, head = point.get("writer"), point.get("seq"), point.get("head")
+        checkpoint = cast(Checkpoint, point)
+        mac = checkpoint.get("mac")
+        writer, seq, head = checkpoint.get("writer"), checkpoint.get("seq"), checkpoint.get("head")
         if not isinstance(mac, str) or not chain.same(chain.checkpoint_mac(self._key, point), mac):
             self._report.breaks.append(
                 Break(line.file, line.number, None, "checkpoint's mac does not match: forged or edited")
@@ -180,16 +182,18 @@ class Checkpoints:
         """A log record named by a checkpoint must carry the head the checkpoint saw."""
         if not self.heads:
             return
-        head = self.heads.pop((record.get("writer"), record.get("seq")), None)  # type: ignore[arg-type]
-        if head is not None and not chain.same(head, record.get("chain")):
+        chained = cast(Chained, record)
+        head = self.heads.pop((chained.get("writer"), chained.get("seq")), None)
+        if head is not None and not chain.same(head, chained.get("chain")):
             self._report.breaks.append(
-                Break(line.file, line.number, record.get("writer"), "record differs from the one a checkpoint saw")
+                Break(line.file, line.number, chained.get("writer"), "record differs from the one a checkpoint saw")
             )  # fmt: skip
 
     def finish(self, writers: dict[str, _Writer]) -> None:
         """Checkpoints never met: the log ends before them, or lost that writer entirely."""
         for line, point in self._points:
-            writer, seq = point["writer"], point["seq"]
+            checkpoint = cast(Checkpoint, point)
+            writer, seq = checkpoint["writer"], checkpoint["seq"]
             if (writer, seq) not in self.heads:
                 continue
             last = writers.get(writer)
@@ -201,7 +205,7 @@ class Checkpoints:
             if last is None or last.seq < seq:
                 self._report.breaks.append(
                     Break(line.file, line.number, writer,
-                          f"truncated: a checkpoint at {point.get('ts')} counts {seq} records of writer {writer}; {where}")
+                          f"truncated: a checkpoint at {checkpoint.get('ts')} counts {seq} records of writer {writer}; {where}")
                 )  # fmt: skip
 
 
@@ -217,7 +221,10 @@ def verify(
     report = Report(files=names)
     points = Checkpoints(key, report)
     for line in read(checkpoints):
-        if line.record is not None and line.record.get("event") == chain.CHECKPOINT_EVENT:
+        if (
+            line.record is not None
+            and cast(Searched, line.record).get("event") == chain.CHECKPOINT_EVENT
+        ):
             points.add(line, line.record)
     chained = ChainCheck(key, report)
     policy = PolicyCheck(policies, report.violations)
@@ -226,7 +233,7 @@ def verify(
         if record is None:
             report.breaks.append(Break(line.file, line.number, None, "not a JSON audit record"))
             continue
-        if record.get("event") == chain.CHECKPOINT_EVENT:
+        if cast(Searched, record).get("event") == chain.CHECKPOINT_EVENT:
             points.add(line, record, chained.writers)
             continue
         report.records += 1

@@ -26,8 +26,8 @@ def versions() -> str:
     its package metadata (importing it takes seconds)."""
     from importlib.metadata import version
 
+    from router._config.settings import Settings
     from router._core.catalog_load import load_catalog
-    from router._settings import Settings
 
     with _common.one_line_errors():
         catalog = load_catalog(Settings().catalog).label

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 from rich.table import Table
 
 from router._audit.policy import Catalogs
 from router._audit.query import Filter, Summary, outcome_of, report, select
-from router._audit.records import read
+from router._audit.records import Searched, read
 from router._audit.verify import Report, verify
 from router._core.duration import Duration
 from router.cli._common import (
@@ -47,7 +47,7 @@ def verify_command(
     Exit 2 when verification fails (the first break is located by file and line)."""
     with one_line_errors():
         config = settings()
-        from router._keyfile import audit_key
+        from router._config.keyfile import audit_key
 
         found = verify(
             files,
@@ -119,8 +119,8 @@ def _filter(
     config = settings()
     pseudonym = None
     if user is not None:
+        from router._config.keyfile import pseudonym_key
         from router._core.pseudonym import Pseudonymizer
-        from router._keyfile import pseudonym_key
 
         pseudonym = Pseudonymizer(pseudonym_key(config, create=False)).for_audit(user)
     return Filter(
@@ -219,10 +219,11 @@ def _print_records(records: list[dict[str, Any]], as_json: bool) -> None:
         print_json(records)
         return
     table = Table("time", "event", "model", "provider", "outcome", "catalog version", "request")
-    for r in records:
+    for record in records:
+        r = cast(Searched, record)
         table.add_row(
             str(r.get("ts", "")), str(r.get("event", "")), str(r.get("model") or ""),
-            str(r.get("provider") or ""), outcome_of(r), str(r.get("catalog_version") or ""),
+            str(r.get("provider") or ""), outcome_of(record), str(r.get("catalog_version") or ""),
             str(r.get("request_id") or "")[:12],
         )  # fmt: skip
     out.print(table)

@@ -20,8 +20,8 @@ from router._core.preferences import BOOLEAN, FIELDS, PROVIDERS, PreferenceField
 from router._errors import RouterError
 
 if TYPE_CHECKING:
+    from router._config.settings import Settings
     from router._router import PolicyRouter
-    from router._settings import Settings
 
 T = TypeVar("T")
 
@@ -99,7 +99,7 @@ def settings(offline: bool | None = None) -> Settings:
     """Settings from the environment, with ``--offline/--online`` applied when given. Never
     offline by guess, as the library is with no credentials: a command says what is missing
     (``route`` decides per model, router/cli/_route.py)."""
-    from router._settings import Settings
+    from router._config.settings import Settings
 
     config = Settings()
     return config.model_copy(update={"offline": config.offline if offline is None else offline})

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from router import PolicyRouter, PolicyViolation, UnknownModel, load_catalog
 from router._audit import log as audit_log_module
-from router._settings import Settings
+from router._config.settings import Settings
 from router.cli import app
 from tests._support.png import colours
 from tests._support.repo import CURRENT_CATALOG

@@ -19,11 +19,11 @@ from fastapi import FastAPI
 from openai.types.chat import ChatCompletionUserMessageParam
 
 from router._audit import AuditLog
+from router._config.settings import ServerSettings, Settings
 from router._errors import ConfigError, FailureKind, RouterError, UpstreamFailure
-from router._failover import Answered
+from router._pipeline.failover import Answered
 from router._router import PolicyRouter
 from router._server.app import check_auth_settings, create_app, is_loopback
-from router._settings import ServerSettings, Settings
 from tests._support.wire import mock_provider, use_fake_credentials
 
 API_KEY: Final = "test-api-key-0001-long"
@@ -363,7 +363,7 @@ async def test_unexpected_error__500_without_traceback(
     async def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret-internal-detail")
 
-    monkeypatch.setattr(router, "route_completion", broken)
+    monkeypatch.setattr(router.pipeline, "route", broken)
     response = await http.post("/v1/chat/completions", json=chat(), headers=auth())
     assert response.status_code == 500
     assert "secret-internal-detail" not in response.text
@@ -392,7 +392,7 @@ async def test_stream__failure_after_first_chunk_ends_with_an_error_event(
     async def streaming(*_: Any, **__: Any) -> Any:
         return chunks(), Answered("req", router.catalog.routes_of("GPT 4.1")[0], offline=True)
 
-    monkeypatch.setattr(router, "route_completion", streaming)
+    monkeypatch.setattr(router.pipeline, "route", streaming)
     response = await http.post("/v1/chat/completions", json=chat(stream=True), headers=auth())
     events = [e.removeprefix("data: ") for e in response.text.split("\n\n") if e]
     assert json.loads(events[0])["choices"][0]["delta"]["content"] == "hi"
@@ -416,7 +416,7 @@ async def test_stream__sdk_raises_on_the_error_event(
     async def streaming(*_: Any, **__: Any) -> Any:
         return chunks(), Answered("req", router.catalog.routes_of("GPT 4.1")[0], offline=True)
 
-    monkeypatch.setattr(router, "route_completion", streaming)
+    monkeypatch.setattr(router.pipeline, "route", streaming)
     stream = await sdk.chat.completions.create(model="GPT 4.1", messages=list(HELLO), stream=True)
     with pytest.raises(openai.APIError, match="internal error"):
         async for _ in stream:
@@ -461,6 +461,41 @@ async def test_backends_down__503_with_every_attempt(
     ]
     assert "upstream exploded" not in response.text
     assert "fake" not in response.text  # no credential, not even a fake one
+
+
+@pytest.mark.parametrize(
+    ("privacy", "answers", "retry_after"),
+    [
+        ({}, {"openai": (500, {}), "azure": (429, {"retry-after": "17"})}, "17"),
+        ({"deny_providers": ["azure"]}, {"openai": (429, {"retry-after-ms": "2500"})}, "3"),
+        ({"deny_providers": ["azure"]}, {"openai": (429, {})}, None),
+    ],
+    ids=["litellm's path, after a 500", "the lean path, in milliseconds", "no wait given"],
+)
+async def test_backends_down__last_attempt_rate_limited_is_429_and_a_rate_limit_error(
+    online_http: httpx.AsyncClient,
+    wire: respx.MockRouter,
+    privacy: dict[str, Any],
+    answers: dict[str, tuple[int, dict[str, str]]],
+    retry_after: str | None,
+) -> None:
+    for prefix, (status, headers) in answers.items():
+        route = mock_provider(wire, prefix, status=status, error="upstream exploded")
+        route.mock(return_value=httpx.Response(status, headers=headers, json={"error": {}}))
+    sdk = openai.AsyncOpenAI(
+        base_url=f"{BASE}/v1", api_key=API_KEY, http_client=online_http, max_retries=0
+    )
+    with pytest.raises(openai.RateLimitError) as caught:
+        await sdk.chat.completions.create(
+            model="GPT 4.1", messages=HELLO, extra_body={"privacy": privacy}
+        )
+    response = caught.value.response
+    assert response.status_code == 429
+    assert response.headers.get("retry-after") == retry_after
+    error = response.json()["error"]
+    assert error["code"] == "backends_unavailable"
+    assert [a["outcome"] for a in error["attempts"]][-1] == "rate_limit"
+    assert [a["provider"] for a in error["attempts"]] == list(answers)
 
 
 async def test_backend_rejects_request__its_400_class_status(

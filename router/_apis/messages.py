@@ -1,0 +1,138 @@
+"""Anthropic's Messages API on the chat path: one policy for both APIs.
+
+A Messages request is checked against its accepted surface (router/_core/messages.py),
+translated into chat-completion arguments with litellm's adapter (router/_upstream/messages.py),
+and routed by ``Pipeline.route``, as chat completions are: the same model resolution, preferences,
+decision, identifier scrubbing, wire guard, failover and audit as a chat completion, every
+record marked ``api: "messages"``. The answer is translated back: a Messages response (a
+dict, as ``litellm.anthropic.messages.acreate`` returns), or Anthropic's stream events.
+
+``metadata.user_id``, Anthropic's identifier field, names the end user as chat's ``user``
+does (the proxy's ``X-Router-User`` header wins over it): the end user selects the stored
+preferences, then is removed or pseudonymised per route; ``metadata`` is never forwarded.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from router._core.catalog import Route
+from router._core.messages import check_messages
+from router._core.surface import SurfaceError
+from router._errors import (
+    BackendsUnconfigured,
+    InvalidRequest,
+    PolicyViolation,
+    RouterError,
+    UnknownModel,
+)
+from router._pipeline.dropin import dropin_error
+from router._pipeline.failover import Answered
+from router._upstream import messages as translation
+
+if TYPE_CHECKING:
+    from router._pipeline.pipeline import Pipeline
+
+API: Final = "messages"
+
+
+def user_of(request: Mapping[str, Any]) -> str | None:
+    """The end user a Messages request names: ``metadata.user_id`` (if a string)."""
+    metadata = request.get("metadata")
+    user = metadata.get("user_id") if isinstance(metadata, Mapping) else None
+    return user if isinstance(user, str) and user else None
+
+
+async def route_messages(
+    pipeline: Pipeline,
+    request: Mapping[str, Any],
+    user: str | None,
+    *,
+    request_id: str | None,
+    proxy: bool,
+) -> tuple[Any, Answered]:
+    """The Messages response (a dict), or with ``stream`` its events (an async iterator of
+    dicts), and the route that answered. ``user`` is the end user, already settled."""
+    request_id = request_id or uuid.uuid4().hex
+    checked = _checked(pipeline, request, user, request_id)
+    model = checked["model"]
+    translated = translation.to_chat(checked, _hint(pipeline, model))
+    stream = checked.get("stream", False)
+    result, answered = await pipeline.route(
+        model, translated.messages, user, checked.get("privacy"), stream, request_id,
+        translated.arguments, proxy=proxy, raw=False, api=API,
+    )  # fmt: skip
+    if stream:
+        return translation.events(result, model, translated), answered
+    return translation.to_message(result, model, translated), answered
+
+
+async def count_tokens(
+    pipeline: Pipeline, request: Mapping[str, Any], user: str | None, *, request_id: str
+) -> tuple[int, Route]:
+    """The input tokens of a Messages request (``count_tokens``), and the route whose
+    tokenizer counted them: the first route the policy allows, as a request would be sent.
+
+    The same surface, preferences and decision as a request; no allowed route raises
+    PolicyViolation (or BackendsUnconfigured). Counted locally: no provider is contacted, so
+    nothing is forwarded and nothing is audited but a refusal of the request's shape."""
+    checked = _checked(pipeline, request, user, request_id, counting=True)
+    model, privacy = checked["model"], checked.get("privacy")
+    decision = await pipeline.explain(model, user, privacy=privacy)
+    if not decision.allowed:
+        alternatives = [m.name for m in await pipeline.available_models(user, privacy=privacy)]
+        unconfigured = pipeline.loaded.unconfigured_only(decision)
+        raise (BackendsUnconfigured if unconfigured else PolicyViolation)(decision, alternatives)
+    route = decision.allowed[0]
+    target = pipeline.deployment.target(route.key)
+    if target is None:  # the decision rejects such routes; a guard, not a path
+        raise RouterError(f"route {route.key} has no target in the deployment")
+    translated = translation.to_chat(checked, route.model.slug)
+    return translation.count_tokens(translated, target.model), route
+
+
+def _checked(
+    pipeline: Pipeline,
+    request: Mapping[str, Any],
+    user: str | None,
+    request_id: str,
+    *,
+    counting: bool = False,
+) -> dict[str, Any]:
+    """``request`` within the Messages surface; else InvalidRequest, audited as refused."""
+    try:
+        return check_messages(request, counting=counting)
+    except SurfaceError as exc:
+        model = request.get("model")
+        model = model if isinstance(model, str) else None
+        pipeline.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
+        raise dropin_error(InvalidRequest(str(exc), param=exc.param), model or "") from None
+
+
+def _hint(pipeline: Pipeline, model: str) -> str:
+    """The catalog slug of ``model`` for the adapter's per-model choices; an unknown model is
+    refused (and audited) by the router itself."""
+    try:
+        return pipeline.catalog.model(model).slug
+    except (UnknownModel, LookupError):
+        return model
+
+
+async def sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Anthropic's SSE: ``event: <type>`` and ``data: <json>``, a ``ping`` after
+    ``message_start``, as Anthropic sends it. A failure raises from the iteration."""
+    try:
+        async for event in events:
+            yield event_bytes(event)
+            if event.get("type") == "message_start":
+                yield event_bytes({"type": "ping"})
+    finally:
+        await cast(Any, events).aclose()
+
+
+def event_bytes(event: Mapping[str, Any]) -> bytes:
+    data = json.dumps(event, separators=(",", ":"))
+    return f"event: {event.get('type', 'message')}\ndata: {data}\n\n".encode()

@@ -1,0 +1,144 @@
+"""``PrometheusMetrics``: the router's metrics in Prometheus' text format (prometheus-client).
+
+Every name starts with ``policy_router_``; labels are the model slug, the provider slug, an
+outcome or a reason class, never a user (router/_observe/metrics.py). Each labelled child is looked up
+once and kept, so a request costs a few dictionary look-ups and increments (bench/metrics.py).
+
+Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory, the same for
+every worker, before they start; ``render`` then adds up every worker's values (prometheus-
+client's multiprocess mode; the catalog gauge shows each live worker's catalog).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from router._observe.metrics import Metrics
+
+if TYPE_CHECKING:
+    from router._core.catalog import Catalog
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+_UPSTREAM_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+_OWN_BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
+_STORE_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+
+class PrometheusMetrics(Metrics):
+    """The router's counters and histograms, in ``registry`` (a new one by default)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._requests = Counter(
+            "policy_router_requests", "Requests by model and outcome.",
+            ["model", "outcome"], registry=r,
+        )  # fmt: skip
+        self._refusals = Counter(
+            "policy_router_refusals",
+            "Requests refused before anything was sent, by reason class.",
+            ["model", "reason"],
+            registry=r,
+        )
+        self._decisions = Counter(
+            "policy_router_decisions",
+            "Decisions by model; verdict 'allowed' when at least one route may be tried.",
+            ["model", "verdict"],
+            registry=r,
+        )
+        self._attempts = Counter(
+            "policy_router_attempts", "Attempts by model, provider and outcome.",
+            ["model", "provider", "outcome"], registry=r,
+        )  # fmt: skip
+        self._failovers = Counter(
+            "policy_router_failovers",
+            "Failed attempts after which the next allowed route was tried, by the failed provider.",
+            ["model", "provider"],
+            registry=r,
+        )
+        self._upstream = Histogram(
+            "policy_router_upstream_seconds",
+            "Attempt latency: sent to answered (a stream: to its end), by outcome.",
+            ["model", "provider", "outcome"], buckets=_UPSTREAM_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._first_chunk = Histogram(
+            "policy_router_upstream_first_chunk_seconds",
+            "Streams: attempt sent to first chunk.",
+            ["model", "provider"], buckets=_UPSTREAM_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._overhead = Histogram(
+            "policy_router_overhead_seconds",
+            "The router's own time before the first attempt: checks, preference read, decision, scrubbing.",
+            buckets=_OWN_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._store = Histogram(
+            "policy_router_store_read_seconds", "Preference store reads, by outcome.",
+            ["outcome"], buckets=_STORE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._store_errors = Counter(
+            "policy_router_store_errors", "Preference store reads that failed.", registry=r
+        )
+        self._catalog = Gauge(
+            "policy_router_catalog_info",
+            "The catalog in force (1) and any replaced by a reload (0), by version and label.",
+            ["version", "label"], multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self._children: dict[Hashable, Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def request(self, model: str, outcome: str, reason: str | None) -> None:
+        self._child(self._requests, model, outcome).inc()
+        if reason is not None:
+            self._child(self._refusals, model, reason).inc()
+
+    def decision(self, model: str, allowed: int) -> None:
+        self._child(self._decisions, model, "allowed" if allowed else "refused").inc()
+
+    def attempt(self, model: str, provider: str, outcome: str, seconds: float) -> None:
+        self._child(self._attempts, model, provider, outcome).inc()
+        self._child(self._upstream, model, provider, outcome).observe(seconds)
+
+    def failover(self, model: str, provider: str) -> None:
+        self._child(self._failovers, model, provider).inc()
+
+    def first_chunk(self, model: str, provider: str, seconds: float) -> None:
+        self._child(self._first_chunk, model, provider).observe(seconds)
+
+    def overhead(self, seconds: float) -> None:
+        self._overhead.observe(seconds)
+
+    def store_read(self, seconds: float, ok: bool) -> None:
+        self._child(self._store, "ok" if ok else "error").observe(seconds)
+        if not ok:
+            self._store_errors.inc()
+
+    def catalog(self, old: Catalog | None, new: Catalog) -> None:
+        if old is not None and old.label != new.label:
+            self._catalog.labels(old.version, old.label).set(0)
+        self._catalog.labels(new.version, new.label).set(1)
+
+    def render(self) -> bytes:
+        """Every metric in Prometheus' text format; all workers' under PROMETHEUS_MULTIPROC_DIR."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
+        return generate_latest(self.registry)

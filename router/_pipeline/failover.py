@@ -1,0 +1,369 @@
+"""Failover: try a decision's allowed routes in order until one answers.
+
+For each route: scrub the call's identifiers as the route's policy requires, check the
+identifier invariant on the scrubbed arguments (and, through the wire guard, on the request
+litellm builds), forward it through the litellm adapter, and write a ``route.attempt`` record.
+A backend failure moves on to the next allowed route; a request the provider refuses, or one
+the invariant blocks, goes back to the caller at once. A stream fails over only before its
+first chunk, and its attempt is recorded however it ends: read to the end, failed, closed
+early, or never read at all. Never a route the decision rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Unpack
+
+from router._audit.records import Ending, Honesty, RouteAttempt
+from router._config.settings import Settings
+from router._core.catalog import Route, UserIdentifier
+from router._core.decision import Decision
+from router._core.invariant import Identity, content_strings, find_in_arguments
+from router._core.pseudonym import Pseudonymizer
+from router._core.scrub import Scrubbed, scrub
+from router._errors import (
+    BackendUnavailable,
+    IdentifierInRequest,
+    RequestRejected,
+    RouterError,
+    UpstreamFailure,
+)
+from router._observe import tracing as _tracing
+from router._observe.metrics import Metrics
+from router._pipeline.dropin import Limits, deadline_failure, dropin_error
+from router._upstream import adapter, lean
+from router._upstream.adapter import UpstreamCall
+from router._upstream.deployment import Deployment
+from router._upstream.guard import WireCheck
+
+Forward = Callable[[UpstreamCall], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One forwarding of a request to one allowed route."""
+
+    route: Route
+    outcome: str
+    error: str = ""
+    status_code: int | None = None
+    latency_ms: float = 0.0
+    retry_after: float | None = None  # seconds the provider asked to wait (a rate limit)
+
+    def __str__(self) -> str:
+        return f"{self.route.provider.name}: {self.error or self.outcome}"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request on its way: ids for the audit, the decision, the caller's arguments."""
+
+    request_id: str
+    user: str | None
+    audit_user: str | None
+    decision: Decision
+    arguments: Mapping[str, Any]
+    limits: Limits = field(default_factory=Limits)
+    dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per route key
+    started: float = 0.0  # time.perf_counter() when the router took the call (its overhead)
+    raw: bool = False  # the lean path may answer the upstream's bytes (the proxy relays them)
+    api: str = "chat"  # the API the caller spoke ("chat", "responses", "messages"): audited
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """Which route answered a call, and how: what the HTTP layer and the audit report."""
+
+    request_id: str
+    route: Route
+    offline: bool
+    dropped: tuple[str, ...] = ()  # the caller's parameters the route left out
+    overridden: tuple[str, ...] = ()  # the caller's parameters fixed params replaced
+
+    def plain(self) -> dict[str, Any]:
+        """Where a response came from, and the caller's parameters it did not honour (if any)."""
+        return {
+            "request_id": self.request_id,
+            "route": self.route.key,
+            "provider": self.route.provider.slug,
+            "offline": self.offline,
+        } | self.honesty()
+
+    def honesty(self) -> Honesty:
+        """The caller's parameters the route did not send as given, if any."""
+        out = Honesty()
+        if self.dropped:
+            out["dropped_params"] = list(self.dropped)
+        if self.overridden:
+            out["overridden_params"] = list(self.overridden)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One attempt in progress."""
+
+    call: Call
+    route: Route
+    number: int
+    scrubbed: Scrubbed
+    check: WireCheck
+    overridden: tuple[str, ...] = ()
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+class Failover:
+    """Forwards calls along a decision's allowed routes; every attempt is audited."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        settings: Settings,
+        pseudonymizer: Pseudonymizer,
+        emit: Callable[..., None],
+        metrics: Metrics | None = None,
+        clients: lean.Clients | None = None,
+        *,
+        catalog_version: str,
+    ) -> None:
+        """``emit(event, record)`` writes an audit record (``AuditLog.emit``); every record
+        names ``catalog_version``, the catalog the decision was made under."""
+        self._catalog_version = catalog_version
+        self._deployment = deployment
+        self._settings = settings
+        self._pseudonymizer = pseudonymizer
+        self._emit = emit
+        self._metrics = metrics or Metrics()
+        self._clients = clients  # the lean path's pooled clients (the router's)
+
+    async def complete(self, call: Call) -> tuple[Any, Answered]:
+        """The first allowed route's response; raises BackendUnavailable if all fail."""
+        step, response = await self._first_answer(call, adapter.complete)
+        self._attempted(step, "ok")
+        answered = self._answered(step)
+        adapter.annotate(response, answered.plain())
+        return response, answered
+
+    async def stream(self, call: Call) -> RoutedStream:
+        """The chunks of the first allowed route that produced one."""
+        step, chunks = await self._first_answer(call, adapter.open_stream)
+        route = step.route
+        self._metrics.first_chunk(route.model.slug, route.provider.slug, step.elapsed_ms() / 1000)
+        return RoutedStream(self, step, chunks)
+
+    def _answered(self, step: _Step) -> Answered:
+        call = step.call
+        dropped = call.dropped.get(step.route.key, ())
+        return Answered(
+            call.request_id, step.route, self._settings.offline, dropped, step.overridden
+        )
+
+    async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
+        attempts: list[Attempt] = []
+        allowed = call.decision.allowed
+        routes = allowed[: call.limits.attempts(len(allowed))]
+        for number, route in enumerate(routes, start=1):
+            remaining = call.limits.remaining()
+            if remaining is not None and remaining <= 0:
+                break  # the caller's deadline: no attempt starts after it
+            upstream, step = self._request_for(call, route, number, remaining)
+            if number == 1 and call.started:
+                self._metrics.overhead(step.started - call.started)
+            with _tracing.child("attempt") as span:
+                if span is not None:
+                    _tracing.annotate(
+                        span, model=route.model.slug, route=route.key,
+                        provider=route.provider.slug, attempt=number,
+                        user=call.audit_user, request_id=call.request_id,
+                    )  # fmt: skip
+                try:
+                    self._check_arguments(step, upstream)
+                    answer = await _within(forward(upstream), remaining, upstream.target.prefix)
+                except asyncio.CancelledError:  # the server shuts down, or the caller went away
+                    self._attempted(step, "cancelled")
+                    _tracing.annotate(span, outcome="cancelled")
+                    raise
+                except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
+                    failed = self._failed(step, exc)
+                    attempts.append(failed)
+                    _tracing.annotate(span, outcome=failed.outcome, status_code=failed.status_code)
+                    if not isinstance(exc, UpstreamFailure) or not exc.retryable:
+                        raise
+                    if number < len(routes):
+                        self._metrics.failover(route.model.slug, route.provider.slug)
+                    continue
+                _tracing.annotate(span, outcome="ok")
+            return step, answer
+        raise BackendUnavailable(call.decision.model.name, attempts)
+
+    def _check_arguments(self, step: _Step, upstream: UpstreamCall) -> None:
+        """The invariant on the scrubbed arguments, before litellm sees them."""
+        identity = step.check.identity
+        found = None if identity is None else find_in_arguments(upstream.arguments, identity)
+        if found is not None:
+            step.check.found = found
+            raise IdentifierInRequest(found)
+
+    def _request_for(
+        self, call: Call, route: Route, number: int, remaining: float | None
+    ) -> tuple[UpstreamCall, _Step]:
+        target = self._deployment.target(route.key)
+        if target is None:  # the decision rejects such routes; a guard, not a path
+            raise RouterError(f"route {route.key} has no target in the deployment")
+        provider = route.provider.slug
+        rule = route.policy.effective_user_identifier
+        scrubbed = scrub(
+            call.arguments,
+            rule,
+            user=call.user,
+            pseudonym=lambda raw: self._pseudonymizer.for_provider(raw, provider),
+        )
+        identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
+        content = content_strings(call.arguments.get("messages")) if identity else frozenset()
+        check = WireCheck(identity, content)
+        params = route.model.params if target.params is None else target.params
+        settings = self._settings.providers.get(provider)
+        upstream = UpstreamCall(
+            target,
+            {**scrubbed.kwargs, **params},
+            api_base=settings.api_base if settings else None,
+            clients=self._clients,
+            timeout=(
+                self._settings.timeout
+                if remaining is None
+                else min(self._settings.timeout, remaining)
+            ),
+            offline_text=(
+                f"[offline] policy-router chose {route.provider.name} for "
+                f"{route.model.name}; no provider was contacted."
+                if self._settings.offline
+                else None
+            ),
+            check=check,
+            raw=call.raw,
+        )
+        overridden = tuple(
+            sorted(k for k, v in params.items() if k in call.arguments and call.arguments[k] != v)
+        )
+        return upstream, _Step(call, route, number, scrubbed, check, overridden)
+
+    def _failed(
+        self,
+        step: _Step,
+        exc: UpstreamFailure | RequestRejected | IdentifierInRequest,
+        **extra: Unpack[Ending],
+    ) -> Attempt:
+        wait = None
+        if isinstance(exc, UpstreamFailure):
+            kind, status, wait = str(exc.kind), exc.status_code, exc.retry_after
+        elif isinstance(exc, IdentifierInRequest):
+            kind, status = "blocked", None
+            extra["blocked_at"] = exc.where
+        else:
+            kind, status = "rejected", exc.status_code
+        # The upstream's message stays out of the audit log: providers echo request content.
+        ending = Ending(status_code=status)
+        ending.update(extra)
+        self._attempted(step, kind, **ending)
+        return Attempt(step.route, kind, str(exc), status, step.elapsed_ms(), wait)
+
+    def _attempted(self, step: _Step, outcome: str, **ending: Unpack[Ending]) -> None:
+        route = step.route
+        elapsed_ms = step.elapsed_ms()
+        self._metrics.attempt(route.model.slug, route.provider.slug, outcome, elapsed_ms / 1000)
+        record = RouteAttempt(
+            catalog_version=self._catalog_version,
+            request_id=step.call.request_id,
+            api=step.call.api,
+            user=step.call.audit_user,
+            model=route.model.slug,
+            provider=route.provider.slug,
+            route=route.key,
+            attempt=step.number,
+            outcome=outcome,
+            latency_ms=round(elapsed_ms, 3),
+            identifier_rule=route.policy.effective_user_identifier.value,
+            scrubbed_removed=list(step.scrubbed.removed),
+            scrubbed_replaced=list(step.scrubbed.replaced),
+            sends=step.check.sends,
+            offline=self._settings.offline,
+            **self._answered(step).honesty(),
+            **ending,
+        )
+        self._emit("route.attempt", record)
+
+
+class RoutedStream:
+    """A stream's chunks, with the route that answered (``.answered``); litellm's chunks.
+
+    Its attempt is recorded once, however the stream ends: ``ok`` read to the end, the
+    failure's kind, ``cancelled`` closed or dropped part-way (or its reader cancelled),
+    ``abandoned`` opened (the provider was contacted) and never read (recorded when the
+    stream is collected).
+    """
+
+    def __init__(self, failover: Failover, step: _Step, chunks: AsyncIterator[Any]) -> None:
+        self._failover = failover
+        self._step = step
+        self._chunks = chunks
+        self._count = 0
+        self._recorded = False
+        self.answered = failover._answered(step)
+        adapter.annotate(self, self.answered.plain())  # where a caller finds a response's route
+
+    def __aiter__(self) -> RoutedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._recorded:
+            raise StopAsyncIteration
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._record("ok")
+            raise
+        except (UpstreamFailure, RequestRejected) as exc:
+            self._recorded = True
+            self._failover._failed(self._step, exc, chunks=self._count)
+            raise dropin_error(exc, self._step.route.model.name) from exc.__cause__
+        except BaseException:
+            self._record("cancelled")
+            raise
+        self._count += 1
+        adapter.annotate(chunk, self.answered.plain(), add=False)
+        return chunk
+
+    async def aclose(self) -> None:
+        self._record("cancelled")
+        await _close(self._chunks)
+
+    def _record(self, outcome: str) -> None:
+        if not self._recorded:
+            self._recorded = True
+            self._failover._attempted(self._step, outcome, chunks=self._count)
+
+    def __del__(self) -> None:
+        if not getattr(self, "_recorded", True):
+            self._record("cancelled" if self._count else "abandoned")
+
+
+async def _close(chunks: AsyncIterator[Any]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def _within(sent: Awaitable[Any], remaining: float | None, provider: str) -> Any:
+    """``sent``'s answer, or the attempt's timeout failure once the caller's deadline passes."""
+    if remaining is None:
+        return await sent
+    try:
+        return await asyncio.wait_for(sent, remaining)
+    except TimeoutError:
+        raise deadline_failure(provider, remaining) from None
