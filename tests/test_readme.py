@@ -169,7 +169,8 @@ def test_readme__install_the_gate_runs_offline(workdir: Path) -> None:
     printed = done.stdout.splitlines()
     assert printed[0].startswith("[offline] policy-router chose Groq for Kimi K2")
     assert printed[1].startswith("litellm.embedding is refused: router.install() lets litellm")
-    assert [json.loads(line)["event"] for line in done.stderr.splitlines()] == [
+    audit = Path(os.environ["POLICY_ROUTER_DATA_DIR"]) / "audit.jsonl"  # not stderr
+    assert [json.loads(line)["event"] for line in audit.read_text().splitlines()] == [
         "route.decision",
         "route.attempt",
     ]
