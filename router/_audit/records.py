@@ -23,7 +23,7 @@ from typing import IO, Any, Final, Literal, NamedTuple, NotRequired, TypedDict
 
 import orjson
 
-from router._audit.chain import CHECKPOINT_EVENT
+from router._audit.chain import CHECKPOINT_EVENT, CUT_EVENT, WRITER_EVENT
 
 # --- the events -----------------------------------------------------------------------------
 
@@ -47,8 +47,12 @@ class Decided(TypedDict):
 
 
 class RouteDecision(Request, Decided):
-    """``route.decision``: what was decided for a request, before any attempt."""
+    """``route.decision``: what was decided for a request, before any attempt, and what its
+    effective preferences were made from (``audit verify`` recomputes them from these)."""
 
+    operator_policy_hash: str  # version() of the operator's policy (router/_core/preferences.py)
+    stored_preferences_version: str | None  # version() of the user's stored preferences, if any
+    request_privacy: dict[str, Any] | None  # the request's own privacy object, providers as slugs
     offline: bool
 
 
@@ -86,10 +90,11 @@ class RouteAttempt(Request, Honesty, Ending):
 class RouteRefused(Request):
     """``route.refused``: a request refused before any attempt."""
 
-    model: str | None  # the catalog's slug, or the name as asked when it is unknown
+    model: str | None  # the catalog's slug; None for a name it does not know (see asked)
     reason: str  # the error's class name
     detail: NotRequired[str]
     alternatives: NotRequired[list[str]]  # models allowed under the same preferences
+    asked: NotRequired[dict[str, Any]]  # a name the catalog does not know: its hash and length
 
 
 class Catalogued(TypedDict, total=False):
@@ -129,6 +134,7 @@ class Chained(TypedDict):
     writer: str
     seq: int
     prev: NotRequired[str]  # the first record of each file: the chain value it continues from
+    withheld: NotRequired[list[str]]  # places whose value held the raw user id (withhold.py)
     chain: str
 
 
@@ -140,6 +146,31 @@ class Checkpoint(TypedDict):
     writer: str
     seq: int
     head: str
+    mac: str
+
+
+class WriterAnnounced(TypedDict):
+    """``audit.writer``, in the checkpoint sink: a writer's first words, before its first
+    record (a chain from a writer never announced is foreign: router/_audit/verify.py)."""
+
+    ts: str
+    event: str
+    writer: str
+    operator_policy: NotRequired[dict[str, Any]]  # a router's writer says what it runs under
+    operator_policy_hash: NotRequired[str]
+    retention: NotRequired[str]
+    mac: str
+
+
+class Cut(TypedDict):
+    """``audit.cut``, in the checkpoint sink: rotated files dropped past the retention, and
+    where each writer's chain stood at the cut (router/_audit/retention.py)."""
+
+    ts: str
+    event: str
+    file: str
+    retention: str
+    writers: dict[str, Any]  # writer -> {seq, head}
     mac: str
 
 
@@ -249,6 +280,8 @@ def _describe(hint: Any) -> str:
 _SCHEMAS: Final[Mapping[str, _Schema]] = {
     **{event: _schema(body, Chained) for event, body in EVENTS.items()},
     CHECKPOINT_EVENT: _schema(Checkpoint),
+    WRITER_EVENT: _schema(WriterAnnounced),
+    CUT_EVENT: _schema(Cut),
 }
 
 

@@ -54,6 +54,7 @@ def verify_command(
             key=audit_key(config, create=False),
             policies=policies or config.catalog.parent,
             checkpoints=checkpoint or (),
+            operator_policies=[_operator_policy(config)],
         )
     if as_json:
         print_json(found.to_dict())
@@ -61,6 +62,14 @@ def verify_command(
         _print_verification(found)
     if not found.ok:
         raise typer.Exit(2)
+
+
+def _operator_policy(config: Any) -> dict[str, Any]:
+    """The settings' operator policy as the router records it (providers as catalog slugs)."""
+    from router._core.catalog_load import load_catalog
+    from router._core.decision import canonical
+
+    return canonical(load_catalog(config.catalog), config.org.preferences()).to_dict()
 
 
 def _print_verification(found: Report) -> None:
@@ -72,6 +81,11 @@ def _print_verification(found: Report) -> None:
     table.add_row("chain", chain)
     table.add_row("decisions re-checked", str(found.decisions))
     table.add_row("attempts re-checked", str(found.attempts))
+    table.add_row("refusals re-checked", str(found.refusals))
+    announced = "checked" if found.announcements_checked else "not checked (no --checkpoint)"
+    table.add_row("writers announced", announced)
+    table.add_row("retention in force", found.retention or "none set (rotated files kept)")
+    table.add_row("retention cuts", str(found.cuts))
     table.add_row("policy violations", str(len(found.violations)))
     out.print(table)
     if found.breaks:

@@ -71,7 +71,7 @@ def test_fields__optional_ones_are_optional() -> None:
     required, optional = records.fields("route.attempt")
     assert {"status_code", "blocked_at", "chunks", "dropped_params", "prev"} <= optional
     assert {"ts", "event", "request_id", "outcome", "sends", "writer", "chain"} <= required
-    assert records.fields("preferences.changed")[1] == {"catalog_version", "prev"}
+    assert records.fields("preferences.changed")[1] == {"catalog_version", "prev", "withheld"}
 
 
 def test_searched__every_field_the_readers_filter_by_is_declared_with_its_type() -> None:
@@ -90,6 +90,8 @@ def test_checkpoint__the_writers_checkpoints_follow_the_schema() -> None:
     log = AuditLog(lines.append, key=KEY, checkpoint=points.append)
     log.emit("route.refused", **REFUSED)
     log.close()
-    (point,) = [json.loads(p) for p in points]
+    announced, point = [json.loads(p) for p in points]
+    assert announced["event"] == "audit.writer"
+    assert records.problems(announced) == []
     assert records.problems(point) == []
     assert records.problems(json.loads(lines[0])) == []

@@ -57,8 +57,8 @@ def test_check_messages__drops_none_values() -> None:
     ("fields", "param", "message"),
     [
         pytest.param({"model": None}, "model", f"'model' is required {DOC}", id="no model"),
-        pytest.param({"messages": []}, "messages", f"messages: expected a list of at least 1 item(s), got an array of 0 items {DOC}", id="no messages"),
-        pytest.param({"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "citations": []}]}]}, "messages", f"messages[0].content[0].citations: expected no such field (this object takes type, text, cache_control), got an array of 0 items {DOC}", id="a field of a block"),
+        pytest.param({"messages": []}, "messages", f"messages: expected a list of at least 1 item(s), got a list of 0 items {DOC}", id="no messages"),
+        pytest.param({"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "citations": []}]}]}, "messages", f"messages[0].content[0].citations: expected no such field (this object takes type, text, cache_control), got a list of 0 items {DOC}", id="a field of a block"),
         pytest.param({"messages": [{"role": "user", "content": ["plain string"]}]}, "messages", f"messages[0].content[0].type: expected one of 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', got null {DOC}", id="a block that is not an object"),
         pytest.param({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]}, "messages", f"messages[0].content[0].source.type: expected one of 'base64', 'url', got a string of 4 characters {DOC}", id="a file image source"),
         pytest.param({"tools": [{"type": "web_fetch_20250910", "name": "web_fetch"}]}, "tools", f"tools[0].type: server tool 'web_fetch_20250910' is not accepted: it runs at the provider, outside the catalog's policy (what it fetches, executes or keeps is not declared); send custom tools only (name, description, input_schema) {DOC}", id="web fetch"),

@@ -67,7 +67,7 @@ def test_check_responses__accepts_a_tool_loop_and_every_declared_field() -> None
         pytest.param({"background": True}, "background", BACKGROUND_REFUSED, id="background true"),
         pytest.param({"previous_response_id": "resp_1"}, "previous_response_id", PREVIOUS_REFUSED, id="previous_response_id"),
         pytest.param({"conversation": {"id": "conv_1"}}, "conversation", CONVERSATION_REFUSED, id="conversation"),
-        pytest.param({"input": []}, "input", "input: expected a list of at least 1 item(s), got an array of 0 items", id="no items"),
+        pytest.param({"input": []}, "input", "input: expected a list of at least 1 item(s), got a list of 0 items", id="no items"),
         pytest.param({"input": [{"type": "reasoning", "summary": []}]}, "input", "input[0].type: expected one of 'message', 'function_call', 'function_call_output', got a string of 9 characters", id="a reasoning item"),
         pytest.param({"input": [{"role": "robot", "content": "x"}]}, "input", "input[0].role: expected one of 'user'", id="a role"),
         pytest.param({"input": [7]}, "input", "input[0]: expected an object (an input item), got an integer", id="an item that is no object"),

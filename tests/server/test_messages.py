@@ -418,7 +418,7 @@ async def test_messages__a_malformed_user__400_and_audited(offline: Proxy) -> No
     assert (refused["event"], refused["api"], refused["model"]) == (
         "route.refused",
         "messages",
-        "GPT 4.1",
+        "gpt-4-1",
     )
 
 
