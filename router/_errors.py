@@ -3,6 +3,7 @@
 RouterError
 ├── CatalogError            the declared catalog (or a page) is invalid; nothing was loaded
 ├── ConfigError             settings or deployment configuration is invalid
+│   └── MissingExtra        (also ModuleNotFoundError) a part used without its extra installed
 ├── InvalidPreferences      (also ValueError) a preference field does not parse
 ├── InvalidRequest          (also ValueError) the caller's arguments cannot be routed as given
 │   └── IdentifierInRequest the user id is in a field the router cannot scrub; nothing was sent
@@ -96,6 +97,37 @@ class ConfigError(RouterError):
     litellm_class = None
     metric_outcome = "failed"
     metric_reason = None
+
+
+class MissingExtra(ConfigError, ModuleNotFoundError):
+    """A part of policy-router is used without the extra that installs its dependencies."""
+
+    http_status = 500
+    error_code = "misconfigured"
+    openai_type = "server_error"
+    anthropic_type = "api_error"
+    litellm_class = None
+    metric_outcome = "failed"
+    metric_reason = None
+
+    def __init__(self, extra: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs the '{extra}' extra: pip install 'policy-router[{extra}]'")
+
+
+def require_extra(extra: str, what: str, *modules: str) -> None:
+    """MissingExtra unless every one of ``modules`` is installed (found, not imported)."""
+    if not all(installed(m) for m in modules):
+        raise MissingExtra(extra, what)
+
+
+def installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module set to None
+        return False
 
 
 class InvalidPreferences(RouterError, ValueError):

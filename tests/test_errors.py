@@ -127,7 +127,7 @@ def test_policy_violation__names_each_rejected_provider_its_reasons_and_alternat
     )
     assert str(error) == (
         "no route of 'Grok 4' is allowed by the privacy policy "
-        "(xAI: retention 30 days exceeds max_retention 24 hours). "
+        "(xAI: it keeps API data for 30 days, but max_retention allows at most 24 hours). "
         "Models allowed under the same preferences: Gemini 2.5 Flash, Gemini 2.5 Pro."
     )
 

@@ -6,6 +6,9 @@ under it to its end, even if a reload puts another in force meanwhile.
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -21,7 +24,7 @@ from router._errors import UnknownModel
 from router._observe.metrics import UNKNOWN_MODEL
 from router._pipeline.failover import Failover
 from router._upstream import params
-from router._upstream.deployment import Deployment, load_deployment
+from router._upstream.deployment import NOT_DEPLOYED, Deployment, load_deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +162,35 @@ def unavailable_routes(
     for route in catalog.routes:
         target = deployment.target(route.key)
         if target is None:
-            out[route.key] = "no litellm model string for this route in the deployment"
+            out[route.key] = NOT_DEPLOYED
         elif not settings.offline:
             missing = deployment.missing_credentials(target, environ)
             if missing:
                 out[route.key] = missing
     return out
+
+
+def offline_when_unconfigured(
+    settings: Settings, catalog: Catalog, deployment: Deployment
+) -> Settings:
+    """With ``offline`` not set and no provider credentials at all, the library runs offline
+    (litellm's mock answers) and says so, once per process, on the ``router`` logger."""
+    if "offline" in settings.model_fields_set or settings.offline:
+        return settings
+    unavailable = unavailable_routes(catalog, deployment, settings, os.environ)
+    if len(unavailable) < len(catalog.routes):
+        return settings
+    _say_offline()
+    return settings.model_copy(update={"offline": True})
+
+
+@functools.cache
+def _say_offline() -> None:
+    logging.getLogger("router").warning(
+        "policy-router: no provider credentials are set, so it runs offline: no provider is "
+        "contacted and answers come from litellm's mock. Set a provider's key (OPENAI_API_KEY, "
+        "...) to route for real, or POLICY_ROUTER_OFFLINE=false to refuse instead."
+    )
 
 
 def model_label(loaded: Loaded, model: str) -> str:

@@ -27,7 +27,7 @@ from router._server.startup import freeze_long_lived_objects, log_startup
 
 def app() -> FastAPI:
     """One worker's app; its router is closed when the worker shuts down."""
-    settings = Settings()
+    settings = Settings().serving()
     prepare(settings)
     router, application = build(settings)
 

@@ -10,10 +10,18 @@ import os
 import sys
 from typing import Any, Literal
 
-from router._upstream.loader import ENVIRONMENT
+from router._upstream.loader import ENVIRONMENT, loaded, retry_method
 from router._upstream.loader import litellm_module as _module
 
-__all__ = ["ENVIRONMENT", "Transport", "_module", "close_loop_clients", "configure"]
+__all__ = [
+    "ENVIRONMENT",
+    "Transport",
+    "_module",
+    "close_loop_clients",
+    "configure",
+    "loaded",
+    "retry_method",
+]
 
 Transport = Literal["httpx", "aiohttp"]
 

@@ -45,9 +45,9 @@ def serve(
     ),
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy (settings from POLICY_ROUTER_* variables)."""
-    from router._server.app import check_auth_settings
-
     with one_line_errors():
+        from router._server.app import check_auth_settings  # needs the 'proxy' extra
+
         settings = _settings(host, port, allow_no_auth)
         check_auth_settings(settings.server)
         from router._server import bootstrap
@@ -71,4 +71,4 @@ def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settin
     changes: dict[str, Any] = {"host": host, "port": port, "allow_no_auth": allow_no_auth or None}
     changes = {k: v for k, v in changes.items() if v is not None}
     server = settings.server.model_validate(settings.server.model_dump() | changes)
-    return settings.model_copy(update={"server": server})
+    return settings.model_copy(update={"server": server}).serving()

@@ -33,7 +33,7 @@ def test_models__max_retention_none_rejects_30_day_providers_with_reasons() -> N
     claude = by_name["Claude 4.5 Sonnet"]
     assert claude["order"] == []
     assert {c["reasons"][0] for c in claude["candidates"]} == {
-        "retention 30 days exceeds max_retention not stored"
+        "it keeps API data for 30 days, but max_retention allows no storage"
     }
     assert by_name["Kimi K2"]["order"][0] == "kimi-k2/groq"
 
@@ -61,7 +61,7 @@ def test_explain__json_has_every_candidate_order_and_scrubbed_fields() -> None:
     assert openai["user_identifier"] == "omit"
     assert openai["identifier_fields"]["removed"] == ["user", "metadata.user_id"]
     assert azure["verdict"] == "rejected"
-    assert azure["reasons"] == ["provider Microsoft Azure is denied (deny_providers)"]
+    assert azure["reasons"] == ["provider Microsoft Azure is listed in deny_providers"]
     assert decision["catalog_version"].startswith("2025-11@")
 
 
@@ -253,6 +253,6 @@ def test_explain__json_candidates_extend_the_audit_candidates_with_the_enforced_
         "mistral", "Mistral AI", "allowed"
     )  # fmt: skip
     assert "reasons" not in mistral
-    assert nebius["reasons"] == ["provider Nebius is denied (deny_providers)"]
+    assert nebius["reasons"] == ["provider Nebius is listed in deny_providers"]
     assert set(nebius) >= {"trains_on_api_data", "retention", "flagged_retention",
                            "user_identifier", "notes", "identifier_fields"}  # fmt: skip

@@ -212,7 +212,8 @@ async def test_policy_violation__403_with_reasons_and_alternatives(
     assert error["type"] == "permission_error"
     assert {r["provider"] for r in error["rejected"]} == {"anthropic", "bedrock"}
     assert all(
-        any("exceeds max_retention" in reason for reason in r["reasons"]) for r in error["rejected"]
+        any("but max_retention allows" in reason for reason in r["reasons"])
+        for r in error["rejected"]
     )
     assert error["alternatives"]
     assert "Claude 4.5 Sonnet" not in error["alternatives"]
@@ -541,7 +542,8 @@ async def test_backend_rejects_request__its_400_class_status(
     [
         pytest.param({}, "missing_api_key", id="no key"),
         pytest.param(auth("wrong"), "invalid_api_key", id="a wrong key"),
-        pytest.param({"Authorization": f"Basic {API_KEY}"}, "missing_api_key", id="not bearer"),
+        pytest.param({"Authorization": f"Basic {API_KEY}"}, "missing_bearer", id="not bearer"),
+        pytest.param({"Authorization": API_KEY}, "missing_bearer", id="a bare key"),
     ],
 )
 @pytest.mark.parametrize(
@@ -564,6 +566,20 @@ async def test_auth__401_without_a_valid_key(
         "param": None,
         "code": code,
     }
+    assert API_KEY not in response.text  # the caller's value is never quoted
+
+
+async def test_auth__a_key_without_bearer__names_the_missing_scheme(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post(
+        "/v1/chat/completions", json=chat(), headers={"Authorization": API_KEY}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == (
+        "the Authorization header lacks the 'Bearer' scheme: send 'Authorization: Bearer <key>' "
+        "(the word Bearer, a space, then the key)"
+    )
 
 
 async def test_auth__sdk_with_a_wrong_key_raises_authentication_error(
