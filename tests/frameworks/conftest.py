@@ -129,4 +129,5 @@ def gate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Gate]:
             yield Gate(upstream, audit)
         finally:
             router.uninstall()
+            policy_router.close()
         Gate(upstream, audit).assert_clean()

@@ -9,7 +9,9 @@ LitellmModel calls ``litellm.acompletion`` only, with ``api_key=None``, ``base_u
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,6 +43,16 @@ def _agent(**options: Any) -> Agent[Any]:
 
 
 @pytest.fixture
+def default_loop() -> Iterator[None]:
+    """``Runner.run_sync`` runs on the thread's default event loop, which it makes and leaves
+    open for the next call, as a script's would be; the test closes it when it ends."""
+    yield
+    policy = asyncio.get_event_loop_policy()
+    policy.get_event_loop().close()
+    policy.set_event_loop(None)
+
+
+@pytest.fixture
 def agent(gate: Gate) -> Agent[Any]:
     gate.serve("ok", answer=answer)
     return _agent()
@@ -50,6 +62,7 @@ async def test_openai_agents__run(agent: Agent[Any]) -> None:
     assert (await Runner.run(agent, QUESTION)).final_output == ANSWER
 
 
+@pytest.mark.usefixtures("default_loop")
 def test_openai_agents__run_sync(agent: Agent[Any]) -> None:
     assert Runner.run_sync(agent, QUESTION).final_output == ANSWER
 
@@ -71,6 +84,7 @@ async def test_openai_agents__tool_loop(gate: Gate) -> None:
     assert len(gate.attempts()) == 2
 
 
+@pytest.mark.usefixtures("default_loop")
 def test_openai_agents__tool_loop_sync(gate: Gate) -> None:
     gate.serve("ok", answer=answer)
     assert Runner.run_sync(_agent(tools=[get_weather]), QUESTION).final_output == ANSWER
