@@ -31,8 +31,8 @@ KEY: Final = b"bench-audit-key-0123456789abcdef"
 
 
 def _catalog_label() -> str:
+    from router._config.settings import current_catalog_path
     from router._core.catalog_load import load_catalog
-    from router._settings import current_catalog_path
 
     return load_catalog(current_catalog_path()).label
 

@@ -26,13 +26,13 @@ from typing import Any, Final
 import yaml
 
 from bench import _common
+from router._config.settings import current_catalog_path
 from router._core.catalog import Catalog
 from router._core.catalog_load import build_catalog, load_catalog, parse_catalog
 from router._core.decision import decide
 from router._core.preferences import Preferences
 from router._core.pseudonym import Pseudonymizer
 from router._core.scrub import scrub
-from router._settings import current_catalog_path
 
 USER: Final = "alice@example.com"
 KWARGS: Final = {

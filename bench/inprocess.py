@@ -122,8 +122,8 @@ def _setup(variant: str, base: str, tmp: Path) -> tuple[Call, Callable[[], Await
 
 
 def _router(base: str, variant: str, tmp: Path) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from router._config.settings import Settings
     from router._router import PolicyRouter
-    from router._settings import Settings
 
     audit = (
         str(tmp / f"audit-{os.getpid()}.jsonl") if variant == "router-audit-file" else "/dev/null"

@@ -77,8 +77,8 @@ async def _per_call(call: Callable[[], Awaitable[Any]], calls: int) -> float:
 
 
 async def whole_calls(base: str, tmp: Path, calls: int) -> dict[str, float]:
+    from router._config.settings import Settings
     from router._router import PolicyRouter
-    from router._settings import Settings
     from router._upstream import messages
 
     os.environ["OPENAI_API_KEY"] = "fake"  # the fake upstream takes any key

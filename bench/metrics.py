@@ -49,8 +49,8 @@ async def _requests(router: Any, n: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from router._metrics import Metrics
-    from router._prometheus import PrometheusMetrics
+    from router._observe.metrics import Metrics
+    from router._observe.prometheus import PrometheusMetrics
 
     calls = {"none": [], "prometheus": []}  # type: dict[str, list[float]]
     for _ in range(args.reps):

@@ -42,8 +42,8 @@ async def _complete(*_args: Any, **_kwargs: Any) -> _Response:
 
 
 def _router(variant: str, tmp: Path) -> Any:
+    from router._config.settings import Settings
     from router._router import PolicyRouter
-    from router._settings import Settings
     from router._upstream import adapter as _litellm
 
     _litellm.complete = _complete  # type: ignore[assignment]

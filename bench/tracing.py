@@ -30,7 +30,7 @@ from bench.overhead import _router
 
 def _calls(n: int) -> float:
     """µs per request for the tracing calls one routed request makes."""
-    from router import _tracing
+    from router._observe import tracing as _tracing
 
     started = time.process_time_ns()
     for _ in range(n):
@@ -53,7 +53,7 @@ def _calls(n: int) -> float:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from opentelemetry.sdk.trace import TracerProvider
 
-    from router import _tracing
+    from router._observe import tracing as _tracing
 
     providers: dict[str, Any] = {"off": None, "sdk": TracerProvider()}
     calls: dict[str, list[float]] = {k: [] for k in providers}

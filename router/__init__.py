@@ -9,6 +9,7 @@ privacy preferences, forwarded through litellm to an allowed backend, and audite
 Importing ``router`` does not import litellm; the first forwarded request does.
 """
 
+from router._config.settings import Settings
 from router._core.catalog import (
     Catalog,
     DataPolicy,
@@ -39,9 +40,8 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
-from router._failover import Attempt
+from router._pipeline.failover import Attempt
 from router._router import ModelAvailability, PolicyRouter
-from router._settings import Settings
 
 __all__ = [
     "Attempt",

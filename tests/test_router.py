@@ -32,8 +32,8 @@ from router import (
     UnknownProvider,
 )
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._errors import IdentifierInRequest
-from router._settings import Settings
 from tests._support.wire import responses_reply
 
 USER = "sentinel-user-4b1d"
@@ -181,7 +181,7 @@ async def test_aclose__closes_its_own_lean_pool_and_no_other_routers(
     second = make_router(tmp_path / "b", audit)
     for router in (first, second):
         await router.acompletion("Kimi K2", MESSAGES, USER)
-    (_, closing), (_, kept) = first._clients.get(), second._clients.get()
+    (_, closing), (_, kept) = first.pipeline._clients.get(), second.pipeline._clients.get()
     assert closing is not kept  # each router has its own pooled client
     await first.aclose()
     assert closing.is_closed
@@ -630,7 +630,7 @@ async def test_acompletion__the_wire_guard_blocks_what_the_argument_check_missed
     router: PolicyRouter, wire: respx.MockRouter, audit: Audit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second line: the request as litellm built it is checked before it is sent."""
-    monkeypatch.setattr("router._failover.find_in_arguments", lambda *_: None)
+    monkeypatch.setattr("router._pipeline.failover.find_in_arguments", lambda *_: None)
     wire.post(GPT41_OPENAI).respond(200, json=completion())
     schema = {"type": "json_schema", "json_schema": {"name": USER, "schema": {}}}
 

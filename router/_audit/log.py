@@ -33,7 +33,7 @@ from router._audit import chain
 from router._audit.sink import FileSink, open_sink
 
 if TYPE_CHECKING:
-    from router._settings import Settings
+    from router._config.settings import Settings
 
 Target = str | Path | TextIO | Callable[[str], None]
 _LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -97,7 +97,7 @@ class AuditLog:
 
         ``sink`` replaces the settings' sink; ``checkpoint=False`` writes no checkpoints (for a
         sink that keeps nothing)."""
-        from router._keyfile import audit_key
+        from router._config.keyfile import audit_key
 
         return cls(
             settings.audit if sink is None else sink,

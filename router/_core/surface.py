@@ -339,13 +339,13 @@ def _privacy(value: Any, path: str) -> Any:
 
 @_named("number of seconds, more than 0", {"type": "number", "exclusiveMinimum": 0})
 def _seconds(value: Any, path: str) -> Any:
-    """Checked, with its own message, where the router reads it (router/_dropin.py)."""
+    """Checked, with its own message, where the router reads it (router/_pipeline/dropin.py)."""
     return value
 
 
 @_named("integer, 0 or more", {"type": "integer", "minimum": 0})
 def _count(value: Any, path: str) -> Any:
-    """Checked, with its own message, where the router reads it (router/_dropin.py)."""
+    """Checked, with its own message, where the router reads it (router/_pipeline/dropin.py)."""
     return value
 
 

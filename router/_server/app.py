@@ -38,6 +38,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from router._config.settings import Settings
 from router._router import PolicyRouter
 from router._server import hot, responses
 from router._server.auth import Keys, check_auth_settings, is_loopback
@@ -55,7 +56,6 @@ from router._server.schemas import (
     Health,
 )
 from router._server.users import add_user_routes
-from router._settings import Settings
 
 __all__ = ["check_auth_settings", "create_app", "is_loopback"]
 

@@ -15,9 +15,9 @@ from typing import Final
 
 from fastapi.security import HTTPAuthorizationCredentials
 
+from router._config.settings import ServerSettings
 from router._errors import ConfigError
 from router._server.errors import ApiError
-from router._settings import ServerSettings
 
 NO_AUTH: Final = "no-auth"
 

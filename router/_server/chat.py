@@ -22,12 +22,12 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._failover import Answered
+from router._observe.tracing import remote_parent
+from router._pipeline.failover import Answered
 from router._server.context import Caller, RouterUser, context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._server.refusal import audit_refusal
 from router._server.schemas import ChatCompletionRequest
-from router._tracing import remote_parent
 
 
 async def chat_completions(
@@ -42,16 +42,10 @@ async def chat_completions(
     privacy = body.privacy.plain() if body.privacy else None
     try:
         with remote_parent(request.headers):  # the request's span joins the caller's trace
-            result, answered = await context(request).router.route_completion(
-                body.model,
-                body.messages,
-                user,
-                privacy=privacy,
-                stream=body.stream,
-                request_id=request.state.request_id,
-                proxy=True,
-                **_forwarded(body),
-            )
+            result, answered = await context(request).router.pipeline.route(
+                body.model, body.messages, user, privacy, body.stream,
+                request.state.request_id, _forwarded(body), proxy=True, raw=False,
+            )  # fmt: skip
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         raise invalid_input(exc) from exc
     headers = _route_headers(answered)

@@ -9,7 +9,7 @@ body's own deadline is the envelope's (router/_server/envelope.py).
 
 This subclasses uvicorn's httptools protocol (C parsing, measured cheaper: bench/README.md),
 or its h11 protocol where httptools is missing; both have the hooks used here:
-tests/test_server_resources.py checks the attributes it relies on, so a uvicorn upgrade that
+tests/server/test_faults.py checks the attributes it relies on, so a uvicorn upgrade that
 moves them fails a test rather than silently losing the deadline.
 """
 

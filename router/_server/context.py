@@ -14,10 +14,10 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from router._errors import InvalidPreferences
+from router._pipeline.user_preferences import check_user
 from router._router import PolicyRouter
 from router._server.auth import Keys
 from router._server.errors import ApiError
-from router._user_preferences import check_user
 
 
 @dataclass(frozen=True, slots=True)

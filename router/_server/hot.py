@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from router._core.surface import SurfaceError, check_request
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
+from router._observe.tracing import remote_parent
 from router._server.chat import (
     _as_openai_sends,
     _event,
@@ -43,7 +44,6 @@ from router._server.context import context, end_user, router_user
 from router._server.errors import ApiError, api_error
 from router._server.refusal import audit_refusal
 from router._server.schemas import ChatCompletionRequest
-from router._tracing import remote_parent
 from router._upstream.lean import Raw, prepended
 
 PATH: Final = "/v1/chat/completions"
@@ -70,17 +70,10 @@ async def chat_completions(request: Request) -> Response:
                                                                  "stream"))  # fmt: skip
     try:
         with remote_parent(request.headers):  # the request's span joins the caller's trace
-            result, answered = await ctx.router.route_completion(
-                model,
-                messages,
-                user,
-                privacy=privacy,
-                stream=stream,
-                request_id=request.state.request_id,
-                proxy=True,
-                raw=True,
-                **fields,
-            )
+            result, answered = await ctx.router.pipeline.route(
+                model, messages, user, privacy, stream, request.state.request_id, fields,
+                proxy=True, raw=True,
+            )  # fmt: skip
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         raise invalid_input(exc) from exc
     headers = _route_headers(answered)

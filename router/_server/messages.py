@@ -1,7 +1,7 @@
 """``POST /v1/messages``: Anthropic's Messages API, routed by the same policy as chat.
 
 The body is checked against the Messages surface (router/_core/messages.py), translated to a
-chat completion and routed (router/_messages.py); the answer is a Messages response, or with
+chat completion and routed (router/_apis/messages.py); the answer is a Messages response, or with
 ``stream`` Anthropic's SSE events (``message_start``, ``ping``, ``content_block_start``,
 ``content_block_delta``, ``content_block_stop``, ``message_delta``, ``message_stop``); a
 failure mid-stream ends the stream with an ``error`` event. Errors come in Anthropic's shape
@@ -14,7 +14,7 @@ caller's headers is forwarded. The end user is the ``X-Router-User`` header, els
 
 ``POST /v1/messages/count_tokens``: the same request (``max_tokens`` not needed), the same
 decision; the tokens are counted locally with litellm's tokenizer for the first allowed route,
-so no provider is contacted (router/_messages.py, ``count_tokens``).
+so no provider is contacted (router/_apis/messages.py, ``count_tokens``).
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from router._apis.messages import API, event_bytes, route_messages, sse, user_of
+from router._apis.messages import count_tokens as count
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._messages import API, event_bytes, sse, user_of
-from router._messages import count_tokens as count
+from router._observe.tracing import remote_parent
 from router._server.auth import key_credentials
 from router._server.chat import _route_headers, invalid_input, json_object
 from router._server.context import Context, context, end_user, router_user
 from router._server.errors import ApiError, api_error
-from router._tracing import remote_parent
 
 _SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ROUTE: Final = SimpleNamespace(path="/v1/messages")
@@ -49,8 +49,8 @@ async def messages(request: Request) -> Response:
     ctx, body, user = await _read(request)
     try:
         with remote_parent(request.headers):  # the request's span joins the caller's trace
-            result, answered = await ctx.router.route_messages(
-                body, user, request_id=request.state.request_id
+            result, answered = await route_messages(
+                ctx.router.pipeline, body, user, request_id=request.state.request_id, proxy=True
             )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         raise invalid_input(exc) from exc
@@ -64,11 +64,13 @@ async def messages(request: Request) -> Response:
 
 async def count_tokens(request: Request) -> Response:
     """The input tokens of a Messages request, counted locally for the route the policy
-    would send it to (router/_messages.py, ``count_tokens``): no provider is contacted."""
+    would send it to (router/_apis/messages.py, ``count_tokens``): no provider is contacted."""
     request.scope["route"] = _COUNT_ROUTE
     ctx, body, user = await _read(request)
     try:
-        counted, route = await count(ctx.router, body, user, request_id=request.state.request_id)
+        counted, route = await count(
+            ctx.router.pipeline, body, user, request_id=request.state.request_id
+        )
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         raise invalid_input(exc) from exc
     headers = {
@@ -90,7 +92,7 @@ async def _read(request: Request) -> tuple[Context, dict[str, Any], str | None]:
         user = _end_user(request, body)
     except ApiError as exc:
         model = body.get("model")
-        ctx.router.refused(
+        ctx.router.pipeline.refused(
             request.state.request_id, None, model if isinstance(model, str) else None,
             "InvalidRequest", str(exc), api=API,
         )  # fmt: skip

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from router._core.catalog import Catalog
 from router._core.surface import PARAMETERS, schema_of
-from router._user_preferences import MAX_USER_LENGTH
+from router._pipeline.user_preferences import MAX_USER_LENGTH
 
 # Typed by the request model already (messages, user, privacy) or not the surface's to say.
 _OWN: Final = frozenset({"model", "stream", "user", "privacy"})

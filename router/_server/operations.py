@@ -3,7 +3,7 @@
 - ``GET /readyz``: the preference store, the catalog version and the number of routes the
   deployment can serve; 503 when the store does not answer, the catalog is empty or no
   route can be served.
-- ``GET /metrics`` (admin key): Prometheus' text format (router/_prometheus.py).
+- ``GET /metrics`` (admin key): Prometheus' text format (router/_observe/prometheus.py).
 - ``POST /admin/reload`` (admin key), and SIGHUP to ``serve``: read the catalog and the
   deployment files again, validated whole, and put them in force at once (``PolicyRouter.
   reload``). An invalid one is refused with the loader's message; the old one stays.
@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from router._errors import CatalogError, ConfigError, StoreUnavailable
-from router._prometheus import CONTENT_TYPE, PrometheusMetrics
+from router._observe.prometheus import CONTENT_TYPE, PrometheusMetrics
 from router._router import PolicyRouter
 from router._server.context import Admin, context
 from router._server.errors import ApiError

@@ -14,8 +14,8 @@ from typing import Final
 from fastapi import Request
 
 from router._errors import InvalidPreferences
+from router._pipeline.user_preferences import check_user
 from router._router import PolicyRouter
-from router._user_preferences import check_user
 
 CHAT_PATH: Final = "/v1/chat/completions"
 
@@ -27,7 +27,7 @@ def audit_refusal(request: Request, body: object, message: str) -> None:
     fields = body if isinstance(body, Mapping) else {}
     model = fields.get("model")
     router: PolicyRouter = request.app.state.policy_router.router
-    router.refused(
+    router.pipeline.refused(
         request.state.request_id,
         _user(fields.get("user"), request.headers.getlist("x-router-user")),
         model if isinstance(model, str) else None,

@@ -4,7 +4,7 @@ A plain Starlette route, like chat's hot path (router/_server/hot.py): the same 
 envelope), end user (body ``user`` or ``X-Router-User``, which must agree), ``privacy``,
 error shape and route headers as ``POST /v1/chat/completions``. The body's fields are checked
 against the Responses surface (router/_core/responses.py) by the router, which translates the
-request to chat and routes it on the chat path (router/_responses.py). The answer is OpenAI's
+request to chat and routes it on the chat path (router/_apis/responses.py). The answer is OpenAI's
 ``response`` object, or with ``stream`` its SSE events (``event: response.created`` ...
 ``response.output_text.delta`` ... ``response.completed``); a failure mid-stream ends the
 stream with an ``error`` event. ``model`` is the name the caller asked for; the route and
@@ -22,8 +22,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from router._apis.responses import API, respond
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._responses import API
 from router._server.chat import _route_headers, invalid_input, json_object
 from router._server.context import context, end_user, router_user
 from router._server.errors import ApiError, api_error
@@ -50,15 +50,10 @@ async def create_response(request: Request) -> Response:
         raise
     stream = fields.pop("stream", False)
     try:
-        result, answered = await context(request).router.route_responses(
-            model,
-            fields.pop("input", None),
-            user,
-            privacy=privacy,
-            stream=stream,
-            request_id=request.state.request_id,
-            arguments=fields,
-        )
+        result, answered = await respond(
+            context(request).router.pipeline, model, fields.pop("input", None), user, privacy,
+            stream, request.state.request_id, fields, proxy=True,
+        )  # fmt: skip
     except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
         raise invalid_input(exc) from exc
     headers = _route_headers(answered)
@@ -98,7 +93,7 @@ def _check_own(model: object, privacy: object) -> None:
 def _refused(request: Request, model: object, stated: object, message: str) -> None:
     """The ``route.refused`` record of a request refused before the router saw it (with the
     user's pseudonym when the body and header name one well-formed user)."""
-    context(request).router.refused(
+    context(request).router.pipeline.refused(
         request.state.request_id,
         named_user(stated, request.headers.getlist("x-router-user")),
         model if isinstance(model, str) else None,

@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from router._settings import PrivacyFields as _SettingsPrivacy
+from router._config.settings import PrivacyFields as _SettingsPrivacy
 
 
 class PrivacyFields(_SettingsPrivacy):

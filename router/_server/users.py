@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 
 from router._core.preferences import Preferences, without_effect
+from router._pipeline.user_preferences import MAX_PAGE
 from router._server.context import Admin, context
 from router._server.errors import ApiError
 from router._server.schemas import Deleted, PreferenceReport, PrivacyFields, UserPage
-from router._user_preferences import MAX_PAGE
 
 
 async def get_preferences(request: Request, user: str, caller: Admin) -> PreferenceReport:

@@ -15,12 +15,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from router import _tracing
+from router._config.settings import Settings
+from router._observe import tracing as _tracing
 from router._router import PolicyRouter
 from router._server.app import create_app
 from router._server.operations import reload_on_sighup
 from router._server.startup import log_startup
-from router._settings import Settings
 from router._upstream import setup
 
 
@@ -40,7 +40,7 @@ def app() -> FastAPI:
     application.router.lifespan_context = lifespan
     log_startup(router.loaded, settings, os.environ)
     reload_on_sighup(router)  # a SIGHUP sent to this worker; the supervisor restarts them all
-    from router.cli._serve import freeze_long_lived_objects
+    from router._server.startup import freeze_long_lived_objects
 
     freeze_long_lived_objects()
     return application

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from router._config.settings import STORE_TIMEOUT_SECONDS
 from router._core.preferences import Preferences
 from router._errors import (
     ConfigError,
@@ -23,7 +24,7 @@ from router._errors import (
 )
 
 SQLITE_PREFIX: Final = "sqlite:///"
-DEFAULT_TIMEOUT_SECONDS: Final = 5.0
+DEFAULT_TIMEOUT_SECONDS: Final = STORE_TIMEOUT_SECONDS
 POSTGRES_SCHEMES: Final = ("postgresql", "postgres")
 ACCEPTED_URLS: Final = "'sqlite:///<path>', 'sqlite:///:memory:' or 'postgresql://user@host/db'"
 

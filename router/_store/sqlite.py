@@ -74,7 +74,9 @@ def _daemon(db: aiosqlite.Connection) -> aiosqlite.Connection:
     connection dropped at exit is what a killed process leaves, which SQLite recovers from.
     """
     thread = getattr(db, "_thread", None)
-    if not isinstance(thread, threading.Thread):  # aiosqlite moved it: tests/test_exit.py fails
+    if not isinstance(
+        thread, threading.Thread
+    ):  # aiosqlite moved it: tests/dropin/test_exit.py fails
         raise ConfigError("aiosqlite.Connection has no worker thread to mark daemon")
     thread.daemon = True
     return db

@@ -20,7 +20,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
-from router._upstream import lean
+from router._upstream import lean, providers
 from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
@@ -60,7 +60,7 @@ async def complete(call: UpstreamCall) -> Any:
 
 def _lean(call: UpstreamCall) -> bool:
     """Whether the lean path takes this call (router/_upstream/lean.py); refuses what it must."""
-    if call.offline_text is not None or not lean.serves(call.target):
+    if call.offline_text is not None or not providers.serves(call.target):
         return False
     _refuse_unknown(call)
     return True

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router._errors import ConfigError
+from router._upstream.providers import PROVIDERS, can_serve
 
 # libyaml's loader where PyYAML was built with it (the wheels are): same safe subset, faster.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -82,8 +83,6 @@ class Deployment:
 
     @staticmethod
     def _check_path(key: str, target: Target) -> None:
-        from router._upstream.lean import PROVIDERS, can_serve
-
         if target.path == "lean" and not can_serve(target):
             raise ConfigError(
                 f"route {key}: path 'lean' cannot serve {target.model!r}: the lean path speaks "

@@ -11,11 +11,13 @@ import os
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from router._errors import FailureKind, RequestRejected, RouterError, UpstreamFailure
-from router._upstream.deployment import Target
-from router._upstream.setup import _module
+from router._upstream.loader import litellm_module as _module
+
+if TYPE_CHECKING:
+    from router._upstream.deployment import Target
 
 _DETAIL_LIMIT: Final = 300
 _CAUSE_DEPTH: Final = 12

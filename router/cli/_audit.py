@@ -39,7 +39,7 @@ def verify_command(
     Exit 2 when verification fails (the first break is located by file and line)."""
     with one_line_errors():
         config = settings()
-        from router._keyfile import audit_key
+        from router._config.keyfile import audit_key
 
         found = verify(
             files,
@@ -111,8 +111,8 @@ def _filter(
     config = settings()
     pseudonym = None
     if user is not None:
+        from router._config.keyfile import pseudonym_key
         from router._core.pseudonym import Pseudonymizer
-        from router._keyfile import pseudonym_key
 
         pseudonym = Pseudonymizer(pseudonym_key(config, create=False)).for_audit(user)
     return Filter(

@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from router._catalog_tools.page_format import PageStyle
+from router._config.settings import current_catalog_path
 from router._core.catalog import Catalog
 from router._core.catalog_load import parse_catalog
-from router._settings import current_catalog_path
 from router.cli._common import one_line_errors, out, print_json
 
 if TYPE_CHECKING:
@@ -136,8 +136,8 @@ def _impact(old: Catalog, new: Catalog, models: list[str]) -> Impact:
     import asyncio
 
     from router._catalog_tools.impact import impact
+    from router._config.keyfile import pseudonym_key
     from router._core.pseudonym import Pseudonymizer
-    from router._keyfile import pseudonym_key
     from router._store import open_store
     from router.cli._common import settings
 

@@ -20,8 +20,8 @@ from router._core.preferences import BOOLEAN, FIELDS, PROVIDERS, PreferenceField
 from router._errors import RouterError
 
 if TYPE_CHECKING:
+    from router._config.settings import Settings
     from router._router import PolicyRouter
-    from router._settings import Settings
 
 T = TypeVar("T")
 
@@ -82,7 +82,7 @@ def _flag(spec: PreferenceField, privacy: inspect.Parameter) -> inspect.Paramete
 
 def settings(offline: bool | None = None) -> Settings:
     """Settings from the environment, with ``--offline/--online`` applied when given."""
-    from router._settings import Settings
+    from router._config.settings import Settings
 
     config = Settings()
     return config if offline is None else config.model_copy(update={"offline": offline})

@@ -21,8 +21,8 @@ from router.cli._common import (
 )
 
 if TYPE_CHECKING:
+    from router._config.settings import Settings
     from router._router import PolicyRouter
-    from router._settings import Settings
 
 
 @preference_flags

@@ -20,11 +20,10 @@ about 190 ms every few seconds under load; 34 ms at most after, in the same meas
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 import signal
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -33,7 +32,7 @@ from router.cli._common import one_line_errors
 if TYPE_CHECKING:
     import uvicorn
 
-    from router._settings import Settings
+    from router._config.settings import Settings
 
 
 def serve(
@@ -69,7 +68,7 @@ def _loop_factory() -> Any:
 
 
 def _settings(host: str | None, port: int | None, allow_no_auth: bool) -> Settings:
-    from router._settings import Settings
+    from router._config.settings import Settings
 
     settings = Settings()
     changes: dict[str, Any] = {"host": host, "port": port, "allow_no_auth": allow_no_auth or None}
@@ -83,13 +82,13 @@ async def _serve(settings: Settings) -> None:
 
     import uvicorn
 
-    from router import _tracing
+    from router._observe import tracing as _tracing
     from router._router import PolicyRouter
     from router._server import logs
     from router._server.app import create_app
     from router._server.connection import with_header_deadline
     from router._server.operations import reload_on_sighup
-    from router._server.startup import log_startup
+    from router._server.startup import freeze_long_lived_objects, log_startup
     from router._upstream import setup
 
     setup.configure(settings.transport)  # import litellm now, not in the first request
@@ -170,24 +169,6 @@ async def _cancelled_requests_finish(server: uvicorn.Server) -> None:
     running = list(server.server_state.tasks)
     if running:
         await asyncio.wait(running, timeout=5)
-
-
-# The collector's first generation: 50,000 allocations (Python's default 700). A request on the
-# lean path leaves no reference cycle, so a collection finds nothing to free; it only scans the
-# objects of the requests in flight. The count that starts one grows by those objects (each
-# collection resets it, and their release afterwards does not count down), so the more requests
-# in flight, the more often it ran: at 7,000, 0-1 collections in 4 s at concurrency 50 but
-# 45-90 at 200 (2-4 ms each, ~20 us per request: why 200 cost more than 50); at 50,000, none
-# in either. Cyclic garbage (an error's traceback) waits for at most 50,000 allocations.
-GC_THRESHOLD: Final = (50_000, 10, 10)
-
-
-def freeze_long_lived_objects() -> None:
-    """Collect once, then move every object left to the collector's permanent generation;
-    collect the young generation less often (``GC_THRESHOLD``)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _exit_cleanly_on_signals(server: uvicorn.Server) -> None:

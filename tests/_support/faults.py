@@ -14,7 +14,7 @@ own event loop. It counts every request it receives in full, keyed by the reques
     hang      no answer until the client gives up
 
 A fixed fault is chosen with ``[fault:<name>]`` in the message; otherwise one is drawn at
-random with the given weights (``Faults.random``). Used by tests/test_adversarial.py and by
+random with the given weights (``Faults.random``). Used by tests/server/test_faults.py and by
 bench/adversarial.py.
 """
 

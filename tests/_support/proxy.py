@@ -14,9 +14,9 @@ import httpx
 import openai
 
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._router import PolicyRouter
 from router._server.app import create_app
-from router._settings import Settings
 
 API_KEY: Final = "test-api-key-0001-long"
 ADMIN_KEY: Final = "test-admin-key-1"

@@ -21,8 +21,8 @@ from router._audit.chain import (
     checkpoint_mac,
     record_chain,
 )
-from router._keyfile import audit_key, load_or_create_key, pseudonym_key
-from router._settings import Settings
+from router._config.keyfile import audit_key, load_or_create_key, pseudonym_key
+from router._config.settings import Settings
 
 KEY = b"k" * 32
 

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from router import PolicyRouter
+from router._config.keyfile import pseudonym_key
+from router._config.settings import Settings
 from router._core.pseudonym import Pseudonymizer
-from router._keyfile import pseudonym_key
-from router._settings import Settings
 from router.cli import app
 
 runner = CliRunner()

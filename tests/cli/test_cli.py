@@ -204,8 +204,9 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
 
     import uvicorn
 
-    from router import _tracing
-    from router._settings import Settings
+    from router._config.settings import Settings
+    from router._observe import tracing as _tracing
+    from router._server import startup
     from router.cli import _serve
 
     frozen_when_serving: list[int] = []
@@ -236,7 +237,7 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
 
     assert len(frozen_when_serving) == 1
     assert frozen_when_serving[0] > 100_000  # litellm alone is several hundred thousand
-    assert thresholds == [_serve.GC_THRESHOLD]
+    assert thresholds == [startup.GC_THRESHOLD]
 
 
 def test_explain__json_candidates_extend_the_audit_candidates_with_the_enforced_policy() -> None:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from router import InvalidRequest, PolicyRouter, RequestRejected, Settings
 from router._audit import AuditLog
 from router._core.invariant import Identity, content_strings, find_in_arguments, find_on_wire
-from router._upstream import lean
+from router._upstream import providers
 from tests._support.wire import (
     PREFIXES,
     mock_provider,
@@ -210,7 +210,7 @@ def property_router(
     monkeypatch: pytest.MonkeyPatch,
     loop: asyncio.AbstractEventLoop,
 ) -> Iterator[PolicyRouter]:
-    monkeypatch.setattr(lean, "DEFAULT_PATH", request.param)
+    monkeypatch.setattr(providers, "DEFAULT_PATH", request.param)
     use_fake_credentials(monkeypatch)
     catalog, deployment = _catalog()
     (tmp_path / "catalog.yaml").write_text(catalog)

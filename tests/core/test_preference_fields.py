@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from router import Preferences
+from router._config.settings import PrivacyFields, Settings
 from router._core.preferences import FIELDS, PreferenceField
 from router._errors import ConfigError
 from router._server.schemas import ChatCompletionRequest
-from router._settings import PrivacyFields, Settings
 from router.cli import app
 
 FLAGS = {

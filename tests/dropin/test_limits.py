@@ -14,7 +14,7 @@ import respx
 
 from router import BackendUnavailable, InvalidRequest, PolicyRouter
 from router._audit import AuditLog
-from router._settings import Settings
+from router._config.settings import Settings
 from tests import test_router
 from tests._support.fake_upstream import fake_upstream
 from tests.test_router import KIMI, MESSAGES, USER, Audit, completion, make_router

@@ -19,11 +19,11 @@ from fastapi import FastAPI
 from openai.types.chat import ChatCompletionUserMessageParam
 
 from router._audit import AuditLog
+from router._config.settings import ServerSettings, Settings
 from router._errors import ConfigError, FailureKind, RouterError, UpstreamFailure
-from router._failover import Answered
+from router._pipeline.failover import Answered
 from router._router import PolicyRouter
 from router._server.app import check_auth_settings, create_app, is_loopback
-from router._settings import ServerSettings, Settings
 from tests._support.wire import mock_provider, use_fake_credentials
 
 API_KEY: Final = "test-api-key-0001-long"
@@ -362,7 +362,7 @@ async def test_unexpected_error__500_without_traceback(
     async def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret-internal-detail")
 
-    monkeypatch.setattr(router, "route_completion", broken)
+    monkeypatch.setattr(router.pipeline, "route", broken)
     response = await http.post("/v1/chat/completions", json=chat(), headers=auth())
     assert response.status_code == 500
     assert "secret-internal-detail" not in response.text
@@ -391,7 +391,7 @@ async def test_stream__failure_after_first_chunk_ends_with_an_error_event(
     async def streaming(*_: Any, **__: Any) -> Any:
         return chunks(), Answered("req", router.catalog.routes_of("GPT 4.1")[0], offline=True)
 
-    monkeypatch.setattr(router, "route_completion", streaming)
+    monkeypatch.setattr(router.pipeline, "route", streaming)
     response = await http.post("/v1/chat/completions", json=chat(stream=True), headers=auth())
     events = [e.removeprefix("data: ") for e in response.text.split("\n\n") if e]
     assert json.loads(events[0])["choices"][0]["delta"]["content"] == "hi"
@@ -415,7 +415,7 @@ async def test_stream__sdk_raises_on_the_error_event(
     async def streaming(*_: Any, **__: Any) -> Any:
         return chunks(), Answered("req", router.catalog.routes_of("GPT 4.1")[0], offline=True)
 
-    monkeypatch.setattr(router, "route_completion", streaming)
+    monkeypatch.setattr(router.pipeline, "route", streaming)
     stream = await sdk.chat.completions.create(model="GPT 4.1", messages=list(HELLO), stream=True)
     with pytest.raises(openai.APIError, match="internal error"):
         async for _ in stream:

@@ -20,10 +20,10 @@ import pytest
 
 from router import BackendsUnconfigured, PolicyViolation
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._router import PolicyRouter
 from router._server.app import create_app
 from router._server.startup import log_startup, provider_lines
-from router._settings import Settings
 from tests._support.wire import FAKE_CREDENTIALS
 
 API_KEY: Final = "test-api-key-0001-long"

@@ -18,9 +18,9 @@ import pytest
 import respx
 
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._router import PolicyRouter
 from router._server.app import create_app
-from router._settings import Settings
 from tests._support.wire import CANNED_TEXT, WIRES, reply, sse_body, use_fake_credentials
 
 API_KEY: Final = "test-api-key-0001-long"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 
-from router._settings import Settings
+from router._config.settings import Settings
 from tests._support.proxy import API_KEY, Proxy, make_settings, records, serve
 from tests._support.wire import (
     SSE_HEADERS,
@@ -370,7 +370,7 @@ async def test_messages__a_pseudonymous_route_gets_the_pseudonym_never_the_id(
     async with serve(settings) as proxy:
         body = message(model="Model M", metadata={"user_id": USER})
         response = await proxy.http.post("/v1/messages", json=body, headers=ANTHROPIC)
-        pseudonym = proxy.router._pseudonymizer.for_provider(USER, provider)
+        pseudonym = proxy.router.pipeline._pseudonymizer.for_provider(USER, provider)
     assert response.status_code == 200, response.text
     request = route.calls[0].request
     assert places(request, USER) == set()
@@ -388,7 +388,7 @@ async def test_messages__the_x_router_user_header_names_the_user_too(
     response = await live.http.post("/v1/messages", json=message(), headers=headers)
     assert response.status_code == 200
     decision = next(r for r in records(live.audit_lines) if r["event"] == "route.decision")
-    assert decision["user"] == live.router._pseudonymizer.for_audit(USER)
+    assert decision["user"] == live.router.pipeline._pseudonymizer.for_audit(USER)
     assert places(openai.calls[0].request, USER) == set()
 
 
@@ -402,7 +402,7 @@ async def test_messages__the_header_user_wins_and_metadata_never_leaves(
     response = await live.http.post("/v1/messages", json=body, headers=headers)
     assert response.status_code == 200, response.text
     decision = next(r for r in records(live.audit_lines) if r["event"] == "route.decision")
-    assert decision["user"] == live.router._pseudonymizer.for_audit("alice-4242")
+    assert decision["user"] == live.router.pipeline._pseudonymizer.for_audit("alice-4242")
     request = anthropic.calls[0].request
     assert places(request, USER) == set()
     assert places(request, "alice-4242") == set()

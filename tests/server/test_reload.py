@@ -21,12 +21,12 @@ import httpx
 import pytest
 
 from router._audit import AuditLog
+from router._config.settings import Settings, current_catalog_path, shipped_dir
 from router._core.catalog_load import load_catalog
 from router._errors import CatalogError, ConfigError
 from router._router import PolicyRouter
 from router._server.app import create_app
 from router._server.operations import reload_on_sighup
-from router._settings import Settings, current_catalog_path, shipped_dir
 
 API_KEY: Final = "test-api-key-0001-long"
 ADMIN_KEY: Final = "test-admin-key-0001-long"

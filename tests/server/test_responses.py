@@ -314,7 +314,7 @@ async def test_responses__refused_by_name_with_the_reason(
     assert (refused["event"], refused["api"], refused["reason"]) == (
         "route.refused", "responses", "InvalidRequest",
     )  # fmt: skip
-    assert refused["user"] == online.router._pseudonymizer.for_audit(USER)  # never the id
+    assert refused["user"] == online.router.pipeline._pseudonymizer.for_audit(USER)  # never the id
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from router._config.settings import ServerSettings
 from router._core.preferences import Preferences, merge, without_effect
 from router._errors import InvalidPreferences
-from router._settings import ServerSettings
 from router.cli import app as cli_app
 from tests._support.proxy import (
     ADMIN_KEY,

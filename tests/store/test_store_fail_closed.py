@@ -24,9 +24,9 @@ from router import (
     StoreUnavailable,
 )
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._router import PolicyRouter
 from router._server.app import create_app
-from router._settings import Settings
 from router._store import open_store
 from router._store.sqlite import SQLiteStore
 

@@ -2,7 +2,7 @@
 ``store: false``, refusals reported, the invariant before sending, raw answers for relaying.
 
 The behaviour it shares with litellm's path (identifiers, failures, streams) is tested on both
-paths in tests/test_wire.py and tests/test_invariant.py.
+paths in tests/upstream/test_wire.py and tests/core/test_invariant.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import respx
 
 from router._core.invariant import Identity, content_strings
 from router._errors import ConfigError, IdentifierInRequest, RequestRejected, UpstreamFailure
-from router._upstream import lean
+from router._upstream import lean, providers
 from router._upstream.adapter import UpstreamCall, complete, open_stream
 from router._upstream.deployment import Deployment, Target
 from router._upstream.guard import WireCheck
@@ -34,7 +34,7 @@ from tests._support.wire import (
 
 MESSAGES: Final = [{"role": "user", "content": "Say hello."}]
 TARGETS: Final = targets_by_prefix()
-LEAN_PREFIXES: Final = tuple(p for p in TARGETS if lean.can_serve(TARGETS[p]))
+LEAN_PREFIXES: Final = tuple(p for p in TARGETS if providers.can_serve(TARGETS[p]))
 # What each provider is sent, by the table in router/_upstream/lean.py: URL and auth header.
 EXPECTED: Final = {
     "openai": ("https://api.openai.com/v1/chat/completions", "authorization", "Bearer {OPENAI_API_KEY}"),
@@ -54,7 +54,7 @@ EXPECTED: Final = {
 @pytest.fixture(autouse=True)
 def _lean(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fake_credentials(monkeypatch)
-    monkeypatch.setattr(lean, "DEFAULT_PATH", "lean")
+    monkeypatch.setattr(providers, "DEFAULT_PATH", "lean")
 
 
 def sent(route: respx.Route) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def sent(route: respx.Route) -> dict[str, Any]:
 
 def test_table__covers_every_openai_format_prefix_of_the_deployment() -> None:
     openai_format = {p for p, wire in WIRES.items() if wire.format == "openai"}
-    assert set(LEAN_PREFIXES) == openai_format == set(EXPECTED) == set(lean.PROVIDERS)
+    assert set(LEAN_PREFIXES) == openai_format == set(EXPECTED) == set(providers.PROVIDERS)
 
 
 @pytest.mark.parametrize("prefix", LEAN_PREFIXES)
@@ -205,7 +205,7 @@ async def test_bad_json__is_a_bad_response(respx_mock: respx.MockRouter) -> None
 
 @pytest.mark.parametrize("model", ["openai/o3-pro", "openai/gpt-5-codex"])
 async def test_responses_api_models__stay_on_litellm(model: str) -> None:
-    assert not lean.serves(Target(model))
+    assert not providers.serves(Target(model))
 
 
 async def test_route_path_litellm__keeps_the_route_on_litellm(
@@ -215,7 +215,7 @@ async def test_route_path_litellm__keeps_the_route_on_litellm(
 
     await complete(UpstreamCall(Target("openai/gpt-4.1", path="litellm"), {"messages": MESSAGES}))
 
-    assert not lean.serves(Target("openai/gpt-4.1", path="litellm"))
+    assert not providers.serves(Target("openai/gpt-4.1", path="litellm"))
     assert "x-stainless-lang" in route.calls.last.request.headers  # the openai SDK's, via litellm
 
 

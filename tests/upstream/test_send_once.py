@@ -16,9 +16,9 @@ from typing import Any, Final
 import pytest
 
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._errors import BackendUnavailable
 from router._router import PolicyRouter
-from router._settings import Settings
 from router._upstream.setup import _module, configure
 from tests._support.faults import Faults, FaultUpstream
 from tests._support.wire import FAKE_CREDENTIALS

@@ -64,7 +64,7 @@ async def main():
         "GPT 4.1", [{"role": "user", "content": "hi"}], USER,
         metadata={"user_id": USER},
     )
-    import router._failover as failover
+    import router._pipeline.failover as failover
     failover.find_in_arguments = lambda *_: None  # leave it to the wire guard alone
     try:
         await router.acompletion(

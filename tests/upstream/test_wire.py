@@ -21,7 +21,7 @@ import respx
 from router._core.catalog import UserIdentifier
 from router._core.scrub import scrub
 from router._errors import FailureKind, RequestRejected, UpstreamFailure
-from router._upstream import lean
+from router._upstream import providers
 from router._upstream.adapter import UpstreamCall, complete, open_stream
 from router._upstream.callbacks import CALLBACK_LISTS
 from router._upstream.deployment import Target
@@ -61,12 +61,12 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True, params=["litellm", "lean"])
 def forwarding(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The path a target without a path of its own takes."""
-    monkeypatch.setattr(lean, "DEFAULT_PATH", request.param)
+    monkeypatch.setattr(providers, "DEFAULT_PATH", request.param)
     return str(request.param)
 
 
 def on_lean(prefix: str) -> bool:
-    return lean.serves(TARGETS[prefix])
+    return providers.serves(TARGETS[prefix])
 
 
 def identified(**fields: Any) -> dict[str, Any]:

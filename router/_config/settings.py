@@ -27,9 +27,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from router._core.preferences import FIELDS, Preferences
-from router._errors import ConfigError
-from router._settings_sources import (
+from router._config.sources import (
     PREFIX,
     check_json_values,
     check_keys,
@@ -37,13 +35,16 @@ from router._settings_sources import (
     describe,
     dotenv_names,
 )
-from router._store.base import DEFAULT_TIMEOUT_SECONDS
+from router._core.preferences import FIELDS, Preferences
+from router._errors import ConfigError
 
 MIN_API_KEY_CHARS: Final = 16
 MIN_PSEUDONYM_KEY_CHARS: Final = 32
 MIN_PSEUDONYM_KEY_DISTINCT: Final = 8
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+STORE_TIMEOUT_SECONDS: Final = 5.0  # how long a preference read or write may wait for a lock
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # router/
 
 
 def shipped_dir(name: str) -> Path:
@@ -182,7 +183,7 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(default=1000, gt=0)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
     store_url: str | None = None
-    store_timeout: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=3600)
+    store_timeout: float = Field(default=STORE_TIMEOUT_SECONDS, gt=0, le=3600)
     data_dir: Path | None = None
     offline: bool = False
     timeout: float = Field(default=60.0, gt=0)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 from router._errors import ConfigError
 
 if TYPE_CHECKING:
-    from router._settings import Settings
+    from router._config.settings import Settings
 
 KEY_BYTES: Final = 32
 MIN_KEY_BYTES: Final = 16

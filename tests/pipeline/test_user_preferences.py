@@ -14,8 +14,8 @@ from router import InvalidPreferences, Preferences, StoreUnavailable, UnknownPro
 from router._audit import AuditLog
 from router._audit.chain import CHAIN_FIELDS
 from router._core.pseudonym import Pseudonymizer
+from router._pipeline.user_preferences import UserPreferences
 from router._store import PreferenceStore, open_store
-from router._user_preferences import UserPreferences
 from tests._support.stores import BACKENDS, make_backend
 
 USER = "alice.liddell@example.com"
@@ -248,7 +248,7 @@ async def test_ping__reachable_store_returns(subject: Subject) -> None:
 def test_check_user__refuses_exactly_unicodes_control_and_surrogate_characters() -> None:
     import unicodedata
 
-    from router._user_preferences import check_user
+    from router._pipeline.user_preferences import check_user
 
     refused = set()
     for point in range(0x110000):

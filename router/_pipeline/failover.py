@@ -17,13 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router import _tracing
+from router._config.settings import Settings
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
 from router._core.invariant import Identity, content_strings, find_in_arguments
 from router._core.pseudonym import Pseudonymizer
 from router._core.scrub import Scrubbed, scrub
-from router._dropin import Limits, deadline_failure, dropin_error
 from router._errors import (
     BackendUnavailable,
     IdentifierInRequest,
@@ -31,8 +30,9 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
-from router._metrics import Metrics
-from router._settings import Settings
+from router._observe import tracing as _tracing
+from router._observe.metrics import Metrics
+from router._pipeline.dropin import Limits, deadline_failure, dropin_error
 from router._upstream import adapter, lean
 from router._upstream.adapter import UpstreamCall
 from router._upstream.deployment import Deployment

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._core.catalog_load import load_catalog
 from router._core.decision import decide
 from router._core.preferences import Preferences, combine
 from router._errors import InvalidRequest, PolicyViolation
 from router._router import PolicyRouter
-from router._settings import Settings
 from router._upstream.deployment import Target
 from router._upstream.params import unsupported
 from tests._support.proxy import Proxy, auth, chat, proxy

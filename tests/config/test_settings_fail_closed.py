@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from router import ConfigError
-from router._settings import ServerSettings, Settings
+from router._config.settings import ServerSettings, Settings
 from router.cli import app
 
 STRONG_PSEUDONYM_KEY = "0123456789abcdef0123456789abcdef"

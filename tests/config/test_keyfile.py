@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from router import ConfigError
-from router._keyfile import load_or_create_key
+from router._config.keyfile import load_or_create_key
 
 PROCESSES = 6
 TRIALS = 15

@@ -1,7 +1,7 @@
 """``PrometheusMetrics``: the router's metrics in Prometheus' text format (prometheus-client).
 
 Every name starts with ``policy_router_``; labels are the model slug, the provider slug, an
-outcome or a reason class, never a user (router/_metrics.py). Each labelled child is looked up
+outcome or a reason class, never a user (router/_observe/metrics.py). Each labelled child is looked up
 once and kept, so a request costs a few dictionary look-ups and increments (bench/metrics.py).
 
 Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory, the same for
@@ -25,7 +25,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from router._metrics import Metrics
+from router._observe.metrics import Metrics
 
 if TYPE_CHECKING:
     from router._core.catalog import Catalog

@@ -8,7 +8,7 @@ import pytest
 
 import router
 from router import ConfigError, Preferences
-from router._settings import Settings
+from router._config.settings import Settings
 from tests._support.repo import REPO
 
 

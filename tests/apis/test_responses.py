@@ -1,4 +1,4 @@
-"""``PolicyRouter.aresponses``: the Responses API on the chat path (router/_responses.py).
+"""``PolicyRouter.aresponses``: the Responses API on the chat path (router/_apis/responses.py).
 
 Provider traffic is mocked with respx, so litellm's bridge and the route's wire format are
 real: the tests assert on the request that would have gone over the wire.

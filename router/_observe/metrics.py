@@ -1,7 +1,7 @@
 """Metrics: what the router reports as it works, to whatever counts it.
 
 ``Metrics`` is the interface and reports nothing (the library's default, free). The proxy
-installs ``PrometheusMetrics`` (router/_prometheus.py). Labels are bounded: the catalog's
+installs ``PrometheusMetrics`` (router/_observe/prometheus.py). Labels are bounded: the catalog's
 model slug (``unknown`` for a name the catalog does not have: a caller's free text never
 becomes a label), the provider slug, an outcome or a reason class. Never a user, never
 content.

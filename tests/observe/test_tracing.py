@@ -22,10 +22,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from router import _tracing
 from router._core.pseudonym import Pseudonymizer
+from router._observe import tracing as _tracing
 from tests._support.wire import mock_provider, use_fake_credentials
-from tests.server.test_metrics import auth, client_for, make_settings
+from tests.observe.test_metrics import auth, client_for, make_settings
 
 SENTINEL_USER: Final = "sentinel-user-7f3a@example.com"
 SENTINEL_TEXT: Final = "sentinel-content-c41b: my secret plan"

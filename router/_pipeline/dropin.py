@@ -9,7 +9,7 @@
   one-time import on the router's first forwarded call excepted); ``num_retries``
   (or its alias ``max_retries``) is how many more allowed routes may be tried after the
   first. litellm never retries by itself: each attempt is one send.
-- Streams: router/_failover.py's ``RoutedStream`` carries its route like a response does,
+- Streams: router/_pipeline/failover.py's ``RoutedStream`` carries its route like a response does,
   and raises the same drop-in errors.
 """
 

@@ -1,5 +1,5 @@
 """``PolicyRouter.amessages``: the Messages API in the library, on the chat policy path
-(router/_messages.py). Offline: litellm answers itself, no provider is contacted."""
+(router/_apis/messages.py). Offline: litellm answers itself, no provider is contacted."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from router import InvalidRequest, PolicyRouter, PolicyViolation, UnknownModel
 from router._audit import AuditLog
-from router._settings import Settings
+from router._config.settings import Settings
 
 USER: Final = "sentinel-user-4b1d"
 HELLO: Final = [{"role": "user", "content": "Say hello."}]
@@ -57,7 +57,9 @@ async def test_amessages__answers_a_messages_response(
         "messages",
         "ok",
     )
-    assert decision["user"] == router._pseudonymizer.for_audit(USER)  # metadata.user_id decides
+    assert decision["user"] == router.pipeline._pseudonymizer.for_audit(
+        USER
+    )  # metadata.user_id decides
 
 
 async def test_amessages__streams_anthropics_sse_events(router: PolicyRouter) -> None:

@@ -16,9 +16,9 @@ import respx
 from prometheus_client.parser import text_string_to_metric_families
 
 from router._audit import AuditLog
+from router._config.settings import Settings
 from router._router import PolicyRouter
 from router._server.app import create_app
-from router._settings import Settings
 from tests._support.wire import mock_provider, use_fake_credentials
 
 API_KEY: Final = "test-api-key-0001-long"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from router import Preferences, decide
+from router._config.settings import Settings
 from router._core.catalog import Catalog
 from router._core.catalog_load import build_catalog
 from router._core.pseudonym import Pseudonymizer
@@ -24,8 +25,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
-from router._failover import Call, Failover
-from router._settings import Settings
+from router._pipeline.failover import Call, Failover
 from router._upstream import adapter
 from router._upstream.adapter import UpstreamCall
 from router._upstream.deployment import Deployment, Target

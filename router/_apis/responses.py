@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from router._core.responses import check_responses
 from router._core.surface import SurfaceError
-from router._dropin import dropin_error
 from router._errors import InvalidRequest
-from router._failover import Answered
+from router._pipeline.dropin import dropin_error
+from router._pipeline.failover import Answered
 
 if TYPE_CHECKING:
     from router._core.preferences import Preferences
-    from router._router import PolicyRouter
+    from router._pipeline.pipeline import Pipeline
 
 API: Final = "responses"
 # A chat argument the router names in an error, as the Responses caller named it.
@@ -34,7 +34,7 @@ _AS_ASKED: Final = {
 
 
 async def respond(
-    router: PolicyRouter,
+    pipeline: Pipeline,
     model: str,
     input: Any,  # litellm.aresponses' own name
     user: str | None,
@@ -51,7 +51,7 @@ async def respond(
     try:
         request = check_responses({"input": input, "stream": stream, **kwargs}, proxy=proxy)
     except SurfaceError as exc:
-        router.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
+        pipeline.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
         raise dropin_error(InvalidRequest(str(exc), param=exc.param), model) from None
     from router._upstream import responses
 
@@ -59,7 +59,7 @@ async def respond(
     own = {k: request[k] for k in ("timeout", "num_retries", "max_retries") if k in request}
     messages = chat.pop("messages")
     try:
-        result, answered = await router._route(
+        result, answered = await pipeline.route(
             model, messages, user, privacy, stream, request_id, chat | own,
             proxy=proxy, raw=False, api=API,
         )  # fmt: skip

@@ -2,7 +2,7 @@
 
 A Messages request is checked against its accepted surface (router/_core/messages.py),
 translated into chat-completion arguments with litellm's adapter (router/_upstream/messages.py),
-and routed by ``PolicyRouter._route``, as chat completions are: the same model resolution, preferences,
+and routed by ``Pipeline.route``, as chat completions are: the same model resolution, preferences,
 decision, identifier scrubbing, wire guard, failover and audit as a chat completion, every
 record marked ``api: "messages"``. The answer is translated back: a Messages response (a
 dict, as ``litellm.anthropic.messages.acreate`` returns), or Anthropic's stream events.
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from router._core.catalog import Route
 from router._core.messages import check_messages
 from router._core.surface import SurfaceError
-from router._dropin import dropin_error
 from router._errors import (
     BackendsUnconfigured,
     InvalidRequest,
@@ -30,11 +29,12 @@ from router._errors import (
     RouterError,
     UnknownModel,
 )
-from router._failover import Answered
+from router._pipeline.dropin import dropin_error
+from router._pipeline.failover import Answered
 from router._upstream import messages as translation
 
 if TYPE_CHECKING:
-    from router._router import PolicyRouter
+    from router._pipeline.pipeline import Pipeline
 
 API: Final = "messages"
 
@@ -47,7 +47,7 @@ def user_of(request: Mapping[str, Any]) -> str | None:
 
 
 async def route_messages(
-    router: PolicyRouter,
+    pipeline: Pipeline,
     request: Mapping[str, Any],
     user: str | None,
     *,
@@ -57,11 +57,11 @@ async def route_messages(
     """The Messages response (a dict), or with ``stream`` its events (an async iterator of
     dicts), and the route that answered. ``user`` is the end user, already settled."""
     request_id = request_id or uuid.uuid4().hex
-    checked = _checked(router, request, user, request_id)
+    checked = _checked(pipeline, request, user, request_id)
     model = checked["model"]
-    translated = translation.to_chat(checked, _hint(router, model))
+    translated = translation.to_chat(checked, _hint(pipeline, model))
     stream = checked.get("stream", False)
-    result, answered = await router._route(
+    result, answered = await pipeline.route(
         model, translated.messages, user, checked.get("privacy"), stream, request_id,
         translated.arguments, proxy=proxy, raw=False, api=API,
     )  # fmt: skip
@@ -71,7 +71,7 @@ async def route_messages(
 
 
 async def count_tokens(
-    router: PolicyRouter, request: Mapping[str, Any], user: str | None, *, request_id: str
+    pipeline: Pipeline, request: Mapping[str, Any], user: str | None, *, request_id: str
 ) -> tuple[int, Route]:
     """The input tokens of a Messages request (``count_tokens``), and the route whose
     tokenizer counted them: the first route the policy allows, as a request would be sent.
@@ -79,15 +79,15 @@ async def count_tokens(
     The same surface, preferences and decision as a request; no allowed route raises
     PolicyViolation (or BackendsUnconfigured). Counted locally: no provider is contacted, so
     nothing is forwarded and nothing is audited but a refusal of the request's shape."""
-    checked = _checked(router, request, user, request_id, counting=True)
+    checked = _checked(pipeline, request, user, request_id, counting=True)
     model, privacy = checked["model"], checked.get("privacy")
-    decision = await router.explain(model, user, privacy=privacy)
+    decision = await pipeline.explain(model, user, privacy=privacy)
     if not decision.allowed:
-        alternatives = [m.name for m in await router.available_models(user, privacy=privacy)]
-        unconfigured = router.loaded.unconfigured_only(decision)
+        alternatives = [m.name for m in await pipeline.available_models(user, privacy=privacy)]
+        unconfigured = pipeline.loaded.unconfigured_only(decision)
         raise (BackendsUnconfigured if unconfigured else PolicyViolation)(decision, alternatives)
     route = decision.allowed[0]
-    target = router.deployment.target(route.key)
+    target = pipeline.deployment.target(route.key)
     if target is None:  # the decision rejects such routes; a guard, not a path
         raise RouterError(f"route {route.key} has no target in the deployment")
     translated = translation.to_chat(checked, route.model.slug)
@@ -95,7 +95,7 @@ async def count_tokens(
 
 
 def _checked(
-    router: PolicyRouter,
+    pipeline: Pipeline,
     request: Mapping[str, Any],
     user: str | None,
     request_id: str,
@@ -108,15 +108,15 @@ def _checked(
     except SurfaceError as exc:
         model = request.get("model")
         model = model if isinstance(model, str) else None
-        router.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
+        pipeline.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
         raise dropin_error(InvalidRequest(str(exc), param=exc.param), model or "") from None
 
 
-def _hint(router: PolicyRouter, model: str) -> str:
+def _hint(pipeline: Pipeline, model: str) -> str:
     """The catalog slug of ``model`` for the adapter's per-model choices; an unknown model is
     refused (and audited) by the router itself."""
     try:
-        return router.catalog.model(model).slug
+        return pipeline.catalog.model(model).slug
     except (UnknownModel, LookupError):
         return model
 

@@ -1,0 +1,35 @@
+"""Admission: a request's arguments checked against the accepted surface and the model's
+fixed parameters before anything is decided."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router._core.catalog import Catalog, Model
+from router._core.surface import SurfaceError, check_request
+from router._errors import InvalidRequest
+
+
+def check_fixed(catalog: Catalog, model: Model, arguments: Mapping[str, Any]) -> None:
+    """A caller's value that differs from one the catalog fixes for the model: refused."""
+    for name, fixed in model.params.items():
+        if name in arguments and arguments[name] != fixed:
+            base = model.variant_of and catalog.model(model.variant_of).name
+            instead = f", or ask for {base!r} to choose it yourself" if base else ""
+            raise InvalidRequest(
+                f"{name!r}: the request's {arguments[name]!r} conflicts with model "
+                f"{model.name!r}, which fixes {name}={fixed!r} (its catalog params); "
+                f"leave {name!r} out{instead}",
+                param=name,
+            )
+
+
+def checked(arguments: Mapping[str, Any], *, proxy: bool) -> dict[str, Any]:
+    """The arguments, if all are within the accepted surface; else InvalidRequest naming one."""
+    if "model" in arguments:
+        raise InvalidRequest("pass 'model' once, as acompletion's own argument", param="model")
+    try:
+        return check_request(arguments, proxy=proxy)
+    except SurfaceError as exc:
+        raise InvalidRequest(str(exc), param=exc.param) from None

@@ -1,0 +1,148 @@
+"""The catalog and deployment in force, and what follows from them under the settings.
+
+A request takes the ``Loaded`` in force when it starts and is decided, forwarded and audited
+under it to its end, even if a reload puts another in force meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from router._config.settings import Settings
+from router._core.catalog import Catalog, Model, Route
+from router._core.catalog_load import load_catalog
+from router._core.decision import Decision, decide
+from router._core.preferences import Preferences
+from router._errors import UnknownModel
+from router._observe.metrics import UNKNOWN_MODEL
+from router._pipeline.failover import Failover
+from router._upstream import params
+from router._upstream.deployment import Deployment, load_deployment
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAvailability:
+    """A model with at least one allowed route, as ``available_models`` returns it."""
+
+    slug: str
+    name: str
+    routes: tuple[Route, ...]
+    model: Model
+
+
+_DECIDED_LIMIT: Final = 4096  # decisions kept per catalog in force
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A catalog and a deployment, and what follows from them under the settings: the routes
+    the deployment cannot serve, the operator's policy, the provider priority, the failover.
+    A request takes the one in force when it starts and is decided, forwarded and audited
+    under it to its end, even if a reload puts another in force meanwhile."""
+
+    catalog: Catalog
+    deployment: Deployment
+    unavailable: Mapping[str, str]
+    org: Preferences
+    priority: tuple[str, ...]
+    failover: Failover
+    # Allowing decisions already made, with their audit form: a decision is a pure function
+    # of the model, the preferences and the dropped parameters under this catalog and
+    # deployment (a reload makes a new Loaded). Bounded: emptied when full.
+    _decided: dict[Hashable, tuple[Decision, dict[str, Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @property
+    def servable_routes(self) -> int:
+        """Routes of the catalog that the deployment can reach (credentials and model string)."""
+        return len(self.catalog.routes) - len(self.unavailable)
+
+    def decide(
+        self,
+        model: Model,
+        preferences: Preferences,
+        dropped: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> Decision:
+        """``dropped`` names, per route, the request's parameters that route would drop."""
+        return decide(
+            model,
+            self.catalog.routes_of(model),
+            preferences,
+            unavailable=self.unavailable,
+            priority=self.priority,
+            dropped=dropped,
+        )
+
+    def decided(
+        self, model: Model, preferences: Preferences, dropped: Mapping[str, tuple[str, ...]]
+    ) -> tuple[Decision, dict[str, Any]]:
+        """``decide``, and the decision's audit form; an allowing decision is made once."""
+        key = (model.slug, preferences, tuple(sorted(dropped.items())))
+        known = self._decided.get(key)
+        if known is not None:
+            return known
+        decision = self.decide(model, preferences, dropped)
+        made = (decision, decision.to_dict() | {"model": model.slug})
+        if decision.allowed:  # a refusal (rare; fail-closed ones among them) is made anew
+            if len(self._decided) >= _DECIDED_LIMIT:
+                self._decided.clear()
+            self._decided[key] = made
+        return made
+
+    def dropped(self, model: Model, arguments: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        """Per route of ``model``: the caller's parameters litellm would drop there."""
+        out = {}
+        for route in self.catalog.routes_of(model):
+            target = self.deployment.target(route.key)
+            lost = () if target is None else params.unsupported(target, arguments)
+            if lost:
+                out[route.key] = lost
+        return out
+
+    def available(self, effective: Preferences) -> list[ModelAvailability]:
+        out = []
+        for model in self.catalog.models:
+            decision = self.decide(model, effective)
+            if decision.allowed:
+                out.append(ModelAvailability(model.slug, model.name, decision.allowed, model))
+        return out
+
+    def unconfigured_only(self, decision: Decision) -> bool:
+        """True when every route was rejected for the deployment's reason alone."""
+        return bool(decision.rejected) and all(
+            r.reasons == (self.unavailable.get(r.route.key),) for r in decision.rejected
+        )
+
+
+def read(settings: Settings) -> tuple[Catalog, Deployment]:
+    """The catalog and deployment the settings name, each validated whole."""
+    catalog = load_catalog(settings.catalog)
+    deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
+    return catalog, deployment
+
+
+def unavailable_routes(
+    catalog: Catalog, deployment: Deployment, settings: Settings, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Routes the deployment cannot serve, each with what is missing."""
+    out: dict[str, str] = {}
+    for route in catalog.routes:
+        target = deployment.target(route.key)
+        if target is None:
+            out[route.key] = "no litellm model string for this route in the deployment"
+        elif not settings.offline:
+            missing = deployment.missing_credentials(target, environ)
+            if missing:
+                out[route.key] = missing
+    return out
+
+
+def model_label(loaded: Loaded, model: str) -> str:
+    """The catalog's slug for a metric label; never the caller's own text."""
+    try:
+        return loaded.catalog.model(model).slug
+    except (UnknownModel, LookupError, TypeError):
+        return UNKNOWN_MODEL

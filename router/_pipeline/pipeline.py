@@ -1,0 +1,404 @@
+"""The pipeline every request takes: admission, preferences, decision, failover, audit.
+
+The shell around the pure core: it loads the catalog and deployment, reads the user's stored
+preferences, decides, scrubs identifiers per route, forwards through the upstream adapter,
+fails over between allowed routes, and writes every step to the audit log. The APIs
+(router/_apis/) translate their requests into one call of ``Pipeline.route``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+from router._audit import AuditLog
+from router._config.settings import Settings
+from router._core.catalog import Catalog, Model
+from router._core.decision import Decision, canonical
+from router._core.preferences import Preferences, combine
+from router._core.pseudonym import Pseudonymizer
+from router._errors import (
+    BackendsUnconfigured,
+    ConfigError,
+    InvalidRequest,
+    PolicyViolation,
+    RouterError,
+    StoredPreferencesInvalid,
+    StoreUnavailable,
+    UnknownModel,
+    UnknownProvider,
+)
+from router._observe import tracing as _tracing
+from router._observe.metrics import Metrics, outcome_of
+from router._pipeline import admission
+from router._pipeline.dropin import dropin_error, take_limits
+from router._pipeline.failover import Answered, Call, Failover
+from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read, unavailable_routes
+from router._pipeline.user_preferences import UserPreferences
+from router._store.base import PreferenceStore
+from router._upstream import lean, setup
+from router._upstream.deployment import Deployment
+
+
+class Pipeline:
+    """The request pipeline behind PolicyRouter and the proxy: the catalog and deployment in
+    force, the user's stored preferences, admission, the decision, failover and the audit.
+
+    ``route()`` takes one request of any API (chat, responses, messages) through it;
+    ``reload()`` puts a new catalog and deployment in force without a restart; ``metrics``
+    (``router._observe.metrics.Metrics``, reporting nothing by default) is told what happens."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        deployment: Deployment,
+        settings: Settings,
+        store: PreferenceStore,
+        audit: AuditLog,
+        pseudonymizer: Pseudonymizer,
+        environ: Mapping[str, str] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.metrics = metrics or Metrics()
+        self._store = store
+        self._pseudonymizer = pseudonymizer
+        self._environ = os.environ if environ is None else environ
+        self._clients = lean.Clients()  # the lean path's pool, kept across reloads
+        self.preferences = UserPreferences(
+            store,
+            audit,
+            pseudonymizer,
+            validate=self.canonical,
+            audit_fields={"catalog_version": catalog.label},
+        )
+        self._loaded = self._load(catalog, deployment)
+        self.metrics.catalog(None, catalog)
+
+    @property
+    def loaded(self) -> Loaded:
+        """The catalog and deployment in force now."""
+        return self._loaded
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._loaded.catalog
+
+    @property
+    def deployment(self) -> Deployment:
+        return self._loaded.deployment
+
+    def _load(self, catalog: Catalog, deployment: Deployment) -> Loaded:
+        settings = self.settings
+        return Loaded(
+            catalog,
+            deployment,
+            MappingProxyType(unavailable_routes(catalog, deployment, settings, self._environ)),
+            canonical(catalog, settings.org.preferences()),
+            tuple(catalog.provider(p).slug for p in settings.provider_priority),
+            Failover(
+                deployment,
+                settings,
+                self._pseudonymizer,
+                functools.partial(self._emit, catalog.label),
+                self.metrics,
+                self._clients,
+            ),
+        )
+
+    def observe(self, metrics: Metrics) -> None:
+        """Report to ``metrics`` from now on (the proxy installs its Prometheus metrics)."""
+        self.metrics = metrics
+        loaded = self._loaded
+        self._loaded = self._load(loaded.catalog, loaded.deployment)
+        metrics.catalog(None, loaded.catalog)
+
+    def reload(self, *, actor: str = "api") -> tuple[Catalog, Catalog]:
+        """Read the catalog and deployment files again and put them in force at once.
+
+        Both are validated whole first: on any problem this raises CatalogError or
+        ConfigError with the loader's message and the ones in force stay. Requests already
+        started finish under the version they started with. Writes a ``catalog.loaded``
+        audit record (old and new label and hash, ``actor``). Returns (old, new)."""
+        catalog, deployment = read(self.settings)
+        try:
+            new = self._load(catalog, deployment)
+        except UnknownProvider as exc:
+            raise ConfigError(
+                f"the new catalog has no provider {exc.name!r}, which the settings name "
+                "(org allow/deny_providers or provider_priority); the catalog in force is kept"
+            ) from None
+        old, self._loaded = self._loaded, new
+        self.preferences.audit_fields = {"catalog_version": catalog.label}
+        self._emit(
+            catalog.label,
+            "catalog.loaded",
+            actor=actor,
+            old_label=old.catalog.label,
+            old_hash=old.catalog.content_hash,
+            new_label=catalog.label,
+            new_hash=catalog.content_hash,
+            servable_routes=new.servable_routes,
+        )
+        self.metrics.catalog(old.catalog, catalog)
+        return old.catalog, catalog
+
+    def canonical(self, preferences: Preferences) -> Preferences:
+        """Provider names replaced by slugs; an unknown provider is an error, never ignored."""
+        return canonical(self._loaded.catalog, preferences)
+
+    # -- deciding -------------------------------------------------------------------------
+
+    async def effective_preferences(
+        self, user: str | None, privacy: Preferences | Mapping[str, Any] | None = None
+    ) -> Preferences:
+        """The operator's policy tightened by the user's stored preferences and the request's."""
+        return await self._effective(self._loaded, user, privacy)
+
+    async def _effective(
+        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+    ) -> Preferences:
+        stored = await self._stored(user) if user else None
+        request = (
+            canonical(loaded.catalog, Preferences.from_dict(privacy))
+            if privacy is not None
+            else None
+        )
+        return combine(loaded.org, stored, request)
+
+    async def _stored(self, user: str) -> Preferences | None:
+        started, ok = time.perf_counter(), False
+        with _tracing.child("store_read") as span:
+            try:
+                stored = await self.preferences.get(user)
+                ok = True
+            except StoredPreferencesInvalid:
+                ok = True  # read fine; the row is at fault, not the store
+                raise
+            finally:
+                self.metrics.store_read(time.perf_counter() - started, ok)
+                _tracing.annotate(span, outcome="ok" if ok else "failed")
+        return stored
+
+    @property
+    def operator_preferences(self) -> Preferences:
+        """The operator's policy (settings ``org``), providers as slugs."""
+        return self._loaded.org
+
+    def decide(
+        self,
+        model: Model,
+        preferences: Preferences,
+        dropped: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> Decision:
+        """The decision for one model under already-combined preferences (pure); ``dropped``
+        names, per route, the request's parameters that route would drop."""
+        return self._loaded.decide(model, preferences, dropped)
+
+    async def explain(
+        self,
+        model: str,
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """The decision a request would get, without forwarding anything."""
+        loaded = self._loaded
+        found = loaded.catalog.model(model)
+        return loaded.decide(found, await self._effective(loaded, user, privacy))
+
+    async def available_models(
+        self,
+        user: str | None = None,
+        *,
+        privacy: Preferences | Mapping[str, Any] | None = None,
+    ) -> list[ModelAvailability]:
+        """Models with at least one allowed route under the effective preferences."""
+        loaded = self._loaded
+        return loaded.available(await self._effective(loaded, user, privacy))
+
+    # -- forwarding -----------------------------------------------------------------------
+
+    async def route(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        stream: bool,
+        request_id: str | None,
+        kwargs: Mapping[str, Any],
+        *,
+        proxy: bool,
+        raw: bool,
+        api: str = "chat",
+    ) -> tuple[Any, Answered]:
+        started = time.perf_counter()
+        loaded = self._loaded
+        arguments = {"messages": messages, "stream": stream, **kwargs}
+        if user is not None:
+            arguments["user"] = user
+        with _tracing.span("request", catalog_version=loaded.catalog.label) as span:
+            if span is not None:
+                _tracing.annotate(
+                    span,
+                    request_id=request_id,
+                    user=self._pseudonymizer.for_audit(user) if user else None,
+                    stream=stream,
+                )
+            return await self._forward(
+                loaded, span, model, user, privacy, stream, request_id, arguments,
+                proxy=proxy, raw=raw, started=started, api=api,
+            )  # fmt: skip
+
+    async def _forward(
+        self,
+        loaded: Loaded,
+        span: Any,
+        model: str,
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        stream: bool,
+        request_id: str | None,
+        arguments: dict[str, Any],
+        *,
+        proxy: bool,
+        raw: bool,
+        started: float,
+        api: str,
+    ) -> tuple[Any, Answered]:
+        try:
+            call = await self._prepare(
+                loaded, model, user, privacy, request_id, arguments,
+                proxy=proxy, started=started, api=api,
+            )  # fmt: skip
+            loading = time.monotonic()
+            setup.configure(self.settings.transport)  # its import is no attempt's latency
+            spent = time.monotonic() - loading
+            call = replace(
+                call, limits=call.limits.excluding(spent), started=started + spent, raw=raw
+            )
+            if stream:
+                routed = await loaded.failover.stream(call)
+                answer: tuple[Any, Answered] = (routed, routed.answered)
+            else:
+                answer = await loaded.failover.complete(call)
+        except RouterError as exc:
+            label = model_label(loaded, model)
+            outcome, reason = outcome_of(exc)
+            self.metrics.request(label, outcome, reason)
+            _tracing.annotate(span, model=label, outcome=outcome, reason=reason)
+            compatible = dropin_error(exc, model)
+            if compatible is exc:
+                raise
+            raise compatible from exc.__cause__
+        self.metrics.request(call.decision.model.slug, "ok", None)
+        if span is not None:
+            route = answer[1].route
+            _tracing.annotate(
+                span, model=route.model.slug, route=route.key, provider=route.provider.slug,
+                outcome="ok", request_id=call.request_id,
+            )  # fmt: skip
+        return answer
+
+    async def _prepare(
+        self,
+        loaded: Loaded,
+        model: str,
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        request_id: str | None,
+        arguments: dict[str, Any],
+        *,
+        proxy: bool,
+        started: float,
+        api: str,
+    ) -> Call:
+        request_id = request_id or uuid.uuid4().hex
+        audit_user = self._pseudonymizer.for_audit(user) if user else None
+        refused = {"request_id": request_id, "api": api, "user": audit_user, "model": model}
+        label = loaded.catalog.label
+        try:
+            checked = admission.checked(arguments, proxy=proxy)
+            limits = take_limits(checked)
+            found = loaded.catalog.model(model)
+            admission.check_fixed(loaded.catalog, found, checked)
+            effective = await self._effective(loaded, user, privacy)
+        except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
+            self._emit(
+                label, "route.refused", **refused, reason=type(exc).__name__, detail=str(exc)
+            )
+            raise
+        dropped = loaded.dropped(found, checked)
+        with _tracing.child("decision", model=found.slug) as span:
+            decision, rendered = loaded.decided(found, effective, dropped)
+            if span is not None:
+                _tracing.annotate(
+                    span, allowed=len(decision.allowed), rejected=len(decision.rejected)
+                )
+        self.metrics.decision(found.slug, len(decision.allowed))
+        self._emit(
+            label,
+            "route.decision",
+            request_id=request_id,
+            api=api,
+            user=audit_user,
+            **rendered,
+            offline=self.settings.offline,
+        )
+        if not decision.allowed:
+            alternatives = [m.name for m in loaded.available(effective)]
+            error = BackendsUnconfigured if loaded.unconfigured_only(decision) else PolicyViolation
+            self._emit(
+                label, "route.refused", **refused | {"model": found.slug},
+                reason=error.__name__, alternatives=alternatives,
+            )  # fmt: skip
+            raise error(decision, alternatives)
+        checked.pop("stream", None)
+        return Call(
+            request_id,
+            user,
+            audit_user,
+            decision,
+            checked,
+            limits,
+            dropped,
+            started=started,
+            api=api,
+        )
+
+    def refused(
+        self,
+        request_id: str,
+        user: str | None,
+        model: str | None,
+        reason: str,
+        detail: str,
+        *,
+        api: str = "chat",
+    ) -> None:
+        """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
+        layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
+        audit_user = self._pseudonymizer.for_audit(user) if user else None
+        self._emit(
+            self._loaded.catalog.label, "route.refused", request_id=request_id, api=api,
+            user=audit_user, model=model, reason=reason, detail=detail,
+        )  # fmt: skip
+
+    def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:
+        self.audit.emit(event, catalog_version=catalog_version, **fields)
+
+    async def aclose(self) -> None:
+        """Close what the router holds: the store's connections, the lean path's pooled client
+        on this event loop (a later call opens a new one) and the audit log."""
+        await self._clients.aclose()
+        await self._store.aclose()
+        self.audit.close()
