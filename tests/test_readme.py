@@ -158,6 +158,17 @@ def test_readme__python_program_runs_offline(workdir: Path) -> None:
     assert "exceeds max_retention 24 hours" in done.stdout
 
 
+def test_readme__install_the_gate_runs_offline(workdir: Path) -> None:
+    done = run_offline_program(workdir, "router.install()")
+    printed = done.stdout.splitlines()
+    assert printed[0].startswith("[offline] policy-router chose Groq for Kimi K2")
+    assert printed[1].startswith("litellm.embedding is refused: router.install() lets litellm")
+    assert [json.loads(line)["event"] for line in done.stderr.splitlines()] == [
+        "route.decision",
+        "route.attempt",
+    ]
+
+
 def test_readme__preferences_snippet_runs(workdir: Path) -> None:
     snippet = next(b for b in blocks("python") if b.startswith("await router.preferences.set"))
     body = "\n".join(f"    {line}" for line in snippet.splitlines())

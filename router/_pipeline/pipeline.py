@@ -40,10 +40,12 @@ from router._pipeline import admission
 from router._pipeline.dropin import dropin_error, take_limits
 from router._pipeline.failover import Answered, Call, Failover
 from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read, unavailable_routes
+from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
 from router._upstream import lean, setup
 from router._upstream.deployment import Deployment
+from router._upstream.own import own
 
 
 class Pipeline:
@@ -73,6 +75,7 @@ class Pipeline:
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
         self._clients = lean.Clients()  # the lean path's pool, kept across reloads
+        self._loop_end = LoopEnd(self.close_loop)  # closes what a loop held when it ends
         self.preferences = UserPreferences(
             store,
             audit,
@@ -246,7 +249,8 @@ class Pipeline:
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
-        with _tracing.span("request", catalog_version=loaded.catalog.label) as span:
+        self._loop_end.watch()
+        with own(), _tracing.span("request", catalog_version=loaded.catalog.label) as span:
             if span is not None:
                 _tracing.annotate(
                     span,
@@ -402,3 +406,10 @@ class Pipeline:
         await self._clients.aclose()
         await self._store.aclose()
         self.audit.close()
+
+    async def close_loop(self) -> None:
+        """What the running loop holds, as it ends: its lean client, litellm's clients made on
+        it, and the store's connections (reopened by a later call on another loop)."""
+        await self._clients.aclose()
+        await setup.close_loop_clients()
+        await self._store.aclose()
