@@ -4,7 +4,7 @@ dspy calls ``litellm.completion`` (sync) and ``litellm.acompletion`` (async, str
 with ``cache``, ``retry_strategy``, ``num_retries`` and ``headers``. The user id is a keyword of
 the LM, which dspy passes on every call. ``engine="litellm"`` is dspy's own switch for its
 litellm backend; its default engine calls OpenAI with its own client, which only strict mode
-can stop (tests/test_gate*.py).
+can stop (tests/gate/test_strict.py).
 """
 
 from __future__ import annotations
