@@ -103,6 +103,11 @@ class PolicyRouter:
     def audit(self) -> AuditLog:
         return self.pipeline.audit
 
+    @audit.setter
+    def audit(self, log: AuditLog) -> None:
+        """Write the request records to ``log`` from now on (embedding, bench/audit.py)."""
+        self.pipeline.audit = log
+
     @property
     def metrics(self) -> Metrics:
         return self.pipeline.metrics
