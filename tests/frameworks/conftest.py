@@ -16,6 +16,7 @@ unaudited, and the count below catches it. Every test ends with the same checks:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Iterator
@@ -106,6 +107,22 @@ class Gate:
             assert (attempt["route"], attempt["identifier_rule"]) == ("gpt-4-1/openai", "omit")
 
 
+@pytest.fixture
+def default_loop() -> Iterator[None]:
+    """Closes the thread's default event loop when the test ends: openai-agents' ``run_sync``
+    makes one and leaves it open for its next call, as a script's would be, and so does a sync
+    ``litellm.completion`` that litellm itself sends (its service logger asks for one); left
+    to the garbage collector, it warns (ResourceWarning) inside a later test."""
+    yield
+    policy = asyncio.get_event_loop_policy()
+    try:
+        loop = policy.get_event_loop()
+    except RuntimeError:  # none was left (the thread's loop was set to None before)
+        return
+    loop.close()
+    policy.set_event_loop(None)
+
+
 @contextmanager
 def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUpstream]:
     """The fake OpenAI, where the router's route and every unrouted OpenAI client would go."""
@@ -119,6 +136,8 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUpstream]:
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Gate]:
     """The router installed in front of a fake OpenAI; the checks run when the test ends."""
+    # resends as a user gets them (the setting's default), which the rest of the suite turns off
+    monkeypatch.delenv("POLICY_ROUTER_RESENDS", raising=False)
     with provider(monkeypatch) as upstream:
         audit = Audit()
         policy_router = make_router(

@@ -10,7 +10,7 @@ import pytest
 from tests.frameworks.conftest import MODEL, USER, Gate, provider
 from tests.test_router import Audit
 
-pytestmark = pytest.mark.frameworks
+pytestmark = [pytest.mark.frameworks, pytest.mark.usefixtures("default_loop")]
 
 QUESTION = [{"role": "user", "content": "Weather in Paris?"}]
 

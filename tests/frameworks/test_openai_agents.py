@@ -9,9 +9,7 @@ LitellmModel calls ``litellm.acompletion`` only, with ``api_key=None``, ``base_u
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,16 +38,6 @@ def _agent(**options: Any) -> Agent[Any]:
         model_settings=ModelSettings(extra_args={"user": USER}),
         **options,
     )
-
-
-@pytest.fixture
-def default_loop() -> Iterator[None]:
-    """``Runner.run_sync`` runs on the thread's default event loop, which it makes and leaves
-    open for the next call, as a script's would be; the test closes it when it ends."""
-    yield
-    policy = asyncio.get_event_loop_policy()
-    policy.get_event_loop().close()
-    policy.set_event_loop(None)
 
 
 @pytest.fixture
