@@ -133,11 +133,12 @@ def test_readme__every_cli_line_runs_with_the_exit_status_it_states(
 
 
 def run_offline_program(workdir: Path, marker: str) -> subprocess.CompletedProcess[str]:
-    """The first Python block holding ``marker``, run as a program offline (audit on stderr)."""
+    """The first Python block holding ``marker``, run as a program with nothing configured (no
+    keys, no POLICY_ROUTER_* settings but the test's data directory): offline by itself."""
     program = next(b for b in blocks("python") if marker in b)
     script = workdir / "example.py"
     script.write_text(program)
-    env = os.environ | {"POLICY_ROUTER_OFFLINE": "true", "POLICY_ROUTER_AUDIT": "stderr"}
+    env = {k: v for k, v in os.environ.items() if k != "POLICY_ROUTER_AUDIT"}
     done = subprocess.run(
         [sys.executable, str(script)],
         cwd=workdir,
@@ -154,8 +155,13 @@ def run_offline_program(workdir: Path, marker: str) -> subprocess.CompletedProce
 def test_readme__python_program_runs_offline(workdir: Path) -> None:
     done = run_offline_program(workdir, "asyncio.run(main())")
     assert "[offline] policy-router chose Groq for Kimi K2" in done.stdout
-    assert "retention 30 days exceeds max_retention not stored" in done.stdout
-    assert "exceeds max_retention 24 hours" in done.stdout
+    assert done.stderr.count("runs offline") == 1  # said once, on the router logger
+    assert '"event"' not in done.stdout + done.stderr  # no audit record, no checkpoint line
+    data = Path(os.environ["POLICY_ROUTER_DATA_DIR"])
+    assert '"event":"route.attempt"' in (data / "audit.jsonl").read_text()
+    assert (data / "audit-checkpoints.jsonl").exists()
+    assert "it keeps API data for 30 days, but max_retention allows no storage" in done.stdout
+    assert "but max_retention allows at most 24 hours" in done.stdout
 
 
 def test_readme__install_the_gate_runs_offline(workdir: Path) -> None:
@@ -163,7 +169,8 @@ def test_readme__install_the_gate_runs_offline(workdir: Path) -> None:
     printed = done.stdout.splitlines()
     assert printed[0].startswith("[offline] policy-router chose Groq for Kimi K2")
     assert printed[1].startswith("litellm.embedding is refused: router.install() lets litellm")
-    assert [json.loads(line)["event"] for line in done.stderr.splitlines()] == [
+    audit = Path(os.environ["POLICY_ROUTER_DATA_DIR"]) / "audit.jsonl"  # not stderr
+    assert [json.loads(line)["event"] for line in audit.read_text().splitlines()] == [
         "route.decision",
         "route.attempt",
     ]
@@ -284,7 +291,8 @@ def test_readme__aresponses_program_runs_offline(workdir: Path) -> None:
     first, streamed = done.stdout.splitlines()
     assert first.startswith("[offline] policy-router chose Groq for Kimi K2")
     assert streamed.startswith("[offline] policy-router chose OpenAI for GPT 4.1")
-    assert '"api":"responses"' in done.stderr
+    audit = Path(os.environ["POLICY_ROUTER_DATA_DIR"]) / "audit.jsonl"
+    assert '"api":"responses"' in audit.read_text()  # the data directory's log, not stderr
 
 
 def test_readme__anthropic_sdk_example_works_against_the_proxy(served: int) -> None:
