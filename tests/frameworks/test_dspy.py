@@ -4,7 +4,7 @@ dspy calls ``litellm.completion`` (sync) and ``litellm.acompletion`` (async, str
 with ``cache``, ``retry_strategy``, ``num_retries`` and ``headers``. The user id is a keyword of
 the LM, which dspy passes on every call. ``engine="litellm"`` is dspy's own switch for its
 litellm backend; its default engine calls OpenAI with its own client, which only strict mode
-can stop (tests/gate/test_strict.py).
+can stop (tests/gate/test_strict.py; the last test here).
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dspy
 import pytest
 
-from tests.frameworks.conftest import ANSWER, MODEL, PARIS, USER, Gate, Weather
+import router
+from tests.frameworks.conftest import ANSWER, MODEL, PARIS, USER, Gate, Weather, provider
+from tests.test_router import Audit, make_router
 
 pytestmark = pytest.mark.frameworks
 
@@ -127,3 +130,28 @@ def test_dspy__transient_failure_recovered_by_the_routers_resend(
     gate.serve(str(status), "ok", answer=answer)
     assert dspy.Predict("question -> answer")(question="Weather?").answer == ANSWER
     gate.assert_recovered(status)
+
+
+def test_dspy__default_engine_under_strict_mode_reaches_the_provider_only_through_the_router(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # dspy's default engine ("auto") prefers its vendored lm15 client, which calls OpenAI with
+    # a client of its own that the litellm gate never sees; here it falls back to litellm for
+    # this call. Either way, under strict mode nothing may reach the provider unaudited: a
+    # request of its own client is refused before it is sent (tests/gate/test_strict.py), and
+    # one through litellm is routed.
+    with provider(monkeypatch) as upstream:
+        audit = Audit()
+        policy_router = make_router(
+            tmp_path, audit, providers={"openai": {"api_base": upstream.base}}
+        )
+        router.install(policy_router, strict=True)
+        try:
+            answered = dspy.LM(MODEL, cache=False, user=USER)("Weather?")
+        finally:
+            router.uninstall()
+            policy_router.close()
+    assert answered == ["hello from the fake upstream"]
+    sends = [a["sends"] for a in audit.events("route.attempt")]
+    assert sends == [1] * len(upstream.received) == [1]
+    assert USER not in upstream.received[0].text()
