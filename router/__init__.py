@@ -6,6 +6,9 @@ privacy preferences, forwarded through litellm to an allowed backend, and audite
     r = PolicyRouter.from_settings()
     resp = await r.acompletion(model="Claude 4.5 Sonnet", messages=[...], user="alice")
 
+    import router
+    router.install()  # every litellm call in this process goes through the policy, or is refused
+
 Importing ``router`` does not import litellm; the first forwarded request does.
 """
 
@@ -40,6 +43,7 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
+from router._gate import install, uninstall
 from router._pipeline.failover import Attempt
 from router._router import ModelAvailability, PolicyRouter
 
@@ -76,6 +80,8 @@ __all__ = [
     "UserIdentifier",
     "combine",
     "decide",
+    "install",
     "load_catalog",
     "parse_catalog",
+    "uninstall",
 ]

@@ -8,6 +8,7 @@ pipeline's.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from router._core.pseudonym import Pseudonymizer
 from router._errors import ConfigError
 from router._observe.metrics import Metrics
 from router._pipeline.loaded import Loaded, ModelAvailability, read
+from router._pipeline.loops import LoopThread, sync_result
 from router._pipeline.pipeline import Pipeline
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
@@ -61,6 +63,7 @@ class PolicyRouter:
             environ=environ,
             metrics=metrics,
         )
+        self._sync = LoopThread(self.pipeline.close_loop, "policy-router")  # the sync API's loop
 
     @classmethod
     def from_settings(
@@ -99,6 +102,11 @@ class PolicyRouter:
     @property
     def audit(self) -> AuditLog:
         return self.pipeline.audit
+
+    @audit.setter
+    def audit(self, log: AuditLog) -> None:
+        """Write the request records to ``log`` from now on (embedding, bench/audit.py)."""
+        self.pipeline.audit = log
 
     @property
     def metrics(self) -> Metrics:
@@ -242,10 +250,43 @@ class PolicyRouter:
         )
         return _messages.sse(result) if request.get("stream") else result
 
+    # -- the sync API (router/_pipeline/loops.py) -----------------------------------------
+
+    def completion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``acompletion``, called synchronously (``litellm.completion``'s shape): the answer,
+        or with ``stream=True`` a sync iterator of chunks. Works from any thread, and from
+        code already inside a running event loop (the call runs on the router's own loop)."""
+        return sync_result(
+            self._sync.run(self.acompletion(model, messages, user, **kwargs)), self._sync
+        )
+
+    def responses(self, model: str, input: Any, user: str | None = None, **kwargs: Any) -> Any:
+        """``aresponses``, called synchronously; a stream is a sync iterator of its events."""
+        return sync_result(
+            self._sync.run(self.aresponses(model, input, user, **kwargs)), self._sync
+        )
+
+    def messages(self, **request: Any) -> Any:
+        """``amessages``, called synchronously; a stream is a sync iterator of SSE event bytes."""
+        return sync_result(self._sync.run(self.amessages(**request)), self._sync)
+
     async def aclose(self) -> None:
         """Close what the router holds: the store's connections, the lean path's pooled client
-        on this event loop (a later call opens a new one) and the audit log."""
+        on this event loop (a later call opens a new one), the sync API's event loop and the
+        audit log."""
+        await asyncio.to_thread(self._sync.close)
         await self.pipeline.aclose()
+
+    def close(self) -> None:
+        """``aclose`` for sync code: closes what the sync calls opened, and the audit log."""
+        self._sync.close()
+        self.pipeline.audit.close()
 
     async def __aenter__(self) -> PolicyRouter:
         return self

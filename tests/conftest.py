@@ -9,8 +9,10 @@ os.environ["LITELLM_OFFLINE_MODE"] = "true"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["DISABLE_AIOHTTP_TRANSPORT"] = "True"
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
@@ -38,3 +40,32 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))
     # Provider calls on httpx, where respx sees them (production's default is aiohttp).
     monkeypatch.setenv("POLICY_ROUTER_TRANSPORT", "httpx")
+
+
+@pytest.fixture(autouse=True)
+def _audit_records_follow_their_schema(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every audit record this process writes during a test is checked against its event's
+    schema (router/_audit/records.py) as it is sealed; a test that wrote an invalid one fails.
+    Tests of the writer or the verifier that write hand-made records say so with
+    ``@pytest.mark.audit_free_form``."""
+    if request.node.get_closest_marker("audit_free_form"):
+        yield
+        return
+    from router._audit import chain, records
+
+    seal = chain.seal
+    invalid: list[str] = []
+
+    def checked(body: bytes, value: str) -> bytes:
+        line = seal(body, value)
+        record = orjson.loads(line)
+        found = records.problems(record)
+        if found:
+            invalid.append(f"{record.get('event')}: {'; '.join(found)}")
+        return line
+
+    monkeypatch.setattr(chain, "seal", checked)
+    yield
+    assert invalid == [], "audit records that do not follow router/_audit/records.py"

@@ -105,13 +105,15 @@ def test_paths_named_in_docstrings_readme_and_docs__exist() -> None:
 
 
 def test_tests__mirror_the_package() -> None:
-    # A test package per subpackage of router/, a test module per top-level module.
+    # A test package per subpackage of router/; a test module (or package) per top-level module.
     tests = REPO / "tests"
     subpackages = {p.name.lstrip("_") for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     modules = {p.stem.lstrip("_") for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     missing = sorted(name for name in subpackages if not (tests / name / "__init__.py").exists())
     missing += sorted(
-        f"test_{name}.py" for name in modules if not (tests / f"test_{name}.py").exists()
+        f"test_{name}.py"
+        for name in modules
+        if not (tests / f"test_{name}.py").exists() and not (tests / name / "__init__.py").exists()
     )
 
     assert missing == []

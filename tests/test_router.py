@@ -748,3 +748,15 @@ async def test_acompletion__a_decision_made_before_follows_each_preference_chang
     assert denied["order"][0] == "kimi-k2/nebius"
     assert refused["order"] == []
     assert (groq.call_count, nebius.call_count) == (3, 1)
+
+
+async def test_audit__a_log_put_in_place_later_gets_every_record_of_later_calls(
+    router: PolicyRouter, wire: respx.MockRouter, audit: Audit
+) -> None:
+    """``router.audit`` is read per record: the attempt goes where the decision went."""
+    wire.post(KIMI["groq"]).respond(200, json=completion())
+    later = Audit()
+    router.audit = AuditLog(later.lines.append)
+    await router.acompletion("Kimi K2", MESSAGES, USER)
+    assert [r["event"] for r in later.records] == ["route.decision", "route.attempt"]
+    assert audit.records == []

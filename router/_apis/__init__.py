@@ -1,0 +1,1 @@
+"""The APIs the router serves: chat completions, Responses, Messages, and their sync forms."""

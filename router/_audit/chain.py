@@ -19,6 +19,10 @@ what is written is exactly what is checked.
 - A checkpoint, ``{"event": "audit.checkpoint", "writer", "seq", "head"}``, says the writer
   had written ``seq`` records ending at chain value ``head``; its ``mac`` is
   ``HMAC-SHA256(key, "checkpoint\\n" + its JSON with sorted keys, without mac)``.
+- The checkpoint sink also receives, under the same ``mac``: ``audit.writer`` (a writer
+  announcing itself before its first record, with the facts it runs under: the operator
+  policy and its hash, the retention), and ``audit.cut`` (a rotated file dropped under the
+  retention, with each writer's last ``seq`` and ``head`` in it: where the kept records resume).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ import orjson
 
 GENESIS: Final = "0" * 64
 CHECKPOINT_EVENT: Final = "audit.checkpoint"
+WRITER_EVENT: Final = "audit.writer"  # a writer announcing itself (and what it runs under)
+CUT_EVENT: Final = "audit.cut"  # a rotated file dropped under the retention: where it ended
+SINK_EVENTS: Final = frozenset({CHECKPOINT_EVENT, WRITER_EVENT, CUT_EVENT})
 CHAIN_FIELDS: Final = frozenset({"writer", "seq", "prev", "chain"})
 _digest: Final = hmac.digest
 _FIELD: Final = b',"chain":"'

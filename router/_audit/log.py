@@ -2,7 +2,7 @@
 
 Events: ``route.decision``, ``route.attempt``, ``route.refused``, ``preferences.changed``,
 ``catalog.loaded`` (a reload: old and new label and hash), and
-``audit.checkpoint`` in the checkpoint sink. Callers pass only what may be logged: pseudonyms,
+``audit.checkpoint`` in the checkpoint sink; router/_audit/records.py declares each one's fields. Callers pass only what may be logged: pseudonyms,
 never raw user ids; never message content; never credentials. This module does not guess which
 fields are safe; the router decides.
 
@@ -24,13 +24,14 @@ import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import orjson
 
-from router._audit import chain
+from router._audit import chain, retention
 from router._audit.sink import FileSink, open_sink
+from router._core.duration import Duration
 
 if TYPE_CHECKING:
     from router._config.settings import Settings
@@ -41,6 +42,7 @@ MAX_TEXT: Final = 512  # characters of one string in a record; the rest is count
 _PLAIN: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS  # no default: raises
 _LONG_RUN: Final = re.compile(b'[^"]{%d,}' % (MAX_TEXT + 1))
 _CHAIN_OWN: Final = frozenset({"writer", "seq", "prev"})  # the writer's own: never cut
+_NONE: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 class AuditLog:
@@ -48,7 +50,10 @@ class AuditLog:
 
     ``key`` is the chain's HMAC key (``Settings.audit_key``, never the pseudonym key); without
     one a random key is used and the chain can be checked by no one (tests, embedding).
-    ``checkpoint`` is where checkpoints go (``None``: nowhere).
+    ``checkpoint`` is where checkpoints go (``None``: nowhere); the writer announces itself
+    there (``audit.writer``) before its first record, so that ``audit verify`` can tell its
+    chain from a foreign one. ``retention`` (a file sink only) drops rotated files older than
+    it, each after an ``audit.cut`` point (see ``retention.py``).
     """
 
     def __init__(
@@ -60,8 +65,11 @@ class AuditLog:
         checkpoint: Target | None = None,
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 60.0,
+        retention: Duration | None = None,
     ) -> None:
         self._key = key or secrets.token_bytes(32)
+        self._facts: dict[str, Any] = {} if retention is None else {"retention": str(retention)}
+        self._retention = retention
         self._signer = chain.Signer(self._key)
         self._sink = open_sink(sink)
         self._copy_to = copy_to
@@ -69,6 +77,7 @@ class AuditLog:
         self._every = checkpoint_every
         self._seconds = checkpoint_seconds
         self._start_chain()
+        self._cut()
         self._previous_hup: Any = None
         if isinstance(self._sink, FileSink):
             self._watch_hup(self._sink)
@@ -82,6 +91,7 @@ class AuditLog:
         self._seq = 0
         self._head = chain.GENESIS
         self._fresh = True  # the next record starts a file: it names the value it continues from
+        self._announced = False  # the writer announces itself before its first record
         self._checkpointed = (0, time.monotonic())
 
     @classmethod
@@ -106,14 +116,23 @@ class AuditLog:
             checkpoint=_checkpoint_target(settings.audit_checkpoint) if checkpoint else None,
             checkpoint_every=settings.audit_checkpoint_every,
             checkpoint_seconds=settings.audit_checkpoint_seconds,
+            retention=settings.audit_retention_duration(),
         )
 
-    def emit(self, event: str, **fields: Any) -> None:
-        """Write one record: ``{"ts": …, "event": event, **fields, "writer", "seq", "chain"}``."""
-        record = {"ts": _now(), "event": event, **fields}
+    def emit(self, event: str, declared: Mapping[str, Any] = _NONE, /, **fields: Any) -> None:
+        """Write one record: ``{"ts": …, "event": event, **declared, **fields, "writer", "seq",
+        "chain"}``.
+
+        ``declared`` holds the event's fields as router/_audit/records.py declares them (the
+        router's writers build it with its classes; ``fields`` add to it); they are rendered
+        once, not checked here."""
+        record = {"ts": _now(), "event": event, **declared, **fields}
         with self._lock:
+            if not self._announced:
+                self._announce()
             if self._sink.prepare():
                 self._fresh = True
+                self._cut()
             self._seq += 1
             record["writer"] = self.writer
             record["seq"] = self._seq
@@ -131,6 +150,35 @@ class AuditLog:
         if self._copy_to is not None:
             self._copy_to(line.decode().rstrip("\n"))
 
+    def announce(self, **facts: Any) -> None:
+        """Name facts the writer runs under (the router: its operator policy and its hash) in
+        its announcement; announced again at once if the writer has already written."""
+        with self._lock:
+            self._facts.update(facts)
+            if self._announced:
+                self._announce()
+
+    def _announce(self) -> None:
+        self._announced = True
+        self._sink_point({"event": chain.WRITER_EVENT, "writer": self.writer, **self._facts})
+
+    def _cut(self) -> None:
+        """Drop rotated files past the retention, each after its cut point."""
+        sink = self._sink
+        if self._retention is None or not isinstance(sink, FileSink):
+            return
+        keep = self._checkpoints.path if isinstance(self._checkpoints, FileSink) else None
+        retention.cut(sink.path, self._retention, self._sink_point, keep=keep)
+
+    def _sink_point(self, fields: dict[str, Any]) -> None:
+        """One MAC'd line to the checkpoint sink (if there is one)."""
+        if self._checkpoints is None:
+            return
+        point = {"ts": _now(), **fields}
+        point["mac"] = chain.checkpoint_mac(self._key, point)
+        self._checkpoints.prepare()
+        self._checkpoints.write(orjson.dumps(point, option=_LINE))
+
     def checkpoint(self) -> None:
         """Write the count and head so far to the checkpoint sink (if there is one)."""
         with self._lock:
@@ -146,16 +194,14 @@ class AuditLog:
     def _write_checkpoint(self) -> None:
         if self._checkpoints is None:
             return
-        point = {
-            "ts": _now(),
-            "event": chain.CHECKPOINT_EVENT,
-            "writer": self.writer,
-            "seq": self._seq,
-            "head": self._head,
-        }
-        point["mac"] = chain.checkpoint_mac(self._key, point)
-        self._checkpoints.prepare()
-        self._checkpoints.write(orjson.dumps(point, option=_LINE))
+        self._sink_point(
+            {
+                "event": chain.CHECKPOINT_EVENT,
+                "writer": self.writer,
+                "seq": self._seq,
+                "head": self._head,
+            }
+        )
         self._checkpointed = (self._seq, time.monotonic())
 
     def _watch_hup(self, sink: FileSink) -> None:

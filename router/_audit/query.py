@@ -12,11 +12,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from router._audit.chain import CHECKPOINT_EVENT
 from router._audit.policy import Catalogs
-from router._audit.records import Line
+from router._audit.records import Line, RouteAttempt, RouteDecision, RouteRefused, Searched
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,21 +33,22 @@ class Filter:
     event: str | None = None
 
     def matches(self, record: dict[str, Any]) -> bool:
-        event = record.get("event")
+        seen = cast(Searched, record)
+        event = seen.get("event")
         if event == CHECKPOINT_EVENT and self.event != CHECKPOINT_EVENT:
             return False
         wanted = (
-            (self.user, record.get("user")),
-            (self.model, record.get("model")),
-            (self.provider, record.get("provider")),
-            (self.catalog_version, record.get("catalog_version")),
+            (self.user, seen.get("user")),
+            (self.model, seen.get("model")),
+            (self.provider, seen.get("provider")),
+            (self.catalog_version, seen.get("catalog_version")),
             (self.event, event),
         )
         if any(want is not None and want != got for want, got in wanted):
             return False
         if self.outcome is not None and outcome_of(record) != self.outcome:
             return False
-        return self._in_period(record.get("ts"))
+        return self._in_period(seen.get("ts"))
 
     def _in_period(self, ts: object) -> bool:
         if self.since is None and self.until is None:
@@ -65,14 +66,15 @@ class Filter:
 
 def outcome_of(record: dict[str, Any]) -> str:
     """An attempt's outcome; ``decided`` / ``refused`` / the action for other events."""
-    event = record.get("event")
+    seen = cast(Searched, record)
+    event = seen.get("event")
     if event == "route.attempt":
-        return str(record.get("outcome"))
+        return str(seen.get("outcome"))
     if event == "route.decision":
         return "decided"
     if event == "route.refused":
         return "refused"
-    return str(record.get("action", ""))
+    return str(seen.get("action", ""))
 
 
 def select(lines: Iterable[Line], where: Filter, unreadable: list[str]) -> Iterator[dict[str, Any]]:
@@ -98,21 +100,23 @@ class Summary:
     attempts: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, record: dict[str, Any]) -> None:
-        event = str(record.get("event", "?"))
+        event = str(cast(Searched, record).get("event", "?"))
         self.events[event] += 1
         if event == "route.decision":
-            self.models[str(record.get("model"))] += 1
-            self.catalog_versions[str(record.get("catalog_version"))] += 1
-            for candidate in record.get("candidates", ()):
+            decision = cast(RouteDecision, record)
+            self.models[str(decision.get("model"))] += 1
+            self.catalog_versions[str(decision.get("catalog_version"))] += 1
+            for candidate in decision.get("candidates", ()):
                 for reason in candidate.get("reasons", ()):
                     self.rejections[reason] += 1
         elif event == "route.attempt":
-            self.providers[str(record.get("provider"))] += 1
-            self.outcomes[str(record.get("outcome"))] += 1
-            request = str(record.get("request_id"))
-            self.attempts[request].append(f"{record.get('provider')}:{record.get('outcome')}")
+            attempt = cast(RouteAttempt, record)
+            provider, outcome = attempt.get("provider"), attempt.get("outcome")
+            self.providers[str(provider)] += 1
+            self.outcomes[str(outcome)] += 1
+            self.attempts[str(attempt.get("request_id"))].append(f"{provider}:{outcome}")
         elif event == "route.refused":
-            self.refusals[str(record.get("reason"))] += 1
+            self.refusals[str(cast(RouteRefused, record).get("reason"))] += 1
 
     def failed_over(self) -> dict[str, list[str]]:
         """Requests that needed more than one route, with each attempt's provider and outcome."""
@@ -150,18 +154,20 @@ def report(records: Iterable[dict[str, Any]], catalogs: Catalogs) -> dict[str, A
     refused = 0
     times: list[str] = []
     for record in records:
-        ts = str(record.get("ts", ""))
+        seen = cast(Searched, record)
+        ts = str(seen.get("ts", ""))
         times.append(ts)
-        event = record.get("event")
+        event = seen.get("event")
         if event == "route.decision":
-            requests.add(str(record.get("request_id")))
+            requests.add(str(seen.get("request_id")))
         elif event == "route.refused":
             refused += 1
         elif event == "route.attempt":
-            use = uses[(str(record.get("route")), str(record.get("catalog_version")))]
+            attempt = cast(RouteAttempt, record)
+            use = uses[(str(attempt.get("route")), str(attempt.get("catalog_version")))]
             use.attempts += 1
-            use.offline += record.get("offline") is True
-            use.outcomes[str(record.get("outcome"))] += 1
+            use.offline += attempt.get("offline") is True
+            use.outcomes[str(attempt.get("outcome"))] += 1
             use.first = min(use.first or ts, ts)
             use.last = max(use.last, ts)
     rows = [_row(route, version, use, catalogs) for (route, version), use in sorted(uses.items())]

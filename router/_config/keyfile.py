@@ -9,6 +9,7 @@ then every process reads the one key that won. The file is 0600 in a directory c
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import tempfile
@@ -22,11 +23,46 @@ if TYPE_CHECKING:
 
 KEY_BYTES: Final = 32
 MIN_KEY_BYTES: Final = 16
+MIN_DISTINCT: Final = 8  # different characters a configured key needs
+MIN_SECRET_BITS: Final = 96  # the pseudonym and audit keys (32 characters, 8 different)
+MIN_API_KEY_BITS: Final = 48  # API and admin keys (16 characters, 8 different)
 PRIVATE_DIR: Final = 0o700
 _ROLES: Final = {  # file name: what the key is for, its variable, what a new key changes
     "pseudonym.key": ("pseudonym", "POLICY_ROUTER_PSEUDONYM_KEY", "every pseudonym then changes"),
     "audit.key": ("audit", "POLICY_ROUTER_AUDIT_KEY", "older records then fail verification"),
 }
+
+
+def estimated_bits(text: str) -> int:
+    """A key's strength as the key rule measures it: the length of its shortest repeating unit
+    times log2 of the number of different characters in it, rounded down.
+
+    ``'a' * 32``: 0 bits; ``'abcdefgh' * 4``: 8 x 3 = 24; ``'0123456789abcdef' * 2``: 16 x 4 =
+    64; the output of ``openssl rand -hex 32`` (64 characters, ~16 different): ~250."""
+    distinct = len(set(text))
+    if distinct < 2:
+        return 0
+    return int(_period(text) * math.log2(distinct))
+
+
+def _period(text: str) -> int:
+    """The length of the shortest unit that ``text`` repeats (``abcabcab``: 3), else its length.
+
+    A repeat counts when it is at least 4 characters long: a random key often ends as it began."""
+    border = [0] * len(text)  # the prefix function: longest proper prefix that is also a suffix
+    for i in range(1, len(text)):
+        k = border[i - 1]
+        while k and text[i] != text[k]:
+            k = border[k - 1]
+        border[i] = k + (text[i] == text[k])
+    repeated = border[-1] if text else 0
+    return len(text) - repeated if repeated >= 4 else len(text)
+
+
+def weak_key(text: str, *, chars: int, bits: int) -> bool:
+    """Whether a configured key breaks the rule: fewer than ``chars`` characters, fewer than
+    ``MIN_DISTINCT`` different ones, or fewer than ``bits`` estimated bits."""
+    return len(text) < chars or len(set(text)) < MIN_DISTINCT or estimated_bits(text) < bits
 
 
 def load_or_create_key(path: Path) -> bytes:

@@ -6,6 +6,7 @@ Every error is a ``ConfigError`` naming the variable: an unknown name (see
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -18,6 +19,7 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -27,6 +29,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from router._config.keyfile import (
+    MIN_API_KEY_BITS,
+    MIN_DISTINCT,
+    MIN_SECRET_BITS,
+    estimated_bits,
+    weak_key,
+)
 from router._config.sources import (
     PREFIX,
     check_json_values,
@@ -35,12 +44,15 @@ from router._config.sources import (
     describe,
     dotenv_names,
 )
+from router._core.duration import Duration
 from router._core.preferences import FIELDS, Preferences
 from router._errors import ConfigError
 
+if TYPE_CHECKING:
+    from router._core.catalog import Catalog
+
 MIN_API_KEY_CHARS: Final = 16
 MIN_PSEUDONYM_KEY_CHARS: Final = 32
-MIN_PSEUDONYM_KEY_DISTINCT: Final = 8
 
 STORE_TIMEOUT_SECONDS: Final = 5.0  # how long a preference read or write may wait for a lock
 
@@ -138,15 +150,36 @@ class ServerSettings(_Section):
     @field_validator("api_keys", "admin_keys")
     @classmethod
     def _strong_keys(cls, keys: list[SecretStr], info: Any) -> list[SecretStr]:
+        variable = f"POLICY_ROUTER_SERVER__{info.field_name.upper()}"
         for index, key in enumerate(keys):
-            length = len(key.get_secret_value().strip())
-            if length < MIN_API_KEY_CHARS:
+            text = key.get_secret_value().strip()
+            if len(text) < MIN_API_KEY_CHARS:
                 raise ConfigError(
-                    f"refusing a weak key: POLICY_ROUTER_SERVER__{info.field_name.upper()} entry "
-                    f"{index + 1} has {length} characters (not counting spaces); a key needs at "
-                    f"least {MIN_API_KEY_CHARS} (make one with: openssl rand -hex 16)"
+                    f"refusing a weak key: {variable} entry {index + 1} has {len(text)} characters "
+                    f"(not counting spaces); a key needs at least {MIN_API_KEY_CHARS} (make one "
+                    "with: openssl rand -hex 16)"
+                )
+            if weak_key(text, chars=MIN_API_KEY_CHARS, bits=MIN_API_KEY_BITS):
+                raise ConfigError(
+                    f"refusing a weak key: {variable} entry {index + 1} has {len(set(text))} "
+                    f"different characters, about {estimated_bits(text)} bits; a key needs "
+                    f"{MIN_DISTINCT} different characters and about {MIN_API_KEY_BITS} bits "
+                    "(see README, Settings: key strength; make one with: openssl rand -hex 16)"
                 )
         return keys
+
+    @model_validator(mode="after")
+    def _api_keys_apart_from_admin_keys(self) -> ServerSettings:
+        admin = {k.get_secret_value().strip(): i for i, k in enumerate(self.admin_keys)}
+        for index, key in enumerate(self.api_keys):
+            found = admin.get(key.get_secret_value().strip())
+            if found is not None:
+                raise ConfigError(
+                    f"refusing to start: POLICY_ROUTER_SERVER__API_KEYS entry {index + 1} is also "
+                    f"POLICY_ROUTER_SERVER__ADMIN_KEYS entry {found + 1}, so it would act as "
+                    "admin; give callers and administrators different keys"
+                )
+        return self
 
 
 class _CheckedYaml(YamlConfigSettingsSource):
@@ -157,6 +190,49 @@ class _CheckedYaml(YamlConfigSettingsSource):
         if not isinstance(self.yaml_data, dict):
             raise ConfigError(f"the config file {yaml_file} must be a mapping of settings")
         check_keys(settings_cls, self.yaml_data, f"the config file {yaml_file}")
+
+
+CONFIG_SUFFIXES: Final = (".yaml", ".yml")
+
+
+def _config_file(name: str) -> str:
+    """``POLICY_ROUTER_CONFIG_FILE``, refused unless it names a YAML file that exists: a path
+    mistyped would otherwise drop the operator's policy without a word."""
+    path = Path(name)
+    if path.suffix.lower() not in CONFIG_SUFFIXES:
+        raise ConfigError(
+            f"POLICY_ROUTER_CONFIG_FILE names {path}, a file the settings loader does not read: "
+            f"a config file is YAML, named *{' or *'.join(CONFIG_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise ConfigError(
+            f"POLICY_ROUTER_CONFIG_FILE names {path}, which does not exist or is not a file: "
+            "fix the path, or unset the variable to read no config file"
+        )
+    return name
+
+
+def check_catalog_names(settings: Settings, catalog: Catalog) -> None:
+    """Provider slugs (``providers``) and route keys (``route_models``) in the settings must be
+    the catalog's: else ConfigError, with the closest name. A misspelt provider would otherwise
+    send its traffic past the operator's gateway; a misspelt route would keep its default."""
+    providers = [p.slug for p in catalog.providers]
+    for slug in settings.providers:
+        if slug not in providers:
+            variable = f"POLICY_ROUTER_PROVIDERS__{slug.upper()}"
+            raise ConfigError(_unknown(variable, "provider", slug, providers, catalog.label))
+    routes = [r.key for r in catalog.routes]
+    for key in settings.route_models:
+        if key not in routes:
+            raise ConfigError(
+                _unknown("POLICY_ROUTER_ROUTE_MODELS", "route", key, routes, catalog.label)
+            )
+
+
+def _unknown(variable: str, kind: str, name: str, known: list[str], label: str) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(known)}"
+    return f"{variable}: the catalog {label} has no {kind} {name!r}{hint}"
 
 
 class Settings(BaseSettings):
@@ -182,6 +258,8 @@ class Settings(BaseSettings):
     audit_checkpoint: str = "stderr"
     audit_checkpoint_every: int = Field(default=1000, gt=0)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
+    # Rotated audit files older than this are dropped, each after a cut point (README: Audit log)
+    audit_retention: str | None = None
     store_url: str | None = None
     store_timeout: float = Field(default=STORE_TIMEOUT_SECONDS, gt=0, le=3600)
     data_dir: Path | None = None
@@ -207,20 +285,42 @@ class Settings(BaseSettings):
         except SettingsError as exc:
             raise ConfigError(f"invalid settings: {exc}") from None
 
-    @field_validator("pseudonym_key")
+    @field_validator("pseudonym_key", "audit_key")
     @classmethod
-    def _strong_pseudonym_key(cls, key: SecretStr | None) -> SecretStr | None:
+    def _strong_secret_key(cls, key: SecretStr | None, info: Any) -> SecretStr | None:
         text = "" if key is None else key.get_secret_value()
-        if key is not None and (
-            len(text) < MIN_PSEUDONYM_KEY_CHARS or len(set(text)) < MIN_PSEUDONYM_KEY_DISTINCT
-        ):
+        if key is not None and weak_key(text, chars=MIN_PSEUDONYM_KEY_CHARS, bits=MIN_SECRET_BITS):
             raise ConfigError(
-                f"refusing a weak POLICY_ROUTER_PSEUDONYM_KEY ({len(text)} characters, "
-                f"{len(set(text))} different): it needs at least {MIN_PSEUDONYM_KEY_CHARS} "
-                f"characters, {MIN_PSEUDONYM_KEY_DISTINCT} of them different (make one with: "
-                "openssl rand -hex 32), or unset it to use the key file in the data directory"
+                f"refusing a weak POLICY_ROUTER_{info.field_name.upper()} ({len(text)} "
+                f"characters, {len(set(text))} different, about {estimated_bits(text)} bits): it "
+                f"needs at least {MIN_PSEUDONYM_KEY_CHARS} characters, {MIN_DISTINCT} of them "
+                f"different, and about {MIN_SECRET_BITS} bits (see README, Settings: key "
+                "strength; make one with: openssl rand -hex 32), or unset it to use the key file "
+                "in the data directory"
             )
         return key
+
+    @model_validator(mode="after")
+    def _audit_key_apart_from_pseudonym_key(self) -> Settings:
+        audit, pseudonym = self.audit_key, self.pseudonym_key
+        if audit and pseudonym and audit.get_secret_value() == pseudonym.get_secret_value():
+            raise ConfigError(
+                "refusing POLICY_ROUTER_AUDIT_KEY: it equals POLICY_ROUTER_PSEUDONYM_KEY, so "
+                "whoever checks the log could also name its users; set two different keys "
+                "(openssl rand -hex 32, twice)"
+            )
+        return self
+
+    @field_validator("audit_retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        if value is not None:
+            Duration.parse(value)  # a bad value fails when settings load, naming the variable
+        return value
+
+    def audit_retention_duration(self) -> Duration | None:
+        """``audit_retention`` as a duration; ``None``: rotated files are kept."""
+        return None if self.audit_retention is None else Duration.parse(self.audit_retention)
 
     @field_validator("org")
     @classmethod
@@ -240,7 +340,7 @@ class Settings(BaseSettings):
         config_file = os.environ.get("POLICY_ROUTER_CONFIG_FILE")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         if config_file:
-            sources.append(_CheckedYaml(settings_cls, yaml_file=config_file))
+            sources.append(_CheckedYaml(settings_cls, yaml_file=_config_file(config_file)))
         return (*sources, file_secret_settings)
 
     def resolved_data_dir(self) -> Path:

@@ -20,6 +20,7 @@ catalog model only, and may not be another model's name, alias or slug.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,7 @@ from types import MappingProxyType
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
 
 from router._core.catalog import (
     Catalog,
@@ -84,7 +85,7 @@ class ModelDoc(_Strict):
 
 
 class PolicyDoc(_Strict):
-    trains_on_api_data: bool | None = None
+    trains_on_api_data: StrictBool | None = None
     retention: DurationField | None = None
     flagged_retention: DurationField | None = None
     user_identifier: UserIdentifier | None = None
@@ -160,6 +161,15 @@ def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+# A boolean is written true or false: YAML 1.1 would also read yes/no/on/off (and y/n) as one.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in _SAFE_LOADER.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def build_catalog(raw: Mapping[str, Any], *, source: str = "<catalog>") -> Catalog:
@@ -201,6 +211,8 @@ def _describe(err: Mapping[str, Any]) -> str:
         return f"{place}: unknown field {err['loc'][-1]!r}; remove it or check its spelling"
     if kind == "missing":
         return f"{place}: required field is missing"
+    if kind == "bool_type":
+        return f"{place}: write true or false (got {err.get('input')!r})"
     if kind == "too_short":
         return f"{place}: list at least one item (got {err.get('input')!r})"
     msg = str(err["msg"]).removeprefix("Value error, ")

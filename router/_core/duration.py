@@ -27,7 +27,8 @@ MAX_YEARS: Final = 1000
 _MAX_SECONDS: Final = MAX_YEARS * _UNITS["y"]
 _MAX_DIGITS: Final = 20  # more significant digits than this is past MAX_YEARS in any unit
 _SHOWN: Final = 40  # characters of a refused value quoted back
-_ZERO_WORDS: Final = frozenset({"none", "0", "not stored", "zero"})
+_ZERO_WORDS: Final = frozenset({"none", "not stored", "zero"})
+ZERO_REFUSED: Final = "a bare 0: write 'none' for not stored, or give a unit, like '30d'"
 _UNLIMITED_WORDS: Final = frozenset({"unlimited", "forever", "indefinite", "inf"})
 ACCEPTED: Final = "'none', a duration like '24h', '30d', '90d' or '2y', or 'unlimited'"
 
@@ -52,6 +53,8 @@ class Duration:
         if isinstance(text, int | float):
             return _number(text)
         word = text.strip().lower()
+        if word.strip("0") == "" and word:
+            raise ValueError(f"expected {ACCEPTED} (got {ZERO_REFUSED})")
         if word in _ZERO_WORDS:
             return ZERO
         if word in _UNLIMITED_WORDS:
@@ -90,9 +93,9 @@ class Duration:
 
 
 def _number(value: int | float) -> Duration:
-    """A bare number: only 0 is unambiguous; any other needs a unit, NaN and infinity are refused."""
+    """A bare number needs a unit: 0 too (``none`` says "not stored"); NaN and infinity are refused."""
     if value == 0:
-        return ZERO
+        raise ValueError(f"expected {ACCEPTED} (got {ZERO_REFUSED})")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(
             f"expected {ACCEPTED} (got {value!r}: a duration must be finite; "

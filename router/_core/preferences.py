@@ -12,11 +12,12 @@ layers combine it; ``FIELDS`` lists them. The organisation policy in settings, t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
-from router._core.catalog import fold
+from router._core.catalog import canonical_json, fold
 from router._core.duration import Duration
 from router._errors import InvalidPreferences
 
@@ -212,6 +213,13 @@ def combine(*layers: Preferences | None) -> Preferences:
         return present[0]
     stated = {s.name: [v for p in present if (v := getattr(p, s.name)) is not None] for s in FIELDS}
     return Preferences(**{s.name: s.strictest(stated[s.name]) for s in FIELDS})
+
+
+def version(preferences: Preferences) -> str:
+    """A stable name for a set of preferences: the first 16 hex digits of the SHA-256 of their
+    plain form as JSON with sorted keys. The stored preferences' version and the operator
+    policy's hash in a ``route.decision`` are this, so a verifier can find what they name."""
+    return hashlib.sha256(canonical_json(preferences.to_dict()).encode()).hexdigest()[:16]
 
 
 def merge(stored: Preferences | None, patch: Mapping[str, Any]) -> Preferences:

@@ -436,6 +436,47 @@ PARAMETERS: Final[Mapping[str, Param]] = {
     )
 }  # fmt: skip
 
+# -- litellm.Router's bookkeeping --------------------------------------------------------------
+# A litellm.Router that the application built passes its own plumbing to litellm.acompletion
+# with every call; with router.install() that call reaches the router. Each is accepted with
+# the value the Router sends and consumed here: never forwarded, never audited.
+
+
+@_named("`false`", {"const": False})
+def _off(value: Any, path: str) -> Any:
+    if value is not False:
+        raise _Bad(path, "false (a litellm.Router flag; the router has no such mode)", value)
+    return value
+
+
+@_named("null", {"type": "null"})
+def _no_client(value: Any, path: str) -> Any:
+    raise _Bad(path, "null: the router uses its own clients", value)
+
+
+@_named("any (litellm's own objects)", {})
+def _bookkeeping(value: Any, path: str) -> Any:
+    return value
+
+
+_ROUTER_CONSUMED: Final = "consumed (litellm.Router's bookkeeping): never forwarded"
+LITELLM_ROUTER: Final[Mapping[str, Param]] = {
+    p.name: p
+    for p in (
+        _p("client", _no_client, "only null (the router uses its own clients)", proxy=False),
+        _p("caching", boolean, "consumed: a routed call is never cached", proxy=False),
+        _p("litellm_trace_id", string, _ROUTER_CONSUMED, proxy=False),
+        _p("model_info", _bookkeeping, _ROUTER_CONSUMED, proxy=False),
+        _p("_context_compaction_state", _bookkeeping, _ROUTER_CONSUMED, proxy=False),
+        _p("use_in_pass_through", _off, _ROUTER_CONSUMED + "; only false", proxy=False),
+        _p("use_litellm_proxy", _off, _ROUTER_CONSUMED + "; only false", proxy=False),
+        _p("use_xai_oauth", _off, _ROUTER_CONSUMED + "; only false", proxy=False),
+        _p("merge_reasoning_content_in_choices", _off, _ROUTER_CONSUMED + "; only false", proxy=False),
+        _p("allow_client_keepalive_override", _off, _ROUTER_CONSUMED + "; only false", proxy=False),
+    )
+}  # fmt: skip
+CONSUMED: Final = frozenset(LITELLM_ROUTER)
+
 # Arguments that would choose or reach a backend, or hand the request to an observer: each is
 # refused like any unknown argument, with a message that says how to do it instead.
 _BACKEND_HINT: Final = (
@@ -458,6 +499,9 @@ _HEADERS_HINT: Final = (
     "options); remove it and pass each OpenAI parameter as its own argument"
 )
 _UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_query"})
+
+
+_ACCEPTED: Final[Mapping[str, Param]] = {**PARAMETERS, **LITELLM_ROUTER}
 
 
 def steering(name: str) -> str | None:
@@ -488,8 +532,16 @@ def library_only(name: str) -> str:
 
 
 def check_request(arguments: Mapping[str, Any], *, proxy: bool = False) -> dict[str, Any]:
-    """``arguments`` normalised if every one is accepted with its shape; else SurfaceError."""
-    return check_arguments(arguments, PARAMETERS, refusal, proxy=proxy, doc=_DOC)
+    """``arguments`` normalised if every one is accepted with its shape; else SurfaceError.
+    The consumed ones (``CONSUMED``) are checked, then left out."""
+    if not proxy and "litellm_trace_id" in arguments and "metadata" in arguments:
+        # litellm.Router's call: its metadata is litellm's callback metadata (the model group,
+        # the deployment, its model_info), not OpenAI's: consumed, like its other bookkeeping.
+        arguments = {k: v for k, v in arguments.items() if k != "metadata"}
+    checked = check_arguments(arguments, _ACCEPTED, refusal, proxy=proxy, doc=_DOC)
+    if CONSUMED.isdisjoint(checked):
+        return checked
+    return {k: v for k, v in checked.items() if k not in CONSUMED}
 
 
 def check_arguments(

@@ -15,49 +15,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from router._errors import (
-    BackendsUnconfigured,
-    IdentifierInRequest,
-    InvalidPreferences,
-    InvalidRequest,
-    PolicyViolation,
-    RequestRejected,
-    RouterError,
-    StoredPreferencesInvalid,
-    StoreUnavailable,
-    UnknownModel,
-    UnknownProvider,
-)
+from router._errors import RouterError
 
 if TYPE_CHECKING:
     from router._core.catalog import Catalog
 
 UNKNOWN_MODEL: Final = "unknown"
 
-# The reason class of a refusal, by the error's class; the first that matches wins.
-_REFUSALS: Final[tuple[tuple[type[RouterError], str], ...]] = (
-    (BackendsUnconfigured, "unconfigured"),
-    (PolicyViolation, "policy"),
-    (UnknownModel, "unknown_model"),
-    (StoredPreferencesInvalid, "stored_preferences_invalid"),
-    (StoreUnavailable, "store_unavailable"),
-    (IdentifierInRequest, "blocked"),
-    (InvalidRequest, "invalid_request"),
-    (InvalidPreferences, "invalid_preferences"),
-    (UnknownProvider, "invalid_preferences"),
-)
-
 
 def outcome_of(exc: RouterError) -> tuple[str, str | None]:
-    """A failed request's outcome, and for a refusal its reason class."""
-    if isinstance(exc, IdentifierInRequest):
-        return "blocked", None
-    if isinstance(exc, RequestRejected):
-        return "rejected", None
-    for cls, reason in _REFUSALS:
-        if isinstance(exc, cls):
-            return "refused", reason
-    return "failed", None
+    """A failed request's outcome, and for a refusal its reason class (the error table's)."""
+    return exc.metric_outcome, exc.metric_reason
 
 
 class Metrics:

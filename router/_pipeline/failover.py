@@ -15,8 +15,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
+from router._audit.records import Ending, Honesty, RouteAttempt
 from router._config.settings import Settings
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
@@ -50,6 +51,7 @@ class Attempt:
     error: str = ""
     status_code: int | None = None
     latency_ms: float = 0.0
+    retry_after: float | None = None  # seconds the provider asked to wait (a rate limit)
 
     def __str__(self) -> str:
         return f"{self.route.provider.name}: {self.error or self.outcome}"
@@ -90,9 +92,9 @@ class Answered:
             "offline": self.offline,
         } | self.honesty()
 
-    def honesty(self) -> dict[str, Any]:
+    def honesty(self) -> Honesty:
         """The caller's parameters the route did not send as given, if any."""
-        out: dict[str, Any] = {}
+        out = Honesty()
         if self.dropped:
             out["dropped_params"] = list(self.dropped)
         if self.overridden:
@@ -127,7 +129,12 @@ class Failover:
         emit: Callable[..., None],
         metrics: Metrics | None = None,
         clients: lean.Clients | None = None,
+        *,
+        catalog_version: str,
     ) -> None:
+        """``emit(event, record)`` writes an audit record (``AuditLog.emit``); every record
+        names ``catalog_version``, the catalog the decision was made under."""
+        self._catalog_version = catalog_version
         self._deployment = deployment
         self._settings = settings
         self._pseudonymizer = pseudonymizer
@@ -250,25 +257,28 @@ class Failover:
         self,
         step: _Step,
         exc: UpstreamFailure | RequestRejected | IdentifierInRequest,
-        **extra: Any,
+        **extra: Unpack[Ending],
     ) -> Attempt:
+        wait = None
         if isinstance(exc, UpstreamFailure):
-            kind, status = str(exc.kind), exc.status_code
+            kind, status, wait = str(exc.kind), exc.status_code, exc.retry_after
         elif isinstance(exc, IdentifierInRequest):
             kind, status = "blocked", None
             extra["blocked_at"] = exc.where
         else:
             kind, status = "rejected", exc.status_code
         # The upstream's message stays out of the audit log: providers echo request content.
-        self._attempted(step, kind, status_code=status, **extra)
-        return Attempt(step.route, kind, str(exc), status, step.elapsed_ms())
+        ending = Ending(status_code=status)
+        ending.update(extra)
+        self._attempted(step, kind, **ending)
+        return Attempt(step.route, kind, str(exc), status, step.elapsed_ms(), wait)
 
-    def _attempted(self, step: _Step, outcome: str, **extra: Any) -> None:
+    def _attempted(self, step: _Step, outcome: str, **ending: Unpack[Ending]) -> None:
         route = step.route
         elapsed_ms = step.elapsed_ms()
         self._metrics.attempt(route.model.slug, route.provider.slug, outcome, elapsed_ms / 1000)
-        self._emit(
-            "route.attempt",
+        record = RouteAttempt(
+            catalog_version=self._catalog_version,
             request_id=step.call.request_id,
             api=step.call.api,
             user=step.call.audit_user,
@@ -284,8 +294,9 @@ class Failover:
             sends=step.check.sends,
             offline=self._settings.offline,
             **self._answered(step).honesty(),
-            **extra,
+            **ending,
         )
+        self._emit("route.attempt", record)
 
 
 class RoutedStream:

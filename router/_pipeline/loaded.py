@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from router._config.settings import Settings
+from router._audit.records import Decided
+from router._config.settings import Settings, check_catalog_names
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, decide
-from router._core.preferences import Preferences
+from router._core.preferences import Preferences, version
 from router._errors import UnknownModel
 from router._observe.metrics import UNKNOWN_MODEL
 from router._pipeline.failover import Failover
@@ -48,12 +49,25 @@ class Loaded:
     org: Preferences
     priority: tuple[str, ...]
     failover: Failover
+    org_hash: str = ""  # version(org): a decision records it as operator_policy_hash
     # Allowing decisions already made, with their audit form: a decision is a pure function
     # of the model, the preferences and the dropped parameters under this catalog and
     # deployment (a reload makes a new Loaded). Bounded: emptied when full.
-    _decided: dict[Hashable, tuple[Decision, dict[str, Any]]] = field(
+    _decided: dict[Hashable, tuple[Decision, Decided]] = field(
         default_factory=dict, compare=False, repr=False
     )
+
+    _versions: dict[Preferences, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def version_of(self, preferences: Preferences) -> str:
+        """``version(preferences)`` (a stored preferences' version), computed once per value:
+        hashing their JSON costs more than the rest of a decision's record."""
+        known = self._versions.get(preferences)
+        if known is None:
+            if len(self._versions) >= _DECIDED_LIMIT:
+                self._versions.clear()
+            known = self._versions[preferences] = version(preferences)
+        return known
 
     @property
     def servable_routes(self) -> int:
@@ -78,14 +92,14 @@ class Loaded:
 
     def decided(
         self, model: Model, preferences: Preferences, dropped: Mapping[str, tuple[str, ...]]
-    ) -> tuple[Decision, dict[str, Any]]:
+    ) -> tuple[Decision, Decided]:
         """``decide``, and the decision's audit form; an allowing decision is made once."""
         key = (model.slug, preferences, tuple(sorted(dropped.items())))
         known = self._decided.get(key)
         if known is not None:
             return known
         decision = self.decide(model, preferences, dropped)
-        made = (decision, decision.to_dict() | {"model": model.slug})
+        made = (decision, cast(Decided, decision.to_dict() | {"model": model.slug}))
         if decision.allowed:  # a refusal (rare; fail-closed ones among them) is made anew
             if len(self._decided) >= _DECIDED_LIMIT:
                 self._decided.clear()
@@ -120,6 +134,7 @@ class Loaded:
 def read(settings: Settings) -> tuple[Catalog, Deployment]:
     """The catalog and deployment the settings name, each validated whole."""
     catalog = load_catalog(settings.catalog)
+    check_catalog_names(settings, catalog)
     deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
     return catalog, deployment
 

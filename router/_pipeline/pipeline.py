@@ -8,7 +8,6 @@ fails over between allowed routes, and writes every step to the audit log. The A
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 import uuid
@@ -18,10 +17,11 @@ from types import MappingProxyType
 from typing import Any
 
 from router._audit import AuditLog
+from router._audit.records import CatalogLoaded, RouteDecision, RouteRefused
 from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
-from router._core.preferences import Preferences, combine
+from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
     BackendsUnconfigured,
@@ -40,10 +40,12 @@ from router._pipeline import admission
 from router._pipeline.dropin import dropin_error, take_limits
 from router._pipeline.failover import Answered, Call, Failover
 from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read, unavailable_routes
+from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
 from router._upstream import lean, setup
 from router._upstream.deployment import Deployment
+from router._upstream.own import own
 
 
 class Pipeline:
@@ -73,6 +75,7 @@ class Pipeline:
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
         self._clients = lean.Clients()  # the lean path's pool, kept across reloads
+        self._loop_end = LoopEnd(self.close_loop)  # closes what a loop held when it ends
         self.preferences = UserPreferences(
             store,
             audit,
@@ -82,6 +85,8 @@ class Pipeline:
         )
         self._loaded = self._load(catalog, deployment)
         self.metrics.catalog(None, catalog)
+        org = self._loaded.org  # what a decision's operator_policy_hash names, for audit verify
+        audit.announce(operator_policy=org.to_dict(), operator_policy_hash=version(org))
 
     @property
     def loaded(self) -> Loaded:
@@ -98,20 +103,23 @@ class Pipeline:
 
     def _load(self, catalog: Catalog, deployment: Deployment) -> Loaded:
         settings = self.settings
+        org = canonical(catalog, settings.org.preferences())
         return Loaded(
             catalog,
             deployment,
             MappingProxyType(unavailable_routes(catalog, deployment, settings, self._environ)),
-            canonical(catalog, settings.org.preferences()),
+            org,
             tuple(catalog.provider(p).slug for p in settings.provider_priority),
             Failover(
                 deployment,
                 settings,
                 self._pseudonymizer,
-                functools.partial(self._emit, catalog.label),
+                self._audited,
                 self.metrics,
                 self._clients,
+                catalog_version=catalog.label,
             ),
+            version(org),
         )
 
     def observe(self, metrics: Metrics) -> None:
@@ -138,9 +146,8 @@ class Pipeline:
             ) from None
         old, self._loaded = self._loaded, new
         self.preferences.audit_fields = {"catalog_version": catalog.label}
-        self._emit(
-            catalog.label,
-            "catalog.loaded",
+        loaded = CatalogLoaded(
+            catalog_version=catalog.label,
             actor=actor,
             old_label=old.catalog.label,
             old_hash=old.catalog.content_hash,
@@ -148,6 +155,7 @@ class Pipeline:
             new_hash=catalog.content_hash,
             servable_routes=new.servable_routes,
         )
+        self.audit.emit("catalog.loaded", loaded)
         self.metrics.catalog(old.catalog, catalog)
         return old.catalog, catalog
 
@@ -166,13 +174,20 @@ class Pipeline:
     async def _effective(
         self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
     ) -> Preferences:
+        return combine(loaded.org, *await self._inputs(loaded, user, privacy))
+
+    async def _inputs(
+        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+    ) -> tuple[Preferences | None, Preferences | None]:
+        """What the effective preferences are made from, besides the operator's policy: the
+        user's stored preferences and the request's own ``privacy`` (providers as slugs)."""
         stored = await self._stored(user) if user else None
         request = (
             canonical(loaded.catalog, Preferences.from_dict(privacy))
             if privacy is not None
             else None
         )
-        return combine(loaded.org, stored, request)
+        return stored, request
 
     async def _stored(self, user: str) -> Preferences | None:
         started, ok = time.perf_counter(), False
@@ -246,7 +261,8 @@ class Pipeline:
         arguments = {"messages": messages, "stream": stream, **kwargs}
         if user is not None:
             arguments["user"] = user
-        with _tracing.span("request", catalog_version=loaded.catalog.label) as span:
+        self._loop_end.watch()
+        with own(), _tracing.span("request", catalog_version=loaded.catalog.label) as span:
             if span is not None:
                 _tracing.annotate(
                     span,
@@ -324,19 +340,21 @@ class Pipeline:
     ) -> Call:
         request_id = request_id or uuid.uuid4().hex
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        refused = {"request_id": request_id, "api": api, "user": audit_user, "model": model}
         label = loaded.catalog.label
         try:
             checked = admission.checked(arguments, proxy=proxy)
             limits = take_limits(checked)
             found = loaded.catalog.model(model)
             admission.check_fixed(loaded.catalog, found, checked)
-            effective = await self._effective(loaded, user, privacy)
+            stored, request = await self._inputs(loaded, user, privacy)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
-            self._emit(
-                label, "route.refused", **refused, reason=type(exc).__name__, detail=str(exc)
-            )
+            why = RouteRefused(
+                catalog_version=label, request_id=request_id, api=api, user=audit_user,
+                model=model, reason=type(exc).__name__, detail=str(exc),
+            )  # fmt: skip
+            self.audit.emit("route.refused", why)
             raise
+        effective = combine(loaded.org, stored, request)
         dropped = loaded.dropped(found, checked)
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
@@ -345,22 +363,23 @@ class Pipeline:
                     span, allowed=len(decision.allowed), rejected=len(decision.rejected)
                 )
         self.metrics.decision(found.slug, len(decision.allowed))
-        self._emit(
-            label,
-            "route.decision",
-            request_id=request_id,
-            api=api,
-            user=audit_user,
+        record = RouteDecision(
+            catalog_version=label, request_id=request_id, api=api, user=audit_user,
             **rendered,
+            operator_policy_hash=loaded.org_hash,
+            stored_preferences_version=None if stored is None else loaded.version_of(stored),
+            request_privacy=None if request is None else request.to_dict(),
             offline=self.settings.offline,
-        )
+        )  # fmt: skip
+        self.audit.emit("route.decision", record)
         if not decision.allowed:
             alternatives = [m.name for m in loaded.available(effective)]
             error = BackendsUnconfigured if loaded.unconfigured_only(decision) else PolicyViolation
-            self._emit(
-                label, "route.refused", **refused | {"model": found.slug},
-                reason=error.__name__, alternatives=alternatives,
+            why = RouteRefused(
+                catalog_version=label, request_id=request_id, api=api, user=audit_user,
+                model=found.slug, reason=error.__name__, alternatives=alternatives,
             )  # fmt: skip
+            self.audit.emit("route.refused", why)
             raise error(decision, alternatives)
         checked.pop("stream", None)
         return Call(
@@ -388,13 +407,15 @@ class Pipeline:
         """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
-        self._emit(
-            self._loaded.catalog.label, "route.refused", request_id=request_id, api=api,
+        why = RouteRefused(
+            catalog_version=self._loaded.catalog.label, request_id=request_id, api=api,
             user=audit_user, model=model, reason=reason, detail=detail,
         )  # fmt: skip
+        self.audit.emit("route.refused", why)
 
-    def _emit(self, catalog_version: str, event: str, **fields: Any) -> None:
-        self.audit.emit(event, catalog_version=catalog_version, **fields)
+    def _audited(self, event: str, record: Mapping[str, Any]) -> None:
+        """Write an audit record to the log in use now (``self.audit`` may be replaced)."""
+        self.audit.emit(event, record)
 
     async def aclose(self) -> None:
         """Close what the router holds: the store's connections, the lean path's pooled client
@@ -402,3 +423,10 @@ class Pipeline:
         await self._clients.aclose()
         await self._store.aclose()
         self.audit.close()
+
+    async def close_loop(self) -> None:
+        """What the running loop holds, as it ends: its lean client, litellm's clients made on
+        it, and the store's connections (reopened by a later call on another loop)."""
+        await self._clients.aclose()
+        await setup.close_loop_clients()
+        await self._store.aclose()

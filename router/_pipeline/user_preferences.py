@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from router._audit import AuditLog
+from router._audit.records import Catalogued, PreferencesChanged
 from router._core.preferences import Preferences, merge
 from router._core.pseudonym import Pseudonymizer
 from router._errors import InvalidPreferences, StoredPreferencesInvalid, UnknownProvider
@@ -35,11 +36,11 @@ class UserPreferences:
         audit: AuditLog,
         pseudonymizer: Pseudonymizer,
         validate: Callable[[Preferences], Preferences] | None = None,
-        audit_fields: Mapping[str, Any] | None = None,
+        audit_fields: Catalogued | None = None,
     ) -> None:
         """``audit_fields`` go into every record (the router passes its catalog version)."""
         self._store = store
-        self.audit_fields = dict(audit_fields or {})
+        self.audit_fields = audit_fields or Catalogued()
         self._audit = audit
         self._pseudonymizer = pseudonymizer
         self._validate = validate
@@ -144,8 +145,7 @@ class UserPreferences:
         old: Preferences | None,
         new: Preferences | None,
     ) -> None:
-        self._audit.emit(
-            "preferences.changed",
+        record = PreferencesChanged(
             **self.audit_fields,
             request_id=request_id or uuid.uuid4().hex,
             user=self._pseudonymizer.for_audit(user),
@@ -154,6 +154,7 @@ class UserPreferences:
             old=None if old is None else old.to_dict(),
             new=None if new is None else new.to_dict(),
         )
+        self._audit.emit("preferences.changed", record)
 
 
 def _page_size(limit: object) -> int:

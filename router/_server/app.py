@@ -91,7 +91,7 @@ _CHAT_OK: Final = {
 
 
 def _add_routes(app: FastAPI) -> None:
-    chat = _errors(400, 401, 403, 404, 413, 502, 503)
+    chat = _errors(400, 401, 403, 404, 413, 429, 502, 503)
     app.add_api_route(
         "/v1/chat/completions",
         chat_completions,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, Final, cast
 
@@ -44,7 +45,8 @@ log = logging.getLogger("router.server")
 
 # Paths that speak Anthropic's Messages API: its error shape, and x-api-key auth.
 ANTHROPIC_PATHS: Final = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
-# Anthropic's error type for an HTTP status (any other 4xx: invalid_request_error, 5xx: api_error).
+# Anthropic's error type for an error the HTTP layer answers itself (a RouterError's is its
+# own, router/_errors.py, and agrees: tests/test_errors.py); other 4xx: invalid_request_error.
 _ANTHROPIC_TYPES: Final = {
     401: "authentication_error",
     403: "permission_error",
@@ -54,6 +56,7 @@ _ANTHROPIC_TYPES: Final = {
     503: "overloaded_error",
     529: "overloaded_error",
 }
+_INTERNAL: Final = "internal error; the operator's log has the details"
 
 
 class ApiError(Exception):
@@ -68,11 +71,13 @@ class ApiError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
+        anthropic_type: str | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.headers = dict(headers or {})
+        self.anthropic_type = anthropic_type
         self.error = {"message": message, "type": kind, "param": param, "code": code, **extra}
 
     def response(self) -> JSONResponse:
@@ -81,14 +86,18 @@ class ApiError(Exception):
     def anthropic(self) -> dict[str, Any]:
         """The error in Anthropic's shape: its type for the status, then the router's own
         details (``code``, ``param``, the rejected routes and alternatives, ...)."""
-        kind = _ANTHROPIC_TYPES.get(self.status)
-        if kind is None:
-            kind = "api_error" if self.status >= 500 else "invalid_request_error"
+        kind = self.anthropic_type or anthropic_type(self.status)
         details = {k: v for k, v in self.error.items() if k != "type" and v is not None}
         return {"type": "error", "error": {"type": kind, **details}}
 
     def anthropic_response(self) -> JSONResponse:
         return JSONResponse(self.anthropic(), status_code=self.status, headers=self.headers)
+
+
+def anthropic_type(status: int) -> str:
+    """Anthropic's error type for a status the HTTP layer answers without a RouterError."""
+    default = "api_error" if status >= 500 else "invalid_request_error"
+    return _ANTHROPIC_TYPES.get(status, default)
 
 
 def respond(error: ApiError, path: str) -> JSONResponse:
@@ -98,109 +107,106 @@ def respond(error: ApiError, path: str) -> JSONResponse:
 
 def internal_error() -> ApiError:
     """The 500 for anything unexpected; what went wrong is in the operator's log only."""
+    return _tabled(RouterError, _INTERNAL, {})
+
+
+def api_error(exc: RouterError) -> ApiError:
+    """The HTTP error for a router error: status, code and types from the error table
+    (router/_errors.py), the message and details from ``_details``."""
+    message, extra = _details(exc)
+    return _tabled(exc, message, extra)
+
+
+def _tabled(
+    error: RouterError | type[RouterError], message: str, extra: dict[str, Any]
+) -> ApiError:
     return ApiError(
-        500,
-        "internal error; the operator's log has the details",
-        kind="server_error",
-        code="internal_error",
+        error.http_status,
+        message,
+        kind=error.openai_type,
+        code=error.error_code,
+        anthropic_type=error.anthropic_type,
+        **extra,
     )
 
 
 @functools.singledispatch
-def api_error(exc: RouterError) -> ApiError:
-    """The HTTP error for a router error; details that could leak internals go to the log."""
+def _details(exc: RouterError) -> tuple[str, dict[str, Any]]:
+    """The message and body fields of ``exc``; details that could leak internals go to the log."""
     log.error("request failed: %s", type(exc).__name__)
-    return internal_error()
+    return _INTERNAL, {}
 
 
-@api_error.register
-def _(exc: PolicyViolation) -> ApiError:
+@_details.register
+def _(exc: PolicyViolation) -> tuple[str, dict[str, Any]]:
     rejected = [r.to_dict() for r in exc.decision.rejected]
-    return ApiError(
-        403,
-        str(exc),
-        kind="permission_error",
-        code="policy_violation",
-        rejected=rejected,
-        alternatives=list(exc.alternatives),
-    )
+    return str(exc), {"rejected": rejected, "alternatives": list(exc.alternatives)}
 
 
-@api_error.register
-def _(exc: BackendsUnconfigured) -> ApiError:
+@_details.register
+def _(exc: BackendsUnconfigured) -> tuple[str, dict[str, Any]]:
     log.warning("no route can be served: %s", exc)
     message = (
         f"no route of {exc.decision.model.name!r} is configured on this server (its providers' "
         "credentials or the deployment are missing); the operator's log says what to set"
     )
-    unconfigured = [r.route.to_dict() for r in exc.decision.rejected]
-    return ApiError(
-        503, message, kind="server_error", code="backends_unconfigured", unconfigured=unconfigured
-    )
+    return message, {"unconfigured": [r.route.to_dict() for r in exc.decision.rejected]}
 
 
-@api_error.register
-def _(exc: UnknownModel) -> ApiError:
-    return ApiError(404, str(exc), code="model_not_found", param="model")
+@_details.register
+def _(exc: UnknownModel) -> tuple[str, dict[str, Any]]:
+    return str(exc), {"param": "model"}
 
 
-@api_error.register(InvalidPreferences)
-@api_error.register(InvalidRequest)
-@api_error.register(UnknownProvider)
-def _(exc: RouterError) -> ApiError:
-    return ApiError(400, str(exc), code="invalid_value")
+@_details.register(InvalidPreferences)
+@_details.register(InvalidRequest)
+@_details.register(UnknownProvider)
+@_details.register(RequestRejected)
+def _(exc: RouterError) -> tuple[str, dict[str, Any]]:
+    return str(exc), {}
 
 
-@api_error.register
-def _(exc: RequestRejected) -> ApiError:
-    status = exc.status_code if exc.status_code and 400 <= exc.status_code < 500 else 400
-    return ApiError(status, str(exc), code="rejected_by_provider")
-
-
-@api_error.register
-def _(exc: BackendUnavailable) -> ApiError:
+@_details.register
+def _(exc: BackendUnavailable) -> tuple[str, dict[str, Any]]:
     attempts = [_attempt(a) for a in exc.attempts]
     tried = "; ".join(f"{a['provider']}: {a['outcome']}" for a in attempts) or "none"
     log.warning("backends unavailable: %s", tried)
     message = f"every allowed backend failed (tried {tried}); try again later"
-    return ApiError(
-        503, message, kind="server_error", code="backends_unavailable", attempts=attempts
+    extra: dict[str, Any] = {"attempts": attempts}
+    if exc.retry_after is not None:  # the last provider's own word on when to try again
+        extra["headers"] = {"retry-after": str(math.ceil(exc.retry_after))}
+    return message, extra
+
+
+@_details.register
+def _(exc: UpstreamFailure) -> tuple[str, dict[str, Any]]:
+    log.warning("backend failed: %s: %s (status %s)", exc.provider, exc.kind, exc.status_code)
+    return (
+        f"the backend failed ({exc.kind}) and no other route could take over; try again later",
+        {},
     )
 
 
-@api_error.register
-def _(exc: UpstreamFailure) -> ApiError:
-    log.warning("backend failed: %s: %s (status %s)", exc.provider, exc.kind, exc.status_code)
-    message = f"the backend failed ({exc.kind}) and no other route could take over; try again later"
-    return ApiError(502, message, kind="server_error", code="upstream_failure")
-
-
-@api_error.register
-def _(exc: StoredPreferencesInvalid) -> ApiError:
+@_details.register
+def _(exc: StoredPreferencesInvalid) -> tuple[str, dict[str, Any]]:
     log.error("stored preferences unusable: %s", exc)
     message = (
         "the stored preferences of this user cannot be used (a server-side data fault); "
         "requests for this user are refused until an admin sets or deletes them"
     )
-    return ApiError(500, message, kind="server_error", code="stored_preferences_invalid")
+    return message, {}
 
 
-@api_error.register
-def _(exc: StoreUnavailable) -> ApiError:
+@_details.register
+def _(exc: StoreUnavailable) -> tuple[str, dict[str, Any]]:
     log.warning("preference store unavailable: %s", type(exc).__name__)
-    message = "the preference store cannot be reached; requests are refused until it is back"
-    return ApiError(503, message, kind="server_error", code="preference_store_unavailable")
+    return "the preference store cannot be reached; requests are refused until it is back", {}
 
 
-@api_error.register
-def _(exc: ConfigError) -> ApiError:
+@_details.register
+def _(exc: ConfigError) -> tuple[str, dict[str, Any]]:
     log.error("configuration error while serving: %s", exc)
-    return ApiError(
-        500,
-        "the router is misconfigured; the operator's log has the details",
-        kind="server_error",
-        code="misconfigured",
-    )
+    return "the router is misconfigured; the operator's log has the details", {}
 
 
 def _attempt(attempt: object) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
 from router._upstream.guard import IdentifierOnWire, WireCheck, watching
+from router._upstream.own import own
 from router._upstream.setup import _module
 
 # What a route's call may carry from the caller: the accepted surface, less what the router
@@ -53,9 +54,10 @@ class UpstreamCall:
 
 async def complete(call: UpstreamCall) -> Any:
     """One non-streaming call; returns litellm's ``ModelResponse`` (or ``Raw`` if asked)."""
-    if _lean(call):
-        return await lean.complete(call, raw=call.raw)
-    return await _acompletion(_arguments(call), call)
+    with own():  # the router's own sends (strict mode lets them out)
+        if _lean(call):
+            return await lean.complete(call, raw=call.raw)
+        return await _acompletion(_arguments(call), call)
 
 
 def _lean(call: UpstreamCall) -> bool:
@@ -73,13 +75,14 @@ async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
     a failure after it raises, translated, from the iteration. Some providers send the
     request only when the first chunk is asked for: both steps are watched by the guard.
     """
-    if _lean(call):
-        return await lean.open_stream(call, raw=call.raw)
-    stream = await _acompletion(_arguments(call) | {"stream": True}, call)
-    _unobserved(stream)
-    with watching(call.check):
-        first = await _first_chunk(stream, call)
-    return _chunks(first, stream, call.target)
+    with own():  # the router's own sends (strict mode lets them out)
+        if _lean(call):
+            return await lean.open_stream(call, raw=call.raw)
+        stream = await _acompletion(_arguments(call) | {"stream": True}, call)
+        _unobserved(stream)
+        with watching(call.check):
+            first = await _first_chunk(stream, call)
+        return _chunks(first, stream, call.target)
 
 
 async def _acompletion(arguments: dict[str, Any], call: UpstreamCall) -> Any:
@@ -139,7 +142,7 @@ def _no_sync_logging(*_args: object, **_kwargs: object) -> None:
 
 
 async def _next(stream: Any) -> Any:
-    with hidden_from_callbacks():
+    with own(), hidden_from_callbacks():
         return await anext(stream)
 
 

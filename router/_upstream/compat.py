@@ -7,34 +7,11 @@ inherits from both ``exc``'s class (so ``except BackendUnavailable`` and ``.atte
 working) and the litellm class that matches it, with litellm's attributes (``status_code``,
 ``llm_provider``, ``model``, ``response``) set. The message is ours.
 
-What each of our errors is on litellm's side (the same status the HTTP proxy answers with,
-so an openai client sees the same class through the proxy):
-
-==============================  ===================================================
-ours                            litellm class (status_code)
-==============================  ===================================================
-BackendUnavailable              the last attempt's: rate_limit RateLimitError (429),
-UpstreamFailure                 timeout Timeout (408), connection APIConnectionError
-                                (500), server InternalServerError (500) /
-                                BadGatewayError (502) / ServiceUnavailableError (503),
-                                auth AuthenticationError (401) / PermissionDeniedError
-                                (403), not_found NotFoundError (404), other kinds
-                                ServiceUnavailableError (503); no attempt at all (the
-                                caller's deadline passed first) Timeout (408)
-RequestRejected                 the provider's own litellm class when it is one of
-                                ours below (ContextWindowExceededError,
-                                ContentPolicyViolationError…), else BadRequestError
-                                (400) / UnprocessableEntityError (422)
-BackendsUnconfigured            ServiceUnavailableError (503): a PolicyViolation
-                                that the operator's deployment caused
-PolicyViolation                 PermissionDeniedError (403)
-UnknownModel                    NotFoundError (404)
-InvalidRequest, InvalidPrefer-  BadRequestError (400)
-ences, UnknownProvider
-StoreUnavailable                ServiceUnavailableError (503)
-==============================  ===================================================
-
-Other errors (ConfigError, CatalogError) are the operator's to fix and stay as they are.
+Which litellm class each of our errors is, is the error table's ``litellm_class``
+(router/_errors.py: by the error's class; for a backend's failure by its kind and status, for
+BackendUnavailable by the last attempt's). A refused request keeps the provider's own litellm
+class where we can build it (ContextWindowExceededError, ContentPolicyViolationError…).
+Errors with none (ConfigError, CatalogError) are the operator's to fix and stay as they are.
 """
 
 from __future__ import annotations
@@ -43,25 +20,13 @@ import functools
 import inspect
 from typing import Any, Final
 
-from router._errors import (
-    BackendsUnconfigured,
-    BackendUnavailable,
-    FailureKind,
-    InvalidPreferences,
-    InvalidRequest,
-    PolicyViolation,
-    RequestRejected,
-    RouterError,
-    StoreUnavailable,
-    UnknownModel,
-    UnknownProvider,
-    UpstreamFailure,
-)
+from router._errors import BackendUnavailable, RequestRejected, RouterError
 from router._upstream.setup import _module
 
 PROVIDER: Final = "policy-router"
 
-# litellm classes built with (message=, llm_provider=, model=[, response=]), and their status.
+# litellm classes built with (message=, llm_provider=, model=[, response=]), and their status:
+# every ``litellm_class`` the error table (router/_errors.py) names is one of them.
 _BUILDABLE: Final = {
     "BadRequestError": 400,
     "UnprocessableEntityError": 422,
@@ -77,32 +42,6 @@ _BUILDABLE: Final = {
     "BadGatewayError": 502,
     "ServiceUnavailableError": 503,
 }
-_BY_KIND: Final[dict[str, str]] = {
-    FailureKind.RATE_LIMIT: "RateLimitError",
-    FailureKind.TIMEOUT: "Timeout",
-    FailureKind.CONNECTION: "APIConnectionError",
-    FailureKind.NOT_FOUND: "NotFoundError",
-}
-_BY_STATUS: Final = {
-    401: "AuthenticationError",
-    403: "PermissionDeniedError",
-    404: "NotFoundError",
-    408: "Timeout",
-    422: "UnprocessableEntityError",
-    429: "RateLimitError",
-    500: "InternalServerError",
-    502: "BadGatewayError",
-    503: "ServiceUnavailableError",
-}
-_REFUSALS: Final[dict[type[RouterError], str]] = {  # the first class that matches
-    BackendsUnconfigured: "ServiceUnavailableError",
-    PolicyViolation: "PermissionDeniedError",
-    UnknownModel: "NotFoundError",
-    InvalidRequest: "BadRequestError",
-    InvalidPreferences: "BadRequestError",
-    UnknownProvider: "BadRequestError",
-    StoreUnavailable: "ServiceUnavailableError",
-}
 
 
 def compatible(exc: RouterError, model: str = "") -> RouterError:
@@ -110,7 +49,7 @@ def compatible(exc: RouterError, model: str = "") -> RouterError:
 
     Returns ``exc`` itself when it has no litellm counterpart or already is one.
     """
-    name = _litellm_name(exc)
+    name = exc.litellm_class  # the error table (router/_errors.py); refined by the instance
     if name is None or isinstance(exc, _openai_error()):
         return exc
     base: Any = _cause_class(exc) or getattr(_module().exceptions, name)
@@ -150,25 +89,6 @@ def _openai_error() -> type[BaseException]:
     import openai
 
     return openai.OpenAIError
-
-
-def _litellm_name(exc: RouterError) -> str | None:
-    if isinstance(exc, BackendUnavailable):
-        last = exc.attempts[-1] if exc.attempts else None
-        if last is None:
-            return "Timeout"  # only the caller's deadline stops failover before a first attempt
-        return _failure_name(str(getattr(last, "outcome", "")), getattr(last, "status_code", None))
-    if isinstance(exc, UpstreamFailure):
-        return _failure_name(exc.kind, exc.status_code)
-    if isinstance(exc, RequestRejected):
-        return "UnprocessableEntityError" if exc.status_code == 422 else "BadRequestError"
-    return next((name for cls, name in _REFUSALS.items() if isinstance(exc, cls)), None)
-
-
-def _failure_name(kind: str, status: int | None) -> str:
-    if kind == "rejected":
-        return "UnprocessableEntityError" if status == 422 else "BadRequestError"
-    return _BY_KIND.get(kind) or _BY_STATUS.get(status or 0, "ServiceUnavailableError")
 
 
 def _cause_class(exc: RouterError) -> type[BaseException] | None:

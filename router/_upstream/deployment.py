@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,9 +45,17 @@ class _TargetDoc(BaseModel):
     path: Literal["lean", "litellm"] | None = None
 
 
+# A provider's public API host: a DNS name whose labels may be ``*`` (any one label:
+# ``bedrock-runtime.*.amazonaws.com``) or start with ``*-`` (``*-aiplatform.googleapis.com``).
+HOST_PATTERN: Final = r"^((\*|\*-[a-z0-9-]+|[a-z0-9]([a-z0-9-]*[a-z0-9])?)\.)+[a-z]{2,}$"
+
+
 class _DeploymentDoc(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     reaches: dict[str, list[str]] = Field(default_factory=dict)
+    hosts: dict[str, list[Annotated[str, Field(pattern=HOST_PATTERN)]]] = Field(
+        default_factory=dict
+    )
     credentials: dict[str, list[list[str]]] = Field(default_factory=dict)
     routes: dict[str, dict[str, str | _TargetDoc]] = Field(default_factory=dict)
 
@@ -59,11 +67,19 @@ class Deployment:
     targets: Mapping[str, Target]
     credentials: Mapping[str, tuple[tuple[str, ...], ...]]
     reaches: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    # provider slug -> the public API hosts its traffic goes to (strict mode refuses them)
+    hosts: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         for key, target in self.targets.items():
             self._check_reaches(key, target)
             self._check_path(key, target)
+        unknown = sorted(set(self.hosts) - set(self.reaches))
+        if unknown:
+            raise ConfigError(
+                f"hosts: {', '.join(map(repr, unknown))}: not a provider under 'reaches'; "
+                "declare hosts for the providers the deployment reaches"
+            )
 
     def _check_reaches(self, key: str, target: Target) -> None:
         """A model string must reach its route's own provider: else ConfigError, at load."""
@@ -113,7 +129,7 @@ class Deployment:
                     "'model-slug/provider-slug' mapped to a litellm model string like 'openai/gpt-4.1'"
                 )
             targets[key] = Target(model)
-        return Deployment(MappingProxyType(targets), self.credentials, self.reaches)
+        return Deployment(MappingProxyType(targets), self.credentials, self.reaches, self.hosts)
 
 
 def load_deployment(path: str | Path) -> Deployment:
@@ -140,9 +156,13 @@ def load_deployment(path: str | Path) -> Deployment:
                 targets[f"{model}/{provider}"] = Target(entry.model, params, entry.path)
     credentials = {k: tuple(tuple(o) for o in v) for k, v in doc.credentials.items()}
     reaches = {k: frozenset(v) for k, v in doc.reaches.items()}
+    hosts = {k: tuple(v) for k, v in doc.hosts.items()}
     try:
         return Deployment(
-            MappingProxyType(targets), MappingProxyType(credentials), MappingProxyType(reaches)
+            MappingProxyType(targets),
+            MappingProxyType(credentials),
+            MappingProxyType(reaches),
+            MappingProxyType(hosts),
         )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

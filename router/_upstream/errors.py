@@ -6,10 +6,13 @@ and its status code disagree, the status code says whether the request or the ba
 
 from __future__ import annotations
 
+import email.utils
 import functools
+import math
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -92,15 +95,20 @@ def translate(exc: BaseException, target: Target) -> RouterError:
     """Our error for litellm's ``exc`` on ``target``: RequestRejected or UpstreamFailure."""
     status = _status_code(exc)
     outcome = _refined(outcome_of(exc), status, exc)
-    return _error(outcome, status, _detail(exc), target.prefix)
+    headers = getattr(exc, "litellm_response_headers", None)  # the provider's, where kept
+    return _error(outcome, status, _detail(exc), target.prefix, retry_after(headers))
 
 
-def failure_for_status(status: int, detail: str, provider: str) -> RouterError:
+def failure_for_status(
+    status: int, detail: str, provider: str, headers: Mapping[str, str] | None = None
+) -> RouterError:
     """Our error for an HTTP error answer that no library interpreted (the lean path's)."""
-    return _error(_by_status(status), status, detail, provider)
+    return _error(_by_status(status), status, detail, provider, retry_after(headers))
 
 
-def _error(outcome: Outcome, status: int | None, detail: str, provider: str) -> RouterError:
+def _error(
+    outcome: Outcome, status: int | None, detail: str, provider: str, wait: float | None = None
+) -> RouterError:
     where = provider + (f" (HTTP {status})" if status else "")
     if outcome == REJECT:
         return RequestRejected(
@@ -108,8 +116,42 @@ def _error(outcome: Outcome, status: int | None, detail: str, provider: str) -> 
         )
     kind = FailureKind(outcome)
     return UpstreamFailure(
-        f"{where}: {kind}: {detail}", kind=kind, status_code=status, provider=provider
+        f"{where}: {kind}: {detail}",
+        kind=kind,
+        status_code=status,
+        provider=provider,
+        retry_after=wait,
     )
+
+
+def retry_after(headers: object) -> float | None:
+    """Seconds to wait that a provider's answer asked for: ``retry-after-ms``, else
+    ``retry-after`` in seconds or as an HTTP date; ``None`` when it said nothing usable."""
+    if not isinstance(headers, Mapping):
+        return None
+    lower = {str(k).lower(): v for k, v in headers.items()}
+    millis = _seconds(lower.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000
+    value = lower.get("retry-after")
+    seconds = _seconds(value)
+    if seconds is not None or not isinstance(value, str):
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _seconds(value: object) -> float | None:
+    try:
+        seconds = float(str(value)) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _refined(outcome: Outcome | None, status: int | None, exc: BaseException) -> Outcome:

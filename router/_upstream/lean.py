@@ -252,7 +252,8 @@ async def _failure(opened: _Opened, prefix: str) -> RouterError:
         data = b""
     finally:
         await opened.close()
-    return failure_for_status(opened.status, _error_detail(data, opened.status), prefix)
+    detail = _error_detail(data, opened.status)
+    return failure_for_status(opened.status, detail, prefix, opened.response.headers)
 
 
 def _error_detail(data: bytes, status: int) -> str:

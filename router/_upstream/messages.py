@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+from router._upstream.setup import _module
+
 _OWN: Final = frozenset({"model", "stream", "privacy", "metadata", "thinking"})
 # litellm's tokenizers that it downloads from Hugging Face on first use: never fetched here.
 _DOWNLOADED: Final = frozenset({"cohere", "llama2", "llama3"})
@@ -57,6 +59,7 @@ def to_chat(request: Mapping[str, Any], model_hint: str) -> Translated:
 
 def _adapter() -> Any:
     """litellm's adapter between Anthropic Messages and chat completions."""
+    _module()  # litellm's offline environment first, then its import
     from litellm.llms.anthropic.experimental_pass_through.adapters.transformation import (  # noqa: TID251
         LiteLLMAnthropicMessagesAdapter,
     )
@@ -84,6 +87,7 @@ async def events(
 ) -> AsyncIterator[dict[str, Any]]:
     """litellm's chat chunks as Anthropic's stream events (``message_start`` ...
     ``message_stop``), each a plain dict; a failure of ``chunks`` raises from the iteration."""
+    _module()
     from litellm.llms.anthropic.experimental_pass_through.adapters.streaming_iterator import (  # noqa: TID251
         AnthropicStreamWrapper,
     )
@@ -118,7 +122,7 @@ def count_tokens(translated: Translated, model: str) -> int:
     route's litellm model string): tiktoken, or the bundled Anthropic tokenizer. No network:
     image URLs are not fetched (a default size is counted) and a tokenizer litellm would
     download (Llama, Cohere) is replaced by tiktoken's default encoding."""
-    import litellm  # noqa: TID251
+    litellm: Any = _module()
     from litellm.utils import huggingface_tokenizer_kind  # noqa: TID251
 
     if huggingface_tokenizer_kind(model) in _DOWNLOADED:

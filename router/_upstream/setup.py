@@ -7,12 +7,13 @@ router/_upstream/loader.py's (``_module`` here is the same function).
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Literal
 
 from router._upstream.loader import ENVIRONMENT
 from router._upstream.loader import litellm_module as _module
 
-__all__ = ["ENVIRONMENT", "Transport", "_module", "configure"]
+__all__ = ["ENVIRONMENT", "Transport", "_module", "close_loop_clients", "configure"]
 
 Transport = Literal["httpx", "aiohttp"]
 
@@ -35,3 +36,40 @@ def configure(transport: Transport = "httpx") -> None:
     if litellm.disable_aiohttp_transport is not use_httpx:  # called per request: write on change
         os.environ["DISABLE_AIOHTTP_TRANSPORT"] = str(use_httpx)
         litellm.disable_aiohttp_transport = use_httpx
+
+
+async def close_loop_clients() -> None:
+    """Close the HTTP clients litellm cached on the running event loop, which is ending.
+
+    They are of no use after it (a client belongs to its loop), and left open they warn at
+    exit ("Unclosed client session"). Clients of other loops, and a client the application
+    handed litellm (``aclient_session``), are left alone. Nothing if litellm was never used.
+    """
+    if "litellm" not in sys.modules:
+        return
+    import asyncio
+
+    litellm: Any = sys.modules["litellm"]
+    loop = asyncio.get_running_loop()
+    cache = getattr(litellm.in_memory_llm_clients_cache, "cache_dict", {})
+    for key, cached in list(cache.items()):
+        session = _aiohttp_session(cached)
+        if (
+            session is not None
+            and getattr(session, "_loop", None) is loop
+            and not session.closed
+            and session is not getattr(litellm, "aclient_session", None)
+        ):
+            await session.close()
+            cache.pop(key, None)
+
+
+def _aiohttp_session(cached: Any) -> Any:
+    """The aiohttp session under one of litellm's cached clients, if it has one."""
+    client = getattr(cached, "client", None) or getattr(cached, "_client", None) or cached
+    transport = getattr(client, "_transport", None)
+    for owner in (transport, cached):
+        session = getattr(owner, "client", None) or getattr(owner, "_client_session", None)
+        if session is not None and hasattr(session, "closed") and hasattr(session, "_loop"):
+            return session
+    return None

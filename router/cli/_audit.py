@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 from rich.table import Table
 
 from router._audit.policy import Catalogs
 from router._audit.query import Filter, Summary, outcome_of, report, select
-from router._audit.records import read
+from router._audit.records import Searched, read
 from router._audit.verify import Report, verify
 from router._core.duration import Duration
 from router.cli._common import JsonOption, err, one_line_errors, out, print_json, settings
@@ -46,6 +46,7 @@ def verify_command(
             key=audit_key(config, create=False),
             policies=policies or config.catalog.parent,
             checkpoints=checkpoint or (),
+            operator_policies=[_operator_policy(config)],
         )
     if as_json:
         print_json(found.to_dict())
@@ -53,6 +54,14 @@ def verify_command(
         _print_verification(found)
     if not found.ok:
         raise typer.Exit(2)
+
+
+def _operator_policy(config: Any) -> dict[str, Any]:
+    """The settings' operator policy as the router records it (providers as catalog slugs)."""
+    from router._core.catalog_load import load_catalog
+    from router._core.decision import canonical
+
+    return canonical(load_catalog(config.catalog), config.org.preferences()).to_dict()
 
 
 def _print_verification(found: Report) -> None:
@@ -64,6 +73,11 @@ def _print_verification(found: Report) -> None:
     table.add_row("chain", chain)
     table.add_row("decisions re-checked", str(found.decisions))
     table.add_row("attempts re-checked", str(found.attempts))
+    table.add_row("refusals re-checked", str(found.refusals))
+    announced = "checked" if found.announcements_checked else "not checked (no --checkpoint)"
+    table.add_row("writers announced", announced)
+    table.add_row("retention in force", found.retention or "none set (rotated files kept)")
+    table.add_row("retention cuts", str(found.cuts))
     table.add_row("policy violations", str(len(found.violations)))
     out.print(table)
     if found.breaks:
@@ -201,10 +215,11 @@ def _print_records(records: list[dict[str, Any]], as_json: bool) -> None:
         print_json(records)
         return
     table = Table("time", "event", "model", "provider", "outcome", "catalog version", "request")
-    for r in records:
+    for record in records:
+        r = cast(Searched, record)
         table.add_row(
             str(r.get("ts", "")), str(r.get("event", "")), str(r.get("model") or ""),
-            str(r.get("provider") or ""), outcome_of(r), str(r.get("catalog_version") or ""),
+            str(r.get("provider") or ""), outcome_of(record), str(r.get("catalog_version") or ""),
             str(r.get("request_id") or "")[:12],
         )  # fmt: skip
     out.print(table)

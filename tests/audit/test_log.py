@@ -24,6 +24,9 @@ from router._audit.chain import (
 from router._config.keyfile import audit_key, load_or_create_key, pseudonym_key
 from router._config.settings import Settings
 
+# Hand-made records test the writer and the verifier, not the router's schema.
+pytestmark = pytest.mark.audit_free_form
+
 KEY = b"k" * 32
 
 
@@ -73,14 +76,15 @@ def test_checkpoints__every_n_records_and_at_close() -> None:
     for _ in range(3):
         log.emit("route.decision")
     log.close()
-    checkpoints = parse(points)
+    announcement, *checkpoints = parse(points)
     records = parse(lines)
+    assert (announcement["event"], announcement["writer"]) == ("audit.writer", log.writer)
     assert [(c["seq"], c["head"]) for c in checkpoints] == [
         (2, records[1]["chain"]),
         (3, records[2]["chain"]),
     ]
     assert all(c["event"] == CHECKPOINT_EVENT and c["writer"] == log.writer for c in checkpoints)
-    assert all(c["mac"] == checkpoint_mac(KEY, c) for c in checkpoints)
+    assert all(c["mac"] == checkpoint_mac(KEY, c) for c in (announcement, *checkpoints))
 
 
 def test_checkpoints__after_the_interval_in_seconds() -> None:
@@ -88,7 +92,7 @@ def test_checkpoints__after_the_interval_in_seconds() -> None:
     log = AuditLog(lambda _: None, key=KEY, checkpoint=points.append, checkpoint_seconds=1e-9)
     log.emit("a")
     log.emit("b")
-    assert [json.loads(p)["seq"] for p in points] == [1, 2]
+    assert [json.loads(p).get("seq") for p in points] == [None, 1, 2]  # announced, then two
 
 
 def test_from_settings__creates_a_private_audit_key_apart_from_the_pseudonym_key(
@@ -101,7 +105,9 @@ def test_from_settings__creates_a_private_audit_key_apart_from_the_pseudonym_key
     assert key == audit_key(settings) == bytes.fromhex(path.read_text())
     assert key != pseudonym_key(settings)
     assert {p.name for p in path.parent.iterdir()} == {"audit.key", "pseudonym.key"}
-    assert audit_key(Settings(audit_key="configured")) == b"configured"
+    assert audit_key(Settings(audit_key="configured-audit-key-0123456789a")) == (
+        b"configured-audit-key-0123456789a"
+    )
 
 
 def test_load_or_create_key__keeps_the_key_another_process_created_first(tmp_path: Path) -> None:
@@ -121,9 +127,10 @@ def test_from_settings__file_sink_and_checkpoint_file(tmp_path: Path) -> None:
     log.emit("route.decision", request_id="r1")
     log.close()
     record = json.loads((tmp_path / "audit.jsonl").read_text())
-    point = json.loads((tmp_path / "checkpoints.jsonl").read_text())
+    announced, point = map(json.loads, (tmp_path / "checkpoints.jsonl").read_text().splitlines())
     key = audit_key(settings)
     assert record["chain"] == record_chain(key, GENESIS, record)
+    assert announced["writer"] == record["writer"]
     assert (point["seq"], point["head"]) == (1, record["chain"])
 
 
@@ -190,8 +197,9 @@ def test_fork__the_child_writes_its_own_chain(tmp_path: Path) -> None:
     from router._audit.verify import verify
     from tests._support.repo import REPO
 
-    path = tmp_path / "audit.jsonl"
-    log = AuditLog(path, key=KEY)
+    path, points = tmp_path / "audit.jsonl", tmp_path / "checkpoints.jsonl"
+    log = AuditLog(path, key=KEY, checkpoint=points)
+    log.announce(operator_policy={}, operator_policy_hash="44136fa355b3678a")
     log.emit("a")
     pid = os.fork()
     if pid == 0:  # the child: one record, then out without running pytest's cleanup
@@ -205,6 +213,10 @@ def test_fork__the_child_writes_its_own_chain(tmp_path: Path) -> None:
     assert (child["seq"], child["prev"]) == (1, GENESIS)
     assert child["writer"] != log.writer
     assert verify([path], key=KEY, policies=REPO / "policies").ok
+    announced = [json.loads(p) for p in points.read_text().splitlines()]
+    child_announced = next(p for p in announced if p["writer"] == child["writer"])
+    assert child_announced["operator_policy_hash"] == "44136fa355b3678a"  # the facts carry over
+    assert verify([path], key=KEY, policies=REPO / "policies", checkpoints=[points]).ok
 
 
 # --- strings cut to MAX_TEXT, at any depth ---------------------------------------------------

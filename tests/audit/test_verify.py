@@ -13,24 +13,48 @@ import pytest
 from router._audit import AuditLog
 from router._audit.verify import Report, verify
 from router._core.catalog_load import load_catalog
+from router._core.decision import decide
+from router._core.preferences import Preferences, version
 from tests._support.repo import CURRENT_CATALOG, REPO
+
+# Hand-made records test the writer and the verifier, not the router's schema.
+pytestmark = pytest.mark.audit_free_form
 
 KEY = b"audit-key-for-tests-0123456789ab"
 POLICIES = REPO / "policies"
 CATALOG = load_catalog(CURRENT_CATALOG)
 
 
+NO_POLICY = version(Preferences())  # the operator policy of these logs: none
+
+
 def decision(
     request: str, model: str, preferences: dict[str, Any], order: list[str]
 ) -> dict[str, Any]:
+    """A decision as the router records it, made under ``preferences`` (the request's own
+    privacy, no operator policy, nothing stored); routes left out of ``order`` are rejected
+    for the deployment (no credentials); a route in ``order`` is claimed allowed."""
+    subject = CATALOG.model(model)
+    routes = CATALOG.routes_of(subject)
+    unavailable = {r.key: "no credentials: set TEST_API_KEY" for r in routes if r.key not in order}
+    made = decide(subject, routes, Preferences.from_dict(preferences), unavailable=unavailable)
+    candidates = [
+        {"route": c["route"], "provider": c["provider"], "verdict": "allowed"}
+        if c["route"] in order
+        else c
+        for c in made.candidates()
+    ]
     return {
         "catalog_version": CATALOG.label,
         "request_id": request,
         "user": "user-0123",
-        "model": model,
-        "preferences": preferences,
-        "candidates": [{"route": k, "verdict": "allowed"} for k in order],
+        "model": subject.slug,
+        "preferences": made.preferences.to_dict(),
         "order": order,
+        "candidates": candidates,
+        "operator_policy_hash": NO_POLICY,
+        "stored_preferences_version": None,
+        "request_privacy": Preferences.from_dict(preferences).to_dict() if preferences else None,
         "offline": True,
     }
 
@@ -55,9 +79,6 @@ def attempt(request: str, route: str, **extra: Any) -> dict[str, Any]:
 
 
 def kimi_routes(preferences: dict[str, Any]) -> list[str]:
-    from router._core.decision import decide
-    from router._core.preferences import Preferences
-
     model = CATALOG.model("Kimi K2")
     made = decide(model, CATALOG.routes_of(model), Preferences.from_dict(preferences))
     return [r.key for r in made.allowed]
@@ -82,7 +103,11 @@ def write_log(path: Path, checkpoints: Path | None = None) -> list[str]:
 
 def check(path: Path, checkpoints: Path | None = None) -> Report:
     return verify(
-        [path], key=KEY, policies=POLICIES, checkpoints=[checkpoints] if checkpoints else []
+        [path],
+        key=KEY,
+        policies=POLICIES,
+        checkpoints=[checkpoints] if checkpoints else [],
+        operator_policies=[{}],
     )
 
 
@@ -183,9 +208,10 @@ def test_verify__truncation_after_the_last_checkpoint_is_found(tmp_path: Path) -
 def test_verify__a_forged_checkpoint_is_refused(tmp_path: Path) -> None:
     path, points = tmp_path / "audit.jsonl", tmp_path / "checkpoints.jsonl"
     write_log(path, points)
-    point = json.loads(points.read_text())
+    announced, checkpoint = points.read_text().splitlines()
+    point = json.loads(checkpoint)
     point["seq"] = 3
-    points.write_text(json.dumps(point) + "\n")
+    points.write_text(f"{announced}\n{json.dumps(point)}\n")
     found = check(path, points)
     assert [b.reason for b in found.breaks] == ["checkpoint's mac does not match: forged or edited"]
 
@@ -228,7 +254,7 @@ def policy_log(path: Path, *records: tuple[str, dict[str, Any]]) -> Report:
     for event, fields in records:
         log.emit(event, **fields)
     log.close()
-    return verify([path], key=KEY, policies=POLICIES)
+    return verify([path], key=KEY, policies=POLICIES, operator_policies=[{}])
 
 
 def test_verify__an_attempt_to_a_route_the_catalog_rejects_fails(tmp_path: Path) -> None:
@@ -242,8 +268,13 @@ def test_verify__an_attempt_to_a_route_the_catalog_rejects_fails(tmp_path: Path)
     )
     assert not found.breaks
     assert not found.ok
-    assert [(v.line, v.route) for v in found.violations] == [(1, kept.key), (2, kept.key)]
-    assert "rejects it under the recorded preferences: retention" in found.violations[1].reason
+    assert [(v.line, v.route) for v in found.violations] == [
+        (1, kept.key),  # its inputs reject the route the decision claims allowed
+        (1, kept.key),  # and the order holds it
+        (2, kept.key),  # and the attempt went there
+    ]
+    assert found.violations[0].reason.startswith("its inputs reject this route (retention")
+    assert "rejects it under the recorded preferences: retention" in found.violations[2].reason
 
 
 def test_verify__an_attempt_outside_its_decision_fails(tmp_path: Path) -> None:

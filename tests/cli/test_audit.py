@@ -179,3 +179,21 @@ def test_query__catalog_version_and_event_filters(log: dict[str, Any]) -> None:
     assert len(json.loads(out)) == 7
     _, out, _ = cli("audit", "query", path, "--catalog-version", "2025-06@000000000000", "--json")
     assert json.loads(out) == []
+
+
+async def test_verify__reports_the_retention_in_force_and_the_writers_announced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))
+    path, points = tmp_path / "audit.jsonl", tmp_path / "checkpoints.jsonl"
+    settings = Settings(
+        offline=True, audit=str(path), audit_checkpoint=str(points), audit_retention="30d"
+    )
+    async with PolicyRouter.from_settings(settings) as router:
+        await router.acompletion("Kimi K2", [{"role": "user", "content": "hi"}], "dora")
+    code, out, _ = cli("audit", "verify", str(path), "--checkpoint", str(points))
+    assert code == 0, out
+    rows = {cells[1].strip(): cells[2].strip() for cells in (line.split("│") for line in out.splitlines()) if len(cells) == 4}  # fmt: skip
+    assert (rows["retention in force"], rows["writers announced"]) == ("30d", "checked")
+    code, out, _ = cli("audit", "verify", str(path))
+    assert "not checked (no --checkpoint)" in out

@@ -12,11 +12,13 @@ from router import ConfigError
 from router._config.settings import ServerSettings, Settings
 from router.cli import app
 
-STRONG_PSEUDONYM_KEY = "0123456789abcdef0123456789abcdef"
+STRONG_PSEUDONYM_KEY = "9f86d081884c7d659a2feaa0c55ad015"  # 32 hex characters, no repeat
+STRONG_AUDIT_KEY = "2c26b46b68ffc68ff99b453c1d304134"
 WEAK_KEY = (
-    "refusing a weak POLICY_ROUTER_PSEUDONYM_KEY ({chars} characters, {distinct} different): "
-    "it needs at least 32 characters, 8 of them different (make one with: openssl rand -hex 32), "
-    "or unset it to use the key file in the data directory"
+    "refusing a weak POLICY_ROUTER_{variable} ({chars} characters, {distinct} different, about "
+    "{bits} bits): it needs at least 32 characters, 8 of them different, and about 96 bits (see "
+    "README, Settings: key strength; make one with: openssl rand -hex 32), or unset it to use the "
+    "key file in the data directory"
 )
 
 
@@ -108,6 +110,74 @@ def test_settings__unknown_config_file_keys_are_named(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "written", "problem"),
+    [
+        pytest.param(
+            "cfg.yml",
+            "cfg.yaml",
+            "which does not exist or is not a file: fix the path, or unset the variable to read "
+            "no config file",
+            id="a config file path that does not exist is refused",
+        ),
+        pytest.param(
+            "cfg.toml",
+            "cfg.toml",
+            "a file the settings loader does not read: a config file is YAML, named *.yaml or "
+            "*.yml",
+            id="a config file the loader does not read is refused",
+        ),
+        pytest.param(
+            "cfg.json",
+            "cfg.json",
+            "a file the settings loader does not read: a config file is YAML, named *.yaml or "
+            "*.yml",
+            id="a JSON config file is refused rather than ignored",
+        ),
+    ],
+)
+def test_settings__config_file_that_cannot_be_read_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, written: str, problem: str
+) -> None:
+    (tmp_path / written).write_text("org: {max_retention: none}\n")
+    named = tmp_path / name
+    message = _refused(monkeypatch, POLICY_ROUTER_CONFIG_FILE=str(named))
+    assert message == f"POLICY_ROUTER_CONFIG_FILE names {named}, {problem}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        pytest.param(
+            "POLICY_ROUTER_PROVIDERS__OPENIA__API_BASE",
+            "http://127.0.0.1:9/v1",
+            "POLICY_ROUTER_PROVIDERS__OPENIA: the catalog {label} has no provider 'openia'; did "
+            "you mean 'openai'?",
+            id="a misspelt provider slug is refused with the closest one",
+        ),
+        pytest.param(
+            "POLICY_ROUTER_ROUTE_MODELS",
+            '{"kimi-k2/grok": "groq/moonshotai/kimi-k2-instruct"}',
+            "POLICY_ROUTER_ROUTE_MODELS: the catalog {label} has no route 'kimi-k2/grok'; did you "
+            "mean 'kimi-k2/groq'?",
+            id="an unknown route key is refused with the closest one",
+        ),
+    ],
+)
+def test_router__settings_naming_what_the_catalog_lacks_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    from router import PolicyRouter
+    from router._audit import AuditLog
+    from router._core.catalog_load import load_catalog
+
+    monkeypatch.setenv(variable, value)
+    settings = Settings(data_dir=tmp_path, offline=True)
+    with pytest.raises(ConfigError) as caught:
+        PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda _: None))
+    assert str(caught.value) == message.format(label=load_catalog(settings.catalog).label)
+
+
 def test_settings__unknown_key_inside_a_config_file_section_is_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -190,22 +260,69 @@ def test_cli__malformed_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> 
 # --- key strength -------------------------------------------------------------------------------
 
 
+WEAK_SECRET_KEYS = [
+    pytest.param("", 0, 0, 0, id="blank"),
+    pytest.param("   ", 3, 1, 0, id="spaces"),
+    pytest.param("change-me", 9, 8, 27, id="a placeholder"),
+    pytest.param("aaaaa", 5, 1, 0, id="5 characters"),
+    pytest.param("0123456789abcdef0123456789abcde", 31, 16, 64, id="31 characters"),
+    pytest.param("a" * 32, 32, 1, 0, id="32 times the same character"),
+    pytest.param("ab" * 20, 40, 2, 2, id="40 characters, 2 different"),
+    pytest.param("abcdefgh" * 4, 32, 8, 24, id="a unit of 8 repeated 4 times"),
+    pytest.param("0123456789abcdef" * 2, 32, 16, 64, id="a unit of 16 repeated twice"),
+]
+
+
+@pytest.mark.parametrize("variable", ["PSEUDONYM_KEY", "AUDIT_KEY"])
+@pytest.mark.parametrize(("key", "chars", "distinct", "bits"), WEAK_SECRET_KEYS)
+def test_settings__weak_pseudonym_or_audit_key_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, key: str, chars: int, distinct: int, bits: int
+) -> None:
+    message = _refused(monkeypatch, **{f"POLICY_ROUTER_{variable}": key})
+    assert message == WEAK_KEY.format(variable=variable, chars=chars, distinct=distinct, bits=bits)
+    assert key.strip() == "" or key not in message
+
+
+def test_settings__audit_key_equal_to_the_pseudonym_key_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = _refused(
+        monkeypatch,
+        POLICY_ROUTER_PSEUDONYM_KEY=STRONG_PSEUDONYM_KEY,
+        POLICY_ROUTER_AUDIT_KEY=STRONG_PSEUDONYM_KEY,
+    )
+    assert message == (
+        "refusing POLICY_ROUTER_AUDIT_KEY: it equals POLICY_ROUTER_PSEUDONYM_KEY, so whoever "
+        "checks the log could also name its users; set two different keys (openssl rand -hex 32, "
+        "twice)"
+    )
+
+
+def test_settings__strong_and_different_audit_and_pseudonym_keys_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POLICY_ROUTER_PSEUDONYM_KEY", STRONG_PSEUDONYM_KEY)
+    monkeypatch.setenv("POLICY_ROUTER_AUDIT_KEY", STRONG_AUDIT_KEY)
+    settings = Settings()
+    assert settings.audit_key is not None
+    assert settings.audit_key.get_secret_value() == STRONG_AUDIT_KEY
+
+
 @pytest.mark.parametrize(
-    ("key", "chars", "distinct"),
+    ("text", "bits"),
     [
-        pytest.param("", 0, 0, id="blank"),
-        pytest.param("   ", 3, 1, id="spaces"),
-        pytest.param("change-me", 9, 8, id="a placeholder"),
-        pytest.param("0123456789abcdef0123456789abcde", 31, 16, id="31 characters"),
-        pytest.param("ab" * 20, 40, 2, id="40 characters, 2 different"),
+        pytest.param("a" * 32, 0, id="one character repeated has no bits"),
+        pytest.param("abcab" * 7, 7, id="a repeated unit counts once: 5 x log2(3)"),
+        pytest.param("abcdefgh" * 4, 24, id="8 different characters repeated 4 times: 8 x 3"),
+        pytest.param("test-admin-key-1", 57, id="16 characters, 12 different: 16 x log2(12)"),
     ],
 )
-def test_settings__weak_pseudonym_key_is_refused(
-    monkeypatch: pytest.MonkeyPatch, key: str, chars: int, distinct: int
+def test_estimated_bits__counts_the_repeating_unit_times_log2_of_the_different_characters(
+    text: str, bits: int
 ) -> None:
-    message = _refused(monkeypatch, POLICY_ROUTER_PSEUDONYM_KEY=key)
-    assert message == WEAK_KEY.format(chars=chars, distinct=distinct)
-    assert key.strip() == "" or key not in message
+    from router._config.keyfile import estimated_bits
+
+    assert estimated_bits(text) == bits
 
 
 def test_settings__strong_pseudonym_key_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,7 +342,24 @@ def test_settings__strong_pseudonym_key_is_accepted(monkeypatch: pytest.MonkeyPa
             id="a one-character API key",
         ),
         pytest.param(
-            {"api_keys": ["a" * 16], "admin_keys": ["a" * 16, "  fifteen chars  "]},
+            {"api_keys": ["a" * 16]},
+            "refusing a weak key: POLICY_ROUTER_SERVER__API_KEYS entry 1 has 1 different "
+            "characters, about 0 bits; a key needs 8 different characters and about 48 bits (see "
+            "README, Settings: key strength; make one with: openssl rand -hex 16)",
+            id="16 times the same character",
+        ),
+        pytest.param(
+            {"admin_keys": ["test-admin-key-1", "abcdabcdabcdabcd"]},
+            "refusing a weak key: POLICY_ROUTER_SERVER__ADMIN_KEYS entry 2 has 4 different "
+            "characters, about 8 bits; a key needs 8 different characters and about 48 bits (see "
+            "README, Settings: key strength; make one with: openssl rand -hex 16)",
+            id="a short unit repeated",
+        ),
+        pytest.param(
+            {
+                "api_keys": ["test-api-key-0001"],
+                "admin_keys": ["test-admin-key-1", "  fifteen chars  "],
+            },
             "refusing a weak key: POLICY_ROUTER_SERVER__ADMIN_KEYS entry 2 has 13 characters (not "
             "counting spaces); a key needs at least 16 (make one with: openssl rand -hex 16)",
             id="a short admin key padded with spaces",
@@ -238,6 +372,19 @@ def test_server_settings__weak_api_key_is_refused(
     with pytest.raises(ConfigError) as caught:
         ServerSettings(**server)  # type: ignore[arg-type]
     assert str(caught.value) == message
+
+
+def test_server_settings__an_api_key_that_is_also_an_admin_key_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        ServerSettings(
+            api_keys=["test-api-key-0001-long", "shared-key-0001-xyz"],  # type: ignore[list-item]
+            admin_keys=["test-admin-key-1", " shared-key-0001-xyz"],  # type: ignore[list-item]
+        )
+    assert str(caught.value) == (
+        "refusing to start: POLICY_ROUTER_SERVER__API_KEYS entry 2 is also "
+        "POLICY_ROUTER_SERVER__ADMIN_KEYS entry 2, so it would act as admin; give callers and "
+        "administrators different keys"
+    )
 
 
 def test_settings__weak_api_key_from_the_environment_is_refused(

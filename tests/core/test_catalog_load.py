@@ -189,6 +189,34 @@ def test_load__rejects_an_invalid_catalog(text: str, problems: tuple[str, ...]) 
     assert _problems(text) == problems
 
 
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        pytest.param('"no"', "'no'", id="the string no is not a boolean"),
+        pytest.param("no", "'no'", id="YAML 1.1's bare no is not a boolean"),
+        pytest.param("off", "'off'", id="off is not a boolean"),
+        pytest.param("yes", "'yes'", id="yes is not a boolean"),
+        pytest.param("0", "0", id="0 is not a boolean"),
+        pytest.param('"false"', "'false'", id="a quoted false is a string, not a boolean"),
+    ],
+)
+def test_load__a_catalog_boolean_is_true_or_false_only(written: str, shown: str) -> None:
+    text = SMALL.replace("trains_on_api_data: false", f"trains_on_api_data: {written}")
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(text, source="c.yaml")
+    assert caught.value.problems == (
+        f"c.yaml: routes[0].policy.trains_on_api_data: write true or false (got {shown})",
+    )
+
+
+@pytest.mark.parametrize("written", ["true", "True", "false", "FALSE"])
+def test_load__a_catalog_boolean_written_true_or_false_is_read(written: str) -> None:
+    catalog = parse_catalog(
+        SMALL.replace("trains_on_api_data: false", f"trains_on_api_data: {written}")
+    )
+    assert catalog.routes[0].policy.trains_on_api_data is (written.lower() == "true")
+
+
 def test_load__rejects_unknown_provider_in_route() -> None:
     text = SMALL.replace("providers: [groq, nebius]", "providers: [groq, cerebras]")
     assert _problems(text) == (

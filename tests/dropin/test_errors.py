@@ -91,6 +91,22 @@ async def test_every_route_failing__is_backend_unavailable_and_the_last_attempts
     assert str(error).startswith("every allowed route of 'Kimi K2' failed")
 
 
+async def test_every_route_rate_limited__a_rate_limit_error_with_the_providers_wait(
+    router: PolicyRouter, wire: respx.MockRouter
+) -> None:
+    """As through the proxy (429, ``retry-after``): the last attempt's wait, in seconds."""
+    waits = {"groq": "40", "nebius": "30", "deepinfra": "20", "fireworks": "10", "together": "7"}
+    for slug, url in KIMI.items():
+        wire.post(url).respond(429, headers={"retry-after": waits[slug]}, json={"error": {}})
+    with pytest.raises(openai.RateLimitError) as caught:
+        await router.acompletion("kimi-k2", MESSAGES, USER)
+    error: Any = caught.value
+    assert isinstance(error, BackendUnavailable)
+    assert isinstance(error, litellm.RateLimitError)
+    assert (error.status_code, error.http_status, error.retry_after) == (429, 429, 7.0)
+    assert [a.retry_after for a in error.attempts] == [40.0, 30.0, 20.0, 10.0, 7.0]
+
+
 async def test_a_refused_request__is_request_rejected_and_a_bad_request_error(
     router: PolicyRouter, wire: respx.MockRouter
 ) -> None:

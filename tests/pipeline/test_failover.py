@@ -154,11 +154,12 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Harness:
     records: list[dict[str, Any]] = []
     settings = Settings(timeout=7.5, providers={"nebius": {"api_base": "http://127.0.0.1:9/v1"}})
 
-    def emit(event: str, **fields: Any) -> None:
-        records.append({"event": event, **fields})
+    def emit(event: str, record: dict[str, Any], /) -> None:
+        records.append({"event": event, **record})
 
     deployment = Deployment(TARGETS, {}, REACHES)
-    return Harness(Failover(deployment, settings, PSEUDONYMS, emit), fake, records)
+    failover = Failover(deployment, settings, PSEUDONYMS, emit, catalog_version=CATALOG.label)
+    return Harness(failover, fake, records)
 
 
 def _call(**preferences: Any) -> Call:
@@ -344,7 +345,9 @@ async def test_stream__a_reader_that_stops_early_is_recorded_as_cancelled(
 
 
 async def test_a_route_without_a_target__is_an_error_never_a_guess(harness: Harness) -> None:
-    failover = Failover(Deployment({}, {}), Settings(), PSEUDONYMS, lambda *_, **__: None)
+    failover = Failover(
+        Deployment({}, {}), Settings(), PSEUDONYMS, lambda *_, **__: None, catalog_version="c"
+    )
     with pytest.raises(RouterError, match=r"^route m/groq has no target in the deployment$"):
         await failover.complete(_call())
     assert harness.fake.calls == []

@@ -462,6 +462,41 @@ async def test_backends_down__503_with_every_attempt(
     assert "fake" not in response.text  # no credential, not even a fake one
 
 
+@pytest.mark.parametrize(
+    ("privacy", "answers", "retry_after"),
+    [
+        ({}, {"openai": (500, {}), "azure": (429, {"retry-after": "17"})}, "17"),
+        ({"deny_providers": ["azure"]}, {"openai": (429, {"retry-after-ms": "2500"})}, "3"),
+        ({"deny_providers": ["azure"]}, {"openai": (429, {})}, None),
+    ],
+    ids=["litellm's path, after a 500", "the lean path, in milliseconds", "no wait given"],
+)
+async def test_backends_down__last_attempt_rate_limited_is_429_and_a_rate_limit_error(
+    online_http: httpx.AsyncClient,
+    wire: respx.MockRouter,
+    privacy: dict[str, Any],
+    answers: dict[str, tuple[int, dict[str, str]]],
+    retry_after: str | None,
+) -> None:
+    for prefix, (status, headers) in answers.items():
+        route = mock_provider(wire, prefix, status=status, error="upstream exploded")
+        route.mock(return_value=httpx.Response(status, headers=headers, json={"error": {}}))
+    sdk = openai.AsyncOpenAI(
+        base_url=f"{BASE}/v1", api_key=API_KEY, http_client=online_http, max_retries=0
+    )
+    with pytest.raises(openai.RateLimitError) as caught:
+        await sdk.chat.completions.create(
+            model="GPT 4.1", messages=HELLO, extra_body={"privacy": privacy}
+        )
+    response = caught.value.response
+    assert response.status_code == 429
+    assert response.headers.get("retry-after") == retry_after
+    error = response.json()["error"]
+    assert error["code"] == "backends_unavailable"
+    assert [a["outcome"] for a in error["attempts"]][-1] == "rate_limit"
+    assert [a["provider"] for a in error["attempts"]] == list(answers)
+
+
 async def test_backend_rejects_request__its_400_class_status(
     online_http: httpx.AsyncClient, wire: respx.MockRouter
 ) -> None:
@@ -589,9 +624,12 @@ def test_startup__refused(server: dict[str, Any], message: str | None) -> None:
         pytest.param({"allow_no_auth": True, "host": "::1"}, id="no key on ::1"),
         pytest.param({"allow_no_auth": True, "host": "localhost"}, id="no key on localhost"),
         pytest.param(
-            {"api_keys": ["k" * 16], "host": EVERY_INTERFACE}, id="a key on every interface"
+            {"api_keys": [API_KEY], "host": EVERY_INTERFACE}, id="a key on every interface"
         ),
-        pytest.param({"admin_keys": ["k" * 16], "host": EVERY_INTERFACE}, id="an admin key alone"),
+        pytest.param(
+            {"admin_keys": ["test-admin-key-0001-long"], "host": EVERY_INTERFACE},
+            id="an admin key alone",
+        ),
     ],
 )
 def test_startup__allowed(server: dict[str, Any]) -> None:

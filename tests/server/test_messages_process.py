@@ -22,6 +22,7 @@ import anthropic
 import httpx2
 import pytest
 
+from router._audit import records as audit_records
 from tests._support.fake_upstream import TEXT, FakeUpstream, fake_upstream
 from tests._support.process import clean_environment, free_port, wait_until_healthy
 
@@ -43,8 +44,11 @@ class Served:
         return f"http://127.0.0.1:{self.port}"
 
     def audit(self) -> list[dict[str, Any]]:
+        """The server's audit records, each checked against its event's schema."""
         text = (self.data_dir / "audit.jsonl").read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines()]
+        written = [json.loads(line) for line in text.splitlines()]
+        assert [p for r in written for p in audit_records.problems(r)] == []
+        return written
 
     def logs(self) -> str:
         return (self.data_dir / "server.log").read_text(encoding="utf-8", errors="replace")

@@ -25,6 +25,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionUserMessageParam
 
+from router._audit import records as audit_records
 from tests._support.process import clean_environment, free_port
 from tests._support.process import wait_until_healthy as shared_wait_until_healthy
 from tests._support.wire import (
@@ -120,8 +121,11 @@ class Served:
         return (self.data_dir / "server.log").read_text(encoding="utf-8", errors="replace")
 
     def audit(self) -> list[dict[str, Any]]:
+        """The server's audit records, each checked against its event's schema."""
         text = (self.data_dir / "audit.jsonl").read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines()]
+        written = [json.loads(line) for line in text.splitlines()]
+        assert [p for r in written for p in audit_records.problems(r)] == []
+        return written
 
 
 def serve(data_dir: Path, upstream: Upstream, *args: str, **env: str) -> subprocess.Popen[bytes]:

@@ -156,3 +156,24 @@ def test_targets__cannot_be_changed_in_place(tmp_path: Path) -> None:
     deployment = _deployment(tmp_path, "routes: {m: {openai: openai/gpt-4.1}}")
     with pytest.raises(TypeError):
         deployment.targets["m/openai"] = Target("x/y")  # type: ignore[index]
+
+
+def test_shipped_deployment__declares_api_hosts_for_every_provider_it_reaches() -> None:
+    deployment = load_deployment(REPO / "config" / "routes.yaml")
+    assert set(deployment.hosts) == set(deployment.reaches)
+    assert deployment.hosts["openai"] == ("api.openai.com",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("reaches: {openai: [openai]}\nhosts: {groq: [api.groq.com]}", "hosts: 'groq': not a provider under 'reaches'"),
+        ("reaches: {openai: [openai]}\nhosts: {openai: ['https://api.openai.com']}", "hosts.openai.0: String should match pattern"),
+        ("reaches: {openai: [openai]}\nhosts: {openai: ['*']}", "hosts.openai.0: String should match pattern"),
+    ],
+    ids=["a provider not reached", "a URL, not a host", "a bare wildcard"],
+)  # fmt: skip
+def test_load__hosts_are_validated(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _deployment(tmp_path, text)
+    assert str(caught.value).startswith(f"{tmp_path / 'routes.yaml'}: {message}")
