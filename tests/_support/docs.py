@@ -134,12 +134,26 @@ def fresh_workdir(path: Path) -> Path:
     return path
 
 
+# Every HTTP client that reads the proxy variables (httpx, curl, urllib) fails to reach
+# anything but loopback: an example that would use the network fails instead.
+NO_NETWORK: Final = {
+    name: value
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+    for name, value in ((proxy, "http://127.0.0.1:9"), (proxy.lower(), "http://127.0.0.1:9"))
+} | {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
 def environment(workdir: Path) -> dict[str, str]:
-    """A newcomer's shell: the venv's commands on PATH, no POLICY_ROUTER_* settings and no
-    provider keys (conftest removes them), a data directory of its own, a fixed width."""
+    """A newcomer's shell on a machine with no network: the venv's commands on PATH, no
+    POLICY_ROUTER_* settings and no provider keys (conftest removes them), a data directory of
+    its own, a fixed terminal width."""
     bin_dir = str(Path(sys.executable).parent)
-    return dict(os.environ) | {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "POLICY_ROUTER_DATA_DIR": str(workdir / "data"),
-        "COLUMNS": "100",
-    }
+    return (
+        dict(os.environ)
+        | NO_NETWORK
+        | {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "POLICY_ROUTER_DATA_DIR": str(workdir / "data"),
+            "COLUMNS": "100",
+        }
+    )
