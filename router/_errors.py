@@ -145,11 +145,19 @@ class IdentifierInRequest(InvalidRequest):
         self.where = where
         top = where.removeprefix("$.").split(".")[0].split("[")[0].split(":")[0]
         super().__init__(
-            f"the user id is in {where}, which the router cannot scrub (it is not an identifier "
-            "field, and its meaning is the caller's); the route this model would use must not "
-            "see it: remove the id from that field",
+            f"the user id is in {where}, which the router does not rewrite (its value is the "
+            "caller's to choose: a tool-call id, a stop sequence, a schema, a metadata value); "
+            "the route this model would use must not see it: remove the id from that field",
             param=top or None,
         )
+
+
+def _sized(name: object) -> str:
+    """A name the caller asked for, as a message shows it: its length, never its text (it
+    could be anything: an id, a sentence)."""
+    if isinstance(name, str):
+        return f"a name of {len(name)} character{'' if len(name) == 1 else 's'}"
+    return f"a value of type {type(name).__name__}"
 
 
 class UnknownModel(RouterError, LookupError):
@@ -167,7 +175,7 @@ class UnknownModel(RouterError, LookupError):
         self.name = name
         hint = f"; known models include {', '.join(known[:5])}" if known else ""
         super().__init__(
-            f"unknown model {name!r}: name a model of the catalog by display name, alias or slug "
+            f"unknown model ({_sized(name)}): name a model of the catalog by display name, alias or slug "
             f"(see 'policy-router models'){hint}"
         )
 
@@ -187,7 +195,7 @@ class UnknownProvider(RouterError, LookupError):
         self.name = name
         hint = f" (known: {', '.join(known)})" if known else ""
         super().__init__(
-            f"unknown provider {name!r}: name a provider by display name or slug{hint}"
+            f"unknown provider ({_sized(name)}): name a provider by display name or slug{hint}"
         )
 
 

@@ -91,7 +91,7 @@ def test_unknown_model__names_the_model_what_to_do_and_at_most_five_known() -> N
     error = UnknownModel("GPT 9", ["a", "b", "c", "d", "e", "f"])
     assert error.name == "GPT 9"
     assert str(error) == (
-        "unknown model 'GPT 9': name a model of the catalog by display name, alias or slug "
+        "unknown model (a name of 5 characters): name a model of the catalog by display name, alias or slug "
         "(see 'policy-router models'); known models include a, b, c, d, e"
     )
     assert str(UnknownModel("GPT 9")).endswith("(see 'policy-router models')")
@@ -101,10 +101,10 @@ def test_unknown_provider__names_the_provider_and_every_known_one() -> None:
     error = UnknownProvider("gogle", ["google", "groq"])
     assert error.name == "gogle"
     assert str(error) == (
-        "unknown provider 'gogle': name a provider by display name or slug (known: google, groq)"
+        "unknown provider (a name of 5 characters): name a provider by display name or slug (known: google, groq)"
     )
     assert str(UnknownProvider("gogle")) == (
-        "unknown provider 'gogle': name a provider by display name or slug"
+        "unknown provider (a name of 5 characters): name a provider by display name or slug"
     )
 
 

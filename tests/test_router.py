@@ -277,7 +277,7 @@ async def test_acompletion__request_privacy_tightens_but_cannot_loosen(
 async def test_acompletion__unknown_model_is_refused_and_audited(
     router: PolicyRouter, audit: Audit
 ) -> None:
-    with pytest.raises(UnknownModel, match="unknown model 'GPT 9'"):
+    with pytest.raises(UnknownModel, match=r"unknown model \(a name of 5 characters\)"):
         await router.acompletion("GPT 9", MESSAGES, USER)
     assert audit.events("route.refused")[0]["reason"] == "UnknownModel"
 
@@ -535,8 +535,8 @@ async def test_acompletion__refuses_what_the_surface_does_not_accept(
     [
         pytest.param({"store": 0}, "store: expected false", id="store=0"),
         pytest.param({"store": True}, "store: expected false", id="store=True"),
-        pytest.param({"temperature": float("nan")}, "temperature: expected a finite number, got nan", id="NaN"),
-        pytest.param({"top_p": float("inf")}, "top_p: expected a finite number, got inf", id="Infinity"),
+        pytest.param({"temperature": float("nan")}, "temperature: expected a finite number, got a non-finite number", id="NaN"),
+        pytest.param({"top_p": float("inf")}, "top_p: expected a finite number, got a non-finite number", id="Infinity"),
         pytest.param(
             {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"maximum": float("nan")}}}]},
             "tools[0].function.parameters.maximum: expected a finite number",
@@ -560,7 +560,9 @@ async def test_acompletion__refuses_values_outside_their_shape(
 async def test_acompletion__nan_in_privacy_is_refused_and_audited(
     router: PolicyRouter, wire: respx.MockRouter, audit: Audit
 ) -> None:
-    with pytest.raises(InvalidPreferences, match=r"\(got nan: a duration must be finite"):
+    with pytest.raises(
+        InvalidPreferences, match=r"\(got a non-finite number: a duration must be finite"
+    ):
         await router.acompletion("kimi-k2", MESSAGES, USER, privacy={"max_retention": math.nan})
     assert [r["reason"] for r in audit.events("route.refused")] == ["InvalidPreferences"]
     assert not wire.calls
@@ -588,7 +590,7 @@ async def test_acompletion__nan_in_privacy_is_refused_and_audited(
         ),
         pytest.param(NUMERIC_USER, {"seed": 424242}, "seed", id="the numeric form of the id"),
         pytest.param(
-            USER, {"metadata": {"note": f"for {USER} please"}}, "metadata.note",
+            USER, {"metadata": {"note": f"for {USER} please"}}, "metadata.{key#0}",
             id="a metadata value holding more than the id",
         ),
         pytest.param(

@@ -27,6 +27,7 @@ from router._errors import (
     InvalidRequest,
     PolicyViolation,
     RouterError,
+    StoreUnavailable,
     UnknownModel,
 )
 from router._pipeline.dropin import dropin_error
@@ -78,10 +79,15 @@ async def count_tokens(
 
     The same surface, preferences and decision as a request; no allowed route raises
     PolicyViolation (or BackendsUnconfigured). Counted locally: no provider is contacted, so
-    nothing is forwarded and nothing is audited but a refusal of the request's shape."""
+    nothing is forwarded and nothing is audited but a refusal (its shape, an unknown model,
+    preferences that cannot be read)."""
     checked = _checked(pipeline, request, user, request_id, counting=True)
     model, privacy = checked["model"], checked.get("privacy")
-    decision = await pipeline.explain(model, user, privacy=privacy)
+    try:
+        decision = await pipeline.explain(model, user, privacy=privacy)
+    except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
+        pipeline.refused(request_id, user, model, type(exc).__name__, str(exc), api=API)
+        raise
     if not decision.allowed:
         alternatives = [m.name for m in await pipeline.available_models(user, privacy=privacy)]
         unconfigured = pipeline.loaded.unconfigured_only(decision)

@@ -31,6 +31,7 @@ import orjson
 
 from router._audit import chain, retention
 from router._audit.sink import FileSink, open_sink
+from router._audit.withhold import identity_of, may_hold, withhold
 from router._core.duration import Duration
 
 if TYPE_CHECKING:
@@ -119,14 +120,25 @@ class AuditLog:
             retention=settings.audit_retention_duration(),
         )
 
-    def emit(self, event: str, declared: Mapping[str, Any] = _NONE, /, **fields: Any) -> None:
+    def emit(
+        self,
+        event: str,
+        declared: Mapping[str, Any] = _NONE,
+        /,
+        *,
+        avoid: str | None = None,
+        **fields: Any,
+    ) -> None:
         """Write one record: ``{"ts": …, "event": event, **declared, **fields, "writer", "seq",
         "chain"}``.
 
         ``declared`` holds the event's fields as router/_audit/records.py declares them (the
         router's writers build it with its classes; ``fields`` add to it); they are rendered
-        once, not checked here."""
+        once, not checked here. ``avoid`` is the request's raw user id: the record is checked
+        for it (router/_audit/withhold.py), and a value that holds it is written as
+        ``"[withheld]"``, its place named in ``withheld``: the log never holds the id."""
         record = {"ts": _now(), "event": event, **declared, **fields}
+        identity = None if avoid is None else identity_of(avoid)
         with self._lock:
             if not self._announced:
                 self._announce()
@@ -142,6 +154,9 @@ class AuditLog:
                 record.pop("prev", None)
             record.pop("chain", None)
             body = _canonical_cut(record)
+            if identity is not None and may_hold(body, identity):  # checked on the one render
+                record = withhold(record, identity)
+                body = _canonical_cut(record)
             head = self._signer.link(self._head, body)
             line = chain.seal(body, head)
             self._sink.write(line)

@@ -90,10 +90,11 @@ class RouteAttempt(Request, Honesty, Ending):
 class RouteRefused(Request):
     """``route.refused``: a request refused before any attempt."""
 
-    model: str | None  # the catalog's slug, or the name as asked when it is unknown
+    model: str | None  # the catalog's slug; None for a name it does not know (see asked)
     reason: str  # the error's class name
     detail: NotRequired[str]
     alternatives: NotRequired[list[str]]  # models allowed under the same preferences
+    asked: NotRequired[dict[str, Any]]  # a name the catalog does not know: its hash and length
 
 
 class Catalogued(TypedDict, total=False):
@@ -133,6 +134,7 @@ class Chained(TypedDict):
     writer: str
     seq: int
     prev: NotRequired[str]  # the first record of each file: the chain value it continues from
+    withheld: NotRequired[list[str]]  # places whose value held the raw user id (withhold.py)
     chain: str
 
 

@@ -26,12 +26,33 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["CONTAINED_FROM", "Identity", "content_strings", "find_in_arguments", "find_on_wire"]
+from router._core.redact import key_at
+from router._core.scrub import is_identifier_key
+
+__all__ = [
+    "CONTAINED_FROM",
+    "Identity",
+    "content_strings",
+    "find_in_arguments",
+    "find_on_wire",
+    "holds_user",
+]
 
 CONTAINED_FROM: Final = 8  # shorter ids match only whole values: "ann" is in "annotations"
 _EQUAL_FROM: Final = 3  # a one- or two-character id says nothing about anyone
-_NOT_CONTENT: Final = frozenset({"role", "name"})
+# Strings of a message that are not content: its role and name, and the ids of tool calls
+# (chat's tool_calls[].id and tool_call_id, which the Responses API's call_id and the Messages
+# API's tool_use.id and tool_use_id become), and of audio. Each is an identifier field: the raw
+# user id there blocks the attempt on an omit or pseudonymous route, in the arguments and on
+# the wire, whatever the provider's format calls the field.
+_NOT_CONTENT: Final = frozenset({"role", "name", "id", "tool_call_id", "call_id", "tool_use_id"})
 _IGNORED_HEADERS: Final = frozenset({"content-length"})
+# Objects whose keys the caller chooses: a blocked_at path names their keys by position.
+_FREE_MAPS: Final = frozenset(
+    {"metadata", "properties", "patternProperties", "$defs", "definitions", "logit_bias",
+     "extra_body", "extra_headers", "headers", "additionalModelRequestFields"}
+)  # fmt: skip
+_NONE: Final[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +77,21 @@ class Identity:
 
     def on_wire(self) -> tuple[bytes, ...]:
         """Byte strings one of which is in a body that holds the id (JSON escapes included)."""
-        forms = {self.text.encode(), json.dumps(self.text)[1:-1].encode()}
+        forms = {
+            self.text.encode("utf-8", "surrogatepass"),
+            json.dumps(self.text)[1:-1].encode(),
+        }
         if self.number is not None:
             forms.add(repr(self.number).encode())
         return tuple(forms)
+
+
+def holds_user(text: str | None, user: str | None) -> bool:
+    """Whether ``text`` (a request id) is the user id or holds it, as the invariant matches."""
+    if user is None or text is None or user not in text:  # the usual case, at no cost
+        return False
+    identity = Identity.of(user)
+    return identity is not None and identity.matches(text)
 
 
 def _as_number(text: str) -> int | float | None:
@@ -73,7 +105,7 @@ def _as_number(text: str) -> int | float | None:
 
 
 def content_strings(messages: Any) -> frozenset[str]:
-    """Every string of the messages that is content (everything but a role and a name)."""
+    """Every string of the messages that is content (everything but a role, a name and ids)."""
     return frozenset(_strings(messages, skip=_NOT_CONTENT))
 
 
@@ -95,18 +127,26 @@ def find_in_arguments(arguments: Mapping[str, Any], identity: Identity) -> str |
         if key == "messages":
             found = _in_message_names(value, identity)
         else:
-            found = _find(value, identity, key, frozenset())
+            found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
         if found is not None:
             return found
     return None
 
 
 def _in_message_names(messages: Any, identity: Identity) -> str | None:
+    """The first message name or tool-call id that holds the id, as a path."""
     if not isinstance(messages, list | tuple):
         return None
     for i, message in enumerate(messages):
-        if isinstance(message, Mapping) and identity.matches(message.get("name")):
-            return f"messages[{i}].name"
+        if not isinstance(message, Mapping):
+            continue
+        for key in ("name", "tool_call_id"):
+            if identity.matches(message.get(key)):
+                return f"messages[{i}].{key}"
+        calls = message.get("tool_calls")
+        for j, call in enumerate(calls if isinstance(calls, list | tuple) else ()):
+            if isinstance(call, Mapping) and identity.matches(call.get("id")):
+                return f"messages[{i}].tool_calls[{j}].id"
     return None
 
 
@@ -138,13 +178,28 @@ def _in_url_parts(url: str, identity: Identity) -> bool:
     return any(identity.matches(part) for part in parts)
 
 
-def _find(node: Any, identity: Identity, path: str, content: frozenset[str]) -> str | None:
+def _named(key: object, index: int, identity: Identity, free: bool) -> str:
+    """A key of a path: by position where it matches the id, or where the caller chose it
+    (a key of a free object, unless it names an identifier field like ``user_id``)."""
+    if not isinstance(key, str) or identity.matches(key):
+        return key_at(key, index, _NONE)
+    if free and not is_identifier_key(key):
+        return key_at(key, index, _NONE)
+    return key_at(key, index)
+
+
+def _find(
+    node: Any, identity: Identity, path: str, content: frozenset[str], free: bool = False
+) -> str | None:
+    """``free``: ``node``'s keys are the caller's to choose (a metadata object, a schema's
+    properties): the path names them by position, never by name."""
     if isinstance(node, Mapping):
-        for key, child in node.items():
-            where = f"{path}.{key}"
+        for i, key in enumerate(node):
+            child = node[key]
+            where = f"{path}.{_named(key, i, identity, free)}"
             if isinstance(key, str) and identity.matches(key):
                 return where
-            found = _find(child, identity, where, content)
+            found = _find(child, identity, where, content, key in _FREE_MAPS)
             if found is not None:
                 return found
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from router._core.redact import named
 from router._core.surface import (
     Check,
     Param,
@@ -40,7 +41,7 @@ __all__ = ["MESSAGES_PARAMETERS", "check_messages", "markdown_table"]
 
 _DOC: Final = "see README, 'Anthropic Messages API'"
 _SERVER_TOOL: Final = (
-    "server tool {kind!r} is not accepted: it runs at the provider, outside the catalog's "
+    "server tool {kind} is not accepted: it runs at the provider, outside the catalog's "
     "policy (what it fetches, executes or keeps is not declared); send custom tools only "
     "(name, description, input_schema)"
 )
@@ -226,7 +227,7 @@ def refusal(name: str) -> str:
     if reason is not None:
         return f"{name!r} is not accepted: {reason}; remove it ({_DOC})"
     return (
-        f"unsupported field {name!r}: the router accepts the Messages fields "
+        f"unsupported field {named(name)}: the router accepts the Messages fields "
         f"{', '.join(MESSAGES_PARAMETERS)} only; remove it ({_DOC})"
     )
 
@@ -253,7 +254,7 @@ def check_messages(request: Mapping[str, Any], *, counting: bool = False) -> dic
 
 def _message(bad: _Bad) -> str:
     if isinstance(bad.found, _ServerTool):
-        return f"{bad.path}: " + _SERVER_TOOL.format(kind=bad.found.kind) + f" ({_DOC})"
+        return f"{bad.path}: " + _SERVER_TOOL.format(kind=named(bad.found.kind)) + f" ({_DOC})"
     return f"{bad.path}: expected {bad.expected}, got {_describe(bad.found)} ({_DOC})"
 
 

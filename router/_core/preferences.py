@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
 from router._core.catalog import canonical_json, fold
-from router._core.duration import Duration
+from router._core.duration import Duration, _shown
+from router._core.redact import kind, named
 from router._errors import InvalidPreferences
 
 
@@ -27,6 +28,7 @@ def _retention(name: str, value: Any) -> Duration:
         return Duration.parse(value)
     except (ValueError, OverflowError) as exc:  # OverflowError: digits no float holds
         detail = str(exc).removeprefix("expected ")
+        detail = detail.replace(f"(got {_shown(value)}", f"(got {kind(value)}", 1)
         raise InvalidPreferences(f"{name!r} must be {detail}") from None
 
 
@@ -42,7 +44,7 @@ def _boolean(name: str, value: Any) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise InvalidPreferences(f"{name!r} must be true or false (got {value!r})")
+    raise InvalidPreferences(f"{name!r} must be true or false (got {kind(value)})")
 
 
 def _providers(name: str, value: Any) -> frozenset[str]:
@@ -53,9 +55,16 @@ def _providers(name: str, value: Any) -> frozenset[str]:
     ):
         raise InvalidPreferences(
             f"{name!r} must be a list of provider names or slugs like ['openai', 'Groq'] "
-            f"(got {value!r})"
+            f"(got {_listed(value)})"
         )
     return frozenset(fold(v) for v in value)
+
+
+def _listed(value: Any) -> str:
+    """The kind of a refused provider list: a list with a non-string or empty item says so."""
+    if isinstance(value, list | tuple):
+        return f"{kind(value)}, not all of them non-empty strings"
+    return kind(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +193,7 @@ class Preferences:
         unknown = sorted(set(data) - set(NAMES))
         if unknown:
             raise InvalidPreferences(
-                f"unknown preference field {unknown[0]!r}; expected one of: {', '.join(NAMES)}"
+                f"unknown preference field {named(unknown[0])}; expected one of: {', '.join(NAMES)}"
             )
         return cls(**{k: v for k, v in data.items() if v is not None})
 
@@ -229,7 +238,7 @@ def merge(stored: Preferences | None, patch: Mapping[str, Any]) -> Preferences:
     unknown = sorted(set(patch) - set(NAMES))
     if unknown:
         raise InvalidPreferences(
-            f"unknown preference field {unknown[0]!r}; expected one of: {', '.join(NAMES)}"
+            f"unknown preference field {named(unknown[0])}; expected one of: {', '.join(NAMES)}"
         )
     kept = (stored or Preferences()).to_dict()
     for name, value in patch.items():

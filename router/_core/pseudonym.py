@@ -19,12 +19,18 @@ class Pseudonymizer:
         return "Pseudonymizer(key=<hidden>)"
 
     def _digest(self, context: str, user: str) -> str:
-        message = f"{context}\x00{user}".encode()
+        # surrogatepass: a lone surrogate (refused, but audited) hashes; valid text is unchanged
+        message = f"{context}\x00{user}".encode("utf-8", "surrogatepass")
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
 
     def for_provider(self, user: str, provider: str) -> str:
         """The identifier a ``pseudonymous`` route receives instead of the user's id."""
         return "u-" + self._digest(f"provider:{provider}", user)
+
+    def for_name(self, name: str) -> str:
+        """How the audit log names a model name that the catalog does not know: it proves what
+        was asked (recompute it from a guess) without holding it."""
+        return "name-" + self._digest("asked", name)[:20]
 
     def for_audit(self, user: str) -> str:
         """How the audit log names a user: never the raw id."""

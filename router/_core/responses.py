@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from router._core.redact import named
 from router._core.surface import (
     Check,
     Param,
@@ -199,7 +200,7 @@ def _tool(value: Any, path: str) -> Any:
     if isinstance(kind, str) and kind != "function":
         raise SurfaceError(
             "tools",
-            f"{path}: the built-in tool {kind!r} is refused: built-in tools run at the provider "
+            f"{path}: the built-in tool {named(kind)} is refused: built-in tools run at the provider "
             "(searching the web, reading files or vector stores kept there, running code, "
             "calling other servers), beyond what the catalog declares for the route; only "
             "function tools are accepted: declare it as {type: 'function', name, parameters} "
@@ -280,7 +281,7 @@ def _refusal(name: str, *, proxy: bool) -> str:
         return library_only(name)
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
-        f"unsupported argument {name!r}: {where} the OpenAI Responses parameters of its "
+        f"unsupported argument {named(name)}: {where} the OpenAI Responses parameters of its "
         f"accepted surface only; remove it ({_DOC})"
     )
 

@@ -17,9 +17,12 @@ place inside it, what was expected and what to do.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from router._core.redact import key_at, kind, named
 
 __all__ = [
     "PARAMETERS",
@@ -32,6 +35,9 @@ __all__ = [
 ]
 
 _DOC: Final = "see README, 'Accepted request surface'"
+MAX_DEPTH: Final = 64  # levels of nesting of a request, from its top (JSON objects and lists)
+SURROGATE: Final = re.compile("[\ud800-\udfff]")  # a lone surrogate: no UTF-8 encodes it
+_CALLERS: Final[frozenset[str]] = frozenset()  # a map's keys are the caller's: by position
 
 
 class SurfaceError(ValueError):
@@ -77,8 +83,25 @@ def schema_of(check: Check) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """The kind of a refused value (type and size): a message never quotes the value."""
+    if isinstance(value, _Nested):
+        return f"a value nested deeper than {MAX_DEPTH} levels"
+    return kind(value)
+
+
+class _Nested:
+    """What a refusal for nesting found: never the value itself (it may be huge)."""
+
+
+_DEEP: Final = f"at most {MAX_DEPTH} levels of nesting"
+_UNICODE: Final = "valid Unicode text (no lone surrogate, such as \\ud800 in JSON)"
+
+
+def text(name: str, value: object) -> None:
+    """A top-level string argument the surface does not check (``model``): valid Unicode, or
+    SurfaceError naming it."""
+    if isinstance(value, str) and SURROGATE.search(value):
+        raise SurfaceError(name, f"{name}: expected {_UNICODE}, got {kind(value)} ({_DOC})")
 
 
 @_named("number", {"type": "number"})
@@ -111,13 +134,21 @@ def boolean(value: Any, path: str) -> Any:
 def string(value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise _Bad(path, "a string", value)
+    if not value.isascii() and SURROGATE.search(value):
+        raise _Bad(path, _UNICODE, value)
     return value
 
 
 @_named("any (content)")
 def opaque(value: Any, path: str) -> Any:
-    """Any JSON value (message content, a JSON schema): only its numbers are checked."""
-    _finite(value, path)
+    """Any JSON value (message content, a JSON schema): its numbers finite, its text valid
+    Unicode, its nesting within ``MAX_DEPTH`` levels (counted from the top of the request)."""
+    try:
+        _sound(value, path.count(".") + path.count("[") + 2)  # the body is level 1
+    except _Unsound as bad:
+        if bad.expected == _DEEP:  # a path 64 levels long helps no one: name the argument
+            raise _Bad(path.split(".", 1)[0].split("[", 1)[0], _DEEP, bad.found) from None
+        raise _Bad(path + "".join(reversed(bad.segments)), bad.expected, bad.found) from None
     return value
 
 
@@ -186,8 +217,8 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
         if not isinstance(value, Mapping):
             raise _Bad(path, "an object", value)
         out: dict[str, Any] = {}
-        for key, child in value.items():
-            where = f"{path}.{key}"
+        for i, (key, child) in enumerate(value.items()):
+            where = f"{path}.{key_at(key, i)}"
             if key not in fields:
                 known = ", ".join(fields)
                 raise _Bad(where, f"no such field (this object takes {known})", child)
@@ -214,7 +245,10 @@ def map_of(key: Check, value_check: Check) -> Check:
     def check(value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise _Bad(path, "an object", value)
-        return {key(k, f"{path} key"): value_check(v, f"{path}.{k}") for k, v in value.items()}
+        return {
+            key(k, f"{path} key"): value_check(v, f"{path}.{key_at(k, i, _CALLERS)}")
+            for i, (k, v) in enumerate(value.items())
+        }
 
     return check
 
@@ -239,15 +273,49 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _finite(value: Any, path: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _Bad(path, "a finite number", value)
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            _finite(v, f"{path}.{k}")
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            _finite(v, f"{path}[{i}]")
+class _Unsound(Exception):
+    """Raised inside ``_sound``: what was expected and found, and the path back up to where
+    the walk began (built only on the way out of a failure, never for a sound value)."""
+
+    def __init__(self, expected: str, found: Any) -> None:
+        self.expected = expected
+        self.found = found
+        self.segments: list[str] = []
+        super().__init__(expected)
+
+
+def _sound(value: Any, depth: int) -> None:
+    """One walk of a value the router does not read: finite numbers, valid Unicode in every
+    string and key, at most ``MAX_DEPTH`` levels. Builds no path unless something fails."""
+    if isinstance(value, str):
+        if not value.isascii() and SURROGATE.search(value):
+            raise _Unsound(_UNICODE, value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Unsound("a finite number", value)
+    elif isinstance(value, Mapping | list | tuple):
+        if depth > MAX_DEPTH:
+            raise _Unsound(_DEEP, _Nested())
+        if isinstance(value, Mapping):
+            _sound_keys(value, depth)
+            return
+        for i, child in enumerate(value):
+            try:
+                _sound(child, depth + 1)
+            except _Unsound as bad:
+                bad.segments.append(f"[{i}]")
+                raise
+
+
+def _sound_keys(value: Mapping[Any, Any], depth: int) -> None:
+    for key, child in value.items():
+        try:
+            if isinstance(key, str) and not key.isascii() and SURROGATE.search(key):
+                raise _Unsound("a key of " + _UNICODE, key)
+            _sound(child, depth + 1)
+        except _Unsound as bad:
+            bad.segments.append("." + key_at(key, list(value).index(key)))
+            raise
 
 
 # --- nested shapes, as OpenAI's chat-completion API defines them --------------------------
@@ -480,7 +548,7 @@ CONSUMED: Final = frozenset(LITELLM_ROUTER)
 # Arguments that would choose or reach a backend, or hand the request to an observer: each is
 # refused like any unknown argument, with a message that says how to do it instead.
 _BACKEND_HINT: Final = (
-    "the router chooses the backend from the policy; remove {name!r} (set provider endpoints "
+    "the router chooses the backend from the policy; remove {name} (set provider endpoints "
     "with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials with the provider's usual "
     "environment variable, e.g. OPENAI_API_KEY, instead)"
 )
@@ -495,7 +563,7 @@ _BACKEND: Final = frozenset(
 )  # fmt: skip
 _BACKEND_PREFIXES: Final = ("aws_", "vertex_", "azure_", "litellm_", "watsonx_", "mock_")
 _HEADERS_HINT: Final = (
-    "{name!r} would reach the provider unchecked (identifiers, credentials, provider-side "
+    "{name} would reach the provider unchecked (identifiers, credentials, provider-side "
     "options); remove it and pass each OpenAI parameter as its own argument"
 )
 _UNCHECKED: Final = frozenset({"extra_body", "extra_headers", "headers", "extra_query"})
@@ -507,9 +575,9 @@ _ACCEPTED: Final[Mapping[str, Param]] = {**PARAMETERS, **LITELLM_ROUTER}
 def steering(name: str) -> str | None:
     """Why ``name`` is refused if it would choose a backend or reach the provider unchecked."""
     if name in _BACKEND or name.startswith(_BACKEND_PREFIXES):
-        return _BACKEND_HINT.format(name=name)
+        return _BACKEND_HINT.format(name=named(name))
     if name in _UNCHECKED:
-        return _HEADERS_HINT.format(name=name)
+        return _HEADERS_HINT.format(name=named(name))
     return None
 
 
@@ -522,7 +590,7 @@ def refusal(name: str, *, proxy: bool) -> str:
         return library_only(name)
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
-        f"unsupported argument {name!r}: {where} OpenAI chat-completion parameters and a few "
+        f"unsupported argument {named(name)}: {where} OpenAI chat-completion parameters and a few "
         f"reviewed extras only; remove it ({_DOC})"
     )
 

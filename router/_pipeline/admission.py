@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from router._core import surface
 from router._core.catalog import Catalog, Model
+from router._core.redact import kind
 from router._core.surface import SurfaceError, check_request
 from router._errors import InvalidRequest
 
@@ -18,18 +20,23 @@ def check_fixed(catalog: Catalog, model: Model, arguments: Mapping[str, Any]) ->
             base = model.variant_of and catalog.model(model.variant_of).name
             instead = f", or ask for {base!r} to choose it yourself" if base else ""
             raise InvalidRequest(
-                f"{name!r}: the request's {arguments[name]!r} conflicts with model "
+                f"{name!r}: the request's value ({kind(arguments[name])}) conflicts with model "
                 f"{model.name!r}, which fixes {name}={fixed!r} (its catalog params); "
                 f"leave {name!r} out{instead}",
                 param=name,
             )
 
 
-def checked(arguments: Mapping[str, Any], *, proxy: bool) -> dict[str, Any]:
-    """The arguments, if all are within the accepted surface; else InvalidRequest naming one."""
+def checked(
+    arguments: Mapping[str, Any], *, proxy: bool, model: object = None, user: object = None
+) -> dict[str, Any]:
+    """The arguments, if all are within the accepted surface; else InvalidRequest naming one.
+    ``model`` and ``user``, the call's own arguments, must be valid Unicode text too."""
     if "model" in arguments:
         raise InvalidRequest("pass 'model' once, as acompletion's own argument", param="model")
     try:
+        surface.text("model", model)
+        surface.text("user", user)
         return check_request(arguments, proxy=proxy)
     except SurfaceError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from None

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
+from router._core.redact import kind
 from router._errors import FailureKind, InvalidRequest, RouterError, UpstreamFailure
 
 LIMITS: Final = ("timeout", "num_retries", "max_retries")
@@ -69,7 +70,7 @@ def take_limits(kwargs: dict[str, Any]) -> Limits:
     alias = kwargs.pop("max_retries", None)
     if retries is not None and alias is not None and retries != alias:
         raise InvalidRequest(
-            f"'num_retries' ({retries!r}) and 'max_retries' ({alias!r}) disagree: both mean "
+            "'num_retries' and 'max_retries' disagree: both mean "
             "how many more allowed routes to try after the first; pass one of them"
         )
     retries = alias if retries is None else retries
@@ -81,11 +82,11 @@ def _timeout(value: object) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidRequest(
-            f"'timeout' must be a finite number of seconds for the whole call (got {value!r}); "
+            f"'timeout' must be a finite number of seconds for the whole call (got {kind(value)}); "
             "an httpx.Timeout is not accepted: pass its total as a number"
         )
     if value <= 0:
-        raise InvalidRequest(f"'timeout' must be more than 0 seconds (got {value!r})")
+        raise InvalidRequest("'timeout' must be more than 0 seconds (got 0 or less)")
     return float(value)
 
 
@@ -94,10 +95,15 @@ def _retries(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest(
-            f"'num_retries' must be a whole number of 0 or more (got {value!r}): how many more "
+            f"'num_retries' must be a whole number of 0 or more (got {_whole(value)}): how many more "
             "allowed routes to try after the first"
         )
     return value
+
+
+def _whole(value: object) -> str:
+    negative = isinstance(value, int) and not isinstance(value, bool) and value < 0
+    return "a negative integer" if negative else kind(value)
 
 
 def deadline_failure(provider: str, seconds: float) -> UpstreamFailure:

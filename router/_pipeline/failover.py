@@ -296,7 +296,7 @@ class Failover:
             **self._answered(step).honesty(),
             **ending,
         )
-        self._emit("route.attempt", record)
+        self._emit("route.attempt", record, avoid=step.call.user)
 
 
 class RoutedStream:

@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from router._audit import AuditLog
 from router._audit.records import CatalogLoaded, RouteDecision, RouteRefused
 from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
+from router._core.invariant import holds_user
 from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
@@ -46,6 +47,11 @@ from router._store.base import PreferenceStore
 from router._upstream import lean, setup
 from router._upstream.deployment import Deployment
 from router._upstream.own import own
+
+_REQUEST_ID_HOLDS_USER: Final = (
+    "request_id holds the user id; the request id is copied into every audit record and log "
+    "line, where the id must never be: pass a random id (or none, and the router makes one)"
+)
 
 
 class Pipeline:
@@ -266,7 +272,7 @@ class Pipeline:
             if span is not None:
                 _tracing.annotate(
                     span,
-                    request_id=request_id,
+                    request_id=None if holds_user(request_id, user) else request_id,
                     user=self._pseudonymizer.for_audit(user) if user else None,
                     stream=stream,
                 )
@@ -338,11 +344,15 @@ class Pipeline:
         started: float,
         api: str,
     ) -> Call:
-        request_id = request_id or uuid.uuid4().hex
+        given, request_id = request_id, request_id or uuid.uuid4().hex
+        if holds_user(given, user):
+            request_id = uuid.uuid4().hex  # the records never carry it
         audit_user = self._pseudonymizer.for_audit(user) if user else None
         label = loaded.catalog.label
         try:
-            checked = admission.checked(arguments, proxy=proxy)
+            if request_id != given and given:
+                raise InvalidRequest(_REQUEST_ID_HOLDS_USER, param="request_id")
+            checked = admission.checked(arguments, proxy=proxy, model=model, user=user)
             limits = take_limits(checked)
             found = loaded.catalog.model(model)
             admission.check_fixed(loaded.catalog, found, checked)
@@ -350,9 +360,9 @@ class Pipeline:
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
                 catalog_version=label, request_id=request_id, api=api, user=audit_user,
-                model=model, reason=type(exc).__name__, detail=str(exc),
+                model=None, reason=type(exc).__name__, detail=str(exc),
             )  # fmt: skip
-            self.audit.emit("route.refused", why)
+            self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
             raise
         effective = combine(loaded.org, stored, request)
         dropped = loaded.dropped(found, checked)
@@ -371,7 +381,7 @@ class Pipeline:
             request_privacy=None if request is None else request.to_dict(),
             offline=self.settings.offline,
         )  # fmt: skip
-        self.audit.emit("route.decision", record)
+        self.audit.emit("route.decision", record, avoid=user)
         if not decision.allowed:
             alternatives = [m.name for m in loaded.available(effective)]
             error = BackendsUnconfigured if loaded.unconfigured_only(decision) else PolicyViolation
@@ -379,7 +389,7 @@ class Pipeline:
                 catalog_version=label, request_id=request_id, api=api, user=audit_user,
                 model=found.slug, reason=error.__name__, alternatives=alternatives,
             )  # fmt: skip
-            self.audit.emit("route.refused", why)
+            self.audit.emit("route.refused", why, avoid=user)
             raise error(decision, alternatives)
         checked.pop("stream", None)
         return Call(
@@ -407,15 +417,27 @@ class Pipeline:
         """Audit a request refused before it reached ``acompletion`` (bad input at the HTTP
         layer): a ``route.refused`` record, with the user's pseudonym if the id is one."""
         audit_user = self._pseudonymizer.for_audit(user) if user else None
+        loaded = self._loaded
         why = RouteRefused(
-            catalog_version=self._loaded.catalog.label, request_id=request_id, api=api,
-            user=audit_user, model=model, reason=reason, detail=detail,
+            catalog_version=loaded.catalog.label, request_id=request_id, api=api,
+            user=audit_user, model=None, reason=reason, detail=detail,
         )  # fmt: skip
-        self.audit.emit("route.refused", why)
+        self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
 
-    def _audited(self, event: str, record: Mapping[str, Any]) -> None:
-        """Write an audit record to the log in use now (``self.audit`` may be replaced)."""
-        self.audit.emit(event, record)
+    def _asked(self, why: RouteRefused, loaded: Loaded, model: object) -> RouteRefused:
+        """``why`` with its model: the catalog's slug, or for a name the catalog does not
+        know its keyed hash and length (``asked``), never the name itself."""
+        if isinstance(model, str):
+            try:
+                why["model"] = loaded.catalog.model(model).slug
+            except LookupError:  # UnknownModel
+                why["asked"] = {"hash": self._pseudonymizer.for_name(model), "length": len(model)}
+        return why
+
+    def _audited(self, event: str, record: Mapping[str, Any], *, avoid: str | None = None) -> None:
+        """Write an audit record to the log in use now (``self.audit`` may be replaced);
+        ``avoid``: the request's raw user id, which the writer withholds."""
+        self.audit.emit(event, record, avoid=avoid)
 
     async def aclose(self) -> None:
         """Close what the router holds: the store's connections, the lean path's pooled client

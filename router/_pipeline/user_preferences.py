@@ -154,7 +154,7 @@ class UserPreferences:
             old=None if old is None else old.to_dict(),
             new=None if new is None else new.to_dict(),
         )
-        self._audit.emit("preferences.changed", record)
+        self._audit.emit("preferences.changed", record, avoid=user)
 
 
 def _page_size(limit: object) -> int:

@@ -21,6 +21,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from router._core.surface import MAX_DEPTH
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._observe.tracing import remote_parent
 from router._pipeline.failover import Answered
@@ -35,7 +36,7 @@ async def chat_completions(
 ) -> Response:
     """A chat completion routed only to backends the policy allows (JSON, or SSE if ``stream``)."""
     try:
-        user = end_user(body.user, router_user(request, x_router_user), "user")
+        user = end_user(body.user, router_user(request, x_router_user), "user", request)
     except ApiError as exc:
         audit_refusal(request, body.model_dump(include={"model", "user"}), str(exc))
         raise
@@ -75,6 +76,13 @@ def json_body(body: bytes) -> Any:
         except ValueError:
             raise ApiError(
                 400, "the request body is not valid JSON", code="invalid_value"
+            ) from None
+        except RecursionError:  # orjson stops at 1024 levels; Python's reader runs out of stack
+            raise ApiError(
+                400,
+                f"the request body is nested deeper than {MAX_DEPTH} levels of objects and "
+                "lists; flatten it",
+                code="invalid_value",
             ) from None
 
 

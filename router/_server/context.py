@@ -7,12 +7,15 @@ request names, in the body or query and in the ``X-Router-User`` header.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from router._core.invariant import holds_user
+from router._core.redact import named
 from router._errors import InvalidPreferences
 from router._pipeline.user_preferences import check_user
 from router._router import PolicyRouter
@@ -58,7 +61,7 @@ async def known_query(request: Request) -> None:
     if unknown:
         raise ApiError(
             400,
-            f"unknown query parameter {unknown[0]!r}; this endpoint takes "
+            f"unknown query parameter {named(unknown[0])}; this endpoint takes "
             f"{', '.join(map(repr, sorted(declared))) or 'none'}",
             code="unsupported_parameter",
             param=unknown[0],
@@ -76,11 +79,23 @@ def router_user(request: Request, header: str | None) -> str | None:
             code="conflicting_user",
             param="X-Router-User",
         )
+    if header is not None and "," in header:
+        raise ApiError(
+            400,
+            "the X-Router-User header holds a comma, as a header merged from several values "
+            "does (RFC 9110 joins repeated fields with commas): whose preferences apply cannot "
+            "be told; send one X-Router-User header naming one user, without a comma",
+            code="conflicting_user",
+            param="X-Router-User",
+        )
     return header
 
 
-def end_user(stated: str | None, header: str | None, field: str) -> str | None:
-    """The one end user a request names; two different ones are refused."""
+def end_user(
+    stated: str | None, header: str | None, field: str, request: Request | None = None
+) -> str | None:
+    """The one end user a request names; two different ones are refused, and so is a
+    request id (``X-Request-Id``) that holds the user id (it is copied into every record)."""
     users = {u for u in (stated, header) if u}
     if len(users) > 1:
         raise ApiError(
@@ -91,6 +106,24 @@ def end_user(stated: str | None, header: str | None, field: str) -> str | None:
         )
     user = next(iter(users), None)
     try:
-        return None if user is None else check_user(user)
+        checked = None if user is None else check_user(user)
     except InvalidPreferences as exc:
         raise ApiError(400, str(exc), code="invalid_value", param=field) from exc
+    if checked is not None and request is not None:
+        request_id_apart(request, checked)
+    return checked
+
+
+def request_id_apart(request: Request, user: str) -> None:
+    """Refuse (400) a request id (``X-Request-Id``) that is or holds the user id: it is copied
+    into every audit record and log line. The request goes on under a fresh id."""
+    if holds_user(request.state.request_id, user):
+        request.state.request_id = uuid.uuid4().hex  # the records never carry it
+        raise ApiError(
+            400,
+            "the X-Request-Id header holds the user id; the request id is copied into "
+            "every audit record and log line, where the id must never be: send a "
+            "random id (or none, and the router makes one)",
+            code="invalid_request_id",
+            param="X-Request-Id",
+        )

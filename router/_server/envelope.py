@@ -110,12 +110,17 @@ class _Exchange:
     def __init__(self, scope: Scope, send: Send) -> None:
         given = _header(scope, b"x-request-id")
         self.client_id = None if not given or _REQUEST_ID.match(given) else _printable(given)
-        self.request_id = given if given and not self.client_id else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = self.request_id
+        self._state = scope.setdefault("state", {})
+        self._state["request_id"] = given if given and not self.client_id else uuid.uuid4().hex
         self.scope = scope
         self.status = 0
         self.started = time.perf_counter()
         self._send = send
+
+    @property
+    def request_id(self) -> str:
+        """The request's id; a handler may replace it (one that held the user id)."""
+        return str(self._state["request_id"])
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":

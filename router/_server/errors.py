@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from router._core.catalog import Route
+from router._core.redact import FIELD_LIKE
 from router._errors import (
     BackendsUnconfigured,
     BackendUnavailable,
@@ -238,7 +239,7 @@ async def _on_router_error(request: Request, exc: Exception) -> Response:
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     invalid = cast(RequestValidationError, exc)
     first = invalid.errors()[0]
-    where = [str(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
+    where = [_part(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
     param = ".".join(where) or None
     if first["type"] == "json_invalid":
         message = "the request body is not valid JSON"
@@ -248,6 +249,13 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         message = f"{param}: {str(first['msg']).removeprefix('Value error, ')}"
     audit_refusal(request, invalid.body, message)
     return ApiError(400, message, code="invalid_value", param=param).response()
+
+
+def _part(part: object) -> str:
+    """A part of a validation error's place: a key the caller chose that does not read as a
+    parameter name is shown as ``{key}``, never as itself (it lands in the audit record)."""
+    text = str(part)
+    return text if isinstance(part, int) or FIELD_LIKE.fullmatch(text) else "{key}"
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

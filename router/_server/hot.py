@@ -59,10 +59,11 @@ async def chat_completions(request: Request) -> Response:
     request.scope["route"] = _ROUTE  # what the access log names (FastAPI's routes set it)
     ctx = context(request)
     ctx.keys.caller(_credentials(request.headers.get("authorization")))
-    fields = _fields(await request.body())
+    fields: dict[str, Any] = {}
     try:
+        fields = _fields(await request.body())
         header = router_user(request, request.headers.get("x-router-user"))
-        user = end_user(fields.pop("user"), header, "user")
+        user = end_user(fields.pop("user"), header, "user", request)
     except ApiError as exc:
         audit_refusal(request, {"model": fields.get("model")}, str(exc))
         raise

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from router._apis.messages import API, event_bytes, route_messages, sse, user_of
 from router._apis.messages import count_tokens as count
+from router._core.redact import named
 from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
 from router._observe.tracing import remote_parent
 from router._server.auth import key_credentials
@@ -109,8 +110,8 @@ def _end_user(request: Request, body: dict[str, Any]) -> str | None:
     ``metadata`` itself is never forwarded: the one user decided for is, scrubbed per route."""
     header = router_user(request, request.headers.get("x-router-user"))
     if header:
-        return end_user(None, header, "X-Router-User")
-    return end_user(user_of(body), None, "metadata.user_id")
+        return end_user(None, header, "X-Router-User", request)
+    return end_user(user_of(body), None, "metadata.user_id", request)
 
 
 def _authorised(request: Request) -> None:
@@ -123,7 +124,7 @@ def _authorised(request: Request) -> None:
     if unknown:
         raise ApiError(
             400,
-            f"unknown query parameter {unknown[0]!r}; this endpoint takes none "
+            f"unknown query parameter {named(unknown[0])}; this endpoint takes none "
             "('beta' is accepted and ignored)",
             code="unsupported_parameter",
             param=unknown[0],

@@ -49,7 +49,7 @@ async def retrieve_model(
     if not decision.allowed:
         raise ApiError(
             404,
-            f"model {model!r} ({found.name}) has no route allowed under the effective "
+            f"model {found.name!r} has no route allowed under the effective "
             "preferences of this request; GET /v1/models lists the models that have one",
             code="model_not_found",
             param="model",

@@ -37,6 +37,12 @@ USER: Final = {
     "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$",
     "description": "The end user: no control character, no lone surrogate; empty: none.",
 }
+# The header also holds no comma: a header merged from several values (RFC 9110) is refused.
+ONE_USER_HEADER: Final = USER | {
+    "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f,]*$",
+    "description": "The end user: one, so no comma (a merged header); no control character, "
+    "no lone surrogate; empty: none.",
+}
 RETENTION: Final = {"type": "string", "pattern": "^(none|unlimited|[0-9]{1,6}[smhdwy])$"}
 
 
@@ -71,7 +77,8 @@ def _tighten(document: dict[str, Any], catalog: Catalog) -> None:
         privacy[field]["anyOf"][0]["items"] = {"type": "string", "enum": names}
     for parameter in _user_parameters(document):
         nullable = "anyOf" in parameter["schema"] and parameter["in"] == "query"
-        parameter["schema"] = {"anyOf": [USER, {"type": "null"}]} if nullable else dict(USER)
+        schema = ONE_USER_HEADER if parameter["in"] == "header" else USER
+        parameter["schema"] = {"anyOf": [schema, {"type": "null"}]} if nullable else dict(schema)
 
 
 def _user_parameters(document: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -70,7 +70,7 @@ def _end_user(request: Request, stated: object) -> str | None:
     if stated is not None and not isinstance(stated, str):
         raise ApiError(400, "user: expected a string", code="invalid_value", param="user")
     header = router_user(request, request.headers.get("x-router-user"))
-    return end_user(stated, header, "user")
+    return end_user(stated, header, "user", request)
 
 
 def _check_own(model: object, privacy: object) -> None:

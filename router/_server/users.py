@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 
 from router._core.preferences import Preferences, without_effect
 from router._pipeline.user_preferences import MAX_PAGE
-from router._server.context import Admin, context
+from router._server.context import Admin, context, request_id_apart
 from router._server.errors import ApiError
 from router._server.schemas import Deleted, PreferenceReport, PrivacyFields, UserPage
 
@@ -85,6 +85,11 @@ async def _report(request: Request, user: str, stored: Preferences) -> Preferenc
     )
 
 
+def _apart(request: Request, user: str) -> None:
+    """The request id must not hold the user id the path names (see ``request_id_apart``)."""
+    request_id_apart(request, user)
+
+
 def add_user_routes(app: FastAPI, errors: dict[int | str, dict[str, Any]]) -> None:
     """Register the endpoints above; ``errors`` are their documented error responses."""
     path = "/v1/users/{user:path}/preferences"
@@ -94,7 +99,11 @@ def add_user_routes(app: FastAPI, errors: dict[int | str, dict[str, Any]]) -> No
         (patch_preferences, "PATCH"),
     ):
         app.add_api_route(
-            path, endpoint, methods=[method], responses=errors, response_model_exclude_none=True
-        )
-    app.add_api_route(path, delete_preferences, methods=["DELETE"], responses=errors)
+            path, endpoint, methods=[method], responses=errors, response_model_exclude_none=True,
+            dependencies=[Depends(_apart)],
+        )  # fmt: skip
+    app.add_api_route(
+        path, delete_preferences, methods=["DELETE"], responses=errors,
+        dependencies=[Depends(_apart)],
+    )  # fmt: skip
     app.add_api_route("/v1/users", list_users, methods=["GET"], responses=errors)

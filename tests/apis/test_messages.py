@@ -87,7 +87,7 @@ async def test_amessages__refuses_outside_its_surface_as_a_bad_request(
     assert (record["event"], record["api"], record["model"]) == (
         "route.refused",
         "messages",
-        "GPT 4.1",
+        "gpt-4-1",
     )
 
 

@@ -71,7 +71,7 @@ def test_fields__optional_ones_are_optional() -> None:
     required, optional = records.fields("route.attempt")
     assert {"status_code", "blocked_at", "chunks", "dropped_params", "prev"} <= optional
     assert {"ts", "event", "request_id", "outcome", "sends", "writer", "chain"} <= required
-    assert records.fields("preferences.changed")[1] == {"catalog_version", "prev"}
+    assert records.fields("preferences.changed")[1] == {"catalog_version", "prev", "withheld"}
 
 
 def test_searched__every_field_the_readers_filter_by_is_declared_with_its_type() -> None:

@@ -151,7 +151,7 @@ def test_cli_impact__table_and_unknown_model(
     assert "every allowed route of gpt-4-1" in result.stdout
     unknown = _run(store_env, CURRENT_CATALOG, longer_retention, "--impact", "--model", "GPT 9")
     assert unknown.exit_code == 1
-    assert unknown.stderr.startswith("error: unknown model 'GPT 9'")
+    assert unknown.stderr.startswith("error: unknown model (a name of 5 characters)")
 
 
 def test_impact__refused_under_the_old_catalog_already_loses_nothing(

@@ -238,7 +238,7 @@ def test_settings__unknown_argument_is_named() -> None:
             ".nan",
             "invalid settings: POLICY_ROUTER_ORG__MAX_RETENTION (or 'org.max_retention' in the "
             "config file): 'max_retention' must be 'none', a duration like '24h', '30d', '90d' "
-            "or '2y', or 'unlimited' (got '.nan')",
+            "or '2y', or 'unlimited' (got a string of 4 characters)",
             id="a retention of .nan",
         ),
     ],

@@ -75,7 +75,10 @@ def test_duration__cannot_be_built_as_nan() -> None:
 def test_preferences__max_retention_nan_is_invalid_preferences() -> None:
     with pytest.raises(InvalidPreferences) as caught:
         Preferences(max_retention=math.nan)  # type: ignore[arg-type]
-    assert str(caught.value) == f"'max_retention' must be {ACCEPTED} (got nan: {NOT_FINITE})"
+    assert (
+        str(caught.value)
+        == f"'max_retention' must be {ACCEPTED} (got a non-finite number: {NOT_FINITE})"
+    )
 
 
 SMALL = """\

@@ -261,3 +261,128 @@ def test_property__no_user_id_outside_content_on_any_providers_wire(
         loop.run_until_complete(_send_everywhere(property_router, user, dict(request)))
 
     check()
+
+
+# --- tool-call ids are identifier fields, in all three APIs ---------------------------------
+
+TOOL_OUTPUT: Final = "tool output 42"
+
+
+def _tool_call_request(api: str, user: str) -> dict[str, Any]:
+    """A tool loop whose call id is the user id: chat tool_calls[].id and tool_call_id,
+    Responses call_id, Messages tool_use.id and tool_use_id."""
+    schema = {"type": "object", "properties": {}}
+    if api == "responses":
+        return {
+            "input": [
+                {"role": "user", "content": "hi"},
+                {"type": "function_call", "call_id": user, "name": "f", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": user, "output": TOOL_OUTPUT},
+            ],
+            "tools": [{"type": "function", "name": "f", "parameters": schema}],
+        }
+    if api == "messages":
+        return {
+            "max_tokens": 16,
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": user, "name": "f", "input": {}}],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": user, "content": TOOL_OUTPUT}
+                    ],
+                },
+            ],
+            "tools": [{"name": "f", "input_schema": schema}],
+        }
+    call = {"id": user, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    return {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": user, "content": TOOL_OUTPUT},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": schema}}],
+    }  # fmt: skip
+
+
+async def _send_tool_loop(router: PolicyRouter, api: str, user: str, prefix: str) -> None:
+    slug = f"p-{prefix.replace('_', '-')}"
+    request = _tool_call_request(api, user)
+    privacy = {"allow_providers": [slug]}
+    if api == "responses":
+        await router.aresponses("m", request.pop("input"), user, privacy=privacy, **request)
+    elif api == "messages":
+        metadata = {"user_id": user}
+        await router.amessages(model="m", metadata=metadata, privacy=privacy, **request)
+    else:
+        await router.acompletion("m", request.pop("messages"), user, privacy=privacy, **request)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "messages"])
+def test_tool_call_ids__the_id_there_blocks_the_attempt_on_every_providers_wire(
+    property_router: PolicyRouter, loop: asyncio.AbstractEventLoop, api: str
+) -> None:
+    """On omit and pseudonymous routes (every route of the catalog here), a tool-call id that
+    is the user id is never sent: the attempt is blocked, and nothing reaches the provider."""
+    for prefix in PREFIXES:
+        with respx.mock(assert_all_called=False) as mock:
+            route = mock_provider(mock, prefix)
+            try:
+                loop.run_until_complete(_send_tool_loop(property_router, api, TEXT_ID, prefix))
+            except (InvalidRequest, RequestRejected) as refused:
+                where = getattr(refused, "where", "")
+                assert not mock.calls, f"{prefix}: refused, yet something was sent"
+                assert "tool_call" in where, f"{prefix}: blocked at {where}"
+                continue
+            sent = [wire_text(call.request) for call in route.calls]
+            rest = [text.replace(TOOL_OUTPUT, "") for text in sent]
+            assert all(TEXT_ID not in text for text in rest), (
+                f"{prefix}/{api}: the id is on the wire"
+            )
+
+
+def test_find_in_arguments__tool_call_ids_are_identifier_fields() -> None:
+    identity = Identity.of("alice-1234")
+    assert identity is not None
+    call = {"id": "alice-1234", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "alice-1234", "content": "ok"},
+    ]
+    assert find_in_arguments({"messages": messages}, identity) == "messages[0].tool_calls[0].id"
+    assert find_in_arguments({"messages": messages[1:]}, identity) == "messages[0].tool_call_id"
+    assert "alice-1234" not in content_strings(messages)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        pytest.param({"metadata": {"alice-1234": "x"}}, "$.metadata.{key#0}", id="a metadata key"),
+        pytest.param(
+            {"tools": [{"function": {"parameters": {"properties": {"a": 1, "alice-1234": 2}}}}]},
+            "$.tools[0].function.parameters.properties.{key#1}",
+            id="a property of a tool's schema",
+        ),
+        pytest.param({"metadata": {"note": "for alice-1234"}}, "$.metadata.{key#0}", id="a metadata value"),
+        pytest.param({"metadata": {"user_id": "alice-1234"}}, "$.metadata.user_id", id="an identifier field by name"),
+    ],
+)  # fmt: skip
+def test_find_on_wire__a_key_the_caller_chose_is_named_by_its_position(
+    body: dict[str, Any], where: str
+) -> None:
+    identity = Identity.of("alice-1234")
+    assert identity is not None
+    found = find_on_wire("https://p", [], json.dumps(body).encode(), identity, frozenset())
+    assert found == where
+    assert "alice-1234" not in found
+
+
+def test_find_in_arguments__a_logit_bias_key_equal_to_a_numeric_id_by_position() -> None:
+    identity = Identity.of("82736451")
+    assert identity is not None
+    assert find_in_arguments({"logit_bias": {"82736451": 1}}, identity) == "logit_bias.{key#0}"

@@ -86,7 +86,7 @@ def test_settings_org__bad_value_fails_on_load_with_the_preference_message(
         Settings()
     assert (
         "'max_retention' must be 'none', a duration like '24h', '30d', '90d' or '2y', or "
-        "'unlimited' (got 'a fortnight')"
+        "'unlimited' (got a string of 11 characters)"
     ) in str(caught.value)
 
 

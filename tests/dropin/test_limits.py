@@ -112,7 +112,7 @@ async def test_num_retries__an_answer_within_the_retries_is_returned(
         ({"timeout": float("nan")}, "'timeout' must be a finite number of seconds"),
         ({"timeout": 0}, "'timeout' must be more than 0 seconds"),
         ({"num_retries": -1}, "'num_retries' must be a whole number of 0 or more"),
-        ({"num_retries": 1, "max_retries": 2}, "'num_retries' (1) and 'max_retries' (2) disagree"),
+        ({"num_retries": 1, "max_retries": 2}, "'num_retries' and 'max_retries' disagree"),
     ],
     ids=["a timeout that is not a number", "a NaN timeout", "a zero timeout",
          "negative retries", "retries that disagree"],

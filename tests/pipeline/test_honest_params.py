@@ -146,7 +146,7 @@ async def test_fixed__a_conflicting_value_is_refused_naming_both(served: Proxy) 
     error = response.json()["error"]
     assert error["param"] == "reasoning_effort"
     assert error["message"] == (
-        "'reasoning_effort': the request's 'high' conflicts with model 'Claude 4.5 Sonnet "
+        "'reasoning_effort': the request's value (a string of 4 characters) conflicts with model 'Claude 4.5 Sonnet "
         "(reasoning)', which fixes reasoning_effort='medium' (its catalog params); leave "
         "'reasoning_effort' out, or ask for 'Claude 4.5 Sonnet' to choose it yourself"
     )

@@ -223,7 +223,7 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
         await sdk.chat.completions.create(model="GPT 9", messages=list(HELLO))
     assert caught.value.body == {
         "message": (
-            "unknown model 'GPT 9': name a model of the catalog by display name, alias or slug "
+            "unknown model (a name of 5 characters): name a model of the catalog by display name, alias or slug "
             "(see 'policy-router models'); known models include Claude 4.5 Sonnet, "
             "Claude 4.5 Sonnet (reasoning), Claude 4.1 Opus, Claude 4.1 Opus (reasoning), "
             "Claude 4.5 Haiku"
@@ -241,7 +241,7 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             chat(privacy={"max_retention": "soon"}),
             "privacy.max_retention",
             "privacy.max_retention: 'max_retention' must be 'none', a duration like '24h', "
-            "'30d', '90d' or '2y', or 'unlimited' (got 'soon')",
+            "'30d', '90d' or '2y', or 'unlimited' (got a string of 4 characters)",
             id="a privacy value that does not parse",
         ),
         pytest.param(
@@ -269,7 +269,7 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             "store",
             "store: expected false: a stored completion outlives the retention the catalog "
             "declares for the route; remove 'store' (the router sends store: false where a "
-            "provider stores by default), got True (see README, 'Accepted request surface')",
+            "provider stores by default), got true (see README, 'Accepted request surface')",
             id="storage at the provider",
         ),
         pytest.param(

@@ -418,7 +418,7 @@ async def test_messages__a_malformed_user__400_and_audited(offline: Proxy) -> No
     assert (refused["event"], refused["api"], refused["model"]) == (
         "route.refused",
         "messages",
-        "GPT 4.1",
+        "gpt-4-1",
     )
 
 
@@ -461,11 +461,11 @@ UNSUPPORTED: Final = (
         pytest.param({"service_tier": "auto"}, "service_tier", f"'service_tier' is not accepted: the router chooses the backend from the policy; remove it {DOC}", id="service_tier"),
         pytest.param({"user": USER}, "user", UNSUPPORTED.format(name="user"), id="chat's user is not a Messages field"),
         pytest.param({"extra_body": {"x": 1}}, "extra_body", UNSUPPORTED.format(name="extra_body"), id="extra_body"),
-        pytest.param({"metadata": {"user_id": USER, "session": "s"}}, "metadata", f"metadata.session: expected no such field (this object takes user_id), got 's' {DOC}", id="metadata beyond user_id"),
-        pytest.param({"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]}, "messages", f"messages[0].content[0].type: expected one of 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', got 'document' {DOC}", id="an undeclared content block"),
-        pytest.param({"messages": [{"role": "system", "content": "x"}]}, "messages", f"messages[0].role: expected one of 'user', 'assistant', got 'system' {DOC}", id="a system role message"),
+        pytest.param({"metadata": {"user_id": USER, "session": "s"}}, "metadata", f"metadata.session: expected no such field (this object takes user_id), got a string of 1 character {DOC}", id="metadata beyond user_id"),
+        pytest.param({"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]}, "messages", f"messages[0].content[0].type: expected one of 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', got a string of 8 characters {DOC}", id="an undeclared content block"),
+        pytest.param({"messages": [{"role": "system", "content": "x"}]}, "messages", f"messages[0].role: expected one of 'user', 'assistant', got a string of 6 characters {DOC}", id="a system role message"),
         pytest.param({"max_tokens": None}, "max_tokens", f"'max_tokens' is required {DOC}", id="max_tokens missing"),
-        pytest.param({"thinking": {"type": "enabled"}}, "thinking", f"thinking.budget_tokens: expected a value (required), got None {DOC}", id="thinking without a budget"),
+        pytest.param({"thinking": {"type": "enabled"}}, "thinking", f"thinking.budget_tokens: expected a value (required), got null {DOC}", id="thinking without a budget"),
     ],
 )  # fmt: skip
 async def test_messages__outside_the_surface__400_naming_it_and_nothing_sent(

@@ -271,7 +271,7 @@ def _events(lines: list[str], event: str) -> list[dict[str, Any]]:
         pytest.param(
             '{"max_retention": 30}',
             "stored preferences do not parse ('max_retention' must be 'none', a duration like "
-            "'24h', '30d', '90d' or '2y', or 'unlimited' (got 30, a number with no unit: write "
+            "'24h', '30d', '90d' or '2y', or 'unlimited' (got an integer, a number with no unit: write "
             "the unit, like '30d' or '24h')): requests for this user are refused until their "
             "preferences are set again or deleted",
             id="a row that does not decode",
