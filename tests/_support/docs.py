@@ -24,7 +24,7 @@ README: Final = REPO / "README.md"
 DOCS: Final = REPO / "docs"
 
 FENCE: Final = re.compile(r"^( *)```(\w*)[^\n]*\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
-_NOTE: Final = re.compile(r"<!--\s*(.*?)\s*-->[ \t]*\n[ \t]*$", re.DOTALL)
+_NOTE: Final = re.compile(r"<!--\s*(.*?)\s*-->[ \t]*\n[ \t]*\Z", re.DOTALL)
 _LINK: Final = re.compile(r"(?<!!)\[[^\]\n]*\]\(([^)\s]+)\)")
 ELISION: Final = "…"
 
@@ -72,7 +72,7 @@ def blocks(page: Path) -> list[Block]:
     found = []
     for match in FENCE.finditer(text):
         before = text[: match.start()]
-        note = _NOTE.search(before[-400:])
+        note = _NOTE.search(before, before.rfind("<!--"))
         found.append(
             Block(
                 page=page,
