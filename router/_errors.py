@@ -3,6 +3,7 @@
 RouterError
 ├── CatalogError            the declared catalog (or a page) is invalid; nothing was loaded
 ├── ConfigError             settings or deployment configuration is invalid
+│   └── MissingExtra        (also ModuleNotFoundError) a part used without its extra installed
 ├── InvalidPreferences      (also ValueError) a preference field does not parse
 ├── InvalidRequest          (also ValueError) the caller's arguments cannot be routed as given
 │   └── IdentifierInRequest the user id is in a field the router cannot scrub; nothing was sent
@@ -98,6 +99,37 @@ class ConfigError(RouterError):
     metric_reason = None
 
 
+class MissingExtra(ConfigError, ModuleNotFoundError):
+    """A part of policy-router is used without the extra that installs its dependencies."""
+
+    http_status = 500
+    error_code = "misconfigured"
+    openai_type = "server_error"
+    anthropic_type = "api_error"
+    litellm_class = None
+    metric_outcome = "failed"
+    metric_reason = None
+
+    def __init__(self, extra: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs the '{extra}' extra: pip install 'policy-router[{extra}]'")
+
+
+def require_extra(extra: str, what: str, *modules: str) -> None:
+    """MissingExtra unless every one of ``modules`` is installed (found, not imported)."""
+    if not all(installed(m) for m in modules):
+        raise MissingExtra(extra, what)
+
+
+def installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module set to None
+        return False
+
+
 class InvalidPreferences(RouterError, ValueError):
     """A preference field does not parse. The message names the field, the value and what is accepted."""
 
@@ -161,7 +193,8 @@ def _sized(name: object) -> str:
 
 
 class UnknownModel(RouterError, LookupError):
-    """No model of the catalog has that display name, alias or slug."""
+    """No model of the catalog has that name. ``suggestions`` are the closest catalog names;
+    the message never repeats the caller's text (``name`` keeps it for the caller)."""
 
     http_status = 404
     error_code = "model_not_found"
@@ -171,17 +204,22 @@ class UnknownModel(RouterError, LookupError):
     metric_outcome = "refused"
     metric_reason = "unknown_model"
 
-    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+    def __init__(
+        self, name: str, suggestions: Sequence[str] = (), *, reason: str | None = None
+    ) -> None:
         self.name = name
-        hint = f"; known models include {', '.join(known[:5])}" if known else ""
-        super().__init__(
-            f"unknown model ({_sized(name)}): name a model of the catalog by display name, alias or slug "
-            f"(see 'policy-router models'){hint}"
+        self.suggestions = tuple(suggestions)
+        why = reason or (
+            "name a model of the catalog by display name, alias, slug, a provider's model id, "
+            "or a litellm model string such as 'openai/gpt-4.1' (see 'policy-router models')"
         )
+        hint = f"; closest catalog names: {', '.join(self.suggestions)}" if suggestions else ""
+        super().__init__(f"unknown model ({_sized(name)}): {why}{hint}")
 
 
 class UnknownProvider(RouterError, LookupError):
-    """No provider of the catalog has that display name or slug."""
+    """No provider of the catalog has that display name or slug. The message names the field
+    (``field``, where known) and the closest providers, never the caller's text."""
 
     http_status = 400
     error_code = "invalid_value"
@@ -191,11 +229,23 @@ class UnknownProvider(RouterError, LookupError):
     metric_outcome = "refused"
     metric_reason = "invalid_preferences"
 
-    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        known: Sequence[str] = (),
+        *,
+        field: str | None = None,
+        suggestions: Sequence[str] = (),
+    ) -> None:
         self.name = name
-        hint = f" (known: {', '.join(known)})" if known else ""
+        self.field = field
+        self.suggestions = tuple(suggestions)
+        where = f" in {field!r}" if field else ""
+        close = f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
+        listed = f" (known: {', '.join(known)})" if known else ""
         super().__init__(
-            f"unknown provider ({_sized(name)}): name a provider by display name or slug{hint}"
+            f"unknown provider{where} ({_sized(name)}): name a provider by display name or "
+            f"slug{close}{listed}"
         )
 
 
@@ -369,6 +419,7 @@ class UpstreamFailure(RouterError):
         provider: str,
         retry_after: float | None = None,
     ) -> None:
+        self.retry_after = retry_after  # seconds the provider asked to wait, if it said
         self.kind = kind
         self.status_code = status_code
         self.provider = provider

@@ -23,7 +23,7 @@ from router._core.preferences import Preferences
 from router._core.pseudonym import Pseudonymizer
 from router._errors import ConfigError
 from router._observe.metrics import Metrics
-from router._pipeline.loaded import Loaded, ModelAvailability, read
+from router._pipeline.loaded import Loaded, ModelAvailability, offline_when_unconfigured, read
 from router._pipeline.loops import LoopThread, sync_result
 from router._pipeline.pipeline import Pipeline
 from router._pipeline.user_preferences import UserPreferences
@@ -84,6 +84,7 @@ class PolicyRouter:
             )
         settings = settings or Settings(**overrides)
         catalog, deployment = read(settings)
+        settings = offline_when_unconfigured(settings, catalog, deployment)
         return cls(
             catalog=catalog,
             deployment=deployment,

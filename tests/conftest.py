@@ -40,6 +40,16 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("POLICY_ROUTER_DATA_DIR", str(tmp_path / "data"))
     # Provider calls on httpx, where respx sees them (production's default is aiohttp).
     monkeypatch.setenv("POLICY_ROUTER_TRANSPORT", "httpx")
+    # One send per route: the suite's failover tests count sends route by route. Resends on
+    # the same route, at their default of 2, have their own tests (tests/pipeline/test_resend.py),
+    # which set this back with the `resending` fixture.
+    monkeypatch.setenv("POLICY_ROUTER_RESENDS", "0")
+
+
+@pytest.fixture
+def resending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resends as a user gets them: the setting's default (2)."""
+    monkeypatch.delenv("POLICY_ROUTER_RESENDS")
 
 
 @pytest.fixture(autouse=True)

@@ -87,21 +87,26 @@ def test_catalog_error__counts_several_problems() -> None:
     assert str(error) == "the catalog is invalid (2 problems):\n  - first\n  - second"
 
 
-def test_unknown_model__names_the_model_what_to_do_and_at_most_five_known() -> None:
-    error = UnknownModel("GPT 9", ["a", "b", "c", "d", "e", "f"])
+def test_unknown_model__says_what_to_do_and_the_closest_names_never_the_callers_text() -> None:
+    error = UnknownModel("GPT 9", ["GPT 5", "GPT 4.1"])
     assert error.name == "GPT 9"
+    assert error.suggestions == ("GPT 5", "GPT 4.1")
     assert str(error) == (
-        "unknown model (a name of 5 characters): name a model of the catalog by display name, alias or slug "
-        "(see 'policy-router models'); known models include a, b, c, d, e"
+        "unknown model (a name of 5 characters): name a model of the catalog by display name, "
+        "alias, slug, a provider's model id, or a litellm model string such as "
+        "'openai/gpt-4.1' (see 'policy-router models'); closest catalog names: GPT 5, GPT 4.1"
     )
     assert str(UnknownModel("GPT 9")).endswith("(see 'policy-router models')")
+    assert "GPT 9" not in str(UnknownModel("GPT 9", reason="why"))
 
 
-def test_unknown_provider__names_the_provider_and_every_known_one() -> None:
-    error = UnknownProvider("gogle", ["google", "groq"])
+def test_unknown_provider__names_the_field_the_closest_and_every_known_one() -> None:
+    error = UnknownProvider("gogle", ["google", "groq"], field="deny_providers",
+                            suggestions=["google"])  # fmt: skip
     assert error.name == "gogle"
     assert str(error) == (
-        "unknown provider (a name of 5 characters): name a provider by display name or slug (known: google, groq)"
+        "unknown provider in 'deny_providers' (a name of 5 characters): name a provider by display name or slug; "
+        "did you mean 'google'? (known: google, groq)"
     )
     assert str(UnknownProvider("gogle")) == (
         "unknown provider (a name of 5 characters): name a provider by display name or slug"
@@ -122,7 +127,7 @@ def test_policy_violation__names_each_rejected_provider_its_reasons_and_alternat
     )
     assert str(error) == (
         "no route of 'Grok 4' is allowed by the privacy policy "
-        "(xAI: retention 30 days exceeds max_retention 24 hours). "
+        "(xAI: it keeps API data for 30 days, but max_retention allows at most 24 hours). "
         "Models allowed under the same preferences: Gemini 2.5 Flash, Gemini 2.5 Pro."
     )
 

@@ -65,8 +65,9 @@ def _deep(levels: int) -> Any:
         ),
         pytest.param(
             {"metadata": {"k\ud800": "v"}}, "metadata",
-            "metadata key: expected valid Unicode text (no lone surrogate, such as \\ud800 in "
-            "JSON), got a string of 2 characters (see README, 'Accepted request surface')",
+            "metadata.{key#0}: expected a key of valid Unicode text (no lone surrogate, such as "
+            "\\ud800 in JSON), got a string of 2 characters (see README, 'Accepted request "
+            "surface')",
             id="a lone surrogate in a metadata key",
         ),
         pytest.param(
@@ -163,7 +164,7 @@ async def test_acompletion__a_request_id_holding_the_user_is_refused(
     ("arguments", "message"),
     [
         pytest.param({"timeout": "soon"}, "'timeout' must be a finite number of seconds for the whole call (got a string of 4 characters); an httpx.Timeout is not accepted: pass its total as a number", id="timeout"),
-        pytest.param({"num_retries": -3}, "'num_retries' must be a whole number of 0 or more (got a negative integer): how many more allowed routes to try after the first", id="num_retries"),
+        pytest.param({"num_retries": -3}, "'num_retries' must be a whole number of 0 or more (got a negative integer): how many times a transient failure is resent to the same route", id="num_retries"),
         pytest.param({"temperature": CONTENT}, "temperature: expected a number, got a string of 30 characters (see README, 'Accepted request surface')", id="a typed field"),
         pytest.param({"privacy": {"allow_training": CONTENT}}, "'allow_training' must be true or false (got a string of 30 characters)", id="privacy"),
     ],

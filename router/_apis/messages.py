@@ -14,7 +14,6 @@ preferences, then is removed or pseudonymised per route; ``metadata`` is never f
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -33,6 +32,7 @@ from router._errors import (
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
 from router._upstream import messages as translation
+from router._upstream.sse import json_event, relay
 
 if TYPE_CHECKING:
     from router._pipeline.pipeline import Pipeline
@@ -122,23 +122,32 @@ def _hint(pipeline: Pipeline, model: str) -> str:
     """The catalog slug of ``model`` for the adapter's per-model choices; an unknown model is
     refused (and audited) by the router itself."""
     try:
-        return pipeline.catalog.model(model).slug
+        return pipeline.loaded.named(model).model.slug
     except (UnknownModel, LookupError):
         return model
 
 
-async def sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """Anthropic's SSE: ``event: <type>`` and ``data: <json>``, a ``ping`` after
-    ``message_start``, as Anthropic sends it. A failure raises from the iteration."""
+def sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Anthropic's SSE, ``event: <type>`` and ``data: <json>``; a failure raises from the
+    iteration, and ``events`` is closed however it ends (router/_upstream/sse.py, ``relay``)."""
+    return relay(with_pings(events), event_bytes, _unreachable, catch=())
+
+
+async def with_pings(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """``events``, with a ``ping`` after ``message_start``, as Anthropic sends it; ``events``
+    is closed when this is."""
     try:
         async for event in events:
-            yield event_bytes(event)
+            yield event
             if event.get("type") == "message_start":
-                yield event_bytes({"type": "ping"})
+                yield {"type": "ping"}
     finally:
         await cast(Any, events).aclose()
 
 
 def event_bytes(event: Mapping[str, Any]) -> bytes:
-    data = json.dumps(event, separators=(",", ":"))
-    return f"event: {event.get('type', 'message')}\ndata: {data}\n\n".encode()
+    return json_event(event, str(event.get("type", "message")))
+
+
+def _unreachable(exc: BaseException) -> bytes:  # pragma: no cover - relay catches nothing here
+    raise exc

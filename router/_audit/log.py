@@ -110,11 +110,12 @@ class AuditLog:
         sink that keeps nothing)."""
         from router._config.keyfile import audit_key
 
+        records, checkpoints = settings.resolved_audit()
         return cls(
-            settings.audit if sink is None else sink,
+            records if sink is None else sink,
             copy_to=copy_to,
             key=audit_key(settings),
-            checkpoint=_checkpoint_target(settings.audit_checkpoint) if checkpoint else None,
+            checkpoint=_checkpoint_target(checkpoints) if checkpoint else None,
             checkpoint_every=settings.audit_checkpoint_every,
             checkpoint_seconds=settings.audit_checkpoint_seconds,
             retention=settings.audit_retention_duration(),

@@ -153,15 +153,24 @@ def report(records: Iterable[dict[str, Any]], catalogs: Catalogs) -> dict[str, A
     requests: set[str] = set()
     refused = 0
     times: list[str] = []
+    refusals: Counter[str] = Counter()
+    rejections: dict[str, list[str]] = {}  # request id -> why its decision rejected routes
+    refused_ids: list[tuple[str, str]] = []  # (request id, refusal class)
+    days: dict[str, str] = {}  # request id -> the day of its first record
     for record in records:
         seen = cast(Searched, record)
         ts = str(seen.get("ts", ""))
         times.append(ts)
         event = seen.get("event")
+        if event in ("route.decision", "route.refused", "route.attempt"):
+            days.setdefault(str(seen.get("request_id")), ts[:10])
         if event == "route.decision":
             requests.add(str(seen.get("request_id")))
+            rejections[str(seen.get("request_id"))] = _rejection_reasons(record)
         elif event == "route.refused":
             refused += 1
+            refusals[str(seen.get("reason"))] += 1
+            refused_ids.append((str(seen.get("request_id")), str(seen.get("reason"))))
         elif event == "route.attempt":
             attempt = cast(RouteAttempt, record)
             use = uses[(str(attempt.get("route")), str(attempt.get("catalog_version")))]
@@ -179,7 +188,39 @@ def report(records: Iterable[dict[str, Any]], catalogs: Catalogs) -> dict[str, A
         "providers": sorted({row["provider"] for row in rows}),
         "catalog_versions": sorted({row["catalog_version"] for row in rows}),
         "routes": rows,
+        "refusals": _refusals(refusals, refused_ids, rejections),
+        "per_day": _per_day(days, {request_id for request_id, _ in refused_ids}),
     }
+
+
+def _per_day(days: dict[str, str], refused: set[str]) -> dict[str, dict[str, int]]:
+    """Requests per day (of their first record): ``sent`` to a provider, or ``refused``."""
+    counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for request_id, day in days.items():
+        counts[day]["refused" if request_id in refused else "sent"] += 1
+    return {day: dict(counts[day]) for day in sorted(counts)}
+
+
+def _rejection_reasons(decision: dict[str, Any]) -> list[str]:
+    return [
+        str(reason)
+        for candidate in decision.get("candidates", ())
+        for reason in candidate.get("reasons", ())
+    ]
+
+
+def _refusals(
+    counts: Counter[str], refused: list[tuple[str, str]], rejections: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """Each kind of refusal (the error's class) with its count and, for a refusal by the
+    policy, why its decision rejected each route (catalog facts, never the request's text)."""
+    why: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for request_id, kind in refused:
+        why[kind].update(rejections.get(request_id, ()))
+    return [
+        {"reason": kind, "count": count, "rejection_reasons": dict(why[kind].most_common())}
+        for kind, count in counts.most_common()
+    ]
 
 
 def _row(key: str, version: str, use: _RouteUse, catalogs: Catalogs) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from router._config.sources import (
 )
 from router._core.duration import Duration
 from router._core.preferences import FIELDS, Preferences
+from router._core.resend import DEFAULT_RESENDS
 from router._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -253,9 +254,11 @@ class Settings(BaseSettings):
     org: PrivacyFields = Field(default_factory=PrivacyFields)
     provider_priority: list[str] = Field(default_factory=list)
     pseudonym_key: SecretStr | None = None
-    audit: str = "stdout"
+    # Unset: ``serve`` writes to stdout and stderr (``serving``), the library to files in the
+    # data directory, never to the application's own output (``resolved_audit``).
+    audit: str | None = None
     audit_key: SecretStr | None = None
-    audit_checkpoint: str = "stderr"
+    audit_checkpoint: str | None = None
     audit_checkpoint_every: int = Field(default=1000, gt=0)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
     # Rotated audit files older than this are dropped, each after a cut point (README: Audit log)
@@ -265,6 +268,9 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     offline: bool = False
     timeout: float = Field(default=60.0, gt=0)
+    # Resends of a transient failure (timeout, connection, 429, 5xx) to the same route before
+    # failing over, as the openai SDK's max_retries; a library caller's max_retries overrides.
+    resends: int = Field(default=DEFAULT_RESENDS, ge=0, le=10)
     transport: Literal["httpx", "aiohttp"] = "aiohttp"
     server: ServerSettings = Field(default_factory=ServerSettings)
 
@@ -349,6 +355,27 @@ class Settings(BaseSettings):
         from platformdirs import user_data_dir
 
         return Path(user_data_dir("policy-router", appauthor=False))
+
+    def resolved_audit(self) -> tuple[str, str]:
+        """Where audit records and checkpoints go: as set, else ``audit.jsonl`` and
+        ``audit-checkpoints.jsonl`` in the data directory (the library's default)."""
+        folder = self.resolved_data_dir()
+        return (
+            self.audit or str(folder / "audit.jsonl"),
+            self.audit_checkpoint or str(folder / "audit-checkpoints.jsonl"),
+        )
+
+    def serving(self) -> Settings:
+        """These settings as ``serve`` runs them: audit records to stdout and checkpoints to
+        stderr unless set (a service's log collector reads them there), and ``offline`` as set,
+        never guessed (a proxy with no credentials answers 503, not litellm's mock)."""
+        return self.model_copy(
+            update={
+                "audit": self.audit or "stdout",
+                "audit_checkpoint": self.audit_checkpoint or "stderr",
+                "offline": self.offline,
+            }
+        )
 
     def resolved_store_url(self) -> str:
         """The preference store URL; default a SQLite file in the user's data directory."""

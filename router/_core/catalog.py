@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from router._core.duration import UNLIMITED, Duration
-from router._errors import UnknownModel, UnknownProvider
+from router._errors import UnknownProvider
 
 
 class UserIdentifier(StrEnum):
@@ -212,14 +212,22 @@ class Catalog:
         """The model with this display name (any case), alias, slug or provider id."""
         found = self._models_by_name.get(fold(name))
         if found is None:
-            raise UnknownModel(name, [m.name for m in self.models])
+            from router._core.names import unknown_model
+
+            raise unknown_model(self, name)
         return found
 
-    def provider(self, name: str) -> Provider:
-        """The provider with this display name (any case) or slug."""
+    def provider(self, name: str, *, field: str | None = None) -> Provider:
+        """The provider with this display name (any case) or slug; ``field`` names where an
+        unknown one was given (``allow_providers``, ...), for the error."""
         found = self._providers_by_name.get(fold(name))
         if found is None:
-            raise UnknownProvider(name, [p.slug for p in self.providers])
+            from router._core.names import closest
+
+            slugs = [p.slug for p in self.providers]
+            names = {n: p.slug for p in self.providers for n in (p.slug, p.name)}
+            close = [names[n] for n in closest(name, names, n=2)]
+            raise UnknownProvider(name, slugs, field=field, suggestions=list(dict.fromkeys(close)))
         return found
 
     def routes_of(self, model: Model | str) -> tuple[Route, ...]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from router._core.catalog import Catalog, Model, Route, fold
+from router._core.duration import Duration
 from router._core.preferences import Preferences
 
 log = logging.getLogger("router.decision")
@@ -76,7 +77,7 @@ def decide(
         return _decide(model, routes, preferences, unavailable or {}, priority, dropped or {})
     except Exception as exc:  # fail closed: an error while deciding refuses, logged
         log.exception("decision failed for %s; every route rejected", model.slug)
-        reason = f"could not be checked ({type(exc).__name__}); refused to be safe"
+        reason = f"it could not be checked ({type(exc).__name__}), so it is refused to be safe"
         rejected = tuple(Rejection(r, (reason,)) for r in routes)
         return Decision(model, preferences, (), rejected)
 
@@ -100,8 +101,8 @@ def _decide(
         if lost and preferences.require_parameters:
             reasons = (
                 *reasons,
-                f"would drop {', '.join(lost)}: not supported by this route "
-                "(require_parameters is true)",
+                f"it would drop {', '.join(lost)}, which it does not support, "
+                "and require_parameters is true",
             )
         if reasons:
             rejected.append(Rejection(route, reasons))
@@ -114,51 +115,65 @@ def _decide(
 
 
 def reasons_against(route: Route, preferences: Preferences) -> tuple[str, ...]:
-    """Why the preferences forbid this route; empty when they allow it."""
+    """Why the preferences forbid this route, each reason a sentence; empty when they allow it."""
     policy = route.policy
     reasons: list[str] = []
     limit = preferences.max_retention
     retention = policy.effective_retention
     if limit is not None and retention > limit:
         stated = "" if policy.retention is not None else " (not stated in the catalog)"
-        reasons.append(
-            f"retention {retention.describe()}{stated} exceeds max_retention {limit.describe()}"
-        )
+        reasons.append(f"it keeps API data {_kept(retention)}{stated}, {_allows(limit)}")
     if preferences.allow_flagged_retention is False:
         flagged = policy.effective_flagged_retention
         ceiling = retention if limit is None else min(limit, retention)
         if flagged > ceiling:
             reasons.append(
-                f"flagged content kept {flagged.describe()}, longer than {ceiling.describe()} "
-                "(allow_flagged_retention is false)"
+                f"it keeps flagged content {_kept(flagged)}, longer than "
+                f"{ceiling.describe() if ceiling.seconds else 'not at all'}, "
+                "and allow_flagged_retention is false"
             )
     if preferences.allow_training is False and policy.trains:
-        what = "trains" if policy.trains_on_api_data else "may train (not stated in the catalog)"
-        reasons.append(f"{what} on API data (allow_training is false)")
+        what = (
+            "trains on API data"
+            if policy.trains_on_api_data
+            else "may train on API data (not stated in the catalog)"
+        )
+        reasons.append(f"it {what}, and allow_training is false")
     reasons.extend(_provider_reasons(route, preferences))
     return tuple(reasons)
+
+
+def _kept(duration: Duration) -> str:
+    """'for 30 days', 'with no time limit' (a retention a route has, never 0 here)."""
+    return "with no time limit" if duration.is_unlimited else f"for {duration.describe()}"
+
+
+def _allows(limit: Duration) -> str:
+    if limit.seconds == 0:
+        return "but max_retention allows no storage"
+    return f"but max_retention allows at most {limit.describe()}"
 
 
 def _provider_reasons(route: Route, preferences: Preferences) -> list[str]:
     names = {fold(route.provider.slug), fold(route.provider.name)}
     reasons = []
     if names & preferences.deny_providers:
-        reasons.append(f"provider {route.provider.name} is denied (deny_providers)")
+        reasons.append(f"provider {route.provider.name} is listed in deny_providers")
     allow = preferences.allow_providers
     if allow is not None and not names & allow:
-        reasons.append(f"provider {route.provider.name} is not in allow_providers")
+        reasons.append(f"provider {route.provider.name} is not listed in allow_providers")
     return reasons
 
 
 def canonical(catalog: Catalog, preferences: Preferences) -> Preferences:
     """Provider names replaced by the catalog's slugs; an unknown one raises UnknownProvider."""
 
-    def slugs(names: frozenset[str]) -> frozenset[str]:
-        return frozenset(catalog.provider(n).slug for n in names)
+    def slugs(names: frozenset[str], field: str) -> frozenset[str]:
+        return frozenset(catalog.provider(n, field=field).slug for n in names)
 
     allow = preferences.allow_providers
     return replace(
         preferences,
-        allow_providers=None if allow is None else slugs(allow),
-        deny_providers=slugs(preferences.deny_providers),
+        allow_providers=None if allow is None else slugs(allow, "allow_providers"),
+        deny_providers=slugs(preferences.deny_providers, "deny_providers"),
     )

@@ -27,13 +27,18 @@ from router._core.surface import (
     _named,
     _privacy,
     boolean,
+    did_you_mean,
     either,
     integer,
+    json_schema,
     list_of,
+    nonempty,
     number,
     obj,
     one_of,
     opaque,
+    schema_of,
+    shape_of,
     string,
 )
 
@@ -58,7 +63,9 @@ def _tagged(shape: str, shapes: Mapping[str, Check]) -> Check:
     """An object whose ``type`` picks its shape; any other type is refused by name.
     ``shape`` is what the README's table shows."""
 
-    @_named(shape)
+    unique = list({id(c): c for c in shapes.values()}.values())
+
+    @_named(shape, {"anyOf": [schema_of(c) for c in unique]})
     def check(value: Any, path: str) -> Any:
         kind = value.get("type") if isinstance(value, Mapping) else None
         chosen = shapes.get(kind) if isinstance(kind, str) else None
@@ -71,7 +78,7 @@ def _tagged(shape: str, shapes: Mapping[str, Check]) -> Check:
 
 _CACHE_CONTROL = obj({"type": one_of("ephemeral"), "ttl": one_of("5m", "1h")}, required=("type",))
 _TEXT = obj(
-    {"type": one_of("text"), "text": string, "cache_control": _CACHE_CONTROL},
+    {"type": one_of("text"), "text": nonempty, "cache_control": _CACHE_CONTROL},
     required=("type", "text"),
 )
 _IMAGE_SOURCE = _tagged(
@@ -81,11 +88,11 @@ _IMAGE_SOURCE = _tagged(
             {
                 "type": one_of("base64"),
                 "media_type": one_of("image/jpeg", "image/png", "image/gif", "image/webp"),
-                "data": string,
+                "data": nonempty,  # an empty image is dropped in translation
             },
             required=("type", "media_type", "data"),
         ),
-        "url": obj({"type": one_of("url"), "url": string}, required=("type", "url")),
+        "url": obj({"type": one_of("url"), "url": nonempty}, required=("type", "url")),
     },
 )
 _IMAGE = obj(
@@ -132,12 +139,62 @@ _BLOCKS: Final[Mapping[str, Check]] = {
 
 
 _block = _tagged(" \\| ".join(f"{kind} block" for kind in _BLOCKS), _BLOCKS)
+# The blocks each role's message may hold, as Anthropic defines them; a message must say
+# something besides thinking (litellm's translation to chat drops what a role cannot send,
+# and a message of nothing else would leave nothing to send).
+_BY_ROLE: Final = {
+    "user": ("text", "image", "tool_result"),
+    "assistant": ("text", "tool_use", "thinking", "redacted_thinking"),
+}
 
 
-_MESSAGE = obj(
-    {"role": one_of("user", "assistant"), "content": either(string, list_of(_block))},
-    required=("role", "content"),
+def _message_of(role: str) -> Check:
+    kinds = _BY_ROLE[role]
+    blocks = list_of(_block, min_items=1)
+    saying = tuple(k for k in kinds if not k.endswith("thinking"))
+    schema = {
+        "type": "array",
+        "items": {"anyOf": [schema_of(_BLOCKS[k]) for k in kinds]},
+        "minItems": 1,
+        "contains": {"anyOf": [schema_of(_BLOCKS[k]) for k in saying]},
+    }
+
+    @_named(shape_of(blocks), schema)
+    def content(value: Any, path: str) -> Any:
+        checked = blocks(value, path)
+        for i, block in enumerate(checked):
+            if block["type"] not in kinds:
+                where = f"{path}[{i}].type"
+                raise _Bad(
+                    where,
+                    f"one of {', '.join(map(repr, kinds))} in a {role} message",
+                    block["type"],
+                )
+        if not any(b["type"] in saying for b in checked):
+            raise _Bad(path, f"a list with at least one {' or '.join(saying)} block", value)
+        return checked
+
+    # Anthropic refuses empty text
+    return obj(
+        {"role": one_of(role), "content": either(nonempty, content)}, required=("role", "content")
+    )
+
+
+_MESSAGES_BY_ROLE: Final = {role: _message_of(role) for role in _BY_ROLE}
+
+
+@_named(
+    "{role: `user` \\| `assistant`, content: string \\| [" + shape_of(_block) + "]}",
+    {"anyOf": [schema_of(c) for c in _MESSAGES_BY_ROLE.values()]},
 )
+def _any_message(value: Any, path: str) -> Any:
+    role = value.get("role") if isinstance(value, Mapping) else None
+    check = _MESSAGES_BY_ROLE.get(role) if isinstance(role, str) else None
+    if check is None:
+        if not isinstance(value, Mapping):
+            raise _Bad(path, "an object", value)
+        raise _Bad(f"{path}.role", "one of 'user', 'assistant'", role)
+    return check(value, path)
 
 
 @_named("{name, description, input_schema, cache_control} (custom tools only)")
@@ -161,11 +218,12 @@ _CUSTOM_TOOL = obj(
         "type": one_of("custom"),
         "name": string,
         "description": string,
-        "input_schema": opaque,
+        "input_schema": json_schema,
         "cache_control": _CACHE_CONTROL,
     },
     required=("name", "input_schema"),
 )
+_tool.schema = schema_of(_CUSTOM_TOOL)  # type: ignore[attr-defined]
 _CHOOSE = obj(
     {"type": one_of("auto", "any", "none"), "disable_parallel_tool_use": boolean},
     required=("type",),
@@ -201,8 +259,8 @@ def _p(name: str, check: Check, handling: str = "forwarded") -> Param:
 MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
-        _p("model", string, "resolved in the catalog (display name, alias or slug): any catalog model"),
-        _p("messages", list_of(_MESSAGE, min_items=1), "translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
+        _p("model", nonempty, "resolved in the catalog (display name, alias or slug): any catalog model"),
+        _p("messages", list_of(_any_message, min_items=1), "translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
         _p("max_tokens", integer, "required, as Anthropic requires; forwarded"),
         _p("system", either(string, list_of(_TEXT)), "translated to a system message"),
         _p("metadata", obj({"user_id": string}), "user_id: the end user unless X-Router-User names one; never forwarded (the end user is, scrubbed per route)"),
@@ -217,8 +275,8 @@ MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
     )
 }  # fmt: skip
-_REQUIRED: Final = ("model", "messages", "max_tokens")
-_REQUIRED_TO_COUNT: Final = ("model", "messages")  # count_tokens takes no max_tokens
+REQUIRED: Final = ("model", "messages", "max_tokens")
+REQUIRED_TO_COUNT: Final = ("model", "messages")  # count_tokens takes no max_tokens
 
 
 def refusal(name: str) -> str:
@@ -228,7 +286,8 @@ def refusal(name: str) -> str:
         return f"{name!r} is not accepted: {reason}; remove it ({_DOC})"
     return (
         f"unsupported field {named(name)}: the router accepts the Messages fields "
-        f"{', '.join(MESSAGES_PARAMETERS)} only; remove it ({_DOC})"
+        f"{', '.join(MESSAGES_PARAMETERS)} only; remove it"
+        f"{did_you_mean(name, MESSAGES_PARAMETERS)} ({_DOC})"
     )
 
 
@@ -237,16 +296,16 @@ def check_messages(request: Mapping[str, Any], *, counting: bool = False) -> dic
     ``counting``: a count_tokens request, which needs no ``max_tokens``."""
     out: dict[str, Any] = {}
     for name, value in request.items():
+        if value is None:  # absent, as litellm reads it
+            continue
         param = MESSAGES_PARAMETERS.get(name)
         if param is None:
             raise SurfaceError(name, refusal(name))
-        if value is None:
-            continue
         try:
             out[name] = param.check(value, name)
         except _Bad as bad:
             raise SurfaceError(name, _message(bad)) from None
-    missing = [n for n in (_REQUIRED_TO_COUNT if counting else _REQUIRED) if n not in out]
+    missing = [n for n in (REQUIRED_TO_COUNT if counting else REQUIRED) if n not in out]
     if missing:
         raise SurfaceError(missing[0], f"{missing[0]!r} is required ({_DOC})")
     return out

@@ -20,30 +20,36 @@ from typing import Any, Final
 
 from router._core.redact import named
 from router._core.surface import (
+    BOOKKEEPING,
     Check,
     Param,
     SurfaceError,
     _Bad,
     _count,
-    _metadata,
     _named,
     _plain,
     _privacy,
     _seconds,
+    accepted,
     boolean,
     check_arguments,
+    did_you_mean,
+    either,
     integer,
+    json_schema,
     library_only,
     list_of,
+    nonempty,
     number,
     obj,
     one_of,
     opaque,
+    schema_of,
     steering,
     string,
 )
 
-__all__ = ["RESPONSES", "check_responses"]
+__all__ = ["REQUIRED", "RESPONSES", "check_responses"]
 
 _DOC: Final = "see README, 'Responses API'"
 _KEPT: Final = (
@@ -99,7 +105,7 @@ _MESSAGE_ITEM = obj(
     {
         "type": one_of("message"),
         "role": one_of("user", "assistant", "system", "developer"),
-        "content": opaque,
+        "content": either(string, list_of(opaque)),  # text, or content parts
         "id": string,
         "status": _STATUS,
     },
@@ -120,7 +126,7 @@ _OUTPUT_ITEM = obj(
     {
         "type": one_of("function_call_output"),
         "call_id": string,
-        "output": opaque,
+        "output": either(string, list_of(opaque)),  # text, or content parts
         "id": string,
         "status": _STATUS,
     },
@@ -136,7 +142,7 @@ _BY_TYPE: Final[Mapping[str, Check]] = {
 @_named(
     "{type: `message`, role, content, id, status} \\| {type: `function_call`, call_id, name, "
     "arguments, id, status} \\| {type: `function_call_output`, call_id, output, id, status}",
-    {"type": "object"},
+    {"anyOf": [schema_of(c) for c in _BY_TYPE.values()]},
 )
 def _item(value: Any, path: str) -> Any:
     value = _plain(value)
@@ -157,7 +163,10 @@ def _item(value: Any, path: str) -> Any:
     return check(value, path)
 
 
-@_named("string \\| [input item]", {"anyOf": [{"type": "string"}, {"type": "array"}]})
+@_named(
+    "string \\| [input item]",
+    {"anyOf": [{"type": "string"}, {"type": "array", "items": schema_of(_item), "minItems": 1}]},
+)
 def _input(value: Any, path: str) -> Any:
     if isinstance(value, str):
         return value
@@ -183,7 +192,7 @@ _FUNCTION_TOOL = obj(
         "type": one_of("function"),
         "name": string,
         "description": string,
-        "parameters": opaque,
+        "parameters": json_schema,
         "strict": boolean,
     },
     required=("type", "name"),
@@ -191,8 +200,8 @@ _FUNCTION_TOOL = obj(
 
 
 @_named(
-    "{type: `function`, name: string, description: string, parameters: any (content), strict: boolean}",
-    {"type": "object"},
+    "{type: `function`, name: string, description: string, parameters: object (a JSON Schema), strict: boolean}",
+    schema_of(_FUNCTION_TOOL),
 )
 def _tool(value: Any, path: str) -> Any:
     value = _plain(value)
@@ -212,7 +221,10 @@ def _tool(value: Any, path: str) -> Any:
 _TOOL_CHOICE: Final = obj({"type": one_of("function"), "name": string}, required=("type", "name"))
 
 
-@_named("`none` \\| `auto` \\| `required` \\| {type: `function`, name: string}", {})
+@_named(
+    "`none` \\| `auto` \\| `required` \\| {type: `function`, name: string}",
+    {"anyOf": [schema_of(one_of("none", "auto", "required")), schema_of(_TOOL_CHOICE)]},
+)
 def _tool_choice(value: Any, path: str) -> Any:
     if isinstance(value, str):
         return one_of("none", "auto", "required")(value, path)
@@ -235,6 +247,50 @@ _TEXT: Final = obj(
 )
 
 
+# ``include`` asks for extra output. A value is accepted where it keeps the retention promise
+# (nothing is kept at the provider to serve it), refused with the reason otherwise.
+INCLUDE_ACCEPTED: Final = (
+    # OpenAI documents it for stateless use (store: false, zero data retention): the caller
+    # holds the encrypted reasoning, the provider keeps nothing.
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",  # the answer's own token probabilities
+    "message.input_image.image_url",  # the caller's own input, handed back
+)
+_BUILT_IN: Final = (
+    "is the output of a built-in tool, and built-in tools are refused: they run at the "
+    "provider (searching the web, reading files or vector stores kept there, running code, "
+    "driving a computer), beyond what the catalog declares for the route"
+)
+INCLUDE_REFUSED: Final[Mapping[str, str]] = {
+    "web_search_call.action.sources": _BUILT_IN,
+    "web_search_call.results": _BUILT_IN,
+    "code_interpreter_call.outputs": _BUILT_IN,
+    "computer_call_output.output.image_url": _BUILT_IN,
+    "file_search_call.results": _BUILT_IN,
+}
+
+
+@_named(
+    "[" + " \\| ".join(f"`{v}`" for v in INCLUDE_ACCEPTED) + "]",
+    {"type": "array", "items": {"type": "string", "enum": list(INCLUDE_ACCEPTED)}},
+)
+def _include(value: Any, path: str) -> Any:
+    """The accepted extras; a refused one names its reason, an unknown one the closest."""
+    items = list_of(string)(value, path)
+    for i, item in enumerate(items):
+        if item in INCLUDE_ACCEPTED:
+            continue
+        reason = INCLUDE_REFUSED.get(item)
+        if reason is not None:
+            raise SurfaceError("include", f"{path}[{i}]: {item!r} {reason}; leave it out")
+        raise SurfaceError(
+            "include",
+            f"{path}[{i}]: not an include value the router accepts (it accepts "
+            f"{', '.join(INCLUDE_ACCEPTED)}){did_you_mean(item, INCLUDE_ACCEPTED)} ({_DOC})",
+        )
+    return items
+
+
 def _p(name: str, check: Check, handling: str, **where: bool) -> Param:
     return Param(name, check, handling, **where)
 
@@ -245,14 +301,13 @@ _REFUSED: Final = "refused: state kept at the provider"
 RESPONSES: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
-        _p("model", string, "resolved in the catalog (display name, alias or slug)"),
+        _p("model", nonempty, "resolved in the catalog (display name, alias or slug)"),
         _p("input", _input, "translated to chat messages by litellm, then routed like chat"),
         _p("instructions", string, "the first message, as system"),
         _p("stream", boolean, "Responses events; failover only before the first"),
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
         _p("safety_identifier", string, _SCRUBBED),
         _p("prompt_cache_key", string, _SCRUBBED),
-        _p("metadata", _metadata, "user-like keys and values equal to the user id are identifiers: removed or pseudonymised per route, as in chat"),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
         _p("store", _false_only(STORE_REFUSED), "only false; the router sends store: false to OpenAI and Azure"),
         _p("background", _false_only(BACKGROUND_REFUSED), "only false"),
@@ -266,11 +321,16 @@ RESPONSES: Final[Mapping[str, Param]] = {
         _p("parallel_tool_calls", boolean, "forwarded"),
         _p("text", _TEXT, "its format sent as response_format"),
         _p("reasoning", obj({"effort": one_of("minimal", "low", "medium", "high")}), "its effort sent as reasoning_effort"),
-        _p("timeout", _seconds, "the deadline of the whole call, failover included", proxy=False),
-        _p("num_retries", _count, "retries across allowed routes (never litellm's own)", proxy=False),
-        _p("max_retries", _count, "as num_retries", proxy=False),
+        _p("include", _include, "extras that keep nothing at the provider are accepted (the chat path has none of them to return); built-in tools' outputs are refused"),
+        _p("timeout", _seconds, "the deadline of the whole call, resends and failover included", proxy=False),
+        _p("num_retries", _count, "litellm's retries of the whole call: added to max_retries' resends to the same route", proxy=False),
+        _p("max_retries", _count, "the openai SDK's resends: how many times a transient failure is resent to the same route (default 2)", proxy=False),
+        *BOOKKEEPING,
     )
 }  # fmt: skip
+
+
+REQUIRED: Final = ("model", "input")
 
 
 def _refusal(name: str, *, proxy: bool) -> str:
@@ -282,7 +342,8 @@ def _refusal(name: str, *, proxy: bool) -> str:
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
         f"unsupported argument {named(name)}: {where} the OpenAI Responses parameters of its "
-        f"accepted surface only; remove it ({_DOC})"
+        f"accepted surface only; remove it{did_you_mean(name, accepted(RESPONSES, proxy=proxy))}"
+        f" ({_DOC})"
     )
 
 

@@ -9,6 +9,12 @@ provider bodies and headers, so an argument the router has not reviewed never re
 Numbers must be finite everywhere, messages included (NaN and Infinity are not JSON and reach
 providers as non-standard tokens).
 
+An argument passed as ``None`` is absent, whatever its name, as litellm reads it. litellm's own
+bookkeeping (:data:`BOOKKEEPING`: cache controls, callback metadata, ``retry_strategy``, ...)
+is accepted with its shape and marked ``consumed``: the router drops it before forwarding
+(:data:`CONSUMED`); a new name is one more ``consumed(...)`` row. An unknown name is refused
+with the closest accepted name suggested.
+
 Pure: no I/O. ``check_request`` returns the arguments normalised (message objects as plain
 dicts, ``None`` values dropped) and raises :class:`SurfaceError` naming the argument, the
 place inside it, what was expected and what to do.
@@ -22,15 +28,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from router._core.names import closest
 from router._core.redact import key_at, kind, named
 
 __all__ = [
+    "BOOKKEEPING",
+    "CONSUMED",
+    "HARMLESS_HEADERS",
     "PARAMETERS",
+    "REQUIRED",
     "Param",
     "SurfaceError",
     "check_request",
+    "consumed",
     "markdown_table",
     "refusal",
+    "required",
     "schema_of",
 ]
 
@@ -139,6 +152,14 @@ def string(value: Any, path: str) -> Any:
     return value
 
 
+@_named("string", {"type": "string", "minLength": 1})
+def nonempty(value: Any, path: str) -> Any:
+    """A name (of a model), or text that must say something: a string, not empty."""
+    if not isinstance(value, str) or not value:
+        raise _Bad(path, "a string, not empty", value)
+    return string(value, path)  # valid Unicode
+
+
 @_named("any (content)")
 def opaque(value: Any, path: str) -> Any:
     """Any JSON value (message content, a JSON schema): its numbers finite, its text valid
@@ -150,6 +171,14 @@ def opaque(value: Any, path: str) -> Any:
             raise _Bad(path.split(".", 1)[0].split("[", 1)[0], _DEEP, bad.found) from None
         raise _Bad(path + "".join(reversed(bad.segments)), bad.expected, bad.found) from None
     return value
+
+
+@_named("object (a JSON Schema)", {"type": "object"})
+def json_schema(value: Any, path: str) -> Any:
+    """A JSON Schema: an object (its content is not read; only its numbers are checked)."""
+    if not isinstance(value, Mapping):
+        raise _Bad(path, "an object (a JSON Schema)", value)
+    return opaque(value, path)  # its numbers finite, its text valid Unicode, its depth bounded
 
 
 def one_of(*values: str) -> Check:
@@ -205,7 +234,7 @@ def obj(fields: Mapping[str, Check], *, required: Iterable[str] = ()) -> Check:
         {
             "type": "object",
             "properties": {
-                k: schema_of(c) if k in needed else _nullable(schema_of(c))
+                k: (schema_of(c) or _NOT_NULL) if k in needed else _nullable(schema_of(c))
                 for k, c in fields.items()
             },
             "required": list(needed),
@@ -258,6 +287,9 @@ def token_id(value: Any, path: str) -> Any:
     if not isinstance(value, str) or not value.isdigit() or not value.isascii():
         raise _Bad(path, "a token id (digits)", value)
     return value
+
+
+_NOT_NULL: Final = {"not": {"type": "null"}}  # a required field of any value: null is absence
 
 
 def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -374,7 +406,7 @@ _TOOL_CHOICE = either(
     one_of("none", "auto", "required"),
     obj({"type": one_of("function"), "function": obj({"name": string})}, required=("type",)),
 )
-_RESPONSE_FORMAT = obj(
+_RESPONSE_FORMAT_OBJECT = obj(
     {
         "type": one_of("text", "json_object", "json_schema"),
         "json_schema": obj(
@@ -384,6 +416,41 @@ _RESPONSE_FORMAT = obj(
     },
     required=("type",),
 )
+
+
+@_named(
+    shape_of(_RESPONSE_FORMAT_OBJECT) + " \\| a pydantic model class",
+    schema_of(_RESPONSE_FORMAT_OBJECT),
+)
+def _response_format(value: Any, path: str) -> Any:
+    """OpenAI's response_format, or a pydantic model class (or an instance of one): its
+    strict JSON schema, named after the class, as litellm and the openai SDK send it."""
+    model = value if isinstance(value, type) else type(value)
+    schema_fn = getattr(model, "model_json_schema", None)
+    if callable(schema_fn) and not isinstance(value, Mapping):
+        schema = _strict(schema_fn())
+        value = {
+            "type": "json_schema",
+            "json_schema": {"name": model.__name__, "schema": schema, "strict": True},
+        }
+    return _RESPONSE_FORMAT_OBJECT(value, path)
+
+
+def _strict(schema: Any) -> Any:
+    """A JSON schema in OpenAI's strict form (as the openai SDK's ``to_strict_json_schema``):
+    every object closed (``additionalProperties: false``) and all its properties required;
+    a null default left out."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items() if not (k == "default" and v is None)}
+    if out.get("type") == "object" or "properties" in out:
+        out.setdefault("additionalProperties", False)
+        out["required"] = list(out.get("properties", {}))
+    return out
+
+
 _LOCATION = obj(
     {
         "type": one_of("approximate"),
@@ -429,16 +496,56 @@ def _store(value: Any, path: str) -> Any:
     return value
 
 
-@_named(
-    "{string: string}, at most 16 keys",
-    {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 16},
-)
+@_named("object (any JSON)", {"type": "object"})
 def _metadata(value: Any, path: str) -> Any:
-    """OpenAI's metadata: up to 16 string keys with string values."""
-    checked = map_of(string, string)(value, path)
-    if len(checked) > 16:
-        raise _Bad(path, "at most 16 keys", value)
-    return checked
+    """OpenAI's chat metadata (string tags) or litellm's callback metadata (any JSON object,
+    nested ones included, as litellm.Router passes it): an object; consumed, never sent."""
+    value = _plain(value)
+    if not isinstance(value, Mapping):
+        raise _Bad(path, "an object", value)
+    return opaque(dict(value), path)
+
+
+@_named("object (any JSON)", {"type": "object"})
+def _any_object(value: Any, path: str) -> Any:
+    value = _plain(value)
+    if not isinstance(value, Mapping):
+        raise _Bad(path, "an object", value)
+    return opaque(dict(value), path)
+
+
+# Header names a framework sets on every call that say nothing about the user or the backend
+# (dspy and openai-agents send their User-Agent). Consumed: the router's own requests carry
+# its own headers. Any other header name is refused (see _HEADERS_HINT).
+HARMLESS_HEADERS: Final = frozenset({"user-agent"})
+
+
+@_named(
+    "{" + " \\| ".join(f"`{h}`" for h in sorted(HARMLESS_HEADERS)) + ": string}",
+    {
+        "type": "object",
+        "propertyNames": {"enum": sorted(HARMLESS_HEADERS)},
+        "additionalProperties": {"type": "string"},
+    },
+)
+def _harmless_headers(value: Any, path: str) -> Any:
+    """Only headers of :data:`HARMLESS_HEADERS` (any case); any other is refused by name."""
+    if not isinstance(value, Mapping):
+        raise _Bad(path, "an object of header names and values", value)
+    for key, header in value.items():
+        if not isinstance(key, str) or key.lower() not in HARMLESS_HEADERS:
+            name = path.split(".")[0]
+            harmless = ", ".join(sorted(HARMLESS_HEADERS))
+            raise SurfaceError(
+                name,
+                f"{name!r} may carry only these headers, which are consumed and never sent: "
+                f"{harmless}; any other header would reach the provider unchecked "
+                "(identifiers, credentials, provider-side options): remove it, pass each "
+                "OpenAI parameter as its own argument, and set credentials with the "
+                "provider's usual environment variable (e.g. OPENAI_API_KEY)",
+            )
+        string(header, f"{path}.{key}")
+    return dict(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,10 +557,41 @@ class Param:
     handling: str
     library: bool = True
     proxy: bool = True
+    consumed: bool = False  # litellm's bookkeeping: read or ignored, never forwarded
 
 
 def _p(name: str, check: Check, handling: str = "forwarded", **where: bool) -> Param:
     return Param(name, check, handling, **where)
+
+
+CONSUMED_DOC: Final = "**consumed**, never forwarded: "
+
+
+def consumed(name: str, check: Check, handling: str, **where: bool) -> Param:
+    """litellm's own bookkeeping argument ``name``: accepted with its shape, then consumed by
+    the router (``handling`` says what that means), never forwarded to a provider."""
+    return Param(name, check, CONSUMED_DOC + handling, consumed=True, **where)
+
+
+_NEVER_CACHED: Final = (
+    "a routed call is never cached (the router tells litellm no-cache and no-store, and an "
+    "application's litellm.cache neither answers nor keeps it)"
+)
+# litellm's bookkeeping, as frameworks pass it (dspy, langchain-litellm, openai-agents,
+# smolagents, litellm.Router): extend this tuple, one row per name. Library only (a proxy
+# client sends HTTP, not litellm's keywords), but metadata, which is OpenAI's too.
+BOOKKEEPING: Final[tuple[Param, ...]] = (
+    consumed("metadata", _metadata, "OpenAI's chat metadata only tags stored completions, and nothing is stored (store: false); litellm's metadata feeds its callbacks, which never see a routed call. Any JSON object"),
+    consumed("cache", _any_object, _NEVER_CACHED, proxy=False),
+    consumed("caching", boolean, _NEVER_CACHED, proxy=False),
+    consumed("retry_strategy", string, "resends follow the router's own backoff (see 'Resends')", proxy=False),
+    consumed("drop_params", boolean, "the router always has litellm drop what a route does not support, and reports it (see 'Honest parameters'); require_parameters forbids it", proxy=False),
+    consumed("base_model", string, "litellm's cost-map hint; the catalog names the model", proxy=False),
+    consumed("num_ctx", integer, "Ollama's context size; no catalog route is Ollama", proxy=False),
+    consumed("_skip_mcp_handler", boolean, "litellm's MCP tool discovery is not run on a routed call", proxy=False),
+    consumed("headers", _harmless_headers, "only harmless headers (HARMLESS_HEADERS in router/_core/surface.py); the router sends its own", proxy=False),
+    consumed("extra_headers", _harmless_headers, "as headers", proxy=False),
+)  # fmt: skip
 
 
 _SCRUBBED: Final = "an identifier: removed or pseudonymised per route"
@@ -461,13 +599,12 @@ _SCRUBBED: Final = "an identifier: removed or pseudonymised per route"
 PARAMETERS: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
-        _p("model", string, "resolved in the catalog (display name, alias or slug)"),
+        _p("model", nonempty, "resolved in the catalog (display name, alias or slug)"),
         _p("messages", list_of(_MESSAGE, min_items=1), "forwarded; a message 'name' equal to the user id is scrubbed"),
         _p("stream", boolean, "streams; failover only before the first chunk"),
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),
         _p("safety_identifier", string, _SCRUBBED),
         _p("prompt_cache_key", string, _SCRUBBED),
-        _p("metadata", _metadata, "values equal to the user id and user-like keys: " + _SCRUBBED),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
         _p("store", _store, "only false; the router sends store: false to OpenAI and Azure"),
         _p("temperature", number),
@@ -488,7 +625,7 @@ PARAMETERS: Final[Mapping[str, Param]] = {
         _p("parallel_tool_calls", boolean),
         _p("functions", list_of(_FUNCTION), "forwarded (OpenAI's deprecated form of tools)"),
         _p("function_call", either(one_of("none", "auto"), obj({"name": string}))),
-        _p("response_format", _RESPONSE_FORMAT),
+        _p("response_format", _response_format, "forwarded; a pydantic model class is sent as its strict JSON schema, as litellm does"),
         _p("stream_options", obj({"include_usage": boolean})),
         _p("reasoning_effort", one_of("minimal", "low", "medium", "high")),
         _p("verbosity", one_of("low", "medium", "high")),
@@ -498,11 +635,15 @@ PARAMETERS: Final[Mapping[str, Param]] = {
         _p("prediction", obj({"type": one_of("content"), "content": opaque}, required=("type",))),
         _p("web_search_options", _WEB_SEARCH),
         _p("thinking", obj({"type": one_of("enabled", "disabled"), "budget_tokens": integer}), "forwarded (Anthropic's extended thinking, translated by litellm)"),
-        _p("timeout", _seconds, "the deadline of the whole call, failover included", proxy=False),
-        _p("num_retries", _count, "retries across allowed routes (never litellm's own)", proxy=False),
-        _p("max_retries", _count, "as num_retries", proxy=False),
+        _p("timeout", _seconds, "the deadline of the whole call, resends and failover included", proxy=False),
+        _p("num_retries", _count, "litellm's retries of the whole call: added to max_retries' resends to the same route", proxy=False),
+        _p("max_retries", _count, "the openai SDK's resends: how many times a transient failure is resent to the same route (default 2)", proxy=False),
+        *BOOKKEEPING,
     )
 }  # fmt: skip
+
+# The arguments a chat completion cannot do without.
+REQUIRED: Final = ("model", "messages")
 
 # -- litellm.Router's bookkeeping --------------------------------------------------------------
 # A litellm.Router that the application built passes its own plumbing to litellm.acompletion
@@ -532,7 +673,6 @@ LITELLM_ROUTER: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
         _p("client", _no_client, "only null (the router uses its own clients)", proxy=False),
-        _p("caching", boolean, "consumed: a routed call is never cached", proxy=False),
         _p("litellm_trace_id", string, _ROUTER_CONSUMED, proxy=False),
         _p("model_info", _bookkeeping, _ROUTER_CONSUMED, proxy=False),
         _p("_context_compaction_state", _bookkeeping, _ROUTER_CONSUMED, proxy=False),
@@ -543,7 +683,11 @@ LITELLM_ROUTER: Final[Mapping[str, Param]] = {
         _p("allow_client_keepalive_override", _off, _ROUTER_CONSUMED + "; only false", proxy=False),
     )
 }  # fmt: skip
-CONSUMED: Final = frozenset(LITELLM_ROUTER)
+# What check_request checks and then leaves out: litellm's bookkeeping (BOOKKEEPING) and
+# litellm.Router's.
+CONSUMED: Final = frozenset(p.name for p in PARAMETERS.values() if p.consumed) | frozenset(
+    LITELLM_ROUTER
+)
 
 # Arguments that would choose or reach a backend, or hand the request to an observer: each is
 # refused like any unknown argument, with a message that says how to do it instead.
@@ -552,13 +696,18 @@ _BACKEND_HINT: Final = (
     "with POLICY_ROUTER_PROVIDERS__<SLUG>__API_BASE and credentials with the provider's usual "
     "environment variable, e.g. OPENAI_API_KEY, instead)"
 )
+_PROVIDER_HINT: Final = (
+    "; to keep to one provider, name it in the model string (a litellm model string such as "
+    "'openai/gpt-4.1' restricts the model to that provider) or in privacy={'allow_providers': "
+    "[...]}; the policy still decides"
+)
 _BACKEND: Final = frozenset(
     {
         "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "azure",
         "organization", "deployment_id", "fallbacks", "context_window_fallback_dict",
         "model_list", "client", "http_client", "mock_response", "mock_tool_calls",
         "mock_timeout", "ssl_verify", "callbacks", "success_callback", "failure_callback",
-        "logger_fn", "allowed_openai_params", "drop_params", "additional_drop_params",
+        "logger_fn", "allowed_openai_params", "additional_drop_params",
     }
 )  # fmt: skip
 _BACKEND_PREFIXES: Final = ("aws_", "vertex_", "azure_", "litellm_", "watsonx_", "mock_")
@@ -574,6 +723,8 @@ _ACCEPTED: Final[Mapping[str, Param]] = {**PARAMETERS, **LITELLM_ROUTER}
 
 def steering(name: str) -> str | None:
     """Why ``name`` is refused if it would choose a backend or reach the provider unchecked."""
+    if name == "custom_llm_provider":
+        return _BACKEND_HINT.format(name=named(name)) + _PROVIDER_HINT
     if name in _BACKEND or name.startswith(_BACKEND_PREFIXES):
         return _BACKEND_HINT.format(name=named(name))
     if name in _UNCHECKED:
@@ -591,8 +742,20 @@ def refusal(name: str, *, proxy: bool) -> str:
     where = "the proxy forwards" if proxy else "policy-router accepts"
     return (
         f"unsupported argument {named(name)}: {where} OpenAI chat-completion parameters and a few "
-        f"reviewed extras only; remove it ({_DOC})"
+        f"reviewed extras only; remove it{did_you_mean(name, accepted(PARAMETERS, proxy=proxy))}"
+        f" ({_DOC})"
     )
+
+
+def accepted(parameters: Mapping[str, Param], *, proxy: bool) -> list[str]:
+    """The names ``parameters`` accepts where the call came from (library or proxy)."""
+    return [n for n, p in parameters.items() if (p.proxy if proxy else p.library)]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'temperature'?"`` for the closest of ``known`` names, or ``""``."""
+    close = closest(name, known, n=1, cutoff=0.8)  # a near-miss only: a typo
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def library_only(name: str) -> str:
@@ -602,14 +765,20 @@ def library_only(name: str) -> str:
 def check_request(arguments: Mapping[str, Any], *, proxy: bool = False) -> dict[str, Any]:
     """``arguments`` normalised if every one is accepted with its shape; else SurfaceError.
     The consumed ones (``CONSUMED``) are checked, then left out."""
-    if not proxy and "litellm_trace_id" in arguments and "metadata" in arguments:
-        # litellm.Router's call: its metadata is litellm's callback metadata (the model group,
-        # the deployment, its model_info), not OpenAI's: consumed, like its other bookkeeping.
-        arguments = {k: v for k, v in arguments.items() if k != "metadata"}
     checked = check_arguments(arguments, _ACCEPTED, refusal, proxy=proxy, doc=_DOC)
     if CONSUMED.isdisjoint(checked):
         return checked
     return {k: v for k, v in checked.items() if k not in CONSUMED}
+
+
+def required(
+    arguments: Mapping[str, Any], names: Iterable[str], doc: str = _DOC
+) -> SurfaceError | None:
+    """The error for the first of ``names`` that ``arguments`` lacks (null is absent), or None."""
+    for name in names:
+        if arguments.get(name) is None:
+            return SurfaceError(name, f"{name!r} is required ({doc})")
+    return None
 
 
 def check_arguments(
@@ -624,11 +793,11 @@ def check_arguments(
     says why a name is not); else SurfaceError. ``doc`` says where the shapes are documented."""
     out: dict[str, Any] = {}
     for name, value in arguments.items():
+        if value is None:  # absent, as litellm reads it (api_key=None, base_url=None, ...)
+            continue
         param = parameters.get(name)
         if param is None or not (param.proxy if proxy else param.library):
             raise SurfaceError(name, refused(name, proxy=proxy))
-        if value is None:
-            continue
         try:
             out[name] = param.check(value, name)
         except _Bad as bad:

@@ -37,6 +37,6 @@ def checked(
     try:
         surface.text("model", model)
         surface.text("user", user)
-        return check_request(arguments, proxy=proxy)
+        return check_request(arguments, proxy=proxy)  # litellm's bookkeeping left out
     except SurfaceError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from None

@@ -5,10 +5,12 @@
   working. A refusal raised before anything is forwarded gets it only when litellm or openai
   is already imported: an ``except`` clause naming their classes needs one of them, and
   ``import router`` or a refused call never pays litellm's import (seconds) for nothing.
-- Limits: ``timeout`` is the deadline of the whole call, failover included (litellm's
-  one-time import on the router's first forwarded call excepted); ``num_retries``
-  (or its alias ``max_retries``) is how many more allowed routes may be tried after the
-  first. litellm never retries by itself: each attempt is one send.
+- Limits: ``timeout`` is the deadline of the whole call, resends and failover included
+  (litellm's one-time import on the router's first forwarded call excepted);
+  ``max_retries`` (the openai SDK's resends, default the ``resends`` setting, 2) plus
+  ``num_retries`` (litellm's own retries of the whole call) is how many times a transient
+  failure is resent to the same route (router/_core/resend.py). litellm never retries by
+  itself: each attempt is one send, and the router makes the resends.
 - Streams: router/_pipeline/failover.py's ``RoutedStream`` carries its route like a response does,
   and raises the same drop-in errors.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from router._core.redact import kind
+from router._core.resend import resends
 from router._errors import FailureKind, InvalidRequest, RouterError, UpstreamFailure
 
 LIMITS: Final = ("timeout", "num_retries", "max_retries")
@@ -39,11 +42,17 @@ def dropin_error(exc: RouterError, model: str = "") -> RouterError:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The caller's ``timeout`` (seconds, whole call) and ``retries`` (extra routes); None: unset."""
+    """The caller's ``timeout`` (seconds, whole call), ``num_retries`` and ``max_retries``
+    (resends to the same route, as litellm and the openai SDK mean them); None: unset."""
 
     timeout: float | None = None
-    retries: int | None = None
+    num_retries: int | None = None
+    max_retries: int | None = None
     started: float = 0.0
+
+    def resends(self, default: int) -> int:
+        """How many times a transient failure may be resent to one route."""
+        return resends(self.num_retries, self.max_retries, default)
 
     @property
     def deadline(self) -> float | None:
@@ -58,23 +67,13 @@ class Limits:
         """The same limits with ``seconds`` not counted (litellm's one-time import)."""
         return dataclasses.replace(self, started=self.started + seconds)
 
-    def attempts(self, routes: int) -> int:
-        """How many of ``routes`` allowed routes may be tried."""
-        return routes if self.retries is None else min(routes, 1 + self.retries)
-
 
 def take_limits(kwargs: dict[str, Any]) -> Limits:
     """Remove ``timeout``, ``num_retries`` and ``max_retries`` from ``kwargs``; check them."""
     timeout = kwargs.pop("timeout", None)
-    retries = kwargs.pop("num_retries", None)
-    alias = kwargs.pop("max_retries", None)
-    if retries is not None and alias is not None and retries != alias:
-        raise InvalidRequest(
-            "'num_retries' and 'max_retries' disagree: both mean "
-            "how many more allowed routes to try after the first; pass one of them"
-        )
-    retries = alias if retries is None else retries
-    return Limits(_timeout(timeout), _retries(retries), time.monotonic())
+    num_retries = _retries("num_retries", kwargs.pop("num_retries", None))
+    max_retries = _retries("max_retries", kwargs.pop("max_retries", None))
+    return Limits(_timeout(timeout), num_retries, max_retries, time.monotonic())
 
 
 def _timeout(value: object) -> float | None:
@@ -90,13 +89,14 @@ def _timeout(value: object) -> float | None:
     return float(value)
 
 
-def _retries(value: object) -> int | None:
+def _retries(name: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest(
-            f"'num_retries' must be a whole number of 0 or more (got {_whole(value)}): how many more "
-            "allowed routes to try after the first"
+            f"{name!r} must be a whole number of 0 or more (got {_whole(value)}): how many "
+            "times a transient failure is resent to the same route",
+            param=name,
         )
     return value
 

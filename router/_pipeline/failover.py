@@ -1,5 +1,11 @@
 """Failover: try a decision's allowed routes in order until one answers.
 
+On each route, a transient failure (timeout, connection, 429, 5xx) is first resent to the
+same route after a backoff, honouring the provider's ``retry-after`` (router/_core/resend.py),
+by default twice, as the openai SDK does; each resend is its own audited attempt. The caller's
+deadline bounds the whole call: no attempt starts after it, and no resend whose wait would
+reach it is made.
+
 For each route: scrub the call's identifiers as the route's policy requires, check the
 identifier invariant on the scrubbed arguments (and, through the wire guard, on the request
 litellm builds), forward it through the litellm adapter, and write a ``route.attempt`` record.
@@ -12,6 +18,7 @@ early, or never read at all. Never a route the decision rejected.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +30,7 @@ from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
 from router._core.invariant import Identity, content_strings, find_in_arguments
 from router._core.pseudonym import Pseudonymizer
+from router._core.resend import RESENT, delay
 from router._core.scrub import Scrubbed, scrub
 from router._errors import (
     BackendUnavailable,
@@ -131,10 +139,16 @@ class Failover:
         clients: lean.Clients | None = None,
         *,
         catalog_version: str,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        jitter: Callable[[], float] | None = None,
     ) -> None:
         """``emit(event, record)`` writes an audit record (``AuditLog.emit``); every record
-        names ``catalog_version``, the catalog the decision was made under."""
+        names ``catalog_version``, the catalog the decision was made under. ``sleep`` and
+        ``jitter`` (a number in [0, 1)) pace the resends: asyncio.sleep and random.random
+        unless given (tests give their own; no test waits)."""
         self._catalog_version = catalog_version
+        self._sleep = sleep or asyncio.sleep
+        self._jitter = jitter or random.random
         self._deployment = deployment
         self._settings = settings
         self._pseudonymizer = pseudonymizer
@@ -165,42 +179,78 @@ class Failover:
         )
 
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
+        """Each allowed route in order; on each, a transient failure resent after a backoff
+        (router/_core/resend.py) as long as the caller's deadline leaves time for it."""
         attempts: list[Attempt] = []
+        resends = call.limits.resends(self._settings.resends)
         allowed = call.decision.allowed
-        routes = allowed[: call.limits.attempts(len(allowed))]
-        for number, route in enumerate(routes, start=1):
-            remaining = call.limits.remaining()
-            if remaining is not None and remaining <= 0:
-                break  # the caller's deadline: no attempt starts after it
-            upstream, step = self._request_for(call, route, number, remaining)
-            if number == 1 and call.started:
-                self._metrics.overhead(step.started - call.started)
-            with _tracing.child("attempt") as span:
-                if span is not None:
-                    _tracing.annotate(
-                        span, model=route.model.slug, route=route.key,
-                        provider=route.provider.slug, attempt=number,
-                        user=call.audit_user, request_id=call.request_id,
-                    )  # fmt: skip
+        number = 0
+        for index, route in enumerate(allowed):
+            for resent in range(resends + 1):
+                remaining = call.limits.remaining()
+                if remaining is not None and remaining <= 0:
+                    raise BackendUnavailable(call.decision.model.name, attempts)  # no attempt
+                number += 1  # starts after the caller's deadline
                 try:
-                    self._check_arguments(step, upstream)
-                    answer = await _within(forward(upstream), remaining, upstream.target.prefix)
-                except asyncio.CancelledError:  # the server shuts down, or the caller went away
-                    self._attempted(step, "cancelled")
-                    _tracing.annotate(span, outcome="cancelled")
-                    raise
-                except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
-                    failed = self._failed(step, exc)
-                    attempts.append(failed)
-                    _tracing.annotate(span, outcome=failed.outcome, status_code=failed.status_code)
-                    if not isinstance(exc, UpstreamFailure) or not exc.retryable:
+                    return await self._attempt(call, route, number, remaining, forward, attempts)
+                except UpstreamFailure as exc:
+                    if not exc.retryable:
                         raise
-                    if number < len(routes):
-                        self._metrics.failover(route.model.slug, route.provider.slug)
-                    continue
-                _tracing.annotate(span, outcome="ok")
-            return step, answer
+                    wait = self._resend_after(exc, resent, resends, call)
+                    if wait is None:
+                        break
+                await self._sleep(wait)
+            if index + 1 < len(allowed):
+                self._metrics.failover(route.model.slug, route.provider.slug)
         raise BackendUnavailable(call.decision.model.name, attempts)
+
+    def _resend_after(
+        self, exc: UpstreamFailure, resent: int, resends: int, call: Call
+    ) -> float | None:
+        """Seconds to wait before resending to the same route; None: move on (no resend left,
+        not a transient failure, or no time for it before the caller's deadline)."""
+        if resent >= resends or exc.kind not in RESENT:
+            return None
+        wait = delay(resent, exc.retry_after, self._jitter())
+        remaining = call.limits.remaining()
+        if remaining is not None and wait >= remaining:
+            return None
+        return wait
+
+    async def _attempt(
+        self,
+        call: Call,
+        route: Route,
+        number: int,
+        remaining: float | None,
+        forward: Forward,
+        attempts: list[Attempt],
+    ) -> tuple[_Step, Any]:
+        """One attempt, audited; a failure is added to ``attempts`` and raised."""
+        upstream, step = self._request_for(call, route, number, remaining)
+        if number == 1 and call.started:
+            self._metrics.overhead(step.started - call.started)
+        with _tracing.child("attempt") as span:
+            if span is not None:
+                _tracing.annotate(
+                    span, model=route.model.slug, route=route.key,
+                    provider=route.provider.slug, attempt=number,
+                    user=call.audit_user, request_id=call.request_id,
+                )  # fmt: skip
+            try:
+                self._check_arguments(step, upstream)
+                answer = await _within(forward(upstream), remaining, upstream.target.prefix)
+            except asyncio.CancelledError:  # the server shuts down, or the caller went away
+                self._attempted(step, "cancelled")
+                _tracing.annotate(span, outcome="cancelled")
+                raise
+            except (UpstreamFailure, RequestRejected, IdentifierInRequest) as exc:
+                failed = self._failed(step, exc)
+                attempts.append(failed)
+                _tracing.annotate(span, outcome=failed.outcome, status_code=failed.status_code)
+                raise
+            _tracing.annotate(span, outcome="ok")
+        return step, answer
 
     def _check_arguments(self, step: _Step, upstream: UpstreamCall) -> None:
         """The invariant on the scrubbed arguments, before litellm sees them."""

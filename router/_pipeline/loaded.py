@@ -6,6 +6,9 @@ under it to its end, even if a reload puts another in force meanwhile.
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -15,12 +18,13 @@ from router._config.settings import Settings, check_catalog_names
 from router._core.catalog import Catalog, Model, Route
 from router._core.catalog_load import load_catalog
 from router._core.decision import Decision, decide
+from router._core.names import Named, resolve
 from router._core.preferences import Preferences, version
 from router._errors import UnknownModel
 from router._observe.metrics import UNKNOWN_MODEL
 from router._pipeline.failover import Failover
 from router._upstream import params
-from router._upstream.deployment import Deployment, load_deployment
+from router._upstream.deployment import NOT_DEPLOYED, Deployment, load_deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,17 @@ class Loaded:
                 self._versions.clear()
             known = self._versions[preferences] = version(preferences)
         return known
+
+    def named(self, name: str) -> Named:
+        """The model ``name`` names (a catalog name or a litellm model string) and the
+        providers it restricts to; UnknownModel with the closest names otherwise."""
+        try:
+            return Named(self.catalog.model(name))
+        except UnknownModel:
+            pass
+        return resolve(
+            self.catalog, name, strings=self.deployment.strings(), reaches=self.deployment.reaches
+        )
 
     @property
     def servable_routes(self) -> int:
@@ -147,7 +162,7 @@ def unavailable_routes(
     for route in catalog.routes:
         target = deployment.target(route.key)
         if target is None:
-            out[route.key] = "no litellm model string for this route in the deployment"
+            out[route.key] = NOT_DEPLOYED
         elif not settings.offline:
             missing = deployment.missing_credentials(target, environ)
             if missing:
@@ -155,9 +170,32 @@ def unavailable_routes(
     return out
 
 
+def offline_when_unconfigured(
+    settings: Settings, catalog: Catalog, deployment: Deployment
+) -> Settings:
+    """With ``offline`` not set and no provider credentials at all, the library runs offline
+    (litellm's mock answers) and says so, once per process, on the ``router`` logger."""
+    if "offline" in settings.model_fields_set or settings.offline:
+        return settings
+    unavailable = unavailable_routes(catalog, deployment, settings, os.environ)
+    if len(unavailable) < len(catalog.routes):
+        return settings
+    _say_offline()
+    return settings.model_copy(update={"offline": True})
+
+
+@functools.cache
+def _say_offline() -> None:
+    logging.getLogger("router").warning(
+        "policy-router: no provider credentials are set, so it runs offline: no provider is "
+        "contacted and answers come from litellm's mock. Set a provider's key (OPENAI_API_KEY, "
+        "...) to route for real, or POLICY_ROUTER_OFFLINE=false to refuse instead."
+    )
+
+
 def model_label(loaded: Loaded, model: str) -> str:
     """The catalog's slug for a metric label; never the caller's own text."""
     try:
-        return loaded.catalog.model(model).slug
+        return loaded.named(model).model.slug
     except (UnknownModel, LookupError, TypeError):
         return UNKNOWN_MODEL

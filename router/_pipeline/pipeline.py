@@ -80,7 +80,10 @@ class Pipeline:
         self._store = store
         self._pseudonymizer = pseudonymizer
         self._environ = os.environ if environ is None else environ
-        self._clients = lean.Clients()  # the lean path's pool, kept across reloads
+        self._clients = lean.Clients(
+            settings.transport
+        )  # the lean path's pool, kept across reloads
+        self._litellm_ready = False  # litellm imported and configured: on the first forward
         self._loop_end = LoopEnd(self.close_loop)  # closes what a loop held when it ends
         self.preferences = UserPreferences(
             store,
@@ -178,21 +181,34 @@ class Pipeline:
         return await self._effective(self._loaded, user, privacy)
 
     async def _effective(
-        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+        self,
+        loaded: Loaded,
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        providers: frozenset[str] | None = None,
     ) -> Preferences:
-        return combine(loaded.org, *await self._inputs(loaded, user, privacy))
+        """``providers``: the providers a litellm model string named (a tightening)."""
+        return combine(loaded.org, *await self._inputs(loaded, user, privacy, providers))
 
     async def _inputs(
-        self, loaded: Loaded, user: str | None, privacy: Preferences | Mapping[str, Any] | None
+        self,
+        loaded: Loaded,
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        providers: frozenset[str] | None = None,
     ) -> tuple[Preferences | None, Preferences | None]:
         """What the effective preferences are made from, besides the operator's policy: the
-        user's stored preferences and the request's own ``privacy`` (providers as slugs)."""
+        user's stored preferences and the request's own ``privacy`` (providers as slugs),
+        tightened by the providers a litellm model string named (recorded with it, so that
+        the decision recomputes from what the audit holds)."""
         stored = await self._stored(user) if user else None
         request = (
             canonical(loaded.catalog, Preferences.from_dict(privacy))
             if privacy is not None
             else None
         )
+        if providers is not None:
+            request = combine(request, Preferences(allow_providers=providers))
         return stored, request
 
     async def _stored(self, user: str) -> Preferences | None:
@@ -233,8 +249,9 @@ class Pipeline:
     ) -> Decision:
         """The decision a request would get, without forwarding anything."""
         loaded = self._loaded
-        found = loaded.catalog.model(model)
-        return loaded.decide(found, await self._effective(loaded, user, privacy))
+        named = loaded.named(model)
+        effective = await self._effective(loaded, user, privacy, named.providers)
+        return loaded.decide(named.model, effective)
 
     async def available_models(
         self,
@@ -300,14 +317,14 @@ class Pipeline:
         try:
             call = await self._prepare(
                 loaded, model, user, privacy, request_id, arguments,
-                proxy=proxy, started=started, api=api,
+                proxy=proxy, started=started, api=api, raw=raw,
             )  # fmt: skip
-            loading = time.monotonic()
-            setup.configure(self.settings.transport)  # its import is no attempt's latency
-            spent = time.monotonic() - loading
-            call = replace(
-                call, limits=call.limits.excluding(spent), started=started + spent, raw=raw
-            )
+            if not self._litellm_ready:  # once: its import is no attempt's latency
+                loading = time.monotonic()
+                setup.configure(self.settings.transport)
+                self._litellm_ready = True
+                spent = time.monotonic() - loading
+                call = replace(call, limits=call.limits.excluding(spent), started=started + spent)
             if stream:
                 routed = await loaded.failover.stream(call)
                 answer: tuple[Any, Answered] = (routed, routed.answered)
@@ -343,6 +360,7 @@ class Pipeline:
         proxy: bool,
         started: float,
         api: str,
+        raw: bool = False,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
         if holds_user(given, user):
@@ -354,9 +372,10 @@ class Pipeline:
                 raise InvalidRequest(_REQUEST_ID_HOLDS_USER, param="request_id")
             checked = admission.checked(arguments, proxy=proxy, model=model, user=user)
             limits = take_limits(checked)
-            found = loaded.catalog.model(model)
+            named = loaded.named(model)
+            found = named.model
             admission.check_fixed(loaded.catalog, found, checked)
-            stored, request = await self._inputs(loaded, user, privacy)
+            stored, request = await self._inputs(loaded, user, privacy, named.providers)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
                 catalog_version=label, request_id=request_id, api=api, user=audit_user,
@@ -402,6 +421,7 @@ class Pipeline:
             dropped,
             started=started,
             api=api,
+            raw=raw,
         )
 
     def refused(

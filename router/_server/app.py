@@ -21,10 +21,13 @@ Auth is ``Authorization: Bearer <key>``: an API key reaches chat and models, an 
 reaches everything. Every response carries ``X-Request-Id``, the id every audit record of the
 request carries. Errors use OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``.
 
-The modules of the proxy: ``_server`` (this one: the app, its routes, the models, preference
-and health endpoints), ``_server_chat`` (chat completions), ``_server_schemas`` (bodies),
-``_server_auth`` (keys), ``_server_context`` (the caller and end user of a request),
-``_server_errors`` (OpenAI's error shape) and ``_server_envelope`` (id, size limit, access log).
+The modules of the proxy (router/_server/): ``app`` (this one: the app and its routes),
+``endpoint`` (the one shape of the four POST endpoints), ``chat``, ``responses`` and
+``messages`` (those endpoints), ``models``, ``users`` and ``operations`` (the GET and admin
+endpoints), ``openapi`` (the document, the POST bodies generated from the request surface
+tables), ``schemas`` (the other bodies), ``auth`` (keys), ``context`` (the caller and end user
+of a request), ``errors`` (the error shapes), ``envelope`` (id, auth, size limit, access log)
+and ``bootstrap`` (``serve``'s start-up, one process or several).
 """
 
 from __future__ import annotations
@@ -35,26 +38,23 @@ from typing import Any, Final
 
 from fastapi import Depends, FastAPI, Request
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.routing import Route, request_response
+from starlette.routing import request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router._config.settings import Settings
 from router._router import PolicyRouter
-from router._server import hot, responses
 from router._server.auth import Keys, check_auth_settings, is_loopback
-from router._server.chat import chat_completions
+from router._server.chat import Chat
 from router._server.context import Context, context, known_query
+from router._server.endpoint import Endpoint
 from router._server.envelope import Envelope, Limits
 from router._server.errors import add_error_handlers
-from router._server.messages import count_tokens, messages
+from router._server.messages import CountTokens, Messages
 from router._server.models import add_model_routes
 from router._server.openapi import precise
 from router._server.operations import add_operation_routes, install_metrics
-from router._server.schemas import (
-    ChatCompletion,
-    ErrorResponse,
-    Health,
-)
+from router._server.responses import Responses
+from router._server.schemas import ErrorResponse, Health
 from router._server.users import add_user_routes
 
 __all__ = ["check_auth_settings", "create_app", "is_loopback"]
@@ -83,22 +83,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-_CHAT_OK: Final = {
-    "model": ChatCompletion,
-    "description": "The completion; with stream=true, SSE events 'data: <chunk>' then 'data: [DONE]'.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
-}
-
-
 def _add_routes(app: FastAPI) -> None:
-    chat = _errors(400, 401, 403, 404, 413, 429, 502, 503)
-    app.add_api_route(
-        "/v1/chat/completions",
-        chat_completions,
-        methods=["POST"],
-        response_model=None,
-        responses={200: _CHAT_OK, **chat},
-    )
     add_model_routes(app, _errors(400, 401, 404, 503))
     add_user_routes(app, _errors(400, 401, 403, 404, 503))
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model_exclude_none=True)
@@ -106,39 +91,44 @@ def _add_routes(app: FastAPI) -> None:
 
 
 class _App(FastAPI):
-    """FastAPI, with ``POST /v1/chat/completions`` answered ahead of its stack.
+    """FastAPI, with the four POST endpoints answered ahead of its stack.
 
-    The hot endpoint goes through the same envelope and the same exception handlers as every
-    route (``hot_stack``, built by ``create_app`` once the handlers are in place), without the
-    layers it has no use for: FastAPI's middleware stack, its body-limit middleware, the
-    router's path matching and FastAPI's per-route telemetry. Every other request, and any
-    other method on that path, takes FastAPI's whole stack."""
+    Each goes through the same envelope and the same exception handlers as every route
+    (``posts``, built by ``create_app`` once the handlers are in place), without the layers
+    it has no use for: FastAPI's middleware stack, the router's path matching and FastAPI's
+    per-route telemetry. Every other request, and any other method on those paths, takes
+    FastAPI's whole stack (whose router holds the same endpoints, for a 405's ``Allow``)."""
 
-    hot_stack: ASGIApp | None = None
+    posts: dict[str, ASGIApp] = {}  # noqa: RUF012  replaced per app by create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.hot_stack is not None
-            and scope["type"] == "http"
-            and scope["path"] == hot.PATH
-            and scope["method"] == "POST"
-            and not self.root_path
-        ):
-            scope["app"] = self  # what Starlette sets: request.app
-            await self.hot_stack(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST" and not self.root_path:
+            stack = self.posts.get(scope["path"])
+            if stack is not None:
+                scope["app"] = self  # what Starlette sets: request.app
+                await stack(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
-def _hot_stack(app: FastAPI, keys: Keys, limits: Limits) -> ASGIApp:
-    """The hot endpoint in the envelope and the app's exception handlers (as FastAPI's
+ENDPOINTS: Final = (Chat, Responses, Messages, CountTokens)
+
+
+def _posts(
+    app: FastAPI, endpoints: tuple[Endpoint, ...], keys: Keys, limits: Limits
+) -> dict[str, ASGIApp]:
+    """Each POST endpoint in the envelope and the app's exception handlers (as FastAPI's
     ExceptionMiddleware and the route itself hold them; 500 and ``Exception`` are the
     envelope's, as they were: it answers every other exception)."""
     handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
-    handled = ExceptionMiddleware(
-        request_response(hot.chat_completions), handlers=handlers, debug=app.debug
-    )
-    return Envelope(handled, keys=keys, limits=limits)
+    return {
+        e.path: Envelope(
+            ExceptionMiddleware(request_response(e.handle), handlers=handlers, debug=app.debug),
+            keys=keys,
+            limits=limits,
+        )
+        for e in endpoints
+    }
 
 
 def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
@@ -155,19 +145,13 @@ def create_app(router: PolicyRouter, settings: Settings) -> FastAPI:
     app.state.policy_router = Context(router, keys)
     install_metrics(router)
     _add_routes(app)
+    endpoints = tuple(e() for e in ENDPOINTS)
+    app.router.routes[:0] = [e.route for e in endpoints]  # for the 405's Allow
     app.openapi = precise(app, router.catalog)  # type: ignore[method-assign]
-    # The hot endpoint first: it serves /v1/chat/completions; FastAPI's stays for the document.
-    app.router.routes.insert(0, Route(hot.PATH, hot.chat_completions, methods=["POST"]))
-    # OpenAI's Responses API, on the chat path (router/_server/responses.py).
-    app.router.routes.insert(1, Route(responses.PATH, responses.create_response, methods=["POST"]))
-    # Anthropic's Messages API (router/_server/messages.py); its own surface and error shape,
-    # outside the OpenAPI document, which describes the OpenAI-compatible API.
-    app.router.routes.append(Route("/v1/messages", messages, methods=["POST"]))
-    app.router.routes.append(Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]))
     add_error_handlers(app)
     limits = Limits(settings.server.max_body_bytes, settings.server.read_timeout)
     app.add_middleware(Envelope, keys=keys, limits=limits)
-    app.hot_stack = _hot_stack(app, keys, limits)
+    app.posts = _posts(app, endpoints, keys, limits)
     return app
 
 

@@ -67,7 +67,15 @@ def key_credentials(
             "conflicting_api_keys",
         )
     key = bearer or x_api_key
-    return HTTPAuthorizationCredentials(scheme="Bearer", credentials=key) if key else None
+    if key:
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=key)
+    if authorization and authorization.strip() and scheme.lower() != "bearer":
+        return _NOT_BEARER  # a header, but not 'Bearer <key>' (a bare key, Basic, ...)
+    return None
+
+
+# An Authorization header without the 'Bearer' scheme: named as such in the 401, never quoted.
+_NOT_BEARER: Final = HTTPAuthorizationCredentials(scheme="", credentials="")
 
 
 def _digest(secret: str) -> bytes:
@@ -112,6 +120,12 @@ class Keys:
 
 
 def _token(credentials: HTTPAuthorizationCredentials | None) -> bytes:
+    if credentials is _NOT_BEARER:
+        raise _unauthorized(
+            "the Authorization header lacks the 'Bearer' scheme: send "
+            "'Authorization: Bearer <key>' (the word Bearer, a space, then the key)",
+            "missing_bearer",
+        )
     if credentials is None or not credentials.credentials:
         raise _unauthorized(
             "missing API key: send 'Authorization: Bearer <key>'", "missing_api_key"

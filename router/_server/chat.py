@@ -1,8 +1,14 @@
 """``POST /v1/chat/completions``: OpenAI's chat completion, routed by the policy.
 
-Every field is checked against the accepted request surface the library uses too
-(router/_core/surface.py, the proxy's column): anything outside it is refused (400, naming the
-field) before anything is decided. The answer is JSON, or with ``stream`` SSE events ending in ``data: [DONE]``; a failure mid-stream
+The one chat handler, on the endpoints' one shape (router/_server/endpoint.py). The body is
+parsed with orjson; the fields the handler reads itself (``model``, ``messages``, ``user``,
+``stream``, ``privacy``) are checked here (``own_fields``), and every field against the
+accepted request surface (router/_core/surface.py, the proxy's column) by the router, which
+refuses anything outside it (400, naming the field) before anything is decided.
+
+A route on the lean path (router/_upstream/lean.py) answers the upstream's JSON, or its SSE
+events' data, relayed as they came but for ``model``; a route on litellm answers litellm's
+objects, rendered. With ``stream`` the events end in ``data: [DONE]``; a failure mid-stream
 ends the stream with an error event in OpenAI's shape.
 
 The body's ``model`` (JSON and every chunk) is the name the caller asked for, as LiteLLM's
@@ -12,128 +18,133 @@ proxy answers; the route and provider that answered are in ``X-Router-Route`` an
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, cast
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any, Final, cast
 
-import anyio
 import orjson
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from router._core.surface import MAX_DEPTH
-from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._observe.tracing import remote_parent
-from router._pipeline.failover import Answered
-from router._server.context import Caller, RouterUser, context, end_user, router_user
-from router._server.errors import ApiError, api_error
-from router._server.refusal import audit_refusal
-from router._server.schemas import ChatCompletionRequest
+from router._core.surface import REQUIRED, required
+from router._errors import RouterError
+from router._server.context import Context, end_user, router_user
+from router._server.endpoint import Endpoint, route_headers, streamed
+from router._server.errors import ApiError, api_error, key_part
+from router._server.schemas import PrivacyFields
+from router._upstream import sse
+from router._upstream.lean import Raw
+
+PATH: Final = "/v1/chat/completions"
+_MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]*)"')
 
 
-async def chat_completions(
-    request: Request, body: ChatCompletionRequest, caller: Caller, x_router_user: RouterUser = None
-) -> Response:
+class Chat(Endpoint):
     """A chat completion routed only to backends the policy allows (JSON, or SSE if ``stream``)."""
-    try:
-        user = end_user(body.user, router_user(request, x_router_user), "user", request)
-    except ApiError as exc:
-        audit_refusal(request, body.model_dump(include={"model", "user"}), str(exc))
-        raise
-    privacy = body.privacy.plain() if body.privacy else None
-    try:
-        with remote_parent(request.headers):  # the request's span joins the caller's trace
-            result, answered = await context(request).router.pipeline.route(
-                body.model, body.messages, user, privacy, body.stream,
-                request.state.request_id, _forwarded(body), proxy=True, raw=False,
-            )  # fmt: skip
-    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        raise invalid_input(exc) from exc
-    headers = _route_headers(answered)
-    if body.stream:  # the first chunk is in hand: failover has settled, the route is known
-        headers |= {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(
-            _sse(result, body.model), media_type="text/event-stream", headers=headers
+
+    path = PATH
+    api = "chat"
+    what = "Content-Type: application/json"
+
+    def user(self, request: Request, fields: dict[str, Any]) -> str | None:
+        return settled_user(request, fields.get("user"))
+
+    def check(self, fields: dict[str, Any]) -> None:
+        own_fields(fields, REQUIRED)
+
+    async def forward(
+        self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
+    ) -> Any:
+        arguments = {k: v for k, v in fields.items() if k not in _OWN}
+        return await ctx.router.pipeline.route(
+            fields["model"],
+            fields["messages"],
+            user,
+            fields.get("privacy"),
+            fields.get("stream") or False,
+            request_id,
+            arguments,
+            proxy=True,
+            raw=True,
         )
-    return JSONResponse(_plain(result) | {"model": body.model}, headers=headers)
+
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+        routed, answered = result
+        model = fields["model"]
+        headers = route_headers(answered)
+        if fields.get("stream"):  # the first chunk is in hand: failover has settled
+            render = functools.partial(_chunk_event, model=model)
+            return streamed(sse.relay(routed, render, _error_event, catch=RouterError,
+                                      last=sse.DONE), headers)  # fmt: skip
+        if isinstance(routed, Raw):
+            body = orjson.loads(routed.body) | {"model": model}  # the name the caller asked for
+            return Response(orjson.dumps(body), media_type=routed.content_type, headers=headers)
+        return JSONResponse(_plain(routed) | {"model": model}, headers=headers)
 
 
-def invalid_input(exc: InvalidPreferences | UnknownProvider | InvalidRequest) -> ApiError:
-    """The 400 for a refused argument, naming it in ``param`` (a bad ``privacy`` field: privacy)."""
-    error = api_error(exc)
-    error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
-    return error
+_OWN: Final = frozenset({"model", "messages", "user", "privacy", "stream"})
 
 
-def json_body(body: bytes) -> Any:
-    """The request body's JSON value (orjson, else Python's reader, which takes what orjson
-    refuses, a lone surrogate); not JSON at all is a 400."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise ApiError(
-                400, "the request body is not valid JSON", code="invalid_value"
-            ) from None
-        except RecursionError:  # orjson stops at 1024 levels; Python's reader runs out of stack
-            raise ApiError(
-                400,
-                f"the request body is nested deeper than {MAX_DEPTH} levels of objects and "
-                "lists; flatten it",
-                code="invalid_value",
-            ) from None
+def settled_user(request: Request, stated: object) -> str | None:
+    """The one end user: the body's ``user`` or ``X-Router-User`` (two different ones: 400)."""
+    if stated is not None and not isinstance(stated, str):
+        raise ApiError(400, "user: expected a string", code="invalid_value", param="user")
+    header = router_user(request, request.headers.get("x-router-user"))
+    return end_user(stated, header, "user", request)
 
 
-def json_object(body: bytes, what: str) -> dict[str, Any]:
-    """The request body's JSON object; anything else is a 400 saying ``what`` it must be."""
-    data = json_body(body)
-    if not isinstance(data, dict):
-        raise ApiError(
-            400, f"the request body must be a JSON object ({what})", code="invalid_value"
+def own_fields(fields: dict[str, Any], needed: tuple[str, ...]) -> None:
+    """What the handler reads itself, before the router checks the rest: ``needed`` fields
+    given (the surface table's required ones), ``model`` a name, ``stream`` a boolean,
+    ``privacy`` preference fields (made plain in ``fields``; the router then reads them)."""
+    model, stream, privacy = fields.get("model"), fields.get("stream"), fields.get("privacy")
+    if not isinstance(model, str) or not model:
+        raise _invalid(
+            "model", "model: expected the name of a catalog model (display name, alias or slug)"
         )
-    return data
+    missing = required(fields, needed)
+    if missing is not None:
+        raise _invalid(missing.param, str(missing))
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid("stream", "stream: expected true or false")
+    if privacy is not None:
+        fields["privacy"] = _preferences(privacy)
 
 
-def _forwarded(body: ChatCompletionRequest) -> dict[str, Any]:
-    """The fields besides model, messages, user, privacy and stream, as the caller sent them."""
-    own = {"model", "messages", "user", "privacy", "stream"}
-    return body.model_dump(exclude=own, exclude_unset=True)
+def _preferences(privacy: object) -> dict[str, Any]:
+    """``privacy`` as preference fields (their declaration: router/_server/schemas.py), or
+    a 400 naming the field at fault (``privacy.max_retention``)."""
+    if not isinstance(privacy, Mapping):
+        raise _invalid("privacy", "privacy: expected an object of preference fields")
+    try:
+        return PrivacyFields.model_validate(privacy).plain()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(["privacy", *map(key_part, first["loc"])])  # a caller's key: {key}
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise _invalid(where, f"{where}: {message}") from None
+
+
+def _invalid(param: str, message: str) -> ApiError:
+    return ApiError(400, message, code="invalid_value", param=param)
 
 
 def _plain(obj: Any, *, exclude_none: bool = False) -> dict[str, Any]:
     return cast(dict[str, Any], obj.model_dump(mode="json", exclude_none=exclude_none))
 
 
-def _route_headers(answered: Answered) -> dict[str, str]:
-    """Where the answer came from; the body's ``model`` is the name the caller asked for."""
-    headers = {
-        "X-Router-Route": answered.route.key,
-        "X-Router-Provider": answered.route.provider.slug,
-    }
-    if answered.offline:
-        headers["X-Router-Offline"] = "true"
-    if answered.dropped:
-        headers["X-Router-Dropped-Params"] = ", ".join(answered.dropped)
-    if answered.overridden:
-        headers["X-Router-Overridden-Params"] = ", ".join(answered.overridden)
-    return headers
+def _chunk_event(chunk: Any, model: str) -> bytes:
+    """One streamed chunk as an event naming ``model`` as the caller asked for it: the
+    upstream's data (lean path) or litellm's chunk, rendered."""
+    if isinstance(chunk, bytes):
+        return _renamed(chunk, model)
+    return sse.json_event(_as_openai_sends(_plain(chunk, exclude_none=True), model))
 
 
-async def _sse(chunks: AsyncIterator[Any], model: str) -> AsyncIterator[bytes]:
-    """``data: <chunk>`` events then ``data: [DONE]``; a failure mid-stream ends with an error
-    event. Each chunk names ``model`` as the caller asked for it; the usage chunk has no choices."""
-    try:
-        async for chunk in chunks:
-            yield _event(_as_openai_sends(_plain(chunk, exclude_none=True), model))
-    except RouterError as exc:
-        yield _event({"error": api_error(exc).error})
-        return
-    finally:
-        with anyio.CancelScope(shield=True):
-            await cast(Any, chunks).aclose()
-    yield b"data: [DONE]\n\n"
+def _error_event(exc: RouterError) -> bytes:
+    return sse.json_event({"error": api_error(exc).error})
 
 
 def _as_openai_sends(chunk: dict[str, Any], model: str) -> dict[str, Any]:
@@ -146,5 +157,42 @@ def _as_openai_sends(chunk: dict[str, Any], model: str) -> dict[str, Any]:
     return chunk
 
 
-def _event(data: Mapping[str, Any]) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+def _renamed(data: bytes, model: str) -> bytes:
+    """The event of an upstream's SSE data with the caller's model name (and the usage chunk
+    as OpenAI sends it); data that is no JSON object goes as it came."""
+    if not data.startswith(b"{"):
+        return sse.encode(data)
+    plain = _model_replaced(data, model)
+    if plain is not None:
+        return sse.encode(plain)
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return sse.encode(data)
+    return (
+        sse.json_event(_as_openai_sends(chunk, model))
+        if isinstance(chunk, dict)
+        else sse.encode(data)
+    )
+
+
+def _model_replaced(data: bytes, model: str) -> bytes | None:
+    """``data`` (a JSON object's bytes) with its top-level ``model`` string replaced by
+    ``model``, where the bytes show that field plainly; else None (parse it instead).
+
+    Plainly: ``"model"`` occurs once in ``data`` (so no nested key, no second top-level key
+    and no string value is named so), its value is a string without escapes, and every byte
+    before it is the object's opening brace and scalar fields without brackets or escapes
+    (so it is a key of the top-level object, not text inside a string). The usage chunk goes
+    the parsed way, which may have to empty its choices."""
+    if b'"usage"' in data or data.count(b'"model"') != 1:
+        return None
+    found = _MODEL_FIELD.search(data)
+    if found is None:
+        return None
+    before = data[1 : found.start()].rstrip()
+    if before and not before.endswith(b","):
+        return None
+    if b"{" in before or b"[" in before or b"\\" in before or before.count(b'"') % 2:
+        return None
+    return data[: found.start(1) - 1] + orjson.dumps(model) + data[found.end(1) + 1 :]

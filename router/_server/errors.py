@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final, cast
 
 from fastapi import FastAPI, Request, Response
@@ -24,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from router._core.catalog import Route
+from router._core.decision import Decision
 from router._core.redact import FIELD_LIKE
 from router._errors import (
     BackendsUnconfigured,
@@ -40,7 +42,7 @@ from router._errors import (
     UnknownProvider,
     UpstreamFailure,
 )
-from router._server.refusal import audit_refusal
+from router._upstream.deployment import OPERATOR_FACTS
 
 log = logging.getLogger("router.server")
 
@@ -140,8 +142,30 @@ def _details(exc: RouterError) -> tuple[str, dict[str, Any]]:
 
 @_details.register
 def _(exc: PolicyViolation) -> tuple[str, dict[str, Any]]:
-    rejected = [r.to_dict() for r in exc.decision.rejected]
-    return str(exc), {"rejected": rejected, "alternatives": list(exc.alternatives)}
+    public = PolicyViolation(_without_operator_facts(exc.decision), exc.alternatives)
+    rejected = [r.to_dict() for r in public.decision.rejected]
+    return str(public), {"rejected": rejected, "alternatives": list(exc.alternatives)}
+
+
+# What an API caller reads instead of a deployment fact (which variables the operator lacks).
+NOT_CONFIGURED: Final = "it is not configured on this server (the operator's log says why)"
+
+
+def _without_operator_facts(decision: Decision) -> Decision:
+    """``decision`` with each reason about the deployment (missing credentials, a route with
+    no model string) replaced by ``NOT_CONFIGURED``; the originals go to the operator's log."""
+    rejected = []
+    for rejection in decision.rejected:
+        facts = [r for r in rejection.reasons if _operator_fact(r)]
+        for fact in facts:
+            log.warning("route %s is not servable: %s", rejection.route.key, fact)
+        reasons = tuple(NOT_CONFIGURED if _operator_fact(r) else r for r in rejection.reasons)
+        rejected.append(replace(rejection, reasons=reasons))
+    return replace(decision, rejected=tuple(rejected))
+
+
+def _operator_fact(reason: str) -> bool:
+    return reason.startswith(OPERATOR_FACTS)
 
 
 @_details.register
@@ -239,7 +263,7 @@ async def _on_router_error(request: Request, exc: Exception) -> Response:
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     invalid = cast(RequestValidationError, exc)
     first = invalid.errors()[0]
-    where = [_part(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
+    where = [key_part(p) for p in first["loc"][1:]] if first["type"] != "json_invalid" else []
     param = ".".join(where) or None
     if first["type"] == "json_invalid":
         message = "the request body is not valid JSON"
@@ -247,11 +271,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         message = f"the request body must be a JSON object (Content-Type: application/json): {first['msg']}"
     else:
         message = f"{param}: {str(first['msg']).removeprefix('Value error, ')}"
-    audit_refusal(request, invalid.body, message)
     return ApiError(400, message, code="invalid_value", param=param).response()
 
 
-def _part(part: object) -> str:
+def key_part(part: object) -> str:
     """A part of a validation error's place: a key the caller chose that does not read as a
     parameter name is shown as ``{key}``, never as itself (it lands in the audit record)."""
     text = str(part)

@@ -19,127 +19,102 @@ so no provider is contacted (router/_apis/messages.py, ``count_tokens``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from types import SimpleNamespace
-from typing import Any, Final, cast
+from typing import Any, Final
 
-import anyio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
-from router._apis.messages import API, event_bytes, route_messages, sse, user_of
+from router._apis.messages import API, event_bytes, route_messages, user_of, with_pings
 from router._apis.messages import count_tokens as count
 from router._core.redact import named
-from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._observe.tracing import remote_parent
-from router._server.auth import key_credentials
-from router._server.chat import _route_headers, invalid_input, json_object
-from router._server.context import Context, context, end_user, router_user
+from router._errors import RouterError
+from router._server.context import Context, end_user, router_user
+from router._server.endpoint import Endpoint, route_headers, streamed
 from router._server.errors import ApiError, api_error
+from router._upstream import sse
 
-_SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_ROUTE: Final = SimpleNamespace(path="/v1/messages")
-_COUNT_ROUTE: Final = SimpleNamespace(path="/v1/messages/count_tokens")
+PATH: Final = "/v1/messages"
+COUNT_PATH: Final = "/v1/messages/count_tokens"
 # Query parameters Anthropic's SDK may add (``beta=true`` on client.beta.messages): ignored.
 _IGNORED_QUERY: Final = frozenset({"beta"})
 
 
-async def messages(request: Request) -> Response:
+class Messages(Endpoint):
     """A Messages request routed only to backends the policy allows (JSON, or SSE)."""
-    request.scope["route"] = _ROUTE  # what the access log names
-    ctx, body, user = await _read(request)
-    try:
-        with remote_parent(request.headers):  # the request's span joins the caller's trace
-            result, answered = await route_messages(
-                ctx.router.pipeline, body, user, request_id=request.state.request_id, proxy=True
+
+    path = PATH
+    api = API
+    what = "a Messages request"
+    anthropic = True
+
+    def authorise(self, request: Request, ctx: Context) -> None:
+        """The key (x-api-key or Bearer) is known, and the query names nothing but ``beta``."""
+        super().authorise(request, ctx)
+        unknown = sorted(set(request.query_params) - _IGNORED_QUERY)
+        if unknown:
+            raise ApiError(
+                400,
+                f"unknown query parameter {named(unknown[0])}; this endpoint takes none "
+                "('beta' is accepted and ignored)",
+                code="unsupported_parameter",
+                param=unknown[0],
             )
-    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        raise invalid_input(exc) from exc
-    headers = _route_headers(answered)
-    if isinstance(result, dict):
-        return JSONResponse(result, headers=headers)
-    return StreamingResponse(  # the first chunk is in hand: failover has settled
-        _events(result), media_type="text/event-stream", headers=headers | _SSE_HEADERS
-    )
+
+    def user(self, request: Request, fields: dict[str, Any]) -> str | None:
+        """The ``X-Router-User`` header if given, else ``metadata.user_id``.
+
+        Unlike chat, where two different users are refused, the header wins: Anthropic
+        clients fill ``metadata.user_id`` themselves (Claude Code: an account and session
+        id), and the integration that sets the header names the user whose preferences apply.
+        Either way ``metadata`` itself is never forwarded: the one user decided for is,
+        scrubbed per route."""
+        header = router_user(request, request.headers.get("x-router-user"))
+        if header:
+            return end_user(None, header, "X-Router-User", request)
+        return end_user(user_of(fields), None, "metadata.user_id", request)
+
+    def stated_user(self, fields: dict[str, Any]) -> object:
+        return user_of(fields)
+
+    async def forward(
+        self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
+    ) -> Any:
+        return await route_messages(
+            ctx.router.pipeline, fields, user, request_id=request_id, proxy=True
+        )
+
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+        routed, answered = result
+        headers = route_headers(answered)
+        if isinstance(routed, dict):
+            return JSONResponse(routed, headers=headers)
+        # the first chunk is in hand: failover has settled
+        return streamed(
+            sse.relay(with_pings(routed), event_bytes, _error, catch=RouterError), headers
+        )
 
 
-async def count_tokens(request: Request) -> Response:
+class CountTokens(Messages):
     """The input tokens of a Messages request, counted locally for the route the policy
     would send it to (router/_apis/messages.py, ``count_tokens``): no provider is contacted."""
-    request.scope["route"] = _COUNT_ROUTE
-    ctx, body, user = await _read(request)
-    try:
-        counted, route = await count(
-            ctx.router.pipeline, body, user, request_id=request.state.request_id
-        )
-    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        raise invalid_input(exc) from exc
-    headers = {
-        "X-Router-Route": route.key,
-        "X-Router-Provider": route.provider.slug,
-        "X-Router-Token-Count": "local",  # litellm's tokenizer here, not the provider's count
-    }
-    return JSONResponse({"input_tokens": counted}, headers=headers)
+
+    path = COUNT_PATH
+
+    async def forward(
+        self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
+    ) -> Any:
+        return await count(ctx.router.pipeline, fields, user, request_id=request_id)
+
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+        counted, route = result
+        headers = {
+            "X-Router-Route": route.key,
+            "X-Router-Provider": route.provider.slug,
+            "X-Router-Token-Count": "local",  # litellm's tokenizer here, not the provider's count
+        }
+        return JSONResponse({"input_tokens": counted}, headers=headers)
 
 
-async def _read(request: Request) -> tuple[Context, dict[str, Any], str | None]:
-    """The app's context, the body and the end user, once the key is known; a request refused
-    for its body or its user is audited (``route.refused``)."""
-    ctx = context(request)
-    _authorised(request)
-    body: dict[str, Any] = {}
-    try:
-        body = json_object(await request.body(), "a Messages request")
-        user = _end_user(request, body)
-    except ApiError as exc:
-        model = body.get("model")
-        ctx.router.pipeline.refused(
-            request.state.request_id, None, model if isinstance(model, str) else None,
-            "InvalidRequest", str(exc), api=API,
-        )  # fmt: skip
-        raise
-    return ctx, body, user
-
-
-def _end_user(request: Request, body: dict[str, Any]) -> str | None:
-    """The ``X-Router-User`` header if given, else ``metadata.user_id``.
-
-    Unlike chat, where two different users are refused, the header wins: Anthropic clients
-    fill ``metadata.user_id`` themselves (Claude Code: an account and session id), and the
-    integration that sets the header names the user whose preferences apply. Either way
-    ``metadata`` itself is never forwarded: the one user decided for is, scrubbed per route."""
-    header = router_user(request, request.headers.get("x-router-user"))
-    if header:
-        return end_user(None, header, "X-Router-User", request)
-    return end_user(user_of(body), None, "metadata.user_id", request)
-
-
-def _authorised(request: Request) -> None:
-    """The key (x-api-key or Bearer) is known, and the query names nothing but ``beta``."""
-    credentials = key_credentials(
-        request.headers.get("authorization"), request.headers.get("x-api-key")
-    )
-    context(request).keys.caller(credentials)
-    unknown = sorted(set(request.query_params) - _IGNORED_QUERY)
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter {named(unknown[0])}; this endpoint takes none "
-            "('beta' is accepted and ignored)",
-            code="unsupported_parameter",
-            param=unknown[0],
-        )
-
-
-async def _events(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """Anthropic's SSE; a failure mid-stream ends it with an ``error`` event in Anthropic's
-    shape (never the backend's own text)."""
-    stream = sse(events)
-    try:
-        async for chunk in stream:
-            yield chunk
-    except RouterError as exc:
-        yield event_bytes(api_error(exc).anthropic())
-    finally:
-        with anyio.CancelScope(shield=True):
-            await cast(Any, stream).aclose()
+def _error(exc: RouterError) -> bytes:
+    """The ``error`` event in Anthropic's shape (never the backend's own text)."""
+    return event_bytes(api_error(exc).anthropic())

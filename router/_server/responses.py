@@ -1,136 +1,104 @@
 """``POST /v1/responses``: OpenAI's Responses API, routed by the policy like chat.
 
-A plain Starlette route, like chat's hot path (router/_server/hot.py): the same auth (the
-envelope), end user (body ``user`` or ``X-Router-User``, which must agree), ``privacy``,
-error shape and route headers as ``POST /v1/chat/completions``. The body's fields are checked
-against the Responses surface (router/_core/responses.py) by the router, which translates the
-request to chat and routes it on the chat path (router/_apis/responses.py). The answer is OpenAI's
-``response`` object, or with ``stream`` its SSE events (``event: response.created`` ...
-``response.output_text.delta`` ... ``response.completed``); a failure mid-stream ends the
-stream with an ``error`` event. ``model`` is the name the caller asked for; the route and
-provider are in ``X-Router-Route`` and ``X-Router-Provider``.
+On the endpoints' one shape (router/_server/endpoint.py), with chat's end user (body ``user``
+or ``X-Router-User``, which must agree), ``privacy``, error shape and route headers. The
+body's fields are checked against the Responses surface (router/_core/responses.py) by the
+router, which translates the request to chat and routes it on the chat path
+(router/_apis/responses.py). The answer is OpenAI's ``response`` object, or with ``stream`` its
+SSE events (``event: response.created`` ... ``response.output_text.delta`` ...
+``response.completed``); a failure mid-stream ends the stream with an ``error`` event.
+``model`` is the name the caller asked for; the route and provider are in ``X-Router-Route``
+and ``X-Router-Provider``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from types import SimpleNamespace
-from typing import Any, Final, cast
+from typing import Any, Final
 
-import anyio
-import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from router._apis.responses import API, respond
-from router._errors import InvalidPreferences, InvalidRequest, RouterError, UnknownProvider
-from router._server.chat import _route_headers, invalid_input, json_object
-from router._server.context import context, end_user, router_user
-from router._server.errors import ApiError, api_error
-from router._server.refusal import _user as named_user
+from router._errors import RouterError
+from router._server.chat import own_fields, settled_user
+from router._server.context import Context
+from router._server.endpoint import Endpoint, route_headers, streamed
+from router._server.errors import api_error
+from router._upstream import sse
 
 PATH: Final = "/v1/responses"
-_ROUTE: Final = SimpleNamespace(path=PATH)
-_SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_OWN: Final = frozenset({"model", "input", "user", "privacy", "stream"})
 
 
-async def create_response(request: Request) -> Response:
+class Responses(Endpoint):
     """A response routed only to backends the policy allows (JSON, or SSE if ``stream``)."""
-    request.scope["route"] = _ROUTE  # what the access log names
-    fields: dict[str, Any] = {}
-    stated: object = None
-    try:
-        fields = json_object(await request.body(), "Content-Type: application/json")
-        stated = fields.pop("user", None)
-        user = _end_user(request, stated)
-        model, privacy = fields.pop("model", None), fields.pop("privacy", None)
-        _check_own(model, privacy)
-    except ApiError as exc:
-        _refused(request, fields.get("model"), stated, str(exc))
-        raise
-    stream = fields.pop("stream", False)
-    try:
-        result, answered = await respond(
-            context(request).router.pipeline, model, fields.pop("input", None), user, privacy,
-            stream, request.state.request_id, fields, proxy=True,
-        )  # fmt: skip
-    except (InvalidPreferences, UnknownProvider, InvalidRequest) as exc:
-        raise invalid_input(exc) from exc
-    headers = _route_headers(answered)
-    if stream:  # the first event is in hand: failover has settled, the route is known
-        return StreamingResponse(
-            _sse(result, model), media_type="text/event-stream", headers=headers | _SSE_HEADERS
-        )
-    body = result.model_dump(mode="json") | {"model": model}  # the name the caller asked for
-    return JSONResponse(body, headers=headers)
 
+    path = PATH
+    api = API
+    what = "Content-Type: application/json"
 
-def _end_user(request: Request, stated: object) -> str | None:
-    """The one end user: the body's ``user`` or ``X-Router-User``, as chat settles it."""
-    if stated is not None and not isinstance(stated, str):
-        raise ApiError(400, "user: expected a string", code="invalid_value", param="user")
-    header = router_user(request, request.headers.get("x-router-user"))
-    return end_user(stated, header, "user", request)
+    def user(self, request: Request, fields: dict[str, Any]) -> str | None:
+        return settled_user(request, fields.get("user"))
 
+    def check(self, fields: dict[str, Any]) -> None:
+        own_fields(fields, ())  # 'input' is the router's to require (its own message)
 
-def _check_own(model: object, privacy: object) -> None:
-    if not isinstance(model, str) or not model:
-        raise ApiError(
-            400,
-            "model: expected the name of a catalog model (display name, alias or slug)",
-            code="invalid_value",
-            param="model",
-        )
-    if privacy is not None and not isinstance(privacy, Mapping):
-        raise ApiError(
-            400,
-            "privacy: expected an object of preference fields",
-            code="invalid_value",
-            param="privacy",
+    async def forward(
+        self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
+    ) -> Any:
+        return await respond(
+            ctx.router.pipeline,
+            fields["model"],
+            fields.get("input"),
+            user,
+            fields.get("privacy"),
+            fields.get("stream") or False,
+            request_id,
+            {k: v for k, v in fields.items() if k not in _OWN},
+            proxy=True,
         )
 
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+        routed, answered = result
+        model = fields["model"]
+        headers = route_headers(answered)
+        if fields.get("stream"):  # the first event is in hand: failover has settled
+            events = _Events(model)
+            return streamed(
+                sse.relay(routed, events.render, events.failed, catch=RouterError), headers
+            )
+        body = routed.model_dump(mode="json") | {"model": model}  # the name the caller asked for
+        return JSONResponse(body, headers=headers)
 
-def _refused(request: Request, model: object, stated: object, message: str) -> None:
-    """The ``route.refused`` record of a request refused before the router saw it (with the
-    user's pseudonym when the body and header name one well-formed user)."""
-    context(request).router.pipeline.refused(
-        request.state.request_id,
-        named_user(stated, request.headers.getlist("x-router-user")),
-        model if isinstance(model, str) else None,
-        "InvalidRequest",
-        message,
-        api=API,
-    )
 
+class _Events:
+    """Responses events, numbered (``sequence_number``), each naming ``model`` as the caller
+    asked for it; a failure mid-stream ends with an ``error`` event."""
 
-async def _sse(events: AsyncIterator[Any], model: str) -> AsyncIterator[bytes]:
-    """``event: <type>`` / ``data: <event>`` pairs, numbered, each naming ``model`` as the
-    caller asked for it; a failure mid-stream ends with an ``error`` event."""
-    number = 0
-    try:
-        async for event in events:
-            data = event.model_dump(mode="json")
-            data["sequence_number"] = number
-            if isinstance(data.get("response"), dict):
-                data["response"]["model"] = model
-            yield _event(data)
-            number += 1
-    except RouterError as exc:
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.number = 0
+
+    def render(self, event: Any) -> bytes:
+        data = event.model_dump(mode="json")
+        data["sequence_number"] = self.number
+        if isinstance(data.get("response"), dict):
+            data["response"]["model"] = self.model
+        self.number += 1
+        return _event(data)
+
+    def failed(self, exc: RouterError) -> bytes:
         error = api_error(exc).error
-        yield _event(
+        return _event(
             {
                 "type": "error",
                 "code": error["code"],
                 "message": error["message"],
                 "param": None,
-                "sequence_number": number,
+                "sequence_number": self.number,
             }
         )
-    finally:
-        with anyio.CancelScope(shield=True):
-            await cast(Any, events).aclose()
 
 
-def _event(data: Mapping[str, Any]) -> bytes:
-    name = str(data["type"]).encode()
-    return b"event: " + name + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+def _event(data: dict[str, Any]) -> bytes:
+    return sse.json_event(data, str(data["type"]))

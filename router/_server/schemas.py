@@ -1,15 +1,16 @@
-"""The proxy's request and response bodies: OpenAI's shapes, plus the router's own fields.
+"""The proxy's response bodies and the preference bodies of its admin endpoints.
 
-``ChatCompletionRequest`` types the common fields for the OpenAPI document; every field, typed or
-not, is then checked against the accepted request surface (router/_core/surface.py). Error
-bodies (``ErrorResponse``) are built by ``router/_server/errors.py``.
+The four POST endpoints' request bodies are not declared here: they are the request surface
+tables (router/_core/surface.py, responses.py, messages.py), from which the OpenAPI document
+is generated (router/_server/openapi.py). Error bodies (``ErrorResponse``) are built by
+``router/_server/errors.py``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from router._config.settings import PrivacyFields as _SettingsPrivacy
 
@@ -18,53 +19,6 @@ class PrivacyFields(_SettingsPrivacy):
     """Preference fields in a request body: JSON types as documented (no 0 for false)."""
 
     model_config = ConfigDict(strict=True)
-
-
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat-completion request; ``model`` names a catalog model. The other fields of
-    the accepted surface (README, "Accepted request surface") are accepted untyped."""
-
-    model_config = ConfigDict(extra="allow", strict=True)  # JSON types as documented
-
-    model: str = Field(min_length=1, description="Display name, alias or slug of a model.")
-    messages: list[dict[str, Any]] = Field(min_length=1)
-    stream: bool = False
-    user: str | None = Field(None, description="The end user; or the X-Router-User header.")
-    privacy: PrivacyFields | None = Field(None, description="Tightens the policy for this call.")
-    temperature: float | None = None
-    top_p: float | None = None
-    n: int | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    stop: str | list[str] | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    logit_bias: dict[str, float] | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
-    seed: int | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: dict[str, Any] | None = None
-    stream_options: dict[str, Any] | None = None
-    reasoning_effort: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _integral_numbers(cls, data: Any) -> Any:
-        """JSON has one number type and JSON Schema calls 1.0 an integer; strict mode would not."""
-        if not isinstance(data, dict):
-            return data
-        return {k: integral(v) if k in _INTEGERS else v for k, v in data.items()}
-
-
-_INTEGERS: Final = frozenset({"n", "max_tokens", "max_completion_tokens", "top_logprobs", "seed"})
-
-
-def integral(value: Any) -> Any:
-    """``value`` as an int if it is a float with an integral value (1.0, 1e3), else as it is."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class ChatCompletion(BaseModel):

@@ -1,10 +1,13 @@
-"""``serve --workers N``: the app factory each worker process runs.
+"""``serve --workers N``: what each worker process runs.
 
 uvicorn's supervisor binds the socket once and starts N worker processes on it; each calls
-``app()``, which builds its own router (its own audit writer id, its own store connections)
-from the settings in the environment the supervisor passed on. The workers share nothing
-but the socket, the preference store and the metrics directory (``PROMETHEUS_MULTIPROC_DIR``,
-which ``serve`` creates when it is not set), as replicas do.
+``app()``, which takes the bootstrap's steps in its own process (router/_server/bootstrap.py:
+``prepare``, ``build``, the long-lived objects frozen) and builds its own router (its own
+audit writer id, its own store connections) from the settings in the environment the
+supervisor passed on. ``HeaderDeadline``, the HTTP protocol uvicorn imports in each worker, is
+made from the worker's own settings (a class made in the supervisor could not be sent to it).
+The workers share nothing but the socket, the preference store and the metrics directory
+(``PROMETHEUS_MULTIPROC_DIR``, which ``serve`` creates when it is not set), as replicas do.
 """
 
 from __future__ import annotations
@@ -12,25 +15,21 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from router._config.settings import Settings
-from router._observe import tracing as _tracing
-from router._router import PolicyRouter
-from router._server.app import create_app
+from router._server.bootstrap import build, header_deadline, prepare
 from router._server.operations import reload_on_sighup
-from router._server.startup import log_startup
-from router._upstream import setup
+from router._server.startup import freeze_long_lived_objects, log_startup
 
 
 def app() -> FastAPI:
     """One worker's app; its router is closed when the worker shuts down."""
-    settings = Settings()
-    setup.configure(settings.transport)
-    _tracing.configure()  # the OTEL_* variables, unless the host set tracing up
-    router = PolicyRouter.from_settings(settings)
-    application = create_app(router, settings)
+    settings = Settings().serving()
+    prepare(settings)
+    router, application = build(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -38,9 +37,15 @@ def app() -> FastAPI:
         await router.aclose()
 
     application.router.lifespan_context = lifespan
-    log_startup(router.loaded, settings, os.environ)
+    log_startup(router.loaded, settings, os.environ)  # the summary is the supervisor's
     reload_on_sighup(router)  # a SIGHUP sent to this worker; the supervisor restarts them all
-    from router._server.startup import freeze_long_lived_objects
-
     freeze_long_lived_objects()
     return application
+
+
+def __getattr__(name: str) -> Any:
+    """``HeaderDeadline``: uvicorn's protocol with the header deadline of this process's
+    settings (``read_timeout``), imported by uvicorn in each worker."""
+    if name == "HeaderDeadline":
+        return header_deadline(Settings())
+    raise AttributeError(name)

@@ -7,7 +7,7 @@ migrations and the row encoding; only this module knows every backend.
 
 from __future__ import annotations
 
-from router._errors import ConfigError
+from router._errors import ConfigError, require_extra
 from router._store.base import (
     ACCEPTED_URLS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -30,6 +30,7 @@ async def open_store(url: str, *, lock_timeout: float = DEFAULT_TIMEOUT_SECONDS)
 
         return await SQLiteStore.open(url, lock_timeout=lock_timeout)
     if scheme in POSTGRES_SCHEMES:
+        require_extra("postgres", "a PostgreSQL preference store", "asyncpg")
         from router._store.postgres import PostgresStore
 
         return await PostgresStore.open(url)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from router._core.surface import PARAMETERS
+from router._core.surface import CONSUMED, PARAMETERS
 from router._errors import (
     FailureKind,
     IdentifierInRequest,
@@ -31,7 +31,7 @@ from router._upstream.setup import _module
 # What a route's call may carry from the caller: the accepted surface, less what the router
 # itself owns (the deadline and retries are failover's; ``privacy`` and ``stream`` are read
 # before) and what litellm gets from the deployment (``model``).
-FORWARDED: Final = frozenset(PARAMETERS) - {
+FORWARDED: Final = frozenset(PARAMETERS) - CONSUMED - {
     "model", "stream", "privacy", "timeout", "num_retries", "max_retries"
 }  # fmt: skip
 # litellm prefixes whose provider keeps completions unless told ``store: false``.
@@ -190,8 +190,6 @@ def _arguments(call: UpstreamCall) -> dict[str, Any]:
     _refuse_unknown(call)
     target = call.target
     arguments = dict(call.arguments)
-    if isinstance(arguments.get("metadata"), Mapping):
-        arguments["metadata"] = dict(arguments["metadata"])  # litellm adds keys to its dict
     arguments.update(
         model=target.model,
         custom_llm_provider=target.prefix,

@@ -16,11 +16,20 @@ from typing import Annotated, Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from router._errors import ConfigError
+from router._errors import ConfigError, installed
 from router._upstream.providers import PROVIDERS, can_serve
 
 # libyaml's loader where PyYAML was built with it (the wheels are): same safe subset, faster.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# The start of a reason that names the environment variables the operator has not set: the
+# library's caller is the operator and reads it; the proxy keeps it in the operator's log.
+NO_CREDENTIALS: Final = "no credentials: set "
+NOT_DEPLOYED: Final = "no litellm model string for this route in the deployment"
+NOT_INSTALLED: Final = "not installed here: "
+OPERATOR_FACTS: Final = (NO_CREDENTIALS, NOT_DEPLOYED, NOT_INSTALLED)
+# litellm prefixes whose requests are signed by a package of an extra (module, extra).
+_SIGNED_BY: Final = {"bedrock": ("boto3", "bedrock"), "vertex_ai": ("google.auth", "vertex")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +118,25 @@ class Deployment:
     def target(self, route_key: str) -> Target | None:
         return self.targets.get(route_key)
 
+    def strings(self) -> dict[str, tuple[str, ...]]:
+        """Each litellm model string of the deployment, and the route keys it serves."""
+        out: dict[str, tuple[str, ...]] = {}
+        for key, target in self.targets.items():
+            out[target.model] = (*out.get(target.model, ()), key)
+        return out
+
     def missing_credentials(self, target: Target, environ: Mapping[str, str]) -> str | None:
         """None when litellm will find credentials for this target; else what to set."""
+        signer = _SIGNED_BY.get(target.prefix)
+        if signer and not installed(signer[0]):
+            return f"{NOT_INSTALLED}pip install 'policy-router[{signer[1]}]'"
         options = self.credentials.get(target.prefix)
         if not options:
             return None
         if any(all(environ.get(name) for name in option) for option in options):
             return None
         wanted = " or ".join(" and ".join(option) for option in options)
-        return f"no credentials: set {wanted}"
+        return f"{NO_CREDENTIALS}{wanted}"
 
     def with_overrides(self, models: Mapping[str, str]) -> Deployment:
         """Apply ``{"model-slug/provider-slug": "litellm/model-string"}`` overrides from settings."""

@@ -41,43 +41,65 @@ def _outcomes() -> Mapping[type[BaseException], Outcome]:
     """Every exception class litellm defines, and what it means here."""
     e = _module().exceptions
     router = _module().types.router
-    return MappingProxyType(
-        {
-            e.BadRequestError: REJECT,
-            e.InvalidRequestError: REJECT,
-            e.UnsupportedParamsError: REJECT,
-            e.ContextWindowExceededError: REJECT,
-            e.ContentPolicyViolationError: REJECT,
-            e.RejectedRequestError: REJECT,
-            e.ImageFetchError: REJECT,
-            e.VectorStoreSearchError: REJECT,
-            e.UnprocessableEntityError: REJECT,
-            e.GuardrailRaisedException: REJECT,
-            e.BlockedPiiEntityError: REJECT,
-            e.SensitiveDataRouteException: REJECT,
-            e.ModifyResponseException: REJECT,
-            e.Timeout: FailureKind.TIMEOUT,
-            e.APIConnectionError: FailureKind.CONNECTION,
-            e.RateLimitError: FailureKind.RATE_LIMIT,
-            router.RouterRateLimitError: FailureKind.RATE_LIMIT,
-            router.RouterRateLimitErrorBasic: FailureKind.RATE_LIMIT,
-            e.InternalServerError: FailureKind.SERVER,
-            e.ServiceUnavailableError: FailureKind.SERVER,
-            e.BadGatewayError: FailureKind.SERVER,
-            e.MidStreamFallbackError: FailureKind.SERVER,
-            e.AuthenticationError: FailureKind.AUTH,
-            e.PermissionDeniedError: FailureKind.AUTH,
-            e.NotFoundError: FailureKind.NOT_FOUND,
-            e.APIResponseValidationError: FailureKind.BAD_RESPONSE,
-            e.JSONSchemaValidationError: FailureKind.BAD_RESPONSE,
-            e.LiteLLMUnknownProvider: FailureKind.CONFIG,
-            e.ModelNotMappedError: FailureKind.CONFIG,
-            e.BudgetExceededError: FailureKind.BUDGET,
-            e.APIError: BY_STATUS,
-            e.MockException: BY_STATUS,
-            e.OpenAIError: BY_STATUS,
-        }
-    )
+    table: dict[type[BaseException], Outcome] = {
+        e.BadRequestError: REJECT,
+        e.InvalidRequestError: REJECT,
+        e.UnsupportedParamsError: REJECT,
+        e.ContextWindowExceededError: REJECT,
+        e.ContentPolicyViolationError: REJECT,
+        e.RejectedRequestError: REJECT,
+        e.ImageFetchError: REJECT,
+        e.VectorStoreSearchError: REJECT,
+        e.UnprocessableEntityError: REJECT,
+        e.GuardrailRaisedException: REJECT,
+        e.BlockedPiiEntityError: REJECT,
+        e.SensitiveDataRouteException: REJECT,
+        e.ModifyResponseException: REJECT,
+        e.Timeout: FailureKind.TIMEOUT,
+        e.APIConnectionError: FailureKind.CONNECTION,
+        e.RateLimitError: FailureKind.RATE_LIMIT,
+        router.RouterRateLimitError: FailureKind.RATE_LIMIT,
+        router.RouterRateLimitErrorBasic: FailureKind.RATE_LIMIT,
+        e.InternalServerError: FailureKind.SERVER,
+        e.ServiceUnavailableError: FailureKind.SERVER,
+        e.BadGatewayError: FailureKind.SERVER,
+        e.MidStreamFallbackError: FailureKind.SERVER,
+        e.AuthenticationError: FailureKind.AUTH,
+        e.PermissionDeniedError: FailureKind.AUTH,
+        e.NotFoundError: FailureKind.NOT_FOUND,
+        e.APIResponseValidationError: FailureKind.BAD_RESPONSE,
+        e.JSONSchemaValidationError: FailureKind.BAD_RESPONSE,
+        e.LiteLLMUnknownProvider: FailureKind.CONFIG,
+        e.ModelNotMappedError: FailureKind.CONFIG,
+        e.BudgetExceededError: FailureKind.BUDGET,
+        e.APIError: BY_STATUS,
+        e.MockException: BY_STATUS,
+        e.OpenAIError: BY_STATUS,
+    }
+    return MappingProxyType(table | _since_1_110())
+
+
+def _since_1_110() -> dict[type[BaseException], Outcome]:
+    """The classes of ``_SINCE_1_110`` that this litellm defines (in ``litellm.exceptions``
+    or at its top level)."""
+    found: dict[type[BaseException], Outcome] = {}
+    for name, outcome in _SINCE_1_110.items():
+        cls = getattr(_module().exceptions, name, None) or getattr(_module(), name, None)
+        if cls is not None:
+            found[cls] = outcome
+    return found
+
+
+# Exception classes that litellm 1.110 added (the lower end of the range has none of them).
+_SINCE_1_110: Final[Mapping[str, Outcome]] = {
+    "CallerCredentialAuthenticationError": FailureKind.AUTH,
+    "CallerCredentialRateLimitError": FailureKind.RATE_LIMIT,
+    "EndpointNotSupportedByModelError": REJECT,
+    "MalformedRequestFieldError": REJECT,
+    "UnsupportedEndpointError": REJECT,
+    "PaymentRequiredError": FailureKind.BUDGET,  # the provider account's, not the request's
+    "ToolLoopMaxRoundsExceeded": REJECT,  # litellm's own tool loop, which the router never runs
+}
 
 
 def outcome_of(exc: BaseException) -> Outcome | None:
@@ -95,8 +117,7 @@ def translate(exc: BaseException, target: Target) -> RouterError:
     """Our error for litellm's ``exc`` on ``target``: RequestRejected or UpstreamFailure."""
     status = _status_code(exc)
     outcome = _refined(outcome_of(exc), status, exc)
-    headers = getattr(exc, "litellm_response_headers", None)  # the provider's, where kept
-    return _error(outcome, status, _detail(exc), target.prefix, retry_after(headers))
+    return _error(outcome, status, _detail(exc), target.prefix, retry_after(_headers(exc)))
 
 
 def failure_for_status(
@@ -104,6 +125,14 @@ def failure_for_status(
 ) -> RouterError:
     """Our error for an HTTP error answer that no library interpreted (the lean path's)."""
     return _error(_by_status(status), status, detail, provider, retry_after(headers))
+
+
+def _headers(exc: BaseException) -> Mapping[str, str] | None:
+    """The provider's answer headers litellm kept on ``exc`` (or on its response), if any."""
+    kept = getattr(exc, "litellm_response_headers", None)
+    if kept is None:
+        kept = getattr(getattr(exc, "response", None), "headers", None)
+    return kept if isinstance(kept, Mapping) else None
 
 
 def _error(

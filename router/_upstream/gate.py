@@ -79,12 +79,23 @@ class Patched:
         self.saved.clear()
 
 
+def _lazy_names() -> set[str]:
+    """The names litellm loads on first access: its registry before 1.110, its table after."""
+    try:
+        from litellm._lazy_imports import _get_lazy_import_registry  # noqa: TID251
+    except ImportError:  # litellm 1.110 and later
+        from litellm._lazy_imports_registry import (  # type: ignore[attr-defined,unused-ignore]  # noqa: TID251
+            LITELLM_ATTRIBUTES,
+        )
+
+        return set(LITELLM_ATTRIBUTES)
+    return set(_get_lazy_import_registry())
+
+
 def functions(litellm: Any) -> dict[str, Callable[..., Any]]:
     """litellm's public functions: its module's and its lazily loaded names, litellm's own."""
-    from litellm._lazy_imports import _get_lazy_import_registry  # noqa: TID251
-
     names = {n for n in dir(litellm) if not n.startswith("_")}
-    names |= {n for n in _get_lazy_import_registry() if not n.startswith("_") and n[0].islower()}
+    names |= {n for n in _lazy_names() if not n.startswith("_") and n[0].islower()}
     out: dict[str, Callable[..., Any]] = {}
     for name in sorted(names):
         value = getattr(litellm, name, None)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import orjson
 
 from router._core.invariant import find_on_wire
 from router._errors import FailureKind, IdentifierInRequest, RouterError, UpstreamFailure
+from router._upstream import sse
 from router._upstream.errors import failure_for_status, redacted_env
 from router._upstream.providers import (
     _REASONING,
@@ -90,38 +90,25 @@ def _checked(call: UpstreamCall, url: str, headers: dict[str, str], body: bytes)
 
 # --- the clients -------------------------------------------------------------------------------
 
-# Set by configure() (the settings' transport); until then POLICY_ROUTER_TRANSPORT, else aiohttp.
-_TRANSPORT: list[Transport | None] = [None]
-
-
-def configure(transport: Transport) -> None:
-    """Choose the client library for calls made from now on (a new loop gets a new client)."""
-    _TRANSPORT[0] = transport
-
-
-def transport() -> Transport:
-    chosen = _TRANSPORT[0]
-    if chosen is None:
-        return "httpx" if os.environ.get("POLICY_ROUTER_TRANSPORT") == "httpx" else "aiohttp"
-    return chosen
-
 
 class Clients:
     """The pooled clients of one router: one per event loop (a client belongs to the loop it
-    was made on), made on first use, closed by ``aclose`` (``PolicyRouter.aclose``), so a
-    host that closes its router leaves no open session or connection behind."""
+    was made on), made on first use with the router's ``transport`` (its settings'), closed
+    by ``aclose`` (``PolicyRouter.aclose``), so a host that closes its router leaves no open
+    session or connection behind."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: Transport) -> None:
+        self.transport: Final = transport
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
 
     def get(self) -> tuple[Transport, Any]:
-        """This loop's client, made anew if the transport changed or it was closed."""
+        """This loop's client, made anew if it was closed."""
         loop = asyncio.get_running_loop()
         client = self._by_loop.get(loop)
-        kind = transport()
-        if client is None or client[0] != kind or _closed(client):
+        kind = self.transport
+        if client is None or _closed(client):
             client = (kind, _new_client(kind))
             self._by_loop[loop] = client
         return client
@@ -133,8 +120,9 @@ class Clients:
             await (client[1].close() if client[0] == "aiohttp" else client[1].aclose())
 
 
-# The clients of calls that name none (an UpstreamCall made outside a router).
-_SHARED: Final = Clients()
+# The clients of calls that name none: an UpstreamCall made outside a router (tests and bench
+# tools). httpx, which respx sees; a router's calls take its settings' transport.
+_SHARED: Final = Clients("httpx")
 
 
 def _closed(client: tuple[str, Any]) -> bool:
@@ -184,24 +172,11 @@ class _Opened:
             return bytes(await self.response.read())
         return bytes(await self.response.aread())
 
-    def lines(self) -> AsyncIterator[bytes]:
+    def pieces(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive."""
         if self.kind == "aiohttp":
-            return self._aiohttp_lines()
-        return self._httpx_lines()
-
-    async def _aiohttp_lines(self) -> AsyncIterator[bytes]:
-        async for line in self.response.content:
-            yield line
-
-    async def _httpx_lines(self) -> AsyncIterator[bytes]:
-        buffer = b""
-        async for piece in self.response.aiter_bytes():
-            buffer += piece
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                yield line + b"\n"
-        if buffer:
-            yield buffer
+            return cast(AsyncIterator[bytes], self.response.content.iter_any())
+        return cast(AsyncIterator[bytes], self.response.aiter_bytes())
 
     async def close(self) -> None:
         if self.kind == "aiohttp":
@@ -307,8 +282,8 @@ async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
 async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
     """Start a streamed call; return its chunks once the first has arrived.
 
-    Chunks are litellm's ``ModelResponseStream``, or with ``raw`` each SSE event's bytes as
-    the upstream sent them (``data: [DONE]`` included). A failure before the first chunk
+    Chunks are litellm's ``ModelResponseStream``, or with ``raw`` each SSE event's data as
+    the upstream sent it (bytes; the stream ends at ``[DONE]``, which is not among them). A failure before the first chunk
     raises from here, so the caller can still fail over; after it, from the iteration.
     """
     prefix = call.target.prefix
@@ -342,34 +317,40 @@ async def prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 async def _events(opened: _Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
-    """The stream's data events: litellm's chunks, or raw event bytes."""
+    """The stream's data events up to ``[DONE]``: litellm's chunks, or each event's data
+    (bytes) with ``raw``. Parsed as the whole SSE format (router/_upstream/sse.py)."""
     chunk_type: Any = None if raw else _chunk_type()
+    decoder = sse.Decoder()
     try:
         try:
-            async for line in opened.lines():
-                if not line.startswith(b"data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
+            async for piece in opened.pieces():
+                for event in decoder.feed(piece):
+                    payload = event.data
+                    if payload == b"[DONE]":
+                        return
                     if raw:
-                        yield b"data: [DONE]\n\n"
-                    return
-                if raw:
-                    yield b"data: " + payload + b"\n\n"
-                    continue
-                try:
-                    parsed = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    raise _bad_response(prefix, "a streamed event is not JSON") from None
-                if isinstance(parsed, dict) and "error" in parsed and "choices" not in parsed:
-                    raise failure_for_status(500, _error_detail(payload, 500), prefix)
-                yield chunk_type(**parsed)
+                        yield payload
+                        continue
+                    yield chunk_type(**_chunk(payload, prefix))
         except RouterError:
             raise
         except Exception as exc:
             raise _transport_failure(exc, prefix) from exc
     finally:
         await opened.close()
+
+
+def _chunk(payload: bytes, prefix: str) -> dict[str, Any]:
+    """A streamed event's JSON object; an error event raises the upstream's failure."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise _bad_response(prefix, "a streamed event is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise _bad_response(prefix, "a streamed event is not a JSON object")
+    if "error" in parsed and "choices" not in parsed:
+        raise failure_for_status(500, _error_detail(payload, 500), prefix)
+    return parsed
 
 
 def _chunk_type() -> Any:

@@ -17,6 +17,8 @@ import sys
 from types import MappingProxyType, ModuleType
 from typing import Any, Final
 
+from router._errors import ConfigError
+
 # Read by litellm at import or on first use; set before the import, whatever was set before.
 ENVIRONMENT: Final = MappingProxyType(
     {
@@ -72,16 +74,18 @@ def _keep_connections_alive(litellm: Any) -> None:
 def _send_once(handler: Any) -> None:
     """Stop ``AsyncHTTPHandler`` from sending a request a second time behind our back.
 
-    On ``httpx.RemoteProtocolError`` or ``httpx.ConnectError``, litellm's ``post``, ``patch``
-    and ``delete`` send the same request again on a fresh client, through
-    ``single_connection_post_request``, which nothing else calls. The provider may well have
+    On ``httpx.RemoteProtocolError`` or ``httpx.ConnectError`` (from 1.110 on: ``ConnectError``
+    only), litellm's ``post``, ``patch`` and ``delete`` send the same request again on a fresh
+    client, through ``single_connection_post_request`` (from 1.110 on:
+    ``single_connection_request``), which nothing else calls. The provider may well have
     received the first one (a connection reset after the request was written), and no
     attempt record would show the second: every send must be one audited attempt, and
     failover is ours. So that method now re-raises the error it was called to recover from,
     which litellm then reports as a connection failure of this one attempt. The test
     tests/upstream/test_send_once.py fails if a litellm upgrade moves the retry.
     """
-    if getattr(handler.single_connection_post_request, "_sends_once", False):
+    name = retry_method(handler)
+    if getattr(getattr(handler, name), "_sends_once", False):
         return
 
     async def no_second_send(_self: Any, *_args: Any, **_kwargs: Any) -> Any:
@@ -91,7 +95,28 @@ def _send_once(handler: Any) -> None:
         raise failure
 
     no_second_send._sends_once = True  # type: ignore[attr-defined]
-    setattr(handler, "single_connection_post_request", no_second_send)  # noqa: B010
+    setattr(handler, name, no_second_send)
+
+
+# The method litellm's AsyncHTTPHandler re-sends through: before 1.110, and from 1.110 on.
+RETRY_METHODS: Final = ("single_connection_post_request", "single_connection_request")
+
+
+def retry_method(handler: Any) -> str:
+    """The name of ``handler``'s re-send method in this litellm version (ConfigError if none:
+    a litellm outside the tested range that moved it)."""
+    for name in RETRY_METHODS:
+        if hasattr(handler, name):
+            return name
+    raise ConfigError(
+        "this litellm version's HTTP handler has none of "
+        f"{', '.join(RETRY_METHODS)}: install litellm within the range policy-router declares"
+    )
+
+
+def loaded() -> bool:
+    """Whether litellm is imported and configured in this process already."""
+    return litellm_module.cache_info().currsize > 0
 
 
 @functools.cache

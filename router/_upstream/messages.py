@@ -17,6 +17,7 @@ leaves out, becomes ``parallel_tool_calls: false``.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -57,14 +58,28 @@ def to_chat(request: Mapping[str, Any], model_hint: str) -> Translated:
     return Translated(messages, arguments, tool_names)
 
 
+# Where litellm keeps its Messages adapter: 1.110 and later, then before 1.110.
+_ADAPTER_PACKAGES: Final = (
+    "litellm.llms.anthropic.messages.adapters",
+    "litellm.llms.anthropic.experimental_pass_through.adapters",
+)
+
+
+def _adapter_module(name: str) -> Any:
+    """litellm's ``<adapters>.<name>`` module, wherever this litellm version keeps it."""
+    for package in _ADAPTER_PACKAGES:
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not f"{package}.{name}".startswith(exc.name):
+                raise
+    raise ModuleNotFoundError(f"litellm has no Anthropic Messages adapter ({name})")
+
+
 def _adapter() -> Any:
     """litellm's adapter between Anthropic Messages and chat completions."""
     _module()  # litellm's offline environment first, then its import
-    from litellm.llms.anthropic.experimental_pass_through.adapters.transformation import (  # noqa: TID251
-        LiteLLMAnthropicMessagesAdapter,
-    )
-
-    return LiteLLMAnthropicMessagesAdapter()  # type: ignore[no-untyped-call]
+    return _adapter_module("transformation").LiteLLMAnthropicMessagesAdapter()
 
 
 def _plain_message(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,12 +102,8 @@ async def events(
 ) -> AsyncIterator[dict[str, Any]]:
     """litellm's chat chunks as Anthropic's stream events (``message_start`` ...
     ``message_stop``), each a plain dict; a failure of ``chunks`` raises from the iteration."""
-    _module()
-    from litellm.llms.anthropic.experimental_pass_through.adapters.streaming_iterator import (  # noqa: TID251
-        AnthropicStreamWrapper,
-    )
-
-    wrapper = AnthropicStreamWrapper(
+    _module()  # litellm's offline environment first, then its import
+    wrapper = _adapter_module("streaming_iterator").AnthropicStreamWrapper(
         completion_stream=cast(Any, chunks),
         model=model,
         tool_name_mapping=dict(translated.tool_names),

@@ -10,16 +10,26 @@ import os
 import sys
 from typing import Any, Literal
 
-from router._upstream.loader import ENVIRONMENT
+from router._upstream.loader import ENVIRONMENT, loaded, retry_method
 from router._upstream.loader import litellm_module as _module
 
-__all__ = ["ENVIRONMENT", "Transport", "_module", "close_loop_clients", "configure"]
+__all__ = [
+    "ENVIRONMENT",
+    "Transport",
+    "_module",
+    "close_loop_clients",
+    "configure",
+    "loaded",
+    "retry_method",
+]
 
 Transport = Literal["httpx", "aiohttp"]
 
 
 def configure(transport: Transport = "httpx") -> None:
-    """Import and configure litellm now (idempotent), with the HTTP transport to use.
+    """Import and configure litellm now (idempotent), with the HTTP transport it uses: once,
+    at ``serve``'s start-up (router/_server/bootstrap.py) or a router's first forwarded call
+    (the lean path's clients take the transport from their router: ``lean.Clients``).
 
     ``aiohttp`` (the settings' default, ``POLICY_ROUTER_TRANSPORT``: production traffic) is
     litellm's own default: measured here it costs less CPU per call, keeps streamed
@@ -28,12 +38,9 @@ def configure(transport: Transport = "httpx") -> None:
     where respx and other httpx-level tools see it. litellm caches its clients per event loop, so choose the
     transport before the first request; a later change applies only to new event loops.
     """
-    from router._upstream import lean
-
-    lean.configure(transport)
     litellm: Any = _module()
     use_httpx = transport == "httpx"
-    if litellm.disable_aiohttp_transport is not use_httpx:  # called per request: write on change
+    if litellm.disable_aiohttp_transport is not use_httpx:
         os.environ["DISABLE_AIOHTTP_TRANSPORT"] = str(use_httpx)
         litellm.disable_aiohttp_transport = use_httpx
 

@@ -15,9 +15,17 @@ from router._audit.query import Filter, Summary, outcome_of, report, select
 from router._audit.records import Searched, read
 from router._audit.verify import Report, verify
 from router._core.duration import Duration
-from router.cli._common import JsonOption, err, one_line_errors, out, print_json, settings
+from router.cli._common import (
+    JsonOption,
+    err,
+    one_line_errors,
+    out,
+    print_json,
+    settings,
+    typer_app,
+)
 
-app = typer.Typer(help="Read audit logs: verify them, query them.", no_args_is_help=True)
+app = typer_app("Read audit logs: verify them, query them.")
 
 Files = typer.Argument(..., help="Audit logs, oldest first; '-' reads standard input.")
 PoliciesOption = typer.Option(
@@ -174,17 +182,27 @@ def query_command(
     for_report: bool = typer.Option(
         False, "--report", help="Providers that received the requests, and their data policy."
     ),
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        help="With --report: write it as one self-contained HTML page to this file.",
+    ),
     policies: Path | None = PoliciesOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The records that match, as a table (time, model, provider, outcome, catalog version)."""
     unreadable: list[str] = []
     with one_line_errors():
+        if html is not None and not for_report:
+            raise ValueError("--html writes the report: add --report")
         where = _filter(user, since, until, model, provider, catalog_version, outcome, event)
         records = select(read(files), where, unreadable)
         if for_report:
             found = report(records, Catalogs(policies or settings().catalog.parent))
-            _print_report(found, user, where, as_json)
+            if html is not None:
+                _write_page(found, where, html)
+            else:
+                _print_report(found, user, where, as_json)
         elif summary:
             counts = Summary()
             for record in records:
@@ -206,7 +224,7 @@ def summary_command(
     query_command(
         files=files, user=None, since=None, until=None, model=None, provider=None,
         catalog_version=None, outcome=None, event=None, summary=True, for_report=False,
-        policies=None, as_json=as_json,
+        html=None, policies=None, as_json=as_json,
     )  # fmt: skip
 
 
@@ -252,6 +270,18 @@ def _print_counts(title: str, counts: Counter[str]) -> None:
     for key, count in counts.most_common():
         table.add_row(key, str(count))
     out.print(table)
+
+
+def _write_page(found: dict[str, Any], where: Filter, path: Path) -> None:
+    """The report as an HTML page; the user appears as their audit pseudonym only."""
+    from router._audit.report_page import render
+
+    period = {
+        "since": where.since.isoformat() if where.since else None,
+        "until": where.until.isoformat() if where.until else None,
+    }
+    path.write_text(render(found | period, where.user), encoding="utf-8")
+    err.print(f"wrote {path}", markup=False)
 
 
 def _print_report(found: dict[str, Any], user: str | None, where: Filter, as_json: bool) -> None:

@@ -17,7 +17,7 @@ from router._catalog_tools.page_format import PageStyle
 from router._config.settings import current_catalog_path
 from router._core.catalog import Catalog
 from router._core.catalog_load import parse_catalog
-from router.cli._common import one_line_errors, out, print_json
+from router.cli._common import one_line_errors, out, print_json, typer_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -27,9 +27,7 @@ if TYPE_CHECKING:
     from router._core.preferences import Preferences
     from router._store.base import PreferenceStore
 
-app = typer.Typer(
-    help="Validate, import, render and diff the declared catalog.", no_args_is_help=True
-)
+app = typer_app("Validate, import, render and diff the declared catalog.")
 
 CatalogPath = typer.Argument(
     None, help="A catalog YAML file; default: the shipped catalog whose name sorts last."

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,6 +31,21 @@ T = TypeVar("T")
 _WIDTH = None if sys.stdout.isatty() else 160
 out = Console(highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def typer_app(help_: str, **options: Any) -> typer.Typer:
+    """A command group. Help is click's plain layout, which fits the terminal: each line as wide
+    as COLUMNS or the terminal says (read when help is shown; 80 where neither is known), option
+    names never cut, flags without a type (rich's layout showed ``--debug <bool>`` and cut
+    long option names to fit 80 columns)."""
+    return typer.Typer(
+        help=help_,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings={"max_content_width": 10_000},  # the terminal's width decides
+        **options,
+    )
+
 
 UserOption = typer.Option(None, "--user", "-u", help="End user whose stored preferences apply.")
 JsonOption = typer.Option(False, "--json", help="Print JSON for machines.")
@@ -81,11 +96,26 @@ def _flag(spec: PreferenceField, privacy: inspect.Parameter) -> inspect.Paramete
 
 
 def settings(offline: bool | None = None) -> Settings:
-    """Settings from the environment, with ``--offline/--online`` applied when given."""
+    """Settings from the environment, with ``--offline/--online`` applied when given. Never
+    offline by guess, as the library is with no credentials: a command says what is missing
+    (``route`` decides per model, router/cli/_route.py)."""
     from router._config.settings import Settings
 
     config = Settings()
-    return config if offline is None else config.model_copy(update={"offline": offline})
+    return config.model_copy(update={"offline": config.offline if offline is None else offline})
+
+
+def load_litellm(transport: Literal["httpx", "aiohttp"]) -> None:
+    """Import litellm now, for a command that forwards (seconds, the most of its start-up).
+    On a terminal, a spinner on stderr says so while it loads, then disappears; piped or
+    redirected output gets nothing (scripts and logs stay clean). Nothing when loaded."""
+    from router._upstream import setup
+
+    if setup.loaded() or not err.is_terminal:
+        setup.configure(transport)
+        return
+    with err.status("loading litellm...", spinner="dots"):
+        setup.configure(transport)
 
 
 def run_with_router(

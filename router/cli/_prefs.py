@@ -16,12 +16,13 @@ from router.cli._common import (
     preference_flags,
     print_json,
     run_with_router,
+    typer_app,
 )
 
 if TYPE_CHECKING:
     from router._router import PolicyRouter
 
-app = typer.Typer(help="Read and change users' stored privacy preferences.", no_args_is_help=True)
+app = typer_app("Read and change users' stored privacy preferences.")
 ACTOR = typer.Option("cli", "--actor", help="Who makes the change, as the audit log records it.")
 
 

@@ -13,6 +13,7 @@ from router._core.preferences import Preferences
 from router.cli._common import (
     UserOption,
     err,
+    load_litellm,
     one_line_errors,
     out,
     preference_flags,
@@ -45,6 +46,7 @@ def route(
         config = _settings_for(model, offline)
         if config.offline:
             err.print("offline: no provider is contacted; answers come from litellm's mock.")
+        load_litellm(config.transport)
         try:
             answer = run_with_router(
                 lambda r: _send(r, model, prompt, user, privacy, stream),

@@ -388,6 +388,9 @@ def fault_environment(upstream: FaultUpstream, credentials: Mapping[str, str]) -
         "POLICY_ROUTER_ORG__ALLOW_PROVIDERS": json.dumps(list(FAULT_PROVIDERS)),
         "POLICY_ROUTER_TIMEOUT": "2",
         "POLICY_ROUTER_SERVER__READ_TIMEOUT": "2",
+        # One send per route, so that a share of requests fails on every route (their 503s
+        # and logs are checked); the accounting held with the default 2 resends as well.
+        "POLICY_ROUTER_RESENDS": "0",
     }
     for provider in FAULT_PROVIDERS:
         env[f"POLICY_ROUTER_PROVIDERS__{provider.upper()}__API_BASE"] = upstream.base_url

@@ -213,7 +213,11 @@ async def test_aresponses__identifiers_never_reach_an_omit_route(
     assert USER not in str(request.url)
     assert body(openai)["store"] is False
     removed = audit.events("route.attempt")[-1]["scrubbed_removed"]
-    assert sorted(removed) == ["metadata.user_id", "prompt_cache_key", "safety_identifier", "user"]
+    assert sorted(removed) == [
+        "prompt_cache_key",
+        "safety_identifier",
+        "user",
+    ]  # metadata: consumed
 
 
 async def test_aresponses__a_pseudonymous_route_gets_the_pseudonym_not_the_id(
@@ -279,8 +283,8 @@ async def test_aresponses__the_responses_bridge_is_told_not_to_store(
         pytest.param({"previous_response_id": "resp_1"}, "previous_response_id", PREVIOUS_REFUSED, id="previous_response_id"),
         pytest.param({"conversation": "conv_1"}, "conversation", CONVERSATION_REFUSED, id="conversation"),
         pytest.param(
-            {"include": ["reasoning.encrypted_content"]}, "include",
-            "unsupported argument 'include': policy-router accepts the OpenAI Responses "
+            {"truncation": "auto"}, "truncation",
+            "unsupported argument 'truncation': policy-router accepts the OpenAI Responses "
             "parameters of its accepted surface only; remove it (see README, 'Responses API')",
             id="an unknown parameter",
         ),

@@ -273,8 +273,10 @@ def test_verify__an_attempt_to_a_route_the_catalog_rejects_fails(tmp_path: Path)
         (1, kept.key),  # and the order holds it
         (2, kept.key),  # and the attempt went there
     ]
-    assert found.violations[0].reason.startswith("its inputs reject this route (retention")
-    assert "rejects it under the recorded preferences: retention" in found.violations[2].reason
+    assert found.violations[0].reason.startswith("its inputs reject this route (it keeps API data")
+    assert (
+        "rejects it under the recorded preferences: it keeps API data" in found.violations[2].reason
+    )
 
 
 def test_verify__an_attempt_outside_its_decision_fails(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_models__max_retention_none_rejects_30_day_providers_with_reasons() -> N
     claude = by_name["Claude 4.5 Sonnet"]
     assert claude["order"] == []
     assert {c["reasons"][0] for c in claude["candidates"]} == {
-        "retention 30 days exceeds max_retention not stored"
+        "it keeps API data for 30 days, but max_retention allows no storage"
     }
     assert by_name["Kimi K2"]["order"][0] == "kimi-k2/groq"
 
@@ -61,7 +61,7 @@ def test_explain__json_has_every_candidate_order_and_scrubbed_fields() -> None:
     assert openai["user_identifier"] == "omit"
     assert openai["identifier_fields"]["removed"] == ["user", "metadata.user_id"]
     assert azure["verdict"] == "rejected"
-    assert azure["reasons"] == ["provider Microsoft Azure is denied (deny_providers)"]
+    assert azure["reasons"] == ["provider Microsoft Azure is listed in deny_providers"]
     assert decision["catalog_version"].startswith("2025-11@")
 
 
@@ -74,7 +74,8 @@ def test_explain__no_allowed_route_exits_2_and_says_so() -> None:
 def test_explain__unknown_model_is_one_line_and_exit_1() -> None:
     code, out, err = cli("explain", "GPT 9", "--offline")
     assert code == 1
-    assert err.startswith("error: unknown model (a name of 5 characters)")
+    assert err.startswith("error: unknown model (a name of 5 characters): name a model")
+    assert err.rstrip().endswith("closest catalog names: GPT 5, GPT 4.1")
     assert err.count("\n") == 1
     assert "Traceback" not in out + err
 
@@ -119,7 +120,7 @@ def test_prefs__list_pages_through_users() -> None:
 def test_prefs__set_with_unknown_provider_writes_nothing() -> None:
     code, _, err = cli("prefs", "set", "bob", "--deny-provider", "acme")
     assert code == 1
-    assert err.startswith("error: unknown provider (a name of 4 characters)")
+    assert err.startswith("error: unknown provider in 'deny_providers' (a name of 4 characters)")
     _, out, _ = cli("prefs", "get", "bob", "--json")
     assert json.loads(out)["stored"] is None
 
@@ -206,8 +207,7 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
 
     from router._config.settings import Settings
     from router._observe import tracing as _tracing
-    from router._server import startup
-    from router.cli import _serve
+    from router._server import bootstrap, startup
 
     frozen_when_serving: list[int] = []
     thresholds: list[tuple[int, int, int]] = []
@@ -217,9 +217,9 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
         thresholds.append(gc.get_threshold())
 
     monkeypatch.setattr(uvicorn.Server, "serve", serve)
-    monkeypatch.setattr(_serve, "_exit_cleanly_on_signals", lambda server: None)
+    monkeypatch.setattr(bootstrap, "_exit_cleanly_on_signals", lambda server: None)
     settings = Settings(
-        server={"api_keys": ["test-api-key-0001-long"]},
+        server={"api_keys": ["test-api-key-0001-long"], "port": 0},
         data_dir=tmp_path,
         audit=str(tmp_path / "audit.jsonl"),
         pseudonym_key="test-pseudonym-key-0123456789abcdef",
@@ -229,9 +229,11 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
     monkeypatch.setattr(_tracing, "_tracer", _tracing._tracer)
     before = gc.get_threshold()
     gc.unfreeze()
+    sock = bootstrap.listen(settings.server)
     try:
-        await _serve._serve(settings)
+        await bootstrap._serve(settings, sock)
     finally:
+        sock.close()
         gc.unfreeze()
         gc.set_threshold(*before)
 
@@ -251,6 +253,6 @@ def test_explain__json_candidates_extend_the_audit_candidates_with_the_enforced_
         "mistral", "Mistral AI", "allowed"
     )  # fmt: skip
     assert "reasons" not in mistral
-    assert nebius["reasons"] == ["provider Nebius is denied (deny_providers)"]
+    assert nebius["reasons"] == ["provider Nebius is listed in deny_providers"]
     assert set(nebius) >= {"trains_on_api_data", "retention", "flagged_retention",
                            "user_identifier", "notes", "identifier_fields"}  # fmt: skip

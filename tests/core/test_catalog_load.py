@@ -298,9 +298,9 @@ def test_catalog_model__raises_unknown_model_with_a_hint(catalog: Catalog) -> No
         catalog.model("GPT 9")
     assert caught.value.name == "GPT 9"
     assert str(caught.value) == (
-        "unknown model (a name of 5 characters): name a model of the catalog by display name, alias or slug "
-        "(see 'policy-router models'); known models include Claude 4.5 Sonnet, "
-        "Claude 4.5 Sonnet (reasoning), Claude 4.1 Opus, Claude 4.1 Opus (reasoning), Claude 4.5 Haiku"
+        "unknown model (a name of 5 characters): name a model of the catalog by display name, "
+        "alias, slug, a provider's model id, or a litellm model string such as "
+        "'openai/gpt-4.1' (see 'policy-router models'); closest catalog names: GPT 5, GPT 4.1"
     )
     assert isinstance(caught.value, LookupError)
 

@@ -27,7 +27,7 @@ REASON_CASES = [
     pytest.param(
         _route(trains_on_api_data=False, retention=THIRTY_DAYS),
         Preferences(max_retention="none"),
-        ("retention 30 days exceeds max_retention not stored",),
+        ("it keeps API data for 30 days, but max_retention allows no storage",),
         id="a 30-day route is rejected for a user who wants nothing stored",
     ),
     pytest.param(
@@ -45,7 +45,9 @@ REASON_CASES = [
     pytest.param(
         _route(trains_on_api_data=False),
         Preferences(max_retention="2y"),
-        ("retention unlimited (not stated in the catalog) exceeds max_retention 2 years",),
+        (
+            "it keeps API data with no time limit (not stated in the catalog), but max_retention allows at most 2 years",
+        ),
         id="unstated retention counts as unlimited",
     ),
     pytest.param(
@@ -57,13 +59,13 @@ REASON_CASES = [
     pytest.param(
         _route(trains_on_api_data=True, retention=NONE),
         Preferences(allow_training=False),
-        ("trains on API data (allow_training is false)",),
+        ("it trains on API data, and allow_training is false",),
         id="a route that trains is rejected when training is not allowed",
     ),
     pytest.param(
         _route(retention=NONE),
         Preferences(allow_training=False),
-        ("may train (not stated in the catalog) on API data (allow_training is false)",),
+        ("it may train on API data (not stated in the catalog), and allow_training is false",),
         id="unstated training counts as training",
     ),
     pytest.param(
@@ -77,7 +79,9 @@ REASON_CASES = [
             trains_on_api_data=False, retention=THIRTY_DAYS, flagged_retention=Duration.parse("2y")
         ),
         Preferences(max_retention="30d", allow_flagged_retention=False),
-        ("flagged content kept 2 years, longer than 30 days (allow_flagged_retention is false)",),
+        (
+            "it keeps flagged content for 2 years, longer than 30 days, and allow_flagged_retention is false",
+        ),
         id="flagged content kept 2 years is rejected when flagged retention is not allowed",
     ),
     pytest.param(
@@ -97,13 +101,13 @@ REASON_CASES = [
     pytest.param(
         _route(trains_on_api_data=False, retention=NONE),
         Preferences(deny_providers=["provider p"]),
-        ("provider Provider P is denied (deny_providers)",),
+        ("provider Provider P is listed in deny_providers",),
         id="a denied provider is rejected, named by display name in any case",
     ),
     pytest.param(
         _route(trains_on_api_data=False, retention=NONE),
         Preferences(allow_providers=["q"]),
-        ("provider Provider P is not in allow_providers",),
+        ("provider Provider P is not listed in allow_providers",),
         id="a provider outside the allowed list is rejected",
     ),
     pytest.param(
@@ -116,9 +120,9 @@ REASON_CASES = [
         _route(trains_on_api_data=True, retention=THIRTY_DAYS),
         Preferences(max_retention="24h", allow_training=False, deny_providers=["p"]),
         (
-            "retention 30 days exceeds max_retention 24 hours",
-            "trains on API data (allow_training is false)",
-            "provider Provider P is denied (deny_providers)",
+            "it keeps API data for 30 days, but max_retention allows at most 24 hours",
+            "it trains on API data, and allow_training is false",
+            "provider Provider P is listed in deny_providers",
         ),
         id="every reason is listed, not just the first",
     ),
@@ -145,7 +149,7 @@ def test_decide__claude_has_no_route_for_a_user_who_wants_nothing_stored(catalog
     assert decision.allowed == ()
     assert {r.route.provider.slug for r in decision.rejected} == {"anthropic", "bedrock"}
     assert all(
-        r.reasons == ("retention 30 days exceeds max_retention not stored",)
+        r.reasons == ("it keeps API data for 30 days, but max_retention allows no storage",)
         for r in decision.rejected
     )
 
@@ -183,7 +187,7 @@ def test_decide__an_error_while_deciding_rejects_every_route(catalog: Catalog) -
     assert decision.allowed == ()
     assert len(decision.rejected) == 5
     assert decision.rejected[0].reasons == (
-        "could not be checked (RuntimeError); refused to be safe",
+        "it could not be checked (RuntimeError), so it is refused to be safe",
     )
 
 
@@ -196,7 +200,7 @@ def test_decide__candidates_list_every_verdict(catalog: Catalog) -> None:
             "route": "mistral-small/nebius",
             "provider": "nebius",
             "verdict": "rejected",
-            "reasons": ["provider Nebius is denied (deny_providers)"],
+            "reasons": ["provider Nebius is listed in deny_providers"],
         },
     ]
 
@@ -214,5 +218,5 @@ def test_decision_to_dict__model_preferences_order_and_candidates(catalog: Catal
     assert decision.rejected[0].to_dict() == {
         "route": "mistral-small/nebius",
         "provider": "nebius",
-        "reasons": ["provider Nebius is denied (deny_providers)"],
+        "reasons": ["provider Nebius is listed in deny_providers"],
     }

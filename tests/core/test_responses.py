@@ -80,7 +80,8 @@ def test_check_responses__accepts_a_tool_loop_and_every_declared_field() -> None
         pytest.param({"reasoning": {"effort": "low", "summary": "auto"}}, "reasoning", "reasoning.summary: expected no such field", id="a reasoning summary"),
         pytest.param({"text": {"format": {"type": "json_schema"}, "verbosity": "low"}}, "text", "text.verbosity: expected no such field", id="text verbosity"),
         pytest.param({"temperature": float("nan")}, "temperature", "temperature: expected a finite number", id="NaN"),
-        pytest.param({"include": ["x"]}, "include", "unsupported argument 'include': policy-router accepts", id="an unknown argument"),
+        pytest.param({"truncation": "auto"}, "truncation", "unsupported argument 'truncation': policy-router accepts", id="an unknown argument"),
+        pytest.param({"include": ["x"]}, "include", "include[0]: not an include value the router accepts", id="an unknown include value"),
         pytest.param({"extra_body": {"store": True}}, "extra_body", "'extra_body' would reach the provider unchecked", id="extra_body"),
     ],
 )  # fmt: skip

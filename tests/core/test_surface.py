@@ -69,13 +69,111 @@ def test_check_request__the_proxy_leaves_the_deadline_to_the_operator() -> None:
         ("api_base", "the router chooses the backend from the policy; remove 'api_base'"),
         ("aws_region_name", "the router chooses the backend from the policy"),
         ("extra_headers", "'extra_headers' would reach the provider unchecked"),
-        ("frobnicate", "unsupported argument 'frobnicate': policy-router accepts"),
+        ("frobnicate", "unsupported argument 'frobnicate': the proxy forwards"),
     ],
 )
 def test_refusal__says_what_to_do(name: str, starts: str) -> None:
-    assert refusal(name, proxy=False).startswith(starts)
+    assert refusal(name, proxy=True).startswith(starts)
 
 
 def test_parameters__every_one_says_what_the_router_does() -> None:
     assert all(p.handling for p in PARAMETERS.values())
-    assert {"extra_body", "extra_headers", "headers", "api_key"}.isdisjoint(PARAMETERS)
+    assert {"extra_body", "api_key", "api_base", "base_url"}.isdisjoint(PARAMETERS)
+
+
+def test_check_request__none_is_absent_whatever_the_name() -> None:
+    arguments = {"messages": HELLO, "api_key": None, "base_url": None, "custom_llm_provider": None}
+
+    assert check_request(arguments) == {"messages": HELLO}
+
+
+def test_check_request__bookkeeping_is_accepted_and_marked_consumed() -> None:
+    from router._core.surface import CONSUMED
+
+    arguments = {
+        "cache": {"no-cache": True},
+        "caching": False,
+        "retry_strategy": "exponential_backoff_retry",
+        "drop_params": True,
+        "base_model": "gpt-4",
+        "num_ctx": 4096,
+        "_skip_mcp_handler": True,
+        "headers": {"user-agent": "DSPy/3.4.1"},
+        "extra_headers": {"User-Agent": "Agents/Python"},
+        "metadata": {"nested": {"list": [1, "a"]}},
+    }
+
+    assert arguments.keys() <= CONSUMED
+    assert check_request(arguments) == {}  # checked, then left out: never forwarded
+
+
+def test_check_request__a_header_other_than_the_harmless_ones_is_refused() -> None:
+    with pytest.raises(SurfaceError) as caught:
+        check_request({"headers": {"User-Agent": "x", "X-Secret": "s3cr3t-value"}})
+
+    assert caught.value.param == "headers"
+    assert "s3cr3t-value" not in str(caught.value)
+    assert str(caught.value).startswith("'headers' may carry only these headers")
+
+
+class _Answer:
+    """A pydantic model class as litellm's callers pass it (duck-typed: model_json_schema)."""
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"a": {"type": "string", "default": None}, "b": {"$ref": "#/$defs/B"}},
+            "$defs": {"B": {"type": "object", "properties": {"c": {"type": "integer"}}}},
+        }
+
+
+@pytest.mark.parametrize("given", [_Answer, _Answer()], ids=["a class", "an instance"])
+def test_check_request__a_pydantic_response_format_becomes_its_strict_schema(given: Any) -> None:
+    checked = check_request({"response_format": given})["response_format"]
+
+    assert checked == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "_Answer",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {"a": {"type": "string"}, "b": {"$ref": "#/$defs/B"}},
+                "$defs": {
+                    "B": {
+                        "type": "object",
+                        "properties": {"c": {"type": "integer"}},
+                        "additionalProperties": False,
+                        "required": ["c"],
+                    }
+                },
+                "additionalProperties": False,
+                "required": ["a", "b"],
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "proxy", "hint"),
+    [
+        ("temprature", False, "; did you mean 'temperature'?"),
+        ("max_token", True, "; did you mean 'max_tokens'?"),
+        ("drop_param", False, "; did you mean 'drop_params'?"),
+        ("truncation", False, ""),
+    ],
+)
+def test_refusal__suggests_the_closest_accepted_name(name: str, proxy: bool, hint: str) -> None:
+    message = refusal(name, proxy=proxy)
+
+    assert message.endswith(f"remove it{hint} (see README, 'Accepted request surface')")
+
+
+def test_responses_and_messages_refusals__suggest_too() -> None:
+    from router._core.messages import refusal as messages_refusal
+    from router._core.responses import check_responses
+
+    with pytest.raises(SurfaceError, match="did you mean 'max_output_tokens'"):
+        check_responses({"input": "hi", "max_output_token": 5})
+    assert "did you mean 'max_tokens'?" in messages_refusal("max_token")

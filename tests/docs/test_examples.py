@@ -195,6 +195,24 @@ def test_readme__second_command_is_what_ci_runs() -> None:
     assert "./scripts/test" in ci
 
 
+def test_readme__library_quick_start_runs_offline_and_keeps_the_audit_out_of_its_output(
+    tmp_path: Path,
+) -> None:
+    """With nothing configured the library goes offline and says so once; its audit records go
+    to the data directory, never to the program's stdout or stderr (package24's defaults)."""
+    workdir = fresh_workdir(tmp_path / "work")
+    program = next(b for b in blocks(README) if b.language == "python")
+    (workdir / "example.py").write_text(program.body)
+
+    done = run([sys.executable, "example.py"], workdir, environment(workdir))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("[offline] policy-router chose Groq for Kimi K2")
+    assert done.stderr.count("runs offline") == 1
+    assert '"event"' not in done.stdout + done.stderr
+    assert '"event":"route.attempt"' in (workdir / "data" / "audit.jsonl").read_text()
+
+
 # -- command lines -------------------------------------------------------------------------
 
 CLI_PAGES = [p for p in pages() if page_lines(p, "cli")]

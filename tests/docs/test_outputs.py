@@ -2,9 +2,9 @@
 (``<!-- output of: COMMAND -->`` or ``<!-- output of the block above -->`` on the line above
 it) equals a fresh run, offline, with no keys, in a fresh working directory.
 
-COMMAND is a shell command line. One that starts ``policy-router serve`` starts the server on a
-free port, takes its log up to the moment it answers, stops it, and passes the log to the rest
-of the pipeline (``policy-router serve … | grep catalog``).
+COMMAND is a shell command line. One that is ``policy-router serve …`` (after variables it
+assigns) starts the server on a free port, takes its log up to the moment it answers, stops it,
+and passes the log to the rest of the pipeline (``policy-router serve … | head -n 5``).
 
 When an output changes on purpose, rewrite every output block with:
 
@@ -49,9 +49,15 @@ def bash(script: str, workdir: Path, stdin: str | None = None) -> str:
     return done.stdout
 
 
+SERVE = re.compile(r"(?:\w+=\S+ )*policy-router serve[^;&|]*")
+
+
 def served_log(command: str, workdir: Path) -> str:
-    """The log ``policy-router serve`` writes until it answers, its port shown as given."""
-    args = shlex.split(command)
+    """The log ``policy-router serve`` writes until it answers, its port shown as given (the
+    variables assigned before the command are its environment)."""
+    words = shlex.split(command)
+    assigned = dict(w.split("=", 1) for w in words[: words.index("policy-router")])
+    args = words[words.index("policy-router") :]
     port = free_port()
     shown_port = args[args.index("--port") + 1] if "--port" in args else "8080"
     if "--port" in args:
@@ -62,7 +68,7 @@ def served_log(command: str, workdir: Path) -> str:
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "router.cli", *args[1:]],
-            cwd=workdir, env=environment(workdir), stdout=log, stderr=log,
+            cwd=workdir, env=environment(workdir) | assigned, stdout=log, stderr=log,
         )  # fmt: skip
         try:
             wait_until_healthy(f"http://127.0.0.1:{port}", process, log_path.read_text)
@@ -82,8 +88,8 @@ def fresh_output(block: Block, workdir: Path) -> str:
             return bash(f"{shlex.quote(sys.executable)} example.py", workdir)
         return bash(above.body, workdir)
     assert command
-    if command.startswith("policy-router serve"):
-        serve, _, rest = command.partition(" | ")
+    serve, _, rest = command.partition(" | ")
+    if SERVE.fullmatch(serve):
         log = served_log(serve, workdir)
         return bash(rest, workdir, stdin=log) if rest else log
     return bash(command, workdir)

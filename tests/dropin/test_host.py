@@ -136,7 +136,7 @@ async def test_the_applications_callback_sees_nothing_of_routed_calls(
     assert {name: list(getattr(litellm, name)) for name in CALLBACK_LISTS} == before
 
 
-async def test_the_applications_litellm_cache_neither_answers_nor_keeps_a_routed_call(
+async def test_the_applications_litellm_cache_neither_answers_nor_keeps_a_routed_call_even_asked(
     host: tuple[Recorder, logging.Handler],  # its callback lists are restored afterwards
     router: PolicyRouter,
     wire: respx.MockRouter,
@@ -144,8 +144,9 @@ async def test_the_applications_litellm_cache_neither_answers_nor_keeps_a_routed
 ) -> None:
     monkeypatch.setattr(litellm, "cache", Cache(type="local"))  # registers its own callbacks
     groq = wire.post(KIMI["groq"]).respond(200, json=completion())
-    await router.acompletion("kimi-k2", MESSAGES, USER)
-    await router.acompletion("kimi-k2", MESSAGES, USER)
+    asking = {"cache": {"no-cache": False, "no-store": False}, "caching": True}  # consumed
+    await router.acompletion("kimi-k2", MESSAGES, USER, **asking)
+    await router.acompletion("kimi-k2", MESSAGES, USER, **asking)
     assert groq.call_count == 2  # each call reached the route and was audited as an attempt
 
 

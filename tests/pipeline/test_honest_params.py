@@ -87,7 +87,7 @@ def test_decide__require_parameters_rejects_the_routes_that_would_drop_with_the_
     strict = decide(model, routes, Preferences(require_parameters=True), dropped=dropped)
     assert [r.key for r in strict.allowed] == ["gpt-4-1/openai"]
     assert strict.rejected[0].reasons == (
-        "would drop service_tier: not supported by this route (require_parameters is true)",
+        "it would drop service_tier, which it does not support, and require_parameters is true",
     )
     lenient = decide(model, routes, Preferences(), dropped=dropped)
     assert len(lenient.allowed) == 2
@@ -108,7 +108,7 @@ async def test_require_parameters__in_privacy_refuses_a_model_whose_every_route_
     assert error["code"] == "policy_violation"
     reasons = {r["route"]: r["reasons"] for r in error["rejected"]}
     assert reasons["claude-4-5-sonnet/anthropic"] == [
-        "would drop n: not supported by this route (require_parameters is true)"
+        "it would drop n, which it does not support, and require_parameters is true"
     ]
     assert attempts(served.audit_lines) == []  # nothing was sent
 

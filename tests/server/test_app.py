@@ -212,10 +212,33 @@ async def test_policy_violation__403_with_reasons_and_alternatives(
     assert error["type"] == "permission_error"
     assert {r["provider"] for r in error["rejected"]} == {"anthropic", "bedrock"}
     assert all(
-        any("exceeds max_retention" in reason for reason in r["reasons"]) for r in error["rejected"]
+        any("but max_retention allows" in reason for reason in r["reasons"])
+        for r in error["rejected"]
     )
     assert error["alternatives"]
     assert "Claude 4.5 Sonnet" not in error["alternatives"]
+
+
+async def test_chat__a_litellm_model_string_is_routed_to_its_provider(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="azure/gpt-4.1", messages=list(HELLO)
+    )
+
+    assert raw.headers["x-router-route"] == "gpt-4-1/azure"  # not OpenAI, the first route
+    assert raw.parse().model == "azure/gpt-4.1"  # the name the caller asked for
+
+
+async def test_chat__an_unknown_parameter_gets_the_closest_name(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/v1/chat/completions",
+        json={"model": "GPT 4.1", "messages": list(HELLO), "temprature": 0.2},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+
+    assert response.status_code == 400
+    assert "did you mean 'temperature'?" in response.json()["error"]["message"]
 
 
 async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> None:
@@ -223,10 +246,9 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
         await sdk.chat.completions.create(model="GPT 9", messages=list(HELLO))
     assert caught.value.body == {
         "message": (
-            "unknown model (a name of 5 characters): name a model of the catalog by display name, alias or slug "
-            "(see 'policy-router models'); known models include Claude 4.5 Sonnet, "
-            "Claude 4.5 Sonnet (reasoning), Claude 4.1 Opus, Claude 4.1 Opus (reasoning), "
-            "Claude 4.5 Haiku"
+            "unknown model (a name of 5 characters): name a model of the catalog by display name, "
+            "alias, slug, a provider's model id, or a litellm model string such as "
+            "'openai/gpt-4.1' (see 'policy-router models'); closest catalog names: GPT 5, GPT 4.1"
         ),
         "type": "invalid_request_error",
         "param": "model",
@@ -287,18 +309,23 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             id="a timeout of the caller's own (the operator's setting bounds every call)",
         ),
         pytest.param(
-            {"model": "GPT 4.1"}, "messages", "messages: Field required", id="messages missing"
+            {"model": "GPT 4.1"},
+            "messages",
+            "'messages' is required (see README, 'Accepted request surface')",
+            id="messages missing",
         ),
         pytest.param(
             chat(messages=[]),
             "messages",
-            "messages: List should have at least 1 item after validation, not 0",
+            "messages: expected a list of at least 1 item(s), got a list of 0 items (see README, 'Accepted "
+            "request surface')",
             id="no messages",
         ),
         pytest.param(
             chat(temperature="hot"),
             "temperature",
-            "temperature: Input should be a valid number",
+            "temperature: expected a number, got a string of 3 characters (see README, 'Accepted request "
+            "surface')",
             id="a typed OpenAI field of the wrong type",
         ),
     ],
@@ -515,7 +542,8 @@ async def test_backend_rejects_request__its_400_class_status(
     [
         pytest.param({}, "missing_api_key", id="no key"),
         pytest.param(auth("wrong"), "invalid_api_key", id="a wrong key"),
-        pytest.param({"Authorization": f"Basic {API_KEY}"}, "missing_api_key", id="not bearer"),
+        pytest.param({"Authorization": f"Basic {API_KEY}"}, "missing_bearer", id="not bearer"),
+        pytest.param({"Authorization": API_KEY}, "missing_bearer", id="a bare key"),
     ],
 )
 @pytest.mark.parametrize(
@@ -538,6 +566,20 @@ async def test_auth__401_without_a_valid_key(
         "param": None,
         "code": code,
     }
+    assert API_KEY not in response.text  # the caller's value is never quoted
+
+
+async def test_auth__a_key_without_bearer__names_the_missing_scheme(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post(
+        "/v1/chat/completions", json=chat(), headers={"Authorization": API_KEY}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == (
+        "the Authorization header lacks the 'Bearer' scheme: send 'Authorization: Bearer <key>' "
+        "(the word Bearer, a space, then the key)"
+    )
 
 
 async def test_auth__sdk_with_a_wrong_key_raises_authentication_error(
@@ -819,6 +861,9 @@ async def test_openapi__every_route_with_its_methods(http: httpx.AsyncClient) ->
     methods = {path: set(ops) for path, ops in doc["paths"].items()}
     assert methods == {
         "/v1/chat/completions": {"post"},
+        "/v1/responses": {"post"},
+        "/v1/messages": {"post"},
+        "/v1/messages/count_tokens": {"post"},
         "/v1/models": {"get"},
         "/v1/users/{user}/preferences": {"get", "put", "patch", "delete"},
         "/v1/users": {"get"},

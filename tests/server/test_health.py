@@ -142,6 +142,9 @@ async def test_chat__policy_refusal_stays_403(http: httpx.AsyncClient) -> None:
     body = {"model": "GPT 4.1", "messages": HELLO, "privacy": {"deny_providers": ["OpenAI"]}}
     response = await http.post("/v1/chat/completions", json=body, headers=auth())
     assert (response.status_code, response.json()["error"]["code"]) == (403, "policy_violation")
+    azure = next(r for r in response.json()["error"]["rejected"] if r["provider"] == "azure")
+    assert azure["reasons"] == ["it is not configured on this server (the operator's log says why)"]
+    assert "AZURE_API_KEY" not in response.text  # what the operator lacks is in their log
 
 
 async def test_readyz__no_servable_route_is_503_with_the_count(

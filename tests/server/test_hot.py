@@ -1,4 +1,4 @@
-"""The proxy's hot endpoint (router/_server/hot.py) on both forwarding paths.
+"""The proxy's chat endpoint (router/_server/chat.py) on both forwarding paths.
 
 On the lean path the upstream's JSON body and SSE events reach the client byte for byte; on
 litellm's path (a route whose deployment says ``path: litellm``) litellm's objects are
@@ -223,10 +223,10 @@ def _parsed_way(event: bytes, model: str) -> Any:
 def test_renamed__says_the_callers_model_as_parsing_would(
     data: bytes, plain: bool, model: str
 ) -> None:
-    from router._server.hot import _model_replaced, _renamed
+    from router._server.chat import _model_replaced, _renamed
 
     event = b"data: " + data + b"\n\n"
-    renamed = _renamed(event, model)
+    renamed = _renamed(data, model)
     assert renamed.startswith(b"data: ")
     assert renamed.endswith(b"\n\n")
     assert orjson.loads(renamed.removeprefix(b"data: ")) == _parsed_way(event, model)
@@ -235,9 +235,9 @@ def test_renamed__says_the_callers_model_as_parsing_would(
 
 @pytest.mark.parametrize(
     "event",
-    [b"data: [DONE]\n\n", b"data: not json\n\n", b": comment\n\n", b'data: ["model"]\n\n'],
+    [b"data: [DONE]\n\n", b"data: not json\n\n", b'data: ["model"]\n\n', b"data: {nope\n\n"],
 )
 def test_renamed__anything_else_goes_as_it_came(event: bytes) -> None:
-    from router._server.hot import _renamed
+    from router._server.chat import _renamed
 
-    assert _renamed(event, "GPT 4.1") == event
+    assert _renamed(event.removeprefix(b"data: ").removesuffix(b"\n\n"), "GPT 4.1") == event

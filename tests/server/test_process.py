@@ -218,6 +218,9 @@ async def test_process__logs_hold_no_user_id_and_no_key(started: Served) -> None
         await http.get("/v1/models", params={"user": "yusuf"}, headers=admin)
     logs = started.logs()
     assert "GET /v1/users/{user}/preferences 404" in logs
+    # one start-up summary, before uvicorn says it has started (it names counts, not keys)
+    assert logs.count(f"listening on {started.base_url} (1 process)") == 1
+    assert logs.index("  auth: Bearer keys: ") < logs.index("Application startup complete")
     for secret in ("yusuf", "zelda", API_KEY, ADMIN_KEY, UPSTREAM_KEY):
         assert secret not in logs
     assert "zelda" not in (started.data_dir / "audit.jsonl").read_text()

@@ -119,4 +119,5 @@ def test_workers__two_processes_on_one_socket_with_metrics_added_up(
     logs = served.logs()
     assert logs.count("Started server process") == 2
     assert logs.count("provider openai (OpenAI):") == 2  # each worker's start-up lines
+    assert logs.count(f"listening on http://127.0.0.1:{port} (2 worker processes)") == 1
     assert len(records(served, "route.decision")) == 6

@@ -92,6 +92,26 @@ async def test_responses__sdk_gets_a_response_with_its_route(
     ]
 
 
+@pytest.mark.parametrize(
+    "include",
+    [[], ["reasoning.encrypted_content"], ["message.output_text.logprobs"]],
+    ids=["empty (openai-agents' default)", "encrypted reasoning", "logprobs"],
+)
+async def test_responses__include_that_keeps_nothing_at_the_provider_is_accepted(
+    online: Proxy, wire: respx.MockRouter, include: list[str]
+) -> None:
+    openai_route = answered(wire.post(OPENAI))
+
+    response = await online.sdk().responses.create(
+        model="GPT 4.1", input="Say hello.", include=include, user=USER
+    )
+
+    assert response.output_text == CANNED_TEXT
+    sent = json.loads(openai_route.calls.last.request.content)
+    assert "include" not in sent
+    assert sent["store"] is False
+
+
 async def test_responses__sdk_streams_openais_events(online: Proxy, wire: respx.MockRouter) -> None:
     answered(wire.post(OPENAI))
 
@@ -290,6 +310,16 @@ async def test_responses__a_failure_mid_stream_ends_with_an_error_event(
             id="no input",
         ),
         pytest.param(
+            {"include": ["file_search_call.results"]}, "include",
+            "include[0]: 'file_search_call.results' is the output of a built-in tool, and built-in tools are refused",
+            id="an include of a built-in tool's output",
+        ),
+        pytest.param(
+            {"include": ["reasoning.encrypted_contnt"]}, "include",
+            "include[0]: not an include value the router accepts",
+            id="an unknown include value",
+        ),
+        pytest.param(
             {"tools": [WEATHER], "tool_choice": {"type": "web_search_preview"}}, "tool_choice",
             "tool_choice.type: expected one of 'function', got a string of 18 characters",
             id="a built-in tool choice",
@@ -330,8 +360,8 @@ async def test_responses__refused_by_name_with_the_reason(
             "the end user is named twice and differently", id="two users",
         ),
         pytest.param(
-            b'{"model": "GPT 4.1", "input": "hi", "privacy": {"max_retention": "soon"}}', {}, "privacy",
-            "'max_retention'", id="a bad privacy field",
+            b'{"model": "GPT 4.1", "input": "hi", "privacy": {"max_retention": "soon"}}', {}, "privacy.max_retention",
+            "privacy.max_retention: 'max_retention'", id="a bad privacy field",
         ),
     ],
 )  # fmt: skip

@@ -17,7 +17,7 @@ import respx
 
 from router._core.invariant import Identity, content_strings
 from router._errors import ConfigError, IdentifierInRequest, RequestRejected, UpstreamFailure
-from router._upstream import lean, providers
+from router._upstream import lean, providers, sse
 from router._upstream.adapter import UpstreamCall, complete, open_stream
 from router._upstream.deployment import Deployment, Target
 from router._upstream.guard import WireCheck
@@ -190,8 +190,28 @@ async def test_raw_stream__relays_each_event(respx_mock: respx.MockRouter) -> No
 
     chunks = await open_stream(UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}, raw=True))
 
-    relayed = b"".join([c async for c in chunks])
+    # each event's data as sent, up to [DONE]: encoded again, the stream as the upstream sent it
+    relayed = b"".join([sse.encode(c) async for c in chunks]) + sse.DONE
     assert relayed == events
+
+
+async def test_stream__reads_the_whole_sse_format(respx_mock: respx.MockRouter) -> None:
+    """CRLF line breaks, comments, an event name and a chunk's JSON over two data lines: the
+    same chunks as the plain stream (a single-line parser took the second line as a chunk)."""
+    plain = sse_body(WIRES["groq"])
+    events = [e for e in plain.split(b"\n\n") if e]
+    first = events[0].removeprefix(b"data: ")
+    split = first.replace(b", ", b",\ndata: ", 1)  # JSON whitespace: one chunk, two lines
+    assert split != first
+    rest = b"".join(e + b"\r\n\r\n" for e in events[1:])
+    wire = b": keep-alive\r\n\r\nevent: chunk\r\ndata: " + split + b"\r\n\r\n" + rest
+    for body in (plain, wire):
+        respx_mock.post(host="api.groq.com").respond(
+            200, content=body, headers={"content-type": "text/event-stream"}
+        )
+        chunks = await open_stream(UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}))
+        texts = [c.choices[0].delta.content or "" async for c in chunks if c.choices]
+        assert "".join(texts) == CANNED_TEXT
 
 
 async def test_bad_json__is_a_bad_response(respx_mock: respx.MockRouter) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -19,7 +20,7 @@ from router._audit import AuditLog
 from router._config.settings import Settings
 from router._errors import BackendUnavailable
 from router._router import PolicyRouter
-from router._upstream.setup import _module, configure
+from router._upstream.setup import _module, configure, retry_method
 from tests._support.faults import Faults, FaultUpstream
 from tests._support.wire import FAKE_CREDENTIALS
 
@@ -68,11 +69,17 @@ def test_litellm__still_resends_through_the_method_we_replace() -> None:
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: TID251
 
     _module()
+    name = retry_method(AsyncHTTPHandler)
     source = inspect.getsource(inspect.unwrap(AsyncHTTPHandler.post))
-    retry = source.split("except (httpx.RemoteProtocolError, httpx.ConnectError):", 1)
+    # litellm < 1.110 catches both errors; 1.110 and later ConnectError only
+    retry = re.split(
+        r"except (?:\(httpx\.RemoteProtocolError, httpx\.ConnectError\)|httpx\.ConnectError):",
+        source,
+        maxsplit=1,
+    )
     assert len(retry) == 2, "litellm's post() no longer catches connection errors this way"
-    assert "self.single_connection_post_request(" in retry[1].split("except", 1)[0]
-    assert getattr(AsyncHTTPHandler.single_connection_post_request, "_sends_once", False)
+    assert f"self.{name}(" in retry[1].split("except", 1)[0]
+    assert getattr(getattr(AsyncHTTPHandler, name), "_sends_once", False)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])

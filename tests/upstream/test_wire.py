@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
+from importlib.metadata import version
 from typing import Any, Final
 
 import httpx
 import pytest
 import respx
+from packaging.version import Version
 
 from router._core.catalog import UserIdentifier
 from router._core.scrub import scrub
@@ -74,9 +76,8 @@ def identified(**fields: Any) -> dict[str, Any]:
     every = {
         "user": SENTINEL,
         "safety_identifier": SENTINEL,
-        "metadata": {"user_id": SENTINEL},
         "prompt_cache_key": SENTINEL,
-    }
+    }  # metadata is never forwarded: the router consumes it (tests/test_router.py)
     return {"messages": list(MESSAGES), "temperature": 0.2, **(fields or every)}
 
 
@@ -164,8 +165,9 @@ async def test_scrubbed_stream__sentinel_nowhere_on_the_wire(
     assert SENTINEL not in wire_text(route.calls.last.request)
 
 
-# Where each identifier field lands when nothing scrubs it (litellm 1.104.0, measured).
-# A prefix missing from a field's row drops that field: it is sent nowhere.
+# Where each identifier field lands when nothing scrubs it (litellm 1.104.0 and 1.110.2,
+# measured). A prefix missing from a field's row drops that field: it is sent nowhere.
+SINCE_1_110: Final = Version(version("litellm")) >= Version("1.110")
 LANDS: Final[Mapping[str, Mapping[str, set[str]]]] = {
     "user": {
         "openai": {"$.user"},
@@ -183,7 +185,6 @@ LANDS: Final[Mapping[str, Mapping[str, set[str]]]] = {
         "together_ai": {"$.safety_identifier"},
         "groq": {"$.safety_identifier"},
     },
-    "metadata": {"anthropic": {"$.metadata.user_id"}},
     "prompt_cache_key": {
         prefix: {"$.prompt_cache_key"}
         for prefix in (
@@ -194,19 +195,18 @@ LANDS: Final[Mapping[str, Mapping[str, set[str]]]] = {
             "fireworks_ai",
             "together_ai",
             "groq",
+            *(("mistral",) if SINCE_1_110 else ()),  # 1.110 sends it to Mistral too
         )
     },
 }
 LEAN_LANDS: Final[Mapping[str, set[str]]] = {
     "user": {"$.user"},
     "safety_identifier": {"$.safety_identifier"},
-    "metadata": set(),
     "prompt_cache_key": {"$.prompt_cache_key"},
 }
 FIELD_VALUES: Final[Mapping[str, Any]] = {
     "user": SENTINEL,
     "safety_identifier": SENTINEL,
-    "metadata": {"user_id": SENTINEL},
     "prompt_cache_key": SENTINEL,
 }
 

@@ -1,0 +1,171 @@
+"""The one shape of the four POST endpoints: body, user, route, respond, refusal audit.
+
+``Endpoint.handle`` is the whole of a request to ``/v1/chat/completions``, ``/v1/responses``,
+``/v1/messages`` and ``/v1/messages/count_tokens`` (router/_server/chat.py, responses.py,
+messages.py), each a plain Starlette route: no FastAPI dependency or pydantic model runs per
+request. In order:
+
+1. the route the access log names (``scope["route"]``: the endpoint's own ``Route``);
+2. the key, checked again here (the envelope checked it before the body was read), and the
+   endpoint's own header and query rules (``authorise``);
+3. the body: a JSON object, else 400 (``json_object``);
+4. the end user (``user``) and the endpoint's own fields (``check``): a refusal here is a
+   400 and a ``route.refused`` audit record (``refuse``), since the router never saw it;
+5. the route (``forward``), the request's span joined to the caller's trace; an argument
+   the router refuses is a 400 naming it (``invalid_input``), audited by the router;
+6. the answer (``respond``): JSON, or SSE (``streamed``) once the first chunk is in hand,
+   with the route and provider that answered in ``X-Router-Route`` / ``X-Router-Provider``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Final
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from router._core.surface import MAX_DEPTH
+from router._errors import InvalidPreferences, InvalidRequest, UnknownProvider
+from router._observe.tracing import remote_parent
+from router._pipeline.failover import Answered
+from router._server.auth import key_credentials
+from router._server.context import Context, context
+from router._server.errors import ApiError, api_error
+from router._server.refusal import named_user
+from router._upstream import sse
+
+__all__ = ["Endpoint", "invalid_input", "json_body", "json_object", "route_headers", "streamed"]
+
+REFUSED_BY_ROUTER: Final = (InvalidPreferences, UnknownProvider, InvalidRequest)
+
+
+class Endpoint:
+    """One POST endpoint: subclasses say what differs (the class attributes, ``user``,
+    ``check``, ``forward``, ``respond``); ``handle`` is the order every one of them follows."""
+
+    path: ClassVar[str]
+    api: ClassVar[str]  # the audit records' ``api``
+    what: ClassVar[str]  # what the body must be, for the 400 when it is not a JSON object
+    anthropic: ClassVar[bool] = False  # the key may come as x-api-key
+
+    def __init__(self) -> None:
+        self.route = Route(self.path, self.handle, methods=["POST"])
+
+    async def handle(self, request: Request) -> Response:
+        request.scope["route"] = self.route  # what the access log names
+        ctx = context(request)
+        self.authorise(request, ctx)
+        fields: dict[str, Any] = {}
+        try:
+            fields = json_object(await request.body(), self.what)
+            user = self.user(request, fields)
+            self.check(fields)
+        except ApiError as exc:
+            self.refuse(request, ctx, fields, str(exc))
+            raise
+        try:
+            with remote_parent(request.headers):  # the request's span joins the caller's trace
+                result = await self.forward(ctx, fields, user, request.state.request_id)
+        except REFUSED_BY_ROUTER as exc:
+            raise invalid_input(exc) from exc
+        return self.respond(result, fields)
+
+    def authorise(self, request: Request, ctx: Context) -> None:
+        """The key is known (401 otherwise)."""
+        headers = request.headers
+        x_api_key = headers.get("x-api-key") if self.anthropic else None
+        ctx.keys.caller(key_credentials(headers.get("authorization"), x_api_key))
+
+    def user(self, request: Request, fields: dict[str, Any]) -> str | None:
+        """The one end user the request names (taken out of ``fields``); ApiError if none is
+        well-formed or two differ."""
+        raise NotImplementedError
+
+    def stated_user(self, fields: dict[str, Any]) -> object:
+        """The user the body names, for the pseudonym of a refusal's record."""
+        return fields.get("user")
+
+    def check(self, fields: dict[str, Any]) -> None:
+        """The fields the router needs before it can check the rest; ApiError if not."""
+
+    async def forward(
+        self, ctx: Context, fields: dict[str, Any], user: str | None, request_id: str
+    ) -> Any:
+        raise NotImplementedError
+
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+        raise NotImplementedError
+
+    def refuse(self, request: Request, ctx: Context, fields: dict[str, Any], message: str) -> None:
+        """The ``route.refused`` record of a request refused before the router saw it, with
+        the user's pseudonym when the body and header name one well-formed user."""
+        model = fields.get("model")
+        ctx.router.pipeline.refused(
+            request.state.request_id,
+            named_user(self.stated_user(fields), request.headers.getlist("x-router-user")),
+            model if isinstance(model, str) else None,
+            "InvalidRequest",
+            message,
+            api=self.api,
+        )
+
+
+def invalid_input(exc: InvalidPreferences | UnknownProvider | InvalidRequest) -> ApiError:
+    """The 400 for a refused argument, naming it in ``param`` (a bad ``privacy`` field: privacy)."""
+    error = api_error(exc)
+    error.error["param"] = exc.param if isinstance(exc, InvalidRequest) else "privacy"
+    return error
+
+
+def json_body(body: bytes) -> Any:
+    """The request body's JSON value (orjson, else Python's reader, which takes what orjson
+    refuses, a lone surrogate); not JSON at all is a 400."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise ApiError(
+                400, "the request body is not valid JSON", code="invalid_value"
+            ) from None
+        except RecursionError:  # orjson stops at 1024 levels; Python's reader runs out of stack
+            raise ApiError(
+                400,
+                f"the request body is nested deeper than {MAX_DEPTH} levels of objects and "
+                "lists; flatten it",
+                code="invalid_value",
+            ) from None
+
+
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """The request body's JSON object; anything else is a 400 saying ``what`` it must be."""
+    data = json_body(body)
+    if not isinstance(data, dict):
+        raise ApiError(
+            400, f"the request body must be a JSON object ({what})", code="invalid_value"
+        )
+    return data
+
+
+def route_headers(answered: Answered) -> dict[str, str]:
+    """Where the answer came from; the body's ``model`` is the name the caller asked for."""
+    headers = {
+        "X-Router-Route": answered.route.key,
+        "X-Router-Provider": answered.route.provider.slug,
+    }
+    if answered.offline:
+        headers["X-Router-Offline"] = "true"
+    if answered.dropped:
+        headers["X-Router-Dropped-Params"] = ", ".join(answered.dropped)
+    if answered.overridden:
+        headers["X-Router-Overridden-Params"] = ", ".join(answered.overridden)
+    return headers
+
+
+def streamed(events: Any, headers: dict[str, str]) -> StreamingResponse:
+    """An SSE response of ``events`` (bytes; router/_upstream/sse.py ``relay``)."""
+    return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)

@@ -1,0 +1,156 @@
+"""Server-sent events, both ways: the parser of an upstream's stream, the encoder of the
+proxy's, and the relay that closes the source it streams from.
+
+- ``Decoder`` reads the whole format as the HTML standard defines it: ``event:``, ``data:``
+  over several lines (joined by ``\\n``), ``id:`` (one without NUL), ``retry:`` (digits only),
+  comments (``:``), a field without a colon, one space after the colon dropped, and lines
+  ending in LF, CRLF or a lone CR, also when a CR and its LF arrive in separate pieces. It
+  takes bytes as they arrive, from either client library, and yields ``Event``s.
+- ``encode`` writes one event (``event:`` if named, one ``data:`` line per line of data);
+  ``json_event`` one whose data is a JSON value.
+- ``relay`` yields a stream's items rendered as events, ends it with the API's error event
+  if the stream fails after its head was sent, and closes the source however the response
+  ends (a client gone mid-stream included), shielded from the cancellation that ends it, so
+  the attempt's audit record is written.
+
+The headers of every SSE response are ``HEADERS`` (no cache, no proxy buffering).
+
+Pure but for ``relay`` (anyio's shield): no client library is imported here. The upstream
+side (router/_upstream/lean.py) and the proxy's endpoints (router/_server/) both use it, so it
+sits below both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final, NamedTuple, cast
+
+import anyio
+import orjson
+
+__all__ = ["DONE", "HEADERS", "MEDIA_TYPE", "Decoder", "Event", "encode", "json_event", "relay"]
+
+MEDIA_TYPE: Final = "text/event-stream"
+HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+DONE: Final = b"data: [DONE]\n\n"  # OpenAI's last event
+
+
+class Event(NamedTuple):
+    """One dispatched event: its data (lines joined by ``\\n``), its name (``event:``; None:
+    the default, ``message``), the last event id and ``retry`` (milliseconds) if given."""
+
+    data: bytes
+    event: bytes | None = None
+    id: bytes | None = None
+    retry: int | None = None
+
+
+class Decoder:
+    """An incremental SSE parser: ``feed`` it bytes as they arrive, get the events complete
+    so far. An event is dispatched at a blank line; one with no ``data:`` line is not (the
+    standard's rule). Bytes after the last line break wait for the next piece (or ``end``)."""
+
+    __slots__ = ("_buffer", "_cr", "_data", "_event", "_id", "_retry")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._cr = False  # the last piece ended with CR: an LF opening the next one is its pair
+        self._data: list[bytes] = []
+        self._event: bytes | None = None
+        self._id: bytes | None = None  # kept across events, as the standard says
+        self._retry: int | None = None
+
+    def feed(self, piece: bytes) -> list[Event]:
+        """The events that ``piece`` completes."""
+        if self._cr and piece.startswith(b"\n"):
+            piece = piece[1:]
+        self._cr = piece.endswith(b"\r")
+        text = self._buffer + piece
+        if b"\r" in text:
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, self._buffer = text.split(b"\n")
+        events = [self.line(line) for line in lines]
+        return [e for e in events if e is not None]
+
+    def end(self) -> None:
+        """The stream ended: an event without its blank line is dropped, as the standard
+        says, and so is a last line without its line break."""
+        self._buffer, self._data, self._event = b"", [], None
+
+    def line(self, line: bytes) -> Event | None:
+        """One line, without its line break; the event it completes, if it is blank."""
+        if not line:
+            return self._dispatch()
+        if line.startswith(b"data:"):  # the common case first
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(b" ") else value)
+            return None
+        name, colon, value = line.partition(b":")
+        if not name:
+            return None  # a comment (": keep-alive")
+        if colon and value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value
+        elif name == b"id" and b"\0" not in value:
+            self._id = value
+        elif name == b"retry" and value.isdigit():
+            self._retry = int(value)
+        return None  # any other field is ignored
+
+    def _dispatch(self) -> Event | None:
+        data, event = self._data, self._event
+        self._data, self._event = [], None
+        if not data:
+            return None
+        joined = data[0] if len(data) == 1 else b"\n".join(data)
+        return Event(joined, event, self._id, self._retry)
+
+
+def encode(data: bytes, event: str | bytes | None = None) -> bytes:
+    """One event: ``event: <name>`` if named, then ``data:`` (one line per line of ``data``)."""
+    head = b""
+    if event is not None:
+        head = b"event: " + (event.encode() if isinstance(event, str) else event) + b"\n"
+    if b"\n" in data or b"\r" in data:
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        return head + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+    return head + b"data: " + data + b"\n\n"
+
+
+def json_event(value: Any, event: str | None = None) -> bytes:
+    """``value`` as JSON in one event (orjson; Python's writer for what orjson refuses, a
+    string with a lone surrogate, which it escapes)."""
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        data = json.dumps(value, separators=(",", ":")).encode()
+    return encode(data, event)
+
+
+async def relay(
+    source: AsyncIterator[Any],
+    render: Callable[[Any], bytes],
+    failed: Callable[[Any], bytes],
+    *,
+    catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    last: bytes = b"",
+) -> AsyncIterator[bytes]:
+    """``render(item)`` for each item of ``source``, then ``last``; a ``catch`` error
+    mid-stream ends the stream with ``failed(error)`` instead. ``source`` is closed whatever
+    happens, shielded from cancellation (a client gone mid-stream), so that its attempt is
+    recorded before the task ends."""
+    try:
+        async for item in source:
+            yield render(item)
+    except catch as exc:
+        yield failed(exc)
+        return
+    finally:
+        with anyio.CancelScope(shield=True):
+            await cast(Any, source).aclose()
+    if last:
+        yield last
