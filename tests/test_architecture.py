@@ -85,11 +85,14 @@ def test_facade__policy_router_stays_thin() -> None:
     assert lines <= MAX_FACADE_LINES
 
 
-def test_paths_named_in_docstrings_and_readme__exist() -> None:
-    # A docstring or README line that points at a file the tree no longer has misleads the
-    # next reader. (bench/README.md quotes profiles of past runs, file:line as they were.)
-    named = re.compile(r"\b(?:router|tests|bench|scripts|policies|config)/[\w/.-]+\.(?:py|yaml)\b")
-    texts = [REPO / "README.md", *sorted((REPO / "router").rglob("*.py"))]
+def test_paths_named_in_docstrings_readme_and_docs__exist() -> None:
+    # A docstring, README or docs/ line that points at a file the tree no longer has misleads
+    # the next reader. (bench/README.md quotes profiles of past runs, file:line as they were.)
+    named = re.compile(
+        r"\b(?:router|tests|bench|scripts|policies|config|docs)/[\w/.-]+\.(?:py|yaml|md|png)\b"
+    )
+    texts = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    texts += sorted((REPO / "router").rglob("*.py"))
     texts += sorted((REPO / "tests").rglob("*.py"))
     missing = {
         f"{text.relative_to(REPO)}: {path}"

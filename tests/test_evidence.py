@@ -48,38 +48,38 @@ def _deep(levels: int) -> Any:
         pytest.param(
             {"user": "\ud800abc"}, "user",
             "user: expected valid Unicode text (no lone surrogate, such as \\ud800 in JSON), "
-            "got a string of 4 characters (see README, 'Accepted request surface')",
+            "got a string of 4 characters (see docs/library.md, 'Accepted request surface')",
             id="a lone surrogate in the user",
         ),
         pytest.param(
             {"model": "GPT\ud800"}, "model",
             "model: expected valid Unicode text (no lone surrogate, such as \\ud800 in JSON), "
-            "got a string of 4 characters (see README, 'Accepted request surface')",
+            "got a string of 4 characters (see docs/library.md, 'Accepted request surface')",
             id="a lone surrogate in the model",
         ),
         pytest.param(
             {"messages": [{"role": "user", "content": "x\udfff"}]}, "messages",
             "messages[0].content: expected valid Unicode text (no lone surrogate, such as "
-            "\\ud800 in JSON), got a string of 2 characters (see README, 'Accepted request surface')",
+            "\\ud800 in JSON), got a string of 2 characters (see docs/library.md, 'Accepted request surface')",
             id="a lone surrogate in the content",
         ),
         pytest.param(
             {"metadata": {"k\ud800": "v"}}, "metadata",
             "metadata.{key#0}: expected a key of valid Unicode text (no lone surrogate, such as "
-            "\\ud800 in JSON), got a string of 2 characters (see README, 'Accepted request "
+            "\\ud800 in JSON), got a string of 2 characters (see docs/library.md, 'Accepted request "
             "surface')",
             id="a lone surrogate in a metadata key",
         ),
         pytest.param(
             {"messages": [{"role": "user", "content": _deep(62)}]}, "messages",
             "messages: expected at most 64 levels of nesting, got a value nested deeper than "
-            "64 levels (see README, 'Accepted request surface')",
+            "64 levels (see docs/library.md, 'Accepted request surface')",
             id="nesting past 64 levels",
         ),
         pytest.param(
             {"messages": [{"role": "user", "content": _deep(5000)}]}, "messages",
             "messages: expected at most 64 levels of nesting, got a value nested deeper than "
-            "64 levels (see README, 'Accepted request surface')",
+            "64 levels (see docs/library.md, 'Accepted request surface')",
             id="nesting past the interpreter's stack",
         ),
     ],
@@ -128,7 +128,7 @@ async def test_acompletion__a_misspelt_field_never_lands_its_value_in_the_record
         "messages[0].contents: expected no such field (this object takes role, content, name, "
         "tool_calls, tool_call_id, function_call, refusal, audio, reasoning_content, "
         "thinking_blocks, annotations, cache_control, provider_specific_fields), got a string "
-        "of 30 characters (see README, 'Accepted request surface')"
+        "of 30 characters (see docs/library.md, 'Accepted request surface')"
     )
     assert "diagnosis" not in "".join(lines)
 
@@ -165,7 +165,7 @@ async def test_acompletion__a_request_id_holding_the_user_is_refused(
     [
         pytest.param({"timeout": "soon"}, "'timeout' must be a finite number of seconds for the whole call (got a string of 4 characters); an httpx.Timeout is not accepted: pass its total as a number", id="timeout"),
         pytest.param({"num_retries": -3}, "'num_retries' must be a whole number of 0 or more (got a negative integer): how many times a transient failure is resent to the same route", id="num_retries"),
-        pytest.param({"temperature": CONTENT}, "temperature: expected a number, got a string of 30 characters (see README, 'Accepted request surface')", id="a typed field"),
+        pytest.param({"temperature": CONTENT}, "temperature: expected a number, got a string of 30 characters (see docs/library.md, 'Accepted request surface')", id="a typed field"),
         pytest.param({"privacy": {"allow_training": CONTENT}}, "'allow_training' must be true or false (got a string of 30 characters)", id="privacy"),
     ],
 )  # fmt: skip

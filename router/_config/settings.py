@@ -139,7 +139,7 @@ class ServerSettings(_Section):
     api_keys: list[SecretStr] = Field(default_factory=list)
     admin_keys: list[SecretStr] = Field(default_factory=list)
     allow_no_auth: bool = False
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # README: "Body size"
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # docs/proxy.md, "Body size"
     graceful_timeout: float = Field(default=30.0, gt=0)
     # Seconds a client has to send a request's headers (from connecting, or from the end of
     # its last answer) and, separately, its whole body; past either the connection is closed.
@@ -165,7 +165,7 @@ class ServerSettings(_Section):
                     f"refusing a weak key: {variable} entry {index + 1} has {len(set(text))} "
                     f"different characters, about {estimated_bits(text)} bits; a key needs "
                     f"{MIN_DISTINCT} different characters and about {MIN_API_KEY_BITS} bits "
-                    "(see README, Settings: key strength; make one with: openssl rand -hex 16)"
+                    "(see docs/security.md, 'Keys'; make one with: openssl rand -hex 16)"
                 )
         return keys
 
@@ -261,7 +261,7 @@ class Settings(BaseSettings):
     audit_checkpoint: str | None = None
     audit_checkpoint_every: int = Field(default=1000, gt=0)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
-    # Rotated audit files older than this are dropped, each after a cut point (README: Audit log)
+    # Rotated audit files older than this are dropped, each after a cut point (docs/audit.md)
     audit_retention: str | None = None
     store_url: str | None = None
     store_timeout: float = Field(default=STORE_TIMEOUT_SECONDS, gt=0, le=3600)
@@ -300,8 +300,8 @@ class Settings(BaseSettings):
                 f"refusing a weak POLICY_ROUTER_{info.field_name.upper()} ({len(text)} "
                 f"characters, {len(set(text))} different, about {estimated_bits(text)} bits): it "
                 f"needs at least {MIN_PSEUDONYM_KEY_CHARS} characters, {MIN_DISTINCT} of them "
-                f"different, and about {MIN_SECRET_BITS} bits (see README, Settings: key "
-                "strength; make one with: openssl rand -hex 32), or unset it to use the key file "
+                f"different, and about {MIN_SECRET_BITS} bits (see docs/security.md, 'Keys'"
+                "; make one with: openssl rand -hex 32), or unset it to use the key file "
                 "in the data directory"
             )
         return key

@@ -44,7 +44,7 @@ from router._core.surface import (
 
 __all__ = ["MESSAGES_PARAMETERS", "check_messages", "markdown_table"]
 
-_DOC: Final = "see README, 'Anthropic Messages API'"
+_DOC: Final = "see docs/proxy.md, 'Anthropic Messages API'"
 _SERVER_TOOL: Final = (
     "server tool {kind} is not accepted: it runs at the provider, outside the catalog's "
     "policy (what it fetches, executes or keeps is not declared); send custom tools only "
@@ -61,7 +61,7 @@ _PROVIDER_SIDE: Final = {
 
 def _tagged(shape: str, shapes: Mapping[str, Check]) -> Check:
     """An object whose ``type`` picks its shape; any other type is refused by name.
-    ``shape`` is what the README's table shows."""
+    ``shape`` is what the docs' table shows."""
 
     unique = list({id(c): c for c in shapes.values()}.values())
 
@@ -318,7 +318,7 @@ def _message(bad: _Bad) -> str:
 
 
 def markdown_table() -> str:
-    """The accepted Messages surface as the README shows it (a test keeps the two equal)."""
+    """The accepted Messages surface as docs/ shows it (a test keeps the two equal)."""
     rows = ["| field | shape | what the router does |", "| --- | --- | --- |"]
     for p in MESSAGES_PARAMETERS.values():
         rows.append(f"| `{p.name}` | {getattr(p.check, 'shape', '?')} | {p.handling} |")

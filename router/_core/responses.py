@@ -51,7 +51,7 @@ from router._core.surface import (
 
 __all__ = ["REQUIRED", "RESPONSES", "check_responses"]
 
-_DOC: Final = "see README, 'Responses API'"
+_DOC: Final = "see docs/proxy.md, 'Responses API'"
 _KEPT: Final = (
     "the catalog's retention promise for the route cannot hold when the provider keeps state"
 )

@@ -47,7 +47,7 @@ __all__ = [
     "schema_of",
 ]
 
-_DOC: Final = "see README, 'Accepted request surface'"
+_DOC: Final = "see docs/library.md, 'Accepted request surface'"
 MAX_DEPTH: Final = 64  # levels of nesting of a request, from its top (JSON objects and lists)
 SURROGATE: Final = re.compile("[\ud800-\udfff]")  # a lone surrogate: no UTF-8 encodes it
 _CALLERS: Final[frozenset[str]] = frozenset()  # a map's keys are the caller's: by position
@@ -75,7 +75,7 @@ Check = Callable[[Any, str], Any]
 
 
 def _named(shape: str, schema: Mapping[str, Any] | None = None) -> Callable[[Check], Check]:
-    """Give a check the shape it accepts, as the README's table shows it, and as JSON Schema
+    """Give a check the shape it accepts, as docs/ shows it in a table, and as JSON Schema
     (the proxy's OpenAPI document); no schema: any JSON value."""
 
     def mark(check: Check) -> Check:
@@ -808,7 +808,7 @@ def check_arguments(
 
 
 def markdown_table(parameters: Mapping[str, Param] = PARAMETERS) -> str:
-    """An accepted surface as the README shows it (a test keeps the two equal)."""
+    """An accepted surface as docs/ shows it (a test keeps the two equal)."""
     rows = [
         "| parameter | shape | library | proxy | what the router does |",
         "| --- | --- | --- | --- | --- |",

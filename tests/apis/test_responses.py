@@ -285,7 +285,7 @@ async def test_aresponses__the_responses_bridge_is_told_not_to_store(
         pytest.param(
             {"truncation": "auto"}, "truncation",
             "unsupported argument 'truncation': policy-router accepts the OpenAI Responses "
-            "parameters of its accepted surface only; remove it (see README, 'Responses API')",
+            "parameters of its accepted surface only; remove it (see docs/proxy.md, 'Responses API')",
             id="an unknown parameter",
         ),
         pytest.param(

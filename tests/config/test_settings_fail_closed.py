@@ -17,7 +17,7 @@ STRONG_AUDIT_KEY = "2c26b46b68ffc68ff99b453c1d304134"
 WEAK_KEY = (
     "refusing a weak POLICY_ROUTER_{variable} ({chars} characters, {distinct} different, about "
     "{bits} bits): it needs at least 32 characters, 8 of them different, and about 96 bits (see "
-    "README, Settings: key strength; make one with: openssl rand -hex 32), or unset it to use the "
+    "docs/security.md, 'Keys'; make one with: openssl rand -hex 32), or unset it to use the "
     "key file in the data directory"
 )
 
@@ -345,14 +345,14 @@ def test_settings__strong_pseudonym_key_is_accepted(monkeypatch: pytest.MonkeyPa
             {"api_keys": ["a" * 16]},
             "refusing a weak key: POLICY_ROUTER_SERVER__API_KEYS entry 1 has 1 different "
             "characters, about 0 bits; a key needs 8 different characters and about 48 bits (see "
-            "README, Settings: key strength; make one with: openssl rand -hex 16)",
+            "docs/security.md, 'Keys'; make one with: openssl rand -hex 16)",
             id="16 times the same character",
         ),
         pytest.param(
             {"admin_keys": ["test-admin-key-1", "abcdabcdabcdabcd"]},
             "refusing a weak key: POLICY_ROUTER_SERVER__ADMIN_KEYS entry 2 has 4 different "
             "characters, about 8 bits; a key needs 8 different characters and about 48 bits (see "
-            "README, Settings: key strength; make one with: openssl rand -hex 16)",
+            "docs/security.md, 'Keys'; make one with: openssl rand -hex 16)",
             id="a short unit repeated",
         ),
         pytest.param(

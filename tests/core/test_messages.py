@@ -9,7 +9,7 @@ import pytest
 from router._core.messages import MESSAGES_PARAMETERS, check_messages, markdown_table
 from router._core.surface import SurfaceError
 
-DOC: Final = "(see README, 'Anthropic Messages API')"
+DOC: Final = "(see docs/proxy.md, 'Anthropic Messages API')"
 BASE: Final = {"model": "Claude 4.5 Sonnet", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
 TURNS: Final = [
     {"role": "user", "content": [

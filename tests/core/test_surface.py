@@ -167,7 +167,7 @@ def test_check_request__a_pydantic_response_format_becomes_its_strict_schema(giv
 def test_refusal__suggests_the_closest_accepted_name(name: str, proxy: bool, hint: str) -> None:
     message = refusal(name, proxy=proxy)
 
-    assert message.endswith(f"remove it{hint} (see README, 'Accepted request surface')")
+    assert message.endswith(f"remove it{hint} (see docs/library.md, 'Accepted request surface')")
 
 
 def test_responses_and_messages_refusals__suggest_too() -> None:

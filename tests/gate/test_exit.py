@@ -60,7 +60,7 @@ NEVER_CLOSED_ASYNC = textwrap.dedent(
     import asyncio
     from router import PolicyRouter
 
-    acompletion = PolicyRouter.from_settings().acompletion  # the README's one line
+    acompletion = PolicyRouter.from_settings().acompletion  # the docs' one line
 
     async def main() -> None:
         for model in ("Kimi K2", "Claude 4.5 Haiku"):  # the lean path, then litellm's

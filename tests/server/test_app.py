@@ -291,14 +291,14 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
             "store",
             "store: expected false: a stored completion outlives the retention the catalog "
             "declares for the route; remove 'store' (the router sends store: false where a "
-            "provider stores by default), got true (see README, 'Accepted request surface')",
+            "provider stores by default), got true (see docs/library.md, 'Accepted request surface')",
             id="storage at the provider",
         ),
         pytest.param(
             chat(user_id="x"),
             "user_id",
             "unsupported argument 'user_id': the proxy forwards OpenAI chat-completion "
-            "parameters and a few reviewed extras only; remove it (see README, 'Accepted "
+            "parameters and a few reviewed extras only; remove it (see docs/library.md, 'Accepted "
             "request surface')",
             id="a field the proxy does not forward",
         ),
@@ -311,20 +311,20 @@ async def test_unknown_model__404_model_not_found(sdk: openai.AsyncOpenAI) -> No
         pytest.param(
             {"model": "GPT 4.1"},
             "messages",
-            "'messages' is required (see README, 'Accepted request surface')",
+            "'messages' is required (see docs/library.md, 'Accepted request surface')",
             id="messages missing",
         ),
         pytest.param(
             chat(messages=[]),
             "messages",
-            "messages: expected a list of at least 1 item(s), got a list of 0 items (see README, 'Accepted "
+            "messages: expected a list of at least 1 item(s), got a list of 0 items (see docs/library.md, 'Accepted "
             "request surface')",
             id="no messages",
         ),
         pytest.param(
             chat(temperature="hot"),
             "temperature",
-            "temperature: expected a number, got a string of 3 characters (see README, 'Accepted request "
+            "temperature: expected a number, got a string of 3 characters (see docs/library.md, 'Accepted request "
             "surface')",
             id="a typed OpenAI field of the wrong type",
         ),

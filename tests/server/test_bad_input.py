@@ -20,7 +20,7 @@ from router._server.app import create_app
 from tests.server.test_app import ADMIN_KEY, BASE, auth, chat, make_settings
 
 BIG: Final = 200_000
-MAX_TEXT: Final = 512  # router._audit.MAX_TEXT, as the README states it
+MAX_TEXT: Final = 512  # router._audit.MAX_TEXT, as docs/ states it
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ async def test_bad_input__metadata_message_says_what_was_expected(
     http, _ = served
     response = await post_raw(http, json.dumps(chat(metadata=["a"])).encode())
     assert response.json()["error"]["message"] == (
-        "metadata: expected an object, got a list of 1 item (see README, 'Accepted request surface')"
+        "metadata: expected an object, got a list of 1 item (see docs/library.md, 'Accepted request surface')"
     )
 
 

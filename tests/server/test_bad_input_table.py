@@ -6,7 +6,7 @@ id that holds the user id; a body that is no JSON object; a value of the wrong t
 unknown model or field). Each is sent to /v1/chat/completions, /v1/responses, /v1/messages and
 /v1/messages/count_tokens, and must get a 4xx (never 500 or above) and exactly one
 ``route.decision`` or ``route.refused`` record under its request id, with neither the raw user
-id nor the request's content in any record or in the answer. The README states the figures.
+id nor the request's content in any record or in the answer. docs/audit.md states the figures.
 """
 
 from __future__ import annotations
@@ -178,5 +178,5 @@ async def test_bad_input_table__a_4xx_and_exactly_one_record_holding_no_caller_t
 
 
 def test_bad_input_table__figures() -> None:
-    """The README's figures: rows and requests of the table."""
+    """The figures docs/audit.md states: rows and requests of the table."""
     assert (len(TABLE), REQUESTS) == (22, 88)

@@ -30,7 +30,7 @@ from tests._support.wire import (
 
 USER: Final = "sentinel-user-4b1d"
 ANTHROPIC: Final = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"}
-DOC: Final = "(see README, 'Anthropic Messages API')"
+DOC: Final = "(see docs/proxy.md, 'Anthropic Messages API')"
 
 
 def message(**fields: Any) -> dict[str, Any]:

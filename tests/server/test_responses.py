@@ -286,7 +286,7 @@ async def test_responses__a_failure_mid_stream_ends_with_an_error_event(
         pytest.param(
             {"truncation": "auto"}, "truncation",
             "unsupported argument 'truncation': the proxy forwards the OpenAI Responses "
-            "parameters of its accepted surface only; remove it (see README, 'Responses API')",
+            "parameters of its accepted surface only; remove it (see docs/proxy.md, 'Responses API')",
             id="an unknown parameter",
         ),
         pytest.param(
@@ -306,7 +306,7 @@ async def test_responses__a_failure_mid_stream_ends_with_an_error_event(
         ),
         pytest.param(
             {"input": None}, "input",
-            "'input' is required: a string, or a list of input items (see README, 'Responses API')",
+            "'input' is required: a string, or a list of input items (see docs/proxy.md, 'Responses API')",
             id="no input",
         ),
         pytest.param(
