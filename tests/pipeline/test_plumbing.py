@@ -158,7 +158,7 @@ async def test_acompletion__a_model_string_is_a_tightening_the_policy_still_deci
         await router.acompletion("openai/gpt-4.1", MESSAGES, USER)
 
     reasons = {r.route.key: r.reasons for r in caught.value.decision.rejected}
-    assert "provider OpenAI is denied (deny_providers)" in reasons["gpt-4-1/openai"]
+    assert "provider OpenAI is listed in deny_providers" in reasons["gpt-4-1/openai"]
     assert not wire.calls
 
 
