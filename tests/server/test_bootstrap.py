@@ -76,7 +76,7 @@ def test_serve__port_in_use_says_so_in_one_line_before_any_startup_claim(tmp_pat
 async def test_summary__says_where_it_listens_who_may_call_and_where_evidence_goes(
     tmp_path: Path,
 ) -> None:
-    settings = _settings(tmp_path, port=8123)
+    settings = _settings(tmp_path, port=8123).serving()  # as serve runs them
     async with PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda _: None)) as router:
         text = bootstrap.summary(router, settings, processes=3)
     catalog = router.catalog
