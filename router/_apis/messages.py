@@ -22,11 +22,8 @@ from router._core.catalog import Route
 from router._core.messages import check_messages
 from router._core.surface import SurfaceError
 from router._errors import (
-    BackendsUnconfigured,
     InvalidRequest,
-    PolicyViolation,
     RouterError,
-    StoreUnavailable,
     UnknownModel,
 )
 from router._pipeline.dropin import dropin_error
@@ -77,21 +74,16 @@ async def count_tokens(
     """The input tokens of a Messages request (``count_tokens``), and the route whose
     tokenizer counted them: the first route the policy allows, as a request would be sent.
 
-    The same surface, preferences and decision as a request; no allowed route raises
-    PolicyViolation (or BackendsUnconfigured). Counted locally: no provider is contacted, so
-    nothing is forwarded and nothing is audited but a refusal (its shape, an unknown model,
-    preferences that cannot be read)."""
+    The same surface, preferences and decision as a request, audited as a request's are
+    (``route.decision``, or ``route.refused``); no allowed route raises PolicyViolation (or
+    BackendsUnconfigured). Counted locally: no provider is contacted, no attempt made."""
     checked = _checked(pipeline, request, user, request_id, counting=True)
-    model, privacy = checked["model"], checked.get("privacy")
-    try:
-        decision = await pipeline.explain(model, user, privacy=privacy)
-    except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
-        pipeline.refused(request_id, user, model, type(exc).__name__, str(exc), api=API)
-        raise
-    if not decision.allowed:
-        alternatives = [m.name for m in await pipeline.available_models(user, privacy=privacy)]
-        unconfigured = pipeline.loaded.unconfigured_only(decision)
-        raise (BackendsUnconfigured if unconfigured else PolicyViolation)(decision, alternatives)
+    model = checked["model"]
+    translated = translation.to_chat(checked, _hint(pipeline, model))
+    decision = await pipeline.decide_only(
+        model, translated.messages, user, checked.get("privacy"), request_id,
+        translated.arguments, api=API,
+    )  # fmt: skip
     route = decision.allowed[0]
     target = pipeline.deployment.target(route.key)
     if target is None:  # the decision rejects such routes; a guard, not a path

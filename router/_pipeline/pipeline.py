@@ -298,6 +298,29 @@ class Pipeline:
                 proxy=proxy, raw=raw, started=started, api=api,
             )  # fmt: skip
 
+    async def decide_only(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        user: str | None,
+        privacy: Preferences | Mapping[str, Any] | None,
+        request_id: str | None,
+        kwargs: Mapping[str, Any],
+        *,
+        api: str,
+    ) -> Decision:
+        """Admission and the decision for a request that is not forwarded (the Messages API's
+        ``count_tokens``): the same checks and audit records as ``route`` up to its decision
+        (``route.decision``, or ``route.refused``), the allowing decision returned."""
+        arguments = {"messages": messages, **kwargs}
+        if user is not None:
+            arguments["user"] = user
+        call = await self._prepare(
+            self._loaded, model, user, privacy, request_id, arguments,
+            proxy=True, started=time.perf_counter(), api=api,
+        )  # fmt: skip
+        return call.decision
+
     async def _forward(
         self,
         loaded: Loaded,

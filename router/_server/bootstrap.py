@@ -125,11 +125,12 @@ def summary(router: PolicyRouter, settings: Settings, *, processes: int = 1) -> 
     server, loaded = settings.server, router.loaded
     catalog = loaded.catalog
     workers = "1 process" if processes == 1 else f"{processes} worker processes"
+    records, checkpoints = settings.resolved_audit()
     return "\n".join(
         [
             f"policy-router {_version()} listening on http://{_address(server)} ({workers})",
             f"  auth: {auth_mode(server)}",
-            f"  audit: {settings.audit}; checkpoints: {settings.audit_checkpoint}, every "
+            f"  audit: {records}; checkpoints: {checkpoints}, every "
             f"{settings.audit_checkpoint_every} records or {settings.audit_checkpoint_seconds:g} s",
             f"  store: {store_address(settings.resolved_store_url())}",
             f"  catalog: {catalog.label}: {loaded.servable_routes} of {len(catalog.routes)} "

@@ -636,7 +636,12 @@ async def test_count_tokens__counted_locally_for_the_allowed_route_no_provider_c
         counts.append(response.json()["input_tokens"])
     assert 0 < counts[0] < counts[1]
     assert not any(route.calls for route in routes)
-    assert live.audit_lines == []  # nothing forwarded, nothing decided for a provider
+    # Nothing forwarded: each count is one audited decision (issue 23: every request on the
+    # four POST endpoints leaves one), and no attempt.
+    assert [(r["event"], r["api"]) for r in records(live.audit_lines)] == [
+        ("route.decision", "messages"),
+        ("route.decision", "messages"),
+    ]
 
 
 async def test_count_tokens__the_policy_decides_the_route_that_counts(

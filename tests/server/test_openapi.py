@@ -9,6 +9,7 @@ against a real ``serve``.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -25,9 +26,17 @@ from tests.server.test_app import ADMIN_KEY, make_settings
 MAX_EXAMPLES: Final = int(os.environ.get("POLICY_ROUTER_TEST_SCHEMATHESIS_EXAMPLES", "15"))
 
 
+# The request endpoints: each request to one of them leaves exactly one route.decision or,
+# refused before deciding, one route.refused record (issue 23's rule, checked on every case).
+REQUESTS: Final = frozenset(
+    {"/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens"}
+)
+LINES: Final[list[str]] = []
+
+
 def _app() -> object:
     config = make_settings(Path(tempfile.mkdtemp(prefix="openapi-")))
-    router = PolicyRouter.from_settings(config, audit_log=AuditLog(lambda _line: None))
+    router = PolicyRouter.from_settings(config, audit_log=AuditLog(LINES.append))
     return create_app(router, config)
 
 
@@ -44,7 +53,13 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 def test_openapi__behaviour_matches_the_document(case: schemathesis.Case) -> None:
     assume(_one_user(case))
     assume(_outputs_follow_their_calls(case))
-    case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    LINES.clear()
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    if case.method.upper() == "POST" and case.path in REQUESTS and response.status_code != 401:
+        events = [json.loads(line)["event"] for line in LINES]
+        decided = [e for e in events if e in ("route.decision", "route.refused")]
+        assert decided[:1] in (["route.decision"], ["route.refused"]), events
+        assert decided.count("route.decision") + (decided[0] == "route.refused") == 1, events
 
 
 def _one_user(case: schemathesis.Case) -> bool:
