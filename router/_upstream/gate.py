@@ -80,15 +80,24 @@ class Patched:
 
 
 def _lazy_names() -> set[str]:
-    """The names litellm loads on first access: its registry before 1.110, its table after."""
+    """The names litellm loads on first access: its registry before 1.110, its tables after.
+
+    From 1.110 ``litellm.__getattr__`` also serves ``litellm.utils``' lazy names
+    (``UTILS_ATTRIBUTES``: ``get_supported_openai_params``, ``map_finish_reason``, ...), which
+    1.104's registry listed with the rest. Its factories (``_LITELLM_FACTORIES``) are left out:
+    they build clients and caches on access, and none of them is a function.
+    """
     try:
-        from litellm._lazy_imports import _get_lazy_import_registry  # noqa: TID251
+        from litellm._lazy_imports import (  # type: ignore[attr-defined,unused-ignore]  # noqa: TID251
+            _get_lazy_import_registry,
+        )
     except ImportError:  # litellm 1.110 and later
         from litellm._lazy_imports_registry import (  # type: ignore[attr-defined,unused-ignore]  # noqa: TID251
             LITELLM_ATTRIBUTES,
+            UTILS_ATTRIBUTES,
         )
 
-        return set(LITELLM_ATTRIBUTES)
+        return set(LITELLM_ATTRIBUTES) | set(UTILS_ATTRIBUTES)
     return set(_get_lazy_import_registry())
 
 

@@ -1,8 +1,12 @@
-"""litellm 1.104.0's public functions, each classified for the gate (router/_upstream/gate.py).
+"""litellm's public functions, each classified for the gate (router/_upstream/gate.py).
 
-tests/gate/test_install.py enumerates litellm's public functions and fails on any that is in
-none of these sets, so a litellm upgrade that adds one is reviewed here. At run time the gate
-refuses whatever is neither routed nor local, listed or not (deny by default).
+Both ends of the tested litellm range (pyproject.toml, ``litellm-tested``: 1.104.0 and 1.110.2)
+are classified here: the names the two share in the four sets below, the ones only 1.110 has in
+the ``_..._SINCE_1_110`` sets joined to them. ``NOT_IN_EVERY_VERSION`` names every classified
+function that one end lacks; tests/gate/test_install.py fails on any other classified name that
+the installed litellm lacks, and on any public function of it that is in none of the sets, so a
+litellm upgrade that adds or drops one is reviewed here. At run time the gate refuses whatever is
+neither routed nor local, listed or not (deny by default).
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ ROUTED: Final[Mapping[str, str]] = {
 # Local capability and cost tables: answered for a catalog model as for its first allowed
 # route's litellm model string (a framework asks them before choosing native tools or JSON
 # schema output). No network.
-CAPABILITIES: Final = frozenset(
+_CAPABILITIES_SINCE_1_110: Final = frozenset(
+    [
+        "supports_box_questions",
+        "supports_continuation",
+        "supports_pdf_input",
+        "supports_tool_search",
+        "supports_video_input",
+    ]
+)
+CAPABILITIES: Final = _CAPABILITIES_SINCE_1_110 | frozenset(
     [
         "get_llm_provider",
         "get_max_tokens",
@@ -45,7 +58,74 @@ CAPABILITIES: Final = frozenset(
 
 # Local helpers: no provider is contacted (message and response builders, parameter maps,
 # token and cost tables, litellm's own settings and caches).
-LOCAL: Final = frozenset(
+# litellm 1.110's: pure request, response and parameter helpers (Bedrock, Azure, reasoning
+# effort, Responses replay, workload identity fields read from settings and the environment),
+# validators that only raise, a harness's capability table, a decorator that sets a context
+# variable. None sends anything or changes litellm's settings.
+_LOCAL_SINCE_1_110: Final = frozenset(
+    [
+        "agent_capabilities",
+        "as_str_mapping",
+        "azure_anthropic_messages_url",
+        "bedrock_mantle_chat_config",
+        "bedrock_route_for_request",
+        "bedrock_strict_tools_fallback",
+        "bridge_reasoning_effort",
+        "calculate_retry_after",
+        "check_dynamic_azure_params",
+        "create_health_check_response",
+        "deployment_model_info",
+        "drops_unsupported_params",
+        "ensure_api_route",
+        "ensure_extra_body_is_safe",
+        "for_bedrock_json_tool_retry",
+        "get_base_model_from_litellm_call_metadata",
+        "get_hidden_params",
+        "get_provider_affinity_header",
+        "handle_invalid_parallel_tool_calls",
+        "header_auth_params",
+        "holds_api_key_secret_reference",
+        "holds_secret_pointer",
+        "invalid_provider_routing_hints_message",
+        "is_claude_tool_target",
+        "is_decisions_model_mode",
+        "is_explicitly_disabled_factory",
+        "is_hidden_as_retired",
+        "is_non_openai_azure_model",
+        "is_resent_failure",
+        "is_xai_batch_results_id",
+        "may_name_litellm_mcp_gateway",
+        "messages_have_pdf_file_part",
+        "messages_without_pdf_file_parts",
+        "model_group_from_metadata",
+        "parse_content_for_reasoning",
+        "parse_control_options",
+        "parse_daily_reset_time",
+        "per_call_model_info",
+        "raise_if_allowed_tools_tool_choice_unsupported",
+        "raise_if_hosted_tool_choice_unsupported",
+        "reasoning_effort_needs_allowing",
+        "reasoning_effort_with_summary_alias",
+        "redact_string",
+        "reject_server_owned_wif_fields",
+        "reject_server_owned_wif_params",
+        "replayable_responses_input",
+        "replayable_responses_item",
+        "resolve_chat_reasoning",
+        "resolve_openai_workload_identity_config",
+        "server_owned_wif_fields_named",
+        "server_owned_wif_fields_present",
+        "server_owned_wif_fields_written",
+        "should_retry",
+        "str_keyed_mapping",
+        "validate_litellm_params_strictly",
+        "with_attribution_headers",
+        "with_control_options",
+        "with_service_target",
+        "without_bedrock_route_prefix",
+    ]
+)
+LOCAL: Final = _LOCAL_SINCE_1_110 | frozenset(
     [
         "add_known_models",
         "add_provider_affinity_header",
@@ -164,7 +244,43 @@ LOCAL: Final = frozenset(
 
 # Refused: each could reach a provider (or another service with the caller's content) outside
 # the policy, or runs a completion the router does not route (retries, fallbacks, batches).
-REFUSED: Final = frozenset(
+# litellm 1.110's: the agent harnesses (agent*, aagent*) and the tool loops (run_tool_loop,
+# arun_tool_loop: their completions would be routed today, but a loop that runs completions is
+# not a routed entry point), the decisions, extraction and SystemOne APIs, realtime translation
+# and its health check; an OpenAI client built and cached outside the policy
+# (build_openai_client); the runners of a provider attempt with its fallbacks or its billing
+# (call_with_native_output_fallback, bill_first_round_on_failure); and turn_on_debug /
+# turn_on_json, which change the host's logging for every later call (litellm's debug log
+# carries request and response content; turn_on_json also replaces sys.excepthook).
+# update_eval and aupdate_eval (below) are in both: 1.104 serves them only from a list inside
+# its module __getattr__, which the enumeration does not see, so only this list refuses them.
+_REFUSED_SINCE_1_110: Final = frozenset(
+    [
+        "aagent",
+        "aagent_resume",
+        "aagent_session",
+        "acreate_realtime_translation_client_secret",
+        "adecisions",
+        "aextraction",
+        "agent",
+        "agent_resume",
+        "agent_session",
+        "arealtime_translation_calls",
+        "arun_tool_loop",
+        "asystemone",
+        "bill_first_round_on_failure",
+        "build_openai_client",
+        "call_with_native_output_fallback",
+        "decisions",
+        "extraction",
+        "realtime_health_check",
+        "run_tool_loop",
+        "systemone",
+        "turn_on_debug",
+        "turn_on_json",
+    ]
+)
+REFUSED: Final = _REFUSED_SINCE_1_110 | frozenset(
     [
         "a_add_message",
         "aadapter_completion",
@@ -252,6 +368,7 @@ REFUSED: Final = frozenset(
         "asyncify",
         "atext_completion",
         "atranscription",
+        "aupdate_eval",
         "aupload_container_file",
         "avector_store_file_content",
         "avector_store_file_create",
@@ -357,6 +474,7 @@ REFUSED: Final = frozenset(
         "speech",
         "text_completion",
         "transcription",
+        "update_eval",
         "upload_container_file",
         "vector_store_file_content",
         "vector_store_file_create",
@@ -374,4 +492,17 @@ REFUSED: Final = frozenset(
         "video_remix",
         "video_status",
     ]
+)
+
+# Classified functions that one end of the tested range lacks: 1.104 has none of 1.110's sets
+# above; these three, listed above for 1.104, are gone by 1.110.
+_GONE_BY_1_110: Final = frozenset(
+    [
+        "add_trusted_model_credentials_to_litellm_params",
+        "azure_ai_supports_native_responses",
+        "foundry_chat_rejects_function_tools_while_reasoning",
+    ]
+)
+NOT_IN_EVERY_VERSION: Final = (
+    _CAPABILITIES_SINCE_1_110 | _LOCAL_SINCE_1_110 | _REFUSED_SINCE_1_110 | _GONE_BY_1_110
 )
