@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Iterator
 
 import litellm  # noqa: TID251
 import pytest
@@ -13,6 +15,20 @@ from tests.test_router import Audit
 pytestmark = [pytest.mark.frameworks, pytest.mark.usefixtures("default_loop")]
 
 QUESTION = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+@pytest.fixture(autouse=True)
+def close_unrouted_clients() -> Iterator[None]:
+    """The clients plain litellm cached for these unrouted calls, closed when the test ends:
+    left to the garbage collector (a later test flushes litellm's cache), their sockets warn
+    (ResourceWarning), which the suite turns into an error at its end."""
+    cache = litellm.in_memory_llm_clients_cache.cache_dict
+    before = set(cache)
+    yield
+    for key in set(cache) - before:
+        close = getattr(cache.pop(key), "close", None)
+        if callable(close) and not inspect.iscoroutinefunction(close):
+            close()
 
 
 def test_checks__catch_the_raw_id_of_a_call_that_skipped_the_gate(
