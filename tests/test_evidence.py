@@ -4,35 +4,19 @@ UnicodeEncodeError or RecursionError), and what it records holds no caller strin
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
 
 from router import InvalidRequest, PolicyRouter, UnknownModel
-from router._audit import AuditLog
-from router._config.settings import Settings
+from tests.apis import test_messages
 
 USER: Final = "library-user-5e2a"
 CONTENT: Final = "my diagnosis is lib-content-81"
 HELLO: Final = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture
-async def lines(tmp_path: Path) -> list[str]:
-    return []
-
-
-@pytest.fixture
-async def router(tmp_path: Path, lines: list[str]) -> AsyncIterator[PolicyRouter]:
-    settings = Settings(
-        offline=True,
-        store_url=f"sqlite:///{tmp_path / 'prefs.sqlite3'}",
-        pseudonym_key="test-pseudonym-key-0123456789abcdef",
-    )
-    async with PolicyRouter.from_settings(settings, audit_log=AuditLog(lines.append)) as r:
-        yield r
+lines, router = test_messages.lines, test_messages.router  # its offline router and records
 
 
 def _deep(levels: int) -> Any:
