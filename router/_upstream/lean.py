@@ -131,15 +131,21 @@ def _closed(client: tuple[str, Any]) -> bool:
 
 def _new_client(kind: Transport) -> Any:
     """A pooled client that keeps no cookies: nothing a provider sets on one user's call is
-    sent with the next (and aiohttp skips its cookie work per request)."""
+    sent with the next (and aiohttp skips its cookie work per request).
+
+    httpx's gets router/_upstream/keepalive.py's transport and pool, as litellm's clients do:
+    a stream ends at ``[DONE]``, before the chunked body's last line, and httpcore's own
+    transport closes such a connection (a new connection, and a TLS handshake, per stream)."""
     if kind == "httpx":
         from http.cookiejar import CookieJar, DefaultCookiePolicy
 
         import httpx
 
+        from router._upstream.keepalive import keep_alive
+
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
         jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        return httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar)
+        return keep_alive(httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar))
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300)
