@@ -19,13 +19,16 @@ request. In order:
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from router._core.surface import MAX_DEPTH
 from router._errors import InvalidPreferences, InvalidRequest, UnknownProvider
@@ -166,6 +169,42 @@ def route_headers(answered: Answered) -> dict[str, str]:
     return headers
 
 
-def streamed(events: Any, headers: dict[str, str]) -> StreamingResponse:
+def streamed(events: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
     """An SSE response of ``events`` (bytes; router/_upstream/sse.py ``relay``)."""
-    return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)
+    return Streamed(events, media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)
+
+
+class Streamed(StreamingResponse):
+    """Starlette's StreamingResponse, sent from the request's own task.
+
+    Starlette, on an ASGI server older than spec 2.4 (uvicorn says 2.3), sends the body from a
+    second task in an anyio task group while the first waits for ``http.disconnect``; here the
+    body is sent from the request's task and one plain asyncio task waits for the disconnect,
+    cancelling the request's task when the client goes away (the cancellation is then this
+    response's own: it ends the response, as Starlette's does, and is not raised further).
+    Either way the events' source is closed by its ``finally`` (``sse.relay``), so the
+    attempt's audit record is written, ``cancelled``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        if task is None or scope["type"] != "http":  # pragma: no cover  (uvicorn: a task, http)
+            await super().__call__(scope, receive, send)
+            return
+        gone = asyncio.Event()
+        watcher = asyncio.ensure_future(_disconnect(receive, gone, task))
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not gone.is_set() or task.uncancel() > 0:
+                raise  # not (only) ours: the server cancelled the request
+        finally:
+            watcher.cancel()
+
+
+async def _disconnect(receive: Receive, gone: asyncio.Event, task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` once the client has gone away (its response is then no one's)."""
+    message: Message = await receive()
+    while message["type"] != "http.disconnect":
+        message = await receive()
+    gone.set()
+    task.cancel()

@@ -192,7 +192,9 @@ async def test_raw_stream__relays_each_event(respx_mock: respx.MockRouter) -> No
     chunks = await open_stream(UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}, raw=True))
 
     # each event's data as sent, up to [DONE]: encoded again, the stream as the upstream sent it
-    relayed = b"".join([sse.encode(c) async for c in chunks]) + sse.DONE
+    batches = [c async for c in chunks]
+    assert all(isinstance(b, lean.Events) for b in batches)
+    relayed = b"".join(sse.encode(data) for batch in batches for data in batch) + sse.DONE
     assert relayed == events
 
 
@@ -343,8 +345,9 @@ async def test_stream__reuses_its_upstream_connection(transport: lean.Transport)
         for _ in range(10):
             call = UpstreamCall(TARGETS["openai"], {"messages": MESSAGES}, raw=True,
                                 api_base=f"http://127.0.0.1:{port}/v1", clients=clients)  # fmt: skip
-            chunks = [c async for c in await open_stream(call)]
-            assert chunks and all(c.startswith(b"{") for c in chunks)
+            events = [e async for batch in await open_stream(call) for e in batch]
+            assert len(events) == answer.count(b"data: ") - 1  # every event but [DONE]
+            assert all(e.startswith(b"{") for e in events)
     finally:
         await clients.aclose()
         server.close()
