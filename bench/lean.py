@@ -147,7 +147,7 @@ def server(
             command = [sys.executable, "-m", "bench.serve_profiled", str(profile)]
         env["PYTHONPATH"] = str(_common.ROOT)
         if name.startswith("serve@"):
-            base = (trees or {}).get(name[6:])
+            base = (trees or {}).get(name[6:].removesuffix("-httpx"))
         if name == "serve-base" or name.startswith("serve@"):
             if base is None:
                 raise SystemExit("serve-base needs --base DIR (a checkout of the commit before)")

@@ -29,11 +29,28 @@ from typing import Any, Final, NamedTuple, cast
 import anyio
 import orjson
 
-__all__ = ["DONE", "HEADERS", "MEDIA_TYPE", "Decoder", "Event", "encode", "json_event", "relay"]
+__all__ = [
+    "DONE",
+    "HEADERS",
+    "MEDIA_TYPE",
+    "Decoder",
+    "Event",
+    "Last",
+    "encode",
+    "json_event",
+    "relay",
+]
 
 MEDIA_TYPE: Final = "text/event-stream"
 HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE: Final = b"data: [DONE]\n\n"  # OpenAI's last event
+
+
+class Last(bytes):
+    """The last bytes of a stream (``relay``'s ``last``): a response may send them with its
+    end, in one write; as bytes they are what they say."""
+
+    __slots__ = ()
 
 
 class Event(NamedTuple):
@@ -139,7 +156,7 @@ async def relay(
     catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
     last: bytes = b"",
 ) -> AsyncIterator[bytes]:
-    """``render(item)`` for each item of ``source``, then ``last``; a ``catch`` error
+    """``render(item)`` for each item of ``source``, then ``last`` (as ``Last``); a ``catch`` error
     mid-stream ends the stream with ``failed(error)`` instead. ``source`` is closed whatever
     happens, shielded from cancellation (a client gone mid-stream), so that its attempt is
     recorded before the task ends."""
@@ -153,4 +170,4 @@ async def relay(
         with anyio.CancelScope(shield=True):
             await cast(Any, source).aclose()
     if last:
-        yield last
+        yield Last(last)

@@ -1,4 +1,5 @@
-"""router/_server/endpoint.py's ``Streamed``: an SSE response sent from the request's own task.
+"""router/_server/endpoint.py's ``Streamed`` (an SSE response sent from the request's own
+task) and ``Handled`` (an endpoint's exceptions answered by the app's handlers).
 
 It replaces Starlette's task group (a second task sending the body) with one task that waits
 for ``http.disconnect``. These tests drive it with ASGI ``receive``/``send`` callables of their
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from starlette.exceptions import HTTPException
 
-from router._server.endpoint import streamed
+from router._server.endpoint import Handled, streamed
 from router._upstream import sse
 
 SCOPE = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
@@ -75,7 +77,13 @@ async def test_streamed__sends_every_event_then_done_and_leaves_no_cancellation(
     assert client.messages[0]["status"] == 200
     assert (b"x-router-route", b"r") in client.messages[0]["headers"]
     assert client.body() == b"data: a\n\ndata: b\n\n" + sse.DONE
-    assert client.messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    # [DONE] goes with the response's end, in one message
+    assert client.messages[-1] == {
+        "type": "http.response.body",
+        "body": sse.DONE,
+        "more_body": False,
+    }
+    assert len(client.messages) == 4  # the head, two events, [DONE] with the end
     assert source.closed
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
@@ -103,3 +111,80 @@ async def test_streamed__a_cancellation_from_the_server_propagates() -> None:
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(response, GUARD)
     assert source.closed
+
+
+# --- Handled: an endpoint's exceptions answered by the app's handlers, in one layer --------
+
+
+class _Refused(ValueError):
+    """An exception whose handler is registered for its base class."""
+
+
+async def _json_handler(_request: Any, exc: Exception) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"handled": type(exc).__name__}, status_code=418)
+
+
+def _sync_handler(_request: Any, exc: Exception) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse(f"sync {type(exc).__name__}", status_code=409)
+
+
+def _raising(exc: Exception) -> Any:
+    async def handle(_request: Any) -> Any:
+        raise exc
+
+    return handle
+
+
+async def _call(app: Any) -> _Client:
+    client = _Client()
+    await app(dict(SCOPE), client.receive, client.send)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "body"),
+    [
+        (_Refused("x"), 418, b'{"handled":"_Refused"}'),
+        (KeyError("x"), 409, b"sync KeyError"),
+        (HTTPException(404), 418, b'{"handled":"HTTPException"}'),
+        (HTTPException(400, "bad"), 400, b"bad"),
+    ],
+    ids=[
+        "a handler for a base class answers a subclass",
+        "a plain function handler answers (in the thread pool)",
+        "an HTTPException's status handler comes first",
+        "an HTTPException without one: Starlette's plain-text answer",
+    ],
+)
+async def test_handled__an_exception_gets_the_handler_starlette_would_pick(
+    exc: Exception, status: int, body: bytes
+) -> None:
+    handlers = {ValueError: _json_handler, LookupError: _sync_handler, 404: _json_handler}
+
+    client = await _call(Handled(_raising(exc), handlers))
+
+    assert client.messages[0]["status"] == status
+    assert client.body() == body
+    assert exc.__traceback__ is None  # a reused instance accumulates no tracebacks
+
+
+async def test_handled__an_exception_without_a_handler_is_raised_to_the_envelope() -> None:
+    with pytest.raises(TypeError):
+        await _call(Handled(_raising(TypeError("x")), {ValueError: _json_handler}))
+
+
+async def test_handled__a_response_is_sent_as_the_endpoint_made_it() -> None:
+    from starlette.responses import Response
+
+    async def handle(request: Any) -> Any:
+        return Response(request.url.path.encode(), headers={"X-One": "1"})
+
+    client = await _call(Handled(handle, {}))
+
+    assert client.messages[0]["status"] == 200
+    assert (b"x-one", b"1") in client.messages[0]["headers"]
+    assert client.body() == b"/v1/chat/completions"
