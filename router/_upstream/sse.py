@@ -159,15 +159,21 @@ async def relay(
     """``render(item)`` for each item of ``source``, then ``last`` (as ``Last``); a ``catch`` error
     mid-stream ends the stream with ``failed(error)`` instead. ``source`` is closed whatever
     happens, shielded from cancellation (a client gone mid-stream), so that its attempt is
-    recorded before the task ends."""
+    recorded before the task ends; a source read to its end has recorded it and closed what
+    it held, and is closed (a formality) without the shield's cost."""
+    ended = False
     try:
         async for item in source:
             yield render(item)
+        ended = True
     except catch as exc:
         yield failed(exc)
         return
     finally:
-        with anyio.CancelScope(shield=True):
+        if ended:
             await cast(Any, source).aclose()
+        else:
+            with anyio.CancelScope(shield=True):
+                await cast(Any, source).aclose()
     if last:
         yield Last(last)
