@@ -113,7 +113,7 @@ def server(
     (the lean path on httpx: POLICY_ROUTER_TRANSPORT=httpx; any serve name ending in -httpx), serve-litellm,
     serve-main, litellm-proxy, serve-base (serve on the lean path from the tree ``base``, with
     this tree's environment: the before of a before/after run), serve@NAME (the same from the
-    tree ``--tree NAME=DIR`` names)."""
+    tree ``--tree NAME=DIR`` names; serve@NAME-httpx: on httpx)."""
     url = f"http://{_common.LOOPBACK}:{port}"
     env = {
         "OPENAI_API_KEY": "fake",
