@@ -42,7 +42,7 @@ from router._core.surface import (
     string,
 )
 
-__all__ = ["MESSAGES_PARAMETERS", "check_messages", "markdown_table"]
+__all__ = ["MESSAGES_PARAMETERS", "chat_names", "check_messages", "markdown_table"]
 
 _DOC: Final = "see docs/proxy.md, 'Anthropic Messages API'"
 _SERVER_TOOL: Final = (
@@ -277,6 +277,24 @@ MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
 }  # fmt: skip
 REQUIRED: Final = ("model", "messages", "max_tokens")
 REQUIRED_TO_COUNT: Final = ("model", "messages")  # count_tokens takes no max_tokens
+
+
+# What a Messages field is called once translated to chat (router/_upstream/messages.py); the
+# fields that become messages, or that the router reads itself, have no chat name.
+_CHAT_NAME: Final = {"stop_sequences": "stop", "stream": "stream_options"}
+_NO_CHAT_NAME: Final = frozenset({"model", "messages", "system", "metadata", "privacy"})
+
+
+def chat_names(request: Mapping[str, Any]) -> frozenset[str]:
+    """The chat arguments a checked Messages ``request`` becomes when translated, by name only
+    (what a route would drop is decided on them before anything is translated)."""
+    names = {_CHAT_NAME.get(k, k) for k in request if k not in _NO_CHAT_NAME}
+    if not request.get("stream"):
+        names.discard("stream_options")
+    choice = request.get("tool_choice")
+    if isinstance(choice, Mapping) and choice.get("disable_parallel_tool_use"):
+        names.add("parallel_tool_calls")
+    return frozenset(names)
 
 
 def refusal(name: str) -> str:

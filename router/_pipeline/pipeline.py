@@ -22,6 +22,7 @@ from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
 from router._core.invariant import holds_user
+from router._core.messages import chat_names
 from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
@@ -44,7 +45,8 @@ from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read
 from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
-from router._upstream import lean, setup
+from router._upstream import lean, providers, setup
+from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.own import own
 
@@ -52,6 +54,15 @@ _REQUEST_ID_HOLDS_USER: Final = (
     "request_id holds the user id; the request id is copied into every audit record and log "
     "line, where the id must never be: pass a random id (or none, and the router makes one)"
 )
+
+
+def _as_it_came(loaded: Loaded, route_key: str, model: Model) -> bool:
+    """Whether a Messages request for ``model`` goes to this route as it came (untranslated)."""
+    target = loaded.deployment.target(route_key)
+    if target is None:
+        return False
+    params = model.params if target.params is None else target.params
+    return providers.serves_messages(target, params)
 
 
 class Pipeline:
@@ -278,7 +289,10 @@ class Pipeline:
         proxy: bool,
         raw: bool,
         api: str = "chat",
+        native: SameFormat | None = None,
     ) -> tuple[Any, Answered]:
+        """One request of any API through the pipeline. ``native``: a Messages request, sent as
+        it came where a route speaks Messages (then ``messages`` and ``kwargs`` are empty)."""
         started = time.perf_counter()
         loaded = self._loaded
         arguments = {"messages": messages, "stream": stream, **kwargs}
@@ -295,7 +309,7 @@ class Pipeline:
                 )
             return await self._forward(
                 loaded, span, model, user, privacy, stream, request_id, arguments,
-                proxy=proxy, raw=raw, started=started, api=api,
+                proxy=proxy, raw=raw, started=started, api=api, native=native,
             )  # fmt: skip
 
     async def decide_only(
@@ -336,11 +350,12 @@ class Pipeline:
         raw: bool,
         started: float,
         api: str,
+        native: SameFormat | None,
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
                 loaded, model, user, privacy, request_id, arguments,
-                proxy=proxy, started=started, api=api, raw=raw,
+                proxy=proxy, started=started, api=api, raw=raw, native=native,
             )  # fmt: skip
             if not self._litellm_ready:  # once: its import is no attempt's latency
                 loading = time.monotonic()
@@ -384,6 +399,7 @@ class Pipeline:
         started: float,
         api: str,
         raw: bool = False,
+        native: SameFormat | None = None,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
         if holds_user(given, user):
@@ -393,11 +409,13 @@ class Pipeline:
         try:
             if request_id != given and given:
                 raise InvalidRequest(_REQUEST_ID_HOLDS_USER, param="request_id")
-            checked = admission.checked(arguments, proxy=proxy, model=model, user=user)
+            checked = admission.checked(
+                arguments, proxy=proxy, model=model, user=user, same_format=native is not None
+            )
             limits = take_limits(checked)
             named = loaded.named(model)
             found = named.model
-            admission.check_fixed(loaded.catalog, found, checked)
+            admission.check_fixed(loaded.catalog, found, checked if native is None else native.body)
             stored, request = await self._inputs(loaded, user, privacy, named.providers)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
@@ -407,7 +425,11 @@ class Pipeline:
             self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
             raise
         effective = combine(loaded.org, stored, request)
-        dropped = loaded.dropped(found, checked)
+        dropped = (
+            loaded.dropped(found, checked)
+            if native is None
+            else self._dropped(loaded, found, native)
+        )
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
             if span is not None:
@@ -445,7 +467,22 @@ class Pipeline:
             started=started,
             api=api,
             raw=raw,
+            native=native,
+            proxy=proxy,
         )
+
+    def _dropped(
+        self, loaded: Loaded, model: Model, native: SameFormat
+    ) -> dict[str, tuple[str, ...]]:
+        """Per route, what a Messages request would lose: nothing where it goes as it came,
+        else what the route drops of its translation (named before translating)."""
+        dropped = loaded.dropped(model, dict.fromkeys(chat_names(native.request)))
+        offline = self.settings.offline
+        return {
+            key: lost
+            for key, lost in dropped.items()
+            if offline or not _as_it_came(loaded, key, model)
+        }
 
     def refused(
         self,
