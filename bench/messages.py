@@ -183,7 +183,7 @@ def served(args: argparse.Namespace, tmp: Path) -> dict[str, list[float]]:
                     duration = 1 if round_ == 0 else args.duration
                     before = cpu()
                     done = subprocess.run(
-                        [*_common.pin_prefix(1), "wrk", "-t1", "-c50", f"-d{duration}s",
+                        [*_common.pin_prefix(1), "wrk", "-t1", "-c50", f"-d{duration:.0f}s",
                          "--timeout", "30s", "-s", str(script), url + path],
                         capture_output=True, text=True, check=True, env=_common.bench_env(),
                     )  # fmt: skip
