@@ -260,18 +260,18 @@ MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
         _p("model", nonempty, "resolved in the catalog (display name, alias or slug): any catalog model"),
-        _p("messages", list_of(_any_message, min_items=1), "translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
+        _p("messages", list_of(_any_message, min_items=1), "as it came to Claude on Anthropic; elsewhere translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
         _p("max_tokens", integer, "required, as Anthropic requires; forwarded"),
-        _p("system", either(string, list_of(_TEXT)), "translated to a system message"),
-        _p("metadata", obj({"user_id": string}), "user_id: the end user unless X-Router-User names one; never forwarded (the end user is, scrubbed per route)"),
+        _p("system", either(string, list_of(_TEXT)), "as it came to Claude on Anthropic; elsewhere translated to a system message"),
+        _p("metadata", obj({"user_id": string}), "user_id: the end user unless X-Router-User names one; never forwarded (the end user is, scrubbed per route: on Anthropic as metadata.user_id)"),
         _p("stream", boolean, "streams Anthropic's events; failover only before the first chunk"),
         _p("temperature", number),
         _p("top_p", number),
         _p("top_k", integer),
-        _p("stop_sequences", list_of(string), "forwarded as stop"),
-        _p("tools", list_of(_tool), "custom tools, forwarded as functions; server tools refused"),
-        _p("tool_choice", _TOOL_CHOICE, "forwarded; disable_parallel_tool_use as parallel_tool_calls: false"),
-        _p("thinking", _THINKING_CONFIG, "forwarded as chat's thinking, as a chat request sends it"),
+        _p("stop_sequences", list_of(string), "forwarded (as stop where translated)"),
+        _p("tools", list_of(_tool), "custom tools, forwarded (as functions where translated); server tools refused"),
+        _p("tool_choice", _TOOL_CHOICE, "forwarded; where translated, disable_parallel_tool_use as parallel_tool_calls: false"),
+        _p("thinking", _THINKING_CONFIG, "forwarded (as chat's thinking where translated, as a chat request sends it)"),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
     )
 }  # fmt: skip
