@@ -24,7 +24,6 @@ from router._audit import AuditLog
 from router._config.settings import Settings
 from router._core.invariant import messages_content
 from tests._support.wire import (
-    SSE_HEADERS,
     WIRES,
     error_response,
     mock_provider,
@@ -115,7 +114,11 @@ async def test_stream__anthropics_events_as_they_came(
     assert start[1]["message"] == upstream[0][1]["message"] | {"model": CLAUDE}  # name asked
     assert json.loads(anthropic.calls.last.request.content)["stream"] is True
     (attempt,) = records(lines, "route.attempt")
-    assert (attempt["api"], attempt["outcome"], attempt["chunks"]) == ("messages", "ok", len(events))
+    assert (attempt["api"], attempt["outcome"], attempt["chunks"]) == (
+        "messages",
+        "ok",
+        len(events),
+    )
 
 
 # --- failover, resends and errors -----------------------------------------------------------

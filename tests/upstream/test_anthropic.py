@@ -73,7 +73,9 @@ async def test_json__url_headers_and_body_as_it_came(respx_mock: respx.MockRoute
 
 async def test_json__raw_relays_the_bytes(respx_mock: respx.MockRouter) -> None:
     body = json.dumps(reply(WIRES["anthropic"])).encode()
-    mock(respx_mock, httpx.Response(200, content=body, headers={"content-type": "application/json"}))
+    mock(
+        respx_mock, httpx.Response(200, content=body, headers={"content-type": "application/json"})
+    )
 
     answer = await complete(messages_call(raw=True))
 
@@ -155,7 +157,9 @@ async def test_errors__mapped_as_on_the_chat_lean_path(
         with pytest.raises(error) as caught:
             await (open_stream if stream else complete)(messages_call())
         with pytest.raises(error) as chat:
-            await complete(UpstreamCall(Target("openai/gpt-4.1"), {"messages": REQUEST["messages"]}))
+            await complete(
+                UpstreamCall(Target("openai/gpt-4.1"), {"messages": REQUEST["messages"]})
+            )
         assert getattr(caught.value, "kind", None) == kind
         assert str(caught.value) == str(chat.value).replace("openai", "anthropic")
     assert chat_twin.call_count == 2

@@ -248,7 +248,7 @@ async def test_default_path__sends_without_litellm(respx_mock: respx.MockRouter)
 
 
 def test_deployment__path_lean_where_it_cannot_serve_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="path 'lean' cannot serve 'bedrock/anthropic.claude"):
+    with pytest.raises(ConfigError, match=r"path 'lean' cannot serve 'bedrock/anthropic\.claude"):
         Deployment(
             {"c/bedrock": Target("bedrock/anthropic.claude-sonnet-4-5", path="lean")},
             {},
