@@ -28,13 +28,7 @@ from router._audit.records import Ending, Honesty, RouteAttempt
 from router._config.settings import Settings
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
-from router._core.invariant import (
-    Identity,
-    content_strings,
-    find_in_arguments,
-    find_in_messages_request,
-    messages_content,
-)
+from router._core.invariant import Identity
 from router._core.pseudonym import Pseudonymizer
 from router._core.resend import RESENT, delay
 from router._core.scrub import Scrubbed, scrub
@@ -47,12 +41,12 @@ from router._errors import (
 )
 from router._observe import tracing as _tracing
 from router._observe.metrics import Metrics
-from router._pipeline import admission
+from router._pipeline import same_format
 from router._pipeline.dropin import Limits, deadline_failure, dropin_error
-from router._upstream import adapter, anthropic, lean, providers
+from router._upstream import adapter, lean
 from router._upstream.adapter import UpstreamCall
 from router._upstream.anthropic import SameFormat
-from router._upstream.deployment import Deployment, Target
+from router._upstream.deployment import Deployment
 from router._upstream.guard import WireCheck
 
 Forward = Callable[[UpstreamCall], Awaitable[Any]]
@@ -274,8 +268,11 @@ class Failover:
     def _check_arguments(self, step: _Step, upstream: UpstreamCall) -> None:
         """The invariant on the scrubbed arguments, before litellm sees them."""
         identity = step.check.identity
-        find = find_in_messages_request if step.native else find_in_arguments
-        found = None if identity is None else find(upstream.arguments, identity)
+        found = (
+            None
+            if identity is None
+            else same_format.find_outside_content(upstream.arguments, identity, native=step.native)
+        )
         if found is not None:
             step.check.found = found
             raise IdentifierInRequest(found)
@@ -289,8 +286,11 @@ class Failover:
         provider = route.provider.slug
         rule = route.policy.effective_user_identifier
         params = route.model.params if target.params is None else target.params
-        native = self._native(call, target, params)
-        arguments = self._arguments(call, native)
+        request = call.native
+        native = same_format.as_it_came(request, target, params, offline=self._settings.offline)
+        arguments = same_format.arguments(
+            call.arguments, request, call.user, native=native, proxy=call.proxy
+        )
         scrubbed = scrub(
             arguments,
             rule,
@@ -300,7 +300,8 @@ class Failover:
         if native and not scrubbed.kwargs.get("metadata", True):
             del scrubbed.kwargs["metadata"]  # its user_id removed: nothing left to send
         identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
-        check = WireCheck(identity, _content(arguments, native) if identity else frozenset())
+        found = same_format.content(arguments, native=native) if identity else frozenset()
+        check = WireCheck(identity, found)
         settings = self._settings.providers.get(provider)
         upstream = UpstreamCall(
             target,
@@ -326,30 +327,6 @@ class Failover:
             sorted(k for k, v in params.items() if k in arguments and arguments[k] != v)
         )
         return upstream, _Step(call, route, number, scrubbed, check, overridden, native)
-
-    def _native(self, call: Call, target: Target, params: Mapping[str, Any]) -> bool:
-        """Whether this attempt sends the call's Messages request as it came."""
-        return (
-            call.native is not None
-            and not self._settings.offline
-            and providers.serves_messages(target, params)
-        )
-
-    @staticmethod
-    def _arguments(call: Call, native: bool) -> Mapping[str, Any]:
-        """What this attempt scrubs and sends: the call's chat arguments, or its Messages
-        request as it came (``metadata`` naming the end user), or that request translated to
-        chat (once per call) and checked against the chat surface like any chat request."""
-        request = call.native
-        if request is None:
-            return call.arguments
-        if native:
-            return request.body | anthropic.metadata_for(call.user)
-        translated = request.translated()
-        chat = {"messages": translated.messages, **translated.arguments}
-        if call.user is not None:
-            chat["user"] = call.user
-        return admission.checked(chat, proxy=call.proxy)
 
     def _failed(
         self,
@@ -449,11 +426,6 @@ class RoutedStream:
     def __del__(self) -> None:
         if not getattr(self, "_recorded", True):
             self._record("cancelled" if self._count else "abandoned")
-
-
-def _content(arguments: Mapping[str, Any], native: bool) -> frozenset[str]:
-    """The strings of the request that are content: the invariant's exemption on the wire."""
-    return messages_content(arguments) if native else content_strings(arguments.get("messages"))
 
 
 async def _close(chunks: AsyncIterator[Any]) -> None:

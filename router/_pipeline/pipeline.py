@@ -38,14 +38,14 @@ from router._errors import (
 )
 from router._observe import tracing as _tracing
 from router._observe.metrics import Metrics, outcome_of
-from router._pipeline import admission
+from router._pipeline import admission, same_format
 from router._pipeline.dropin import dropin_error, take_limits
 from router._pipeline.failover import Answered, Call, Failover
 from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read, unavailable_routes
 from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
-from router._upstream import lean, providers, setup
+from router._upstream import lean, setup
 from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.own import own
@@ -54,15 +54,6 @@ _REQUEST_ID_HOLDS_USER: Final = (
     "request_id holds the user id; the request id is copied into every audit record and log "
     "line, where the id must never be: pass a random id (or none, and the router makes one)"
 )
-
-
-def _as_it_came(loaded: Loaded, route_key: str, model: Model) -> bool:
-    """Whether a Messages request for ``model`` goes to this route as it came (untranslated)."""
-    target = loaded.deployment.target(route_key)
-    if target is None:
-        return False
-    params = model.params if target.params is None else target.params
-    return providers.serves_messages(target, params)
 
 
 class Pipeline:
@@ -428,7 +419,12 @@ class Pipeline:
         dropped = (
             loaded.dropped(found, checked)
             if native is None
-            else self._dropped(loaded, found, native)
+            else same_format.dropped(
+                loaded.dropped(found, dict.fromkeys(chat_names(native.request))),
+                loaded.deployment,
+                found,
+                offline=self.settings.offline,
+            )
         )
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
@@ -470,19 +466,6 @@ class Pipeline:
             native=native,
             proxy=proxy,
         )
-
-    def _dropped(
-        self, loaded: Loaded, model: Model, native: SameFormat
-    ) -> dict[str, tuple[str, ...]]:
-        """Per route, what a Messages request would lose: nothing where it goes as it came,
-        else what the route drops of its translation (named before translating)."""
-        dropped = loaded.dropped(model, dict.fromkeys(chat_names(native.request)))
-        offline = self.settings.offline
-        return {
-            key: lost
-            for key, lost in dropped.items()
-            if offline or not _as_it_came(loaded, key, model)
-        }
 
     def refused(
         self,
