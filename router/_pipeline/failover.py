@@ -43,7 +43,7 @@ from router._observe import tracing as _tracing
 from router._observe.metrics import Metrics
 from router._pipeline import same_format
 from router._pipeline.dropin import Limits, deadline_failure, dropin_error
-from router._upstream import adapter, lean
+from router._upstream import adapter, anthropic, lean
 from router._upstream.adapter import UpstreamCall
 from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
@@ -297,8 +297,8 @@ class Failover:
             user=call.user,
             pseudonym=lambda raw: self._pseudonymizer.for_provider(raw, provider),
         )
-        if native and not scrubbed.kwargs.get("metadata", True):
-            del scrubbed.kwargs["metadata"]  # its user_id removed: nothing left to send
+        if native:
+            anthropic.sendable(scrubbed.kwargs)  # as litellm sends Anthropic the scrubbed user
         identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
         found = same_format.content(arguments, native=native) if identity else frozenset()
         check = WireCheck(identity, found)

@@ -8,8 +8,8 @@ the route's setting, else ``ANTHROPIC_API_BASE`` / ``ANTHROPIC_BASE_URL``, else
 ``https://api.anthropic.com``, with ``/v1/messages`` appended unless it ends so, as litellm
 does), with ``x-api-key`` from ``ANTHROPIC_API_KEY`` and ``anthropic-version: 2023-06-01``. The
 body is the caller's fields as they came, ``model`` the route's id, and ``metadata`` the one end
-user the router decided for, per the route's identifier rule (``metadata_for``): what litellm
-put on the wire for the same request. Nothing of the caller's headers is sent.
+user the router decided for, per the route's identifier rule (``metadata_for``, ``sendable``):
+what litellm put on the wire for the same request. Nothing of the caller's headers is sent.
 
 Before it is sent, the request is counted and checked by the identifier invariant on its bytes
 (router/_upstream/lean.py ``send``, through the attempt's WireCheck). Errors map as on the chat
@@ -85,11 +85,24 @@ class SameFormat:
 
 
 def metadata_for(user: str | None) -> dict[str, Any]:
-    """The ``metadata`` field that names ``user`` (before the route's scrubbing), as litellm
-    sends chat's ``user`` to Anthropic: none for no user, an email or a phone number."""
-    if user is None or _EMAIL.match(user) or _PHONE.match(user):
-        return {}
-    return {"metadata": {"user_id": user}}
+    """The ``metadata`` field that names the end user, before the route's scrubbing."""
+    return {} if user is None else {"metadata": {"user_id": user}}
+
+
+def sendable(arguments: dict[str, Any]) -> None:
+    """Leave out, in place, a scrubbed ``metadata.user_id`` that litellm would not send to
+    Anthropic (an email or a phone number, which Anthropic refuses), and a ``metadata`` left
+    empty (its user_id removed)."""
+    metadata = arguments.get("metadata")
+    if not isinstance(metadata, dict):
+        return
+    user = metadata.get("user_id")
+    if isinstance(user, str) and (_EMAIL.match(user) or _PHONE.match(user)):
+        metadata = {k: v for k, v in metadata.items() if k != "user_id"}
+    if metadata:
+        arguments["metadata"] = metadata
+    else:
+        del arguments["metadata"]
 
 
 def url(api_base: str | None) -> str:

@@ -343,3 +343,34 @@ def test_property__no_user_id_outside_content_on_anthropics_wire(
         check()
     finally:
         loop.run_until_complete(router.aclose())
+
+
+@pytest.mark.parametrize(
+    ("rule", "user", "expected"),
+    [
+        pytest.param("allowed", "alice-1234", "alice-1234", id="allowed: the user as it is"),
+        pytest.param("allowed", "alice@example.com", None, id="allowed, an email: left out as litellm does"),
+        pytest.param("pseudonymous", "alice@example.com", "pseudonym", id="pseudonymous: the pseudonym, even of an email"),
+        pytest.param("omit", "alice-1234", None, id="omit: no metadata"),
+    ],
+)  # fmt: skip
+async def test_metadata__the_end_user_per_the_routes_rule(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wire: respx.MockRouter,
+    rule: str,
+    user: str,
+    expected: str | None,
+) -> None:
+    lines: list[str] = []
+    router = _two_provider_router(tmp_path, monkeypatch, lines, rule)
+    anthropic = mock_provider(wire, "anthropic")
+    try:
+        await router.amessages(model="m", max_tokens=8, messages=HELLO,
+                               metadata={"user_id": user}, privacy={"allow_providers": ["p-anthropic"]})  # fmt: skip
+        pseudonym = router.pipeline._pseudonymizer.for_provider(user, "p-anthropic")
+    finally:
+        await router.aclose()
+    sent = json.loads(anthropic.calls.last.request.content)
+    wanted = pseudonym if expected == "pseudonym" else expected
+    assert sent.get("metadata") == (None if wanted is None else {"user_id": wanted})

@@ -208,7 +208,7 @@ async def test_refusals__unknown_fields_and_missing_key_unsent(
 
 
 @pytest.mark.parametrize(
-    ("user", "metadata"),
+    ("user", "sent"),
     [
         pytest.param(None, {}, id="no user"),
         pytest.param("alice-1234", {"metadata": {"user_id": "alice-1234"}}, id="a user"),
@@ -216,7 +216,13 @@ async def test_refusals__unknown_fields_and_missing_key_unsent(
         pytest.param("+44 20 7946 0000", {}, id="a phone number: likewise"),
     ],
 )
-def test_metadata_for__the_end_user_as_litellm_puts_it(
-    user: str | None, metadata: dict[str, Any]
-) -> None:
-    assert anthropic.metadata_for(user) == metadata
+def test_metadata__the_end_user_as_litellm_puts_it(user: str | None, sent: dict[str, Any]) -> None:
+    arguments = anthropic.metadata_for(user)
+    anthropic.sendable(arguments)
+    assert arguments == sent
+
+
+def test_metadata__a_removed_user_id_leaves_no_empty_metadata() -> None:
+    arguments: dict[str, Any] = {"max_tokens": 5, "metadata": {}}
+    anthropic.sendable(arguments)
+    assert arguments == {"max_tokens": 5}
