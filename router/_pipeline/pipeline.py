@@ -420,9 +420,10 @@ class Pipeline:
             loaded.dropped(found, checked)
             if native is None
             else same_format.dropped(
-                loaded.dropped(found, dict.fromkeys(chat_names(native.request))),
+                loaded.catalog.routes_of(found),
                 loaded.deployment,
                 found,
+                chat_names(native.request),
                 offline=self.settings.offline,
             )
         )

@@ -11,10 +11,10 @@ route would drop is named only for the routes that translate (``dropped``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from router._core.catalog import Model
+from router._core.catalog import Model, Route
 from router._core.invariant import (
     Identity,
     content_strings,
@@ -23,16 +23,16 @@ from router._core.invariant import (
     messages_content,
 )
 from router._pipeline import admission
-from router._upstream import anthropic, providers
+from router._upstream import anthropic, params, providers
 from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment, Target
 
 
 def as_it_came(
-    request: SameFormat | None, target: Target, params: Mapping[str, Any], *, offline: bool
+    request: SameFormat | None, target: Target, fixed: Mapping[str, Any], *, offline: bool
 ) -> bool:
     """Whether this attempt sends ``request`` as it came (never offline: litellm answers)."""
-    return request is not None and not offline and providers.serves_messages(target, params)
+    return request is not None and not offline and providers.serves_messages(target, fixed)
 
 
 def arguments(
@@ -70,14 +70,26 @@ def find_outside_content(
 
 
 def dropped(
-    lost: Mapping[str, tuple[str, ...]], deployment: Deployment, model: Model, *, offline: bool
+    routes: Iterable[Route],
+    deployment: Deployment,
+    model: Model,
+    names: Iterable[str],
+    *,
+    offline: bool,
 ) -> dict[str, tuple[str, ...]]:
-    """``lost`` (per route, what a route drops of the request's translation) less the routes
-    the request goes to as it came, which drop nothing."""
+    """Per route of ``model``, what it would drop of a request translated to the chat
+    arguments ``names``; a route the request goes to as it came drops nothing (and litellm's
+    table is not consulted for it)."""
+    asked = tuple(names)
     out = {}
-    for key, names in lost.items():
-        target = deployment.target(key)
-        params = model.params if target is None or target.params is None else target.params
-        if offline or target is None or not providers.serves_messages(target, params):
-            out[key] = names
+    for route in routes:
+        target = deployment.target(route.key)
+        if target is None:
+            continue
+        fixed = model.params if target.params is None else target.params
+        if not offline and providers.serves_messages(target, fixed):
+            continue
+        lost = params.unsupported(target, asked)
+        if lost:
+            out[route.key] = lost
     return out

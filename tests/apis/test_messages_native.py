@@ -374,3 +374,20 @@ async def test_metadata__the_end_user_per_the_routes_rule(
     sent = json.loads(anthropic.calls.last.request.content)
     wanted = pseudonym if expected == "pseudonym" else expected
     assert sent.get("metadata") == (None if wanted is None else {"user_id": wanted})
+
+
+async def test_dropped__nothing_as_it_came_what_the_translation_loses_elsewhere(
+    router: PolicyRouter, wire: respx.MockRouter, lines: list[str]
+) -> None:
+    """litellm drops top_k for Claude (translated, on either provider); sent as it came to
+    Anthropic, it arrives. With require_parameters, only the route that keeps it is allowed."""
+    anthropic = mock_provider(wire, "anthropic")
+    privacy = {"require_parameters": True}
+
+    await router.amessages(model=CLAUDE, max_tokens=8, messages=HELLO, top_k=3, privacy=privacy)
+
+    assert json.loads(anthropic.calls.last.request.content)["top_k"] == 3
+    (decision,) = records(lines, "route.decision")
+    assert decision["order"] == ["claude-4-5-sonnet/anthropic"]
+    (bedrock,) = [c for c in decision["candidates"] if c["route"] == "claude-4-5-sonnet/bedrock"]
+    assert "it would drop top_k" in " ".join(bedrock["reasons"])
