@@ -129,8 +129,14 @@ def _relayed(event: bytes, model: str) -> bytes:
     if not event.startswith(_MESSAGE_START):
         return event
     (parsed,) = sse.Decoder().feed(event)
-    data = orjson.loads(parsed.data)
-    data["message"]["model"] = model
+    try:
+        data = orjson.loads(parsed.data)
+    except orjson.JSONDecodeError:
+        return event
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict):
+        return event  # not the shape that names a model: as it came
+    data["message"] = message | {"model": model}
     return event_bytes(data)
 
 
