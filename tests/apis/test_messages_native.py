@@ -391,3 +391,22 @@ async def test_dropped__nothing_as_it_came_what_the_translation_loses_elsewhere(
     assert decision["order"] == ["claude-4-5-sonnet/anthropic"]
     (bedrock,) = [c for c in decision["candidates"] if c["route"] == "claude-4-5-sonnet/bedrock"]
     assert "it would drop top_k" in " ".join(bedrock["reasons"])
+
+
+async def test_invariant__the_wire_check_blocks_what_the_argument_check_missed(
+    router: PolicyRouter, wire: respx.MockRouter, lines: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second line, on the bytes as they would go out, held as strictly as chat's."""
+    monkeypatch.setattr("router._pipeline.same_format.find_in_messages_request", lambda *_: None)
+    anthropic = mock_provider(wire, "anthropic")
+    tools = [{"name": "f", "description": f"for {USER}", "input_schema": {"type": "object"}}]
+
+    with pytest.raises(InvalidRequest, match=r"the user id is in \$\.tools\[0\]\.description"):
+        await router.amessages(model=CLAUDE, max_tokens=8, messages=HELLO, tools=tools,
+                               metadata={"user_id": USER})  # fmt: skip
+
+    assert not anthropic.calls
+    (attempt,) = records(lines, "route.attempt")
+    assert (attempt["outcome"], attempt["sends"], attempt["blocked_at"]) == (
+        "blocked", 1, "$.tools[0].description",
+    )  # fmt: skip
