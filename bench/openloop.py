@@ -12,7 +12,8 @@ When every connection is busy, a request waits for one (still timed from its sch
 counted as queued; the pool (``--connections``) is sized so that none should.
 
 Per cell: p50/p99/p99.9 of the latency of a JSON chat completion, or of the first byte of a
-streamed one's body (its first SSE event; a 1-token stream, ``max_tokens: 1``); the achieved
+streamed one's body (its first SSE event; a 1-token stream, asked of the fake upstream by
+the ``[bench chunks=1]`` marker in the message); the achieved
 send rate, how late the sends were against their schedule, requests queued, errors, and the
 generator's own CPU per request (to show it is not the bottleneck). Targets: ``direct`` (the
 fake upstream itself), ``serve`` (``policy-router serve`` on the lean path, a user named, audit
@@ -62,13 +63,12 @@ def send_times(rate: float, count: int) -> list[float]:
 
 
 def body(model: str, stream: bool) -> dict[str, Any]:
-    """The chat request of a cell: JSON, or a 1-token stream."""
+    """The chat request of a cell: JSON, or a 1-token stream (bench/fake_upstream.py's marker)."""
+    text = "Say ok. [bench chunks=1]" if stream else "Say ok."
     request: dict[str, Any] = {
-        "model": model, "messages": [{"role": "user", "content": "Say ok."}], "user": USER,
+        "model": model, "messages": [{"role": "user", "content": text}], "user": USER,
     }  # fmt: skip
-    if stream:
-        request |= {"stream": True, "max_tokens": 1}
-    return request
+    return request | ({"stream": True} if stream else {})
 
 
 # --- the generator (its own process) ---------------------------------------------------------
@@ -235,6 +235,8 @@ def summarize(
     ok = [r for r in measured if r[5] == 200]
     fired = sorted(r[1] for r in records)
     span = fired[-1] - fired[0] if len(fired) > 1 else float("nan")
+    ends = sorted(r[4] for r in ok)
+    answered = ends[-1] - ends[0] if len(ends) > 1 else float("nan")
 
     def pcts(values: list[float], prefix: str) -> dict[str, float]:
         return {
@@ -254,6 +256,8 @@ def summarize(
         # the rate at which the schedule reached the loop: the generator's own, whatever the
         # answers did (a request that then waited for a connection is in wait_ and queued)
         "achieved_rps": (len(fired) - 1) / span if span == span and span > 0 else float("nan"),
+        # what the target kept up with: under the rate, it fell behind and requests queued
+        "answered_rps": (len(ends) - 1) / answered if answered > 0 else float("nan"),
         **pcts([(r[3] - r[0]) * 1000 for r in ok], "first_"),
         **pcts([(r[4] - r[0]) * 1000 for r in ok], ""),
         **pcts([(r[1] - r[0]) * 1000 for r in records], "lag_"),
@@ -371,6 +375,7 @@ def summary(cells: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
                 for stat in ("p50_ms", "p99_ms", "p999_ms")
             } | {
                 "achieved_rps": _common.median([c["achieved_rps"] for c in mine]),
+                "answered_rps": _common.median([c["answered_rps"] for c in mine]),
                 "lag_p99_ms": _common.median([c["lag_p99_ms"] for c in mine]),
                 "queued": sum(c["queued"] for c in mine),
                 "errors": sum(c["errors"] + c["status_errors"] + c["incomplete"] for c in mine),
@@ -396,12 +401,12 @@ def report(result: dict[str, Any]) -> str:
             met = "" if added is None else ("met" if s["met"] else "**missed**")
             rows.append([
                 what, name, s["p50_ms"], s["p99_ms"], s["p999_ms"],
-                "" if added is None else f"{added:.3f}", met, s["achieved_rps"],
+                "" if added is None else f"{added:.3f}", met, s["achieved_rps"], s["answered_rps"],
                 s["lag_p99_ms"], s["queued"], s["errors"], s["generator_cpu_us_per_request"],
             ])  # fmt: skip
     headers = [
         "mode", "target", "p50 ms", "p99 ms", "p99.9 ms", "p99 added ms",
-        f"≤ {TARGET_ADDED_P99_MS:g} ms", "sent/s", "send lag p99 ms", "queued", "errors",
+        f"≤ {TARGET_ADDED_P99_MS:g} ms", "sent/s", "answered/s", "send lag p99 ms", "queued", "errors",
         "generator CPU µs/req",
     ]  # fmt: skip
     config = result["config"]
