@@ -284,21 +284,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1))
-        anthropic = {"ANTHROPIC_API_KEY": "fake",
-                     "POLICY_ROUTER_PROVIDERS__ANTHROPIC__API_BASE": upstream}  # fmt: skip
-        servers = sorted({s for cell in plan.values() for s in cell}, key=list(SERVERS).index)
-        proxies: dict[str, Proxy] = {}
-        for i, name in enumerate(servers):
-            lean_name, env = SERVERS[name]
-            home = tmp / name
-            home.mkdir()
-            with _environ(anthropic | env):
-                proxies[name] = stack.enter_context(
-                    lean.server(lean_name, upstream, args.port + i, home)
-                )
-            proxies[name].name = name
-            figures[(name, "start")] = [{"ready_s": proxies[name].startup_s}]
-            print(f"  {name} ready after {proxies[name].startup_s:.2f} s", file=sys.stderr)
+        names = sorted({s for cell in plan.values() for s in cell}, key=list(SERVERS).index)
+        proxies = {name: stack.enter_context(_server(name, i, upstream, args.port, tmp))
+                   for i, name in enumerate(names)}  # fmt: skip
+        for name, proxy in proxies.items():
+            figures[(name, "start")] = [{"ready_s": proxy.startup_s}]
         times = route_times(upstream, tmp, args.route_runs)
         for name, values in times.items():
             figures[(name, "route")] = [{"route_s": v} for v in values]
@@ -324,6 +314,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cells": [{"server": s, "cell": c, "round": i, **f}
                   for (s, c), runs in figures.items() for i, f in enumerate(runs)],
     }  # fmt: skip
+
+
+@contextmanager
+def _server(name: str, index: int, upstream: str, port: int, tmp: Path) -> Iterator[Proxy]:
+    """A server of ``SERVERS`` in a directory of its own, Anthropic's API on the upstream."""
+    lean_name, env = SERVERS[name]
+    home = tmp / name
+    home.mkdir()
+    anthropic = {"ANTHROPIC_API_KEY": "fake",
+                 "POLICY_ROUTER_PROVIDERS__ANTHROPIC__API_BASE": upstream}  # fmt: skip
+    with ExitStack() as stack:
+        with _environ(anthropic | env):
+            proxy = stack.enter_context(lean.server(lean_name, upstream, port + index, home))
+        proxy.name = name
+        print(f"  {name} ready after {proxy.startup_s:.2f} s", file=sys.stderr, flush=True)
+        yield proxy
 
 
 def _plan(rows: tuple[Row, ...]) -> dict[str, list[str]]:
