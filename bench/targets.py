@@ -411,9 +411,11 @@ def _row(row: Row, figures: Figures, skipped: dict[tuple[str, str], str]) -> dic
         met = ours_m - ref_m <= row.limit
     else:  # connections: opening the cell's pool once is no regression
         met = ratio <= row.limit or ours_m <= Cell.parse(row.serve[1]).concurrency
+    queued = sum(f.get("queued", 0) for f in figures[row.serve])  # open loop: fell behind
     return out | {
         "reference": ref_m, "serve": ours_m, "ratio": ratio, "added": ours_m - ref_m,
-        "ratios": pairs, "rounds": len(ours), "errors": errors, "met": met,
+        "ratios": pairs, "rounds": len(ours), "errors": errors, "met": met, "queued": queued,
+        "answered_rps": statistics.median(f.get("answered_rps", 0.0) for f in figures[row.serve]),
     }  # fmt: skip
 
 
@@ -426,6 +428,8 @@ def report(result: dict[str, Any]) -> str:
         verdict = "met" if r["met"] else "**missed**"
         if r["test"] == "added":
             verdict += f" (+{r['added']:.3f} ms)"
+        if r["queued"]:
+            verdict += f"; fell behind: {r['answered_rps']:,.0f} answers/s, {r['queued']} queued"
         if r["errors"]:
             verdict += f", {r['errors']} errors"
         spread = (f" ({min(r['ratios']):.2f}-{max(r['ratios']):.2f})"
