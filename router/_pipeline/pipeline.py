@@ -22,6 +22,7 @@ from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
 from router._core.invariant import holds_user
+from router._core.messages import chat_names
 from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
@@ -37,7 +38,7 @@ from router._errors import (
 )
 from router._observe import tracing as _tracing
 from router._observe.metrics import Metrics, outcome_of
-from router._pipeline import admission
+from router._pipeline import admission, same_format
 from router._pipeline.dropin import dropin_error, take_limits
 from router._pipeline.failover import Answered, Call, Failover
 from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read, unavailable_routes
@@ -45,6 +46,7 @@ from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
 from router._upstream import lean, setup
+from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.own import own
 
@@ -278,7 +280,10 @@ class Pipeline:
         proxy: bool,
         raw: bool,
         api: str = "chat",
+        native: SameFormat | None = None,
     ) -> tuple[Any, Answered]:
+        """One request of any API through the pipeline. ``native``: a Messages request, sent as
+        it came where a route speaks Messages (then ``messages`` and ``kwargs`` are empty)."""
         started = time.perf_counter()
         loaded = self._loaded
         arguments = {"messages": messages, "stream": stream, **kwargs}
@@ -295,7 +300,7 @@ class Pipeline:
                 )
             return await self._forward(
                 loaded, span, model, user, privacy, stream, request_id, arguments,
-                proxy=proxy, raw=raw, started=started, api=api,
+                proxy=proxy, raw=raw, started=started, api=api, native=native,
             )  # fmt: skip
 
     async def decide_only(
@@ -336,11 +341,12 @@ class Pipeline:
         raw: bool,
         started: float,
         api: str,
+        native: SameFormat | None,
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
                 loaded, model, user, privacy, request_id, arguments,
-                proxy=proxy, started=started, api=api, raw=raw,
+                proxy=proxy, started=started, api=api, raw=raw, native=native,
             )  # fmt: skip
             if not self._litellm_ready:  # once: its import is no attempt's latency
                 loading = time.monotonic()
@@ -384,6 +390,7 @@ class Pipeline:
         started: float,
         api: str,
         raw: bool = False,
+        native: SameFormat | None = None,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
         if holds_user(given, user):
@@ -393,11 +400,13 @@ class Pipeline:
         try:
             if request_id != given and given:
                 raise InvalidRequest(_REQUEST_ID_HOLDS_USER, param="request_id")
-            checked = admission.checked(arguments, proxy=proxy, model=model, user=user)
+            checked = admission.checked(
+                arguments, proxy=proxy, model=model, user=user, same_format=native is not None
+            )
             limits = take_limits(checked)
             named = loaded.named(model)
             found = named.model
-            admission.check_fixed(loaded.catalog, found, checked)
+            admission.check_fixed(loaded.catalog, found, checked if native is None else native.body)
             stored, request = await self._inputs(loaded, user, privacy, named.providers)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
@@ -407,7 +416,17 @@ class Pipeline:
             self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
             raise
         effective = combine(loaded.org, stored, request)
-        dropped = loaded.dropped(found, checked)
+        dropped = (
+            loaded.dropped(found, checked)
+            if native is None
+            else same_format.dropped(
+                loaded.catalog.routes_of(found),
+                loaded.deployment,
+                found,
+                chat_names(native.request),
+                offline=self.settings.offline,
+            )
+        )
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
             if span is not None:
@@ -445,6 +464,8 @@ class Pipeline:
             started=started,
             api=api,
             raw=raw,
+            native=native,
+            proxy=proxy,
         )
 
     def refused(
