@@ -243,7 +243,7 @@ def annotate(response: Any, where: Mapping[str, Any], *, add: bool = True) -> No
     """Say where a response came from, where litellm's callers look: ``_hidden_params``.
 
     ``add=False`` only fills in a ``_hidden_params`` the object has (litellm's chunks do)."""
-    if isinstance(response, bytes | lean.Raw | dict):
+    if isinstance(response, bytes | lean.Raw | lean.Events | dict):
         return  # relayed as the upstream sent it (a Messages answer: a dict); headers say where
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):

@@ -14,7 +14,8 @@ requests (router/_core/invariant.py, through the attempt's WireCheck).
 
 Answers are litellm's types (``ModelResponse``, ``ModelResponseStream``) for the library; a
 caller that relays bytes (the proxy's hot endpoint) asks for ``Raw`` answers and gets the
-upstream's JSON body and SSE events untouched.
+upstream's JSON body untouched, and a stream's events' data as ``Events``: the events one
+upstream read completed, together, so that the caller can relay them in one write.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class Raw:
 
     body: bytes
     content_type: str = "application/json"
+
+
+class Events(tuple[bytes, ...]):
+    """A raw stream's item: the data of each SSE event one upstream read completed, in order."""
+
+    __slots__ = ()
 
 
 # --- the request -----------------------------------------------------------------------------
@@ -131,15 +138,21 @@ def _closed(client: tuple[str, Any]) -> bool:
 
 def _new_client(kind: Transport) -> Any:
     """A pooled client that keeps no cookies: nothing a provider sets on one user's call is
-    sent with the next (and aiohttp skips its cookie work per request)."""
+    sent with the next (and aiohttp skips its cookie work per request).
+
+    httpx's gets router/_upstream/keepalive.py's transport and pool, as litellm's clients do:
+    a stream ends at ``[DONE]``, before the chunked body's last line, and httpcore's own
+    transport closes such a connection (a new connection, and a TLS handshake, per stream)."""
     if kind == "httpx":
         from http.cookiejar import CookieJar, DefaultCookiePolicy
 
         import httpx
 
+        from router._upstream.keepalive import keep_alive
+
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
         jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        return httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar)
+        return keep_alive(httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar))
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300)
@@ -279,8 +292,9 @@ async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
 async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
     """Start a streamed call; return its chunks once the first has arrived.
 
-    Chunks are litellm's ``ModelResponseStream``, or with ``raw`` each SSE event's data as
-    the upstream sent it (bytes; the stream ends at ``[DONE]``, which is not among them). A failure before the first chunk
+    Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
+    the events each upstream read completed, as the upstream sent them (the stream ends at
+    ``[DONE]``, which is not among them). A failure before the first chunk
     raises from here, so the caller can still fail over; after it, from the iteration.
     """
     prefix = call.target.prefix
@@ -331,21 +345,28 @@ async def prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 async def _events(opened: Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
-    """The stream's data events up to ``[DONE]``: litellm's chunks, or each event's data
-    (bytes) with ``raw``. Parsed as the whole SSE format (router/_upstream/sse.py)."""
+    """The stream's data events up to ``[DONE]``: litellm's chunks, or with ``raw`` the
+    ``Events`` of each upstream read. Parsed as the whole SSE format (router/_upstream/sse.py)."""
     chunk_type: Any = None if raw else _chunk_type()
     decoder = sse.Decoder()
     try:
         try:
             async for piece in opened.pieces():
-                for event in decoder.feed(piece):
-                    payload = event.data
-                    if payload == b"[DONE]":
+                events = decoder.feed(piece)
+                if raw:
+                    data = [e.data for e in events]
+                    done = b"[DONE]" in data
+                    if done:
+                        data = data[: data.index(b"[DONE]")]
+                    if data:
+                        yield Events(data)
+                    if done:
                         return
-                    if raw:
-                        yield payload
-                        continue
-                    yield chunk_type(**_chunk(payload, prefix))
+                    continue
+                for event in events:
+                    if event.data == b"[DONE]":
+                        return
+                    yield chunk_type(**_chunk(event.data, prefix))
         except RouterError:
             raise
         except Exception as exc:
