@@ -29,6 +29,7 @@ from router._errors import (
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
 from router._upstream import messages as translation
+from router._upstream.loader import imported
 from router._upstream.sse import json_event, relay
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ async def route_messages(
     request_id = request_id or uuid.uuid4().hex
     checked = _checked(pipeline, request, user, request_id)
     model = checked["model"]
+    await imported()  # the adapter is litellm's: imported in a worker thread, once
     translated = translation.to_chat(checked, _hint(pipeline, model))
     stream = checked.get("stream", False)
     result, answered = await pipeline.route(
@@ -79,6 +81,7 @@ async def count_tokens(
     BackendsUnconfigured). Counted locally: no provider is contacted, no attempt made."""
     checked = _checked(pipeline, request, user, request_id, counting=True)
     model = checked["model"]
+    await imported()  # the adapter and the tokenizers are litellm's
     translated = translation.to_chat(checked, _hint(pipeline, model))
     decision = await pipeline.decide_only(
         model, translated.messages, user, checked.get("privacy"), request_id,

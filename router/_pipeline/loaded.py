@@ -23,7 +23,7 @@ from router._core.preferences import Preferences, version
 from router._errors import UnknownModel
 from router._observe.metrics import UNKNOWN_MODEL
 from router._pipeline.failover import Failover
-from router._upstream import params
+from router._upstream import params, providers
 from router._upstream.deployment import NOT_DEPLOYED, Deployment, load_deployment
 
 
@@ -54,6 +54,10 @@ class Loaded:
     priority: tuple[str, ...]
     failover: Failover
     org_hash: str = ""  # version(org): a decision records it as operator_policy_hash
+    # The routes whose target litellm serves (not the lean path: ``litellm_routes``), and the
+    # models that have one: a request for such a model needs litellm imported.
+    litellm_routes: frozenset[str] = frozenset()
+    litellm_models: frozenset[str] = frozenset()
     # Allowing decisions already made, with their audit form: a decision is a pure function
     # of the model, the preferences and the dropped parameters under this catalog and
     # deployment (a reload makes a new Loaded). Bounded: emptied when full.
@@ -82,6 +86,14 @@ class Loaded:
             pass
         return resolve(
             self.catalog, name, strings=self.deployment.strings(), reaches=self.deployment.reaches
+        )
+
+    @property
+    def servable_litellm_routes(self) -> tuple[str, ...]:
+        """The routes litellm serves that the deployment can reach, in the catalog's order."""
+        keys = self.litellm_routes
+        return tuple(
+            r.key for r in self.catalog.routes if r.key in keys and r.key not in self.unavailable
         )
 
     @property
@@ -152,6 +164,17 @@ def read(settings: Settings) -> tuple[Catalog, Deployment]:
     check_catalog_names(settings, catalog)
     deployment = load_deployment(settings.deployment).with_overrides(settings.route_models)
     return catalog, deployment
+
+
+def litellm_routes(catalog: Catalog, deployment: Deployment) -> frozenset[str]:
+    """The routes of ``catalog`` whose deployment target litellm serves: a format the lean
+    path does not speak (Anthropic, Bedrock, Vertex AI, OpenAI's Responses-API models), or
+    ``path: litellm`` (router/_upstream/providers.py, ``serves``)."""
+    return frozenset(
+        route.key
+        for route in catalog.routes
+        if (target := deployment.target(route.key)) is not None and not providers.serves(target)
+    )
 
 
 def unavailable_routes(
