@@ -8,7 +8,7 @@
   nor does it while a worker thread is importing litellm (router/_upstream/loader.py): the
   event loop would wait for it.
 - Limits: ``timeout`` is the deadline of the whole call, resends and failover included
-  (litellm's one-time import on the router's first forwarded call excepted);
+  (litellm's one-time import, by the router's first call that needs it, excepted);
   ``max_retries`` (the openai SDK's resends, default the ``resends`` setting, 2) plus
   ``num_retries`` (litellm's own retries of the whole call) is how many times a transient
   failure is resent to the same route (router/_core/resend.py). litellm never retries by

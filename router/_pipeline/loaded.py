@@ -197,7 +197,7 @@ def offline_when_unconfigured(
     settings: Settings, catalog: Catalog, deployment: Deployment
 ) -> Settings:
     """With ``offline`` not set and no provider credentials at all, the library runs offline
-    (litellm's mock answers) and says so, once per process, on the ``router`` logger."""
+    (answers made locally) and says so, once per process, on the ``router`` logger."""
     if "offline" in settings.model_fields_set or settings.offline:
         return settings
     unavailable = unavailable_routes(catalog, deployment, settings, os.environ)
@@ -211,7 +211,7 @@ def offline_when_unconfigured(
 def _say_offline() -> None:
     logging.getLogger("router").warning(
         "policy-router: no provider credentials are set, so it runs offline: no provider is "
-        "contacted and answers come from litellm's mock. Set a provider's key (OPENAI_API_KEY, "
+        "contacted and answers are made locally. Set a provider's key (OPENAI_API_KEY, "
         "...) to route for real, or POLICY_ROUTER_OFFLINE=false to refuse instead."
     )
 

@@ -35,8 +35,8 @@ def litellm_use(in_force: Loaded, *, loaded: bool, processes: int = 1) -> str:
     if not routes:
         state = "loaded" if loaded else "not loaded"
         return (
-            f"{state}: every servable route takes the lean path; {apis} translate with it, "
-            "so their first request loads it (in a worker thread)"
+            f"{state}: no servable route needs it (the lean path serves them); {apis} "
+            "translate with it, so their first request loads it (in a worker thread)"
         )
     named = ", ".join(routes[:_LISTED])
     if len(routes) > _LISTED:

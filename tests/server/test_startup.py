@@ -121,7 +121,7 @@ def test_serve__lean_only_deployment_answers_and_never_imports_litellm(
     assert answer.json()["choices"][0]["message"]["content"] == TEXT
     assert stream.text.endswith("data: [DONE]\n\n")
     assert upstream.requests[-1]["model"] == "gpt-4.1"
-    assert "  litellm: not loaded: every servable route takes the lean path" in log
+    assert "  litellm: not loaded: no servable route needs it (the lean path serves them)" in log
     assert imported_litellm(tmp_path) is False
 
 
@@ -182,8 +182,9 @@ LITELLM_LINES = [
         LEAN_ONLY,
         False,
         1,
-        "not loaded: every servable route takes the lean path; /v1/responses and /v1/messages "
-        "translate with it, so their first request loads it (in a worker thread)",
+        "not loaded: no servable route needs it (the lean path serves them); /v1/responses "
+        "and /v1/messages translate with it, so their first request loads it (in a worker "
+        "thread)",
         id="lean only: not loaded",
     ),
     pytest.param(
@@ -229,5 +230,5 @@ def test_litellm_use__a_litellm_route_without_credentials_needs_nothing(tmp_path
     assert router.loaded.litellm_routes == frozenset({"gpt-4-1/openai"})
     assert router.loaded.servable_litellm_routes == ()
     assert litellm_use(router.loaded, loaded=False).startswith(
-        "not loaded: every servable route takes the lean path;"
+        "not loaded: no servable route needs it (the lean path serves them);"
     )
