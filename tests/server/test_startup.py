@@ -30,6 +30,7 @@ from tests._support.fake_upstream import TEXT, FakeUpstream, fake_upstream
 from tests._support.process import clean_environment, free_port, wait_until_healthy
 
 API_KEY: Final = "startup-api-key-0001"
+ADMIN_KEY: Final = "startup-admin-key-0001"
 # Runs ``policy-router serve`` and, at the process's exit, writes whether litellm was imported.
 _SERVE_PROBE: Final = """
 import atexit, json, runpy, sys
@@ -75,6 +76,7 @@ def served(tmp_path: Path, deployment: str, upstream: FakeUpstream) -> Iterator[
     (tmp_path / "routes.yaml").write_text(deployment, encoding="utf-8")
     env = clean_environment(
         POLICY_ROUTER_SERVER__API_KEYS=json.dumps([API_KEY]),
+        POLICY_ROUTER_SERVER__ADMIN_KEYS=json.dumps([ADMIN_KEY]),
         POLICY_ROUTER_DEPLOYMENT=str(tmp_path / "routes.yaml"),
         POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE=upstream.base,
         POLICY_ROUTER_DATA_DIR=str(tmp_path),
@@ -101,26 +103,51 @@ def imported_litellm(tmp_path: Path) -> bool:
     return report["litellm"]
 
 
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEY}"}
+
+
 def post(server: Served, path: str, body: Mapping[str, object]) -> httpx.Response:
-    response = server.http.post(path, json=body, headers={"Authorization": f"Bearer {API_KEY}"})
+    response = server.http.post(path, json=body, headers=auth())
     assert response.status_code == 200, response.text
     return response
 
 
 @pytest.mark.slow
-def test_serve__lean_only_deployment_answers_and_never_imports_litellm(
-    tmp_path: Path, upstream: FakeUpstream
-) -> None:
-    with served(tmp_path, LEAN_ONLY, upstream) as server:
-        answer = post(server, "/v1/chat/completions", CHAT | {"user": "alice"})
+def test_serve__lean_only_deployment_answers_and_never_imports_litellm(tmp_path: Path) -> None:
+    """Answers, streams, the provider's failures, refusals and the operator's endpoints: none
+    of them imports litellm."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with (
+        fake_upstream("ok", "ok", "500") as upstream,
+        served(tmp_path, LEAN_ONLY, upstream) as server,
+    ):
+        answer = post(server, "/v1/chat/completions", CHAT | {"user": "alice", "temperature": 0.2})
         stream = post(server, "/v1/chat/completions", CHAT | {"stream": True})
-        models = server.http.get("/v1/models", headers={"Authorization": f"Bearer {API_KEY}"})
-        assert models.status_code == 200
-        assert server.http.get("/openapi.json").status_code == 200
+        failed = server.http.post("/v1/chat/completions", json=CHAT, headers=auth())
+        refused = [
+            server.http.post("/v1/chat/completions", json=body, headers=auth()).status_code
+            for body in (CHAT | {"model": "no such model"}, CHAT | {"seed": "x"}, CHAT | {"x": 1})
+        ]
+        unconfigured = server.http.post(
+            "/v1/chat/completions", json=CHAT | {"model": "Claude 4.5 Sonnet"}, headers=auth()
+        )
+        reads = [
+            server.http.get("/v1/models", headers=auth()).status_code,
+            server.http.get("/openapi.json").status_code,
+            server.http.get("/readyz").status_code,
+            server.http.get("/metrics", headers=admin).status_code,
+            server.http.put("/v1/users/bob/preferences", json={"max_retention": "none"},
+                            headers=admin).status_code,
+        ]  # fmt: skip
         log = server.log()
     assert answer.json()["choices"][0]["message"]["content"] == TEXT
     assert stream.text.endswith("data: [DONE]\n\n")
-    assert upstream.requests[-1]["model"] == "gpt-4.1"
+    assert upstream.requests[0]["model"] == "gpt-4.1"
+    assert (failed.status_code, failed.json()["error"]["code"]) == (503, "backends_unavailable")
+    assert refused == [404, 400, 400]
+    assert unconfigured.json()["error"]["code"] == "backends_unconfigured"
+    assert reads == [200, 200, 200, 200, 200]
     assert "  litellm: not loaded: no servable route needs it (the lean path serves them)" in log
     assert imported_litellm(tmp_path) is False
 
