@@ -4,6 +4,8 @@ prints them with the targets).
 - **serve ready**: from spawning ``policy-router serve`` to its first 2xx ``/healthz``
   (``ready_s``) and to its first answered chat request, sent right after (``first_answer_s``);
   the server pinned to CPU 0, the fake upstream and this process on CPU 1; polled every 5 ms.
+  Beside the wall time, the server's own CPU time by then (``ready_cpu_s``): what the start-up
+  costs, whatever else the machine runs (on a shared machine the wall time is longer).
   Deployments: ``lean-only`` (the shipped deployment's routes that the lean path serves, and
   nothing else) and ``shipped`` (config/routes.yaml as it is: with OPENAI_API_KEY set, o3 pro
   and GPT 5 Codex are servable routes that litellm serves, so it is imported at start-up).
@@ -19,7 +21,6 @@ checkout and environment) when it exists: the before.
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -34,7 +35,7 @@ import yaml
 
 from bench import _common
 from bench.lean import _script
-from bench.proxy import OUR_KEY, Proxy, load
+from bench.proxy import CLOCK_TICKS, OUR_KEY, Proxy, load, serve_env
 
 MAIN: Final = Path("/work/main")
 TREES: Final = {"this tree": _common.ROOT, "main": MAIN}
@@ -70,17 +71,7 @@ def _trees() -> dict[str, Path]:
 
 
 def _serve_env(tmp: Path, upstream: str, port: int, deployment: Path | None) -> dict[str, str]:
-    env = {
-        "OPENAI_API_KEY": "fake",
-        "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
-        "POLICY_ROUTER_SERVER__PORT": str(port),
-        "POLICY_ROUTER_SERVER__HOST": _common.LOOPBACK,
-        "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"{upstream}/v1",
-        "POLICY_ROUTER_AUDIT": str(tmp / f"audit-{port}.jsonl"),
-        "POLICY_ROUTER_DATA_DIR": str(tmp / "data"),
-        "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / 'preferences.sqlite3'}",
-        "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
-    }
+    env = serve_env(upstream, port, tmp, f"startup-{port}")
     if deployment is not None:
         env["POLICY_ROUTER_DEPLOYMENT"] = str(deployment)
     return _common.bench_env(env)
@@ -101,8 +92,15 @@ def _serving(
         _common.stop(proc, timeout=40)
 
 
-def _ready(url: str, proc: subprocess.Popen[bytes], started: float) -> tuple[float, float]:
-    """Seconds from spawn to the first 2xx /healthz, and to the first answered chat request."""
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _ready(url: str, proc: subprocess.Popen[bytes], started: float) -> tuple[float, float, float]:
+    """Seconds from spawn to the first 2xx /healthz, the server's CPU seconds by then, and
+    seconds to the first answered chat request."""
     import httpx
 
     with httpx.Client(timeout=30, trust_env=False) as client:
@@ -117,20 +115,22 @@ def _ready(url: str, proc: subprocess.Popen[bytes], started: float) -> tuple[flo
             if time.perf_counter() - started > 120:
                 raise TimeoutError("serve was not ready in 120 s")
             time.sleep(POLL_S)
-        ready = time.perf_counter() - started
+        ready, cpu = time.perf_counter() - started, _cpu_s(proc.pid)
         headers = {"Authorization": f"Bearer {OUR_KEY}"}
         answer = client.post(f"{url}/v1/chat/completions", json=CHAT, headers=headers)
         answered = time.perf_counter() - started
     if answer.status_code != 200:
         raise RuntimeError(f"the first request was answered {answer.status_code}: {answer.text}")
-    return ready, answered
+    return ready, cpu, answered
 
 
 def serve_ready(upstream: str, tmp: Path, runs: int, port: int) -> list[dict[str, Any]]:
     """Ready and first-answer times per (tree, deployment), the runs interleaved."""
     deployments = {"lean-only": lean_only_deployment(tmp / "routes-lean.yaml"), "shipped": None}
     cells = [(t, r, d, p) for t, r in _trees().items() for d, p in deployments.items()]
-    times: dict[tuple[str, str], list[tuple[float, float]]] = {(t, d): [] for t, _, d, _ in cells}
+    times: dict[tuple[str, str], list[tuple[float, float, float]]] = {
+        (t, d): [] for t, _, d, _ in cells
+    }
     for _ in range(runs + 1):  # the first round warms bytecode and the page cache: not counted
         for tree, root, name, deployment in cells:
             env = _serve_env(tmp, upstream, port, deployment)
@@ -140,9 +140,10 @@ def serve_ready(upstream: str, tmp: Path, runs: int, port: int) -> list[dict[str
                 )
     out = []
     for (tree, name), measured in times.items():
-        ready, answered = zip(*measured[1:], strict=True)
+        ready, cpu, answered = zip(*measured[1:], strict=True)
         out.append({"tree": tree, "deployment": name, "runs": runs,
                     "ready_s": statistics.median(ready), "ready_min_s": min(ready),
+                    "ready_cpu_s": statistics.median(cpu),
                     "first_answer_s": statistics.median(answered)})  # fmt: skip
         print(f"  serve ready {tree:<9} {name:<9} {out[-1]['ready_s']:.3f} s", file=sys.stderr)
     return out
