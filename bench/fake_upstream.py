@@ -5,6 +5,12 @@ Serves OpenAI's ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": tru
 (requests served and connections accepted so far). HTTP/1.1 keep-alive on an asyncio Protocol (uvloop when installed),
 so it costs a few tens of microseconds per request and does not dominate a 2-core machine.
 
+A streamed OpenAI answer has ``--sse-chunks`` text deltas, all written at once, unless the
+request body carries a marker ``[bench chunks=N pace_ms=M]`` (anywhere, e.g. in a message's
+text; ``pace_ms`` optional): then N deltas, each event written M milliseconds after the one
+before (0: all at once). Benchmarks pick a stream's shape per request with it, through any
+proxy that relays message content (bench/lean.py's cells).
+
     python -m bench.fake_upstream --port 0 --latency-ms 0
 
 prints ``READY <port>`` on stdout once it listens. Binds 127.0.0.1 only.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 from typing import Final
@@ -22,6 +29,7 @@ from typing import Final
 HOST: Final = "127.0.0.1"
 MAX_HEADER: Final = 65_536
 MAX_BODY: Final = 8 * 1_048_576
+MARKER: Final = re.compile(rb"\[bench chunks=(\d{1,6})(?: pace_ms=(\d{1,5}(?:\.\d+)?))?\]")
 
 OPENAI_JSON: Final = json.dumps(
     {
@@ -129,13 +137,33 @@ def _response(status: str, body: bytes, content_type: bytes = b"application/json
     return head + body
 
 
+SSE_HEAD: Final = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
+LAST_CHUNK: Final = b"0\r\n\r\n"
+
+
+def _chunked(event: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
 def _sse(events: tuple[bytes, ...]) -> bytes:
     """One chunked-encoding chunk per event, all written at once."""
-    head = (
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    )
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events)
-    return head + chunks + b"0\r\n\r\n"
+    return SSE_HEAD + b"".join(_chunked(e) for e in events) + LAST_CHUNK
+
+
+def openai_events(deltas: int) -> tuple[bytes, ...]:
+    """An OpenAI stream of ``deltas`` text deltas: role, deltas, finish, usage, ``[DONE]``."""
+    text = _openai_chunk({"content": "ok"}, None)
+    return (OPENAI_SSE[0], *(text for _ in range(deltas)), *OPENAI_SSE[2:])
+
+
+def _marked(body: bytes) -> tuple[int, float] | None:
+    """The stream shape a ``[bench chunks=N pace_ms=M]`` marker asks for: (N, seconds)."""
+    found = MARKER.search(body) if b"[bench " in body else None
+    if found is None:
+        return None
+    return int(found.group(1)), float(found.group(2) or 0) / 1000
 
 
 RESPONSES: Final = {
@@ -214,11 +242,42 @@ class _Connection(asyncio.Protocol):
             payload = _response("200 OK", b'{"served":%d,"connections":%d}' % counts)
         else:
             stream = b'"stream"' in body and _wants_stream(body)
+            shape = _marked(body) if stream and path == "/v1/chat/completions" else None
+            if shape is not None:
+                self._stream(openai_events(shape[0]), shape[1], close)
+                return
             payload = RESPONSES.get((method, path, stream), NOT_FOUND)
         if self.upstream.latency > 0:
             asyncio.get_running_loop().call_later(self.upstream.latency, self._send, payload, close)
         else:
             self._send(payload, close)
+
+    def _stream(self, events: tuple[bytes, ...], pace: float, close: bool) -> None:
+        """The events after the fixed latency, all at once (``pace`` 0) or each ``pace``
+        seconds after the one before, then the last chunk."""
+        if pace <= 0:
+            payload = _sse(events)
+            if self.upstream.latency > 0:
+                loop = asyncio.get_running_loop()
+                loop.call_later(self.upstream.latency, self._send, payload, close)
+            else:
+                self._send(payload, close)
+            return
+        pieces = [SSE_HEAD + _chunked(events[0]), *(_chunked(e) for e in events[1:])]
+        pieces[-1] += LAST_CHUNK
+        self._paced(pieces, 0, pace, close, self.upstream.latency)
+
+    def _paced(
+        self, pieces: list[bytes], index: int, pace: float, close: bool, wait: float
+    ) -> None:
+        if wait > 0:
+            loop = asyncio.get_running_loop()
+            loop.call_later(wait, self._paced, pieces, index, pace, close, 0.0)
+            return
+        last = index == len(pieces) - 1
+        self._send(pieces[index], close and last)
+        if not last and self.transport is not None:
+            self._paced(pieces, index + 1, pace, close, pace)
 
     def _send(self, payload: bytes, close: bool = False) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -262,9 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.sse_chunks != 1:
-        deltas = tuple(_openai_chunk({"content": "ok"}, None) for _ in range(args.sse_chunks))
-        events = (OPENAI_SSE[0], *deltas, *OPENAI_SSE[2:])
-        RESPONSES[("POST", "/v1/chat/completions", True)] = _sse(events)
+        RESPONSES[("POST", "/v1/chat/completions", True)] = _sse(openai_events(args.sse_chunks))
     try:
         import uvloop
 

@@ -1,20 +1,33 @@
-"""What the Anthropic Messages API costs over chat: the translation, and a whole call.
+"""What the Anthropic Messages API costs over chat: the translation, a whole call in process,
+and ``serve`` side by side (Claude on Anthropic as it came, against chat on the lean path).
 
 1. The translation alone (router/_upstream/messages.py, litellm's adapter) per request: a
    Messages request with a system block, a tool loop (tool_use, tool_result) and two tools into
    chat arguments, and the chat answer back into a Messages response; CPU per call.
-2. A whole call in process against bench/fake_upstream.py on loopback (GPT 4.1, the lean path,
-   httpx): ``PolicyRouter.amessages`` against ``PolicyRouter.acompletion`` with the same
-   request already in chat form; CPU per call (``time.process_time``), JSON and streaming.
+2. A whole call in process against bench/fake_upstream.py on loopback (httpx):
+   ``PolicyRouter.acompletion`` (GPT 4.1, the lean path), ``amessages`` to GPT 4.1 (translated)
+   and ``amessages`` to Claude 4.5 Sonnet (Anthropic's lean path: sent as it came); CPU per call
+   (``time.process_time``), JSON and streaming.
+3. ``serve`` (aiohttp, as shipped; pinned to CPU 0, the fake upstream and wrk on CPU 1): wrk at
+   concurrency 50 against ``/v1/chat/completions`` (GPT 4.1, lean), ``/v1/messages`` to Claude
+   4.5 Sonnet (as it came) and ``/v1/messages`` to GPT 4.1 (translated), JSON and a 1-token
+   stream, cells interleaved over ``--rounds``; serve's CPU per request (from /proc) and the
+   ratio to chat's in the same round. Every body names an end user (a store read).
 
-    LITELLM_LOCAL_MODEL_COST_MAP=True uv run --frozen python -m bench.messages [--calls 300]
+    LITELLM_LOCAL_MODEL_COST_MAP=True uv run --frozen --group bench python -m bench.messages \
+        [--calls 300] [--rounds 3] [--duration 4] [--skip-inprocess]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +51,15 @@ TURNS: Final = [
     ]},
 ]  # fmt: skip
 REQUEST: Final = {"model": "GPT 4.1", "max_tokens": 64, "system": SYSTEM, "tools": TOOLS, "messages": TURNS}  # fmt: skip
+CLAUDE_REQUEST: Final = REQUEST | {"model": "Claude 4.5 Sonnet"}
+USER: Final = "bench-user-0001"
+# serve's cells: (name, path, body); each body names an end user, as chat's does.
+SAY_OK: Final = [{"role": "user", "content": "Say ok."}]
+CELLS: Final = (
+    ("chat GPT 4.1 (lean)", "/v1/chat/completions", {"model": "GPT 4.1", "messages": SAY_OK, "user": USER}),
+    ("messages Claude (as it came)", "/v1/messages", {"model": "Claude 4.5 Sonnet", "max_tokens": 16, "messages": SAY_OK, "metadata": {"user_id": USER}}),
+    ("messages GPT 4.1 (translated)", "/v1/messages", {"model": "GPT 4.1", "max_tokens": 16, "messages": SAY_OK, "metadata": {"user_id": USER}}),
+)  # fmt: skip
 
 
 def _cpu_us(fn: Callable[[], Any], calls: int) -> float:
@@ -82,8 +104,9 @@ async def whole_calls(base: str, tmp: Path, calls: int) -> dict[str, float]:
     from router._upstream import messages
 
     os.environ["OPENAI_API_KEY"] = "fake"  # the fake upstream takes any key
+    os.environ["ANTHROPIC_API_KEY"] = "fake"
     settings = Settings(
-        providers={"openai": {"api_base": f"{base}/v1"}},
+        providers={"openai": {"api_base": f"{base}/v1"}, "anthropic": {"api_base": base}},
         audit="/dev/null",
         data_dir=tmp,
         store_url=f"sqlite:///{tmp / 'prefs.sqlite3'}",
@@ -107,16 +130,98 @@ async def whole_calls(base: str, tmp: Path, calls: int) -> dict[str, float]:
                 if stream:
                     _ = [chunk async for chunk in answer]
 
+            async def as_claude(stream: bool = stream) -> None:
+                answer = await router.amessages(**CLAUDE_REQUEST, stream=stream)
+                if stream:
+                    _ = [event async for event in answer]
+
             kind = "stream" if stream else "json"
             out[f"chat_{kind}_ms"] = await _per_call(as_chat, calls)
             out[f"messages_{kind}_ms"] = await _per_call(as_messages, calls)
+            out[f"claude_{kind}_ms"] = await _per_call(as_claude, calls)
+    return out
+
+
+def served(args: argparse.Namespace, tmp: Path) -> dict[str, list[float]]:
+    """serve's CPU per request in each cell (name and mode), per round."""
+    from bench.lean import WRK
+    from bench.proxy import CLOCK_TICKS, OUR_KEY
+
+    out: dict[str, list[float]] = {}
+    with _common.fake_upstream(cpu=1, sse_chunks=1) as base:
+        port = 18_000 + os.getpid() % 1000
+        env = _common.bench_env({
+            "OPENAI_API_KEY": "fake", "ANTHROPIC_API_KEY": "fake", "PYTHONPATH": str(_common.ROOT),
+            "POLICY_ROUTER_SERVER__API_KEYS": f'["{OUR_KEY}"]',
+            "POLICY_ROUTER_SERVER__PORT": str(port), "POLICY_ROUTER_SERVER__HOST": _common.LOOPBACK,
+            "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"{base}/v1",
+            "POLICY_ROUTER_PROVIDERS__ANTHROPIC__API_BASE": base,
+            "POLICY_ROUTER_AUDIT": str(tmp / "audit.jsonl"),
+            "POLICY_ROUTER_DATA_DIR": str(tmp / "data"),
+            "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / 'prefs.sqlite3'}",
+            "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
+        })  # fmt: skip
+        command = [*_common.pin_prefix(0), sys.executable, "-m", "router.cli", "serve"]
+        with (tmp / "serve.log").open("wb") as log:
+            proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=log)
+        try:
+            url = f"http://{_common.LOOPBACK}:{port}"
+            _common.wait_http(f"{url}/healthz", timeout=120)
+
+            def cpu() -> float:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+            for round_ in range(args.rounds + 1):  # round 0 warms up, uncounted
+                order = CELLS[round_ % len(CELLS) :] + CELLS[: round_ % len(CELLS)]
+                for (name, path, body), stream in itertools.product(order, (False, True)):
+                    script = tmp / "cell.lua"
+                    data = json.dumps(
+                        body | ({"stream": True} if stream else {}), separators=(",", ":")
+                    )
+                    script.write_text(WRK % {"body": data, "key": OUR_KEY})
+                    duration = 1 if round_ == 0 else args.duration
+                    before = cpu()
+                    done = subprocess.run(
+                        [*_common.pin_prefix(1), "wrk", "-t1", "-c50", f"-d{duration:.0f}s",
+                         "--timeout", "30s", "-s", str(script), url + path],
+                        capture_output=True, text=True, check=True, env=_common.bench_env(),
+                    )  # fmt: skip
+                    spent = cpu() - before
+                    line = next(x for x in done.stdout.splitlines() if x.startswith("WRKJSON "))
+                    result = json.loads(line.removeprefix("WRKJSON "))
+                    if result["status"] or not result["requests"]:
+                        raise RuntimeError(f"{name}: {result['status']} non-2xx answers")
+                    if round_:
+                        key = f"{name}, {'stream' if stream else 'json'}"
+                        out.setdefault(key, []).append(spent / result["requests"] * 1000)
+        finally:
+            _common.stop(proc, timeout=40)
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=4)
+    parser.add_argument("--skip-inprocess", action="store_true")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cells = served(args, Path(tmp))
+    print("serve, c=50, CPU per request (median of rounds; ratio to chat in the same round):")
+    print("| cell | ms | ratio to chat |")
+    print("| --- | --- | --- |")
+    for kind in ("json", "stream"):
+        chat = cells[f"{CELLS[0][0]}, {kind}"]
+        for name, _path, _body in CELLS:
+            mine = cells[f"{name}, {kind}"]
+            ratios = [a / b for a, b in zip(mine, chat, strict=True)]
+            print(f"| {name}, {kind} | {statistics.median(mine):.3f} | "
+                  f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |")  # fmt: skip
+    _common.save("messages", {"serve": cells})
+    if args.skip_inprocess:
+        return
     figures = translation(args.calls * 10)
     with _common.fake_upstream(cpu=1, sse_chunks=20) as base, tempfile.TemporaryDirectory() as tmp:
         figures |= asyncio.run(whole_calls(base, Path(tmp), args.calls))
@@ -125,11 +230,12 @@ def main() -> None:
     print(f"| translation in (Messages -> chat arguments) | {figures['to_chat_us']:.0f} µs |")
     print(f"| translation out (chat answer -> Messages) | {figures['to_message_us']:.0f} µs |")
     for kind in ("json", "stream"):
-        chat, msgs = figures[f"chat_{kind}_ms"], figures[f"messages_{kind}_ms"]
-        print(f"| acompletion, {kind} | {chat:.2f} ms |")
-        print(
-            f"| amessages, {kind} | {msgs:.2f} ms (+{msgs - chat:.2f} ms, +{(msgs / chat - 1) * 100:.0f} %) |"
-        )
+        chat = figures[f"chat_{kind}_ms"]
+        print(f"| acompletion GPT 4.1, {kind} | {chat:.2f} ms |")
+        for label, key in (("amessages GPT 4.1 (translated)", "messages"),
+                           ("amessages Claude (as it came)", "claude")):  # fmt: skip
+            mine = figures[f"{key}_{kind}_ms"]
+            print(f"| {label}, {kind} | {mine:.2f} ms ({mine / chat:.2f}x) |")
 
 
 if __name__ == "__main__":

@@ -185,16 +185,19 @@ def _check(proxy: Proxy) -> None:
         raise RuntimeError(f"{proxy.name} answered {response.status_code}: {response.text[:300]}")
 
 
-def load(proxy: Proxy, concurrency: int, duration: float, tool: str) -> dict[str, Any]:
-    """One cell: ``concurrency`` connections in a closed loop for ``duration`` seconds."""
+def load(
+    proxy: Proxy, concurrency: int, duration: float, tool: str, path: str = "/v1/chat/completions"
+) -> dict[str, Any]:
+    """One cell: ``concurrency`` connections in a closed loop for ``duration`` seconds, POSTing
+    ``proxy.script``'s body to ``path`` (wrk; bench/loadgen.py sends a chat body)."""
     if tool == "wrk":
         command = [
             "wrk", "-t1", f"-c{concurrency}", f"-d{duration:.0f}s", "--timeout", "30s",
-            "-s", str(proxy.script), f"{proxy.url}/v1/chat/completions",
+            "-s", str(proxy.script), f"{proxy.url}{path}",
         ]  # fmt: skip
     else:
         command = [
-            sys.executable, "-m", "bench.loadgen", "--url", f"{proxy.url}/v1/chat/completions",
+            sys.executable, "-m", "bench.loadgen", "--url", f"{proxy.url}{path}",
             "--model", proxy.model, "--key", proxy.key, "--concurrency", str(concurrency),
             "--duration", str(duration),
         ]  # fmt: skip

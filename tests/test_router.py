@@ -628,7 +628,7 @@ async def test_acompletion__the_wire_guard_blocks_what_the_argument_check_missed
     router: PolicyRouter, wire: respx.MockRouter, audit: Audit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second line: the request as litellm built it is checked before it is sent."""
-    monkeypatch.setattr("router._pipeline.failover.find_in_arguments", lambda *_: None)
+    monkeypatch.setattr("router._pipeline.same_format.find_in_arguments", lambda *_: None)
     wire.post(GPT41_OPENAI).respond(200, json=completion())
     schema = {"type": "json_schema", "json_schema": {"name": USER, "schema": {}}}
 

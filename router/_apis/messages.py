@@ -1,11 +1,13 @@
-"""Anthropic's Messages API on the chat path: one policy for both APIs.
+"""Anthropic's Messages API on the policy path: one policy for both APIs.
 
-A Messages request is checked against its accepted surface (router/_core/messages.py),
-translated into chat-completion arguments with litellm's adapter (router/_upstream/messages.py),
-and routed by ``Pipeline.route``, as chat completions are: the same model resolution, preferences,
+A Messages request is checked against its accepted surface (router/_core/messages.py) and
+routed by ``Pipeline.route``, as chat completions are: the same model resolution, preferences,
 decision, identifier scrubbing, wire guard, failover and audit as a chat completion, every
-record marked ``api: "messages"``. The answer is translated back: a Messages response (a
-dict, as ``litellm.anthropic.messages.acreate`` returns), or Anthropic's stream events.
+record marked ``api: "messages"``. An attempt to Claude on Anthropic (on the lean path) sends
+it as it came (router/_upstream/anthropic.py); an attempt to any other route translates it into
+chat-completion arguments with litellm's adapter (router/_upstream/messages.py), once, and the
+answer back: a Messages response (a dict, as ``litellm.anthropic.messages.acreate`` returns),
+or Anthropic's stream events.
 
 ``metadata.user_id``, Anthropic's identifier field, names the end user as chat's ``user``
 does (the proxy's ``X-Router-User`` header wins over it): the end user selects the stored
@@ -29,6 +31,7 @@ from router._errors import (
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
 from router._upstream import messages as translation
+from router._upstream.anthropic import SameFormat
 from router._upstream.loader import imported
 from router._upstream.sse import json_event, relay
 
@@ -58,16 +61,35 @@ async def route_messages(
     request_id = request_id or uuid.uuid4().hex
     checked = _checked(pipeline, request, user, request_id)
     model = checked["model"]
-    await imported()  # the adapter is litellm's: imported in a worker thread, once
-    translated = translation.to_chat(checked, _hint(pipeline, model))
+    native = SameFormat(checked, _hint(pipeline, model))
     stream = checked.get("stream", False)
     result, answered = await pipeline.route(
-        model, translated.messages, user, checked.get("privacy"), stream, request_id,
-        translated.arguments, proxy=proxy, raw=False, api=API,
+        model, (), user, checked.get("privacy"), stream, request_id, {},
+        proxy=proxy, raw=proxy, api=API, native=native,
     )  # fmt: skip
+    if answered.native:  # as Anthropic sent it: bytes to relay (proxy), else dicts
+        if proxy:
+            return result, answered
+        return (_named_events(result, model) if stream else result | {"model": model}), answered
+    translated = native.translated()
     if stream:
-        return translation.events(result, model, translated), answered
+        return with_pings(translation.events(result, model, translated)), answered
     return translation.to_message(result, model, translated), answered
+
+
+async def _named_events(
+    events: AsyncIterator[dict[str, Any]], model: str
+) -> AsyncIterator[dict[str, Any]]:
+    """Anthropic's events, ``message_start`` naming ``model`` as the caller asked for it;
+    ``events`` is closed when this is (its attempt is recorded)."""
+    try:
+        async for event in events:
+            message = event.get("message")
+            if event.get("type") == "message_start" and isinstance(message, dict):
+                event["message"] = message | {"model": model}
+            yield event
+    finally:
+        await cast(Any, events).aclose()
 
 
 async def count_tokens(
@@ -125,7 +147,7 @@ def _hint(pipeline: Pipeline, model: str) -> str:
 def sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     """Anthropic's SSE, ``event: <type>`` and ``data: <json>``; a failure raises from the
     iteration, and ``events`` is closed however it ends (router/_upstream/sse.py, ``relay``)."""
-    return relay(with_pings(events), event_bytes, _unreachable, catch=())
+    return relay(events, event_bytes, _unreachable, catch=())
 
 
 async def with_pings(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

@@ -34,8 +34,10 @@ __all__ = [
     "Identity",
     "content_strings",
     "find_in_arguments",
+    "find_in_messages_request",
     "find_on_wire",
     "holds_user",
+    "messages_content",
 ]
 
 CONTAINED_FROM: Final = 8  # shorter ids match only whole values: "ann" is in "annotations"
@@ -119,6 +121,41 @@ def _strings(node: Any, *, skip: frozenset[str]) -> Iterator[str]:
     elif isinstance(node, list | tuple):
         for child in node:
             yield from _strings(child, skip=skip)
+
+
+def messages_content(request: Mapping[str, Any]) -> frozenset[str]:
+    """Every string of an Anthropic Messages request that is content: its messages' (all but
+    roles and the ids of tool_use and tool_result blocks) and its system prompt's."""
+    return frozenset(_strings(request.get("messages"), skip=_NOT_CONTENT)) | frozenset(
+        _strings(request.get("system"), skip=_NOT_CONTENT)
+    )
+
+
+def find_in_messages_request(request: Mapping[str, Any], identity: Identity) -> str | None:
+    """:func:`find_in_arguments` for a Messages request as it goes out as it came: the ids of
+    its tool_use and tool_result blocks are identifier fields, its messages and system prompt
+    otherwise content, every other field searched whole."""
+    for key, value in request.items():
+        if key == "messages":
+            found = _in_block_ids(value, identity)
+        elif key == "system":
+            found = None
+        else:
+            found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
+        if found is not None:
+            return found
+    return None
+
+
+def _in_block_ids(messages: Any, identity: Identity) -> str | None:
+    """The first tool_use ``id`` or tool_result ``tool_use_id`` that holds the id, as a path."""
+    for i, message in enumerate(messages if isinstance(messages, list | tuple) else ()):
+        blocks = message.get("content") if isinstance(message, Mapping) else None
+        for j, block in enumerate(blocks if isinstance(blocks, list | tuple) else ()):
+            for key in ("id", "tool_use_id"):
+                if isinstance(block, Mapping) and identity.matches(block.get(key)):
+                    return f"messages[{i}].content[{j}].{key}"
+    return None
 
 
 def find_in_arguments(arguments: Mapping[str, Any], identity: Identity) -> str | None:

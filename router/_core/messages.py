@@ -42,7 +42,7 @@ from router._core.surface import (
     string,
 )
 
-__all__ = ["MESSAGES_PARAMETERS", "check_messages", "markdown_table"]
+__all__ = ["MESSAGES_PARAMETERS", "chat_names", "check_messages", "markdown_table"]
 
 _DOC: Final = "see docs/proxy.md, 'Anthropic Messages API'"
 _SERVER_TOOL: Final = (
@@ -260,23 +260,41 @@ MESSAGES_PARAMETERS: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
         _p("model", nonempty, "resolved in the catalog (display name, alias or slug): any catalog model"),
-        _p("messages", list_of(_any_message, min_items=1), "translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
+        _p("messages", list_of(_any_message, min_items=1), "as it came to Claude on Anthropic; elsewhere translated to chat messages (text, image, tool_use, tool_result, thinking blocks)"),
         _p("max_tokens", integer, "required, as Anthropic requires; forwarded"),
-        _p("system", either(string, list_of(_TEXT)), "translated to a system message"),
-        _p("metadata", obj({"user_id": string}), "user_id: the end user unless X-Router-User names one; never forwarded (the end user is, scrubbed per route)"),
+        _p("system", either(string, list_of(_TEXT)), "as it came to Claude on Anthropic; elsewhere translated to a system message"),
+        _p("metadata", obj({"user_id": string}), "user_id: the end user unless X-Router-User names one; never forwarded (the end user is, scrubbed per route: on Anthropic as metadata.user_id)"),
         _p("stream", boolean, "streams Anthropic's events; failover only before the first chunk"),
         _p("temperature", number),
         _p("top_p", number),
         _p("top_k", integer),
-        _p("stop_sequences", list_of(string), "forwarded as stop"),
-        _p("tools", list_of(_tool), "custom tools, forwarded as functions; server tools refused"),
-        _p("tool_choice", _TOOL_CHOICE, "forwarded; disable_parallel_tool_use as parallel_tool_calls: false"),
-        _p("thinking", _THINKING_CONFIG, "forwarded as chat's thinking, as a chat request sends it"),
+        _p("stop_sequences", list_of(string), "forwarded (as stop where translated)"),
+        _p("tools", list_of(_tool), "custom tools, forwarded (as functions where translated); server tools refused"),
+        _p("tool_choice", _TOOL_CHOICE, "forwarded; where translated, disable_parallel_tool_use as parallel_tool_calls: false"),
+        _p("thinking", _THINKING_CONFIG, "forwarded (as chat's thinking where translated, as a chat request sends it)"),
         _p("privacy", _privacy, "tightens the policy for this call (checked as preferences)"),
     )
 }  # fmt: skip
 REQUIRED: Final = ("model", "messages", "max_tokens")
 REQUIRED_TO_COUNT: Final = ("model", "messages")  # count_tokens takes no max_tokens
+
+
+# What a Messages field is called once translated to chat (router/_upstream/messages.py); the
+# fields that become messages, or that the router reads itself, have no chat name.
+_CHAT_NAME: Final = {"stop_sequences": "stop", "stream": "stream_options"}
+_NO_CHAT_NAME: Final = frozenset({"model", "messages", "system", "metadata", "privacy"})
+
+
+def chat_names(request: Mapping[str, Any]) -> frozenset[str]:
+    """The chat arguments a checked Messages ``request`` becomes when translated, by name only
+    (what a route would drop is decided on them before anything is translated)."""
+    names = {_CHAT_NAME.get(k, k) for k in request if k not in _NO_CHAT_NAME}
+    if not request.get("stream"):
+        names.discard("stream_options")
+    choice = request.get("tool_choice")
+    if isinstance(choice, Mapping) and choice.get("disable_parallel_tool_use"):
+        names.add("parallel_tool_calls")
+    return frozenset(names)
 
 
 def refusal(name: str) -> str:

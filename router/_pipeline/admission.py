@@ -28,12 +28,27 @@ def check_fixed(catalog: Catalog, model: Model, arguments: Mapping[str, Any]) ->
 
 
 def checked(
-    arguments: Mapping[str, Any], *, proxy: bool, model: object = None, user: object = None
+    arguments: Mapping[str, Any],
+    *,
+    proxy: bool,
+    model: object = None,
+    user: object = None,
+    same_format: bool = False,
 ) -> dict[str, Any]:
     """The arguments, if all are within the accepted surface; else InvalidRequest naming one.
-    ``model`` and ``user``, the call's own arguments, must be valid Unicode text too."""
+    ``model`` and ``user``, the call's own arguments, must be valid Unicode text too.
+    ``same_format``: a request that goes out as it came (a Messages request), checked against
+    its own API's surface by its caller: only ``model`` and ``user`` are checked here."""
+    if same_format:  # checked against its own API's surface already; nothing in chat's form
+        return _texts(model, user, {})
     if "model" in arguments:
         raise InvalidRequest("pass 'model' once, as acompletion's own argument", param="model")
+    return _texts(model, user, arguments, proxy=proxy)
+
+
+def _texts(
+    model: object, user: object, arguments: Mapping[str, Any], *, proxy: bool = False
+) -> dict[str, Any]:
     try:
         surface.text("model", model)
         surface.text("user", user)

@@ -28,7 +28,7 @@ from router._audit.records import Ending, Honesty, RouteAttempt
 from router._config.settings import Settings
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
-from router._core.invariant import Identity, content_strings, find_in_arguments
+from router._core.invariant import Identity
 from router._core.pseudonym import Pseudonymizer
 from router._core.resend import RESENT, delay
 from router._core.scrub import Scrubbed, scrub
@@ -41,9 +41,11 @@ from router._errors import (
 )
 from router._observe import tracing as _tracing
 from router._observe.metrics import Metrics
+from router._pipeline import same_format
 from router._pipeline.dropin import Limits, deadline_failure, dropin_error
-from router._upstream import adapter, lean
+from router._upstream import adapter, anthropic, lean
 from router._upstream.adapter import UpstreamCall
+from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.guard import WireCheck
 
@@ -79,6 +81,10 @@ class Call:
     started: float = 0.0  # time.perf_counter() when the router took the call (its overhead)
     raw: bool = False  # the lean path may answer the upstream's bytes (the proxy relays them)
     api: str = "chat"  # the API the caller spoke ("chat", "responses", "messages"): audited
+    # A Messages request: sent as it came where the route speaks Messages, else translated
+    # to chat (then ``arguments`` is unused); None: ``arguments`` are chat's.
+    native: SameFormat | None = None
+    proxy: bool = False  # the surface column a translated request is checked against
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,7 @@ class Answered:
     offline: bool
     dropped: tuple[str, ...] = ()  # the caller's parameters the route left out
     overridden: tuple[str, ...] = ()  # the caller's parameters fixed params replaced
+    native: bool = False  # a Messages request that went out as it came (no translation)
 
     def plain(self) -> dict[str, Any]:
         """Where a response came from, and the caller's parameters it did not honour (if any)."""
@@ -120,6 +127,7 @@ class _Step:
     scrubbed: Scrubbed
     check: WireCheck
     overridden: tuple[str, ...] = ()
+    native: bool = False  # sent as it came (a Messages request to Anthropic)
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:
@@ -175,7 +183,12 @@ class Failover:
         call = step.call
         dropped = call.dropped.get(step.route.key, ())
         return Answered(
-            call.request_id, step.route, self._settings.offline, dropped, step.overridden
+            call.request_id,
+            step.route,
+            self._settings.offline,
+            dropped,
+            step.overridden,
+            native=step.native,
         )
 
     async def _first_answer(self, call: Call, forward: Forward) -> tuple[_Step, Any]:
@@ -255,7 +268,11 @@ class Failover:
     def _check_arguments(self, step: _Step, upstream: UpstreamCall) -> None:
         """The invariant on the scrubbed arguments, before litellm sees them."""
         identity = step.check.identity
-        found = None if identity is None else find_in_arguments(upstream.arguments, identity)
+        found = (
+            None
+            if identity is None
+            else same_format.find_outside_content(upstream.arguments, identity, native=step.native)
+        )
         if found is not None:
             step.check.found = found
             raise IdentifierInRequest(found)
@@ -268,16 +285,23 @@ class Failover:
             raise RouterError(f"route {route.key} has no target in the deployment")
         provider = route.provider.slug
         rule = route.policy.effective_user_identifier
+        params = route.model.params if target.params is None else target.params
+        request = call.native
+        native = same_format.as_it_came(request, target, params, offline=self._settings.offline)
+        arguments = same_format.arguments(
+            call.arguments, request, call.user, native=native, proxy=call.proxy
+        )
         scrubbed = scrub(
-            call.arguments,
+            arguments,
             rule,
             user=call.user,
             pseudonym=lambda raw: self._pseudonymizer.for_provider(raw, provider),
         )
+        if native:
+            anthropic.sendable(scrubbed.kwargs)  # as litellm sends Anthropic the scrubbed user
         identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
-        content = content_strings(call.arguments.get("messages")) if identity else frozenset()
-        check = WireCheck(identity, content)
-        params = route.model.params if target.params is None else target.params
+        found = same_format.content(arguments, native=native) if identity else frozenset()
+        check = WireCheck(identity, found)
         settings = self._settings.providers.get(provider)
         upstream = UpstreamCall(
             target,
@@ -296,12 +320,13 @@ class Failover:
                 else None
             ),
             check=check,
-            raw=call.raw,
+            raw=call.raw and (native or call.native is None),  # a translated answer is parsed
+            api="messages" if native else "chat",
         )
         overridden = tuple(
-            sorted(k for k, v in params.items() if k in call.arguments and call.arguments[k] != v)
+            sorted(k for k, v in params.items() if k in arguments and arguments[k] != v)
         )
-        return upstream, _Step(call, route, number, scrubbed, check, overridden)
+        return upstream, _Step(call, route, number, scrubbed, check, overridden, native)
 
     def _failed(
         self,

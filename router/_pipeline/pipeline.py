@@ -21,6 +21,7 @@ from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
 from router._core.invariant import holds_user
+from router._core.messages import chat_names
 from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
@@ -36,7 +37,7 @@ from router._errors import (
 )
 from router._observe import tracing as _tracing
 from router._observe.metrics import Metrics, outcome_of
-from router._pipeline import admission
+from router._pipeline import admission, same_format
 from router._pipeline.dropin import dropin_error, take_limits
 from router._pipeline.failover import Answered, Call, Failover
 from router._pipeline.loaded import (
@@ -51,6 +52,7 @@ from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
 from router._upstream import lean, setup
+from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.own import own
 
@@ -287,7 +289,10 @@ class Pipeline:
         proxy: bool,
         raw: bool,
         api: str = "chat",
+        native: SameFormat | None = None,
     ) -> tuple[Any, Answered]:
+        """One request of any API through the pipeline. ``native``: a Messages request, sent as
+        it came where a route speaks Messages (then ``messages`` and ``kwargs`` are empty)."""
         started = time.perf_counter()
         loaded = self._loaded
         arguments = {"messages": messages, "stream": stream, **kwargs}
@@ -304,7 +309,7 @@ class Pipeline:
                 )
             return await self._forward(
                 loaded, span, model, user, privacy, stream, request_id, arguments,
-                proxy=proxy, raw=raw, started=started, api=api,
+                proxy=proxy, raw=raw, started=started, api=api, native=native,
             )  # fmt: skip
 
     async def decide_only(
@@ -345,11 +350,12 @@ class Pipeline:
         raw: bool,
         started: float,
         api: str,
+        native: SameFormat | None,
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
                 loaded, model, user, privacy, request_id, arguments,
-                proxy=proxy, started=started, api=api, raw=raw,
+                proxy=proxy, started=started, api=api, raw=raw, native=native,
             )  # fmt: skip
             if stream:
                 routed = await loaded.failover.stream(call)
@@ -388,6 +394,7 @@ class Pipeline:
         api: str,
         raw: bool = False,
         forwards: bool = True,
+        native: SameFormat | None = None,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
         if holds_user(given, user):
@@ -397,11 +404,13 @@ class Pipeline:
         try:
             if request_id != given and given:
                 raise InvalidRequest(_REQUEST_ID_HOLDS_USER, param="request_id")
-            checked = admission.checked(arguments, proxy=proxy, model=model, user=user)
+            checked = admission.checked(
+                arguments, proxy=proxy, model=model, user=user, same_format=native is not None
+            )
             limits = take_limits(checked)
             named = loaded.named(model)
             found = named.model
-            admission.check_fixed(loaded.catalog, found, checked)
+            admission.check_fixed(loaded.catalog, found, checked if native is None else native.body)
             stored, request = await self._inputs(loaded, user, privacy, named.providers)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
@@ -410,11 +419,21 @@ class Pipeline:
             )  # fmt: skip
             self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
             raise
-        spent = await self._litellm_for(loaded, found, types=forwards and not raw)
+        spent = await self._litellm_for(loaded, found, types=forwards and not raw, native=native)
         if spent:  # litellm's one-time import is no part of the call's deadline
             limits, started = limits.excluding(spent), started + spent
         effective = combine(loaded.org, stored, request)
-        dropped = loaded.dropped(found, checked)
+        dropped = (
+            loaded.dropped(found, checked)
+            if native is None
+            else same_format.dropped(
+                loaded.catalog.routes_of(found),
+                loaded.deployment,
+                found,
+                chat_names(native.request),
+                offline=self.settings.offline,
+            )
+        )
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
             if span is not None:
@@ -452,14 +471,26 @@ class Pipeline:
             started=started,
             api=api,
             raw=raw,
+            native=native,
+            proxy=proxy,
         )
 
-    async def _litellm_for(self, loaded: Loaded, model: Model, *, types: bool) -> float:
+    async def _litellm_for(
+        self, loaded: Loaded, model: Model, *, types: bool, native: SameFormat | None
+    ) -> float:
         """Import (in a worker thread) and configure litellm, once, if this request needs it:
         a route of ``model`` that litellm serves (its parameter table, its translation), or
-        ``types``, litellm's response types (the library's answers; the proxy relays bytes).
-        Returns the seconds waited for it (0: not needed, or done before)."""
-        if self._litellm_ready or not (types or model.slug in loaded.litellm_models):
+        ``types``, litellm's response types (the library's answers; the proxy relays bytes);
+        for a Messages request (``native``), a route it would be translated for (litellm's
+        adapter, both ways). Returns the seconds waited for it (0: not needed, or done before)."""
+        if self._litellm_ready:
+            return 0.0
+        if native is not None:
+            types = same_format.translates(
+                native, loaded.catalog.routes_of(model), loaded.deployment, model,
+                offline=self.settings.offline,
+            )  # fmt: skip
+        if not (types or model.slug in loaded.litellm_models):
             return 0.0
         waiting = time.monotonic()
         await setup.configured(self.settings.transport)

@@ -1,7 +1,9 @@
 """``POST /v1/messages``: Anthropic's Messages API, routed by the same policy as chat.
 
-The body is checked against the Messages surface (router/_core/messages.py), translated to a
-chat completion and routed (router/_apis/messages.py); the answer is a Messages response, or with
+The body is checked against the Messages surface (router/_core/messages.py) and routed
+(router/_apis/messages.py): to Claude on Anthropic as it came, Anthropic's answer relayed as
+bytes (``model`` naming the model asked for, in the body or in ``message_start``); to any other
+route translated to a chat completion and back. The answer is a Messages response, or with
 ``stream`` Anthropic's SSE events (``message_start``, ``ping``, ``content_block_start``,
 ``content_block_delta``, ``content_block_stop``, ``message_delta``, ``message_stop``); a
 failure mid-stream ends the stream with an ``error`` event. Errors come in Anthropic's shape
@@ -19,12 +21,14 @@ so no provider is contacted (router/_apis/messages.py, ``count_tokens``).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from router._apis.messages import API, event_bytes, route_messages, user_of, with_pings
+from router._apis.messages import API, event_bytes, route_messages, user_of
 from router._apis.messages import count_tokens as count
 from router._core.redact import named
 from router._errors import RouterError
@@ -32,11 +36,13 @@ from router._server.context import Context, end_user, router_user
 from router._server.endpoint import Endpoint, route_headers, streamed
 from router._server.errors import ApiError, api_error
 from router._upstream import sse
+from router._upstream.lean import Raw
 
 PATH: Final = "/v1/messages"
 COUNT_PATH: Final = "/v1/messages/count_tokens"
 # Query parameters Anthropic's SDK may add (``beta=true`` on client.beta.messages): ignored.
 _IGNORED_QUERY: Final = frozenset({"beta"})
+_MESSAGE_START: Final = b"event: message_start\n"
 
 
 class Messages(Endpoint):
@@ -86,12 +92,15 @@ class Messages(Endpoint):
     def respond(self, result: Any, fields: dict[str, Any]) -> Response:
         routed, answered = result
         headers = route_headers(answered)
+        model = fields["model"]
+        if isinstance(routed, Raw):  # Anthropic's answer as it came, naming the asked model
+            body = orjson.loads(routed.body) | {"model": model}
+            return Response(orjson.dumps(body), media_type=routed.content_type, headers=headers)
         if isinstance(routed, dict):
             return JSONResponse(routed, headers=headers)
         # the first chunk is in hand: failover has settled
-        return streamed(
-            sse.relay(with_pings(routed), event_bytes, _error, catch=RouterError), headers
-        )
+        render = functools.partial(_relayed, model=model) if answered.native else event_bytes
+        return streamed(sse.relay(routed, render, _error, catch=RouterError), headers)
 
 
 class CountTokens(Messages):
@@ -113,6 +122,22 @@ class CountTokens(Messages):
             "X-Router-Token-Count": "local",  # litellm's tokenizer here, not the provider's count
         }
         return JSONResponse({"input_tokens": counted}, headers=headers)
+
+
+def _relayed(event: bytes, model: str) -> bytes:
+    """An event of Anthropic's stream as it came; ``message_start`` names the asked model."""
+    if not event.startswith(_MESSAGE_START):
+        return event
+    (parsed,) = sse.Decoder().feed(event)
+    try:
+        data = orjson.loads(parsed.data)
+    except orjson.JSONDecodeError:
+        return event
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict):
+        return event  # not the shape that names a model: as it came
+    data["message"] = message | {"model": model}
+    return event_bytes(data)
 
 
 def _error(exc: RouterError) -> bytes:

@@ -21,9 +21,10 @@ from router._pipeline.loaded import Loaded
 log = logging.getLogger("router.startup")
 
 
-# The APIs whose requests and answers litellm's adapters translate (router/_upstream/responses.py,
-# router/_upstream/messages.py): their first request imports litellm if nothing did before.
-TRANSLATED_BY_LITELLM: Final = ("/v1/responses", "/v1/messages")
+# The requests and answers litellm's adapters translate (router/_upstream/responses.py,
+# router/_upstream/messages.py; a Messages request to Claude on Anthropic goes as it came): the
+# first such request imports litellm if nothing did before.
+TRANSLATED_BY_LITELLM: Final = "/v1/responses, and /v1/messages to a route other than Anthropic's,"
 _LISTED: Final = 5  # routes named in the litellm line; the rest are counted
 
 
@@ -31,7 +32,7 @@ def litellm_use(in_force: Loaded, *, loaded: bool, processes: int = 1) -> str:
     """What needs litellm in this deployment, and whether it is ``loaded`` (imported at
     start-up, router/_server/bootstrap.py's ``load_litellm``)."""
     routes = in_force.servable_litellm_routes
-    apis = " and ".join(TRANSLATED_BY_LITELLM)
+    apis = TRANSLATED_BY_LITELLM
     if not routes:
         state = "loaded" if loaded else "not loaded"
         return (

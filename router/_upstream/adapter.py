@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from router._core.surface import CONSUMED, PARAMETERS
 from router._errors import (
@@ -20,7 +20,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
-from router._upstream import lean, providers
+from router._upstream import anthropic, lean, providers
 from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
@@ -51,11 +51,16 @@ class UpstreamCall:
     check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
     raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
     clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
+    # The wire format of ``arguments``: chat's, or a Messages request sent as it came to
+    # Anthropic (router/_upstream/anthropic.py; failover chooses it per attempt).
+    api: Literal["chat", "messages"] = "chat"
 
 
 async def complete(call: UpstreamCall) -> Any:
     """One non-streaming call; returns litellm's ``ModelResponse`` (or ``Raw`` if asked)."""
     with own():  # the router's own sends (strict mode lets them out)
+        if call.api == "messages":
+            return await anthropic.complete(call, raw=call.raw)
         if _lean(call):
             return await lean.complete(call, raw=call.raw)
         return await _acompletion(_arguments(call), call)
@@ -77,6 +82,8 @@ async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
     request only when the first chunk is asked for: both steps are watched by the guard.
     """
     with own():  # the router's own sends (strict mode lets them out)
+        if call.api == "messages":
+            return await anthropic.open_stream(call, raw=call.raw)
         if _lean(call):
             return await lean.open_stream(call, raw=call.raw)
         stream = await _acompletion(_arguments(call) | {"stream": True}, call)
@@ -237,8 +244,8 @@ def annotate(response: Any, where: Mapping[str, Any], *, add: bool = True) -> No
     """Say where a response came from, where litellm's callers look: ``_hidden_params``.
 
     ``add=False`` only fills in a ``_hidden_params`` the object has (litellm's chunks do)."""
-    if isinstance(response, bytes | lean.Raw):
-        return  # relayed as the upstream sent it; the proxy says where in its headers
+    if isinstance(response, bytes | lean.Raw | dict):
+        return  # relayed as the upstream sent it (a Messages answer: a dict); headers say where
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
         hidden["policy_router"] = dict(where)

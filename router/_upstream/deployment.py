@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router._errors import ConfigError, installed
-from router._upstream.providers import PROVIDERS, can_serve
+from router._upstream.providers import PROVIDERS, can_take_lean
 
 # libyaml's loader where PyYAML was built with it (the wheels are): same safe subset, faster.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -108,11 +108,12 @@ class Deployment:
 
     @staticmethod
     def _check_path(key: str, target: Target) -> None:
-        if target.path == "lean" and not can_serve(target):
+        if target.path == "lean" and not can_take_lean(target):
             raise ConfigError(
                 f"route {key}: path 'lean' cannot serve {target.model!r}: the lean path speaks "
                 f"OpenAI's chat format to {', '.join(sorted(PROVIDERS))} (not OpenAI's "
-                "Responses-API models); remove 'path' or set it to 'litellm'"
+                "Responses-API models) and Anthropic's Messages API to anthropic; remove 'path' "
+                "or set it to 'litellm'"
             )
 
     def target(self, route_key: str) -> Target | None:

@@ -167,7 +167,7 @@ async def aclose() -> None:
     await _SHARED.aclose()
 
 
-class _Opened:
+class Opened:
     """A response whose status is known and whose body is still to be read."""
 
     def __init__(self, kind: str, response: Any) -> None:
@@ -194,8 +194,12 @@ class _Opened:
             await self.response.aclose()
 
 
-async def _open(call: UpstreamCall, *, stream: bool) -> _Opened:
-    url, headers, body = build(call, stream=stream)
+async def _open(call: UpstreamCall, *, stream: bool) -> Opened:
+    return await send(call, *build(call, stream=stream))
+
+
+async def send(call: UpstreamCall, url: str, headers: dict[str, str], body: bytes) -> Opened:
+    """Check the request (the invariant, counted), send it, and return the opened answer."""
     _checked(call, url, headers, body)
     kind, client = (call.clients or _SHARED).get()
     prefix = call.target.prefix
@@ -208,11 +212,11 @@ async def _open(call: UpstreamCall, *, stream: bool) -> _Opened:
                                            timeout=call.timeout)  # fmt: skip
             response = await client.send(request, stream=True)
     except Exception as exc:
-        raise _transport_failure(exc, prefix) from exc
-    return _Opened(kind, response)
+        raise transport_failure(exc, prefix) from exc
+    return Opened(kind, response)
 
 
-def _transport_failure(exc: BaseException, prefix: str) -> RouterError:
+def transport_failure(exc: BaseException, prefix: str) -> RouterError:
     """TIMEOUT or CONNECTION for a failure of either client library; others as they are."""
     if isinstance(exc, RouterError):
         return exc
@@ -228,7 +232,7 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or "Timeout" in name
 
 
-async def _failure(opened: _Opened, prefix: str) -> RouterError:
+async def failure(opened: Opened, prefix: str) -> RouterError:
     """The error for a non-2xx answer: its status decides, the provider's message explains."""
     try:
         data = await opened.read()
@@ -236,11 +240,11 @@ async def _failure(opened: _Opened, prefix: str) -> RouterError:
         data = b""
     finally:
         await opened.close()
-    detail = _error_detail(data, opened.status)
+    detail = error_detail(data, opened.status)
     return failure_for_status(opened.status, detail, prefix, opened.response.headers)
 
 
-def _error_detail(data: bytes, status: int) -> str:
+def error_detail(data: bytes, status: int) -> str:
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -254,7 +258,7 @@ def _error_detail(data: bytes, status: int) -> str:
     return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
 
 
-def _bad_response(prefix: str, what: str) -> UpstreamFailure:
+def bad_response(prefix: str, what: str) -> UpstreamFailure:
     kind = FailureKind.BAD_RESPONSE
     return UpstreamFailure(f"{prefix}: {kind}: {what}", kind=kind, status_code=None,
                            provider=prefix)  # fmt: skip
@@ -270,32 +274,19 @@ async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
         data = offline.completion(request_body(call, stream=False), call.check, call.offline_text)
         content_type = "application/json"
     else:
-        data, content_type = await _answer(call)
+        opened = await _open(call, stream=False)
+        data, content_type = await body_of(opened, prefix), opened.content_type
     if raw:
         return Raw(data, content_type or "application/json")
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise _bad_response(prefix, "the answer is not JSON") from None
+        raise bad_response(prefix, "the answer is not JSON") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
-        raise _bad_response(prefix, "the answer has no choices")
+        raise bad_response(prefix, "the answer has no choices")
     from router._upstream.loader import litellm_module as _module
 
     return _module().ModelResponse(**parsed)
-
-
-async def _answer(call: UpstreamCall) -> tuple[bytes, str]:
-    """The upstream's answer to a non-streaming call, and its content type."""
-    prefix = call.target.prefix
-    opened = await _open(call, stream=False)
-    if opened.status >= 300:
-        raise await _failure(opened, prefix)
-    try:
-        return await opened.read(), opened.content_type
-    except Exception as exc:
-        raise _transport_failure(exc, prefix) from exc
-    finally:
-        await opened.close()
 
 
 async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
@@ -308,12 +299,28 @@ async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator
     prefix = call.target.prefix
     if call.offline_text is not None:
         payloads = offline.chunks(request_body(call, stream=True), call.check, call.offline_text)
-        events = _offline_events(payloads, prefix, raw=raw)
-    else:
-        opened = await _open(call, stream=True)
-        if opened.status >= 300:
-            raise await _failure(opened, prefix)
-        events = _events(opened, prefix, raw=raw)
+        return await started(_offline_events(payloads, prefix, raw=raw), prefix)
+    opened = await _open(call, stream=True)
+    if opened.status >= 300:
+        raise await failure(opened, prefix)
+    return await started(_events(opened, prefix, raw=raw), prefix)
+
+
+async def body_of(opened: Opened, prefix: str) -> bytes:
+    """The body of a 2xx answer; a non-2xx one raises its failure."""
+    if opened.status >= 300:
+        raise await failure(opened, prefix)
+    try:
+        return await opened.read()
+    except Exception as exc:
+        raise transport_failure(exc, prefix) from exc
+    finally:
+        await opened.close()
+
+
+async def started(events: AsyncGenerator[Any], prefix: str) -> AsyncIterator[Any]:
+    """``events`` once its first item has arrived (a failure before it raises from here, so
+    the caller can still fail over); closed if none comes."""
     try:
         first = await anext(events)
     except StopAsyncIteration:
@@ -339,7 +346,7 @@ async def prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
         await cast(Any, rest).aclose()
 
 
-async def _events(opened: _Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
+async def _events(opened: Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
     """The stream's data events up to ``[DONE]``: litellm's chunks, or each event's data
     (bytes) with ``raw``. Parsed as the whole SSE format (router/_upstream/sse.py)."""
     chunk_type: Any = None if raw else _chunk_type()
@@ -358,7 +365,7 @@ async def _events(opened: _Opened, prefix: str, *, raw: bool) -> AsyncGenerator[
         except RouterError:
             raise
         except Exception as exc:
-            raise _transport_failure(exc, prefix) from exc
+            raise transport_failure(exc, prefix) from exc
     finally:
         await opened.close()
 
@@ -375,11 +382,11 @@ def _chunk(payload: bytes, prefix: str) -> dict[str, Any]:
     try:
         parsed = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        raise _bad_response(prefix, "a streamed event is not JSON") from None
+        raise bad_response(prefix, "a streamed event is not JSON") from None
     if not isinstance(parsed, dict):
-        raise _bad_response(prefix, "a streamed event is not a JSON object")
+        raise bad_response(prefix, "a streamed event is not a JSON object")
     if "error" in parsed and "choices" not in parsed:
-        raise failure_for_status(500, _error_detail(payload, 500), prefix)
+        raise failure_for_status(500, error_detail(payload, 500), prefix)
     return parsed
 
 

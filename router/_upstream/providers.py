@@ -1,7 +1,11 @@
 """The providers the lean path reaches, one row each: how a litellm prefix's chat endpoint is
 reached (URL, auth header, the renames it needs, whether it stores by default), and which
 targets the lean path serves (router/_upstream/lean.py sends; router/_upstream/deployment.py
-checks a deployment's choice of path against this table)."""
+checks a deployment's choice of path against this table).
+
+Anthropic's Messages API has a lean path of its own (router/_upstream/anthropic.py): a Messages
+request to an ``anthropic/`` target goes out as it came (``serves_messages``); a chat request
+to Claude still takes litellm, which translates it once."""
 
 from __future__ import annotations
 
@@ -95,6 +99,7 @@ PROVIDERS: Final[Mapping[str, Provider]] = {
     "xai": Provider("https://api.x.ai/v1", ("XAI_API_KEY",)),
 }
 AZURE_API_VERSION: Final = "2025-02-01-preview"  # litellm 1.104.0's default
+ANTHROPIC_PREFIX: Final = "anthropic"
 
 
 def can_serve(target: Target) -> bool:
@@ -106,6 +111,21 @@ def serves(target: Target) -> bool:
     """Whether this target's calls take the lean path: its own choice, else DEFAULT_PATH."""
     path = target.path or DEFAULT_PATH
     return path == "lean" and can_serve(target)
+
+
+def serves_messages(target: Target, params: Mapping[str, object]) -> bool:
+    """Whether a Messages request to this target goes out as it came (no translation): an
+    ``anthropic/`` target on the lean path (its own choice, else DEFAULT_PATH) whose route
+    fixes no params (a fixed ``reasoning_effort`` is litellm's to express as ``thinking``)."""
+    return (
+        target.prefix == ANTHROPIC_PREFIX and (target.path or DEFAULT_PATH) == "lean" and not params
+    )
+
+
+def can_take_lean(target: Target) -> bool:
+    """Whether ``path: lean`` is a valid choice for this target: chat's table, or Anthropic
+    (its Messages requests; its chat requests stay on litellm)."""
+    return can_serve(target) or target.prefix == ANTHROPIC_PREFIX
 
 
 def _config(message: str, prefix: str) -> UpstreamFailure:

@@ -19,10 +19,12 @@ import respx
 from router._config.settings import Settings
 from tests._support.proxy import API_KEY, Proxy, make_settings, records, serve
 from tests._support.wire import (
+    FAKE_CREDENTIALS,
     SSE_HEADERS,
     WIRES,
     mock_provider,
     places,
+    reply,
     sse_body,
     use_fake_credentials,
     wire_text,
@@ -148,24 +150,34 @@ async def test_messages__a_tool_call_comes_back_as_a_tool_use_block(
     ]
 
 
-async def test_messages__claude_on_anthropic_is_a_messages_call_on_the_wire(
+async def test_messages__claude_on_anthropic_goes_out_as_it_came(
     live: Proxy, wire: respx.MockRouter
 ) -> None:
+    """No translation: the caller's fields as they came, the route's model id, the end user
+    scrubbed (omit: no metadata), Anthropic's own URL and headers, nothing of the caller's."""
     anthropic = mock_provider(wire, "anthropic")
     cached = {"type": "ephemeral"}
     system = [{"type": "text", "text": "Be brief.", "cache_control": cached}]
     tools = [{"name": "f", "input_schema": {"type": "object"}, "cache_control": cached}]
-    body = message(model="Claude 4.5 Sonnet", system=system, tools=tools)
-    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    body = message(model="Claude 4.5 Sonnet", system=system, tools=tools, top_k=3,
+                   metadata={"user_id": USER}, stop_sequences=["END"])  # fmt: skip
+    headers = ANTHROPIC | {"anthropic-beta": "prompt-caching-2024-07-31"}
+    response = await live.http.post("/v1/messages", json=body, headers=headers)
     assert response.status_code == 200, response.text
-    assert response.json()["content"] == [{"type": "text", "text": "canned reply from the mock"}]
-    sent = json.loads(anthropic.calls[0].request.content)
-    assert sent["model"] == "claude-sonnet-4-5-20250929"
-    assert sent["system"] == system  # prompt caching survives the round trip
-    assert sent["tools"][0]["cache_control"] == cached
-    assert sent["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "Say hello."}]}
-    ]
+    answer = response.json()
+    assert answer == reply(WIRES["anthropic"]) | {"model": "Claude 4.5 Sonnet"}
+    request = anthropic.calls[0].request
+    assert str(request.url) == "https://api.anthropic.com/v1/messages"
+    assert request.headers["x-api-key"] == FAKE_CREDENTIALS["ANTHROPIC_API_KEY"]
+    assert request.headers["anthropic-version"] == "2023-06-01"
+    assert "anthropic-beta" not in request.headers
+    assert API_KEY not in wire_text(request)
+    expected = {k: v for k, v in body.items() if k != "metadata"}
+    assert json.loads(request.content) == expected | {"model": "claude-sonnet-4-5-20250929"}
+    assert places(request, USER) == set()
+    (attempt,) = [r for r in records(live.audit_lines) if r["event"] == "route.attempt"]
+    assert (attempt["api"], attempt["sends"], attempt["outcome"]) == ("messages", 1, "ok")
+    assert attempt["scrubbed_removed"] == ["metadata.user_id"]
 
 
 async def test_messages__thinking_is_forwarded_as_chats_thinking(
@@ -376,7 +388,8 @@ async def test_messages__a_pseudonymous_route_gets_the_pseudonym_never_the_id(
     assert places(request, USER) == set()
     assert places(request, pseudonym) == {field}
     attempt = next(r for r in records(proxy.audit_lines) if r["event"] == "route.attempt")
-    assert attempt["scrubbed_replaced"] == ["user"]
+    # chat's user field, translated; Anthropic's own field, the request sent as it came
+    assert attempt["scrubbed_replaced"] == [field.removeprefix("$.")]
     assert attempt["api"] == "messages"
 
 
@@ -704,3 +717,69 @@ async def test_messages__a_failure_mid_stream_ends_with_an_error_event(
     attempt = next(r for r in records(live.audit_lines) if r["event"] == "route.attempt")
     assert attempt["api"] == "messages"
     assert attempt["outcome"] != "ok"
+
+
+# --- Claude on Anthropic: relayed as it came -------------------------------------------------
+
+
+async def test_messages__claude_on_anthropic_streams_the_events_as_they_came(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    anthropic = mock_provider(wire, "anthropic", stream=True)
+    body = message(model="Claude 4.5 Sonnet", stream=True, metadata={"user_id": USER})
+    async with live.http.stream("POST", "/v1/messages", json=body, headers=ANTHROPIC) as response:
+        assert response.status_code == 200
+        assert response.headers["x-router-route"] == "claude-4-5-sonnet/anthropic"
+        relayed = await response.aread()
+    upstream = sse_body(WIRES["anthropic"])
+    first, rest = relayed.split(b"\n\n", 1)
+    assert rest == upstream.split(b"\n\n", 1)[1]  # byte for byte after message_start
+    start = sse_events(first.decode())[0]
+    expected = json.loads(upstream.split(b"\n\n", 1)[0].split(b"data: ", 1)[1])
+    assert start["message"] == expected["message"] | {"model": "Claude 4.5 Sonnet"}
+    sent = json.loads(anthropic.calls[0].request.content)
+    assert sent == {k: v for k, v in body.items() if k != "metadata"} | {
+        "model": "claude-sonnet-4-5-20250929"
+    }
+    mine = [r for r in records(live.audit_lines) if r["event"] != "catalog.loaded"]
+    assert [(r["event"], r["api"], r.get("outcome")) for r in mine] == [
+        ("route.decision", "messages", None),
+        ("route.attempt", "messages", "ok"),
+    ]
+
+
+async def test_messages__claude_on_anthropic_an_error_event_ends_the_stream_in_our_shape(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    start = sse_body(WIRES["anthropic"]).split(b"\n\n")[0] + b"\n\n"
+    failure = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded: ask alice"}}\n\n'
+    wire.post("https://api.anthropic.com/v1/messages").mock(
+        return_value=httpx.Response(200, headers=SSE_HEADERS, content=start + failure)
+    )
+    body = message(model="Claude 4.5 Sonnet", stream=True)
+    async with live.http.stream("POST", "/v1/messages", json=body, headers=ANTHROPIC) as response:
+        text = (await response.aread()).decode()
+    events = sse_events(text)
+    assert [e["type"] for e in events] == ["message_start", "error"]
+    assert "ask alice" not in text  # never the provider's own text
+    attempt = next(r for r in records(live.audit_lines) if r["event"] == "route.attempt")
+    assert (attempt["outcome"], attempt["chunks"]) == ("server", 1)
+
+
+async def test_messages__claude_on_anthropic_failing_fails_over_to_bedrock_translated(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    mock_provider(wire, "anthropic", status=429, error="rate limited")
+    bedrock = mock_provider(wire, "bedrock")
+    body = message(model="Claude 4.5 Sonnet")
+    response = await live.http.post("/v1/messages", json=body, headers=ANTHROPIC)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-router-route"] == "claude-4-5-sonnet/bedrock"
+    assert response.json()["content"] == [{"type": "text", "text": "canned reply from the mock"}]
+    assert response.json()["model"] == "Claude 4.5 Sonnet"
+    assert bedrock.call_count == 1
+    attempts = [r for r in records(live.audit_lines) if r["event"] == "route.attempt"]
+    assert [(a["provider"], a["outcome"], a["sends"]) for a in attempts] == [
+        ("anthropic", "rate_limit", 1),
+        ("bedrock", "ok", 1),
+    ]

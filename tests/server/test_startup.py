@@ -204,30 +204,29 @@ routes:
   claude-4-5-sonnet-reasoning: {anthropic: anthropic/claude-sonnet-4-5}
 """
 
+APIS: Final = "/v1/responses, and /v1/messages to a route other than Anthropic's, translate with it"
 LITELLM_LINES = [
     pytest.param(
         LEAN_ONLY,
         False,
         1,
-        "not loaded: no servable route needs it (the lean path serves them); /v1/responses "
-        "and /v1/messages translate with it, so their first request loads it (in a worker "
-        "thread)",
+        "not loaded: no servable route needs it (the lean path serves them); /v1/responses, "
+        "and /v1/messages to a route other than Anthropic's, translate with it, so their "
+        "first request loads it (in a worker thread)",
         id="lean only: not loaded",
     ),
     pytest.param(
         WITH_A_LITELLM_ROUTE,
         True,
         1,
-        "loaded at start-up: 1 servable route(s) need it (gpt-4-1/openai); /v1/responses and "
-        "/v1/messages translate with it",
+        "loaded at start-up: 1 servable route(s) need it (gpt-4-1/openai); " + APIS,
         id="a litellm route: loaded at start-up",
     ),
     pytest.param(
         WITH_A_LITELLM_ROUTE,
         False,
         4,
-        "loaded at start-up by each worker: 1 servable route(s) need it (gpt-4-1/openai); "
-        "/v1/responses and /v1/messages translate with it",
+        "loaded at start-up by each worker: 1 servable route(s) need it (gpt-4-1/openai); " + APIS,
         id="the supervisor of workers: each worker loads it",
     ),
     pytest.param(
@@ -236,8 +235,7 @@ LITELLM_LINES = [
         1,
         "loaded at start-up: 6 servable route(s) need it (claude-4-5-sonnet/anthropic, "
         "claude-4-5-sonnet-reasoning/anthropic, claude-4-1-opus/anthropic, "
-        "claude-4-5-haiku/anthropic, gpt-4-1/openai and 1 more); /v1/responses and "
-        "/v1/messages translate with it",
+        "claude-4-5-haiku/anthropic, gpt-4-1/openai and 1 more); " + APIS,
         id="six routes: five named, in the catalog's order",
     ),
 ]

@@ -248,12 +248,25 @@ async def test_default_path__sends_without_litellm(respx_mock: respx.MockRouter)
 
 
 def test_deployment__path_lean_where_it_cannot_serve_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="path 'lean' cannot serve 'anthropic/claude"):
+    with pytest.raises(ConfigError, match=r"path 'lean' cannot serve 'bedrock/anthropic\.claude"):
         Deployment(
-            {"c/anthropic": Target("anthropic/claude-sonnet-4-5", path="lean")},
+            {"c/bedrock": Target("bedrock/anthropic.claude-sonnet-4-5", path="lean")},
             {},
-            {"anthropic": frozenset({"anthropic"})},
+            {"bedrock": frozenset({"bedrock"})},
         )
+
+
+def test_deployment__path_lean_on_anthropic_is_its_messages_path() -> None:
+    """Anthropic's Messages requests go out as they came on the lean path (its chat requests
+    stay on litellm): ``path: lean`` is valid there, ``path: litellm`` turns it off."""
+    lean_claude = Target("anthropic/claude-sonnet-4-5", path="lean")
+    Deployment({"c/anthropic": lean_claude}, {}, {"anthropic": frozenset({"anthropic"})})
+    assert providers.serves_messages(lean_claude, {})
+    assert providers.serves_messages(Target("anthropic/claude-sonnet-4-5"), {})
+    assert not providers.serves_messages(Target("anthropic/c", path="litellm"), {})
+    assert not providers.serves_messages(Target("anthropic/c"), {"reasoning_effort": "medium"})
+    assert not providers.serves_messages(Target("bedrock/anthropic.claude"), {})
+    assert not providers.serves(lean_claude)  # its chat requests: litellm
 
 
 async def test_httpx_failure_mid_stream__is_retryable(respx_mock: respx.MockRouter) -> None:
