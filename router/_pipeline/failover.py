@@ -321,6 +321,7 @@ class Failover:
             ),
             check=check,
             raw=call.raw and (native or call.native is None),  # a translated answer is parsed
+            parsed=request is not None and not native and request.plain,  # rendered by us
             api="messages" if native else "chat",
         )
         overridden = tuple(

@@ -32,7 +32,7 @@ import orjson
 
 from router._core.messages import MESSAGES_PARAMETERS
 from router._errors import FailureKind, RequestRejected, RouterError, UpstreamFailure
-from router._upstream import lean, sse
+from router._upstream import lean, messages_plain, sse
 from router._upstream.errors import failure_for_status
 
 if TYPE_CHECKING:
@@ -67,12 +67,14 @@ class SameFormat:
     ``stream``, ``privacy`` and ``metadata``) goes as it came to a route that speaks Messages;
     for any other it is translated to chat, once, when first needed (``translated``)."""
 
-    __slots__ = ("_translated", "body", "hint", "request")
+    __slots__ = ("_translated", "body", "hint", "plain", "request")
 
     def __init__(self, request: Mapping[str, Any], hint: str) -> None:
         self.request = request
         self.body = {k: v for k, v in request.items() if k not in _OWN}
         self.hint = hint  # the catalog model's slug, for the translation's per-model choices
+        # Text only: translated, and its answer rendered, without litellm's adapter.
+        self.plain = messages_plain.plain(request)
         self._translated: Translated | None = None
 
     def translated(self) -> Translated:

@@ -97,8 +97,14 @@ def _plain_message(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_message(response: Any, model: str, translated: Translated) -> dict[str, Any]:
-    """litellm's chat ``ModelResponse`` as a Messages response naming ``model``: a text
-    answer rendered by router/_upstream/messages_plain.py, any other by the adapter."""
+    """A chat answer as a Messages response naming ``model``: litellm's ``ModelResponse``, or
+    the lean path's JSON object (asked for a plain request); a text answer is rendered by
+    router/_upstream/messages_plain.py, any other by the adapter."""
+    if isinstance(response, Mapping):  # the lean path's checked JSON answer (a plain request)
+        plain = messages_plain.message_of(response, model)
+        if plain is not None:
+            return plain
+        response = _module().ModelResponse(**response)
     plain = messages_plain.to_message(response, model)
     if plain is not None:
         return plain

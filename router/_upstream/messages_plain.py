@@ -30,6 +30,13 @@ _CACHED: Final = (
     "_cache_creation_input_tokens",
     "server_tool_use",
 )
+# The fields of an OpenAI answer's message and usage that a text answer may carry (empty).
+_MESSAGE_FIELDS: Final = frozenset({"role", "content", "refusal", "annotations", "tool_calls"})
+_USAGE_FIELDS: Final = frozenset(
+    {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+     "completion_tokens_details"}
+)  # fmt: skip
+_PROMPT_DETAILS: Final = frozenset({"cached_tokens", "audio_tokens"})
 _CACHED_DETAILS: Final = (
     "cached_tokens",
     "cache_creation_tokens",
@@ -132,6 +139,59 @@ def to_message(response: Any, model: str) -> dict[str, Any] | None:
         "content": [] if text is None else [{"type": "text", "text": text}],
         "stop_reason": stop_reason,
     }
+
+
+def message_of(answer: Mapping[str, Any], model: str) -> dict[str, Any] | None:
+    """A chat answer's JSON object with one text answer, as ``to_message`` renders it once
+    litellm has read it (``ModelResponse``); ``None`` for any other answer, or one litellm
+    would read otherwise (another finish reason, usage fields it maps, no id)."""
+    choices, answer_id = answer.get("choices"), answer.get("id")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(answer_id, str):
+        return None
+    choice = choices[0]
+    if not isinstance(choice, Mapping):
+        return None
+    message: Any = choice.get("message")
+    finish = choice.get("finish_reason")
+    stop_reason = _STOP_REASON.get(finish) if isinstance(finish, str) else None
+    usage = _usage_of(answer.get("usage"))
+    if stop_reason is None or usage is None or not _text_message(message):
+        return None
+    text = message.get("content")
+    return {
+        "id": answer_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "stop_sequence": None,
+        "usage": usage,
+        "content": [] if text is None else [{"type": "text", "text": text}],
+        "stop_reason": stop_reason,
+    }
+
+
+def _text_message(message: Any) -> bool:
+    """A message of text (or none), in the fields OpenAI sends with it, all empty."""
+    return (
+        isinstance(message, Mapping)
+        and message.keys() <= _MESSAGE_FIELDS
+        and message.get("role") == "assistant"
+        and isinstance(message.get("content"), str | None)
+        and not any(message.get(name) for name in _MESSAGE_FIELDS - {"role", "content"})
+    )
+
+
+def _usage_of(usage: Any) -> dict[str, int] | None:
+    """Anthropic's usage of a chat answer's JSON usage, in the fields OpenAI sends."""
+    if not isinstance(usage, Mapping) or not usage.keys() <= _USAGE_FIELDS:
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    details = usage.get("prompt_tokens_details") or {}
+    if type(prompt) is not int or type(completion) is not int or not isinstance(details, Mapping):
+        return None
+    if not details.keys() <= _PROMPT_DETAILS or any(details.get(n) for n in _CACHED_DETAILS):
+        return None
+    return {"input_tokens": max(prompt, 0), "output_tokens": completion}
 
 
 def _text_answer(message: Any) -> bool:

@@ -5,6 +5,7 @@ chat answer's). Requests and answers the plain path does not take are left to th
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Final
 
 import pytest
@@ -84,6 +85,7 @@ def test_plain__anything_but_text_takes_the_adapter(extra: dict[str, Any]) -> No
 _usage = st.fixed_dictionaries(
     {"prompt_tokens": st.integers(0, 99), "completion_tokens": st.integers(0, 99)},
     optional={
+        "prompt_cache_hit_tokens": st.integers(0, 3),  # DeepSeek's, which litellm maps
         "prompt_tokens_details": st.fixed_dictionaries(
             {"cached_tokens": st.integers(0, 3), "audio_tokens": st.just(0)}
         ),
@@ -123,9 +125,12 @@ _answers = st.fixed_dictionaries(
 @_SETTINGS
 def test_to_message__a_chat_answer_renders_as_the_adapter_does(answer: dict[str, Any]) -> None:
     """Text answers are rendered by the plain path, others by the adapter: equal either way."""
-    response = _module().ModelResponse(**answer)
+    response = _module().ModelResponse(**copy.deepcopy(answer))
     translated = Translated([], {})
-    assert to_message(response, MODEL, translated) == adapted_message(response, MODEL, translated)
+    expected = adapted_message(response, MODEL, translated)
+    assert to_message(response, MODEL, translated) == expected
+    # The lean path's JSON object, as it answers a plain request (``parsed``): the same.
+    assert to_message(answer, MODEL, translated) == expected
 
 
 def test_to_message__a_text_answer_takes_the_plain_path() -> None:
@@ -143,6 +148,21 @@ def test_to_message__a_text_answer_takes_the_plain_path() -> None:
     }  # fmt: skip
 
 
+def test_message_of__a_text_answer_takes_the_plain_path() -> None:
+    answer = {
+        "id": "chatcmpl-1",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi",
+                     "refusal": None, "annotations": []}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6,
+                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0}},
+    }  # fmt: skip
+    assert messages_plain.message_of(answer, MODEL) == {
+        "id": "chatcmpl-1", "type": "message", "role": "assistant", "model": MODEL,
+        "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 1},
+        "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn",
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -155,3 +175,5 @@ def test_to_message__any_other_answer_is_left_to_the_adapter(message: dict[str, 
     answer = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant"} | message,
                                       "finish_reason": "stop"}]}  # fmt: skip
     assert messages_plain.to_message(_module().ModelResponse(**answer), MODEL) is None
+    usage = {"prompt_tokens": 1, "completion_tokens": 1}
+    assert messages_plain.message_of(answer | {"usage": usage}, MODEL) is None
