@@ -5,7 +5,9 @@ A Messages request is translated at the edge into chat-completion arguments
 routed like any chat completion (the same decision, scrubbing, wire guard, failover and audit),
 and the answer translated back: a Messages response, or Anthropic's stream events
 (``AnthropicStreamWrapper``). So every catalog route serves this API through the one policy
-path, Anthropic's own routes included (their chat call is a Messages call on the wire).
+path, Anthropic's own routes included (their chat call is a Messages call on the wire). A
+plain request (text only) is translated, and its text answer rendered, without the adapter,
+to the adapter's output (router/_upstream/messages_plain.py); streams still take the wrapper.
 
 What the router reads itself is taken out before the adapter sees the request: ``metadata``
 (its ``user_id`` is the end user, handed to the router as chat's ``user`` and scrubbed per
