@@ -35,9 +35,11 @@ __all__ = [
     "content_strings",
     "find_in_arguments",
     "find_in_messages_request",
+    "find_in_responses_request",
     "find_on_wire",
     "holds_user",
     "messages_content",
+    "responses_content",
 ]
 
 CONTAINED_FROM: Final = 8  # shorter ids match only whole values: "ann" is in "annotations"
@@ -155,6 +157,52 @@ def _in_block_ids(messages: Any, identity: Identity) -> str | None:
             for key in ("id", "tool_use_id"):
                 if isinstance(block, Mapping) and identity.matches(block.get(key)):
                     return f"messages[{i}].content[{j}].{key}"
+    return None
+
+
+def responses_content(request: Mapping[str, Any]) -> frozenset[str]:
+    """Every string of a Responses request that is content: its ``input``'s (all but roles,
+    names and the ids of items and calls) and its ``instructions``."""
+    return frozenset(_strings(request.get("input"), skip=_NOT_CONTENT)) | frozenset(
+        _strings(request.get("instructions"), skip=_NOT_CONTENT)
+    )
+
+
+def find_in_responses_request(request: Mapping[str, Any], identity: Identity) -> str | None:
+    """:func:`find_in_arguments` for a Responses request as it goes out as it came: the ids,
+    call ids and names of its ``input`` items are identifier fields, its input and instructions
+    otherwise content, every other field searched whole."""
+    for key, value in request.items():
+        if key == "input":
+            found = _in_item_ids(value, identity, "input")
+        elif key == "instructions":
+            found = None
+        else:
+            found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
+        if found is not None:
+            return found
+    return None
+
+
+_ITEM_IDS: Final = ("id", "call_id", "name")
+
+
+def _in_item_ids(node: Any, identity: Identity, path: str) -> str | None:
+    """The first item id, call id or name in ``input`` (at any depth) that holds the id."""
+    if isinstance(node, Mapping):
+        for key in _ITEM_IDS:
+            if identity.matches(node.get(key)):
+                return f"{path}.{key}"
+        for i, (key, child) in enumerate(node.items()):
+            if isinstance(child, Mapping | list | tuple):
+                found = _in_item_ids(child, identity, f"{path}.{_named(key, i, identity, False)}")
+                if found is not None:
+                    return found
+    elif isinstance(node, list | tuple):
+        for i, child in enumerate(node):
+            found = _in_item_ids(child, identity, f"{path}[{i}]")
+            if found is not None:
+                return found
     return None
 
 

@@ -22,7 +22,6 @@ from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
 from router._core.invariant import holds_user
-from router._core.messages import chat_names
 from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
@@ -46,7 +45,6 @@ from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
 from router._upstream import lean, setup
-from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.own import own
 
@@ -280,10 +278,11 @@ class Pipeline:
         proxy: bool,
         raw: bool,
         api: str = "chat",
-        native: SameFormat | None = None,
+        native: same_format.Request | None = None,
     ) -> tuple[Any, Answered]:
-        """One request of any API through the pipeline. ``native``: a Messages request, sent as
-        it came where a route speaks Messages (then ``messages`` and ``kwargs`` are empty)."""
+        """One request of any API through the pipeline. ``native``: a Messages or Responses
+        request, sent as it came where a route speaks its API (then ``messages`` is empty and
+        ``kwargs`` holds at most the call's limits)."""
         started = time.perf_counter()
         loaded = self._loaded
         arguments = {"messages": messages, "stream": stream, **kwargs}
@@ -341,7 +340,7 @@ class Pipeline:
         raw: bool,
         started: float,
         api: str,
-        native: SameFormat | None,
+        native: same_format.Request | None,
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
@@ -390,7 +389,7 @@ class Pipeline:
         started: float,
         api: str,
         raw: bool = False,
-        native: SameFormat | None = None,
+        native: same_format.Request | None = None,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
         if holds_user(given, user):
@@ -406,7 +405,9 @@ class Pipeline:
             limits = take_limits(checked)
             named = loaded.named(model)
             found = named.model
-            admission.check_fixed(loaded.catalog, found, checked if native is None else native.body)
+            admission.check_fixed(
+                loaded.catalog, found, checked if native is None else native.as_chat_fixed()
+            )
             stored, request = await self._inputs(loaded, user, privacy, named.providers)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
@@ -423,7 +424,7 @@ class Pipeline:
                 loaded.catalog.routes_of(found),
                 loaded.deployment,
                 found,
-                chat_names(native.request),
+                native,
                 offline=self.settings.offline,
             )
         )

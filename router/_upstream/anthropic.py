@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from router._core.messages import MESSAGES_PARAMETERS
+from router._core.messages import MESSAGES_PARAMETERS, chat_names
 from router._errors import FailureKind, RequestRejected, RouterError, UpstreamFailure
 from router._upstream import lean, sse
 from router._upstream.errors import failure_for_status
@@ -67,6 +67,7 @@ class SameFormat:
     ``stream``, ``privacy`` and ``metadata``) goes as it came to a route that speaks Messages;
     for any other it is translated to chat, once, when first needed (``translated``)."""
 
+    api: Final = "messages"
     __slots__ = ("_translated", "body", "hint", "request")
 
     def __init__(self, request: Mapping[str, Any], hint: str) -> None:
@@ -82,6 +83,14 @@ class SameFormat:
 
             self._translated = messages.to_chat(self.request, self.hint)
         return self._translated
+
+    def chat_names(self) -> frozenset[str]:
+        """The chat arguments this request becomes where translated, by name only."""
+        return chat_names(self.request)
+
+    def as_chat_fixed(self) -> dict[str, Any]:
+        """The body, checked against a catalog's fixed params by their names."""
+        return self.body
 
 
 def metadata_for(user: str | None) -> dict[str, Any]:
