@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from router._core.responses import RESPONSES
 from router._core.surface import CONSUMED
-from router._errors import RouterError
+from router._errors import RequestRejected, RouterError
 from router._upstream import lean, sse
 from router._upstream.errors import failure_for_status
 from router._upstream.providers import PROVIDERS
@@ -45,6 +46,9 @@ PATH: Final = "/responses"
 # What the router reads itself and never forwards as it came; the end user goes as ``user``.
 LIMITS: Final[tuple[str, ...]] = ("timeout", "num_retries", "max_retries")
 _OWN: Final = frozenset({"model", "stream", "privacy", "user", "store", *LIMITS}) | CONSUMED
+# What a body sent as it came may carry: the surface's fields less the router's own, and the
+# end user (as ``user``, scrubbed per route).
+FORWARDED: Final = (frozenset(RESPONSES) - _OWN) | {"user"}
 # The status an ``error`` event's code stands for (OpenAI's error codes).
 _EVENT_STATUS: Final = {
     "invalid_request_error": 400,
@@ -104,6 +108,13 @@ def url(api_base: str | None) -> str:
 
 def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:
     """The URL, headers and body this call sends: ``store: false`` whatever came."""
+    unknown = sorted(call.arguments.keys() - FORWARDED)
+    if unknown:
+        raise RequestRejected(
+            f"{', '.join(map(repr, unknown))}: not a Responses field the router forwards; "
+            "remove it from the call",
+            status_code=400,
+        )
     target = call.target
     name, value = PROVIDERS[target.prefix].auth(target.prefix)
     body: dict[str, Any] = {"model": target.model.split("/", 1)[1]}
