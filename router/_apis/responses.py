@@ -6,8 +6,8 @@ combines preferences, decides, scrubs, fails over and audits exactly as for chat
 ``api: "responses"`` in every record. An attempt to an OpenAI Responses-API model (o3 pro,
 GPT 5 Codex on ``openai/``, on the lean path) sends the request as it came, ``store: false``
 (router/_upstream/openai_responses.py): the answer is OpenAI's, as bytes for the proxy to
-relay, or as dicts (the response, or each stream event) for the library, ``model`` naming the
-model asked for. An attempt to any other route has litellm's bridge translate the request into
+relay, or for the library as litellm's types (``ResponsesAPIResponse``, its stream events),
+what ``litellm.aresponses`` returns for it, ``model`` naming the model asked for. An attempt to any other route has litellm's bridge translate the request into
 chat-completion arguments (router/_upstream/responses.py), once, and the answer back
 (litellm's ``ResponsesAPIResponse`` or its stream events).
 """
@@ -15,8 +15,8 @@ chat-completion arguments (router/_upstream/responses.py), once, and the answer 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from router._core.responses import check_responses
 from router._core.surface import SurfaceError
@@ -69,27 +69,14 @@ async def respond(
     except InvalidRequest as exc:
         exc.param = _AS_ASKED.get(exc.param or "", exc.param)
         raise
-    if answered.native:  # as OpenAI sent it: bytes to relay (proxy), else dicts
-        if proxy:
-            return result, answered
-        return (_named_events(result, model) if stream else result | {"model": model}), answered
     from router._upstream import responses
 
+    if answered.native:  # as OpenAI sent it: bytes to relay (proxy), else litellm's types
+        if proxy:
+            return result, answered
+        if stream:
+            return responses.TypedEvents(result, model), answered
+        return responses.typed_response(result, model, answered.plain()), answered
     if stream:
         return responses.ResponsesStream(result, request, model), answered
     return responses.to_response(result, request), answered
-
-
-async def _named_events(
-    events: AsyncIterator[dict[str, Any]], model: str
-) -> AsyncIterator[dict[str, Any]]:
-    """OpenAI's events, each ``response`` object naming ``model`` as the caller asked for it;
-    ``events`` is closed when this is (its attempt is recorded)."""
-    try:
-        async for event in events:
-            response = event.get("response")
-            if isinstance(response, dict):
-                event["response"] = response | {"model": model}
-            yield event
-    finally:
-        await cast(Any, events).aclose()

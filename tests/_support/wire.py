@@ -249,7 +249,7 @@ def responses_sse_body(pieces: tuple[str, ...] = STREAM_PIECES) -> bytes:
                 "delta": piece,
             }
             for piece in pieces
-        ),  # fmt: skip
+        ),
         {"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]},
         {"type": "response.completed", "response": done},
     ]

@@ -18,12 +18,14 @@ import pytest
 import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litellm.types.llms.openai import ResponsesAPIResponse  # noqa: TID251
 
 from router import InvalidRequest, PolicyRouter, RequestRejected
 from router._audit import AuditLog
 from router._config.settings import Settings
 from router._core.invariant import responses_content
 from tests._support.wire import (
+    CANNED_TEXT,
     WIRES,
     error_response,
     mock_provider,
@@ -86,7 +88,13 @@ async def test_json__sent_as_it_came_store_false_one_decision_one_attempt(
         O3_PRO, HELLO, USER, safety_identifier=USER, prompt_cache_key=USER, store=False, **request
     )
 
-    assert answer == responses_reply() | {"model": O3_PRO}  # a dict, naming the model asked
+    # litellm's type, as litellm.aresponses returns it; OpenAI's answer, naming the model asked
+    assert isinstance(answer, ResponsesAPIResponse)
+    assert answer.model_dump(mode="json", exclude_none=True) == ResponsesAPIResponse.model_validate(
+        responses_reply() | {"model": O3_PRO}
+    ).model_dump(mode="json", exclude_none=True)
+    assert answer.output_text == CANNED_TEXT
+    assert answer._hidden_params["policy_router"]["route"] == "o3-pro/openai"
     sent = openai_route.calls.last.request
     assert str(sent.url) == OPENAI_RESPONSES
     assert json.loads(sent.content) == {
@@ -121,7 +129,16 @@ async def test_stream__openais_events_as_they_came(
     assert len(events) == len(upstream)
     for got, sent in zip(events, upstream, strict=True):
         renamed = {"response": sent["response"] | {"model": O3_PRO}} if "response" in sent else {}
-        assert got == sent | renamed  # as OpenAI sent it; a response names the model asked
+        assert got.type == sent["type"]  # litellm's event types, as litellm.aresponses gives
+        dumped = got.model_dump(mode="json")
+        if renamed:
+            assert got.response.model == O3_PRO  # the name asked
+            assert got.response.id == sent["response"]["id"]
+        else:
+            assert {k: dumped.get(k) for k in sent} == sent  # OpenAI's fields, as sent
+    assert events[-1].response.model == O3_PRO
+    assert events[-1].response.output_text == CANNED_TEXT
+    assert stream._hidden_params["policy_router"]["route"] == "o3-pro/openai"
     body = json.loads(openai_route.calls.last.request.content)
     assert (body["stream"], body["store"]) == (True, False)
     (attempt,) = records(lines, "route.attempt")

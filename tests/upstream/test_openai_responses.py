@@ -278,7 +278,8 @@ def test_deployment__path_lean_valid_for_responses_models_only_where_served() ->
     deployment = Deployment({"o/openai": o3_pro}, {}, {"openai": frozenset({"openai"})})
 
     assert deployment.target("o/openai") == o3_pro
-    assert providers.serves_responses(o3_pro, {}) and not providers.serves(o3_pro)
+    assert providers.serves_responses(o3_pro, {})
+    assert not providers.serves(o3_pro)
     with pytest.raises(ConfigError, match="path 'lean' cannot serve 'azure/gpt-5-codex'"):
         Deployment(
             {"c/azure": Target("azure/gpt-5-codex", path="lean")},
