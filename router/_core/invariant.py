@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -137,10 +137,23 @@ def find_in_messages_request(request: Mapping[str, Any], identity: Identity) -> 
     """:func:`find_in_arguments` for a Messages request as it goes out as it came: the ids of
     its tool_use and tool_result blocks are identifier fields, its messages and system prompt
     otherwise content, every other field searched whole."""
+    return _find_as_it_came(request, identity, ("messages", _in_block_ids), "system")
+
+
+def _find_as_it_came(
+    request: Mapping[str, Any],
+    identity: Identity,
+    turns: tuple[str, Callable[[Any, Identity], str | None]],
+    prompt: str,
+) -> str | None:
+    """The first place of a request sent as it came where the id is outside content: in the
+    ids of its ``turns`` field (searched by their finder), never in its ``prompt`` (content),
+    anywhere in every other field."""
+    name, ids = turns
     for key, value in request.items():
-        if key == "messages":
-            found = _in_block_ids(value, identity)
-        elif key == "system":
+        if key == name:
+            found = ids(value, identity)
+        elif key == prompt:
             found = None
         else:
             found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
@@ -172,16 +185,11 @@ def find_in_responses_request(request: Mapping[str, Any], identity: Identity) ->
     """:func:`find_in_arguments` for a Responses request as it goes out as it came: the ids,
     call ids and names of its ``input`` items are identifier fields, its input and instructions
     otherwise content, every other field searched whole."""
-    for key, value in request.items():
-        if key == "input":
-            found = _in_item_ids(value, identity, "input")
-        elif key == "instructions":
-            found = None
-        else:
-            found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
-        if found is not None:
-            return found
-    return None
+    return _find_as_it_came(request, identity, ("input", _input_ids), "instructions")
+
+
+def _input_ids(items: Any, identity: Identity) -> str | None:
+    return _in_item_ids(items, identity, "input")
 
 
 _ITEM_IDS: Final = ("id", "call_id", "name")

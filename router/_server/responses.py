@@ -124,18 +124,7 @@ class _Relayed(_Events):
 
     def render(self, event: bytes) -> bytes:
         self.number += 1
-        if not event.startswith(_NAMING):
-            return event
-        (parsed,) = sse.Decoder().feed(event)
-        try:
-            data = orjson.loads(parsed.data)
-        except orjson.JSONDecodeError:
-            return event
-        response = data.get("response") if isinstance(data, dict) else None
-        if not isinstance(response, dict):
-            return event  # not the shape that names a model: as it came
-        data["response"] = response | {"model": self.model}
-        return sse.json_event(data, parsed.event.decode() if parsed.event else None)
+        return sse.naming(event, "response", self.model) if event.startswith(_NAMING) else event
 
 
 def _event(data: dict[str, Any]) -> bytes:

@@ -27,15 +27,15 @@ path, translated once, on first need (``AsItCame.translated``: litellm's bridge)
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from router._core.responses import RESPONSES
 from router._core.surface import CONSUMED
-from router._errors import RequestRejected, RouterError
-from router._upstream import lean, sse
+from router._errors import RouterError
+from router._upstream import as_it_came, lean, sse
 from router._upstream.errors import failure_for_status
 from router._upstream.providers import PROVIDERS
 
@@ -108,13 +108,7 @@ def url(api_base: str | None) -> str:
 
 def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:
     """The URL, headers and body this call sends: ``store: false`` whatever came."""
-    unknown = sorted(call.arguments.keys() - FORWARDED)
-    if unknown:
-        raise RequestRejected(
-            f"{', '.join(map(repr, unknown))}: not a Responses field the router forwards; "
-            "remove it from the call",
-            status_code=400,
-        )
+    as_it_came.forwarded_only(call.arguments, FORWARDED, "Responses")
     target = call.target
     name, value = PROVIDERS[target.prefix].auth(target.prefix)
     body: dict[str, Any] = {"model": target.model.split("/", 1)[1]}
@@ -128,55 +122,23 @@ def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], byt
 
 async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
     """One non-streaming call: the Responses answer as a dict, or ``lean.Raw`` if ``raw``."""
-    prefix = call.target.prefix
-    opened = await lean.send(call, *build(call, stream=False))
-    data = await lean.body_of(opened, prefix)
-    if raw:
-        return lean.Raw(data, opened.content_type or "application/json")
-    answer = _json_object(data, prefix, "the answer")
-    if not isinstance(answer.get("output"), list):
-        raise lean.bad_response(prefix, "the answer has no output")
-    return answer
+    return await as_it_came.complete(call, build(call, stream=False), raw=raw, holds="output")
 
 
 async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
-    """Start a streamed call; return its events once the first has arrived: each as SSE bytes
-    (``event:`` and ``data:``, as sent) with ``raw``, else its data as a dict. A failure before
-    the first event raises from here, so the caller can still fail over."""
-    prefix = call.target.prefix
-    opened = await lean.send(call, *build(call, stream=True))
-    if opened.status >= 300:
-        raise await lean.failure(opened, prefix)
-    return await lean.started(_events(opened, prefix, raw=raw), prefix)
+    """Start a streamed call; return its events once the first has arrived (SSE bytes with
+    ``raw``, else dicts); an ``error`` or ``response.failed`` event is the stream's failure."""
+    return await as_it_came.open_stream(call, build(call, stream=True), raw=raw, failed=_failed)
 
 
-async def _events(opened: lean.Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
-    decoder = sse.Decoder()
-    try:
-        try:
-            async for piece in opened.pieces():
-                for event in decoder.feed(piece):
-                    if event.event in _FAILED:
-                        raise _stream_error(event.data, prefix)
-                    if raw:
-                        yield sse.encode(event.data, event.event)
-                    else:
-                        yield _json_object(event.data, prefix, "a streamed event")
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise lean.transport_failure(exc, prefix) from exc
-    finally:
-        await opened.close()
+def _failed(event: sse.Event, prefix: str) -> RouterError | None:
+    return _stream_error(event.data, prefix) if event.event in _FAILED else None
 
 
 def _stream_error(data: bytes, prefix: str) -> RouterError:
     """The failure an ``error`` (or ``response.failed``) event reports, by its code (else a
     server error); the provider's message is the detail, as on the chat lean path."""
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = as_it_came.parsed(data)
     error: Any = parsed
     if isinstance(parsed, dict) and isinstance(parsed.get("response"), dict):
         error = parsed["response"].get("error")
@@ -185,13 +147,3 @@ def _stream_error(data: bytes, prefix: str) -> RouterError:
     message = error.get("message") if isinstance(error, dict) else None
     detail = orjson.dumps({"error": {"message": message}}) if isinstance(message, str) else b""
     return failure_for_status(status, lean.error_detail(detail, status), prefix)
-
-
-def _json_object(data: bytes, prefix: str, what: str) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise lean.bad_response(prefix, f"{what} is not JSON") from None
-    if not isinstance(parsed, dict):
-        raise lean.bad_response(prefix, f"{what} is not a JSON object")
-    return parsed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +24,7 @@ from router import InvalidRequest, PolicyRouter, RequestRejected
 from router._audit import AuditLog
 from router._config.settings import Settings
 from router._core.invariant import responses_content
+from tests._support import native
 from tests._support.wire import (
     CANNED_TEXT,
     WIRES,
@@ -36,20 +37,12 @@ from tests._support.wire import (
     wire_text,
 )
 
+lines, loop, wire, records = native.lines, native.loop, native.wire, native.records  # its fixtures
+
 USER: Final = "sentinel-user-r3a0"
 HELLO: Final = [{"role": "user", "content": [{"type": "input_text", "text": "Say hello."}]}]
 O3_PRO: Final = "o3 pro"
 OPENAI_RESPONSES: Final = "https://api.openai.com/v1/responses"
-
-
-@pytest.fixture
-def lines() -> list[str]:
-    return []
-
-
-def records(lines: list[str], event: str | None = None) -> list[dict[str, Any]]:
-    parsed = [json.loads(line) for line in lines]
-    return [r for r in parsed if event is None or r["event"] == event]
 
 
 @pytest.fixture
@@ -63,12 +56,6 @@ async def router(
     )
     async with PolicyRouter.from_settings(config, audit_log=AuditLog(lines.append)) as built:
         yield built
-
-
-@pytest.fixture
-def wire() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
-        yield mock
 
 
 # --- JSON and streams, as they came ---------------------------------------------------------
@@ -174,18 +161,7 @@ routes:
 def _two_provider_router(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], rule: str
 ) -> PolicyRouter:
-    use_fake_credentials(monkeypatch)
-    folder = tmp_path / rule
-    folder.mkdir(exist_ok=True)
-    (folder / "catalog.yaml").write_text(CATALOG.replace("RULE", rule))
-    (folder / "routes.yaml").write_text(DEPLOYMENT)
-    config = Settings(
-        catalog=folder / "catalog.yaml",
-        deployment=folder / "routes.yaml",
-        store_url="sqlite:///:memory:",
-        pseudonym_key="property-test-key-" + "0" * 16,
-    )
-    return PolicyRouter.from_settings(config, audit_log=AuditLog(lines.append))
+    return native.two_provider_router(tmp_path, monkeypatch, lines, rule, CATALOG, DEPLOYMENT)
 
 
 async def test_failover__openai_down_a_chat_route_answers_translated(
@@ -335,13 +311,7 @@ TEXT_ID: Final = "sentinel-9137"
 NUMERIC_ID: Final = "82736451"
 
 
-def _text(user: str) -> st.SearchStrategy[str]:
-    plain = st.text(alphabet="abcdefxyz ", min_size=1, max_size=6)
-    return st.one_of(plain, st.just(user), plain.map(lambda s: f"{s}{user}"))
-
-
-def _integer(user: str) -> st.SearchStrategy[int]:
-    return st.integers(1, 1000) | (st.just(int(user)) if user.isdigit() else st.just(7))
+_text, _integer = native.text, native.integer
 
 
 @st.composite
@@ -379,11 +349,7 @@ _IDENTIFIERS: Final = frozenset({"user", "safety_identifier", "prompt_cache_key"
 
 
 def _outside_content(text: str, request: dict[str, Any]) -> str:
-    """The wire text with every content string removed (raw and as JSON escapes it)."""
-    for content in sorted(responses_content(request), key=len, reverse=True):
-        if content:
-            text = text.replace(json.dumps(content)[1:-1], "").replace(content, "")
-    return text
+    return native.outside_content(text, responses_content(request))
 
 
 async def _send(router: PolicyRouter, user: str, rule: str, request: dict[str, Any]) -> None:
@@ -404,13 +370,6 @@ async def _send(router: PolicyRouter, user: str, rule: str, request: dict[str, A
         assert sent.keys() - {"model", "store"} == expected
         rest = _outside_content(wire_text(call.request), request)
         assert user not in rest, f"the id is on the wire: {rest}"
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
 
 
 @pytest.mark.parametrize("rule", ["omit", "pseudonymous"])
