@@ -69,11 +69,11 @@ async def respond(
     except InvalidRequest as exc:
         exc.param = _AS_ASKED.get(exc.param or "", exc.param)
         raise
-    from router._upstream import responses
+    if answered.native and proxy:  # as OpenAI sent it: bytes to relay
+        return result, answered
+    from router._upstream import responses  # litellm's types, and its bridge
 
-    if answered.native:  # as OpenAI sent it: bytes to relay (proxy), else litellm's types
-        if proxy:
-            return result, answered
+    if answered.native:  # as OpenAI sent it, as litellm's types
         if stream:
             return responses.TypedEvents(result, model), answered
         return responses.typed_response(result, model, answered.plain()), answered
