@@ -2,11 +2,27 @@
 main, and LiteLLM's proxy, in one run, as ratios.
 
 Every server runs as its own process pinned to CPU 0; the fake upstream and wrk share CPU 1.
-Cells: non-streaming at concurrency 50 and 200, and streams of ``--chunks`` SSE chunks at
-concurrency 50; per cell each server's CPU per request (from /proc over the cell), req/s and
-wrk's p50/p99; then each server's peak RSS. The body names an end user (a store read) and
-every request writes two audit records to a file. ``--profile`` also runs ``serve`` on the lean
-path under cProfile and prints its top functions by own time.
+Cells (``--cells``, a comma-separated list of KIND+CONCURRENCY):
+
+- ``json50``, ``json200``: non-streaming chat;
+- ``stream50``: streams of ``--chunks`` text deltas, written by the upstream at once;
+- ``tok50``: a 1-token stream (5 events: role, the token, finish, usage, ``[DONE]``);
+- ``paced50``: streams of ``--paced-chunks`` deltas, one event every ``--pace-ms`` ms.
+
+The stream's shape rides in the request (bench/fake_upstream.py's ``[bench …]`` marker in the
+message text), so every server meets the same upstream. Per cell and server: CPU per request
+and per event (from /proc over the cell), req/s, wrk's p50/p99, and the upstream connections
+opened during the cell; then each server's peak RSS. The body names an end user (a store
+read) and every request writes two audit records to a file. ``--profile`` runs ``serve`` on the
+lean path under cProfile instead and prints its top functions by own time.
+
+``cells(...)`` is the importable entry (bench/run's summary calls it); it returns
+``{"cells": [CELL, …], "peak_rss_mib": {server: MiB}, "loadavg": [...], …}`` where each CELL
+is ``{"proxy", "kind", "concurrency", "stream", "events", "rps", "p50_ms", "p99_ms", "ok",
+"errors", "cpu_s", "cpu_ms_per_request", "cpu_us_per_event", "new_connections"}`` (``events``:
+SSE events per response, 0 for JSON; ``new_connections``: upstream connections the fake
+accepted during the cell). ``ratios(result, "reference")`` gives each cell's CPU ratio to one
+server.
 
     uv run --frozen --group bench python -m bench.lean [--duration 8] [--chunks 300]
 """
@@ -36,6 +52,7 @@ from bench.proxy import (
     Proxy,
     _check,
     load,
+    serve_env,
     settle,
 )
 
@@ -58,8 +75,15 @@ end
 """
 
 
-def _script(path: Path, model: str, key: str, *, stream: bool, user: bool = True) -> Path:
-    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Say ok."}]}
+# The cell kinds: (streamed, the marker's text deltas or None: the upstream's --sse-chunks).
+KINDS: Final = ("json", "stream", "tok", "paced")
+
+
+def _script(
+    path: Path, model: str, key: str, *, stream: bool, user: bool = True, marker: str = ""
+) -> Path:
+    content = f"Say ok. {marker}".strip()
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": content}]}
     if user:
         body["user"] = USER
     if stream:
@@ -86,22 +110,13 @@ def server(
     base: Path | None = None,
     trees: dict[str, Path] | None = None,
 ) -> Iterator[Proxy]:
-    """One of: reference, serve-lean, serve-lean-anon (no user: no store read), serve-litellm,
+    """One of: reference, serve-lean, serve-lean-anon (no user: no store read), serve-lean-httpx
+    (the lean path on httpx: POLICY_ROUTER_TRANSPORT=httpx; any serve name ending in -httpx), serve-litellm,
     serve-main, litellm-proxy, serve-base (serve on the lean path from the tree ``base``, with
     this tree's environment: the before of a before/after run), serve@NAME (the same from the
-    tree ``--tree NAME=DIR`` names)."""
+    tree ``--tree NAME=DIR`` names; serve@NAME-httpx: on httpx)."""
     url = f"http://{_common.LOOPBACK}:{port}"
-    env = {
-        "OPENAI_API_KEY": "fake",
-        "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
-        "POLICY_ROUTER_SERVER__PORT": str(port),
-        "POLICY_ROUTER_SERVER__HOST": _common.LOOPBACK,
-        "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"{upstream}/v1",
-        "POLICY_ROUTER_AUDIT": str(tmp / f"audit-{name}.jsonl"),
-        "POLICY_ROUTER_DATA_DIR": str(tmp / f"data-{name}"),
-        "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / f'prefs-{name}.sqlite3'}",
-        "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
-    }
+    env = serve_env(upstream, port, tmp, name)
     model, key, health, cwd = "GPT 4.1", OUR_KEY, "/healthz", tmp
     if name == "reference":
         command = [sys.executable, "-m", "bench.reference", "--upstream", f"{upstream}/v1",
@@ -123,11 +138,13 @@ def server(
             command = [sys.executable, "-m", "bench.serve_profiled", str(profile)]
         env["PYTHONPATH"] = str(_common.ROOT)
         if name.startswith("serve@"):
-            base = (trees or {}).get(name[6:])
+            base = (trees or {}).get(name[6:].removesuffix("-httpx"))
         if name == "serve-base" or name.startswith("serve@"):
             if base is None:
                 raise SystemExit("serve-base needs --base DIR (a checkout of the commit before)")
             env["PYTHONPATH"], cwd = str(base), base
+        if name.endswith("-httpx"):
+            env["POLICY_ROUTER_TRANSPORT"] = "httpx"
         if name == "serve-litellm":
             routes = tmp / "routes-litellm.yaml"
             routes.write_text(
@@ -146,52 +163,133 @@ def server(
         _common.stop(proc, timeout=40)
 
 
+def _shape(kind: str, chunks: int, paced_chunks: int, pace_ms: float) -> tuple[str, int]:
+    """A cell kind's marker (bench/fake_upstream.py) and its SSE events per response."""
+    if kind == "json":
+        return "", 0
+    if kind == "tok":
+        return "[bench chunks=1]", 5
+    if kind == "paced":
+        return f"[bench chunks={paced_chunks} pace_ms={pace_ms:g}]", paced_chunks + 4
+    if kind == "stream":
+        return f"[bench chunks={chunks}]", chunks + 4
+    raise SystemExit(f"unknown cell kind {kind!r}: one of {', '.join(KINDS)}")
+
+
 def measure(
-    proxy: Proxy, upstream: str, concurrency: int, seconds: float, stream: bool, tmp: Path
+    proxy: Proxy,
+    upstream: str,
+    concurrency: int,
+    seconds: float,
+    stream: bool,
+    tmp: Path,
+    *,
+    kind: str = "",
+    marker: str = "",
+    events: int = 0,
 ) -> dict[str, Any]:
+    """One cell: ``concurrency`` wrk connections on ``proxy`` for ``seconds``."""
+    kind = kind or ("stream" if stream else "json")
     script = proxy.script
-    if stream:
-        proxy.script = _script(tmp / f"{proxy.name}-s.lua", proxy.model, proxy.key, stream=True,
-                               user=not proxy.name.endswith("-anon"))  # fmt: skip
+    proxy.script = _script(tmp / f"{proxy.name}-{kind}.lua", proxy.model, proxy.key,
+                           stream=stream, user=not proxy.name.endswith("-anon"),
+                           marker=marker)  # fmt: skip
     try:
+        before = _common.upstream_stats(upstream)["connections"]
         cpu = proxy.cpu_s()
         result = load(proxy, concurrency, seconds, "wrk")
         cpu = proxy.cpu_s() - cpu
+        opened = _common.upstream_stats(upstream)["connections"] - before
     finally:
         proxy.script = script
-    result.update(proxy=proxy.name, concurrency=concurrency, stream=stream, cpu_s=cpu,
-                  cpu_ms_per_request=cpu / max(result["ok"], 1) * 1000)  # fmt: skip
-    print(f"  {'stream' if stream else 'json':6} c={concurrency:<4} {proxy.name:<14} "
+    per_request = cpu / max(result["ok"], 1) * 1000
+    result.update(proxy=proxy.name, kind=kind, concurrency=concurrency, stream=stream,
+                  events=events, cpu_s=cpu, cpu_ms_per_request=per_request,
+                  cpu_us_per_event=per_request * 1000 / events if events else None,
+                  new_connections=opened)  # fmt: skip
+    print(f"  {kind:6} c={concurrency:<4} {proxy.name:<16} "
           f"{result['rps']:8.1f} req/s p99 {result['p99_ms']:8.1f} ms errors {result['errors']} "
-          f"cpu/req {result['cpu_ms_per_request']:.3f} ms", file=sys.stderr, flush=True)  # fmt: skip
+          f"cpu/req {per_request:.3f} ms new conns {opened}", file=sys.stderr, flush=True)  # fmt: skip
     return result
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    names = [n for n in args.servers.split(",") if n]
-    cells: list[dict[str, Any]] = []
+def plan(spec: str) -> list[tuple[str, int]]:
+    """``"json50,tok50"`` as [(kind, concurrency), …]."""
+    out = []
+    for cell in (c.strip() for c in spec.split(",") if c.strip()):
+        kind = cell.rstrip("0123456789")
+        if kind not in KINDS or kind == cell:
+            raise SystemExit(f"cell {cell!r}: expected KIND+CONCURRENCY, KIND one of {KINDS}")
+        out.append((kind, int(cell[len(kind) :])))
+    return out
+
+
+def cells(
+    servers: list[str],
+    spec: str = "json50,json200,tok50,paced50",
+    *,
+    duration: float = 8.0,
+    stream_duration: float = 10.0,
+    chunks: int = 300,
+    paced_chunks: int = 20,
+    pace_ms: float = 10.0,
+    reps: int = 1,
+    port: int = 8470,
+    base: Path | None = None,
+    trees: dict[str, Path] | None = None,
+) -> dict[str, Any]:
+    """Each cell of ``spec`` on each server, side by side in one run (the servers' order
+    rotating per repetition); the result's shape is in the module's docstring."""
+    names = [n for n in servers if n]
+    out: list[dict[str, Any]] = []
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        upstream = stack.enter_context(_common.fake_upstream(cpu=1, sse_chunks=args.chunks))
-        proxies = [stack.enter_context(server(n, upstream, args.port + i, tmp, base=args.base,
-                                                trees=dict(args.tree)))
+        upstream = stack.enter_context(_common.fake_upstream(cpu=1, sse_chunks=chunks))
+        proxies = [stack.enter_context(server(n, upstream, port + i, tmp, base=base,
+                                                trees=trees or {}))
                    for i, n in enumerate(names)]  # fmt: skip
         for proxy in proxies:
             _check(proxy)
             load(proxy, 20, 2, "wrk")  # warm-up
-        plan = [
-            (int(c.removeprefix("stream").removeprefix("json")), c.startswith("stream"))
-            for c in args.cells.split(",")
-        ]
-        for concurrency, stream in plan:
-            seconds = args.stream_duration if stream else args.duration
-            for proxy in proxies:
-                settle(proxies)
-                cells.append(measure(proxy, upstream, concurrency, seconds, stream, tmp))
+        for rep in range(reps):
+            for kind, concurrency in plan(spec):
+                marker, events = _shape(kind, chunks, paced_chunks, pace_ms)
+                seconds = duration if kind == "json" else stream_duration
+                for proxy in proxies[rep % len(proxies) :] + proxies[: rep % len(proxies)]:
+                    settle(proxies)
+                    cell = measure(proxy, upstream, concurrency, seconds, kind != "json", tmp,
+                                   kind=kind, marker=marker, events=events)  # fmt: skip
+                    out.append(cell | {"rep": rep})
         peaks = {p.name: _common.peak_rss_kib(p.proc.pid) / 1024 for p in proxies}
         load_avg = Path("/proc/loadavg").read_text().split()[:3]
-    return {"cells": cells, "peak_rss_mib": peaks, "chunks": args.chunks, "loadavg": load_avg,
-            "duration": args.duration}  # fmt: skip
+    return {"cells": out, "peak_rss_mib": peaks, "chunks": chunks, "paced_chunks": paced_chunks,
+            "pace_ms": pace_ms, "loadavg": load_avg, "duration": duration}  # fmt: skip
+
+
+def ratios(result: dict[str, Any], against: str = "reference") -> dict[str, dict[str, list[float]]]:
+    """Per cell label (``tok c=50``) and server, the CPU-per-request ratios to ``against``
+    measured in the same repetition (one per repetition)."""
+    by: dict[tuple[str, int], dict[str, float]] = {}
+    for c in result["cells"]:
+        label = f"{c['kind']} c={c['concurrency']}"
+        by.setdefault((label, c.get("rep", 0)), {})[c["proxy"]] = c["cpu_ms_per_request"]
+    out: dict[str, dict[str, list[float]]] = {}
+    for (label, _), row in by.items():
+        if against not in row:
+            continue
+        for name, cpu in row.items():
+            if name != against:
+                out.setdefault(label, {}).setdefault(name, []).append(cpu / row[against])
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return cells(
+        [n for n in args.servers.split(",") if n], args.cells, duration=args.duration,
+        stream_duration=args.stream_duration, chunks=args.chunks,
+        paced_chunks=args.paced_chunks, pace_ms=args.pace_ms, reps=args.reps, port=args.port,
+        base=args.base, trees=dict(args.tree),
+    )  # fmt: skip
 
 
 def profile(args: argparse.Namespace) -> str:
@@ -216,20 +314,20 @@ def profile(args: argparse.Namespace) -> str:
 
 
 def report(result: dict[str, Any]) -> str:
-    rows = ["| cell | server | req/s | p99 ms | CPU ms/req | CPU µs/chunk | vs reference CPU | vs serve-base CPU | vs serve-main CPU | vs litellm-proxy CPU |",
-            "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = ["| cell | server | req/s | p99 ms | CPU ms/req | CPU µs/event | upstream conns | vs reference CPU | vs serve-base CPU | vs serve-main CPU | vs litellm-proxy CPU |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     by_cell: dict[str, dict[str, dict[str, Any]]] = {}
     for c in result["cells"]:
-        label = f"{'stream' if c['stream'] else 'json'} c={c['concurrency']}"
+        label = f"{c.get('kind', 'json')} c={c['concurrency']} #{c.get('rep', 0)}"
         by_cell.setdefault(label, {})[c["proxy"]] = c
     for label, row in by_cell.items():
         for name, c in row.items():
             cpu = c["cpu_ms_per_request"]
-            per_chunk = f"{cpu * 1000 / result['chunks']:.1f}" if c["stream"] else ""
-            ratios = [f"{cpu / row[o]['cpu_ms_per_request']:.2f}×" if o in row and o != name else ""
-                      for o in ("reference", "serve-base", "serve-main", "litellm-proxy")]  # fmt: skip
+            per_event = f"{c['cpu_us_per_event']:.1f}" if c.get("cpu_us_per_event") else ""
+            vs = [f"{cpu / row[o]['cpu_ms_per_request']:.2f}×" if o in row and o != name else ""
+                  for o in ("reference", "serve-base", "serve-main", "litellm-proxy")]  # fmt: skip
             rows.append(f"| {label} | {name} | {c['rps']:.0f} | {c['p99_ms']:.1f} | {cpu:.3f} | "
-                        f"{per_chunk} | {' | '.join(ratios)} |")  # fmt: skip
+                        f"{per_event} | {c.get('new_connections', '')} | {' | '.join(vs)} |")  # fmt: skip
     rows += ["", "| server | peak RSS MiB |", "|---|---|"]
     rows += [f"| {k} | {v:.0f} |" for k, v in result["peak_rss_mib"].items()]
     rows += ["", f"load average at the end: {' '.join(result['loadavg'])}"]
@@ -240,8 +338,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--chunks", type=int, default=300)
-    parser.add_argument("--stream-duration", type=float, default=25.0)
-    parser.add_argument("--cells", default="json50,json200,stream50")
+    parser.add_argument("--stream-duration", type=float, default=10.0)
+    parser.add_argument("--cells", default="json50,json200,stream50,tok50,paced50")
+    parser.add_argument("--paced-chunks", type=int, default=20)
+    parser.add_argument("--pace-ms", type=float, default=10.0)
+    parser.add_argument("--reps", type=int, default=1, help="repetitions, servers' order rotating")
     parser.add_argument("--port", type=int, default=8470)
     parser.add_argument(
         "--servers",

@@ -14,6 +14,7 @@ checkpoint sink, so that cutting records off the end of a file can be proved.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -256,8 +257,21 @@ def _restart(ref: weakref.ref[AuditLog]) -> None:
 
 
 def _now() -> str:
-    """UTC, ISO 8601 with microseconds and ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """UTC, ISO 8601 with microseconds and ``Z``: ``2026-12-07T17:04:53.123456Z``."""
+    return _timestamp(time.time_ns())
+
+
+def _timestamp(ns: int) -> str:
+    """``ns`` (nanoseconds since the epoch) as ``_now`` writes it: the part up to the second
+    rendered once per second, the microseconds each time; the same text as
+    ``datetime.isoformat`` (a test compares the two) at a fraction of its cost."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return f"{_up_to_the_second(seconds)}{rest // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=2)
+def _up_to_the_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def _checkpoint_target(setting: str) -> str | None:

@@ -375,7 +375,8 @@ class Failover:
 
 
 class RoutedStream:
-    """A stream's chunks, with the route that answered (``.answered``); litellm's chunks.
+    """A stream's chunks, with the route that answered (``.answered``); litellm's chunks, or
+    the lean path's ``Events`` (raw calls), counted per event.
 
     Its attempt is recorded once, however the stream ends: ``ok`` read to the end, the
     failure's kind, ``cancelled`` closed or dropped part-way (or its reader cancelled),
@@ -410,6 +411,9 @@ class RoutedStream:
         except BaseException:
             self._record("cancelled")
             raise
+        if isinstance(chunk, lean.Events):  # relayed as the upstream sent them: nothing to annotate
+            self._count += len(chunk)
+            return chunk
         self._count += 1
         adapter.annotate(chunk, self.answered.plain(), add=False)
         return chunk

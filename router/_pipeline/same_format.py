@@ -51,6 +51,24 @@ def wire_api(request: Request | None, *, native: bool) -> Api:
     return request.api if native and request is not None else "chat"
 
 
+def translates(
+    request: Request,
+    routes: Iterable[Route],
+    deployment: Deployment,
+    model: Model,
+    *,
+    offline: bool,
+) -> bool:
+    """Whether an attempt to one of ``routes`` would translate ``request`` to chat (litellm's
+    adapter, which then translates the answer back)."""
+    for route in routes:
+        target = deployment.target(route.key)
+        fixed = model.params if target is None or target.params is None else target.params
+        if target is not None and not as_it_came(request, target, fixed, offline=offline):
+            return True
+    return False
+
+
 def arguments(
     chat: Mapping[str, Any],
     request: Request | None,

@@ -37,8 +37,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI, Request
-from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.routing import request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router._config.settings import Settings
@@ -46,7 +44,7 @@ from router._router import PolicyRouter
 from router._server.auth import Keys, check_auth_settings, is_loopback
 from router._server.chat import Chat
 from router._server.context import Context, context, known_query
-from router._server.endpoint import Endpoint
+from router._server.endpoint import Endpoint, Handled
 from router._server.envelope import Envelope, Limits
 from router._server.errors import add_error_handlers
 from router._server.messages import CountTokens, Messages
@@ -118,15 +116,11 @@ def _posts(
     app: FastAPI, endpoints: tuple[Endpoint, ...], keys: Keys, limits: Limits
 ) -> dict[str, ASGIApp]:
     """Each POST endpoint in the envelope and the app's exception handlers (as FastAPI's
-    ExceptionMiddleware and the route itself hold them; 500 and ``Exception`` are the
-    envelope's, as they were: it answers every other exception)."""
+    ExceptionMiddleware and the route itself hold them, applied in one layer: ``Handled``;
+    500 and ``Exception`` are the envelope's, as they were: it answers every other exception)."""
     handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
     return {
-        e.path: Envelope(
-            ExceptionMiddleware(request_response(e.handle), handlers=handlers, debug=app.debug),
-            keys=keys,
-            limits=limits,
-        )
+        e.path: Envelope(Handled(e.handle, handlers, debug=app.debug), keys=keys, limits=limits)
         for e in endpoints
     }
 

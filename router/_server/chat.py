@@ -35,7 +35,7 @@ from router._server.endpoint import Endpoint, route_headers, streamed
 from router._server.errors import ApiError, api_error, key_part
 from router._server.schemas import PrivacyFields
 from router._upstream import sse
-from router._upstream.lean import Raw
+from router._upstream.lean import Events, Raw
 
 PATH: Final = "/v1/chat/completions"
 _MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]*)"')
@@ -136,10 +136,11 @@ def _plain(obj: Any, *, exclude_none: bool = False) -> dict[str, Any]:
 
 
 def _chunk_event(chunk: Any, model: str) -> bytes:
-    """One streamed chunk as an event naming ``model`` as the caller asked for it: the
-    upstream's data (lean path) or litellm's chunk, rendered."""
-    if isinstance(chunk, bytes):
-        return _renamed(chunk, model)
+    """One streamed chunk as events naming ``model`` as the caller asked for it: the
+    upstream's data (lean path: the events of one read, relayed together) or litellm's
+    chunk, rendered."""
+    if isinstance(chunk, Events):
+        return b"".join([_renamed(data, model) for data in chunk])
     return sse.json_event(_as_openai_sends(_plain(chunk, exclude_none=True), model))
 
 

@@ -19,13 +19,21 @@ request. In order:
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any, ClassVar, Final
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, Final, cast
 
 import orjson
+from starlette._exception_handler import _lookup_exception_handler
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from router._core.surface import MAX_DEPTH
 from router._errors import InvalidPreferences, InvalidRequest, UnknownProvider
@@ -37,7 +45,15 @@ from router._server.errors import ApiError, api_error
 from router._server.refusal import named_user
 from router._upstream import sse
 
-__all__ = ["Endpoint", "invalid_input", "json_body", "json_object", "route_headers", "streamed"]
+__all__ = [
+    "Endpoint",
+    "Handled",
+    "invalid_input",
+    "json_body",
+    "json_object",
+    "route_headers",
+    "streamed",
+]
 
 REFUSED_BY_ROUTER: Final = (InvalidPreferences, UnknownProvider, InvalidRequest)
 
@@ -166,6 +182,95 @@ def route_headers(answered: Answered) -> dict[str, str]:
     return headers
 
 
-def streamed(events: Any, headers: dict[str, str]) -> StreamingResponse:
+def streamed(events: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
     """An SSE response of ``events`` (bytes; router/_upstream/sse.py ``relay``)."""
-    return StreamingResponse(events, media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)
+    return Streamed(events, media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)
+
+
+class Streamed(StreamingResponse):
+    """Starlette's StreamingResponse, sent from the request's own task.
+
+    Starlette, on an ASGI server older than spec 2.4 (uvicorn says 2.3), sends the body from a
+    second task in an anyio task group while the first waits for ``http.disconnect``; here the
+    body is sent from the request's task and one plain asyncio task waits for the disconnect,
+    cancelling the request's task when the client goes away (the cancellation is then this
+    response's own: it ends the response, as Starlette's does, and is not raised further).
+    Either way the events' source is closed by its ``finally`` (``sse.relay``), so the
+    attempt's audit record is written, ``cancelled``. The stream's ``sse.Last`` bytes (its
+    ``[DONE]``) go out with the response's end, in one write."""
+
+    async def stream_response(self, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send(start | {"headers": self.raw_headers})
+        events = cast(AsyncIterator[bytes], self.body_iterator)
+        async for chunk in events:
+            final = isinstance(chunk, sse.Last)
+            await send({"type": "http.response.body", "body": chunk, "more_body": not final})
+            if final:
+                await cast(Any, events).aclose()  # relay's own end: its source is closed
+                return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        if task is None or scope["type"] != "http":  # pragma: no cover  (uvicorn: a task, http)
+            await super().__call__(scope, receive, send)
+            return
+        gone = asyncio.Event()
+        watcher = asyncio.ensure_future(_disconnect(receive, gone, task))
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not gone.is_set() or task.uncancel() > 0:
+                raise  # not (only) ours: the server cancelled the request
+        finally:
+            watcher.cancel()
+
+
+async def _disconnect(receive: Receive, gone: asyncio.Event, task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` once the client has gone away (its response is then no one's)."""
+    message: Message = await receive()
+    while message["type"] != "http.disconnect":
+        message = await receive()
+    gone.set()
+    task.cancel()
+
+
+class Handled:
+    """An endpoint's ``handle`` as an ASGI app, its exceptions answered by the app's handlers.
+
+    What ``ExceptionMiddleware(request_response(handle), handlers)`` does, in one layer: one
+    ``Request``, no wrapper around every ``send``. An exception from ``handle`` gets the
+    handler Starlette would pick (for an ``HTTPException`` its status's, else the first of its
+    classes, in MRO order, that has one; none: raised), whose response is sent. One raised
+    while the response is sent (its head may be out) goes to the envelope as it is, which
+    logs it and answers 500 if nothing was sent: Starlette re-raised such an exception too,
+    as a RuntimeError when a handler existed."""
+
+    def __init__(self, handle: Any, handlers: dict[Any, Any], *, debug: bool = False) -> None:
+        self.handle = handle
+        middleware = ExceptionMiddleware(handle, handlers=handlers, debug=debug)
+        self._handlers = (middleware._exception_handlers, middleware._status_handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["starlette.exception_handlers"] = self._handlers
+        request = Request(scope, receive, send)
+        try:
+            response = await self.handle(request)
+        except Exception as exc:  # noqa: BLE001  the handlers decide; none: raised again
+            response = await self._answer(request, exc)
+        await response(scope, receive, send)
+
+    async def _answer(self, request: Request, exc: Exception) -> Response:
+        exceptions, statuses = self._handlers
+        handler: Any = statuses.get(exc.status_code) if isinstance(exc, HTTPException) else None
+        if handler is None:
+            handler = _lookup_exception_handler(exceptions, exc)
+        if handler is None:
+            raise exc
+        if is_async_callable(handler):
+            response: Response = await handler(request, exc)
+        else:
+            response = await run_in_threadpool(handler, request, exc)
+        exc.__traceback__ = None  # a reused exception instance would accumulate tracebacks
+        return response

@@ -30,12 +30,28 @@ import anyio
 import orjson
 
 __all__ = [
-    "DONE", "HEADERS", "MEDIA_TYPE", "Decoder", "Event", "encode", "json_event", "naming", "relay",
-]  # fmt: skip
+    "DONE",
+    "HEADERS",
+    "MEDIA_TYPE",
+    "Decoder",
+    "Event",
+    "Last",
+    "encode",
+    "json_event",
+    "naming",
+    "relay",
+]
 
 MEDIA_TYPE: Final = "text/event-stream"
 HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE: Final = b"data: [DONE]\n\n"  # OpenAI's last event
+
+
+class Last(bytes):
+    """The last bytes of a stream (``relay``'s ``last``): a response may send them with its
+    end, in one write; as bytes they are what they say."""
+
+    __slots__ = ()
 
 
 class Event(NamedTuple):
@@ -156,18 +172,24 @@ async def relay(
     catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
     last: bytes = b"",
 ) -> AsyncIterator[bytes]:
-    """``render(item)`` for each item of ``source``, then ``last``; a ``catch`` error
+    """``render(item)`` for each item of ``source``, then ``last`` (as ``Last``); a ``catch`` error
     mid-stream ends the stream with ``failed(error)`` instead. ``source`` is closed whatever
     happens, shielded from cancellation (a client gone mid-stream), so that its attempt is
-    recorded before the task ends."""
+    recorded before the task ends; a source read to its end has recorded it and closed what
+    it held, and is closed (a formality) without the shield's cost."""
+    ended = False
     try:
         async for item in source:
             yield render(item)
+        ended = True
     except catch as exc:
         yield failed(exc)
         return
     finally:
-        with anyio.CancelScope(shield=True):
+        if ended:
             await cast(Any, source).aclose()
+        else:
+            with anyio.CancelScope(shield=True):
+                await cast(Any, source).aclose()
     if last:
-        yield last
+        yield Last(last)

@@ -270,3 +270,23 @@ def test_emit__a_long_string_is_cut_with_its_count() -> None:
     AuditLog(lines.append, key=KEY).emit("route.refused", detail={"why": ["y" * 1000]})
     (record,) = parse(lines)
     assert record["detail"] == {"why": ["y" * 512 + "…[488 more characters]"]}
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [0, 1, 999, 1_000, 999_999_999, 1_000_000_000, 1_765_127_093_000_001_000,
+     1_765_127_093_999_999_999, 4_102_444_799_999_999_000, 951_782_400_123_456_789],
+    ids=["epoch", "one ns", "under a microsecond", "one microsecond", "last ns of a second",
+         "next second", "a microsecond into a second", "last microsecond of a second",
+         "the last second of 2099", "a leap day"],
+)  # fmt: skip
+def test_timestamp__is_datetimes_isoformat_with_microseconds_and_z(ns: int) -> None:
+    import datetime as dt
+
+    from router._audit.log import _timestamp
+
+    seconds, rest = divmod(ns, 1_000_000_000)
+    expected = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=rest // 1000)
+    text = expected.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    assert _timestamp(ns) == text
+    assert _timestamp(ns) == text  # the second's part from the cache, the same

@@ -7,6 +7,7 @@ paths in tests/upstream/test_wire.py and tests/core/test_invariant.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Final
 
@@ -191,7 +192,9 @@ async def test_raw_stream__relays_each_event(respx_mock: respx.MockRouter) -> No
     chunks = await open_stream(UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}, raw=True))
 
     # each event's data as sent, up to [DONE]: encoded again, the stream as the upstream sent it
-    relayed = b"".join([sse.encode(c) async for c in chunks]) + sse.DONE
+    batches = [c async for c in chunks]
+    assert all(isinstance(b, lean.Events) for b in batches)
+    relayed = b"".join(sse.encode(data) for batch in batches for data in batch) + sse.DONE
     assert relayed == events
 
 
@@ -299,3 +302,68 @@ async def test_cookies__a_providers_cookie_is_never_sent_back(respx_mock: respx.
 
     assert route.call_count == 2
     assert "cookie" not in route.calls.last.request.headers
+
+
+# --- connections: a stream's connection is reused, on either client library ----------------
+
+
+class _Counting(asyncio.Protocol):
+    """A loopback OpenAI upstream that counts the connections it accepts and answers each
+    request with ``answer``, keeping the connection alive."""
+
+    accepted = 0
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        type(self).accepted += 1
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, rest = self.buffer.split(b"\r\n\r\n", 1)
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))  # fmt: skip
+            if len(rest) < length:
+                return
+            self.buffer = rest[length:]
+            assert self.transport is not None
+            self.transport.write(self.answer)
+
+
+def _chunked_sse(events: bytes) -> bytes:
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    pieces = [e + b"\n\n" for e in events.split(b"\n\n") if e]
+    return head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_stream__reuses_its_upstream_connection(transport: lean.Transport) -> None:
+    """Ten streams one after the other, read to ``[DONE]``: one connection (httpx's own
+    transport opened one per stream: the chunked body's last line was left unread)."""
+    counting = type("Counting", (_Counting,), {"accepted": 0})
+    answer = _chunked_sse(sse_body(WIRES["openai"]))
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: counting(answer), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    clients = lean.Clients(transport)
+    try:
+        for _ in range(10):
+            call = UpstreamCall(TARGETS["openai"], {"messages": MESSAGES}, raw=True,
+                                api_base=f"http://127.0.0.1:{port}/v1", clients=clients)  # fmt: skip
+            events = [e async for batch in await open_stream(call) for e in batch]
+            assert len(events) == answer.count(b"data: ") - 1  # every event but [DONE]
+            assert all(e.startswith(b"{") for e in events)
+    finally:
+        await clients.aclose()
+        server.close()
+        await server.wait_closed()
+
+    assert counting.accepted == 1

@@ -1,0 +1,190 @@
+"""router/_server/endpoint.py's ``Streamed`` (an SSE response sent from the request's own
+task) and ``Handled`` (an endpoint's exceptions answered by the app's handlers).
+
+It replaces Starlette's task group (a second task sending the body) with one task that waits
+for ``http.disconnect``. These tests drive it with ASGI ``receive``/``send`` callables of their
+own: a client that goes away mid-stream ends the response and closes the events' source (so
+the attempt is audited), a cancellation that is not the response's own still propagates, and a
+response sent to its end leaves no cancellation behind. ``asyncio.wait_for`` only guards
+against a hang; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from starlette.exceptions import HTTPException
+
+from router._server.endpoint import Handled, streamed
+from router._upstream import sse
+
+SCOPE = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+GUARD = 10.0  # seconds before a test that would hang fails instead
+
+
+class _Source:
+    """Events, then (``hold``) a wait no upstream ever ends; records that it was closed."""
+
+    def __init__(self, events: list[bytes], *, hold: bool) -> None:
+        self.events = events
+        self.hold = hold
+        self.closed = False
+        self.sent = asyncio.Event()  # the first event was handed over
+
+    async def __call__(self) -> AsyncIterator[bytes]:
+        try:
+            for event in self.events:
+                yield event
+                self.sent.set()
+            if self.hold:
+                await asyncio.Event().wait()
+        finally:
+            self.closed = True
+
+
+class _Client:
+    """The ASGI side: what was sent, and a ``receive`` that says disconnect when told to."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.leave = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.messages[1:])
+
+
+def _response(source: _Source) -> Any:
+    events = sse.relay(source(), lambda e: bytes(e), lambda _: b"", last=sse.DONE)
+    return streamed(events, {"X-Router-Route": "r"})
+
+
+async def test_streamed__sends_every_event_then_done_and_leaves_no_cancellation() -> None:
+    source, client = _Source([b"data: a\n\n", b"data: b\n\n"], hold=False), _Client()
+
+    await asyncio.wait_for(_response(source)(SCOPE, client.receive, client.send), GUARD)
+    await asyncio.sleep(0)  # the disconnect watcher, cancelled, cancels nothing of ours
+
+    assert client.messages[0]["status"] == 200
+    assert (b"x-router-route", b"r") in client.messages[0]["headers"]
+    assert client.body() == b"data: a\n\ndata: b\n\n" + sse.DONE
+    # [DONE] goes with the response's end, in one message
+    assert client.messages[-1] == {
+        "type": "http.response.body",
+        "body": sse.DONE,
+        "more_body": False,
+    }
+    assert len(client.messages) == 4  # the head, two events, [DONE] with the end
+    assert source.closed
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def test_streamed__a_client_gone_mid_stream_ends_it_and_closes_the_source() -> None:
+    source, client = _Source([b"data: a\n\n"], hold=True), _Client()
+    response = asyncio.ensure_future(_response(source)(SCOPE, client.receive, client.send))
+    await asyncio.wait_for(source.sent.wait(), GUARD)
+
+    client.leave.set()  # the upstream holds the stream open: only the disconnect ends it
+    await asyncio.wait_for(response, GUARD)
+
+    assert response.exception() is None  # the response's own cancellation is not raised
+    assert source.closed
+    assert client.body() == b"data: a\n\n"  # no [DONE]: the stream was cut, not finished
+
+
+async def test_streamed__a_cancellation_from_the_server_propagates() -> None:
+    source, client = _Source([b"data: a\n\n"], hold=True), _Client()
+    response = asyncio.ensure_future(_response(source)(SCOPE, client.receive, client.send))
+    await asyncio.wait_for(source.sent.wait(), GUARD)
+
+    response.cancel()  # uvicorn past its graceful timeout: the client is still there
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(response, GUARD)
+    assert source.closed
+
+
+# --- Handled: an endpoint's exceptions answered by the app's handlers, in one layer --------
+
+
+class _Refused(ValueError):
+    """An exception whose handler is registered for its base class."""
+
+
+async def _json_handler(_request: Any, exc: Exception) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"handled": type(exc).__name__}, status_code=418)
+
+
+def _sync_handler(_request: Any, exc: Exception) -> Any:
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse(f"sync {type(exc).__name__}", status_code=409)
+
+
+def _raising(exc: Exception) -> Any:
+    async def handle(_request: Any) -> Any:
+        raise exc
+
+    return handle
+
+
+async def _call(app: Any) -> _Client:
+    client = _Client()
+    await app(dict(SCOPE), client.receive, client.send)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "body"),
+    [
+        (_Refused("x"), 418, b'{"handled":"_Refused"}'),
+        (KeyError("x"), 409, b"sync KeyError"),
+        (HTTPException(404), 418, b'{"handled":"HTTPException"}'),
+        (HTTPException(400, "bad"), 400, b"bad"),
+    ],
+    ids=[
+        "a handler for a base class answers a subclass",
+        "a plain function handler answers (in the thread pool)",
+        "an HTTPException's status handler comes first",
+        "an HTTPException without one: Starlette's plain-text answer",
+    ],
+)
+async def test_handled__an_exception_gets_the_handler_starlette_would_pick(
+    exc: Exception, status: int, body: bytes
+) -> None:
+    handlers = {ValueError: _json_handler, LookupError: _sync_handler, 404: _json_handler}
+
+    client = await _call(Handled(_raising(exc), handlers))
+
+    assert client.messages[0]["status"] == status
+    assert client.body() == body
+    assert exc.__traceback__ is None  # a reused instance accumulates no tracebacks
+
+
+async def test_handled__an_exception_without_a_handler_is_raised_to_the_envelope() -> None:
+    with pytest.raises(TypeError):
+        await _call(Handled(_raising(TypeError("x")), {ValueError: _json_handler}))
+
+
+async def test_handled__a_response_is_sent_as_the_endpoint_made_it() -> None:
+    from starlette.responses import Response
+
+    async def handle(request: Any) -> Any:
+        return Response(request.url.path.encode(), headers={"X-One": "1"})
+
+    client = await _call(Handled(handle, {}))
+
+    assert client.messages[0]["status"] == 200
+    assert (b"x-one", b"1") in client.messages[0]["headers"]
+    assert client.body() == b"/v1/chat/completions"
