@@ -20,7 +20,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
-from router._upstream import anthropic, lean, providers
+from router._upstream import anthropic, lean, openai_responses, providers
 from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
@@ -54,8 +54,9 @@ class UpstreamCall:
     # types): a plain Messages request translated to chat (router/_upstream/messages_plain.py)
     clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
     # The wire format of ``arguments``: chat's, or a Messages request sent as it came to
-    # Anthropic (router/_upstream/anthropic.py; failover chooses it per attempt).
-    api: Literal["chat", "messages"] = "chat"
+    # Anthropic (router/_upstream/anthropic.py), or a Responses request to OpenAI's
+    # Responses-API models (router/_upstream/openai_responses.py); failover chooses per attempt.
+    api: Literal["chat", "messages", "responses"] = "chat"
 
 
 async def complete(call: UpstreamCall) -> Any:
@@ -63,6 +64,8 @@ async def complete(call: UpstreamCall) -> Any:
     with own():  # the router's own sends (strict mode lets them out)
         if call.api == "messages":
             return await anthropic.complete(call, raw=call.raw)
+        if call.api == "responses":
+            return await openai_responses.complete(call, raw=call.raw)
         if _lean(call):
             return await lean.complete(call, raw=call.raw, parsed=call.parsed)
         return await _acompletion(_arguments(call), call)
@@ -86,6 +89,8 @@ async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
     with own():  # the router's own sends (strict mode lets them out)
         if call.api == "messages":
             return await anthropic.open_stream(call, raw=call.raw)
+        if call.api == "responses":
+            return await openai_responses.open_stream(call, raw=call.raw)
         if _lean(call):
             return await lean.open_stream(call, raw=call.raw)
         stream = await _acompletion(_arguments(call) | {"stream": True}, call)
