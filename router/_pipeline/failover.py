@@ -321,6 +321,7 @@ class Failover:
             ),
             check=check,
             raw=call.raw and (native or call.native is None),  # a translated answer is parsed
+            parsed=same_format.renders_plain(request, native=native),  # rendered by us
             api=api,
         )
         overridden = tuple(

@@ -51,6 +51,12 @@ def wire_api(request: Request | None, *, native: bool) -> Api:
     return request.api if native and request is not None else "chat"
 
 
+def renders_plain(request: Request | None, *, native: bool) -> bool:
+    """Whether an attempt's JSON answer comes back as its checked dict, rendered by the router
+    (a plain Messages request translated to chat: router/_upstream/messages_plain.py)."""
+    return isinstance(request, SameFormat) and not native and request.plain
+
+
 def translates(
     request: Request,
     routes: Iterable[Route],

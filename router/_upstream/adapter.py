@@ -50,6 +50,8 @@ class UpstreamCall:
     # path's own answer (router/_upstream/offline.py), else litellm's mock
     check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
     raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
+    parsed: bool = False  # the lean path answers a JSON answer as its checked dict (no litellm
+    # types): a plain Messages request translated to chat (router/_upstream/messages_plain.py)
     clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
     # The wire format of ``arguments``: chat's, or a Messages request sent as it came to
     # Anthropic (router/_upstream/anthropic.py), or a Responses request to OpenAI's
@@ -65,7 +67,7 @@ async def complete(call: UpstreamCall) -> Any:
         if call.api == "responses":
             return await openai_responses.complete(call, raw=call.raw)
         if _lean(call):
-            return await lean.complete(call, raw=call.raw)
+            return await lean.complete(call, raw=call.raw, parsed=call.parsed)
         return await _acompletion(_arguments(call), call)
 
 

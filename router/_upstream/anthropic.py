@@ -32,7 +32,7 @@ import orjson
 
 from router._core.messages import MESSAGES_PARAMETERS, chat_names
 from router._errors import FailureKind, RouterError, UpstreamFailure
-from router._upstream import as_it_came, lean, sse
+from router._upstream import as_it_came, lean, messages_plain, sse
 from router._upstream.errors import failure_for_status
 
 if TYPE_CHECKING:
@@ -68,12 +68,14 @@ class SameFormat:
     for any other it is translated to chat, once, when first needed (``translated``)."""
 
     api: Final = "messages"
-    __slots__ = ("_translated", "body", "hint", "request")
+    __slots__ = ("_translated", "body", "hint", "plain", "request")
 
     def __init__(self, request: Mapping[str, Any], hint: str) -> None:
         self.request = request
         self.body = {k: v for k, v in request.items() if k not in _OWN}
         self.hint = hint  # the catalog model's slug, for the translation's per-model choices
+        # Text only: translated, and its answer rendered, without litellm's adapter.
+        self.plain = messages_plain.plain(request)
         self._translated: Translated | None = None
 
     def translated(self) -> Translated:

@@ -281,8 +281,9 @@ def bad_response(prefix: str, what: str) -> UpstreamFailure:
 # --- the calls -----------------------------------------------------------------------------
 
 
-async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
-    """One non-streaming call: litellm's ``ModelResponse``, or ``Raw`` bytes if ``raw``."""
+async def complete(call: UpstreamCall, *, raw: bool = False, parsed: bool = False) -> Any:
+    """One non-streaming call: litellm's ``ModelResponse``, or ``Raw`` bytes if ``raw``, or
+    the answer's JSON object (checked as for litellm's type) if ``parsed``."""
     prefix = call.target.prefix
     if call.offline_text is not None:
         data = offline.completion(request_body(call, stream=False), call.check, call.offline_text)
@@ -293,14 +294,16 @@ async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
     if raw:
         return Raw(data, content_type or "application/json")
     try:
-        parsed = orjson.loads(data)
+        answer = orjson.loads(data)
     except orjson.JSONDecodeError:
         raise bad_response(prefix, "the answer is not JSON") from None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
+    if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
         raise bad_response(prefix, "the answer has no choices")
+    if parsed:
+        return answer
     from router._upstream.loader import litellm_module as _module
 
-    return _module().ModelResponse(**parsed)
+    return _module().ModelResponse(**answer)
 
 
 async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:

@@ -5,7 +5,9 @@ A Messages request is translated at the edge into chat-completion arguments
 routed like any chat completion (the same decision, scrubbing, wire guard, failover and audit),
 and the answer translated back: a Messages response, or Anthropic's stream events
 (``AnthropicStreamWrapper``). So every catalog route serves this API through the one policy
-path, Anthropic's own routes included (their chat call is a Messages call on the wire).
+path, Anthropic's own routes included (their chat call is a Messages call on the wire). A
+plain request (text only) is translated, and its text answer rendered, without the adapter,
+to the adapter's output (router/_upstream/messages_plain.py); streams still take the wrapper.
 
 What the router reads itself is taken out before the adapter sees the request: ``metadata``
 (its ``user_id`` is the end user, handed to the router as chat's ``user`` and scrubbed per
@@ -23,6 +25,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+from router._upstream import messages_plain
 from router._upstream.setup import _module
 
 _OWN: Final = frozenset({"model", "stream", "privacy", "metadata", "thinking"})
@@ -43,7 +46,15 @@ def to_chat(request: Mapping[str, Any], model_hint: str) -> Translated:
     """The chat arguments for an already-checked Messages ``request``.
 
     ``model_hint`` (the catalog model's slug) is what the adapter reads to keep
-    ``cache_control`` for models that take it (Claude, Gemini)."""
+    ``cache_control`` for models that take it (Claude, Gemini). A plain request (text only,
+    router/_upstream/messages_plain.py) is translated there, without litellm."""
+    if messages_plain.plain(request):
+        return Translated(*messages_plain.to_chat(request))
+    return adapted(request, model_hint)
+
+
+def adapted(request: Mapping[str, Any], model_hint: str) -> Translated:
+    """The chat arguments litellm's adapter makes of ``request`` (see ``to_chat``)."""
     body = {k: v for k, v in request.items() if k not in _OWN} | {"model": model_hint}
     translated, tool_names = _adapter().translate_anthropic_to_openai(body)
     arguments = {k: v for k, v in dict(translated).items() if k not in ("model", "messages")}
@@ -88,7 +99,22 @@ def _plain_message(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_message(response: Any, model: str, translated: Translated) -> dict[str, Any]:
-    """litellm's chat ``ModelResponse`` as a Messages response naming ``model``."""
+    """A chat answer as a Messages response naming ``model``: litellm's ``ModelResponse``, or
+    the lean path's JSON object (asked for a plain request); a text answer is rendered by
+    router/_upstream/messages_plain.py, any other by the adapter."""
+    if isinstance(response, Mapping):  # the lean path's checked JSON answer (a plain request)
+        plain = messages_plain.message_of(response, model)
+        if plain is not None:
+            return plain
+        response = _module().ModelResponse(**response)
+    plain = messages_plain.to_message(response, model)
+    if plain is not None:
+        return plain
+    return adapted_message(response, model, translated)
+
+
+def adapted_message(response: Any, model: str, translated: Translated) -> dict[str, Any]:
+    """The Messages response litellm's adapter makes of ``response`` (see ``to_message``)."""
     message = _adapter().translate_openai_response_to_anthropic(
         response, tool_name_mapping=dict(translated.tool_names)
     )
