@@ -52,6 +52,7 @@ from bench.proxy import (
     Proxy,
     _check,
     load,
+    serve_env,
     settle,
 )
 
@@ -115,17 +116,7 @@ def server(
     this tree's environment: the before of a before/after run), serve@NAME (the same from the
     tree ``--tree NAME=DIR`` names; serve@NAME-httpx: on httpx)."""
     url = f"http://{_common.LOOPBACK}:{port}"
-    env = {
-        "OPENAI_API_KEY": "fake",
-        "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
-        "POLICY_ROUTER_SERVER__PORT": str(port),
-        "POLICY_ROUTER_SERVER__HOST": _common.LOOPBACK,
-        "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"{upstream}/v1",
-        "POLICY_ROUTER_AUDIT": str(tmp / f"audit-{name}.jsonl"),
-        "POLICY_ROUTER_DATA_DIR": str(tmp / f"data-{name}"),
-        "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / f'prefs-{name}.sqlite3'}",
-        "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
-    }
+    env = serve_env(upstream, port, tmp, name)
     model, key, health, cwd = "GPT 4.1", OUR_KEY, "/healthz", tmp
     if name == "reference":
         command = [sys.executable, "-m", "bench.reference", "--upstream", f"{upstream}/v1",

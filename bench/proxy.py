@@ -97,26 +97,31 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
         )  # fmt: skip
 
 
-@contextmanager
-def ours(upstream: str, port: int, tmp: Path, variant: str = "") -> Iterator[Proxy]:
-    """``policy-router serve`` as shipped (httpx); ``aiohttp``: with
-    ``POLICY_ROUTER_TRANSPORT=aiohttp``; ``aiohttp-uvloop``: that, on uvloop (bench/whatif.py)."""
-    name = f"policy-router-{variant}" if variant else "policy-router"
-    env = {
+def serve_env(upstream: str, port: int, tmp: Path, name: str) -> dict[str, str]:
+    """The environment of ``serve`` ``name`` in the benchmarks: GPT 4.1's OpenAI route sent to
+    the fake ``upstream``, our key, the audit log, store and data directory in ``tmp``."""
+    return {
         "OPENAI_API_KEY": "fake",
         "POLICY_ROUTER_SERVER__API_KEYS": json.dumps([OUR_KEY]),
         "POLICY_ROUTER_SERVER__PORT": str(port),
         "POLICY_ROUTER_SERVER__HOST": _common.LOOPBACK,
         "POLICY_ROUTER_PROVIDERS__OPENAI__API_BASE": f"{upstream}/v1",
-        "POLICY_ROUTER_AUDIT": str(tmp / "audit.jsonl"),
-        "POLICY_ROUTER_DATA_DIR": str(tmp / "data"),
-        "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / 'preferences.sqlite3'}",
+        "POLICY_ROUTER_AUDIT": str(tmp / f"audit-{name}.jsonl"),
+        "POLICY_ROUTER_DATA_DIR": str(tmp / f"data-{name}"),
+        "POLICY_ROUTER_STORE_URL": f"sqlite:///{tmp / f'prefs-{name}.sqlite3'}",
         "POLICY_ROUTER_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef",
     }
+
+
+@contextmanager
+def ours(upstream: str, port: int, tmp: Path, variant: str = "") -> Iterator[Proxy]:
+    """``policy-router serve`` as shipped (httpx); ``aiohttp``: with
+    ``POLICY_ROUTER_TRANSPORT=aiohttp``; ``aiohttp-uvloop``: that, on uvloop (bench/whatif.py)."""
+    name = f"policy-router-{variant}" if variant else "policy-router"
+    env = serve_env(upstream, port, tmp, name)
     command = [str(BIN / "policy-router"), "serve"]
     if variant:
         env["POLICY_ROUTER_TRANSPORT"] = "aiohttp"
-        env["POLICY_ROUTER_AUDIT"] = str(tmp / f"audit-{name}.jsonl")
     if variant == "aiohttp-uvloop":
         command = [sys.executable, "-m", "bench.whatif", "serve"]
     started = time.monotonic()

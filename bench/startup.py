@@ -12,7 +12,13 @@ the standard library only: the project's modules and its dependencies compiled f
 every run, as after ``uv sync`` without ``--compile-bytecode`` where Python may not write
 ``.pyc`` files (``PYTHONDONTWRITEBYTECODE``, a read-only install).
 
-    uv run --frozen python -m bench.startup [--runs 15]
+Then ``serve``'s ready time and peak RSS under load at c=200, and ``route`` on a lean route,
+each beside the same from main and beside the shipped deployment (bench/serve_startup.py),
+printed against their targets: serve ready <= 1.0 s and peak RSS <= 100 MiB for a deployment
+whose routes all take the lean path, ``route`` on a lean route <= 1.0 s.
+
+    uv run --frozen --group bench python -m bench.startup [--runs 15] [--serve-runs 5]
+        [--rss-duration 8] [--parts commands,serve]
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ COMMANDS: Final = {
 UNCACHED: Final = {"policy-router models, deps not compiled": COMMANDS["policy-router models"]}
 TARGETED: Final = ("policy-router models", 'policy-router explain "Kimi K2"')
 TARGET_S: Final = 0.5
+SERVE_READY_TARGET_S: Final = 1.0
+SERVE_RSS_TARGET_MIB: Final = 100.0
+ROUTE_TARGET_S: Final = 1.0
 _LINE: Final = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 
@@ -128,6 +137,17 @@ def import_profile(command: list[str], env: dict[str, str], top: int = 12) -> di
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    parent = {k: os.environ.get(k) for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    result: dict[str, Any] = {"config": vars(args) | {"parent_env": parent}, "commands": out}
+    if "serve" in args.parts:
+        from bench import serve_startup
+
+        with tempfile.TemporaryDirectory() as tmp:
+            result["serve"] = serve_startup.run(
+                args.serve_runs, args.rss_duration, args.runs, _env(Path(tmp))
+            )
+    if "commands" not in args.parts:
+        return result
     with tempfile.TemporaryDirectory() as tmp:
         for name, command in (COMMANDS | UNCACHED).items():
             env = _env(Path(tmp))
@@ -147,11 +167,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 out[name]["target_s"] = TARGET_S
                 out[name]["met"] = out[name]["median_s"] < TARGET_S
             print(f"  {name:<34} median {out[name]['median_s']:.3f} s", file=sys.stderr)
-    parent = {k: os.environ.get(k) for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    return {"config": vars(args) | {"parent_env": parent}, "commands": out}
+    return result
 
 
 def report(result: dict[str, Any]) -> str:
+    text = serve_report(result["serve"]) if "serve" in result else ""
+    if result["commands"]:
+        text += ("\n\n" if text else "") + commands_report(result)
+    return text
+
+
+def _met(measured: float, target: float) -> str:
+    return "yes" if measured <= target else "no (missed)"
+
+
+def serve_report(serve: dict[str, Any]) -> str:
+    """The three targets (this tree, lean-only deployment), then every cell side by side."""
+    ready = {(r["tree"], r["deployment"]): r for r in serve["serve_ready"]}
+    rss = {(r["tree"], r["deployment"]): r for r in serve["serve_rss"]}
+    route = {(r["tree"], r["route"]): r for r in serve["route"]}
+    lean_ready, lean_rss = ready[("this tree", "lean-only")], rss[("this tree", "lean-only")]
+    lean_route = route[("this tree", "lean route (Kimi K2)")]
+    targets = [
+        ["serve ready (first 2xx /healthz), lean-only deployment", f"<= {SERVE_READY_TARGET_S} s",
+         f"{lean_ready['ready_s']:.3f} s ({lean_ready['ready_cpu_s']:.2f} s of CPU)",
+         _met(lean_ready["ready_s"], SERVE_READY_TARGET_S)],
+        ["serve peak RSS under load at c=200, lean-only deployment",
+         f"<= {SERVE_RSS_TARGET_MIB:.0f} MiB", f"{lean_rss['peak_rss_mib']:.1f} MiB",
+         _met(lean_rss["peak_rss_mib"], SERVE_RSS_TARGET_MIB)],
+        ['route "Kimi K2" "Hello" --user alice --max-retention none', f"<= {ROUTE_TARGET_S} s",
+         f"{lean_route['median_s']:.3f} s", _met(lean_route["median_s"], ROUTE_TARGET_S)],
+    ]  # fmt: skip
+    text = _common.table(["target", "target", "measured", "met"], targets)
+    rows = [
+        [tree, name, r["ready_s"], r["ready_min_s"], r["ready_cpu_s"], r["first_answer_s"],
+         rss[(tree, name)]["peak_rss_mib"], rss[(tree, name)]["rps"], rss[(tree, name)]["errors"]]
+        for (tree, name), r in ready.items()
+    ]  # fmt: skip
+    text += "\n\nserve, side by side (median of runs; RSS: VmHWM after wrk at c=200):\n\n"
+    text += _common.table(
+        ["tree", "deployment", "ready s", "ready min s", "CPU s to ready", "first answer s",
+         "peak RSS MiB",
+         "req/s at c=200", "errors"],
+        rows,
+    )  # fmt: skip
+    text += "\n\nroute, side by side (median wall time, spawn to exit):\n\n"
+    text += _common.table(
+        ["tree", "route", "median s", "min s", "exit status"],
+        [[t, n, r["median_s"], r["min_s"], r["exit_status"]] for (t, n), r in route.items()],
+    )
+    return text
+
+
+def commands_report(result: dict[str, Any]) -> str:
     rows = []
     for name, r in result["commands"].items():
         imports = r["imports"]
@@ -179,6 +247,12 @@ def report(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="start-up time of the CLI")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--serve-runs", type=int, default=5, help="serve start-ups per cell")
+    parser.add_argument("--rss-duration", type=float, default=8.0, help="seconds of c=200 load")
+    parser.add_argument(
+        "--parts", type=lambda v: v.split(","), default=["commands", "serve"],
+        help="comma-separated: commands (the CLI rows), serve (serve and route vs targets)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     result = run(args)
     path = _common.save("startup", result)

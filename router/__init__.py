@@ -9,7 +9,8 @@ privacy preferences, forwarded through litellm to an allowed backend, and audite
     import router
     router.install()  # every litellm call in this process goes through the policy, or is refused
 
-Importing ``router`` does not import litellm; the first forwarded request does.
+Importing ``router`` does not import litellm; the first request that needs it does (every
+forwarded request of the library: its answers are litellm's types).
 """
 
 from router._config.settings import Settings

@@ -2,9 +2,11 @@
 
 Two boundaries of the design are checked here, and only here:
 
-- litellm is imported by the first forwarded request, never by importing the package, by any
-  of its modules, or by a command that forwards nothing (models, explain, prefs, catalog,
-  audit). Each command runs as a process, as a user runs it, and must succeed.
+- litellm is imported only by a request that needs its translation, never by importing the
+  package, by any of its modules, by a command that forwards nothing (models, explain, prefs,
+  catalog, audit), or by ``route`` on a model whose routes all take the lean path. Each
+  command runs as a process, as a user runs it, and must succeed. (``serve``:
+  tests/server/test_startup.py.)
 - ``router._core`` is pure: each of its modules, imported alone (``router/__init__.py`` is not
   run), pulls in no HTTP client, database driver, web framework, structlog, litellm or event
   loop, and none of the package's I/O shell.
@@ -73,13 +75,18 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 
-def _run_command(args: Sequence[str], tmp_path: Path) -> dict[str, Any]:
+def _run_command(
+    args: Sequence[str], tmp_path: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     report = tmp_path / "imported.json"
     command = [sys.executable, "-c", _COMMAND_PROBE, json.dumps(list(args)), str(report)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    environ = None if env is None else os.environ | env
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=environ
+    )
     assert report.exists(), done.stderr[-2000:]
     result: dict[str, Any] = json.loads(report.read_text())
-    result["stderr"] = done.stderr
+    result["stderr"], result["stdout"] = done.stderr, done.stdout
     return result
 
 
@@ -135,9 +142,29 @@ def test_command_that_does_not_forward__succeeds_without_importing_litellm(
     assert "opentelemetry" not in _top_level(ran["modules"])  # tracing: forwarded requests only
 
 
-def test_command_that_forwards__imports_litellm(tmp_path: Path) -> None:
-    """The probe sees litellm when it is imported: ``route`` (offline) forwards to its mock."""
-    ran = _run_command(["route", "Kimi K2", "Hello"], tmp_path)
+def test_route_on_a_lean_route__answers_offline_without_importing_litellm(
+    tmp_path: Path,
+) -> None:
+    """The README's command: Kimi K2's routes all take the lean path, which answers offline
+    itself after the whole policy (decision, scrubbing, invariant, audit); the audit log it
+    wrote is then verified and queried, still without litellm."""
+    log = tmp_path / "audit.jsonl"
+    command = ["route", "Kimi K2", "Hello", "--user", "alice", "--max-retention", "none"]
+    ran = _run_command(command, tmp_path, env={"POLICY_ROUTER_AUDIT": str(log)})
+    assert ran["status"] == 0, ran["stderr"][-2000:]
+    assert ran["stdout"].startswith("[offline] policy-router chose ")
+    assert "litellm" not in _top_level(ran["modules"])
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events == ["route.decision", "route.attempt"]
+    for args in (["audit", "verify", str(log)], ["audit", "query", str(log), "--user", "alice"]):
+        read = _run_command(args, tmp_path)
+        assert read["status"] == 0, read["stderr"][-2000:]
+        assert "litellm" not in _top_level(read["modules"]), args
+
+
+def test_route_on_a_litellm_route__imports_litellm(tmp_path: Path) -> None:
+    """The probe sees litellm when it is imported: Claude's routes need its translation."""
+    ran = _run_command(["route", "Claude 4.5 Sonnet", "Hello", "--offline"], tmp_path)
     assert ran["status"] == 0, ran["stderr"][-2000:]
     assert "litellm" in _top_level(ran["modules"])
 

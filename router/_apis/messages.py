@@ -32,6 +32,7 @@ from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
 from router._upstream import messages as translation
 from router._upstream.anthropic import SameFormat
+from router._upstream.loader import imported
 from router._upstream.sse import json_event, relay
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ async def count_tokens(
     BackendsUnconfigured). Counted locally: no provider is contacted, no attempt made."""
     checked = _checked(pipeline, request, user, request_id, counting=True)
     model = checked["model"]
+    await imported()  # the adapter and the tokenizers are litellm's
     translated = translation.to_chat(checked, _hint(pipeline, model))
     decision = await pipeline.decide_only(
         model, translated.messages, user, checked.get("privacy"), request_id,

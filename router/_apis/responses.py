@@ -54,7 +54,9 @@ async def respond(
         pipeline.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
         raise dropin_error(InvalidRequest(str(exc), param=exc.param), model) from None
     from router._upstream import responses
+    from router._upstream.loader import imported
 
+    await imported()  # the bridge is litellm's: imported in a worker thread, once
     chat = responses.to_chat(request, stream=stream)
     own = {k: request[k] for k in ("timeout", "num_retries", "max_retries") if k in request}
     messages = chat.pop("messages")

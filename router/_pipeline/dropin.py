@@ -4,9 +4,11 @@
   (router/_upstream/compat.py has the table), so ``except litellm.RateLimitError`` keeps
   working. A refusal raised before anything is forwarded gets it only when litellm or openai
   is already imported: an ``except`` clause naming their classes needs one of them, and
-  ``import router`` or a refused call never pays litellm's import (seconds) for nothing.
+  ``import router`` or a refused call never pays litellm's import (seconds) for nothing;
+  nor does it while a worker thread is importing litellm (router/_upstream/loader.py): the
+  event loop would wait for it.
 - Limits: ``timeout`` is the deadline of the whole call, resends and failover included
-  (litellm's one-time import on the router's first forwarded call excepted);
+  (litellm's one-time import, by the router's first call that needs it, excepted);
   ``max_retries`` (the openai SDK's resends, default the ``resends`` setting, 2) plus
   ``num_retries`` (litellm's own retries of the whole call) is how many times a transient
   failure is resent to the same route (router/_core/resend.py). litellm never retries by
@@ -34,6 +36,10 @@ LIMITS: Final = ("timeout", "num_retries", "max_retries")
 def dropin_error(exc: RouterError, model: str = "") -> RouterError:
     """``exc``, also an instance of the matching litellm/openai class when one is importable."""
     if "litellm" not in sys.modules and "openai" not in sys.modules:
+        return exc
+    from router._upstream import setup
+
+    if setup.importing():
         return exc
     from router._upstream.compat import compatible
 

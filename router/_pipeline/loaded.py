@@ -23,7 +23,7 @@ from router._core.preferences import Preferences, version
 from router._errors import UnknownModel
 from router._observe.metrics import UNKNOWN_MODEL
 from router._pipeline.failover import Failover
-from router._upstream import params
+from router._upstream import params, providers
 from router._upstream.deployment import NOT_DEPLOYED, Deployment, load_deployment
 
 
@@ -54,6 +54,10 @@ class Loaded:
     priority: tuple[str, ...]
     failover: Failover
     org_hash: str = ""  # version(org): a decision records it as operator_policy_hash
+    # The routes whose target litellm serves (not the lean path: ``litellm_routes``), and the
+    # models that have one: a request for such a model needs litellm imported.
+    litellm_routes: frozenset[str] = frozenset()
+    litellm_models: frozenset[str] = frozenset()
     # Allowing decisions already made, with their audit form: a decision is a pure function
     # of the model, the preferences and the dropped parameters under this catalog and
     # deployment (a reload makes a new Loaded). Bounded: emptied when full.
@@ -82,6 +86,14 @@ class Loaded:
             pass
         return resolve(
             self.catalog, name, strings=self.deployment.strings(), reaches=self.deployment.reaches
+        )
+
+    @property
+    def servable_litellm_routes(self) -> tuple[str, ...]:
+        """The routes litellm serves that the deployment can reach, in the catalog's order."""
+        keys = self.litellm_routes
+        return tuple(
+            r.key for r in self.catalog.routes if r.key in keys and r.key not in self.unavailable
         )
 
     @property
@@ -154,6 +166,17 @@ def read(settings: Settings) -> tuple[Catalog, Deployment]:
     return catalog, deployment
 
 
+def litellm_routes(catalog: Catalog, deployment: Deployment) -> frozenset[str]:
+    """The routes of ``catalog`` whose deployment target litellm serves: a format the lean
+    path does not speak (Anthropic, Bedrock, Vertex AI, OpenAI's Responses-API models), or
+    ``path: litellm`` (router/_upstream/providers.py, ``serves``)."""
+    return frozenset(
+        route.key
+        for route in catalog.routes
+        if (target := deployment.target(route.key)) is not None and not providers.serves(target)
+    )
+
+
 def unavailable_routes(
     catalog: Catalog, deployment: Deployment, settings: Settings, environ: Mapping[str, str]
 ) -> dict[str, str]:
@@ -174,7 +197,7 @@ def offline_when_unconfigured(
     settings: Settings, catalog: Catalog, deployment: Deployment
 ) -> Settings:
     """With ``offline`` not set and no provider credentials at all, the library runs offline
-    (litellm's mock answers) and says so, once per process, on the ``router`` logger."""
+    (answers made locally) and says so, once per process, on the ``router`` logger."""
     if "offline" in settings.model_fields_set or settings.offline:
         return settings
     unavailable = unavailable_routes(catalog, deployment, settings, os.environ)
@@ -188,7 +211,7 @@ def offline_when_unconfigured(
 def _say_offline() -> None:
     logging.getLogger("router").warning(
         "policy-router: no provider credentials are set, so it runs offline: no provider is "
-        "contacted and answers come from litellm's mock. Set a provider's key (OPENAI_API_KEY, "
+        "contacted and answers are made locally. Set a provider's key (OPENAI_API_KEY, "
         "...) to route for real, or POLICY_ROUTER_OFFLINE=false to refuse instead."
     )
 

@@ -12,7 +12,6 @@ import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -41,7 +40,14 @@ from router._observe.metrics import Metrics, outcome_of
 from router._pipeline import admission, same_format
 from router._pipeline.dropin import dropin_error, take_limits
 from router._pipeline.failover import Answered, Call, Failover
-from router._pipeline.loaded import Loaded, ModelAvailability, model_label, read, unavailable_routes
+from router._pipeline.loaded import (
+    Loaded,
+    ModelAvailability,
+    litellm_routes,
+    model_label,
+    read,
+    unavailable_routes,
+)
 from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
@@ -85,7 +91,7 @@ class Pipeline:
         self._clients = lean.Clients(
             settings.transport
         )  # the lean path's pool, kept across reloads
-        self._litellm_ready = False  # litellm imported and configured: on the first forward
+        self._litellm_ready = False  # litellm configured: by the first request that needs it
         self._loop_end = LoopEnd(self.close_loop)  # closes what a loop held when it ends
         self.preferences = UserPreferences(
             store,
@@ -115,6 +121,7 @@ class Pipeline:
     def _load(self, catalog: Catalog, deployment: Deployment) -> Loaded:
         settings = self.settings
         org = canonical(catalog, settings.org.preferences())
+        by_litellm = litellm_routes(catalog, deployment)
         return Loaded(
             catalog,
             deployment,
@@ -131,6 +138,8 @@ class Pipeline:
                 catalog_version=catalog.label,
             ),
             version(org),
+            by_litellm,
+            frozenset(r.model.slug for r in catalog.routes if r.key in by_litellm),
         )
 
     def observe(self, metrics: Metrics) -> None:
@@ -322,7 +331,7 @@ class Pipeline:
             arguments["user"] = user
         call = await self._prepare(
             self._loaded, model, user, privacy, request_id, arguments,
-            proxy=True, started=time.perf_counter(), api=api,
+            proxy=True, started=time.perf_counter(), api=api, forwards=False,
         )  # fmt: skip
         return call.decision
 
@@ -348,12 +357,6 @@ class Pipeline:
                 loaded, model, user, privacy, request_id, arguments,
                 proxy=proxy, started=started, api=api, raw=raw, native=native,
             )  # fmt: skip
-            if not self._litellm_ready:  # once: its import is no attempt's latency
-                loading = time.monotonic()
-                setup.configure(self.settings.transport)
-                self._litellm_ready = True
-                spent = time.monotonic() - loading
-                call = replace(call, limits=call.limits.excluding(spent), started=started + spent)
             if stream:
                 routed = await loaded.failover.stream(call)
                 answer: tuple[Any, Answered] = (routed, routed.answered)
@@ -390,6 +393,7 @@ class Pipeline:
         started: float,
         api: str,
         raw: bool = False,
+        forwards: bool = True,
         native: SameFormat | None = None,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
@@ -415,6 +419,9 @@ class Pipeline:
             )  # fmt: skip
             self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
             raise
+        spent = await self._litellm_for(loaded, found, types=forwards and not raw, native=native)
+        if spent:  # litellm's one-time import is no part of the call's deadline
+            limits, started = limits.excluding(spent), started + spent
         effective = combine(loaded.org, stored, request)
         dropped = (
             loaded.dropped(found, checked)
@@ -467,6 +474,28 @@ class Pipeline:
             native=native,
             proxy=proxy,
         )
+
+    async def _litellm_for(
+        self, loaded: Loaded, model: Model, *, types: bool, native: SameFormat | None
+    ) -> float:
+        """Import (in a worker thread) and configure litellm, once, if this request needs it:
+        a route of ``model`` that litellm serves (its parameter table, its translation), or
+        ``types``, litellm's response types (the library's answers; the proxy relays bytes);
+        for a Messages request (``native``), a route it would be translated for (litellm's
+        adapter, both ways). Returns the seconds waited for it (0: not needed, or done before)."""
+        if self._litellm_ready:
+            return 0.0
+        if native is not None:
+            types = same_format.translates(
+                native, loaded.catalog.routes_of(model), loaded.deployment, model,
+                offline=self.settings.offline,
+            )  # fmt: skip
+        if not (types or model.slug in loaded.litellm_models):
+            return 0.0
+        waiting = time.monotonic()
+        await setup.configured(self.settings.transport)
+        self._litellm_ready = True
+        return time.monotonic() - waiting
 
     def refused(
         self,

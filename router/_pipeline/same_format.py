@@ -35,6 +35,24 @@ def as_it_came(
     return request is not None and not offline and providers.serves_messages(target, fixed)
 
 
+def translates(
+    request: SameFormat,
+    routes: Iterable[Route],
+    deployment: Deployment,
+    model: Model,
+    *,
+    offline: bool,
+) -> bool:
+    """Whether an attempt to one of ``routes`` would translate ``request`` to chat (litellm's
+    adapter, which then translates the answer back)."""
+    for route in routes:
+        target = deployment.target(route.key)
+        fixed = model.params if target is None or target.params is None else target.params
+        if target is not None and not as_it_came(request, target, fixed, offline=offline):
+            return True
+    return False
+
+
 def arguments(
     chat: Mapping[str, Any],
     request: SameFormat | None,

@@ -4,14 +4,18 @@ In order, for both:
 
 1. the listening socket is bound first (``listen``): a port in use is a one-line error
    (ConfigError) before litellm is imported or anything claims start-up;
-2. the process is prepared once (``prepare``): litellm imported and configured with the
-   settings' transport, tracing from the ``OTEL_*`` variables, lean log records;
-3. the router and its app are built (``build``), uvicorn configured (``uvicorn_options``:
-   the header deadline, the safe log configuration, no access log of raw paths, no server
-   header), the long-lived objects frozen out of the collector's reach;
+2. the process is prepared once (``prepare``): tracing from the ``OTEL_*`` variables, lean
+   log records;
+3. the router and its app are built (``build``); litellm is imported and configured with the
+   settings' transport only if a route the deployment can serve needs it (``load_litellm``:
+   a route that litellm serves); otherwise it stays unimported until the first request of an
+   API that needs it, which imports it in a worker thread (router/_upstream/loader.py);
+   uvicorn configured (``uvicorn_options``: the header deadline, the safe log configuration,
+   no access log of raw paths, no server header), the long-lived objects frozen out of the
+   collector's reach;
 4. one start-up summary is logged (``summary``): listen address, auth mode, audit and
-   checkpoint sinks, store, catalog version and servable routes; then a line per provider
-   (router/_server/startup.py).
+   checkpoint sinks, store, catalog version and servable routes, what needs litellm and
+   whether it was loaded; then a line per provider (router/_server/startup.py).
 
 With ``--workers`` uvicorn's supervisor binds the socket itself and starts the workers, each
 running router/_server/workers.py's ``app``, which takes steps 2 and 3 in its own process and
@@ -38,7 +42,7 @@ from router._errors import ConfigError
 from router._observe import tracing as _tracing
 from router._server import logs
 from router._server.connection import with_header_deadline
-from router._server.startup import freeze_long_lived_objects
+from router._server.startup import freeze_long_lived_objects, litellm_use
 
 if TYPE_CHECKING:
     import uvicorn
@@ -78,12 +82,9 @@ def _bind_error(server: ServerSettings, exc: OSError) -> str:
     return f"cannot listen on {server.host}:{server.port}: {reason}{hint if in_use else ''}"
 
 
-def prepare(settings: Settings) -> None:
-    """What a serving process sets up once, before its router: litellm imported now (not in
-    the first request) with the settings' transport, tracing, lean log records."""
-    from router._upstream import setup
-
-    setup.configure(settings.transport)
+def prepare() -> None:
+    """What a serving process sets up once, before its router: tracing, lean log records.
+    litellm is not imported here (``load_litellm``, once the deployment is known)."""
     _tracing.configure()  # the OTEL_* variables, unless the host set tracing up
     _tracing.settle()  # no provider set up: no span per request
     logs.lean_records()
@@ -96,6 +97,17 @@ def build(settings: Settings) -> tuple[PolicyRouter, FastAPI]:
 
     router = PolicyRouter.from_settings(settings)
     return router, create_app(router, settings)
+
+
+def load_litellm(router: PolicyRouter, settings: Settings) -> bool:
+    """Import and configure litellm now (seconds) when a route the deployment can serve needs
+    it, so that no request waits for it; else leave it unimported (a deployment whose routes
+    all take the lean path never needs it for chat). Returns whether it is loaded."""
+    from router._upstream import setup
+
+    if router.loaded.servable_litellm_routes:
+        setup.configure(settings.transport)
+    return setup.loaded()
 
 
 def uvicorn_options(settings: Settings, *, http: Any) -> dict[str, Any]:
@@ -118,10 +130,13 @@ def header_deadline(settings: Settings) -> type[asyncio.Protocol]:
     return with_header_deadline(settings.server.read_timeout)
 
 
-def summary(router: PolicyRouter, settings: Settings, *, processes: int = 1) -> str:
+def summary(
+    router: PolicyRouter, settings: Settings, *, processes: int = 1, litellm: bool = False
+) -> str:
     """The start-up summary: where it listens, who may call, where the evidence goes, where
-    preferences live, which catalog and how much of it can be served. No secret: key counts,
-    not keys; the store's address without its credentials."""
+    preferences live, which catalog and how much of it can be served, and what needs litellm
+    (``litellm``: whether it is loaded). No secret: key counts, not keys; the store's address
+    without its credentials."""
     server, loaded = settings.server, router.loaded
     catalog = loaded.catalog
     workers = "1 process" if processes == 1 else f"{processes} worker processes"
@@ -136,6 +151,7 @@ def summary(router: PolicyRouter, settings: Settings, *, processes: int = 1) -> 
             f"  catalog: {catalog.label}: {loaded.servable_routes} of {len(catalog.routes)} "
             "routes servable"
             + (" (offline: no provider is contacted)" if settings.offline else ""),
+            f"  litellm: {litellm_use(router.loaded, loaded=litellm, processes=processes)}",
         ]
     )
 
@@ -213,11 +229,12 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
     from router._server.operations import reload_on_sighup
     from router._server.startup import log_startup
 
-    prepare(settings)
+    prepare()
     router, app = build(settings)
     async with router:
+        litellm = load_litellm(router, settings)
         config = uvicorn.Config(app, **uvicorn_options(settings, http=header_deadline(settings)))
-        log.info("%s", summary(router, settings))  # after uvicorn.Config set up logging
+        log.info("%s", summary(router, settings, litellm=litellm))  # after uvicorn.Config
         log_startup(router.loaded, settings, os.environ)
         server = uvicorn.Server(config)
         _exit_cleanly_on_signals(server)

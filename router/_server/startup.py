@@ -1,5 +1,5 @@
-"""What ``serve`` says at start-up: one line per provider of the catalog, and a warning when no
-route can be served.
+"""What ``serve`` says at start-up: what needs litellm (a line of the summary), one line per
+provider of the catalog, and a warning when no route can be served.
 
 Each line names the provider, how many of its routes the deployment can serve, whether the
 credentials litellm reads for it are set (the variables' names, never their values) and its
@@ -19,6 +19,36 @@ from router._core.catalog import Provider, Route
 from router._pipeline.loaded import Loaded
 
 log = logging.getLogger("router.startup")
+
+
+# The requests and answers litellm's adapters translate (router/_upstream/responses.py,
+# router/_upstream/messages.py; a Messages request to Claude on Anthropic goes as it came): the
+# first such request imports litellm if nothing did before.
+TRANSLATED_BY_LITELLM: Final = "/v1/responses, and /v1/messages to a route other than Anthropic's,"
+_LISTED: Final = 5  # routes named in the litellm line; the rest are counted
+
+
+def litellm_use(in_force: Loaded, *, loaded: bool, processes: int = 1) -> str:
+    """What needs litellm in this deployment, and whether it is ``loaded`` (imported at
+    start-up, router/_server/bootstrap.py's ``load_litellm``)."""
+    routes = in_force.servable_litellm_routes
+    apis = TRANSLATED_BY_LITELLM
+    if not routes:
+        state = "loaded" if loaded else "not loaded"
+        return (
+            f"{state}: no servable route needs it (the lean path serves them); {apis} "
+            "translate with it, so their first request loads it (in a worker thread)"
+        )
+    named = ", ".join(routes[:_LISTED])
+    if len(routes) > _LISTED:
+        named += f" and {len(routes) - _LISTED} more"
+    if loaded:
+        state = "loaded at start-up"
+    elif processes > 1:
+        state = "loaded at start-up by each worker"
+    else:
+        state = "not loaded"
+    return f"{state}: {len(routes)} servable route(s) need it ({named}); {apis} translate with it"
 
 
 def provider_lines(loaded: Loaded, settings: Settings, environ: Mapping[str, str]) -> list[str]:

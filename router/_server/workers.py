@@ -2,7 +2,7 @@
 
 uvicorn's supervisor binds the socket once and starts N worker processes on it; each calls
 ``app()``, which takes the bootstrap's steps in its own process (router/_server/bootstrap.py:
-``prepare``, ``build``, the long-lived objects frozen) and builds its own router (its own
+``prepare``, ``build``, ``load_litellm``, the long-lived objects frozen) and builds its own router (its own
 audit writer id, its own store connections) from the settings in the environment the
 supervisor passed on. ``HeaderDeadline``, the HTTP protocol uvicorn imports in each worker, is
 made from the worker's own settings (a class made in the supervisor could not be sent to it).
@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from router._config.settings import Settings
-from router._server.bootstrap import build, header_deadline, prepare
+from router._server.bootstrap import build, header_deadline, load_litellm, prepare
 from router._server.operations import reload_on_sighup
 from router._server.startup import freeze_long_lived_objects, log_startup
 
@@ -28,8 +28,9 @@ from router._server.startup import freeze_long_lived_objects, log_startup
 def app() -> FastAPI:
     """One worker's app; its router is closed when the worker shuts down."""
     settings = Settings().serving()
-    prepare(settings)
+    prepare()
     router, application = build(settings)
+    load_litellm(router, settings)  # only if a servable route needs it (bootstrap.py)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -46,7 +46,8 @@ class UpstreamCall:
     arguments: Mapping[str, Any]  # OpenAI-style, without ``model``; already scrubbed
     api_base: str | None = None
     timeout: float = 60.0  # litellm's per-request httpx timeout
-    offline_text: str | None = None  # set: litellm answers this itself (no network, no keys)
+    offline_text: str | None = None  # set: answered offline (no network, no keys): the lean
+    # path's own answer (router/_upstream/offline.py), else litellm's mock
     check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
     raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
     clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
@@ -67,7 +68,7 @@ async def complete(call: UpstreamCall) -> Any:
 
 def _lean(call: UpstreamCall) -> bool:
     """Whether the lean path takes this call (router/_upstream/lean.py); refuses what it must."""
-    if call.offline_text is not None or not providers.serves(call.target):
+    if not providers.serves(call.target):
         return False
     _refuse_unknown(call)
     return True

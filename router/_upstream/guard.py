@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from router._core.invariant import Identity, find_on_wire
 
-if TYPE_CHECKING:  # httpx is imported by litellm, on the first forwarded request: not before
+if TYPE_CHECKING:  # httpx is imported by litellm, on the first request needing it: not before
     import httpx
 
 __all__ = ["IdentifierOnWire", "WireCheck", "guard", "guarded", "watching"]

@@ -13,9 +13,11 @@ sent, the request is counted and checked by the same identifier invariant as lit
 requests (router/_core/invariant.py, through the attempt's WireCheck).
 
 Answers are litellm's types (``ModelResponse``, ``ModelResponseStream``) for the library; a
-caller that relays bytes (the proxy's hot endpoint) asks for ``Raw`` answers and gets the
-upstream's JSON body untouched, and a stream's events' data as ``Events``: the events one
-upstream read completed, together, so that the caller can relay them in one write.
+caller that relays bytes (the proxy's hot endpoint, ``route``) asks for ``Raw`` answers and gets
+the upstream's JSON body untouched, and a stream's events' data as ``Events``: the events one
+upstream read completed, together, so that the caller can relay them in one write; it never
+needs litellm. Offline, the answer is made here (router/_upstream/offline.py) after the same
+checks, and nothing is sent.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import orjson
 
 from router._core.invariant import find_on_wire
 from router._errors import FailureKind, IdentifierInRequest, RouterError, UpstreamFailure
-from router._upstream import sse
+from router._upstream import offline, sse
 from router._upstream.errors import failure_for_status, redacted_env
 from router._upstream.providers import (
     _REASONING,
@@ -67,6 +69,16 @@ def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], byt
     target = call.target
     provider = PROVIDERS[target.prefix]
     model = target.model.split("/", 1)[1]
+    name, value = provider.auth(target.prefix)
+    headers = {"Content-Type": "application/json", name: value}
+    url = provider.url(target.prefix, model, call.api_base)
+    return url, headers, orjson.dumps(request_body(call, stream=stream))
+
+
+def request_body(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+    """The JSON body this call sends (no credentials or endpoint needed to make it)."""
+    provider = PROVIDERS[call.target.prefix]
+    model = call.target.model.split("/", 1)[1]
     body: dict[str, Any] = {"model": model}
     body.update((k, v) for k, v in call.arguments.items() if k != "metadata")
     renames = provider.renames_reasoning and _REASONING.match(model)
@@ -78,9 +90,7 @@ def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], byt
         body["stream"] = True
     else:
         body.pop("stream", None)
-    name, value = provider.auth(target.prefix)
-    headers = {"Content-Type": "application/json", name: value}
-    return provider.url(target.prefix, model, call.api_base), headers, orjson.dumps(body)
+    return body
 
 
 def _checked(call: UpstreamCall, url: str, headers: dict[str, str], body: bytes) -> None:
@@ -274,10 +284,14 @@ def bad_response(prefix: str, what: str) -> UpstreamFailure:
 async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
     """One non-streaming call: litellm's ``ModelResponse``, or ``Raw`` bytes if ``raw``."""
     prefix = call.target.prefix
-    opened = await _open(call, stream=False)
-    data = await body_of(opened, prefix)
+    if call.offline_text is not None:
+        data = offline.completion(request_body(call, stream=False), call.check, call.offline_text)
+        content_type = "application/json"
+    else:
+        opened = await _open(call, stream=False)
+        data, content_type = await body_of(opened, prefix), opened.content_type
     if raw:
-        return Raw(data, opened.content_type or "application/json")
+        return Raw(data, content_type or "application/json")
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -298,6 +312,9 @@ async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator
     raises from here, so the caller can still fail over; after it, from the iteration.
     """
     prefix = call.target.prefix
+    if call.offline_text is not None:
+        payloads = offline.chunks(request_body(call, stream=True), call.check, call.offline_text)
+        return await started(_offline_events(payloads, prefix, raw=raw), prefix)
     opened = await _open(call, stream=True)
     if opened.status >= 300:
         raise await failure(opened, prefix)
@@ -373,6 +390,16 @@ async def _events(opened: Opened, prefix: str, *, raw: bool) -> AsyncGenerator[A
             raise transport_failure(exc, prefix) from exc
     finally:
         await opened.close()
+
+
+async def _offline_events(payloads: list[bytes], prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
+    """The offline answer's events, as ``_events`` gives an upstream's."""
+    if raw:
+        yield Events(payloads)  # as if one upstream read had brought them all
+        return
+    chunk_type = _chunk_type()
+    for payload in payloads:
+        yield chunk_type(**_chunk(payload, prefix))
 
 
 def _chunk(payload: bytes, prefix: str) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """litellm, imported once with the environment and process-wide settings the router needs.
 
 litellm is imported on first use, not when this module is: the import takes seconds, and
-commands that never forward a request must not pay for it. Its environment is set before the
+commands that never forward a request must not pay for it, nor must a deployment whose routes
+all take the lean path. A caller on an event loop awaits ``imported()``, which imports it in a
+worker thread so that the loop keeps serving meanwhile; ``litellm_module()`` imports it in the
+calling thread (serve's start-up, sync code). Its environment is set before the
 import (no network fetches of price maps or header lists; httpx transport unless the settings
 choose aiohttp), then its module settings (no message logging, no debug banner) and the
 connection pool of the httpx clients it builds (router/_upstream/keepalive.py), and one send
@@ -10,10 +13,13 @@ per call (``_send_once``: litellm's handler would silently send a request a seco
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import logging
 import os
 import sys
+import threading
 from types import MappingProxyType, ModuleType
 from typing import Any, Final
 
@@ -116,12 +122,55 @@ def retry_method(handler: Any) -> str:
 
 def loaded() -> bool:
     """Whether litellm is imported and configured in this process already."""
-    return litellm_module.cache_info().currsize > 0
+    return _imported.cache_info().currsize > 0
+
+
+def importing() -> bool:
+    """Whether a worker thread is importing litellm right now (``imported()``): until it is
+    done, ``sys.modules`` may hold a litellm that is only partly initialised."""
+    return _background.cache_info().currsize > 0 and not _background().done()
+
+
+# One import at a time: the worker thread's and a caller's own (serve's start-up, sync code).
+_IMPORT_LOCK: Final = threading.RLock()
+
+
+def litellm_module() -> ModuleType:
+    """litellm, imported (once, in the calling thread) after its environment is set, and
+    configured. Blocks while another thread imports it."""
+    if loaded():
+        return _imported()
+    with _IMPORT_LOCK:
+        return _imported()
+
+
+async def imported() -> ModuleType:
+    """litellm, imported in a worker thread if it is not yet: the event loop this is awaited
+    on keeps running (and serving other requests) while the import takes its seconds. Every
+    caller waits for the same import."""
+    if loaded():
+        return _imported()
+    return await asyncio.wrap_future(_background())
 
 
 @functools.cache
-def litellm_module() -> ModuleType:
-    """litellm, imported (once) after its environment is set, and configured."""
+def _background() -> concurrent.futures.Future[ModuleType]:
+    """The one worker thread's import of litellm, started on the first call."""
+    done: concurrent.futures.Future[ModuleType] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            done.set_result(litellm_module())
+        except BaseException as exc:  # noqa: BLE001  handed to every waiter, raised there
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="policy-router-litellm-import", daemon=True).start()
+    return done
+
+
+@functools.cache
+def _imported() -> ModuleType:
+    """The import itself; callers hold ``_IMPORT_LOCK`` (``litellm_module``)."""
     for name, value in ENVIRONMENT.items():  # the host's own value, if it set one, wins
         os.environ.setdefault(name, value)
     import litellm  # noqa: TID251

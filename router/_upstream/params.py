@@ -1,6 +1,8 @@
 """Which of a request's parameters a route would drop: litellm is called with
 ``drop_params=True`` and silently leaves out what it does not support for a provider; this
-names them beforehand, from litellm's own table (``get_supported_openai_params``)."""
+names them beforehand, from litellm's own table (``get_supported_openai_params``). The lean
+path drops nothing (the provider answers for what it does not take), so its routes never ask
+litellm."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from router._upstream.deployment import Target
+from router._upstream.providers import serves
 from router._upstream.setup import _module
 
 # Arguments that are no provider parameter to drop: the router owns them (stream, the
@@ -23,10 +26,11 @@ NOT_PARAMETERS: Final = frozenset(
 
 
 def unsupported(target: Target, names: Iterable[str]) -> tuple[str, ...]:
-    """The ``names`` litellm would drop for ``target``, sorted; none if litellm does not know
-    the route (it then forwards everything, and the provider answers for itself)."""
+    """The ``names`` litellm would drop for ``target``, sorted; none if the lean path serves
+    it, or if litellm does not know the route (it then forwards everything, and the provider
+    answers for itself)."""
     asked = sorted(set(names) - NOT_PARAMETERS)
-    if not asked:
+    if not asked or serves(target):
         return ()
     supported = _supported(target.model)
     if supported is None:

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any, Literal
 
-from router._upstream.loader import ENVIRONMENT, loaded, retry_method
+from router._upstream.loader import ENVIRONMENT, imported, importing, loaded, retry_method
 from router._upstream.loader import litellm_module as _module
 
 __all__ = [
@@ -19,6 +19,9 @@ __all__ = [
     "_module",
     "close_loop_clients",
     "configure",
+    "configured",
+    "imported",
+    "importing",
     "loaded",
     "retry_method",
 ]
@@ -27,9 +30,10 @@ Transport = Literal["httpx", "aiohttp"]
 
 
 def configure(transport: Transport = "httpx") -> None:
-    """Import and configure litellm now (idempotent), with the HTTP transport it uses: once,
-    at ``serve``'s start-up (router/_server/bootstrap.py) or a router's first forwarded call
-    (the lean path's clients take the transport from their router: ``lean.Clients``).
+    """Import and configure litellm now (idempotent), with the HTTP transport it uses: at
+    ``serve``'s start-up when a route of the deployment needs it (router/_server/bootstrap.py),
+    else through ``configured`` on the first request that needs it (the lean path's clients
+    take the transport from their router: ``lean.Clients``).
 
     ``aiohttp`` (the settings' default, ``POLICY_ROUTER_TRANSPORT``: production traffic) is
     litellm's own default: measured here it costs less CPU per call, keeps streamed
@@ -45,14 +49,22 @@ def configure(transport: Transport = "httpx") -> None:
         litellm.disable_aiohttp_transport = use_httpx
 
 
+async def configured(transport: Transport = "httpx") -> None:
+    """``configure``, with litellm imported in a worker thread if it is not yet: the event
+    loop keeps serving other requests during the import's seconds."""
+    await imported()
+    configure(transport)
+
+
 async def close_loop_clients() -> None:
     """Close the HTTP clients litellm cached on the running event loop, which is ending.
 
     They are of no use after it (a client belongs to its loop), and left open they warn at
     exit ("Unclosed client session"). Clients of other loops, and a client the application
-    handed litellm (``aclient_session``), are left alone. Nothing if litellm was never used.
+    handed litellm (``aclient_session``), are left alone. Nothing if litellm was never used,
+    or while a worker thread is still importing it.
     """
-    if "litellm" not in sys.modules:
+    if "litellm" not in sys.modules or importing():
         return
     import asyncio
 

@@ -1,11 +1,19 @@
-"""``policy-router route``: one request through the full path, with the audit records it made."""
+"""``policy-router route``: one request through the full path, with the audit records it made.
+
+The request takes the router's whole path (surface check, preferences, decision, scrubbing,
+the identifier invariant, failover, audit) and asks, as the proxy does, for the lean path's
+answer as bytes: a model whose routes all take the lean path is answered without importing
+litellm (offline too: router/_upstream/offline.py). litellm is imported first (with a
+spinner on a terminal) only when a route of the model needs it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 import typer
 
 from router._audit import AuditLog
@@ -24,6 +32,7 @@ from router.cli._common import (
 if TYPE_CHECKING:
     from router._config.settings import Settings
     from router._router import PolicyRouter
+    from router._upstream.deployment import Deployment, Target
 
 
 @preference_flags
@@ -35,8 +44,8 @@ def route(
     offline: bool | None = typer.Option(
         None,
         "--offline/--online",
-        help="Answer through litellm's mock (no network, no keys). Default: offline when no "
-        "allowed route of the model has credentials.",
+        help="Answer locally (no network, no keys). Default: offline when no allowed route "
+        "of the model has credentials.",
     ),
     privacy: Preferences | None = None,
 ) -> None:
@@ -45,8 +54,9 @@ def route(
     with one_line_errors():
         config = _settings_for(model, offline)
         if config.offline:
-            err.print("offline: no provider is contacted; answers come from litellm's mock.")
-        load_litellm(config.transport)
+            err.print("offline: no provider is contacted; the answer is made locally.")
+        if _needs_litellm(config, model):
+            load_litellm(config.transport)
         try:
             answer = run_with_router(
                 lambda r: _send(r, model, prompt, user, privacy, stream),
@@ -68,17 +78,42 @@ async def _send(
     stream: bool,
 ) -> str:
     messages = [{"role": "user", "content": prompt}]
-    response = await router.acompletion(model, messages, user, privacy=privacy, stream=stream)
+    response, _ = await router.pipeline.route(
+        model, messages, user, privacy, stream, None, {}, proxy=False, raw=True
+    )  # the library's surface check; the lean path's answer as bytes (no litellm types)
     if not stream:
-        return str(response.choices[0].message.content or "")
+        return _content(response)
+    from router._upstream.lean import Events
+
     parts = []
-    async for chunk in response:
-        delta = chunk.choices[0].delta.content if chunk.choices else None
-        if delta:
-            parts.append(delta)
-            out.print(delta, end="", markup=False)
+    async for item in response:
+        for chunk in item if isinstance(item, Events) else (item,):
+            delta = _delta(chunk)
+            if delta:
+                parts.append(delta)
+                out.print(delta, end="", markup=False)
     out.print()
     return "".join(parts)
+
+
+def _content(response: Any) -> str:
+    """The answer's text: from the lean path's JSON bytes, or from litellm's response."""
+    from router._upstream.lean import Raw
+
+    if isinstance(response, Raw):
+        choices = orjson.loads(response.body).get("choices") or [{}]
+        return str((choices[0].get("message") or {}).get("content") or "")
+    return str(response.choices[0].message.content or "")
+
+
+def _delta(chunk: Any) -> str | None:
+    """A streamed chunk's text: from an SSE event's data (bytes, one of the lean path's
+    ``Events``), or litellm's chunk."""
+    if isinstance(chunk, bytes):
+        choices = orjson.loads(chunk).get("choices")
+        content = (choices[0].get("delta") or {}).get("content") if choices else None
+        return content if isinstance(content, str) else None
+    return chunk.choices[0].delta.content if chunk.choices else None
 
 
 def _settings_for(model: str, offline: bool | None) -> Settings:
@@ -89,17 +124,27 @@ def _settings_for(model: str, offline: bool | None) -> Settings:
     return base.model_copy(update={"offline": True})
 
 
-def _has_credentials(config: Settings, model: str) -> bool:
+def _targets(config: Settings, model: str) -> tuple[Deployment, list[Target]]:
+    """The deployment, and the targets of ``model``'s routes."""
     from router._core.catalog_load import load_catalog
     from router._upstream.deployment import load_deployment
 
     catalog = load_catalog(config.catalog)
     deployment = load_deployment(config.deployment).with_overrides(config.route_models)
-    for candidate in catalog.routes_of(model):
-        target = deployment.target(candidate.key)
-        if target and deployment.missing_credentials(target, os.environ) is None:
-            return True
-    return False
+    targets = [deployment.target(route.key) for route in catalog.routes_of(model)]
+    return deployment, [t for t in targets if t is not None]
+
+
+def _has_credentials(config: Settings, model: str) -> bool:
+    deployment, targets = _targets(config, model)
+    return any(deployment.missing_credentials(t, os.environ) is None for t in targets)
+
+
+def _needs_litellm(config: Settings, model: str) -> bool:
+    """Whether a route of ``model`` is served by litellm (not the lean path)."""
+    from router._upstream.providers import serves
+
+    return not all(serves(target) for target in _targets(config, model)[1])
 
 
 def _tee(config: Settings, records: list[str]) -> AuditLog:

@@ -152,6 +152,18 @@ def test_route__stream_prints_chunks() -> None:
     assert out.startswith("[offline] policy-router chose Fireworks.ai for GLM-4.5")
 
 
+@pytest.mark.parametrize("stream", [[], ["--stream"]], ids=["json", "stream"])
+def test_route__a_litellm_route_prints_litellms_answer_the_same_way(stream: list[str]) -> None:
+    """Claude's routes are litellm's (its mock answers offline); the lean path's answers are
+    bytes the command parses itself: both print the text alone."""
+    code, out, err = cli("route", "Claude 4.5 Haiku", "Hello", "--offline", *stream)
+    assert code == 0, err
+    assert out.startswith(
+        "[offline] policy-router chose Anthropic for Claude 4.5 Haiku; no provider was "
+        "contacted.\naudit records:\n"
+    )
+
+
 def test_route__policy_violation_is_one_line_with_alternatives() -> None:
     code, out, err = cli("route", "Grok 4", "Hello", "--max-retention", "24h")
     assert code == 1

@@ -83,7 +83,10 @@ def run_on_a_terminal(*args: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_route__on_a_terminal__says_litellm_is_loading() -> None:
-    code, shown = run_on_a_terminal("route", "Kimi K2", "Hello", "--user", "alice", "--offline")
+    """Claude's routes need litellm (a lean route never loads it: tests/test_imports.py)."""
+    code, shown = run_on_a_terminal(
+        "route", "Claude 4.5 Sonnet", "Hello", "--user", "alice", "--offline"
+    )
     assert code == 0, shown
     assert "loading litellm..." in shown
     assert "[offline] policy-router chose" in shown
@@ -92,7 +95,7 @@ def test_route__on_a_terminal__says_litellm_is_loading() -> None:
 @pytest.mark.slow
 def test_route__piped__no_progress_line() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "router.cli", "route", "Kimi K2", "Hello", "--offline"],
+        [sys.executable, "-m", "router.cli", "route", "Claude 4.5 Sonnet", "Hello", "--offline"],
         capture_output=True,
         text=True,
         timeout=120,

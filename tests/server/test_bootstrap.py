@@ -80,6 +80,8 @@ async def test_summary__says_where_it_listens_who_may_call_and_where_evidence_go
     async with PolicyRouter.from_settings(settings, audit_log=AuditLog(lambda _: None)) as router:
         text = bootstrap.summary(router, settings, processes=3)
     catalog = router.catalog
+    needing = router.loaded.servable_litellm_routes  # Claude, Gemini, OpenAI's Responses models
+    assert "o3-pro/openai" in needing
     assert text.splitlines() == [
         f"policy-router {bootstrap._version()} listening on http://127.0.0.1:8123 "
         "(3 worker processes)",
@@ -88,6 +90,11 @@ async def test_summary__says_where_it_listens_who_may_call_and_where_evidence_go
         f"  store: SQLite {tmp_path / 'preferences.sqlite3'}",
         f"  catalog: {catalog.label}: {router.loaded.servable_routes} of "
         f"{len(catalog.routes)} routes servable (offline: no provider is contacted)",
+        f"  litellm: loaded at start-up by each worker: {len(needing)} servable route(s) need "
+        "it (claude-4-5-sonnet/anthropic, claude-4-5-sonnet/bedrock, "
+        "claude-4-5-sonnet-reasoning/anthropic, claude-4-5-sonnet-reasoning/bedrock, "
+        f"claude-4-1-opus/anthropic and {len(needing) - 5} more); /v1/responses, and "
+        "/v1/messages to a route other than Anthropic's, translate with it",
     ]
     assert API_KEY not in text
 

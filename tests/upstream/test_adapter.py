@@ -24,6 +24,9 @@ from router._upstream.errors import BY_STATUS, _outcomes, outcome_of, translate
 from router._upstream.setup import ENVIRONMENT, _module, configure
 
 OPENAI: Final = Target("openai/gpt-4.1")
+# The same route kept on litellm: offline, litellm's mock answers it (the lean path answers
+# its own routes offline: tests/upstream/test_offline.py).
+ON_LITELLM: Final = Target("openai/gpt-4.1", path="litellm")
 MESSAGES: Final = ({"role": "user", "content": "Say hello."},)
 
 
@@ -34,12 +37,16 @@ def litellm() -> ModuleType:
 
 def offline(**kwargs: Any) -> Any:
     return complete(
-        UpstreamCall(OPENAI, {"messages": list(MESSAGES), **kwargs}, None, 5.0, "offline answer")
+        UpstreamCall(
+            ON_LITELLM, {"messages": list(MESSAGES), **kwargs}, None, 5.0, "offline answer"
+        )
     )
 
 
 async def offline_stream(text: str) -> Any:
-    return await open_stream(UpstreamCall(OPENAI, {"messages": list(MESSAGES)}, None, 5.0, text))
+    return await open_stream(
+        UpstreamCall(ON_LITELLM, {"messages": list(MESSAGES)}, None, 5.0, text)
+    )
 
 
 # --- import and configuration -------------------------------------------------------------
