@@ -1,7 +1,8 @@
 """A fast fake LLM upstream on loopback: fixed tiny answers, no framework.
 
 Serves OpenAI's ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": true``), Anthropic's
-``POST /v1/messages`` (JSON or SSE), ``GET /v1/models``, ``GET /healthz`` and ``GET /stats``
+``POST /v1/messages`` (JSON or SSE), OpenAI's Responses ``POST /v1/responses`` (JSON or SSE),
+``GET /v1/models``, ``GET /healthz`` and ``GET /stats``
 (requests served and connections accepted so far). HTTP/1.1 keep-alive on an asyncio Protocol (uvloop when installed),
 so it costs a few tens of microseconds per request and does not dominate a 2-core machine.
 
@@ -124,6 +125,49 @@ ANTHROPIC_SSE: Final = (
     _anthropic_event("message_stop", {}),
 )
 
+RESPONSES_JSON: Final = json.dumps(
+    {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "status": "completed",
+        "model": "o3-pro",
+        "output": [
+            {
+                "type": "message", "id": "msg_bench", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": "ok", "annotations": []}],
+            }
+        ],
+        "store": False,
+        "usage": {"input_tokens": 5, "output_tokens": 1, "total_tokens": 6},
+    },
+    separators=(",", ":"),
+).encode()  # fmt: skip
+
+
+def _responses_events() -> tuple[bytes, ...]:
+    """OpenAI's Responses stream of one token: created, in_progress, the item, one delta,
+    the item done, completed (6 events)."""
+    done = json.loads(RESPONSES_JSON)
+    started = done | {"status": "in_progress", "output": [], "usage": None}
+    item = done["output"][0]
+    bodies = (
+        {"type": "response.created", "response": started},
+        {"type": "response.in_progress", "response": started},
+        {"type": "response.output_item.added", "output_index": 0, "item": item | {"content": []}},
+        {"type": "response.output_text.delta", "item_id": "msg_bench", "output_index": 0,
+         "content_index": 0, "delta": "ok"},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": done},
+    )  # fmt: skip
+    return tuple(
+        _anthropic_event(str(b["type"]), {k: v for k, v in b.items() if k != "type"} | {"sequence_number": i})
+        for i, b in enumerate(bodies)
+    )  # fmt: skip
+
+
+RESPONSES_SSE: Final = _responses_events()
+
 MODELS_JSON: Final = json.dumps(
     {"object": "list", "data": [{"id": "gpt-4.1", "object": "model", "owned_by": "bench"}]}
 ).encode()
@@ -171,6 +215,8 @@ RESPONSES: Final = {
     ("POST", "/v1/chat/completions", True): _sse(OPENAI_SSE),
     ("POST", "/v1/messages", False): _response("200 OK", ANTHROPIC_JSON),
     ("POST", "/v1/messages", True): _sse(ANTHROPIC_SSE),
+    ("POST", "/v1/responses", False): _response("200 OK", RESPONSES_JSON),
+    ("POST", "/v1/responses", True): _sse(RESPONSES_SSE),
     ("GET", "/v1/models", False): _response("200 OK", MODELS_JSON),
     ("GET", "/healthz", False): _response("200 OK", b'{"status":"ok"}'),
 }

@@ -17,6 +17,9 @@ open-loop cells (bench/openloop.py); a row's figures are medians over rounds and
 median of the rounds' paired ratios. Start-up rows: the time from spawn to a 2xx ``/healthz``
 (polled every 50 ms), peak RSS at the end of the run, and ``policy-router route`` wall time.
 
+``--only TEXT`` runs the rows whose target contains TEXT (their cells only; the open loop and
+``route`` only if a chosen row names them).
+
 To add a target: a ``Row`` in ``ROWS`` naming its two (server, cell) figures; a new API or
 stream shape: an entry in ``APIS`` or ``SHAPES``. A cell a server cannot answer (a 4xx/5xx on a
 first request) is skipped and its rows say so.
@@ -54,6 +57,7 @@ SERVERS: Final = {
     "serve-lean-only": ("serve-lean", {}),
 }
 CLAUDE: Final = "Claude 4.5 Sonnet"
+O3_PRO: Final = "o3 pro"
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,11 @@ def _chat(text: str, stream: bool) -> dict[str, Any]:
     return body | ({"stream": True} if stream else {})
 
 
-def _responses(text: str, stream: bool) -> dict[str, Any]:
-    return {"model": "GPT 4.1", "input": text, "user": USER} | ({"stream": True} if stream else {})
+def _responses(model: str) -> Callable[[str, bool], dict[str, Any]]:
+    def body(text: str, stream: bool) -> dict[str, Any]:
+        return {"model": model, "input": text, "user": USER} | ({"stream": True} if stream else {})
+
+    return body
 
 
 def _messages(model: str) -> Callable[[str, bool], dict[str, Any]]:
@@ -86,7 +93,10 @@ def _messages(model: str) -> Callable[[str, bool], dict[str, Any]]:
 
 APIS: Final = {
     "chat": Api("/v1/chat/completions", _chat),
-    "responses": Api("/v1/responses", _responses),
+    "responses": Api("/v1/responses", _responses("GPT 4.1")),
+    # Responses to o3 pro on OpenAI: sent as it came (the fake upstream's fixed Responses
+    # answer; its stream is one token in 6 events, whatever the marker says).
+    "o3pro": Api("/v1/responses", _responses(O3_PRO)),
     "messages": Api("/v1/messages", _messages("GPT 4.1")),
     # Messages to Claude on Anthropic: the fake upstream's fixed Messages answer (its stream
     # is one token in 6 events, whatever the marker says).
@@ -166,6 +176,8 @@ def _rows(args: argparse.Namespace) -> tuple[Row, ...]:
         Row(f"unpaced stream ({args.chunks} tokens, one write) c=50: CPU per event ≤ 30 µs", "µs/event", (ref, "chat-stream50"), (srv, "chat-stream50"), "cpu_us_event", 30.0, "serve"),
         Row("/v1/responses JSON: CPU ≤ 1.2× chat", "ms/req", (srv, "chat-json50"), (srv, "responses-json50"), "cpu_ms", 1.2, "ratio"),
         Row("/v1/responses 1-token stream: CPU ≤ 1.2× chat", "ms/stream", (srv, "chat-tok50"), (srv, "responses-tok50"), "cpu_ms", 1.2, "ratio"),
+        Row(f"/v1/responses to {O3_PRO} (OpenAI) as it came JSON: CPU ≤ 1.2× chat", "ms/req", (srv, "chat-json50"), (srv, "o3pro-json50"), "cpu_ms", 1.2, "ratio"),
+        Row(f"/v1/responses to {O3_PRO} stream: CPU ≤ 1.2× chat 1-token", "ms/stream", (srv, "chat-tok50"), (srv, "o3pro-tok50"), "cpu_ms", 1.2, "ratio"),
         Row("/v1/messages JSON: CPU ≤ 1.2× chat", "ms/req", (srv, "chat-json50"), (srv, "messages-json50"), "cpu_ms", 1.2, "ratio"),
         Row("/v1/messages 1-token stream: CPU ≤ 1.2× chat", "ms/stream", (srv, "chat-tok50"), (srv, "messages-tok50"), "cpu_ms", 1.2, "ratio"),
         Row(f"/v1/messages to {CLAUDE} (Anthropic) JSON: CPU ≤ 1.2× chat", "ms/req", (srv, "chat-json50"), (srv, "claude-json50"), "cpu_ms", 1.2, "ratio"),
@@ -283,8 +295,10 @@ Figures = dict[tuple[str, str], list[dict[str, Any]]]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    rows = _rows(args)
+    rows = tuple(r for r in _rows(args) if args.only is None or args.only in r.target)
     plan = _plan(rows)
+    cells_named = {c for row in rows for _, c in (row.reference, row.serve)}
+    args.open_loop = any(c.startswith("open-") for c in cells_named)
     figures: Figures = {}
     skipped: dict[tuple[str, str], str] = {}
     with ExitStack() as stack:
@@ -295,7 +309,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    for i, name in enumerate(names)}  # fmt: skip
         for name, proxy in proxies.items():
             figures[(name, "start")] = [{"ready_s": proxy.startup_s}]
-        times = route_times(upstream, tmp, args.route_runs)
+        times = route_times(upstream, tmp, args.route_runs) if "route" in cells_named else {}
         for name, values in times.items():
             figures[(name, "route")] = [{"route_s": v} for v in values]
         cells = {key: Cell.parse(key) for key in plan}
@@ -381,6 +395,8 @@ def _round(
                   f"cpu {result['cpu_ms']:.3f} ms/req{per_event} new conns "
                   f"{result['new_connections']} errors {result['errors']}",
                   file=sys.stderr, flush=True)  # fmt: skip
+    if not args.open_loop:
+        return
     urls = {"direct": f"{upstream}/v1/chat/completions",
             "serve": f"{proxies['serve'].url}/v1/chat/completions"}  # fmt: skip
     order = ["direct", "serve"] if i % 2 == 0 else ["serve", "direct"]
@@ -458,6 +474,8 @@ def report(result: dict[str, Any]) -> str:
     )
     headers = ["target", "unit", "reference", "serve", "ratio (rounds)", "met?"]
     opened = [c for c in result["cells"] if c["cell"].startswith("open-")]
+    if not opened:  # --only chose no open-loop row
+        return head + _common.table(headers, lines)
     details = openloop.report({
         "config": {"rate": config["rate"], "duration": config["open_duration"],
                    "warmup": config["open_warmup"], "rounds": config["rounds"],
@@ -487,6 +505,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=128, help="open loop's pool")
     parser.add_argument("--route-runs", type=int, default=5)
     parser.add_argument("--port", type=int, default=8520)
+    parser.add_argument(
+        "--only", help="run only the rows whose target contains this text (e.g. /v1/responses)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("bench.targets needs wrk (apt-get install wrk)")

@@ -1,10 +1,15 @@
-"""OpenAI's Responses API on the one policy path: checked, translated, routed as chat.
+"""OpenAI's Responses API on the one policy path: checked, then sent as it came or translated.
 
 ``respond`` checks a Responses request against its accepted surface
-(router/_core/responses.py), has litellm's bridge translate it into chat-completion arguments
-(router/_upstream/responses.py), and hands those to the router's chat path, which resolves the
-model, combines preferences, decides, scrubs, fails over and audits exactly as for chat, with
-``api: "responses"`` in every record; the answer is translated back.
+(router/_core/responses.py) and routes it by ``Pipeline.route``, which resolves the model,
+combines preferences, decides, scrubs, fails over and audits exactly as for chat, with
+``api: "responses"`` in every record. An attempt to an OpenAI Responses-API model (o3 pro,
+GPT 5 Codex on ``openai/``, on the lean path) sends the request as it came, ``store: false``
+(router/_upstream/openai_responses.py): the answer is OpenAI's, as bytes for the proxy to
+relay, or for the library as litellm's types (``ResponsesAPIResponse``, its stream events),
+what ``litellm.aresponses`` returns for it, ``model`` naming the model asked for. An attempt to any other route has litellm's bridge translate the request into
+chat-completion arguments (router/_upstream/responses.py), once, and the answer back
+(litellm's ``ResponsesAPIResponse`` or its stream events).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from router._core.surface import SurfaceError
 from router._errors import InvalidRequest
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
+from router._upstream.openai_responses import LIMITS, AsItCame
 
 if TYPE_CHECKING:
     from router._core.preferences import Preferences
@@ -53,21 +59,24 @@ async def respond(
     except SurfaceError as exc:
         pipeline.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
         raise dropin_error(InvalidRequest(str(exc), param=exc.param), model) from None
-    from router._upstream import responses
-    from router._upstream.loader import imported
-
-    await imported()  # the bridge is litellm's: imported in a worker thread, once
-    chat = responses.to_chat(request, stream=stream)
-    own = {k: request[k] for k in ("timeout", "num_retries", "max_retries") if k in request}
-    messages = chat.pop("messages")
+    asked = AsItCame(request)
+    own: dict[str, Any] = {k: request[k] for k in LIMITS if k in request}
     try:
         result, answered = await pipeline.route(
-            model, messages, user, privacy, stream, request_id, chat | own,
-            proxy=proxy, raw=False, api=API,
+            model, (), user, privacy, stream, request_id, own,
+            proxy=proxy, raw=proxy, api=API, native=asked,
         )  # fmt: skip
     except InvalidRequest as exc:
         exc.param = _AS_ASKED.get(exc.param or "", exc.param)
         raise
+    if answered.native and proxy:  # as OpenAI sent it: bytes to relay
+        return result, answered
+    from router._upstream import responses  # litellm's types, and its bridge
+
+    if answered.native:  # as OpenAI sent it, as litellm's types
+        if stream:
+            return responses.TypedEvents(result, model), answered
+        return responses.typed_response(result, model, answered.plain()), answered
     if stream:
         return responses.ResponsesStream(result, request, model), answered
     return responses.to_response(result, request), answered

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,9 +35,11 @@ __all__ = [
     "content_strings",
     "find_in_arguments",
     "find_in_messages_request",
+    "find_in_responses_request",
     "find_on_wire",
     "holds_user",
     "messages_content",
+    "responses_content",
 ]
 
 CONTAINED_FROM: Final = 8  # shorter ids match only whole values: "ann" is in "annotations"
@@ -135,10 +137,23 @@ def find_in_messages_request(request: Mapping[str, Any], identity: Identity) -> 
     """:func:`find_in_arguments` for a Messages request as it goes out as it came: the ids of
     its tool_use and tool_result blocks are identifier fields, its messages and system prompt
     otherwise content, every other field searched whole."""
+    return _find_as_it_came(request, identity, ("messages", _in_block_ids), "system")
+
+
+def _find_as_it_came(
+    request: Mapping[str, Any],
+    identity: Identity,
+    turns: tuple[str, Callable[[Any, Identity], str | None]],
+    prompt: str,
+) -> str | None:
+    """The first place of a request sent as it came where the id is outside content: in the
+    ids of its ``turns`` field (searched by their finder), never in its ``prompt`` (content),
+    anywhere in every other field."""
+    name, ids = turns
     for key, value in request.items():
-        if key == "messages":
-            found = _in_block_ids(value, identity)
-        elif key == "system":
+        if key == name:
+            found = ids(value, identity)
+        elif key == prompt:
             found = None
         else:
             found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
@@ -155,6 +170,47 @@ def _in_block_ids(messages: Any, identity: Identity) -> str | None:
             for key in ("id", "tool_use_id"):
                 if isinstance(block, Mapping) and identity.matches(block.get(key)):
                     return f"messages[{i}].content[{j}].{key}"
+    return None
+
+
+def responses_content(request: Mapping[str, Any]) -> frozenset[str]:
+    """Every string of a Responses request that is content: its ``input``'s (all but roles,
+    names and the ids of items and calls) and its ``instructions``."""
+    return frozenset(_strings(request.get("input"), skip=_NOT_CONTENT)) | frozenset(
+        _strings(request.get("instructions"), skip=_NOT_CONTENT)
+    )
+
+
+def find_in_responses_request(request: Mapping[str, Any], identity: Identity) -> str | None:
+    """:func:`find_in_arguments` for a Responses request as it goes out as it came: the ids,
+    call ids and names of its ``input`` items are identifier fields, its input and instructions
+    otherwise content, every other field searched whole."""
+    return _find_as_it_came(request, identity, ("input", _input_ids), "instructions")
+
+
+def _input_ids(items: Any, identity: Identity) -> str | None:
+    return _in_item_ids(items, identity, "input")
+
+
+_ITEM_IDS: Final = ("id", "call_id", "name")
+
+
+def _in_item_ids(node: Any, identity: Identity, path: str) -> str | None:
+    """The first item id, call id or name in ``input`` (at any depth) that holds the id."""
+    if isinstance(node, Mapping):
+        for key in _ITEM_IDS:
+            if identity.matches(node.get(key)):
+                return f"{path}.{key}"
+        for i, (key, child) in enumerate(node.items()):
+            if isinstance(child, Mapping | list | tuple):
+                found = _in_item_ids(child, identity, f"{path}.{_named(key, i, identity, False)}")
+                if found is not None:
+                    return found
+    elif isinstance(node, list | tuple):
+        for i, child in enumerate(node):
+            found = _in_item_ids(child, identity, f"{path}[{i}]")
+            if found is not None:
+                return found
     return None
 
 

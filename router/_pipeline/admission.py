@@ -4,13 +4,15 @@ fixed parameters before anything is decided."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from router._core import surface
 from router._core.catalog import Catalog, Model
 from router._core.redact import kind
 from router._core.surface import SurfaceError, check_request
 from router._errors import InvalidRequest
+
+_LIMITS: Final = ("timeout", "num_retries", "max_retries")
 
 
 def check_fixed(catalog: Catalog, model: Model, arguments: Mapping[str, Any]) -> None:
@@ -37,10 +39,12 @@ def checked(
 ) -> dict[str, Any]:
     """The arguments, if all are within the accepted surface; else InvalidRequest naming one.
     ``model`` and ``user``, the call's own arguments, must be valid Unicode text too.
-    ``same_format``: a request that goes out as it came (a Messages request), checked against
-    its own API's surface by its caller: only ``model`` and ``user`` are checked here."""
+    ``same_format``: a request that goes out as it came (a Messages or Responses request),
+    checked against its own API's surface by its caller: only ``model``, ``user`` and the
+    call's limits (``timeout``, ``num_retries``, ``max_retries``) are checked here."""
     if same_format:  # checked against its own API's surface already; nothing in chat's form
-        return _texts(model, user, {})
+        limits = {k: arguments[k] for k in _LIMITS if k in arguments}
+        return _texts(model, user, limits, proxy=proxy)
     if "model" in arguments:
         raise InvalidRequest("pass 'model' once, as acompletion's own argument", param="model")
     return _texts(model, user, arguments, proxy=proxy)

@@ -45,7 +45,6 @@ from router._pipeline import same_format
 from router._pipeline.dropin import Limits, deadline_failure, dropin_error
 from router._upstream import adapter, anthropic, lean
 from router._upstream.adapter import UpstreamCall
-from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.guard import WireCheck
 
@@ -83,7 +82,7 @@ class Call:
     api: str = "chat"  # the API the caller spoke ("chat", "responses", "messages"): audited
     # A Messages request: sent as it came where the route speaks Messages, else translated
     # to chat (then ``arguments`` is unused); None: ``arguments`` are chat's.
-    native: SameFormat | None = None
+    native: same_format.Request | None = None
     proxy: bool = False  # the surface column a translated request is checked against
 
 
@@ -96,7 +95,7 @@ class Answered:
     offline: bool
     dropped: tuple[str, ...] = ()  # the caller's parameters the route left out
     overridden: tuple[str, ...] = ()  # the caller's parameters fixed params replaced
-    native: bool = False  # a Messages request that went out as it came (no translation)
+    native: bool = False  # a Messages or Responses request that went out as it came
 
     def plain(self) -> dict[str, Any]:
         """Where a response came from, and the caller's parameters it did not honour (if any)."""
@@ -127,7 +126,7 @@ class _Step:
     scrubbed: Scrubbed
     check: WireCheck
     overridden: tuple[str, ...] = ()
-    native: bool = False  # sent as it came (a Messages request to Anthropic)
+    native: bool = False  # sent as it came (Messages to Anthropic, Responses to OpenAI)
     started: float = field(default_factory=time.perf_counter)
 
     def elapsed_ms(self) -> float:
@@ -271,7 +270,7 @@ class Failover:
         found = (
             None
             if identity is None
-            else same_format.find_outside_content(upstream.arguments, identity, native=step.native)
+            else same_format.find_outside_content(upstream.arguments, identity, api=upstream.api)
         )
         if found is not None:
             step.check.found = found
@@ -297,10 +296,11 @@ class Failover:
             user=call.user,
             pseudonym=lambda raw: self._pseudonymizer.for_provider(raw, provider),
         )
-        if native:
+        api = same_format.wire_api(request, native=native)
+        if api == "messages":
             anthropic.sendable(scrubbed.kwargs)  # as litellm sends Anthropic the scrubbed user
         identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
-        found = same_format.content(arguments, native=native) if identity else frozenset()
+        found = same_format.content(arguments, api=api) if identity else frozenset()
         check = WireCheck(identity, found)
         settings = self._settings.providers.get(provider)
         upstream = UpstreamCall(
@@ -321,7 +321,7 @@ class Failover:
             ),
             check=check,
             raw=call.raw and (native or call.native is None),  # a translated answer is parsed
-            api="messages" if native else "chat",
+            api=api,
         )
         overridden = tuple(
             sorted(k for k, v in params.items() if k in arguments and arguments[k] != v)

@@ -21,7 +21,6 @@ from router._config.settings import Settings
 from router._core.catalog import Catalog, Model
 from router._core.decision import Decision, canonical
 from router._core.invariant import holds_user
-from router._core.messages import chat_names
 from router._core.preferences import Preferences, combine, version
 from router._core.pseudonym import Pseudonymizer
 from router._errors import (
@@ -52,7 +51,6 @@ from router._pipeline.loops import LoopEnd
 from router._pipeline.user_preferences import UserPreferences
 from router._store.base import PreferenceStore
 from router._upstream import lean, setup
-from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment
 from router._upstream.own import own
 
@@ -289,10 +287,11 @@ class Pipeline:
         proxy: bool,
         raw: bool,
         api: str = "chat",
-        native: SameFormat | None = None,
+        native: same_format.Request | None = None,
     ) -> tuple[Any, Answered]:
-        """One request of any API through the pipeline. ``native``: a Messages request, sent as
-        it came where a route speaks Messages (then ``messages`` and ``kwargs`` are empty)."""
+        """One request of any API through the pipeline. ``native``: a Messages or Responses
+        request, sent as it came where a route speaks its API (then ``messages`` is empty and
+        ``kwargs`` holds at most the call's limits)."""
         started = time.perf_counter()
         loaded = self._loaded
         arguments = {"messages": messages, "stream": stream, **kwargs}
@@ -350,7 +349,7 @@ class Pipeline:
         raw: bool,
         started: float,
         api: str,
-        native: SameFormat | None,
+        native: same_format.Request | None,
     ) -> tuple[Any, Answered]:
         try:
             call = await self._prepare(
@@ -394,7 +393,7 @@ class Pipeline:
         api: str,
         raw: bool = False,
         forwards: bool = True,
-        native: SameFormat | None = None,
+        native: same_format.Request | None = None,
     ) -> Call:
         given, request_id = request_id, request_id or uuid.uuid4().hex
         if holds_user(given, user):
@@ -410,7 +409,9 @@ class Pipeline:
             limits = take_limits(checked)
             named = loaded.named(model)
             found = named.model
-            admission.check_fixed(loaded.catalog, found, checked if native is None else native.body)
+            admission.check_fixed(
+                loaded.catalog, found, checked if native is None else native.as_chat_fixed()
+            )
             stored, request = await self._inputs(loaded, user, privacy, named.providers)
         except (UnknownModel, StoreUnavailable, InvalidRequest, ValueError, LookupError) as exc:
             why = RouteRefused(
@@ -430,7 +431,7 @@ class Pipeline:
                 loaded.catalog.routes_of(found),
                 loaded.deployment,
                 found,
-                chat_names(native.request),
+                native,
                 offline=self.settings.offline,
             )
         )
@@ -476,20 +477,26 @@ class Pipeline:
         )
 
     async def _litellm_for(
-        self, loaded: Loaded, model: Model, *, types: bool, native: SameFormat | None
+        self, loaded: Loaded, model: Model, *, types: bool, native: same_format.Request | None
     ) -> float:
         """Import (in a worker thread) and configure litellm, once, if this request needs it:
         a route of ``model`` that litellm serves (its parameter table, its translation), or
         ``types``, litellm's response types (the library's answers; the proxy relays bytes);
-        for a Messages request (``native``), a route it would be translated for (litellm's
-        adapter, both ways). Returns the seconds waited for it (0: not needed, or done before)."""
+        for a Messages or Responses request (``native``), a route it would be translated for
+        (litellm's adapter or bridge, both ways), or, for the library's Responses answers,
+        litellm's types. Returns the seconds waited for it (0: not needed, or done before)."""
         if self._litellm_ready:
             return 0.0
         if native is not None:
-            types = same_format.translates(
+            translates = same_format.translates(
                 native, loaded.catalog.routes_of(model), loaded.deployment, model,
                 offline=self.settings.offline,
             )  # fmt: skip
+            if native.api == "responses":  # sent as it came: litellm only where it translates
+                if not (translates or types):
+                    return 0.0
+            else:
+                types = translates
         if not (types or model.slug in loaded.litellm_models):
             return 0.0
         waiting = time.monotonic()

@@ -1,7 +1,9 @@
-"""Same-format requests: a Messages request goes to Claude on Anthropic as it came.
+"""Same-format requests: a Messages request goes to Claude on Anthropic as it came, a Responses
+request to OpenAI's Responses-API models.
 
-A request of another API than chat (today: Anthropic's Messages API) carries its own body
-(``SameFormat``, router/_upstream/anthropic.py). Per attempt, failover asks here which form the
+A request of another API than chat carries its own body (``SameFormat``,
+router/_upstream/anthropic.py; ``AsItCame``, router/_upstream/openai_responses.py). Per
+attempt, failover asks here which form the
 route gets: the body as it came, where the route speaks that API on the lean path
 (``as_it_came``), else its translation to chat, made once per request on first need and checked
 against chat's accepted surface like any chat request (``arguments``). The identifier
@@ -12,7 +14,7 @@ route would drop is named only for the routes that translate (``dropped``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from router._core.catalog import Model, Route
 from router._core.invariant import (
@@ -20,23 +22,37 @@ from router._core.invariant import (
     content_strings,
     find_in_arguments,
     find_in_messages_request,
+    find_in_responses_request,
     messages_content,
+    responses_content,
 )
 from router._pipeline import admission
 from router._upstream import anthropic, params, providers
 from router._upstream.anthropic import SameFormat
 from router._upstream.deployment import Deployment, Target
+from router._upstream.openai_responses import AsItCame
+
+Request = SameFormat | AsItCame
+Api = Literal["chat", "messages", "responses"]
 
 
 def as_it_came(
-    request: SameFormat | None, target: Target, fixed: Mapping[str, Any], *, offline: bool
+    request: Request | None, target: Target, fixed: Mapping[str, Any], *, offline: bool
 ) -> bool:
     """Whether this attempt sends ``request`` as it came (never offline: litellm answers)."""
-    return request is not None and not offline and providers.serves_messages(target, fixed)
+    if request is None or offline:
+        return False
+    serves = providers.serves_responses if request.api == "responses" else providers.serves_messages
+    return serves(target, fixed)
+
+
+def wire_api(request: Request | None, *, native: bool) -> Api:
+    """The wire format an attempt sends: its request's own API as it came, else chat's."""
+    return request.api if native and request is not None else "chat"
 
 
 def translates(
-    request: SameFormat,
+    request: Request,
     routes: Iterable[Route],
     deployment: Deployment,
     model: Model,
@@ -55,58 +71,73 @@ def translates(
 
 def arguments(
     chat: Mapping[str, Any],
-    request: SameFormat | None,
+    request: Request | None,
     user: str | None,
     *,
     native: bool,
     proxy: bool,
 ) -> Mapping[str, Any]:
     """What an attempt scrubs and sends: the call's ``chat`` arguments, or its request as it
-    came (``metadata`` naming the end user), or that request translated to chat and checked."""
+    came (``metadata`` or ``user`` naming the end user), or that request translated to chat and
+    checked."""
     if request is None:
         return chat
-    if native:
+    if isinstance(request, AsItCame):
+        if native:
+            return request.identified(user)
+        out = dict(request.translated())
+    elif native:
         return request.body | anthropic.metadata_for(user)
-    translated = request.translated()
-    out = {"messages": translated.messages, **translated.arguments}
+    else:
+        translated = request.translated()
+        out = {"messages": translated.messages, **translated.arguments}
     if user is not None:
         out["user"] = user
     return admission.checked(out, proxy=proxy)
 
 
-def content(arguments: Mapping[str, Any], *, native: bool) -> frozenset[str]:
+def content(arguments: Mapping[str, Any], *, api: Api) -> frozenset[str]:
     """The strings of the request that are content: the invariant's exemption on the wire."""
-    return messages_content(arguments) if native else content_strings(arguments.get("messages"))
+    if api == "messages":
+        return messages_content(arguments)
+    if api == "responses":
+        return responses_content(arguments)
+    return content_strings(arguments.get("messages"))
 
 
 def find_outside_content(
-    arguments: Mapping[str, Any], identity: Identity, *, native: bool
+    arguments: Mapping[str, Any], identity: Identity, *, api: Api
 ) -> str | None:
     """Where the raw user id is outside content in the arguments, in the form's own terms."""
-    find = find_in_messages_request if native else find_in_arguments
-    return find(arguments, identity)
+    if api == "messages":
+        return find_in_messages_request(arguments, identity)
+    if api == "responses":
+        return find_in_responses_request(arguments, identity)
+    return find_in_arguments(arguments, identity)
 
 
 def dropped(
     routes: Iterable[Route],
     deployment: Deployment,
     model: Model,
-    names: Iterable[str],
+    request: Request,
     *,
     offline: bool,
 ) -> dict[str, tuple[str, ...]]:
-    """Per route of ``model``, what it would drop of a request translated to the chat
-    arguments ``names``; a route the request goes to as it came drops nothing (and litellm's
-    table is not consulted for it)."""
-    asked = tuple(names)
+    """Per route of ``model``, what it would drop of ``request`` translated to chat arguments
+    (their names asked of the request on first need); a route the request goes to as it came
+    drops nothing (and neither litellm's table nor a translation is consulted for it)."""
+    asked: tuple[str, ...] | None = None
     out = {}
     for route in routes:
         target = deployment.target(route.key)
         if target is None:
             continue
         fixed = model.params if target.params is None else target.params
-        if not offline and providers.serves_messages(target, fixed):
+        if as_it_came(request, target, fixed, offline=offline):
             continue
+        if asked is None:
+            asked = tuple(request.chat_names())
         lost = params.unsupported(target, asked)
         if lost:
             out[route.key] = lost

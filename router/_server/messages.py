@@ -126,18 +126,7 @@ class CountTokens(Messages):
 
 def _relayed(event: bytes, model: str) -> bytes:
     """An event of Anthropic's stream as it came; ``message_start`` names the asked model."""
-    if not event.startswith(_MESSAGE_START):
-        return event
-    (parsed,) = sse.Decoder().feed(event)
-    try:
-        data = orjson.loads(parsed.data)
-    except orjson.JSONDecodeError:
-        return event
-    message = data.get("message") if isinstance(data, dict) else None
-    if not isinstance(message, dict):
-        return event  # not the shape that names a model: as it came
-    data["message"] = message | {"model": model}
-    return event_bytes(data)
+    return sse.naming(event, "message", model) if event.startswith(_MESSAGE_START) else event
 
 
 def _error(exc: RouterError) -> bytes:

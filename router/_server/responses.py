@@ -2,19 +2,21 @@
 
 On the endpoints' one shape (router/_server/endpoint.py), with chat's end user (body ``user``
 or ``X-Router-User``, which must agree), ``privacy``, error shape and route headers. The
-body's fields are checked against the Responses surface (router/_core/responses.py) by the
-router, which translates the request to chat and routes it on the chat path
-(router/_apis/responses.py). The answer is OpenAI's ``response`` object, or with ``stream`` its
-SSE events (``event: response.created`` ... ``response.output_text.delta`` ...
-``response.completed``); a failure mid-stream ends the stream with an ``error`` event.
-``model`` is the name the caller asked for; the route and provider are in ``X-Router-Route``
-and ``X-Router-Provider``.
+body's fields are checked against the Responses surface (router/_core/responses.py) and routed
+(router/_apis/responses.py): to an OpenAI Responses-API model (o3 pro, GPT 5 Codex) as it
+came, ``store: false``, OpenAI's answer relayed as bytes (``model`` naming the model asked for,
+in the body or in each event's ``response``); to any other route translated to chat and back.
+The answer is OpenAI's ``response`` object, or with ``stream`` its SSE events
+(``event: response.created`` ... ``response.output_text.delta`` ... ``response.completed``); a
+failure mid-stream ends the stream with an ``error`` event. The route and provider are in
+``X-Router-Route`` and ``X-Router-Provider``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -25,6 +27,7 @@ from router._server.context import Context
 from router._server.endpoint import Endpoint, route_headers, streamed
 from router._server.errors import api_error
 from router._upstream import sse
+from router._upstream.lean import Raw
 
 PATH: Final = "/v1/responses"
 _OWN: Final = frozenset({"model", "input", "user", "privacy", "stream"})
@@ -62,7 +65,15 @@ class Responses(Endpoint):
         routed, answered = result
         model = fields["model"]
         headers = route_headers(answered)
+        if isinstance(routed, Raw):  # OpenAI's answer as it came, naming the asked model
+            body = orjson.loads(routed.body) | {"model": model}
+            return Response(orjson.dumps(body), media_type=routed.content_type, headers=headers)
         if fields.get("stream"):  # the first event is in hand: failover has settled
+            if answered.native:
+                relayed = _Relayed(model)
+                return streamed(
+                    sse.relay(routed, relayed.render, relayed.failed, catch=RouterError), headers
+                )
             events = _Events(model)
             return streamed(
                 sse.relay(routed, events.render, events.failed, catch=RouterError), headers
@@ -98,6 +109,22 @@ class _Events:
                 "sequence_number": self.number,
             }
         )
+
+
+# The events whose ``response`` object names the model (OpenAI's stream, as it came).
+_NAMING: Final = tuple(
+    f"event: response.{name}\n".encode()
+    for name in ("created", "in_progress", "queued", "completed", "incomplete")
+)
+
+
+class _Relayed(_Events):
+    """OpenAI's events as they came, counted; a ``response`` object names ``model`` as the
+    caller asked for it; a failure mid-stream ends with an ``error`` event numbered next."""
+
+    def render(self, event: bytes) -> bytes:
+        self.number += 1
+        return sse.naming(event, "response", self.model) if event.startswith(_NAMING) else event
 
 
 def _event(data: dict[str, Any]) -> bytes:

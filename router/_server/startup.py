@@ -22,9 +22,13 @@ log = logging.getLogger("router.startup")
 
 
 # The requests and answers litellm's adapters translate (router/_upstream/responses.py,
-# router/_upstream/messages.py; a Messages request to Claude on Anthropic goes as it came): the
-# first such request imports litellm if nothing did before.
-TRANSLATED_BY_LITELLM: Final = "/v1/responses, and /v1/messages to a route other than Anthropic's,"
+# router/_upstream/messages.py; a Messages request to Claude on Anthropic, a Responses request
+# to o3 pro or GPT 5 Codex on OpenAI, go as they came): the first such request imports litellm
+# if nothing did before.
+TRANSLATED_BY_LITELLM: Final = (
+    "/v1/responses to a route other than OpenAI's Responses-API models, "
+    "and /v1/messages to a route other than Anthropic's,"
+)
 _LISTED: Final = 5  # routes named in the litellm line; the rest are counted
 
 

@@ -20,7 +20,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
-from router._upstream import anthropic, lean, providers
+from router._upstream import anthropic, lean, openai_responses, providers
 from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
@@ -52,8 +52,9 @@ class UpstreamCall:
     raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
     clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
     # The wire format of ``arguments``: chat's, or a Messages request sent as it came to
-    # Anthropic (router/_upstream/anthropic.py; failover chooses it per attempt).
-    api: Literal["chat", "messages"] = "chat"
+    # Anthropic (router/_upstream/anthropic.py), or a Responses request to OpenAI's
+    # Responses-API models (router/_upstream/openai_responses.py); failover chooses per attempt.
+    api: Literal["chat", "messages", "responses"] = "chat"
 
 
 async def complete(call: UpstreamCall) -> Any:
@@ -61,6 +62,8 @@ async def complete(call: UpstreamCall) -> Any:
     with own():  # the router's own sends (strict mode lets them out)
         if call.api == "messages":
             return await anthropic.complete(call, raw=call.raw)
+        if call.api == "responses":
+            return await openai_responses.complete(call, raw=call.raw)
         if _lean(call):
             return await lean.complete(call, raw=call.raw)
         return await _acompletion(_arguments(call), call)
@@ -84,6 +87,8 @@ async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
     with own():  # the router's own sends (strict mode lets them out)
         if call.api == "messages":
             return await anthropic.open_stream(call, raw=call.raw)
+        if call.api == "responses":
+            return await openai_responses.open_stream(call, raw=call.raw)
         if _lean(call):
             return await lean.open_stream(call, raw=call.raw)
         stream = await _acompletion(_arguments(call) | {"stream": True}, call)

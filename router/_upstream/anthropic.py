@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from router._core.messages import MESSAGES_PARAMETERS
-from router._errors import FailureKind, RequestRejected, RouterError, UpstreamFailure
-from router._upstream import lean, sse
+from router._core.messages import MESSAGES_PARAMETERS, chat_names
+from router._errors import FailureKind, RouterError, UpstreamFailure
+from router._upstream import as_it_came, lean, sse
 from router._upstream.errors import failure_for_status
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class SameFormat:
     ``stream``, ``privacy`` and ``metadata``) goes as it came to a route that speaks Messages;
     for any other it is translated to chat, once, when first needed (``translated``)."""
 
+    api: Final = "messages"
     __slots__ = ("_translated", "body", "hint", "request")
 
     def __init__(self, request: Mapping[str, Any], hint: str) -> None:
@@ -82,6 +83,14 @@ class SameFormat:
 
             self._translated = messages.to_chat(self.request, self.hint)
         return self._translated
+
+    def chat_names(self) -> frozenset[str]:
+        """The chat arguments this request becomes where translated, by name only."""
+        return chat_names(self.request)
+
+    def as_chat_fixed(self) -> dict[str, Any]:
+        """The body, checked against a catalog's fixed params by their names."""
+        return self.body
 
 
 def metadata_for(user: str | None) -> dict[str, Any]:
@@ -114,13 +123,7 @@ def url(api_base: str | None) -> str:
 
 def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:
     """The URL, headers and body this call sends."""
-    unknown = sorted(call.arguments.keys() - FORWARDED)
-    if unknown:
-        raise RequestRejected(
-            f"{', '.join(map(repr, unknown))}: not a Messages field the router forwards; "
-            "remove it from the call",
-            status_code=400,
-        )
+    as_it_came.forwarded_only(call.arguments, FORWARDED, "Messages")
     key = os.environ.get(KEY)
     if not key:
         kind = FailureKind.AUTH
@@ -136,65 +139,23 @@ def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], byt
 
 async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
     """One non-streaming call: the Messages response as a dict, or ``lean.Raw`` if ``raw``."""
-    prefix = call.target.prefix
-    opened = await lean.send(call, *build(call, stream=False))
-    data = await lean.body_of(opened, prefix)
-    if raw:
-        return lean.Raw(data, opened.content_type or "application/json")
-    answer = _json_object(data, prefix, "the answer")
-    if not isinstance(answer.get("content"), list):
-        raise lean.bad_response(prefix, "the answer has no content")
-    return answer
+    return await as_it_came.complete(call, build(call, stream=False), raw=raw, holds="content")
 
 
 async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
-    """Start a streamed call; return its events once the first has arrived: each as SSE bytes
-    (``event:`` and ``data:``, as sent) with ``raw``, else its data as a dict. A failure before
-    the first event raises from here, so the caller can still fail over."""
-    prefix = call.target.prefix
-    opened = await lean.send(call, *build(call, stream=True))
-    if opened.status >= 300:
-        raise await lean.failure(opened, prefix)
-    return await lean.started(_events(opened, prefix, raw=raw), prefix)
+    """Start a streamed call; return its events once the first has arrived (SSE bytes with
+    ``raw``, else dicts); an ``error`` event is the stream's failure."""
+    return await as_it_came.open_stream(call, build(call, stream=True), raw=raw, failed=_failed)
 
 
-async def _events(opened: lean.Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
-    decoder = sse.Decoder()
-    try:
-        try:
-            async for piece in opened.pieces():
-                for event in decoder.feed(piece):
-                    if event.event == b"error":
-                        raise _stream_error(event.data, prefix)
-                    if raw:
-                        yield sse.encode(event.data, event.event)
-                    else:
-                        yield _json_object(event.data, prefix, "a streamed event")
-        except RouterError:
-            raise
-        except Exception as exc:
-            raise lean.transport_failure(exc, prefix) from exc
-    finally:
-        await opened.close()
+def _failed(event: sse.Event, prefix: str) -> RouterError | None:
+    return _stream_error(event.data, prefix) if event.event == b"error" else None
 
 
 def _stream_error(data: bytes, prefix: str) -> RouterError:
     """The failure an ``error`` event reports, by its type (else a server error)."""
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = as_it_came.parsed(data)
     error = parsed.get("error") if isinstance(parsed, dict) else None
     kind = error.get("type") if isinstance(error, dict) else None
     status = _EVENT_STATUS.get(kind, 500) if isinstance(kind, str) else 500
     return failure_for_status(status, lean.error_detail(data, status), prefix)
-
-
-def _json_object(data: bytes, prefix: str, what: str) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise lean.bad_response(prefix, f"{what} is not JSON") from None
-    if not isinstance(parsed, dict):
-        raise lean.bad_response(prefix, f"{what} is not a JSON object")
-    return parsed

@@ -112,8 +112,8 @@ class Deployment:
             raise ConfigError(
                 f"route {key}: path 'lean' cannot serve {target.model!r}: the lean path speaks "
                 f"OpenAI's chat format to {', '.join(sorted(PROVIDERS))} (not OpenAI's "
-                "Responses-API models) and Anthropic's Messages API to anthropic; remove 'path' "
-                "or set it to 'litellm'"
+                "Responses-API models), OpenAI's Responses API to those models on openai, and "
+                "Anthropic's Messages API to anthropic; remove 'path' or set it to 'litellm'"
             )
 
     def target(self, route_key: str) -> Target | None:

@@ -100,6 +100,7 @@ PROVIDERS: Final[Mapping[str, Provider]] = {
 }
 AZURE_API_VERSION: Final = "2025-02-01-preview"  # litellm 1.104.0's default
 ANTHROPIC_PREFIX: Final = "anthropic"
+OPENAI_PREFIX: Final = "openai"
 
 
 def can_serve(target: Target) -> bool:
@@ -122,10 +123,23 @@ def serves_messages(target: Target, params: Mapping[str, object]) -> bool:
     )
 
 
+def is_responses_model(target: Target) -> bool:
+    """Whether this is an OpenAI model that speaks only the Responses API (on ``openai/``)."""
+    return target.prefix == OPENAI_PREFIX and bool(_RESPONSES_API.search(target.model))
+
+
+def serves_responses(target: Target, params: Mapping[str, object]) -> bool:
+    """Whether a Responses request to this target goes out as it came (no translation): an
+    ``openai/`` Responses-API model on the lean path (its own choice, else DEFAULT_PATH) whose
+    route fixes no params (a fixed ``reasoning_effort`` is litellm's to express)."""
+    return is_responses_model(target) and (target.path or DEFAULT_PATH) == "lean" and not params
+
+
 def can_take_lean(target: Target) -> bool:
-    """Whether ``path: lean`` is a valid choice for this target: chat's table, or Anthropic
-    (its Messages requests; its chat requests stay on litellm)."""
-    return can_serve(target) or target.prefix == ANTHROPIC_PREFIX
+    """Whether ``path: lean`` is a valid choice for this target: chat's table, Anthropic (its
+    Messages requests), or OpenAI's Responses-API models (their Responses requests); the chat
+    requests of the last two stay on litellm."""
+    return can_serve(target) or target.prefix == ANTHROPIC_PREFIX or is_responses_model(target)
 
 
 def _config(message: str, prefix: str) -> UpstreamFailure:

@@ -158,3 +158,65 @@ class ResponsesStream:
         close = getattr(self._chunks, "aclose", None)
         if close is not None:
             await close()
+
+
+# --- answers sent as they came (router/_upstream/openai_responses.py), as litellm types ------
+
+
+def typed_response(answer: Mapping[str, Any], model: str, where: Mapping[str, Any]) -> Any:
+    """litellm's ``ResponsesAPIResponse`` for OpenAI's own answer (what ``litellm.aresponses``
+    returns for it), ``model`` the name asked for, ``_hidden_params["policy_router"]`` where it
+    came from."""
+    _module()
+    from litellm.types.llms.openai import ResponsesAPIResponse  # noqa: TID251
+    from pydantic import ValidationError
+
+    data = dict(answer) | {"model": model}
+    try:
+        response = ResponsesAPIResponse.model_validate(data)
+    except ValidationError:  # as litellm does for an answer its types do not cover
+        response = ResponsesAPIResponse.model_construct(**data)
+    response._hidden_params["policy_router"] = dict(where)
+    return response
+
+
+def _typed_event(event: dict[str, Any]) -> Any:
+    """litellm's Responses stream event for one of OpenAI's, as litellm's client makes it."""
+    from litellm.llms.openai.responses.transformation import (  # noqa: TID251
+        OpenAIResponsesAPIConfig,
+    )
+    from pydantic import ValidationError
+
+    kind = OpenAIResponsesAPIConfig.get_event_model_class(event_type=str(event.get("type")))
+    try:
+        return kind(**event)
+    except ValidationError:
+        return kind.model_construct(**event)
+
+
+class TypedEvents:
+    """litellm's Responses stream events for a stream sent as it came (``.answered``: the
+    route), each ``response`` naming ``model`` as the caller asked for it; ``aclose()`` closes
+    the routed stream (its attempt is recorded then)."""
+
+    def __init__(self, events: Any, model: str) -> None:
+        _module()
+        self._events = events
+        self.model = model
+        self.answered = getattr(events, "answered", None)
+        self._hidden_params = dict(getattr(events, "_hidden_params", {}))
+
+    def __aiter__(self) -> TypedEvents:
+        return self
+
+    async def __anext__(self) -> Any:
+        event = await anext(self._events)
+        response = event.get("response")
+        if isinstance(response, dict):
+            event["response"] = response | {"model": self.model}
+        return _typed_event(event)
+
+    async def aclose(self) -> None:
+        close = getattr(self._events, "aclose", None)
+        if close is not None:
+            await close()

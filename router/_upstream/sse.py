@@ -38,6 +38,7 @@ __all__ = [
     "Last",
     "encode",
     "json_event",
+    "naming",
     "relay",
 ]
 
@@ -146,6 +147,21 @@ def json_event(value: Any, event: str | None = None) -> bytes:
     except orjson.JSONEncodeError:
         data = json.dumps(value, separators=(",", ":")).encode()
     return encode(data, event)
+
+
+def naming(event: bytes, field: str, model: str) -> bytes:
+    """One event as it came, but for its data's ``field`` object, which names ``model`` (the
+    name a caller asked for); as it came if its data is no JSON object holding one."""
+    (parsed,) = Decoder().feed(event)
+    try:
+        data = orjson.loads(parsed.data)
+    except orjson.JSONDecodeError:
+        return event
+    inner = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(inner, dict):
+        return event  # not the shape that names a model: as it came
+    data[field] = inner | {"model": model}
+    return json_event(data, None if parsed.event is None else parsed.event.decode())
 
 
 async def relay(

@@ -191,6 +191,8 @@ def mock_provider(
 
 def _as_asked(wire: Wire, request: httpx.Request, *, stream: bool) -> httpx.Response:
     if wire.is_responses_api(request):
+        if stream and json.loads(request.content).get("stream"):
+            return httpx.Response(200, headers=SSE_HEADERS, content=responses_sse_body())
         return httpx.Response(200, json=responses_reply())
     if stream and json.loads(request.content).get("stream"):
         return sse_response(wire)
@@ -225,6 +227,36 @@ def responses_reply(text: str = CANNED_TEXT) -> dict[str, Any]:
             "total_tokens": 7,
         },
     }
+
+
+def responses_sse_body(pieces: tuple[str, ...] = STREAM_PIECES) -> bytes:
+    """The events of a streamed answer of OpenAI's Responses API, numbered as OpenAI numbers
+    them (``sequence_number``), ``response`` objects naming the provider's model."""
+    done = responses_reply("".join(pieces))
+    started = done | {"status": "in_progress", "output": [], "usage": None}
+    item = {"type": "message", "id": "msg_canned", "status": "in_progress", "role": "assistant",
+            "content": []}  # fmt: skip
+    bodies: list[dict[str, Any]] = [
+        {"type": "response.created", "response": started},
+        {"type": "response.in_progress", "response": started},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        *(
+            {
+                "type": "response.output_text.delta",
+                "item_id": "msg_canned",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": piece,
+            }
+            for piece in pieces
+        ),
+        {"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]},
+        {"type": "response.completed", "response": done},
+    ]
+    return "".join(
+        f"event: {b['type']}\ndata: {json.dumps(b | {'sequence_number': i})}\n\n"
+        for i, b in enumerate(bodies)
+    ).encode()
 
 
 def reply(wire: Wire, text: str = CANNED_TEXT) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ from router import InvalidRequest, PolicyRouter, RequestRejected
 from router._audit import AuditLog
 from router._config.settings import Settings
 from router._core.invariant import messages_content
+from tests._support import native
 from tests._support.wire import (
     WIRES,
     error_response,
@@ -34,20 +35,12 @@ from tests._support.wire import (
     wire_text,
 )
 
+lines, loop, wire, records = native.lines, native.loop, native.wire, native.records  # its fixtures
+
 USER: Final = "sentinel-user-c1a0"
 HELLO: Final = [{"role": "user", "content": "Say hello."}]
 CLAUDE: Final = "Claude 4.5 Sonnet"
 ANTHROPIC_URL: Final = "https://api.anthropic.com/v1/messages"
-
-
-@pytest.fixture
-def lines() -> list[str]:
-    return []
-
-
-def records(lines: list[str], event: str | None = None) -> list[dict[str, Any]]:
-    parsed = [json.loads(line) for line in lines]
-    return [r for r in parsed if event is None or r["event"] == event]
 
 
 @pytest.fixture
@@ -61,12 +54,6 @@ async def router(
     )
     async with PolicyRouter.from_settings(config, audit_log=AuditLog(lines.append)) as built:
         yield built
-
-
-@pytest.fixture
-def wire() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
-        yield mock
 
 
 # --- JSON and streams, as they came ---------------------------------------------------------
@@ -229,31 +216,14 @@ routes:
 def _two_provider_router(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], rule: str
 ) -> PolicyRouter:
-    use_fake_credentials(monkeypatch)
-    folder = tmp_path / rule
-    folder.mkdir(exist_ok=True)
-    (folder / "catalog.yaml").write_text(CATALOG.replace("RULE", rule))
-    (folder / "routes.yaml").write_text(DEPLOYMENT)
-    config = Settings(
-        catalog=folder / "catalog.yaml",
-        deployment=folder / "routes.yaml",
-        store_url="sqlite:///:memory:",
-        pseudonym_key="property-test-key-" + "0" * 16,
-    )
-    return PolicyRouter.from_settings(config, audit_log=AuditLog(lines.append))
+    return native.two_provider_router(tmp_path, monkeypatch, lines, rule, CATALOG, DEPLOYMENT)
 
 
 TEXT_ID: Final = "sentinel-9137"
 NUMERIC_ID: Final = "82736451"
 
 
-def _text(user: str) -> st.SearchStrategy[str]:
-    plain = st.text(alphabet="abcdefxyz ", min_size=1, max_size=6)
-    return st.one_of(plain, st.just(user), plain.map(lambda s: f"{s}{user}"))
-
-
-def _integer(user: str) -> st.SearchStrategy[int]:
-    return st.integers(1, 1000) | (st.just(int(user)) if user.isdigit() else st.just(7))
+_text, _integer = native.text, native.integer
 
 
 @st.composite
@@ -286,11 +256,7 @@ def messages_requests(draw: st.DrawFn, user: str) -> dict[str, Any]:
 
 
 def _outside_content(text: str, request: dict[str, Any]) -> str:
-    """The wire text with every content string removed (raw and as JSON escapes it)."""
-    for content in sorted(messages_content(request), key=len, reverse=True):
-        if content:
-            text = text.replace(json.dumps(content)[1:-1], "").replace(content, "")
-    return text
+    return native.outside_content(text, messages_content(request))
 
 
 async def _send(router: PolicyRouter, user: str, request: dict[str, Any]) -> None:
@@ -307,13 +273,6 @@ async def _send(router: PolicyRouter, user: str, request: dict[str, Any]) -> Non
         assert sent.keys() - {"model", "metadata"} == request.keys() - {"metadata"}
         rest = _outside_content(wire_text(call.request), request)
         assert user not in rest, f"the id is on the wire: {rest}"
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
 
 
 @pytest.mark.parametrize("rule", ["omit", "pseudonymous"])

@@ -24,6 +24,7 @@ from router._core.responses import (
     PREVIOUS_REFUSED,
     STORE_REFUSED,
 )
+from router._upstream import providers
 from tests import test_router
 from tests._support.wire import responses_reply, tool_call_reply, use_fake_credentials
 from tests.test_router import (
@@ -57,6 +58,12 @@ async def router(tmp_path: Path, audit: Audit, keys: None) -> AsyncIterator[Poli
     r = make_router(tmp_path, audit)
     yield r
     await r.aclose()
+
+
+@pytest.fixture
+def litellm_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routes with no path of their own take litellm."""
+    monkeypatch.setattr(providers, "DEFAULT_PATH", "litellm")
 
 
 def body(route: respx.Route) -> dict[str, Any]:
@@ -243,13 +250,14 @@ async def test_aresponses__a_pseudonymous_route_gets_the_pseudonym_not_the_id(
 @pytest.mark.parametrize(
     ("model", "privacy", "url"),
     [
-        pytest.param("o3 pro", None, OPENAI_RESPONSES, id="o3 pro at OpenAI"),
+        pytest.param("o3 pro", None, OPENAI_RESPONSES, id="o3 pro at OpenAI, path litellm"),
         pytest.param(
             "GPT 5 Codex", {"deny_providers": ["openai"]},
             "https://fake-azure.openai.azure.com/openai/v1/responses", id="GPT 5 Codex at Azure",
         ),
     ],
 )  # fmt: skip
+@pytest.mark.usefixtures("litellm_path")
 async def test_aresponses__the_responses_bridge_is_told_not_to_store(
     tmp_path: Path,
     audit: Audit,
@@ -259,8 +267,9 @@ async def test_aresponses__the_responses_bridge_is_told_not_to_store(
     privacy: dict[str, Any] | None,
     url: str,
 ) -> None:
-    """Responses-native models: litellm bridges the chat call to the provider's Responses API,
-    which keeps every response unless told not to."""
+    """Responses-native models on litellm (Azure's; OpenAI's with ``path: litellm``): litellm
+    bridges the chat call to the provider's Responses API, which keeps every response unless
+    told not to. (On the lean path OpenAI's go as they came: tests/apis/test_responses_native.py.)"""
     use_fake_credentials(monkeypatch)
     responses = wire.post(url).respond(200, json=responses_reply("from the bridge"))
 

@@ -204,15 +204,18 @@ routes:
   claude-4-5-sonnet-reasoning: {anthropic: anthropic/claude-sonnet-4-5}
 """
 
-APIS: Final = "/v1/responses, and /v1/messages to a route other than Anthropic's, translate with it"
+APIS: Final = (
+    "/v1/responses to a route other than OpenAI's Responses-API models, "
+    "and /v1/messages to a route other than Anthropic's, translate with it"
+)
 LITELLM_LINES = [
     pytest.param(
         LEAN_ONLY,
         False,
         1,
-        "not loaded: no servable route needs it (the lean path serves them); /v1/responses, "
-        "and /v1/messages to a route other than Anthropic's, translate with it, so their "
-        "first request loads it (in a worker thread)",
+        "not loaded: no servable route needs it (the lean path serves them); "
+        + APIS
+        + ", so their first request loads it (in a worker thread)",
         id="lean only: not loaded",
     ),
     pytest.param(
