@@ -123,13 +123,17 @@ def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return {PREFIX + k: v for k, v in attributes.items() if v is not None}
 
 
-@contextlib.contextmanager
-def remote_parent(headers: Mapping[str, str]) -> Iterator[None]:
+def remote_parent(headers: Mapping[str, str]) -> contextlib.AbstractContextManager[Any]:
     """Within: the caller's trace (``traceparent``, ``tracestate``) is the current context, so
-    that the request's span is its child. Nothing when tracing is off or no header came."""
-    if "traceparent" not in headers or tracer() is None:
-        yield
-        return
+    that the request's span is its child. Nothing when tracing is off or no header came (the
+    shared no-op context: no generator per request)."""
+    if tracer() is None or "traceparent" not in headers:
+        return _OFF
+    return _joined(headers)
+
+
+@contextlib.contextmanager
+def _joined(headers: Mapping[str, str]) -> Iterator[None]:
     from opentelemetry import context, propagate
 
     token = context.attach(propagate.extract(headers))

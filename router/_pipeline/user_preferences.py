@@ -24,6 +24,7 @@ MAX_USER_LENGTH: Final = 256
 # Unicode's categories Cc (control characters) and Cs (surrogates): fixed ranges, one search
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_REFUSED: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # either: one search
 MAX_PAGE: Final = 1000
 
 
@@ -174,6 +175,8 @@ def check_user(user: object) -> str:
         raise InvalidPreferences(
             f"user id must be at most {MAX_USER_LENGTH} characters (got {len(user)} characters)"
         )
+    if _REFUSED.search(user) is None:
+        return user  # the common case: one search, then which one is at fault if not
     if _CONTROL.search(user):
         raise InvalidPreferences("user id must not contain control characters (tab, newline, NUL…)")
     if _SURROGATE.search(user):

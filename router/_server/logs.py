@@ -13,11 +13,14 @@ operator, and it goes wherever stderr goes. So ``serve`` logs through ``SafeForm
   and withholds every exception's message, for the same reason.
 
 ``config()`` is uvicorn's logging configuration with this formatter everywhere, and a root
-handler, so that no library's line reaches stderr through Python's last-resort handler.
+handler, so that no library's line reaches stderr through Python's last-resort handler. The
+access log (``router.access``, a line per request) goes to stderr through ``TickHandler``: the
+lines of one event-loop iteration are written together, in one write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import traceback
@@ -80,6 +83,59 @@ def lean_records() -> None:
     logging.logMultiprocessing = False
 
 
+class TickHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes the lines of one event-loop iteration together.
+
+    A line is formatted at once (as any handler does) and kept; the first line of an
+    iteration asks the running loop to write them all in its next iteration (``call_soon``):
+    one write and one flush for every request that ended in the same iteration, where a
+    plain ``StreamHandler`` makes one of each per line. Lines keep their order. Outside a
+    running loop (start-up, another thread) a line is written at once, with any kept before
+    it; ``flush`` (logging's shutdown, at exit) writes what is kept."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._kept: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._kept.append(self.format(record) + self.terminator)
+        except Exception:  # noqa: BLE001  logging's own rule: a bad record is reported, not raised
+            self.handleError(record)
+            return
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()  # no loop in this thread: now
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock or _NO_LOCK:
+            kept, self._kept, self._scheduled = self._kept, [], False
+            if self.stream is None:
+                return
+            if kept:
+                self.stream.write("".join(kept))
+            if hasattr(self.stream, "flush"):
+                self.stream.flush()
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+_NO_LOCK: Final = _NoLock()
+
+
 def config() -> dict[str, Any]:
     """uvicorn's logging configuration, every handler formatting with ``SafeFormatter``."""
     from uvicorn.config import LOGGING_CONFIG
@@ -87,6 +143,12 @@ def config() -> dict[str, Any]:
     out = copy.deepcopy(LOGGING_CONFIG)
     safe = {"()": f"{__name__}.SafeFormatter"}
     out["formatters"] = {"default": safe, "access": safe}
+    out["handlers"]["lines"] = {
+        "formatter": "default", "()": f"{__name__}.TickHandler", "stream": "ext://sys.stderr",
+    }  # fmt: skip
     out["loggers"]["router"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    out["loggers"]["router.access"] = {
+        "handlers": ["lines"], "level": "INFO", "propagate": False,
+    }  # fmt: skip
     out["root"] = {"handlers": ["default"], "level": "WARNING"}
     return out

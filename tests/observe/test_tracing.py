@@ -248,3 +248,24 @@ async def test_tracing__a_stream_makes_the_same_tree(
     assert attrs(attempt)["provider"] == attrs(request)["provider"] == "openai"
     assert attempt.parent is not None
     assert attempt.parent.span_id == request.context.span_id
+
+
+def test_remote_parent__joins_the_callers_trace_within_and_leaves_it_after(
+    spans: InMemorySpanExporter,
+) -> None:
+    traceparent = f"00-{TRACE_ID}-{PARENT_SPAN}-01"
+    with _tracing.remote_parent({"traceparent": traceparent}):
+        inside = trace.get_current_span().get_span_context()
+    assert (inside.trace_id, inside.span_id) == (int(TRACE_ID, 16), int(PARENT_SPAN, 16))
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+@pytest.mark.parametrize("tracing", [True, False])
+def test_remote_parent__without_the_header_or_tracing_changes_nothing(
+    spans: InMemorySpanExporter, tracing: bool
+) -> None:
+    if not tracing:
+        _tracing.use(None)
+    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01"} if not tracing else {}
+    with _tracing.remote_parent(headers):
+        assert not trace.get_current_span().get_span_context().is_valid

@@ -258,3 +258,20 @@ def test_check_user__refuses_exactly_unicodes_control_and_surrogate_characters()
             refused.add(point)
     expected = {p for p in range(0x110000) if unicodedata.category(chr(p)) in {"Cc", "Cs"}}
     assert refused == expected
+
+
+@pytest.mark.parametrize(
+    ("user", "says"),
+    [
+        ("a\x00b", "control characters"),
+        ("a\x9fb", "control characters"),
+        (f"a{chr(0xD800)}b", "lone surrogate"),
+        (f"a{chr(0xDFFF)}b", "lone surrogate"),
+        (f"{chr(0xD800)}\x00", "control characters"),  # both: the control character is named first
+    ],
+)
+def test_check_user__names_what_is_at_fault(user: str, says: str) -> None:
+    from router._pipeline.user_preferences import check_user
+
+    with pytest.raises(InvalidPreferences, match=says):
+        check_user(user)

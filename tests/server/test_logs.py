@@ -3,12 +3,13 @@ library's message and every exception's message withheld."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 import pytest
 
-from router._server.logs import FORMAT, WITHHELD, SafeFormatter, lean_records
+from router._server.logs import FORMAT, WITHHELD, SafeFormatter, TickHandler, config, lean_records
 
 
 def _record(
@@ -64,3 +65,80 @@ def test_lean_records__skip_thread_and_process_names(monkeypatch: pytest.MonkeyP
     assert (seen[0].funcName, seen[0].lineno) == ("(unknown function)", 0)  # no stack walk
     assert SafeFormatter().format(record) == "INFO:  router.access: line"
     assert sys.modules["logging"].logThreads is False
+
+
+class _Stream:
+    """A stream that counts its writes and flushes."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+        self.flushes = 0
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def _tick_logger(stream: _Stream) -> tuple[logging.Logger, TickHandler]:
+    handler = TickHandler(stream)
+    handler.setFormatter(SafeFormatter())
+    logger = logging.getLogger("router.access.test_tick")
+    logger.handlers, logger.propagate, logger.level = [handler], False, logging.INFO
+    return logger, handler
+
+
+def test_tick_handler__lines_of_one_loop_iteration_are_written_together_in_order() -> None:
+    stream = _Stream()
+    logger, _ = _tick_logger(stream)
+
+    async def requests() -> list[str]:
+        logger.info("%s %s", "POST", 1)
+        logger.info("%s %s", "POST", 2)
+        before = list(stream.writes)  # nothing written within the iteration
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        logger.info("POST 3")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return before
+
+    assert asyncio.run(requests()) == []
+    assert stream.writes == [
+        "INFO:  router.access.test_tick: POST 1\nINFO:  router.access.test_tick: POST 2\n",
+        "INFO:  router.access.test_tick: POST 3\n",
+    ]
+    assert stream.flushes == 2
+
+
+def test_tick_handler__outside_a_loop_a_line_is_written_at_once() -> None:
+    stream = _Stream()
+    logger, _ = _tick_logger(stream)
+    logger.info("start-up")
+    assert stream.writes == ["INFO:  router.access.test_tick: start-up\n"]
+
+
+def test_tick_handler__flush_writes_what_is_kept() -> None:
+    stream = _Stream()
+    logger, handler = _tick_logger(stream)
+
+    async def one() -> list[str]:
+        logger.info("kept")
+        before = list(stream.writes)
+        handler.flush()  # what logging's shutdown does at exit
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the iteration's own write finds nothing left
+        return before
+
+    assert asyncio.run(one()) == []
+    assert stream.writes == ["INFO:  router.access.test_tick: kept\n"]
+
+
+def test_tick_handler__the_server_config_sends_access_lines_through_it() -> None:
+    out = config()
+    handler = out["handlers"][out["loggers"]["router.access"]["handlers"][0]]
+    assert handler["()"].endswith(".TickHandler")
+    assert out["formatters"][handler["formatter"]] == {"()": "router._server.logs.SafeFormatter"}
+    assert handler["stream"] == "ext://sys.stderr"
+    assert out["loggers"]["router.access"]["propagate"] is False
