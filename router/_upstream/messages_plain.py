@@ -128,17 +128,7 @@ def to_message(response: Any, model: str) -> dict[str, Any] | None:
     usage = _usage(getattr(response, "usage", None))
     if stop_reason is None or usage is None or not _text_answer(message):
         return None
-    text = message.content
-    return {
-        "id": response.id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "stop_sequence": None,
-        "usage": usage,
-        "content": [] if text is None else [{"type": "text", "text": text}],
-        "stop_reason": stop_reason,
-    }
+    return _message(response.id, model, message.content, stop_reason, usage)
 
 
 def message_of(answer: Mapping[str, Any], model: str) -> dict[str, Any] | None:
@@ -157,9 +147,15 @@ def message_of(answer: Mapping[str, Any], model: str) -> dict[str, Any] | None:
     usage = _usage_of(answer.get("usage"))
     if stop_reason is None or usage is None or not _text_message(message):
         return None
-    text = message.get("content")
+    return _message(answer_id, model, message.get("content"), stop_reason, usage)
+
+
+def _message(
+    message_id: str, model: str, text: str | None, stop_reason: str, usage: dict[str, Any]
+) -> dict[str, Any]:
+    """A Messages response of one text answer (or none), in the adapter's key order."""
     return {
-        "id": answer_id,
+        "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
