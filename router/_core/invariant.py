@@ -137,18 +137,19 @@ def find_in_messages_request(request: Mapping[str, Any], identity: Identity) -> 
     """:func:`find_in_arguments` for a Messages request as it goes out as it came: the ids of
     its tool_use and tool_result blocks are identifier fields, its messages and system prompt
     otherwise content, every other field searched whole."""
-    return _find_as_it_came(request, identity, ("messages", _in_block_ids), "system")
+    return _find_outside_content(request, identity, ("messages", _in_block_ids), "system")
 
 
-def _find_as_it_came(
+def _find_outside_content(
     request: Mapping[str, Any],
     identity: Identity,
     turns: tuple[str, Callable[[Any, Identity], str | None]],
-    prompt: str,
+    prompt: str | None,
 ) -> str | None:
-    """The first place of a request sent as it came where the id is outside content: in the
-    ids of its ``turns`` field (searched by their finder), never in its ``prompt`` (content),
-    anywhere in every other field."""
+    """The first place of a request (chat's arguments, or a request sent as it came) where the
+    id is outside content: in the ids of its ``turns`` field (searched by their finder), never
+    in its ``prompt`` (content; chat has none outside its messages), anywhere in every other
+    field."""
     name, ids = turns
     for key, value in request.items():
         if key == name:
@@ -185,7 +186,7 @@ def find_in_responses_request(request: Mapping[str, Any], identity: Identity) ->
     """:func:`find_in_arguments` for a Responses request as it goes out as it came: the ids,
     call ids and names of its ``input`` items are identifier fields, its input and instructions
     otherwise content, every other field searched whole."""
-    return _find_as_it_came(request, identity, ("input", _input_ids), "instructions")
+    return _find_outside_content(request, identity, ("input", _input_ids), "instructions")
 
 
 def _input_ids(items: Any, identity: Identity) -> str | None:
@@ -216,14 +217,7 @@ def _in_item_ids(node: Any, identity: Identity, path: str) -> str | None:
 
 def find_in_arguments(arguments: Mapping[str, Any], identity: Identity) -> str | None:
     """The first place outside message content where the id is, as a path; None if nowhere."""
-    for key, value in arguments.items():
-        if key == "messages":
-            found = _in_message_names(value, identity)
-        else:
-            found = _find(value, identity, key, frozenset(), key in _FREE_MAPS)
-        if found is not None:
-            return found
-    return None
+    return _find_outside_content(arguments, identity, ("messages", _in_message_names), None)
 
 
 def _in_message_names(messages: Any, identity: Identity) -> str | None:
