@@ -53,8 +53,15 @@ def wire_api(request: Request | None, *, native: bool) -> Api:
 
 def renders_plain(request: Request | None, *, native: bool) -> bool:
     """Whether an attempt's JSON answer comes back as its checked dict, rendered by the router
-    (a plain Messages request translated to chat: router/_upstream/messages_plain.py)."""
-    return isinstance(request, SameFormat) and not native and request.plain
+    (a plain Messages or Responses request translated to chat: router/_upstream/
+    messages_plain.py, responses_plain.py)."""
+    return request is not None and not native and request.plain
+
+
+def relays_plain(request: Request | None, *, native: bool) -> bool:
+    """Whether an attempt's stream comes back as the lean path's ``Events``, rendered by the
+    router (a plain Responses request from the proxy: router/_upstream/responses_plain.py)."""
+    return isinstance(request, AsItCame) and not native and request.plain
 
 
 def translates(
@@ -65,8 +72,11 @@ def translates(
     *,
     offline: bool,
 ) -> bool:
-    """Whether an attempt to one of ``routes`` would translate ``request`` to chat (litellm's
-    adapter, which then translates the answer back)."""
+    """Whether an attempt to one of ``routes`` would translate ``request`` to chat with
+    litellm's adapter or bridge (which then translates the answer back); a plain Responses
+    request the router renders itself is translated without them."""
+    if isinstance(request, AsItCame) and request.plain:
+        return False
     for route in routes:
         target = deployment.target(route.key)
         fixed = model.params if target is None or target.params is None else target.params

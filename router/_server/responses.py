@@ -78,7 +78,9 @@ class Responses(Endpoint):
             return streamed(
                 sse.relay(routed, events.render, events.failed, catch=RouterError), headers
             )
-        body = routed.model_dump(mode="json") | {"model": model}  # the name the caller asked for
+        if not isinstance(routed, dict):  # litellm's bridge's (a plain request's is its JSON)
+            routed = routed.model_dump(mode="json")
+        body = routed | {"model": model}  # the name the caller asked for
         return JSONResponse(body, headers=headers)
 
 
@@ -91,7 +93,8 @@ class _Events:
         self.number = 0
 
     def render(self, event: Any) -> bytes:
-        data = event.model_dump(mode="json")
+        # litellm's bridge's event, or a plain request's as its JSON (responses_plain.Stream)
+        data = event if isinstance(event, dict) else event.model_dump(mode="json")
         data["sequence_number"] = self.number
         if isinstance(data.get("response"), dict):
             data["response"]["model"] = self.model

@@ -226,9 +226,11 @@ def _completed(
     }
 
 
-def _usage(usage: Any) -> dict[str, Any] | None:
+def _usage(usage: Any, *, streamed: bool = False) -> dict[str, Any] | None:
     """The Responses usage of OpenAI's chat usage, as the bridge dumps it; ``None`` for any
-    other (missing, fields beyond OpenAI's)."""
+    other (missing, fields beyond OpenAI's). A stream's (``streamed``) is as litellm's
+    ``stream_chunk_builder`` sums it up: the total is the two counts', and the output tokens
+    not said to be reasoning are counted as text."""
     if not isinstance(usage, Mapping) or not usage.keys() <= _USAGE:
         return None
     counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
@@ -255,6 +257,13 @@ def _usage(usage: Any) -> dict[str, Any] | None:
             "reasoning_tokens": returned.get("reasoning_tokens") or 0,
             "text_tokens": None,
         }
+    if streamed:
+        counts[2] = counts[0] + counts[1]
+        if (returned or {}).get("reasoning_tokens") is None:
+            outputs = (outputs or {"audio_tokens": None}) | {
+                "reasoning_tokens": 0,
+                "text_tokens": counts[1],
+            }
     return {
         "input_tokens": counts[0],
         "input_tokens_details": inputs,
@@ -274,3 +283,254 @@ def _details(details: Any, names: Iterable[str]) -> bool:
         and details.keys() <= set(names)
         and all(type(v) is int and v >= 0 for v in details.values())
     )
+
+
+# --- the stream -------------------------------------------------------------------------------
+
+
+def _chunk(payload: bytes) -> dict[str, Any] | None:
+    """A stream's data event as a chat chunk of the text subset (one choice, a delta of text,
+    or usage alone); ``None`` for anything else (the bridge renders it)."""
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(chunk, dict) or not chunk.keys() <= _ANSWER:
+        return None
+    choices = chunk.get("choices")
+    if not _chat_id(chunk.get("id")) or type(chunk.get("created")) is not int:
+        return None
+    if choices == []:
+        return chunk if chunk.get("usage") is not None else None
+    if not isinstance(choices, list) or len(choices) != 1 or not _choice(choices[0], "delta"):
+        return None
+    delta = choices[0]["delta"]
+    if (
+        not isinstance(delta, Mapping)
+        or not delta.keys() <= _DELTA
+        or delta.get("role", "assistant") != "assistant"
+        or delta.get("refusal") is not None
+        or not isinstance(delta.get("content"), str | None)
+        or choices[0].get("finish_reason") not in (None, *_STATUS)
+    ):
+        return None
+    return chunk
+
+
+class _Departed(Exception):
+    """A chunk outside the text subset: the bridge renders the stream from there."""
+
+
+class Stream:
+    """The Responses events of a plain request's chat stream, each a dict as the bridge's
+    event dumped (its ``sequence_number`` the proxy's to set). ``chunks`` is the routed stream
+    of the lean path's ``Events`` (raw data events); a stream of litellm's chunks (a route
+    litellm serves) is the bridge's whole. ``aclose()`` closes the routed stream (its attempt
+    is recorded then); ``answered`` is the route, as on the routed stream."""
+
+    def __init__(self, chunks: Any, request: Mapping[str, Any], model: str) -> None:
+        self._chunks = chunks
+        self._request = request
+        self._model = model
+        self.answered = getattr(chunks, "answered", None)
+        self._events = self._rendered()
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def _rendered(self) -> AsyncIterator[dict[str, Any]]:
+        seen: list[Any] = []  # every chunk read, for the bridge if the stream departs
+        state = _State(self._request, self._model)
+        emitted = 0
+        try:
+            async for item in self._pieces(seen):
+                for event in state.feed(item):
+                    emitted += 1
+                    yield event
+            for event in state.done():
+                emitted += 1
+                yield event
+        except _Departed:
+            async for event in self._bridged(seen, emitted, state.item_id):
+                yield event
+
+    async def _pieces(self, seen: list[Any]) -> AsyncIterator[dict[str, Any]]:
+        """The chunks, each once parsed; one outside the text subset departs."""
+        async for item in self._chunks:
+            if not isinstance(item, tuple):  # litellm's chunk: the bridge's stream
+                seen.append(item)
+                raise _Departed
+            seen.append(item)  # whole: the bridge replays all of it, skipping what was sent
+            for payload in item:
+                chunk = _chunk(payload)
+                if chunk is None:
+                    raise _Departed
+                yield chunk
+
+    async def _bridged(
+        self, seen: list[Any], skip: int, item_id: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """litellm's bridge over the chunks read so far and the rest, less the ``skip``
+        events already sent (the same, by property), under the same message id."""
+        from router._upstream import responses
+
+        bridge = responses.ResponsesStream(_replayed(seen, self._chunks), self._request, self._model)
+        if item_id is not None:
+            cast(Any, bridge)._events._cached_item_id = item_id
+        async for event in bridge:
+            if skip:
+                skip -= 1
+                continue
+            yield event.model_dump(mode="json")
+
+
+async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """litellm's chunks of the data events read so far, then of the rest of the stream."""
+    from router._upstream import lean
+
+    typed = lean._chunk_type()
+    prefix = getattr(getattr(rest, "answered", None), "route", None)
+    name = "" if prefix is None else prefix.provider.slug
+
+    def chunks(items: Iterable[Any]) -> Iterable[Any]:
+        for item in items:
+            if isinstance(item, bytes):
+                yield typed(**lean._chunk(item, name))
+            elif isinstance(item, tuple):
+                yield from chunks(item)
+            else:
+                yield item
+
+    for chunk in chunks(seen):
+        yield chunk
+    async for item in rest:
+        for chunk in chunks([item]):
+            yield chunk
+
+
+class _State:
+    """The bridge's events for a stream of text chunks, as they arrive (``feed``) and at its
+    end (``done``); an end the bridge would render otherwise (no usage, no text, no finish
+    reason) departs."""
+
+    def __init__(self, request: Mapping[str, Any], model: str) -> None:
+        self.request = request
+        self.model = model
+        self.item_id: str | None = None
+        self.chat_id: str | None = None
+        self.created = 0
+        self.answer_model: Any = None
+        self.text: list[str] = []
+        self.finish: str | None = None
+        self.usage: Any = None
+        self.started = False
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if self.chat_id is None:  # the first chunk names the response
+            self.chat_id, self.created = chunk["id"], chunk["created"]
+            self.answer_model = chunk.get("model")
+            at = int(time.time())
+            events += [self._state("response.created", at), self._state("response.in_progress", at)]
+        if chunk.get("usage") is not None:
+            if self.usage is not None:
+                raise _Departed
+            self.usage = chunk["usage"]
+        choices = chunk["choices"]
+        if not choices:
+            return events
+        if not self.started:
+            self.started = True
+            self.item_id = f"msg_{uuid.uuid4()}"
+            events += [self._item_added(), self._part_added()]
+        choice = choices[0]
+        text = choice["delta"].get("content")
+        if text:
+            self.text.append(text)
+            events.append(self._event("response.output_text.delta", delta=text))
+        finish = choice.get("finish_reason")
+        if finish is not None:
+            if self.finish is not None:
+                raise _Departed
+            self.finish = finish
+        return events
+
+    def done(self) -> list[dict[str, Any]]:
+        usage = _usage(self.usage, streamed=True)
+        text = "".join(self.text)
+        if usage is None or not text or self.finish is None or self.chat_id is None:
+            raise _Departed
+        part = {"type": "output_text", "text": text, "annotations": []}
+        item = {"id": self.item_id, "status": "completed", "type": "message", "role": "assistant",
+                "content": [part]}  # fmt: skip
+        response = _completed(
+            self.chat_id,
+            self.created,
+            self.answer_model,
+            [_message_item(cast(str, self.item_id), text, self.finish)],
+            self.finish,
+            usage,
+        )
+        return [
+            self._event("response.output_text.done", text=text),
+            self._event("response.content_part.done", part=part | {"logprobs": None}),
+            {"type": "response.output_item.done", "output_index": 0, "sequence_number": 0,
+             "item": item},  # fmt: skip
+            {"type": "response.completed", "response": response, "sequence_number": 0},
+        ]
+
+    def _state(self, kind: str, at: int) -> dict[str, Any]:
+        """``response.created`` or ``response.in_progress``: the bridge's opening object."""
+        request = self.request
+        response = {
+            "id": response_id(cast(str, self.chat_id)),
+            "created_at": at,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": request.get("instructions"),
+            "metadata": None,
+            "model": self.model,
+            "object": "response",
+            "output": [],
+            "parallel_tool_calls": True,
+            "temperature": request.get("temperature"),
+            "tool_choice": "auto",
+            "tools": [],
+            "top_p": request.get("top_p", 1.0),
+            "max_output_tokens": None,
+            "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None},
+            "status": "in_progress",
+            "text": None,
+            "truncation": None,
+            "usage": None,
+            "user": None,
+            "store": False,
+        }
+        return {"type": kind, "response": response, "sequence_number": 0}
+
+    def _item_added(self) -> dict[str, Any]:
+        item = {"id": self.item_id, "type": "message", "role": "assistant",
+                "status": "in_progress", "content": []}  # fmt: skip
+        return {"type": "response.output_item.added", "output_index": 0, "item": item,
+                "sequence_number": 0}  # fmt: skip
+
+    def _part_added(self) -> dict[str, Any]:
+        return self._event(
+            "response.content_part.added",
+            part={"type": "output_text", "text": "", "annotations": []},
+        )
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """An event of the message's one text part."""
+        return {"type": kind, "item_id": self.item_id, "output_index": 0, "content_index": 0,
+                **fields, "sequence_number": 0}  # fmt: skip

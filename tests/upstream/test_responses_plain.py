@@ -7,6 +7,7 @@ first events) are set equal before comparing; everything else, key order include
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any, Final
 
@@ -17,7 +18,8 @@ from hypothesis import strategies as st
 
 from router._core.responses import check_responses
 from router._core.surface import SurfaceError
-from router._upstream import responses, responses_plain
+from router._errors import UpstreamFailure
+from router._upstream import lean, responses, responses_plain
 from router._upstream.setup import _module
 
 MODEL: Final = "GPT 4.1"
@@ -145,13 +147,19 @@ def _bridged(answer: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     return dumped
 
 
+def _made_up(mine: str, their: str) -> bool:
+    """Two ids of an output item, each a fresh uuid (``msg_``, ``rs_``, ``fc_``)."""
+    prefix = mine.split("_", 1)[0]
+    return prefix in ("msg", "rs", "fc") and their.startswith(prefix + "_")
+
+
 def _same_ids(ours: Any, theirs: Any) -> Any:
-    """``theirs`` with the message ids ours made up (a fresh uuid each, in either)."""
+    """``theirs`` with the output items' ids ours made up (a fresh uuid each, in either)."""
     if isinstance(ours, dict) and isinstance(theirs, dict):
         out = {k: _same_ids(ours.get(k), v) for k, v in theirs.items()}
         for key in ("id", "item_id"):
             mine, their = ours.get(key), theirs.get(key)
-            if isinstance(mine, str) and isinstance(their, str) and mine[:4] == their[:4] == "msg_":
+            if isinstance(mine, str) and isinstance(their, str) and _made_up(mine, their):
                 out[key] = mine
         return out
     if isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs):
@@ -226,3 +234,171 @@ def test_response_of__an_answer_outside_openais_fields_takes_the_bridge(
     }  # fmt: skip
     assert responses_plain.response_of(base) is not None
     assert responses_plain.response_of(base | answer) is None
+
+
+# --- the stream -------------------------------------------------------------------------------
+
+
+def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+            "model": "gpt-4.1-2025-04-14", "choices": choices, **extra}  # fmt: skip
+
+
+_deltas = st.lists(
+    st.fixed_dictionaries({"content": st.one_of(st.none(), _text)}, optional={"refusal": st.none()}),
+    max_size=5,
+)
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """OpenAI's chat stream: the role, text deltas, the finish reason (alone, or with the last
+    text), and usage (alone, or on the finishing chunk)."""
+    chunks = [_chunk({"role": "assistant", "content": draw(st.sampled_from(["", None]))})]
+    chunks += [_chunk(d) for d in draw(_deltas)]
+    finish = draw(st.sampled_from(["stop", "length"]))
+    usage = draw(_usage)
+    where = draw(st.sampled_from(["alone", "with the finish"]))
+    if draw(st.booleans()):
+        chunks[-1]["choices"][0]["finish_reason"] = finish
+    else:
+        chunks.append(_chunk({}, finish))
+    if where == "alone":
+        chunks.append(_chunk(None, usage=usage))
+    else:
+        chunks[-1]["usage"] = usage
+    return chunks
+
+
+async def _bridge_events(chunks: list[dict[str, Any]], request: dict[str, Any]) -> list[Any]:
+    typed = _module().types.utils.ModelResponseStream
+
+    async def source() -> Any:
+        for chunk in copy.deepcopy(chunks):
+            yield typed(**chunk)
+
+    stream = responses.ResponsesStream(source(), request, MODEL)
+    return [event.model_dump(mode="json") async for event in stream]
+
+
+class _Routed:
+    """A routed stream of the lean path's ``Events``, in reads of ``sizes`` data events."""
+
+    def __init__(self, chunks: list[dict[str, Any]], sizes: list[int]) -> None:
+        payloads = [orjson.dumps(c) for c in chunks]
+        self.reads: list[Any] = []
+        while payloads:
+            size = sizes.pop(0) if sizes else 1
+            self.reads.append(lean.Events(payloads[:size]))
+            payloads = payloads[size:]
+        self.closed = False
+
+    def __aiter__(self) -> _Routed:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self.reads:
+            raise StopAsyncIteration
+        return self.reads.pop(0)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def _our_events(routed: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
+    stream = responses_plain.Stream(routed, request, MODEL)
+    try:
+        return [event async for event in stream]
+    finally:
+        await stream.aclose()
+
+
+def _as_sent(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events as the proxy numbers them, with the opening events' clock set aside."""
+    out = []
+    for number, event in enumerate(copy.deepcopy(events)):
+        event["sequence_number"] = number
+        if event["type"] in ("response.created", "response.in_progress"):
+            event["response"]["created_at"] = 0
+        out.append(event)
+    return out
+
+
+def _equal_streams(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> None:
+    ours, theirs = _as_sent(ours), _as_sent(theirs)
+    theirs = _same_ids(ours, theirs)
+    assert [e["type"] for e in ours] == [e["type"] for e in theirs]
+    for mine, their in zip(ours, theirs, strict=True):
+        assert orjson.dumps(mine) == orjson.dumps(their)
+
+
+@given(chunks=_streams(), request=_requests, sizes=st.lists(st.integers(1, 4), max_size=4))
+@_SETTINGS
+def test_stream__a_text_stream_renders_as_the_bridge_does(
+    chunks: list[dict[str, Any]], request: dict[str, Any], sizes: list[int]
+) -> None:
+    """Event by event, however the upstream's reads group the data events."""
+    checked = _checked(request | {"stream": True})
+    theirs = asyncio.run(_bridge_events(chunks, checked))
+    routed = _Routed(chunks, sizes)
+    ours = asyncio.run(_our_events(routed, checked))
+    _equal_streams(ours, theirs)
+    assert routed.closed
+
+
+_TEXT: Final = [
+    _chunk({"role": "assistant", "content": ""}),
+    _chunk({"content": "Hel"}),
+    _chunk({"content": "lo"}),
+    _chunk({}, "stop"),
+    _chunk(None, usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}),
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "departing"),
+    [
+        pytest.param(0, _chunk({"role": "assistant", "reasoning_content": "hm"}), id="reasoning first"),
+        pytest.param(2, _chunk({"reasoning_content": "hm"}), id="reasoning mid-stream"),
+        pytest.param(2, _chunk({"tool_calls": [{"index": 0, "id": "c", "type": "function",
+            "function": {"name": "f", "arguments": "{}"}}]}), id="a tool call"),
+        pytest.param(2, _chunk({"content": "!"}, logprobs={"content": []}), id="a field beyond"),
+        pytest.param(4, _chunk({}, "content_filter"), id="another finish reason"),
+        pytest.param(5, _chunk(None, usage={"prompt_tokens": 1, "completion_tokens": 1,
+            "total_tokens": 2}), id="a second usage"),
+    ],
+)  # fmt: skip
+def test_stream__a_chunk_outside_text_hands_the_stream_to_the_bridge(
+    where: int, departing: dict[str, Any]
+) -> None:
+    """From there the bridge renders it, its events already sent skipped: the stream is the
+    bridge's, whether the departure comes first, mid-stream or in a read with others."""
+    chunks = [*_TEXT[:where], departing, *_TEXT[where:]]
+    request = check_responses({"model": MODEL, "input": "hi", "stream": True})
+    theirs = asyncio.run(_bridge_events(chunks, request))
+    for sizes in ([], [3, 3, 3]):
+        routed = _Routed(chunks, list(sizes))
+        _equal_streams(asyncio.run(_our_events(routed, request)), theirs)
+        assert routed.closed
+
+
+def test_stream__litellms_chunks_are_the_bridges_stream() -> None:
+    """A route litellm serves answers its chunks, not the lean path's events: the bridge's."""
+    request = check_responses({"model": MODEL, "input": "hi", "stream": True})
+    typed = _module().types.utils.ModelResponseStream
+
+    async def routed() -> Any:
+        for chunk in copy.deepcopy(_TEXT):
+            yield typed(**chunk)
+
+    theirs = asyncio.run(_bridge_events(_TEXT, request))
+    _equal_streams(asyncio.run(_our_events(routed(), request)), theirs)
+
+
+def test_stream__an_error_event_fails_the_stream_as_on_the_chat_path() -> None:
+    """An error object mid-stream raises the upstream's failure (as litellm's chunks do)."""
+    chunks = [*_TEXT[:2], {"error": {"message": "overloaded"}}]
+    request = check_responses({"model": MODEL, "input": "hi", "stream": True})
+    with pytest.raises(UpstreamFailure, match="overloaded"):
+        asyncio.run(_our_events(_Routed(chunks, []), request))
