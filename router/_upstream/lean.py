@@ -384,9 +384,7 @@ async def _events(
                     if done:
                         data = data[: data.index(b"[DONE]")]
                     if checked:
-                        for payload in data:
-                            if b'"error"' in payload:
-                                _chunk(payload, prefix)
+                        _check_errors(data, prefix)
                     if data:
                         yield Events(data)
                     if done:
@@ -402,6 +400,13 @@ async def _events(
             raise transport_failure(exc, prefix) from exc
     finally:
         await opened.close()
+
+
+def _check_errors(data: list[bytes], prefix: str) -> None:
+    """Raise the upstream's failure if one of a raw read's events is an error object."""
+    for payload in data:
+        if b'"error"' in payload:
+            _chunk(payload, prefix)
 
 
 async def _offline_events(payloads: list[bytes], prefix: str, *, raw: bool) -> AsyncGenerator[Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from typing import Any, Final, cast
 
 import orjson
@@ -233,8 +233,9 @@ def _usage(usage: Any, *, streamed: bool = False) -> dict[str, Any] | None:
     not said to be reasoning are counted as text."""
     if not isinstance(usage, Mapping) or not usage.keys() <= _USAGE:
         return None
-    counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    if not all(type(c) is int and c >= 0 for c in counts):
+    given_counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    counts = [c for c in given_counts if type(c) is int and c >= 0]
+    if len(counts) != len(given_counts):
         return None
     given = usage.get("prompt_tokens_details")
     returned = usage.get("completion_tokens_details")
@@ -347,7 +348,7 @@ class Stream:
         if close is not None:
             await close()
 
-    async def _rendered(self) -> AsyncIterator[dict[str, Any]]:
+    async def _rendered(self) -> AsyncGenerator[dict[str, Any]]:
         seen: list[Any] = []  # every chunk read, for the bridge if the stream departs
         state = _State(self._request, self._model)
         emitted = 0
@@ -383,7 +384,9 @@ class Stream:
         events already sent (the same, by property), under the same message id."""
         from router._upstream import responses
 
-        bridge = responses.ResponsesStream(_replayed(seen, self._chunks), self._request, self._model)
+        bridge = responses.ResponsesStream(
+            _replayed(seen, self._chunks), self._request, self._model
+        )
         if item_id is not None:
             cast(Any, bridge)._events._cached_item_id = item_id
         async for event in bridge:
@@ -480,11 +483,12 @@ class _State:
             self.finish,
             usage,
         )
+        item_done = {"type": "response.output_item.done", "output_index": 0,
+                     "sequence_number": 0, "item": item}  # fmt: skip
         return [
             self._event("response.output_text.done", text=text),
             self._event("response.content_part.done", part=part | {"logprobs": None}),
-            {"type": "response.output_item.done", "output_index": 0, "sequence_number": 0,
-             "item": item},  # fmt: skip
+            item_done,
             {"type": "response.completed", "response": response, "sequence_number": 0},
         ]
 
@@ -519,8 +523,8 @@ class _State:
         return {"type": kind, "response": response, "sequence_number": 0}
 
     def _item_added(self) -> dict[str, Any]:
-        item = {"id": self.item_id, "type": "message", "role": "assistant",
-                "status": "in_progress", "content": []}  # fmt: skip
+        item: dict[str, Any] = {"id": self.item_id, "type": "message", "role": "assistant",
+                                "status": "in_progress", "content": []}  # fmt: skip
         return {"type": "response.output_item.added", "output_index": 0, "item": item,
                 "sequence_number": 0}  # fmt: skip
 

@@ -31,7 +31,9 @@ _SETTINGS: Final = settings(
 
 _text = st.text(max_size=12)
 _parts = st.lists(
-    st.builds(lambda k, t: {"type": k, "text": t}, st.sampled_from(["input_text", "output_text"]), _text),
+    st.builds(
+        lambda k, t: {"type": k, "text": t}, st.sampled_from(["input_text", "output_text"]), _text
+    ),
     max_size=3,
 )
 _item = st.fixed_dictionaries(
@@ -246,7 +248,9 @@ def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
 
 
 _deltas = st.lists(
-    st.fixed_dictionaries({"content": st.one_of(st.none(), _text)}, optional={"refusal": st.none()}),
+    st.fixed_dictionaries(
+        {"content": st.one_of(st.none(), _text)}, optional={"refusal": st.none()}
+    ),
     max_size=5,
 )
 
