@@ -324,7 +324,8 @@ class _Departed(Exception):
 
 class Stream:
     """The Responses events of a plain request's chat stream, each a dict as the bridge's
-    event dumped (its ``sequence_number`` the proxy's to set). ``chunks`` is the routed stream
+    event dumped (its ``sequence_number`` the proxy's to set), in a list per upstream read
+    (sent in one write, as on the chat path). ``chunks`` is the routed stream
     of the lean path's ``Events`` (raw data events); a stream of litellm's chunks (a route
     litellm serves) is the bridge's whole. ``aclose()`` closes the routed stream (its attempt
     is recorded then); ``answered`` is the route, as on the routed stream."""
@@ -339,7 +340,7 @@ class Stream:
     def __aiter__(self) -> Stream:
         return self
 
-    async def __anext__(self) -> dict[str, Any]:
+    async def __anext__(self) -> list[dict[str, Any]]:
         return await anext(self._events)
 
     async def aclose(self) -> None:
@@ -348,34 +349,28 @@ class Stream:
         if close is not None:
             await close()
 
-    async def _rendered(self) -> AsyncGenerator[dict[str, Any]]:
-        seen: list[Any] = []  # every chunk read, for the bridge if the stream departs
+    async def _rendered(self) -> AsyncGenerator[list[dict[str, Any]]]:
+        seen: list[Any] = []  # every item read, for the bridge if the stream departs
         state = _State(self._request, self._model)
-        emitted = 0
+        sent = 0
         try:
-            async for item in self._pieces(seen):
-                for event in state.feed(item):
-                    emitted += 1
-                    yield event
-            for event in state.done():
-                emitted += 1
-                yield event
-        except _Departed:
-            async for event in self._bridged(seen, emitted, state.item_id):
-                yield event
-
-    async def _pieces(self, seen: list[Any]) -> AsyncIterator[dict[str, Any]]:
-        """The chunks, each once parsed; one outside the text subset departs."""
-        async for item in self._chunks:
-            if not isinstance(item, tuple):  # litellm's chunk: the bridge's stream
-                seen.append(item)
-                raise _Departed
-            seen.append(item)  # whole: the bridge replays all of it, skipping what was sent
-            for payload in item:
-                chunk = _chunk(payload)
-                if chunk is None:
+            async for item in self._chunks:
+                seen.append(item)  # whole: the bridge replays all of it, skipping what was sent
+                if not isinstance(item, tuple):  # litellm's chunk: the bridge's stream
                     raise _Departed
-                yield chunk
+                events: list[dict[str, Any]] = []
+                for payload in item:
+                    chunk = _chunk(payload)
+                    if chunk is None:  # outside the text subset
+                        raise _Departed
+                    events += state.feed(chunk)
+                if events:
+                    sent += len(events)
+                    yield events
+            yield state.done()
+        except _Departed:
+            async for event in self._bridged(seen, sent, state.item_id):
+                yield [event]
 
     async def _bridged(
         self, seen: list[Any], skip: int, item_id: str | None

@@ -313,7 +313,7 @@ class _Routed:
 async def _our_events(routed: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
     stream = responses_plain.Stream(routed, request, MODEL)
     try:
-        return [event async for event in stream]
+        return [event async for read in stream for event in read]
     finally:
         await stream.aclose()
 
