@@ -26,8 +26,8 @@ from router._errors import InvalidRequest
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
 from router._upstream import responses_plain
+from router._upstream.loader import imported
 from router._upstream.openai_responses import LIMITS, AsItCame
-from router._upstream.setup import _module
 
 if TYPE_CHECKING:
     from router._core.preferences import Preferences
@@ -82,7 +82,7 @@ async def respond(
             rendered = responses_plain.response_of(result)
             if rendered is not None:
                 return rendered, answered
-            result = _module().ModelResponse(**result)  # any other: the bridge's
+            result = (await imported()).ModelResponse(**result)  # any other: the bridge's
     from router._upstream import responses  # litellm's types, and its bridge
 
     if answered.native:  # as OpenAI sent it, as litellm's types

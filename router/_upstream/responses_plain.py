@@ -376,9 +376,12 @@ class Stream:
         self, seen: list[Any], skip: int, item_id: str | None
     ) -> AsyncIterator[dict[str, Any]]:
         """litellm's bridge over the chunks read so far and the rest, less the ``skip``
-        events already sent (the same, by property), under the same message id."""
+        events already sent (the same, by property), under the same message id. litellm is
+        imported in a worker thread if it is not yet (the event loop serves on meanwhile)."""
         from router._upstream import responses
+        from router._upstream.loader import imported
 
+        await imported()
         bridge = responses.ResponsesStream(
             _replayed(seen, self._chunks), self._request, self._model
         )
