@@ -371,6 +371,9 @@ _TEXT: Final = [
         pytest.param(4, _chunk({}, "content_filter"), id="another finish reason"),
         pytest.param(5, _chunk(None, usage={"prompt_tokens": 1, "completion_tokens": 1,
             "total_tokens": 2}), id="a second usage"),
+        pytest.param(4, _chunk({}, "stop"), id="a second finish reason"),
+        pytest.param(2, _chunk(None), id="a chunk of nothing"),
+        pytest.param(2, _chunk({"content": "!"}) | {"created": None}, id="no created time"),
     ],
 )  # fmt: skip
 def test_stream__a_chunk_outside_text_hands_the_stream_to_the_bridge(
@@ -406,3 +409,25 @@ def test_stream__an_error_event_fails_the_stream_as_on_the_chat_path() -> None:
     request = check_responses({"model": MODEL, "input": "hi", "stream": True})
     with pytest.raises(UpstreamFailure, match="overloaded"):
         asyncio.run(_our_events(_Routed(chunks, []), request))
+
+
+def test_stream__a_data_event_not_json_fails_the_stream_as_on_the_chat_path() -> None:
+    request = check_responses({"model": MODEL, "input": "hi", "stream": True})
+
+    class Routed(_Routed):
+        def __init__(self) -> None:
+            super().__init__(_TEXT[:2], [])
+            self.reads.append(lean.Events([b"not json"]))
+
+    async def read() -> list[dict[str, Any]]:
+        stream = responses_plain.Stream(Routed(), request, MODEL)
+        return [event async for batch in stream for event in batch]
+
+    with pytest.raises(UpstreamFailure, match="not JSON"):
+        asyncio.run(read())
+
+
+def test_plain__an_unchecked_item_of_another_role_is_not_plain() -> None:
+    """Defensive: a request not checked against the surface is judged item by item too."""
+    item = {"type": "message", "role": "tool", "content": "x"}
+    assert not responses_plain.plain({"model": MODEL, "input": [item]})
