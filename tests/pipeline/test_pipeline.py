@@ -2,9 +2,10 @@
 ``_litellm_for``): only a request that needs it, once per router, outside the call's deadline.
 
 A request needs litellm when a route of its model is served by litellm (its translation, its
-parameter table) or when it wants litellm's response types (the library); the proxy's chat
-endpoint, which relays the lean path's bytes, on a model whose routes all take the lean path,
-does not. Loading is counted here by wrapping ``setup.configured`` (the worker-thread import
+parameter table) or when it wants litellm's response types (the library), or when its
+translation to chat takes litellm's adapter (a Messages request other than a plain one in
+JSON); the proxy's chat endpoint, which relays the lean path's bytes, on a model whose routes
+all take the lean path, does not, nor a plain Messages request in JSON. Loading is counted here by wrapping ``setup.configured`` (the worker-thread import
 and the transport's configuration); tests/server/test_startup.py checks a real process's
 ``sys.modules``.
 """
@@ -28,6 +29,8 @@ routes:
   kimi-k2: {groq: {model: groq/moonshotai/kimi-k2-instruct-0905, path: litellm}}
 """
 HI: Final = [{"role": "user", "content": "Hi"}]
+MESSAGE: Final = {"model": "GPT 4.1", "max_tokens": 16, "messages": HI}
+TOOL: Final = {"name": "get_time", "input_schema": {"type": "object"}}
 
 
 @pytest.fixture
@@ -64,6 +67,36 @@ async def test_proxy_chat_on_a_model_with_a_litellm_route__loads_it_once(
             response = await served.http.post("/v1/chat/completions", json=body, headers=auth())
             assert response.status_code == 200, response.text
     assert loads == ["httpx"]  # the settings' transport (the tests' POLICY_ROUTER_TRANSPORT)
+
+
+async def test_proxy_plain_messages_in_json_to_a_lean_chat_route__never_loads_litellm(
+    tmp_path: Path, loads: list[str]
+) -> None:
+    """A text-only Messages request to GPT 4.1 is translated, and its answer rendered, by
+    router/_upstream/messages_plain.py: litellm's adapter is not needed."""
+    async with proxy(tmp_path, deployment=tmp_path / "routes.yaml") as served:
+        for body in (MESSAGE, MESSAGE | {"system": "Be brief.", "stop_sequences": ["x"]}):
+            response = await served.http.post("/v1/messages", json=body, headers=auth())
+            assert response.status_code == 200, response.text
+            assert response.json()["content"][0]["type"] == "text"
+    assert loads == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(MESSAGE | {"stream": True}, id="a plain stream (litellm's stream wrapper)"),
+        pytest.param(MESSAGE | {"tools": [TOOL]}, id="not plain (litellm's adapter)"),
+    ],
+)
+async def test_proxy_messages_that_take_litellms_translation__load_it_once(
+    tmp_path: Path, loads: list[str], body: dict[str, object]
+) -> None:
+    async with proxy(tmp_path, deployment=tmp_path / "routes.yaml") as served:
+        for _ in range(2):
+            response = await served.http.post("/v1/messages", json=body, headers=auth())
+            assert response.status_code == 200, response.text
+    assert loads == ["httpx"]
 
 
 async def test_library_on_a_lean_model__loads_litellm_for_its_response_types(
