@@ -62,7 +62,7 @@ async def route_messages(
     request_id = request_id or uuid.uuid4().hex
     checked = _checked(pipeline, request, user, request_id)
     model = checked["model"]
-    native = SameFormat(checked, _hint(pipeline, model))
+    native = SameFormat(checked)  # its hint: the catalog's slug, once the pipeline resolves it
     stream = checked.get("stream", False)
     result, answered = await pipeline.route(
         model, (), user, checked.get("privacy"), stream, request_id, {},

@@ -409,6 +409,8 @@ class Pipeline:
             limits = take_limits(checked)
             named = loaded.named(model)
             found = named.model
+            if native is not None:
+                same_format.resolved(native, found)
             admission.check_fixed(
                 loaded.catalog, found, checked if native is None else native.as_chat_fixed()
             )

@@ -55,6 +55,13 @@ def speaks(api: str, target: Target, fixed: Mapping[str, Any], *, offline: bool)
     return serves(target, fixed)
 
 
+def resolved(request: Request, model: Model) -> None:
+    """Tell a Messages ``request`` the catalog model it goes to: the hint of its translation's
+    per-model choices (``SameFormat.hint``), known once the pipeline has resolved the name."""
+    if isinstance(request, SameFormat):
+        request.hint = model.slug
+
+
 def wire_api(request: Request | None, *, native: bool) -> Api:
     """The wire format an attempt sends: its request's own API as it came, else chat's."""
     return request.api if native and request is not None else "chat"

@@ -19,7 +19,9 @@ from typing import Final
 
 import pytest
 
+from router._core.messages import check_messages
 from router._upstream import setup
+from router._upstream.anthropic import SameFormat
 from tests._support.proxy import auth, chat, proxy
 
 LEAN_AND_LITELLM: Final = """
@@ -125,3 +127,17 @@ async def test_loading_litellm__is_no_part_of_the_calls_timeout(
     assert response.choices[0].message.content.startswith("[offline] policy-router chose")
     attempts = [json.loads(line) for line in served.audit_lines]
     assert [r["outcome"] for r in attempts if r["event"] == "route.attempt"] == ["ok"]
+
+
+async def test_a_messages_request__learns_its_catalog_slug_for_the_translation(
+    tmp_path: Path,
+) -> None:
+    """The adapter's per-model choices read the catalog's slug, whatever name was asked."""
+    native = SameFormat(check_messages(MESSAGE))
+    assert native.hint == "GPT 4.1"  # the name asked, until the pipeline resolves it
+    async with proxy(tmp_path) as served:
+        await served.router.pipeline.route(
+            "GPT 4.1", (), None, None, False, None, {},
+            proxy=True, raw=True, api="messages", native=native,
+        )  # fmt: skip
+    assert native.hint == "gpt-4-1"
