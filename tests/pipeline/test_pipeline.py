@@ -141,3 +141,16 @@ async def test_a_messages_request__learns_its_catalog_slug_for_the_translation(
             proxy=True, raw=True, api="messages", native=native,
         )  # fmt: skip
     assert native.hint == "gpt-4-1"
+
+
+async def test_proxy_responses_to_a_chat_route__loads_litellm_for_its_bridge_once(
+    tmp_path: Path, loads: list[str]
+) -> None:
+    """litellm's bridge translates a Responses request to chat: the pipeline loads it (in the
+    worker thread, outside the deadline) before the attempt needs it."""
+    async with proxy(tmp_path, deployment=tmp_path / "routes.yaml") as served:
+        for _ in range(2):
+            body = {"model": "GPT 4.1", "input": "Hi"}
+            response = await served.http.post("/v1/responses", json=body, headers=auth())
+            assert response.status_code == 200, response.text
+    assert loads == ["httpx"]
