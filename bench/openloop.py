@@ -469,7 +469,7 @@ def report(result: dict[str, Any]) -> str:
 def _collector_line(name: str, stats: dict[str, Any] | None) -> str:
     """What the collector did in a serve over the whole run (bench/serve_gc.py)."""
     if stats is None:
-        return f"\n{name}: no collector figures (it did not exit cleanly)"
+        return f"\n{name}: no collector figures (not run under serve_gc.py, or it did not exit)"
     gens = stats["generations"]
     done = "; ".join(
         f"generation {gen}: {g['collections']} collection(s), {g['total_ms']:.1f} ms in all, "
