@@ -255,3 +255,22 @@ async def test_errors__no_key_is_unsent(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(UpstreamFailure, match="ANTHROPIC_API_KEY"):
         await complete(UpstreamCall(LEAN, PLAIN))
     assert not route.called
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}}],
+         "stop_reason": "tool_use"},
+        {"usage": {"input_tokens": None, "output_tokens": 3}},
+    ],
+)  # fmt: skip
+async def test_answers__another_shape_is_rendered_by_litellm_as_litellm_does(
+    changed: dict[str, Any],
+) -> None:
+    """An answer of another shape than text is handed to litellm's renderer: the same."""
+    answer = _ANSWER | changed
+    _, theirs = await _sent(LITELLM, PLAIN, answer)
+    _, ours = await _sent(LEAN, PLAIN, answer)
+    expected = _comparable(theirs.model_dump(mode="json"))
+    assert _comparable(ours.model_dump(mode="json")) == expected
