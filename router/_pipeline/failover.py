@@ -320,7 +320,8 @@ class Failover:
                 else None
             ),
             check=check,
-            raw=call.raw and (native or call.native is None),  # a translated answer is parsed
+            raw=call.raw  # a translated answer is parsed, or relayed to be rendered by us
+            and (native or call.native is None or same_format.relays_plain(request, native=native)),
             parsed=same_format.renders_plain(request, native=native),  # rendered by us
             api=api,
         )

@@ -283,7 +283,7 @@ def bad_response(prefix: str, what: str) -> UpstreamFailure:
 
 async def complete(call: UpstreamCall, *, raw: bool = False, parsed: bool = False) -> Any:
     """One non-streaming call: litellm's ``ModelResponse``, or ``Raw`` bytes if ``raw``, or
-    the answer's JSON object (checked as for litellm's type) if ``parsed``."""
+    the answer's JSON object (checked as for litellm's type) if ``parsed`` (which wins)."""
     prefix = call.target.prefix
     if call.offline_text is not None:
         data = offline.completion(request_body(call, stream=False), call.check, call.offline_text)
@@ -291,7 +291,7 @@ async def complete(call: UpstreamCall, *, raw: bool = False, parsed: bool = Fals
     else:
         opened = await _open(call, stream=False)
         data, content_type = await body_of(opened, prefix), opened.content_type
-    if raw:
+    if raw and not parsed:
         return Raw(data, content_type or "application/json")
     try:
         answer = orjson.loads(data)
@@ -312,7 +312,9 @@ async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator
     Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
     the events each upstream read completed, as the upstream sent them (the stream ends at
     ``[DONE]``, which is not among them). A failure before the first chunk
-    raises from here, so the caller can still fail over; after it, from the iteration.
+    raises from here, so the caller can still fail over; after it, from the iteration. The
+    ``Events`` of a call the router renders (``call.parsed``: a plain Responses stream) are
+    checked as litellm's chunks are: an error object is the stream's failure.
     """
     prefix = call.target.prefix
     if call.offline_text is not None:
@@ -321,7 +323,7 @@ async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator
     opened = await _open(call, stream=True)
     if opened.status >= 300:
         raise await failure(opened, prefix)
-    return await started(_events(opened, prefix, raw=raw), prefix)
+    return await started(_events(opened, prefix, raw=raw, checked=call.parsed), prefix)
 
 
 async def body_of(opened: Opened, prefix: str) -> bytes:
@@ -364,9 +366,12 @@ async def prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
         await cast(Any, rest).aclose()
 
 
-async def _events(opened: Opened, prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
+async def _events(
+    opened: Opened, prefix: str, *, raw: bool, checked: bool = False
+) -> AsyncGenerator[Any]:
     """The stream's data events up to ``[DONE]``: litellm's chunks, or with ``raw`` the
-    ``Events`` of each upstream read. Parsed as the whole SSE format (router/_upstream/sse.py)."""
+    ``Events`` of each upstream read (``checked``: an error object among them raises, as
+    for litellm's chunks). Parsed as the whole SSE format (router/_upstream/sse.py)."""
     chunk_type: Any = None if raw else _chunk_type()
     decoder = sse.Decoder()
     try:
@@ -378,6 +383,8 @@ async def _events(opened: Opened, prefix: str, *, raw: bool) -> AsyncGenerator[A
                     done = b"[DONE]" in data
                     if done:
                         data = data[: data.index(b"[DONE]")]
+                    if checked:
+                        _check_errors(data, prefix)
                     if data:
                         yield Events(data)
                     if done:
@@ -393,6 +400,13 @@ async def _events(opened: Opened, prefix: str, *, raw: bool) -> AsyncGenerator[A
             raise transport_failure(exc, prefix) from exc
     finally:
         await opened.close()
+
+
+def _check_errors(data: list[bytes], prefix: str) -> None:
+    """Raise the upstream's failure if one of a raw read's events is an error object."""
+    for payload in data:
+        if b'"error"' in payload:
+            _chunk(payload, prefix)
 
 
 async def _offline_events(payloads: list[bytes], prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
