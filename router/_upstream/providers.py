@@ -4,8 +4,9 @@ targets the lean path serves (router/_upstream/lean.py sends; router/_upstream/d
 checks a deployment's choice of path against this table).
 
 Anthropic's Messages API has a lean path of its own (router/_upstream/anthropic.py): a Messages
-request to an ``anthropic/`` target goes out as it came (``serves_messages``); a chat request
-to Claude still takes litellm, which translates it once."""
+request to an ``anthropic/`` target goes out as it came (``serves_messages``); a plain JSON chat
+request to Claude there is translated by the router (router/_upstream/chat_claude.py), any other
+chat request to Claude takes litellm, which translates it once."""
 
 from __future__ import annotations
 
