@@ -41,6 +41,7 @@ from router._observe.tracing import remote_parent
 from router._pipeline.failover import Answered
 from router._server.auth import key_credentials
 from router._server.context import Context, context
+from router._server.envelope import CALLER
 from router._server.errors import ApiError, api_error
 from router._server.refusal import named_user
 from router._upstream import sse
@@ -90,7 +91,11 @@ class Endpoint:
         return self.respond(result, fields)
 
     def authorise(self, request: Request, ctx: Context) -> None:
-        """The key is known (401 otherwise)."""
+        """The key is known (401 otherwise): found by the envelope before the body was read,
+        under the app's own keys (``CALLER`` in the scope's state), or checked here."""
+        found = request.scope.get("state", {}).get(CALLER)
+        if found is not None and found[0] is ctx.keys:
+            return
         headers = request.headers
         x_api_key = headers.get("x-api-key") if self.anthropic else None
         ctx.keys.caller(key_credentials(headers.get("authorization"), x_api_key))

@@ -22,11 +22,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router._server.auth import Keys, key_credentials
 from router._server.errors import ANTHROPIC_PATHS, ApiError, internal_error, respond
+from router._server.logs import line_keeper
 
 log = logging.getLogger("router.server")
-access_log = logging.getLogger("router.access")
+ACCESS: Final = "router.access"
+access_log = logging.getLogger(ACCESS)
 
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CALLER: Final = "caller"  # the scope's state: (the keys that checked it, the caller they named)
 MAX_CLIENT_ID: Final = 128  # characters of a refused X-Request-Id echoed in X-Client-Request-Id
 # Paths served without a key: health checks and the API's own description.
 PUBLIC: Final = frozenset(
@@ -97,7 +100,8 @@ class Envelope:
         if scope["path"] not in PUBLIC:
             anthropic = scope["path"] in ANTHROPIC_PATHS  # Anthropic's SDK sends x-api-key
             x_api_key = _header(scope, b"x-api-key") if anthropic else None
-            self.keys.caller(key_credentials(_header(scope, b"authorization"), x_api_key))
+            caller = self.keys.caller(key_credentials(_header(scope, b"authorization"), x_api_key))
+            scope["state"][CALLER] = (self.keys, caller)  # the endpoint's check: done
 
 
 class _Exchange:
@@ -134,6 +138,13 @@ class _Exchange:
     def log(self) -> None:
         route = getattr(self.scope.get("route"), "path", "<no route>").replace(":path", "")
         elapsed = (time.perf_counter() - self.started) * 1000
+        keeper = line_keeper(access_log)
+        if keeper is not None:  # the same line, without a record (router/_server/logs.py)
+            keeper.keep(
+                f"INFO:  {ACCESS}: {self.scope['method']} {route} {self.status} "
+                f"{elapsed:.0f}ms request_id={self.request_id}"
+            )
+            return
         access_log.info(
             "%s %s %s %.0fms request_id=%s",
             self.scope["method"],

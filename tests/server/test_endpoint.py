@@ -1,5 +1,6 @@
 """router/_server/endpoint.py's ``Streamed`` (an SSE response sent from the request's own
-task) and ``Handled`` (an endpoint's exceptions answered by the app's handlers).
+task), ``Handled`` (an endpoint's exceptions answered by the app's handlers) and
+``Endpoint.authorise`` (the envelope's key check, or its own).
 
 It replaces Starlette's task group (a second task sending the body) with one task that waits
 for ``http.disconnect``. These tests drive it with ASGI ``receive``/``send`` callables of their
@@ -13,12 +14,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from starlette.exceptions import HTTPException
 
+from router._config.settings import ServerSettings
+from router._server.auth import Keys
+from router._server.chat import Chat
+from router._server.context import Context
 from router._server.endpoint import Handled, streamed
+from router._server.envelope import CALLER
+from router._server.errors import ApiError
 from router._upstream import sse
 
 SCOPE = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
@@ -188,3 +195,32 @@ async def test_handled__a_response_is_sent_as_the_endpoint_made_it() -> None:
     assert client.messages[0]["status"] == 200
     assert (b"x-one", b"1") in client.messages[0]["headers"]
     assert client.body() == b"/v1/chat/completions"
+
+
+# --- authorise: the envelope's finding, or the key checked again -----------------------------
+
+
+def _authorised(state: dict[str, Any], keys: Keys, key: str) -> None:
+    from starlette.requests import Request
+
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    request = Request(dict(SCOPE, headers=headers, state=state))
+    Chat().authorise(request, Context(cast(Any, None), keys))
+
+
+def test_authorise__the_envelopes_finding_under_the_apps_keys_stands() -> None:
+    keys = Keys.of(ServerSettings(api_keys=["right-key-0123456789"]))
+    _authorised({CALLER: (keys, "api-key-0")}, keys, "wrong-key-0123456789")  # checked before the body
+
+
+@pytest.mark.parametrize(
+    "state",
+    [lambda keys: {}, lambda keys: {CALLER: (Keys.of(ServerSettings(api_keys=["wrong-key-0123456789"])), "x")}],
+    ids=["no finding", "a finding under other keys"],
+)
+def test_authorise__without_the_envelopes_finding_the_key_is_checked(state: Any) -> None:
+    keys = Keys.of(ServerSettings(api_keys=["right-key-0123456789"]))
+    _authorised(state(keys), keys, "right-key-0123456789")
+    with pytest.raises(ApiError) as refused:
+        _authorised(state(keys), keys, "wrong-key-0123456789")
+    assert refused.value.status == 401
