@@ -35,7 +35,9 @@ from bench.lean import USER
 from bench.proxy import OUR_KEY, serve_env
 
 
-def _command(name: str, upstream: str, port: int, tmp: Path, trees: dict[str, Path]) -> tuple[list[str], dict[str, str], Path]:
+def _command(
+    name: str, upstream: str, port: int, tmp: Path, trees: dict[str, Path]
+) -> tuple[list[str], dict[str, str], Path]:
     if name == "reference":
         command = ["-m", "bench.reference", "--upstream", f"{upstream}/v1", "--port", str(port),
                    "--key", OUR_KEY, "--audit", str(tmp / "audit-ref.jsonl")]  # fmt: skip
@@ -66,7 +68,9 @@ async def _send(url: str, count: int, concurrency: int) -> int:
     return ok[0]
 
 
-def count(name: str, upstream: str, port: int, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+def count(
+    name: str, upstream: str, port: int, tmp: Path, args: argparse.Namespace
+) -> dict[str, Any]:
     command, env, cwd = _command(name, upstream, port, tmp, dict(args.tree))
     out = tmp / f"callgrind.{name.replace('@', '-')}.out"
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
@@ -115,12 +119,17 @@ def main(argv: list[str] | None = None) -> None:
         for i, server in enumerate(s for s in args.servers.split(",") if s):
             row = count(server, upstream, args.port + i, tmp, args)
             rows.append(row)
-            print(f"{server:<16} {row['ok']}/{row['requests']} ok  "
-                  f"{row['ir_per_request'] / 1e6:.3f} M instructions per request", flush=True)
+            print(
+                f"{server:<16} {row['ok']}/{row['requests']} ok  "
+                f"{row['ir_per_request'] / 1e6:.3f} M instructions per request",
+                flush=True,
+            )
     base = next((r for r in rows if r["server"] == "reference"), None)
     if base:
         for r in rows:
-            print(f"{r['server']:<16} {r['ir_per_request'] / base['ir_per_request']:.2f}x reference")
+            print(
+                f"{r['server']:<16} {r['ir_per_request'] / base['ir_per_request']:.2f}x reference"
+            )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote_to_bytes
@@ -115,7 +115,8 @@ class _Exchange:
         given = _header(scope, b"x-request-id")
         self.client_id = None if not given or _REQUEST_ID.match(given) else _printable(given)
         self._state = scope.setdefault("state", {})
-        self._state["request_id"] = given if given and not self.client_id else uuid.uuid4().hex
+        fresh = not given or self.client_id is not None
+        self._state["request_id"] = os.urandom(16).hex() if fresh else given  # 32 hex digits
         self.scope = scope
         self.status = 0
         self.started = time.perf_counter()

@@ -210,12 +210,17 @@ def _authorised(state: dict[str, Any], keys: Keys, key: str) -> None:
 
 def test_authorise__the_envelopes_finding_under_the_apps_keys_stands() -> None:
     keys = Keys.of(ServerSettings(api_keys=["right-key-0123456789"]))
-    _authorised({CALLER: (keys, "api-key-0")}, keys, "wrong-key-0123456789")  # checked before the body
+    _authorised(
+        {CALLER: (keys, "api-key-0")}, keys, "wrong-key-0123456789"
+    )  # checked before the body
 
 
 @pytest.mark.parametrize(
     "state",
-    [lambda keys: {}, lambda keys: {CALLER: (Keys.of(ServerSettings(api_keys=["wrong-key-0123456789"])), "x")}],
+    [
+        lambda keys: {},
+        lambda keys: {CALLER: (Keys.of(ServerSettings(api_keys=["wrong-key-0123456789"])), "x")},
+    ],
     ids=["no finding", "a finding under other keys"],
 )
 def test_authorise__without_the_envelopes_finding_the_key_is_checked(state: Any) -> None:

@@ -217,6 +217,4 @@ def test_access_line__kept_as_text_is_the_line_logging_writes(
     finally:
         access.setLevel(level)
 
-    assert stream.writes == [
-        "INFO:  router.access: POST <no route> 200 -1000ms request_id=req-1\n"
-    ]
+    assert stream.writes == ["INFO:  router.access: POST <no route> 200 -1000ms request_id=req-1\n"]
