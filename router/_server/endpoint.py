@@ -42,7 +42,7 @@ from router._observe.tracing import remote_parent
 from router._pipeline.failover import Answered
 from router._server.auth import key_credentials
 from router._server.context import Context, context
-from router._server.envelope import CALLER
+from router._server.envelope import BODY, CALLER
 from router._server.errors import ApiError, api_error
 from router._server.refusal import named_user
 from router._upstream import sse
@@ -325,6 +325,9 @@ class Handled:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["starlette.exception_handlers"] = self._handlers
         request = Request(scope, receive, send)
+        body = scope.get(BODY)
+        if body is not None:  # read by the envelope: Starlette's body() then returns it as is
+            request._body = body
         try:
             response = await self.handle(request)
         except Exception as exc:  # noqa: BLE001  the handlers decide; none: raised again

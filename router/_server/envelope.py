@@ -29,6 +29,7 @@ ACCESS: Final = "router.access"
 access_log = logging.getLogger(ACCESS)
 
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+BODY: Final = "router.body"  # the scope's key of the body the envelope read
 CALLER: Final = "caller"  # the scope's state: (the keys that checked it, the caller they named)
 MAX_CLIENT_ID: Final = 128  # characters of a refused X-Request-Id echoed in X-Client-Request-Id
 # Paths served without a key: health checks and the API's own description.
@@ -87,6 +88,7 @@ class Envelope:
             too_slow = _closing(_too_slow(self.limits.read_timeout))
             await respond(too_slow, scope["path"])(scope, receive, exchange.send)
             return
+        scope[BODY] = body  # for the POST endpoints' request (router/_server/endpoint.py)
         await self.app(scope, _replay(body, receive), exchange.send)
 
     def _check_headers(self, scope: Scope) -> None:

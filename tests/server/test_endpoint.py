@@ -24,7 +24,7 @@ from router._server.auth import Keys
 from router._server.chat import Chat
 from router._server.context import Context
 from router._server.endpoint import Handled, streamed
-from router._server.envelope import CALLER
+from router._server.envelope import BODY, CALLER
 from router._server.errors import ApiError
 from router._upstream import sse
 
@@ -229,3 +229,18 @@ def test_authorise__without_the_envelopes_finding_the_key_is_checked(state: Any)
     with pytest.raises(ApiError) as refused:
         _authorised(state(keys), keys, "wrong-key-0123456789")
     assert refused.value.status == 401
+
+
+async def test_handled__the_body_the_envelope_read_is_the_requests_without_a_receive() -> None:
+    from starlette.responses import Response
+
+    async def handle(request: Any) -> Any:
+        return Response(await request.body())
+
+    async def no_receive() -> Any:
+        raise AssertionError("the body was read again")
+
+    client = _Client()
+    await Handled(handle, {})(dict(SCOPE, **{BODY: b'{"a":1}'}), no_receive, client.send)
+
+    assert client.body() == b'{"a":1}'
