@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 
 from bench import _common
 from bench.lean import USER
@@ -68,6 +69,24 @@ async def _send(url: str, count: int, concurrency: int) -> int:
     return ok[0]
 
 
+def _switch(pid: int, url: str, state: str) -> None:
+    """Instrumentation ``on`` or ``off``, applied before this returns. callgrind reads its
+    commands only when the program runs (an idle server does not): each is followed by
+    status requests, with health checks to wake the server, until the status shows it."""
+    subprocess.run(["callgrind_control", "-i", state, str(pid)], check=True,
+                   capture_output=True)  # fmt: skip
+    for _ in range(100):
+        status = subprocess.Popen(["callgrind_control", "-s", str(pid)],
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        while status.poll() is None:
+            httpx.get(f"{url}/healthz", timeout=60)
+            time.sleep(0.1)
+        said = status.stdout.read() if status.stdout else ""
+        if ("switched off" in said) == (state == "off"):
+            return
+    raise RuntimeError(f"callgrind did not switch instrumentation {state}")
+
+
 def count(
     name: str, upstream: str, port: int, tmp: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -84,11 +103,9 @@ def count(
         _common.pin_self(1)
         chat = f"{url}/v1/chat/completions"
         asyncio.run(_send(chat, args.warmup, args.concurrency))
-        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
-                       capture_output=True)  # fmt: skip
+        _switch(proc.pid, url, "on")
         ok = asyncio.run(_send(chat, args.requests, args.concurrency))
-        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,
-                       capture_output=True)  # fmt: skip
+        _switch(proc.pid, url, "off")
     finally:
         _common.stop(proc, timeout=120)
     time.sleep(1)

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,8 +80,9 @@ class Envelope:
     async def _handle(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
         try:
             self._check_headers(scope)
-            async with asyncio.timeout(self.limits.read_timeout):  # a third of anyio's cost
-                body = await _bounded_body(scope, receive, self.limits.max_body_bytes)
+            body = await _within(
+                self.limits.read_timeout, _bounded_body(scope, receive, self.limits.max_body_bytes)
+            )
         except ApiError as refused:
             await respond(_closing(refused), scope["path"])(scope, receive, exchange.send)
             return
@@ -213,6 +215,34 @@ def _too_large(limit: int) -> ApiError:
         f"the request body is larger than the limit of {limit} bytes (POLICY_ROUTER_SERVER__MAX_BODY_BYTES)",
         code="request_too_large",
     )
+
+
+async def _within(seconds: float, reading: Coroutine[Any, Any, bytes]) -> bytes:
+    """``reading``'s result, or TimeoutError once ``seconds`` have passed: ``asyncio.timeout``'s
+    rule (the task cancelled at the deadline; that cancellation, and only it, becomes the
+    TimeoutError; one from elsewhere is raised as it came), with one timer and no context
+    manager: a fifth of its Python calls, per request."""
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover  (uvicorn runs each request in a task)
+        return await reading
+    loop = asyncio.get_running_loop()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    cancelling = task.cancelling()
+    timer = loop.call_at(loop.time() + seconds, expire)
+    try:
+        return await reading
+    except asyncio.CancelledError:
+        if expired and task.uncancel() <= cancelling:
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
 
 
 async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes:

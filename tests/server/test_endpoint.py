@@ -244,3 +244,50 @@ async def test_handled__the_body_the_envelope_read_is_the_requests_without_a_rec
     await Handled(handle, {})(dict(SCOPE, **{BODY: b'{"a":1}'}), no_receive, client.send)
 
     assert client.body() == b'{"a":1}'
+
+
+# --- the envelope's deadline for a body: asyncio.timeout's rule, in one timer ----------------
+
+
+async def test_within__a_body_in_time_is_returned() -> None:
+    from router._server.envelope import _within
+
+    async def body() -> bytes:
+        await asyncio.sleep(0)
+        return b"{}"
+
+    assert await _within(GUARD, body()) == b"{}"
+
+
+async def test_within__past_the_deadline_a_timeout_and_no_cancellation_left() -> None:
+    from router._server.envelope import _within
+
+    never = asyncio.Event()
+
+    async def body() -> bytes:
+        await never.wait()
+        return b""
+
+    with pytest.raises(TimeoutError):
+        await _within(0.01, body())
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    await asyncio.sleep(0)  # no cancellation is pending either
+
+
+async def test_within__a_cancellation_from_elsewhere_is_raised_as_it_came() -> None:
+    from router._server.envelope import _within
+
+    started = asyncio.Event()
+
+    async def body() -> bytes:
+        started.set()
+        await asyncio.Event().wait()
+        return b""
+
+    reading = asyncio.ensure_future(_within(GUARD, body()))
+    await started.wait()
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
