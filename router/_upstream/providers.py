@@ -52,6 +52,8 @@ class Provider:
         path = self.path.format(model=model)
         if path == "/models/chat/completions" and "services.ai.azure.com" not in base:
             path = "/chat/completions"  # Azure AI's other hosts: litellm's rule
+        if not self.query:  # the environment is read for a query that names it (Azure's)
+            return base.rstrip("/") + path
         query = self.query.format(
             api_version=os.environ.get("AZURE_API_VERSION") or AZURE_API_VERSION
         )
