@@ -24,6 +24,7 @@ import argparse
 import http.client
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pace-ms", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=8530)
     parser.add_argument("--annotate", type=int, default=0)
+    parser.add_argument("--keep", type=Path, default=None, help="copy each dump to this directory")
     args = parser.parse_args(argv)
     rows: list[tuple[str, str, float, float | None]] = []
     with ExitStack() as stack:
@@ -160,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
                     rows.append((name, cell, per, per / events if events else None))
                     print(f"  {name:<14} {cell:<6} {per:14,.0f} instr/request", file=sys.stderr,
                           flush=True)  # fmt: skip
+                    if args.keep is not None:
+                        args.keep.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(_last_dump(out), args.keep / f"{_slug(name)}.{cell}.out")
                     if args.annotate:
                         print(subprocess.run(
                             ["callgrind_annotate", "--inclusive=yes", str(_last_dump(out))],

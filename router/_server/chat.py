@@ -18,7 +18,6 @@ proxy answers; the route and provider that answered are in ``X-Router-Route`` an
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from typing import Any, Final, cast
@@ -75,9 +74,8 @@ class Chat(Endpoint):
         model = fields["model"]
         headers = route_headers(answered)
         if fields.get("stream"):  # the first chunk is in hand: failover has settled
-            render = functools.partial(_chunk_event, model=model)
-            return streamed(sse.relay(routed, render, _error_event, catch=RouterError,
-                                      last=sse.DONE), headers)  # fmt: skip
+            return streamed(sse.relay(routed, _ChunkEvents(model), _error_event,
+                                      catch=RouterError, last=sse.DONE), headers)  # fmt: skip
         if isinstance(routed, Raw):
             body = orjson.loads(routed.body) | {"model": model}  # the name the caller asked for
             return Response(orjson.dumps(body), media_type=routed.content_type, headers=headers)
@@ -135,13 +133,51 @@ def _plain(obj: Any, *, exclude_none: bool = False) -> dict[str, Any]:
     return cast(dict[str, Any], obj.model_dump(mode="json", exclude_none=exclude_none))
 
 
-def _chunk_event(chunk: Any, model: str) -> bytes:
-    """One streamed chunk as events naming ``model`` as the caller asked for it: the
-    upstream's data (lean path: the events of one read, relayed together) or litellm's
-    chunk, rendered."""
-    if isinstance(chunk, Events):
-        return b"".join([_renamed(data, model) for data in chunk])
-    return sse.json_event(_as_openai_sends(_plain(chunk, exclude_none=True), model))
+class _ChunkEvents:
+    """One stream's chunks as events naming ``model`` as the caller asked for it: the
+    upstream's data (lean path: the events of one read, relayed together, each ``_renamed``)
+    or litellm's chunks, rendered.
+
+    An OpenAI stream's chunks all begin with the same bytes up to the model's value (``id``,
+    ``object``, ``created``, ``model``): once a chunk's ``model`` was found plainly
+    (``_model_span``), a later chunk that begins with those same bytes, names ``"model"`` no
+    other time, has no ``"usage"`` and no line break is renamed by swapping that beginning.
+    That is what ``_renamed`` gives it (the same bytes before the field pass the same checks),
+    without searching again; any other chunk goes through ``_renamed``."""
+
+    __slots__ = ("_event_head", "_head", "_model", "_name")
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._name = orjson.dumps(model)
+        self._head: bytes | None = None  # the upstream's bytes up to the model's value, its end
+        self._event_head = b""  # "data: " and those bytes naming the caller's model instead
+
+    def __call__(self, chunk: Any) -> bytes:
+        if isinstance(chunk, Events):
+            if len(chunk) == 1:
+                return self.event(chunk[0])
+            return b"".join([self.event(data) for data in chunk])
+        return sse.json_event(_as_openai_sends(_plain(chunk, exclude_none=True), self._model))
+
+    def event(self, data: bytes) -> bytes:
+        """The event of one upstream data, as ``_renamed(data, model)``."""
+        head = self._head
+        if (  # find, not ``in``: see router/_upstream/sse.py
+            head is not None
+            and data.startswith(head)
+            and data.count(b'"model"') == 1
+            and data.find(b'"usage"') < 0
+            and data.find(b"\n") < 0
+            and data.find(b"\r") < 0
+        ):
+            return self._event_head + data[len(head) :] + b"\n\n"
+        span = _model_span(data) if data[:1] == b"{" else None
+        if span is None:
+            return _renamed(data, self._model)
+        start, end = span
+        self._head, self._event_head = data[:end], b"data: " + data[:start] + self._name
+        return sse.encode(data[:start] + self._name + data[end:])
 
 
 def _error_event(exc: RouterError) -> bytes:
@@ -179,14 +215,25 @@ def _renamed(data: bytes, model: str) -> bytes:
 
 def _model_replaced(data: bytes, model: str) -> bytes | None:
     """``data`` (a JSON object's bytes) with its top-level ``model`` string replaced by
-    ``model``, where the bytes show that field plainly; else None (parse it instead).
+    ``model``, where the bytes show that field plainly (``_model_span``); else None (parse
+    it instead)."""
+    span = _model_span(data)
+    if span is None:
+        return None
+    return data[: span[0]] + orjson.dumps(model) + data[span[1] :]
+
+
+def _model_span(data: bytes) -> tuple[int, int] | None:
+    """Where the top-level ``model`` string's value (its quotes included) lies in ``data`` (a
+    JSON object's bytes), if the bytes show that field plainly; else None.
 
     Plainly: ``"model"`` occurs once in ``data`` (so no nested key, no second top-level key
     and no string value is named so), its value is a string without escapes, and every byte
     before it is the object's opening brace and scalar fields without brackets or escapes
     (so it is a key of the top-level object, not text inside a string). The usage chunk goes
-    the parsed way, which may have to empty its choices."""
-    if b'"usage"' in data or data.count(b'"model"') != 1:
+    the parsed way, which may have to empty its choices. (``find``, not ``in``: see
+    router/_upstream/sse.py.)"""
+    if data.find(b'"usage"') >= 0 or data.count(b'"model"') != 1:
         return None
     found = _MODEL_FIELD.search(data)
     if found is None:
@@ -194,6 +241,8 @@ def _model_replaced(data: bytes, model: str) -> bytes | None:
     before = data[1 : found.start()].rstrip()
     if before and not before.endswith(b","):
         return None
-    if b"{" in before or b"[" in before or b"\\" in before or before.count(b'"') % 2:
+    if before.find(b"{") >= 0 or before.find(b"[") >= 0 or before.find(b"\\") >= 0:
         return None
-    return data[: found.start(1) - 1] + orjson.dumps(model) + data[found.end(1) + 1 :]
+    if before.count(b'"') % 2:
+        return None
+    return found.start(1) - 1, found.end(1) + 1
