@@ -31,6 +31,7 @@ from router._errors import (
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
 from router._upstream import messages as translation
+from router._upstream import messages_plain
 from router._upstream.anthropic import SameFormat
 from router._upstream.loader import imported
 from router._upstream.sse import json_event, relay
@@ -61,7 +62,7 @@ async def route_messages(
     request_id = request_id or uuid.uuid4().hex
     checked = _checked(pipeline, request, user, request_id)
     model = checked["model"]
-    native = SameFormat(checked, _hint(pipeline, model))
+    native = SameFormat(checked)  # its hint: the catalog's slug, once the pipeline resolves it
     stream = checked.get("stream", False)
     result, answered = await pipeline.route(
         model, (), user, checked.get("privacy"), stream, request_id, {},
@@ -74,6 +75,11 @@ async def route_messages(
     translated = native.translated()
     if stream:
         return with_pings(translation.events(result, model, translated)), answered
+    if isinstance(result, Mapping):  # a plain request's JSON answer, rendered here if plain
+        rendered = messages_plain.message_of(result, model)
+        if rendered is not None:
+            return rendered, answered
+        await imported()  # else litellm's adapter renders it (imported in a worker thread)
     return translation.to_message(result, model, translated), answered
 
 

@@ -95,7 +95,7 @@ async def test_summary__says_where_it_listens_who_may_call_and_where_evidence_go
         "claude-4-5-sonnet-reasoning/anthropic, claude-4-5-sonnet-reasoning/bedrock, "
         f"claude-4-1-opus/anthropic and {len(needing) - 5} more); /v1/responses to a route "
         "other than OpenAI's Responses-API models, and /v1/messages to a route other than "
-        "Anthropic's, translate with it",
+        "Anthropic's (but a text-only one in JSON), translate with it",
     ]
     assert API_KEY not in text
 

@@ -153,14 +153,30 @@ def test_serve__lean_only_deployment_answers_and_never_imports_litellm(tmp_path:
 
 
 @pytest.mark.slow
-def test_serve__lean_only_deployment_loads_litellm_on_the_first_messages_request(
+def test_serve__lean_only_deployment_answers_a_plain_messages_request_without_litellm(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
-    """/v1/messages translates with litellm's adapter: its first request imports it."""
+    """A plain (text-only) /v1/messages request to a chat route is translated, and its JSON
+    answer rendered, by the router itself: litellm is never imported."""
     messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"]}
     with served(tmp_path, LEAN_ONLY, upstream) as server:
         post(server, "/v1/chat/completions", CHAT)
-        answer = post(server, "/v1/messages", messages)
+        answer = post(server, "/v1/messages", messages | {"system": "Be brief."})
+    assert answer.json()["content"] == [{"type": "text", "text": TEXT}]
+    assert imported_litellm(tmp_path) is False
+
+
+@pytest.mark.slow
+def test_serve__lean_only_deployment_loads_litellm_on_the_first_other_messages_request(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """A /v1/messages request that is not plain (a tool) translates with litellm's adapter:
+    its first request imports it."""
+    tool = {"name": "get_time", "input_schema": {"type": "object"}}
+    messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"]}
+    with served(tmp_path, LEAN_ONLY, upstream) as server:
+        post(server, "/v1/chat/completions", CHAT)
+        answer = post(server, "/v1/messages", messages | {"tools": [tool]})
     assert answer.json()["content"] == [{"type": "text", "text": TEXT}]
     assert imported_litellm(tmp_path) is True
 
@@ -206,7 +222,8 @@ routes:
 
 APIS: Final = (
     "/v1/responses to a route other than OpenAI's Responses-API models, "
-    "and /v1/messages to a route other than Anthropic's, translate with it"
+    "and /v1/messages to a route other than Anthropic's (but a text-only one in JSON), "
+    "translate with it"
 )
 LITELLM_LINES = [
     pytest.param(
