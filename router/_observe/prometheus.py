@@ -137,7 +137,11 @@ class PrometheusMetrics(Metrics):
         self._child(self._failovers, model, provider).inc()
 
     def first_chunk(self, model: str, provider: str, seconds: float) -> None:
-        self._child(self._first_chunk, model, provider).observe(seconds)
+        key = ("first_chunk", model, provider)
+        observe = self._bound.get(key)
+        if observe is None:
+            observe = self._bound[key] = self._first_chunk.labels(model, provider).observe
+        observe(seconds)
 
     def overhead(self, seconds: float) -> None:
         self._overhead_seen(seconds)

@@ -18,7 +18,6 @@ proxy answers; the route and provider that answered are in ``X-Router-Route`` an
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any, Final, cast
 
@@ -34,6 +33,7 @@ from router._server.endpoint import (
     Answer,
     Endpoint,
     model_named,
+    model_span,
     relayed_answer,
     route_headers,
     streamed,
@@ -80,9 +80,8 @@ class Chat(Endpoint):
         model = fields["model"]
         headers = route_headers(answered)
         if fields.get("stream"):  # the first chunk is in hand: failover has settled
-            render = functools.partial(_chunk_event, model=model)
-            return streamed(sse.relay(routed, render, _error_event, catch=RouterError,
-                                      last=sse.DONE), headers)  # fmt: skip
+            return streamed(sse.relay(routed, _ChunkEvents(model), _error_event,
+                                      catch=RouterError, last=sse.DONE), headers)  # fmt: skip
         if isinstance(routed, Raw):
             return relayed_answer(routed, model, headers)  # naming the model the caller asked for
         return JSONResponse(_plain(routed) | {"model": model}, headers=headers)
@@ -139,13 +138,51 @@ def _plain(obj: Any, *, exclude_none: bool = False) -> dict[str, Any]:
     return cast(dict[str, Any], obj.model_dump(mode="json", exclude_none=exclude_none))
 
 
-def _chunk_event(chunk: Any, model: str) -> bytes:
-    """One streamed chunk as events naming ``model`` as the caller asked for it: the
-    upstream's data (lean path: the events of one read, relayed together) or litellm's
-    chunk, rendered."""
-    if isinstance(chunk, Events):
-        return b"".join([_renamed(data, model) for data in chunk])
-    return sse.json_event(_as_openai_sends(_plain(chunk, exclude_none=True), model))
+class _ChunkEvents:
+    """One stream's chunks as events naming ``model`` as the caller asked for it: the
+    upstream's data (lean path: the events of one read, relayed together, each ``_renamed``)
+    or litellm's chunks, rendered.
+
+    An OpenAI stream's chunks all begin with the same bytes up to the model's value (``id``,
+    ``object``, ``created``, ``model``): once a chunk's ``model`` was found plainly
+    (``_model_span``), a later chunk that begins with those same bytes, names ``"model"`` no
+    other time, has no ``"usage"`` and no line break is renamed by swapping that beginning.
+    That is what ``_renamed`` gives it (the same bytes before the field pass the same checks),
+    without searching again; any other chunk goes through ``_renamed``."""
+
+    __slots__ = ("_event_head", "_head", "_model", "_name")
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._name = orjson.dumps(model)
+        self._head: bytes | None = None  # the upstream's bytes up to the model's value, its end
+        self._event_head = b""  # "data: " and those bytes naming the caller's model instead
+
+    def __call__(self, chunk: Any) -> bytes:
+        if isinstance(chunk, Events):
+            if len(chunk) == 1:
+                return self.event(chunk[0])
+            return b"".join([self.event(data) for data in chunk])
+        return sse.json_event(_as_openai_sends(_plain(chunk, exclude_none=True), self._model))
+
+    def event(self, data: bytes) -> bytes:
+        """The event of one upstream data, as ``_renamed(data, model)``."""
+        head = self._head
+        if (  # find, not ``in``: see router/_upstream/sse.py
+            head is not None
+            and data.startswith(head)
+            and data.count(b'"model"') == 1
+            and data.find(b'"usage"') < 0
+            and data.find(b"\n") < 0
+            and data.find(b"\r") < 0
+        ):
+            return self._event_head + data[len(head) :] + b"\n\n"
+        span = _model_span(data) if data[:1] == b"{" else None
+        if span is None:
+            return _renamed(data, self._model)
+        start, end = span
+        self._head, self._event_head = data[:end], b"data: " + data[:start] + self._name
+        return sse.encode(data[:start] + self._name + data[end:])
 
 
 def _error_event(exc: RouterError) -> bytes:
@@ -183,5 +220,12 @@ def _renamed(data: bytes, model: str) -> bytes:
 
 def _model_replaced(data: bytes, model: str) -> bytes | None:
     """``data`` with its top-level ``model`` replaced in the bytes (``model_named``); the
-    usage chunk goes the parsed way, which may have to empty its choices."""
-    return None if b'"usage"' in data else model_named(data, model)
+    usage chunk goes the parsed way, which may have to empty its choices. (``find``, not
+    ``in``: see router/_upstream/sse.py.)"""
+    return None if data.find(b'"usage"') >= 0 else model_named(data, model)
+
+
+def _model_span(data: bytes) -> tuple[int, int] | None:
+    """Where the top-level ``model`` string's value lies in ``data`` (``model_span``); the
+    usage chunk goes the parsed way."""
+    return None if data.find(b'"usage"') >= 0 else model_span(data)

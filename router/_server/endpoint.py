@@ -41,6 +41,7 @@ from router._errors import InvalidPreferences, InvalidRequest, UnknownProvider
 from router._observe.tracing import remote_parent
 from router._pipeline.failover import Answered
 from router._server.auth import key_credentials
+from router._server.connection import CLIENT_GONE
 from router._server.context import Context, context
 from router._server.envelope import BODY, CALLER
 from router._server.errors import ApiError, api_error
@@ -56,6 +57,7 @@ __all__ = [
     "json_body",
     "json_object",
     "model_named",
+    "model_span",
     "relayed_answer",
     "route_headers",
     "streamed",
@@ -233,12 +235,23 @@ _MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]*)"')
 
 def model_named(data: bytes, model: str) -> bytes | None:
     """``data`` (a JSON object's bytes) with its top-level ``model`` string replaced by
-    ``model``, where the bytes show that field plainly; else None (parse it instead).
+    ``model``, where the bytes show that field plainly (``model_span``); else None (parse it
+    instead)."""
+    span = model_span(data)
+    if span is None:
+        return None
+    return data[: span[0]] + orjson.dumps(model) + data[span[1] :]
+
+
+def model_span(data: bytes) -> tuple[int, int] | None:
+    """Where the top-level ``model`` string's value (its quotes included) lies in ``data`` (a
+    JSON object's bytes), if the bytes show that field plainly; else None.
 
     Plainly: ``"model"`` occurs once in ``data`` (so no nested key, no second top-level key
     and no string value is named so), its value is a string without escapes, and every byte
     before it is the object's opening brace and scalar fields without brackets or escapes
-    (so it is a key of the top-level object, not text inside a string)."""
+    (so it is a key of the top-level object, not text inside a string). (``find``, not
+    ``in``: see router/_upstream/sse.py.)"""
     if not data.startswith(b"{") or data.count(b'"model"') != 1:
         return None
     found = _MODEL_FIELD.search(data)
@@ -247,9 +260,11 @@ def model_named(data: bytes, model: str) -> bytes | None:
     before = data[1 : found.start()].rstrip()
     if before and not before.endswith(b","):
         return None
-    if b"{" in before or b"[" in before or b"\\" in before or before.count(b'"') % 2:
+    if before.find(b"{") >= 0 or before.find(b"[") >= 0 or before.find(b"\\") >= 0:
         return None
-    return data[: found.start(1) - 1] + orjson.dumps(model) + data[found.end(1) + 1 :]
+    if before.count(b'"') % 2:
+        return None
+    return found.start(1) - 1, found.end(1) + 1
 
 
 def streamed(events: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
@@ -262,12 +277,14 @@ class Streamed(StreamingResponse):
 
     Starlette, on an ASGI server older than spec 2.4 (uvicorn says 2.3), sends the body from a
     second task in an anyio task group while the first waits for ``http.disconnect``; here the
-    body is sent from the request's task and one plain asyncio task waits for the disconnect,
-    cancelling the request's task when the client goes away (the cancellation is then this
-    response's own: it ends the response, as Starlette's does, and is not raised further).
-    Either way the events' source is closed by its ``finally`` (``sse.relay``), so the
-    attempt's audit record is written, ``cancelled``. The stream's ``sse.Last`` bytes (its
-    ``[DONE]``) go out with the response's end, in one write."""
+    body is sent from the request's task, which is cancelled when the client goes away (the
+    cancellation is then this response's own: it ends the response, as Starlette's does, and
+    is not raised further). The connection says the client is gone (``CLIENT_GONE`` in the
+    scope: ``serve``'s, router/_server/connection.py); under another server one plain asyncio
+    task waits for ``http.disconnect``. Either way the events' source is closed by its
+    ``finally`` (``sse.relay``), so the attempt's audit record is written, ``cancelled``. The
+    stream's ``sse.Last`` bytes (its ``[DONE]``) go out with the response's end, in one
+    write."""
 
     async def stream_response(self, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code}
@@ -286,24 +303,44 @@ class Streamed(StreamingResponse):
         if task is None or scope["type"] != "http":  # pragma: no cover  (uvicorn: a task, http)
             await super().__call__(scope, receive, send)
             return
-        gone = asyncio.Event()
-        watcher = asyncio.ensure_future(_disconnect(receive, gone, task))
+        gone = _Gone(task)
+        when_gone = scope.get(CLIENT_GONE)
+        watcher = None
+        if when_gone is not None:
+            when_gone(gone)
+        else:
+            watcher = asyncio.ensure_future(_disconnect(receive, gone))
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
-            if not gone.is_set() or task.uncancel() > 0:
+            if not gone.seen or task.uncancel() > 0:
                 raise  # not (only) ours: the server cancelled the request
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
 
 
-async def _disconnect(receive: Receive, gone: asyncio.Event, task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` once the client has gone away (its response is then no one's)."""
+class _Gone:
+    """Cancels a response's task once its client has gone away (its response is then no
+    one's), and remembers that it did."""
+
+    __slots__ = ("seen", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.seen = False
+
+    def __call__(self) -> None:
+        self.seen = True
+        self.task.cancel()
+
+
+async def _disconnect(receive: Receive, gone: _Gone) -> None:
+    """``gone()`` once ``receive`` says the client has gone away."""
     message: Message = await receive()
     while message["type"] != "http.disconnect":
         message = await receive()
-    gone.set()
-    task.cancel()
+    gone()
 
 
 class Handled:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
@@ -338,7 +338,7 @@ async def body_of(opened: Opened, prefix: str) -> bytes:
         await opened.close()
 
 
-async def started(events: AsyncGenerator[Any], prefix: str) -> AsyncIterator[Any]:
+async def started(events: AsyncGenerator[Any], prefix: str) -> Started:
     """``events`` once its first item has arrived (a failure before it raises from here, so
     the caller can still fail over); closed if none comes."""
     try:
@@ -353,17 +353,38 @@ async def started(events: AsyncGenerator[Any], prefix: str) -> AsyncIterator[Any
     except BaseException:
         await events.aclose()
         raise
-    return prepended(first, events)
+    return Started(first, events)
 
 
-async def prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """``first``, then the items of ``rest``; ``rest`` is closed however the iteration ends."""
-    try:
-        yield first
-        async for item in rest:
-            yield item
-    finally:
-        await cast(Any, rest).aclose()
+class Started:
+    """A stream whose first item is in hand: that item, then the rest of ``events``.
+
+    No layer of its own per item: ``__anext__`` hands out the generator's own awaitable (the
+    first item's is a future already done), so an item costs what the generator's does.
+    ``events`` ends as a generator does: it closes what it holds when it is read to its end,
+    fails, or is closed (``aclose``: a reader that stops early)."""
+
+    __slots__ = ("_events", "_first")
+
+    def __init__(self, first: Any, events: AsyncGenerator[Any]) -> None:
+        ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        ready.set_result(first)
+        self._first: asyncio.Future[Any] | None = ready
+        self._events = events
+
+    def __aiter__(self) -> Started:
+        return self
+
+    def __anext__(self) -> Awaitable[Any]:
+        first = self._first
+        if first is None:
+            return self._events.__anext__()
+        self._first = None
+        return first
+
+    async def aclose(self) -> None:
+        self._first = None
+        await self._events.aclose()
 
 
 async def _events(

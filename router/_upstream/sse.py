@@ -15,6 +15,10 @@ proxy's, and the relay that closes the source it streams from.
 
 The headers of every SSE response are ``HEADERS`` (no cache, no proxy buffering).
 
+Substrings of bytes are looked for with ``find``, not ``in``: on Python 3.11, ``sub in data``
+first reads ``sub`` as an integer (``5 in b"..."``), raising and clearing a formatted TypeError
+every time, a few times the cost of the search; per event, that adds up.
+
 Pure but for ``relay`` (anyio's shield): no client library is imported here. The upstream
 side (router/_upstream/lean.py) and the proxy's endpoints (router/_server/) both use it, so it
 sits below both.
@@ -80,12 +84,43 @@ class Decoder:
         self._retry: int | None = None
 
     def feed(self, piece: bytes) -> list[Event]:
-        """The events that ``piece`` completes."""
-        if self._cr and piece.startswith(b"\n"):
+        """The events that ``piece`` completes.
+
+        Whole events of the common shapes (one ``data:`` line, or an ``event:`` line and one
+        ``data:`` line, each with its space, LF line breaks) are cut at their blank lines in
+        one pass (``_plain``); from the first event of any other shape on, the text goes line by
+        line (``line``). Either way the events are the same: bytes after the last blank line
+        wait in the buffer, read again with the next piece."""
+        if self._cr and piece[:1] == b"\n":
             piece = piece[1:]
-        self._cr = piece.endswith(b"\r")
+        self._cr = piece[-1:] == b"\r"
         text = self._buffer + piece
-        if b"\r" in text:
+        if self._data or self._event is not None or text.find(b"\r") >= 0:
+            return self._lines(text)  # an event begun line by line, or CRs: line by line
+        *blocks, self._buffer = text.split(b"\n\n")
+        events: list[Event] = []
+        for index, block in enumerate(blocks):
+            event = self._plain(block)
+            if event is None:
+                return events + self._lines(b"\n\n".join([*blocks[index:], self._buffer]))
+            events.append(event)
+        return events
+
+    def _plain(self, block: bytes) -> Event | None:
+        """The event of ``block`` (an event's lines, without its blank line) if it has one of
+        the common shapes; else None (it goes line by line)."""
+        if block[:6] == b"data: ":
+            if block.find(b"\n") < 0:
+                return Event(block[6:], None, self._id, self._retry)
+        elif block[:7] == b"event: ":
+            end = block.find(b"\n")
+            if end > 0 and block[end + 1 : end + 7] == b"data: " and block.find(b"\n", end + 1) < 0:
+                return Event(block[end + 7 :], block[7:end], self._id, self._retry)
+        return None
+
+    def _lines(self, text: bytes) -> list[Event]:
+        """The events that ``text`` (the buffer and a piece) completes, read line by line."""
+        if text.find(b"\r") >= 0:
             text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         *lines, self._buffer = text.split(b"\n")
         events = [self.line(line) for line in lines]
@@ -113,7 +148,7 @@ class Decoder:
             self._data.append(value)
         elif name == b"event":
             self._event = value
-        elif name == b"id" and b"\0" not in value:
+        elif name == b"id" and value.find(b"\0") < 0:
             self._id = value
         elif name == b"retry" and value.isdigit():
             self._retry = int(value)
@@ -133,7 +168,7 @@ def encode(data: bytes, event: str | bytes | None = None) -> bytes:
     head = b""
     if event is not None:
         head = b"event: " + (event.encode() if isinstance(event, str) else event) + b"\n"
-    if b"\n" in data or b"\r" in data:
+    if data.find(b"\n") >= 0 or data.find(b"\r") >= 0:
         lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
         return head + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
     return head + b"data: " + data + b"\n\n"

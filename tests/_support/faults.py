@@ -12,6 +12,8 @@ own event loop. It counts every request it receives in full, keyed by the reques
     drop      a stream cut after its first chunk (JSON: cut mid-body)
     slow      ``ok`` after ``slow_seconds``
     hang      no answer until the client gives up
+    stall     (chosen only, never drawn) a stream's first chunk, then nothing until the client
+              goes away
 
 A fixed fault is chosen with ``[fault:<name>]`` in the message; otherwise one is drawn at
 random with the given weights (``Faults.random``). Used by tests/server/test_faults.py and by
@@ -199,6 +201,9 @@ class FaultUpstream:
             _reset(writer)
             return False
         elif fault == "hang":
+            await asyncio.sleep(3600)
+        elif fault == "stall":
+            await _send(writer, 200, _kind(True), [CHUNKS[0]], length=None)
             await asyncio.sleep(3600)
         elif fault == "drop":
             parts = [CHUNKS[0]] if stream else [COMPLETION[: len(COMPLETION) // 2]]

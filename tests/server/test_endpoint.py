@@ -2,26 +2,30 @@
 task), ``Handled`` (an endpoint's exceptions answered by the app's handlers) and
 ``Endpoint.authorise`` (the envelope's key check, or its own).
 
-It replaces Starlette's task group (a second task sending the body) with one task that waits
+It replaces Starlette's task group (a second task sending the body): the connection says when
+the client has gone (``CLIENT_GONE``, router/_server/connection.py), or else one task waits
 for ``http.disconnect``. These tests drive it with ASGI ``receive``/``send`` callables of their
-own: a client that goes away mid-stream ends the response and closes the events' source (so
-the attempt is audited), a cancellation that is not the response's own still propagates, and a
-response sent to its end leaves no cancellation behind. ``asyncio.wait_for`` only guards
-against a hang; nothing is timed.
+own, and once on uvicorn with ``serve``'s connection: a client that goes away mid-stream ends
+the response and closes the events' source (so the attempt is audited), a cancellation that is
+not the response's own still propagates, and a response sent to its end leaves no cancellation
+behind. ``asyncio.wait_for`` only guards against a hang; nothing is timed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
+import uvicorn
 from starlette.exceptions import HTTPException
 
 from router._config.settings import ServerSettings
 from router._server.auth import Keys
 from router._server.chat import Chat
+from router._server.connection import CLIENT_GONE, with_header_deadline
 from router._server.context import Context
 from router._server.endpoint import Handled, streamed
 from router._server.envelope import BODY, CALLER
@@ -38,7 +42,7 @@ class _Source:
     def __init__(self, events: list[bytes], *, hold: bool) -> None:
         self.events = events
         self.hold = hold
-        self.closed = False
+        self.closed = asyncio.Event()
         self.sent = asyncio.Event()  # the first event was handed over
 
     async def __call__(self) -> AsyncIterator[bytes]:
@@ -49,7 +53,7 @@ class _Source:
             if self.hold:
                 await asyncio.Event().wait()
         finally:
-            self.closed = True
+            self.closed.set()
 
 
 class _Client:
@@ -58,8 +62,10 @@ class _Client:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.leave = asyncio.Event()
+        self.receives = 0
 
     async def receive(self) -> dict[str, Any]:
+        self.receives += 1
         await self.leave.wait()
         return {"type": "http.disconnect"}
 
@@ -91,7 +97,7 @@ async def test_streamed__sends_every_event_then_done_and_leaves_no_cancellation(
         "more_body": False,
     }
     assert len(client.messages) == 4  # the head, two events, [DONE] with the end
-    assert source.closed
+    assert source.closed.is_set()
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
 
@@ -104,7 +110,7 @@ async def test_streamed__a_client_gone_mid_stream_ends_it_and_closes_the_source(
     await asyncio.wait_for(response, GUARD)
 
     assert response.exception() is None  # the response's own cancellation is not raised
-    assert source.closed
+    assert source.closed.is_set()
     assert client.body() == b"data: a\n\n"  # no [DONE]: the stream was cut, not finished
 
 
@@ -117,7 +123,56 @@ async def test_streamed__a_cancellation_from_the_server_propagates() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(response, GUARD)
-    assert source.closed
+    assert source.closed.is_set()
+
+
+async def test_streamed__the_connection_says_the_client_is_gone_and_the_stream_ends() -> None:
+    """Under ``serve``'s connection no task waits on ``receive``: the connection calls back."""
+    source, client, callbacks = _Source([b"data: a\n\n"], hold=True), _Client(), []
+    scope = SCOPE | {CLIENT_GONE: callbacks.append}
+    response = asyncio.ensure_future(_response(source)(scope, client.receive, client.send))
+    await asyncio.wait_for(source.sent.wait(), GUARD)
+
+    (gone,) = callbacks
+    gone()  # the connection was lost: the upstream holds the stream open, this ends it
+    await asyncio.wait_for(response, GUARD)
+
+    assert response.exception() is None  # the response's own cancellation is not raised
+    assert source.closed.is_set()
+    assert client.body() == b"data: a\n\n"
+    assert client.receives == 0
+
+
+@pytest.mark.parametrize("unread", [0, 100_000], ids=["no body", "a body uvicorn stops reading"])
+async def test_streamed__on_uvicorn_a_client_that_closes_its_connection_ends_the_stream(
+    unread: int,
+) -> None:
+    """The whole way: uvicorn with ``serve``'s connection, a client that reads the first
+    event and closes its socket; the events' source is closed (its attempt audited). Also
+    when uvicorn had stopped reading the connection (a body over its buffer, unread)."""
+    source, scopes = _Source([b"data: a\n\n"], hold=True), []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await _response(source)(scope, receive, send)
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    config = uvicorn.Config(app, http=with_header_deadline(GUARD), lifespan="off",
+                            log_level="warning")  # fmt: skip
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve(sockets=[listening]))
+    try:
+        reader, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {unread}\r\n\r\n"
+        writer.write(head.encode() + b"x" * unread)
+        await asyncio.wait_for(reader.readuntil(b"data: a\n\n"), GUARD)
+        writer.close()
+        await asyncio.wait_for(source.closed.wait(), GUARD)
+        assert callable(scopes[0][CLIENT_GONE])  # the connection said so, no task waited
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, GUARD)
+        listening.close()
 
 
 # --- Handled: an endpoint's exceptions answered by the app's handlers, in one layer --------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -246,6 +247,53 @@ async def _shut_down_with_requests_in_flight(
         assert await asyncio.to_thread(upstream.wait_for, 3, 30)
         served.process.send_signal(signal.SIGTERM)
         return list(await asyncio.gather(*asks))
+
+
+# --- a client gone mid-stream ------------------------------------------------------------
+
+
+async def test_client_gone__a_stream_it_left_is_audited_cancelled_at_once(tmp_path: Path) -> None:
+    """A client reads a stream's first event and closes its connection while the provider
+    holds the stream open (and the read timeout is a minute away): the attempt is audited
+    ``cancelled`` as the client goes, not when the provider would have ended it."""
+    stalling = FaultUpstream(Faults({"stall": 1.0})).start()
+    try:
+        served = serve_against(tmp_path / "gone", stalling, POLICY_ROUTER_TIMEOUT="60")
+        try:
+            request_id = await _read_the_first_event_and_leave(served)
+            attempts = await asyncio.to_thread(_attempts_once_written, served, request_id)
+        finally:
+            stop(served.process)
+    finally:
+        stalling.stop()
+    assert [a["outcome"] for a in attempts] == ["cancelled"]
+    assert attempts[0]["chunks"] == 1
+
+
+async def _read_the_first_event_and_leave(served: Served) -> str:
+    body = json.dumps({"model": FAULT_MODEL, "stream": True,
+                       "messages": [{"role": "user", "content": "[req-gone] hello"}]})  # fmt: skip
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}"
+            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(head.encode() + body.encode())
+    answer = await asyncio.wait_for(reader.readuntil(b"\n\n\r\n"), 30)  # the first event's end
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    found = re.search(rb"(?im)^x-request-id: (\S+)\r$", answer)
+    assert found is not None
+    return found.group(1).decode()
+
+
+def _attempts_once_written(served: Served, request_id: str) -> list[dict[str, Any]]:
+    """The request's attempt records, once there is one (10 s at most: a guard, not a timing)."""
+    deadline = time.monotonic() + 10
+    while True:
+        attempts = [r for r in served.audit()
+                    if r["event"] == "route.attempt" and r["request_id"] == request_id]  # fmt: skip
+        if attempts or time.monotonic() > deadline:
+            return attempts
+        time.sleep(0.05)
 
 
 def test_faults__records_are_json_lines(served: Served) -> None:

@@ -230,6 +230,43 @@ def test_renamed__says_the_callers_model_as_parsing_would(
     assert (_model_replaced(data + b"\n\n", model) is not None) is plain
 
 
+# The same bytes up to the model's value, then a space that only the parsed way removes.
+_SAME_HEAD: Final = CHUNK.replace(b'"content":"ok"', b'"content": "no"')
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        pytest.param(_SAME_HEAD, id="the same beginning: swapped"),
+        pytest.param(CHUNK.replace(b'"chatcmpl-1"', b'"chatcmpl-2"'), id="another id: found anew"),
+        pytest.param(_SAME_HEAD.replace(b'"no"', b'"model"'), id="the same beginning, model again"),
+        pytest.param(_SAME_HEAD[:-1] + b',"model":"gpt-4o"}', id="a second top-level model"),
+        pytest.param(
+            _SAME_HEAD.replace(b'"index":0', b'"index":0,"model":"x"'), id="a nested model"
+        ),
+        pytest.param(_SAME_HEAD.replace(b'"no"', b'"\\"usage\\""'), id="usage named in a string"),
+        pytest.param(
+            _SAME_HEAD.replace(b"]}", b'],"usage":{"total_tokens":3}}'), id="the usage chunk"
+        ),
+        pytest.param(_SAME_HEAD.replace(b',"choices"', b',\n"choices"'), id="over two lines"),
+        pytest.param(_SAME_HEAD.replace(b',"choices"', b',\r"choices"'), id="a CR in it"),
+        pytest.param(CHUNK[:40], id="cut short"),
+        pytest.param(b"[DONE]", id="no JSON object"),
+    ],
+)
+@pytest.mark.parametrize("model", ["GPT 4.1", 'Odd "name" \\ é'])
+def test_chunk_events__each_event_as_renamed_alone(later: bytes, model: str) -> None:
+    """A stream's renderer swaps the beginning it found plain in an earlier chunk: every
+    event is what ``_renamed`` makes of its data alone, whatever came before it."""
+    from router._server.chat import _ChunkEvents, _renamed
+    from router._upstream.lean import Events
+
+    render = _ChunkEvents(model)
+    stream = [CHUNK, later, CHUNK, later]
+    assert [render(Events([data])) for data in stream] == [_renamed(d, model) for d in stream]
+    assert _ChunkEvents(model)(Events(stream)) == b"".join(_renamed(d, model) for d in stream)
+
+
 @pytest.mark.parametrize(
     "event",
     [b"data: [DONE]\n\n", b"data: not json\n\n", b'data: ["model"]\n\n', b"data: {nope\n\n"],

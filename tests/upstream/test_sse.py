@@ -3,12 +3,15 @@ encoder, and the relay that closes its source whatever ends the stream."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router._upstream import sse
 from router._upstream.sse import Decoder, Event
@@ -67,6 +70,69 @@ def test_decoder__the_same_events_however_the_bytes_are_split(stream: bytes) -> 
     assert decoded(*(stream[i : i + 1] for i in range(len(stream)))) == whole
     for cut in range(1, len(stream)):
         assert decoded(stream[:cut], stream[cut:]) == whole
+
+
+def _standard(stream: bytes) -> list[Event]:
+    """The HTML standard's reading of a whole stream, line by line, written out plainly: the
+    decoder's two ways (whole common events, line by line) must both give these events."""
+    events: list[Event] = []
+    data: list[bytes] | None = None
+    name: bytes | None = None
+    last_id: bytes | None = None
+    retry: int | None = None
+    *lines, _unfinished = stream.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    for line in lines:
+        if not line:
+            if data is not None:
+                events.append(Event(b"\n".join(data), name, last_id, retry))
+            data, name = None, None
+            continue
+        field, colon, value = line.partition(b":")
+        value = value[1:] if colon and value.startswith(b" ") else value
+        if not field:
+            continue
+        if field == b"data":
+            data = [*(data or []), value]
+        elif field == b"event":
+            name = value
+        elif field == b"id" and b"\0" not in value:
+            last_id = value
+        elif field == b"retry" and value.isdigit():
+            retry = int(value)
+    return events
+
+
+_LINES = st.sampled_from(
+    [b"data: {}", b"data: [DONE]", b"data:x", b"data:  y", b"data", b"event: e", b"event:",
+     b"id: 1", b"id: a\0b", b"retry: 5", b": keep-alive", b"foo: bar", b""]
+)  # fmt: skip
+
+
+@given(
+    lines=st.lists(_LINES, max_size=14),
+    breaks=st.lists(
+        st.sampled_from([b"\n", b"\n", b"\n", b"\r\n", b"\r"]), min_size=14, max_size=14
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=4),
+)
+def test_decoder__the_standards_events_however_the_stream_is_cut(
+    lines: list[bytes], breaks: list[bytes], cuts: list[int]
+) -> None:
+    stream = b"".join(line + brk for line, brk in zip(lines, breaks, strict=False))
+    edges = [0, *sorted({c for c in cuts if c < len(stream)}), len(stream)]
+    pieces = [stream[a:b] for a, b in itertools.pairwise(edges)]
+    assert decoded(*pieces) == _standard(stream)
+
+
+def test_decoder__common_events_then_others_in_one_piece() -> None:
+    """Whole events of the common shapes, then one that is not (a comment, an id), then common
+    ones again, one piece: the same events as the standard's reading, the last id carried."""
+    stream = b"data: a\n\nevent: e\ndata: b\n\n: ping\n\nid: 7\ndata: c\n\ndata: d\n\ndata: e"
+    assert (
+        decoded(stream)
+        == _standard(stream)
+        == [Event(b"a"), Event(b"b", b"e"), Event(b"c", None, b"7"), Event(b"d", None, b"7")]
+    )
 
 
 def test_decoder__a_cr_and_its_lf_in_two_pieces_are_one_line_break() -> None:

@@ -1,0 +1,201 @@
+"""Instructions per request, deterministically: a server under callgrind, a fixed number of
+sequential requests, and the instructions executed while they ran, divided by their count.
+
+Wall-clock CPU figures on a shared 2-core machine move by 10-30 % from one run to the next;
+an instruction count does not (it moves by well under 1 % between runs of the same tree). The
+server starts under ``valgrind --tool=callgrind --instr-atstart=no`` (start-up and the
+warm-up are not counted), instrumentation is switched on (``callgrind_control -i on``) for
+``--requests`` requests sent one after the other on one keep-alive connection, then off, and
+the counts are dumped. Cells: ``json`` (chat JSON), ``tok`` (a 1-token stream, 5 events),
+``paced`` (``--paced-chunks`` deltas one event every ``--pace-ms`` ms: one upstream read and
+one send per event), each a request body of bench/lean.py's (a user named, audit to a file).
+
+    uv run --frozen --group bench python -m bench.instructions \\
+        --servers reference,serve,serve@main=/work/main --cells json,tok,paced
+
+Prints instructions per request (and per event for streams) per server and cell, and the
+ratio to the first server; ``--annotate N`` prints each dump's top N functions (inclusive,
+``callgrind_annotate``). The fake upstream runs outside valgrind, on CPU 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from bench import _common
+from bench.lean import USER
+from bench.proxy import OUR_KEY, serve_env
+
+MODEL: Final = "GPT 4.1"
+TOTALS: Final = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
+READS: Final = re.compile(r"< \S*httptools_\w*HttpParser_\d+feed_data \((\d+)x\)")
+
+
+def _body(kind: str, paced_chunks: int, pace_ms: float) -> tuple[bytes, int]:
+    """The request body of a cell and the SSE events of its answer (0: JSON)."""
+    marker, events = {
+        "json": ("", 0),
+        "tok": ("[bench chunks=1]", 5),
+        "paced": (f"[bench chunks={paced_chunks} pace_ms={pace_ms:g}]", paced_chunks + 4),
+    }[kind]
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": f"Say ok. {marker}".strip()}],
+        "user": USER,
+    }
+    if events:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode(), events
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"\W", "-", name)
+
+
+@contextmanager
+def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Iterator[int]:
+    """A server under callgrind, instrumentation off; yields its pid once it answers."""
+    out = tmp / f"callgrind.{_slug(name)}.out"
+    valgrind = [
+        *_common.pin_prefix(0), "valgrind", "--tool=callgrind", "--instr-atstart=no",
+        f"--callgrind-out-file={out}", "--dump-instr=no",
+    ]  # fmt: skip
+    if name == "reference":
+        command = [sys.executable, "-m", "bench.reference", "--upstream", f"{upstream}/v1",
+                   "--port", str(port), "--key", OUR_KEY, "--audit", str(tmp / "audit-ref.jsonl")]  # fmt: skip
+        env = {"PYTHONPATH": str(tree)}
+    else:
+        command = [sys.executable, "-m", "router.cli", "serve"]
+        env = serve_env(upstream, port, tmp, _slug(name)) | {"PYTHONPATH": str(tree)}
+    log = (tmp / f"{_slug(name)}.log").open("wb")
+    proc = subprocess.Popen([*valgrind, *command], cwd=tree, env=_common.bench_env(env),
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        _common.wait_http(f"http://{_common.LOOPBACK}:{port}/healthz", timeout=600)
+        yield proc.pid
+    finally:
+        _common.stop(proc, timeout=120)
+        log.close()
+
+
+def _send(conn: http.client.HTTPConnection, body: bytes) -> None:
+    conn.request("POST", "/v1/chat/completions", body,
+                 {"Content-Type": "application/json", "Authorization": f"Bearer {OUR_KEY}"})  # fmt: skip
+    response = conn.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"answered {response.status}: {data[:300]!r}")
+
+
+def _control(*args: str) -> str:
+    return subprocess.run(["callgrind_control", *args], check=True, capture_output=True,
+                          text=True, timeout=120).stdout  # fmt: skip
+
+
+def measure(pid: int, port: int, body: bytes, requests: int, warm: int, out: Path) -> int:
+    """Instructions executed by ``pid`` (writing its dumps to ``out``.N) over ``requests``
+    sequential requests of ``body``.
+
+    callgrind takes its commands when it next runs, and on a busy machine one may come late:
+    a window is kept only if the server read exactly ``requests`` requests in it (httptools'
+    ``feed_data`` calls, one per request on a kept-alive connection), else it is taken again."""
+    conn = http.client.HTTPConnection(_common.LOOPBACK, port, timeout=120)
+    try:
+        for _ in range(warm):
+            _send(conn, body)
+        for _ in range(5):
+            _control("-z", str(pid))  # zero what came before (instrumentation is off)
+            _control("-i", "on", str(pid))
+            for _ in range(requests):
+                _send(conn, body)
+            time.sleep(0.5)  # the work a response left behind (its audit record, the watcher)
+            _control("-i", "off", str(pid))
+            _control("-d", str(pid))
+            dump = _last_dump(out)
+            reads = _reads(dump)
+            if reads == requests:
+                found = TOTALS.search(dump.read_bytes())
+                if found is None:
+                    raise RuntimeError(f"no totals in {dump}")
+                return int(found.group(1))
+            print(f"  (the window held {reads} reads, not {requests}: again)", file=sys.stderr)
+    finally:
+        conn.close()
+    raise RuntimeError("no window held exactly the requests sent")
+
+
+def _reads(dump: Path) -> int:
+    """Requests the server read in a dump: calls of httptools' ``HttpParser.feed_data``."""
+    tree = subprocess.run(["callgrind_annotate", "--tree=caller", str(dump)], check=True,
+                          capture_output=True, text=True, timeout=300).stdout  # fmt: skip
+    found = READS.search(tree)
+    return int(found.group(1)) if found else 0
+
+
+def _last_dump(out: Path) -> Path:
+    """The newest of ``out``'s dumps (callgrind numbers them ``out.1``, ``out.2``, …)."""
+    dumps = list(out.parent.glob(f"{out.name}.*"))
+    return max(dumps, key=lambda p: int(p.name.rsplit(".", 1)[1]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", default="reference,serve",
+                        help="reference, serve (this tree), serve@NAME=DIR (another tree)")  # fmt: skip
+    parser.add_argument("--cells", default="json,tok,paced")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--warm", type=int, default=20)
+    parser.add_argument("--paced-chunks", type=int, default=20)
+    parser.add_argument("--pace-ms", type=float, default=10.0)
+    parser.add_argument("--port", type=int, default=8530)
+    parser.add_argument("--annotate", type=int, default=0)
+    parser.add_argument("--keep", type=Path, default=None, help="copy each dump to this directory")
+    args = parser.parse_args(argv)
+    rows: list[tuple[str, str, float, float | None]] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        upstream = stack.enter_context(_common.fake_upstream(cpu=1))
+        for index, spec in enumerate(s for s in args.servers.split(",") if s):
+            name, _, tree = spec.partition("=")
+            root = Path(tree).resolve() if tree else _common.ROOT
+            port = args.port + index
+            with _server(name, root, upstream, port, tmp) as pid:
+                for cell in (c for c in args.cells.split(",") if c):
+                    body, events = _body(cell, args.paced_chunks, args.pace_ms)
+                    out = tmp / f"callgrind.{_slug(name)}.out"
+                    total = measure(pid, port, body, args.requests, args.warm, out)
+                    per = total / args.requests
+                    rows.append((name, cell, per, per / events if events else None))
+                    print(f"  {name:<14} {cell:<6} {per:14,.0f} instr/request", file=sys.stderr,
+                          flush=True)  # fmt: skip
+                    if args.keep is not None:
+                        args.keep.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(_last_dump(out), args.keep / f"{_slug(name)}.{cell}.out")
+                    if args.annotate:
+                        print(subprocess.run(
+                            ["callgrind_annotate", "--inclusive=yes", str(_last_dump(out))],
+                            capture_output=True, text=True, check=False,
+                        ).stdout[: 200 * args.annotate])  # fmt: skip
+    first = rows[0][0] if rows else ""
+    base = {cell: per for name, cell, per, _ in rows if name == first}
+    print("| server | cell | instructions/request | per event | vs " + first + " |")
+    print("|---|---|---|---|---|")
+    for name, cell, per, event in rows:
+        ev = f"{event:,.0f}" if event else ""
+        print(f"| {name} | {cell} | {per:,.0f} | {ev} | {per / base[cell]:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
