@@ -119,7 +119,9 @@ ENTRY_POINTS = {
     "completion": "r.completion('Kimi K2', hi)",
     "aresponses": "asyncio.run(r.aresponses('Kimi K2', 'hi'))",
     "responses": "r.responses('Kimi K2', 'hi')",
-    "amessages": "asyncio.run(r.amessages(model='Kimi K2', max_tokens=5, messages=hi))",
+    # a tool: not the plain text the router translates itself, so litellm's adapter is loaded
+    "amessages": "asyncio.run(r.amessages(model='Kimi K2', max_tokens=5, messages=hi, "
+    "tools=[{'name': 'f', 'input_schema': {'type': 'object'}}]))",
     "messages": "r.messages(model='Claude 4.5 Haiku', max_tokens=5, messages=hi)",
     "install": "router.install(r)",
 }
