@@ -412,7 +412,7 @@ class RoutedStream:
         except BaseException:
             self._record("cancelled")
             raise
-        if isinstance(chunk, lean.Events):  # relayed as the upstream sent them: nothing to annotate
+        if isinstance(chunk, lean.Events | lean.Chunks):  # one read's events: nothing to annotate
             self._count += len(chunk)
             return chunk
         self._count += 1

@@ -495,8 +495,8 @@ class Pipeline:
             if native.api == "responses":  # sent as it came: litellm only where it translates
                 if not (translates or types):
                     return 0.0
-            else:
-                types = translates
+            else:  # a plain Messages request is translated without litellm, both ways
+                types = translates and not same_format.renders_plain(native, native=False)
         if not (types or model.slug in loaded.litellm_models):
             return 0.0
         waiting = time.monotonic()

@@ -153,11 +153,35 @@ def test_serve__lean_only_deployment_answers_and_never_imports_litellm(tmp_path:
 
 
 @pytest.mark.slow
-def test_serve__lean_only_deployment_loads_litellm_on_the_first_messages_request(
+def test_serve__lean_only_deployment_answers_plain_messages_without_litellm(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
-    """/v1/messages translates with litellm's adapter: its first request imports it."""
+    """/v1/messages with text only, to a chat route: translated both ways, JSON and stream,
+    by router/_upstream/messages_plain.py and messages_stream.py, never by litellm."""
     messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"]}
+    with served(tmp_path, LEAN_ONLY, upstream) as server:
+        answer = post(server, "/v1/messages", messages)
+        streamed = post(server, "/v1/messages", messages | {"stream": True})
+    assert answer.json()["content"] == [{"type": "text", "text": TEXT}]
+    texts = [
+        json.loads(line.removeprefix("data: "))["delta"]["text"]
+        for line in streamed.text.splitlines()
+        if line.startswith('data: {"type":"content_block_delta"')
+    ]
+    assert "".join(texts) == TEXT
+    assert streamed.text.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    assert imported_litellm(tmp_path) is False
+
+
+@pytest.mark.slow
+def test_serve__lean_only_deployment_loads_litellm_on_the_first_translated_messages_request(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """/v1/messages with more than text (a tool) translates with litellm's adapter: its first
+    request imports it."""
+    tool = {"name": "lookup", "input_schema": {"type": "object", "properties": {}}}
+    messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"],
+                "tools": [tool]}  # fmt: skip
     with served(tmp_path, LEAN_ONLY, upstream) as server:
         post(server, "/v1/chat/completions", CHAT)
         answer = post(server, "/v1/messages", messages)
