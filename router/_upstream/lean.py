@@ -69,6 +69,13 @@ class Chunks(tuple[dict[str, Any], ...]):
     __slots__ = ()
 
 
+class Ended(Chunks):
+    """The last ``Chunks`` of a stream: ``[DONE]`` came in the same read (the stream's next
+    step ends it, without waiting for the upstream)."""
+
+    __slots__ = ()
+
+
 # --- the request -----------------------------------------------------------------------------
 
 
@@ -420,7 +427,7 @@ def _read(
     if mode == "raw":
         return Events(data), None, done
     chunks, error = _parsed(data, prefix)
-    return chunks, error, done
+    return (Ended(chunks) if done and error is None else chunks), error, done
 
 
 def _parsed(data: list[bytes], prefix: str) -> tuple[Chunks, RouterError | None]:
@@ -441,7 +448,7 @@ async def _offline_events(payloads: list[bytes], prefix: str, mode: _Mode) -> As
         yield Events(payloads)  # as if one upstream read had brought them all
         return
     if mode == "parsed":
-        yield _parsed(payloads, prefix)[0]  # the router's own answer: no error event
+        yield Ended(_parsed(payloads, prefix)[0])  # the router's own answer: no error event
         return
     chunk_type = _chunk_type()
     for payload in payloads:

@@ -158,6 +158,10 @@ async def event_batches(
                     async for event in _wrapped(rest, model, translated, render):
                         yield [event]
                     return
+            if isinstance(item, lean.Ended):  # [DONE] came with it: the end, in the same write
+                await anext(chunks, None)  # ends the stream at once, which records its attempt
+                yield [*batch, *render.end()]
+                return
             if batch:
                 yield batch
                 batch = []

@@ -89,13 +89,14 @@ def _full(chunk: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _source(
-    batches: list[list[dict[str, Any]]], trace: list[Any], *, litellm: bool
+    batches: list[list[dict[str, Any]]], trace: list[Any], *, litellm: bool, ended: bool = False
 ) -> AsyncIterator[Any]:
-    """The chunks as the lean path gives them (``lean.Chunks`` per read), or as litellm's
-    chunks one by one; each pulled chunk leaves a mark in ``trace``."""
+    """The chunks as the lean path gives them (``lean.Chunks`` per read; with ``ended`` the
+    last read's ``lean.Ended``: ``[DONE]`` came with it), or as litellm's chunks one by one;
+    each pulled chunk leaves a mark in ``trace``."""
     chunk_type = _module().types.utils.ModelResponseStream
     number = 0
-    for batch in batches:
+    for count, batch in enumerate(batches, 1):
         if litellm:
             for chunk in batch:
                 trace.append(("chunk", number))
@@ -104,13 +105,14 @@ async def _source(
         else:
             trace.append(("chunk", number))
             number += len(batch)
-            yield lean.Chunks(copy.deepcopy(batch))
+            last = ended and count == len(batches)
+            yield (lean.Ended if last else lean.Chunks)(copy.deepcopy(batch))
 
 
-async def _ours(batches: list[list[dict[str, Any]]]) -> list[Any]:
+async def _ours(batches: list[list[dict[str, Any]]], *, ended: bool = False) -> list[Any]:
     """The renderer's events, each in the trace after the chunk it came of."""
     trace: list[Any] = []
-    source = _source(batches, trace, litellm=False)
+    source = _source(batches, trace, litellm=False, ended=ended)
     async for batch in event_batches(source, MODEL, Translated([], {})):
         trace.extend(batch)
     return trace
@@ -151,16 +153,17 @@ def test_event_batches__each_event_is_the_wrappers_after_the_same_chunk(
     assert _same_ids(ours) == _same_ids(asyncio.run(_wrapper(full)))
 
 
-@given(chunks=_plain_stream, cuts=st.lists(st.integers(0, 8), max_size=4))
+@given(chunks=_plain_stream, cuts=st.lists(st.integers(0, 8), max_size=4), ended=st.booleans())
 @_SETTINGS
 def test_event_batches__a_plain_stream_in_any_reads_is_the_wrappers(
-    chunks: list[dict[str, Any]], cuts: list[int]
+    chunks: list[dict[str, Any]], cuts: list[int], ended: bool
 ) -> None:
-    """Several chunks per read: the same events (written together per read)."""
+    """Several chunks per read, the last with the stream's end or not: the same events
+    (written together per read)."""
     full = [_full(c) for c in chunks]
     bounds = sorted({0, len(full), *(min(c, len(full)) for c in cuts)})
     batches = [full[a:b] for a, b in itertools.pairwise(bounds)] or [[]]
-    ours = [e for e in asyncio.run(_ours(batches)) if isinstance(e, dict)]
+    ours = [e for e in asyncio.run(_ours(batches, ended=ended)) if isinstance(e, dict)]
     expected = [e for e in asyncio.run(_wrapper(full)) if isinstance(e, dict)]
     assert _same_ids(ours) == _same_ids(expected)
 
@@ -175,7 +178,7 @@ def test_event_batches__a_text_stream_takes_the_renderer() -> None:
         [_full({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}),
          _full({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1}})],
     ]  # fmt: skip
-    trace = asyncio.run(_ours(reads))
+    trace = asyncio.run(_ours(reads, ended=True))
     start, *rest = _same_ids(trace)
     assert start["message"] == {
         "id": "msg_", "type": "message", "role": "assistant", "content": [], "model": MODEL,
