@@ -22,7 +22,6 @@ Pure: no I/O, no litellm import.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from typing import Any, Final
 
 from router._upstream.messages_plain import _STOP_REASON, _usage_of
@@ -76,7 +75,7 @@ class Render:
             },
         }
 
-    def feed(self, chunk: Mapping[str, Any], out: list[dict[str, Any]]) -> bool:
+    def feed(self, chunk: dict[str, Any], out: list[dict[str, Any]]) -> bool:
         """Append the events of ``chunk`` (a chat chunk's JSON object) to ``out``; ``False``,
         with nothing appended, for a chunk this module does not render."""
         read = _read(chunk)
@@ -146,31 +145,31 @@ class Render:
 _NO_CHOICE: Final = "-"  # ``_read``'s finish reason of a chunk with no choice
 
 
-def _read(chunk: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, int] | None] | None:
+def _read(chunk: dict[str, Any]) -> tuple[str | None, str | None, dict[str, int] | None] | None:
     """A plain chunk's text, finish reason (``_NO_CHOICE`` if it has no choice) and usage
-    (Anthropic's); ``None`` for any other chunk."""
+    (Anthropic's); ``None`` for any other chunk. (The chunks are orjson's: dicts, lists.)"""
     if not chunk.keys() <= _CHUNK:
         return None
-    raw_usage = chunk.get("usage")
-    usage = None if raw_usage is None else _usage_of(raw_usage)
-    if raw_usage is not None and (usage is None or usage["output_tokens"] < 0):
-        return None
+    usage = chunk.get("usage")
+    if usage is not None:
+        usage = _usage_of(usage)
+        if usage is None or usage["output_tokens"] < 0:
+            return None
     choices = chunk.get("choices")
-    if not isinstance(choices, list) or len(choices) > 1:
+    if type(choices) is not list or len(choices) > 1:
         return None
     if not choices:
         return None, _NO_CHOICE, usage
     choice = choices[0]
-    if not isinstance(choice, Mapping) or not choice.keys() <= _CHOICE:
+    if type(choice) is not dict or not choice.keys() <= _CHOICE:
         return None
     delta = choice.get("delta")
-    finish = choice.get("finish_reason")
-    if not isinstance(delta, Mapping) or not delta.keys() <= _DELTA:
+    if type(delta) is not dict or not delta.keys() <= _DELTA:
         return None
-    text = delta.get("content")
+    text, finish = delta.get("content"), choice.get("finish_reason")
     if finish is not None and finish not in _STOP_REASON:
         return None
-    if not isinstance(text, str | None) or delta.get("refusal") is not None:
+    if not (text is None or type(text) is str) or delta.get("refusal") is not None:
         return None
     if delta.get("role") not in (None, "assistant") or choice.get("index", 0) != 0:
         return None
