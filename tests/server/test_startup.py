@@ -230,7 +230,7 @@ routes:
 
 APIS: Final = (
     "/v1/responses to a route other than OpenAI's Responses-API models, "
-    "and /v1/messages to a route other than Anthropic's, translate with it"
+    "and /v1/messages with more than text (tools, images, thinking) to a route other than Anthropic's, translate with it"
 )
 LITELLM_LINES = [
     pytest.param(
