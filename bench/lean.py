@@ -114,7 +114,9 @@ def server(
     (the lean path on httpx: POLICY_ROUTER_TRANSPORT=httpx; any serve name ending in -httpx), serve-litellm,
     serve-main, litellm-proxy, serve-base (serve on the lean path from the tree ``base``, with
     this tree's environment: the before of a before/after run), serve@NAME (the same from the
-    tree ``--tree NAME=DIR`` names; serve@NAME-httpx: on httpx)."""
+    tree ``--tree NAME=DIR`` names; serve@NAME-httpx: on httpx), serve-granian (serve's app on
+    granian: one worker, HTTP/1, uvloop; serve-granian-rloop or -asyncio: that loop; -st: its
+    single-threaded runtime; granian installed by hand, bench/granian_app.py)."""
     url = f"http://{_common.LOOPBACK}:{port}"
     env = serve_env(upstream, port, tmp, name)
     model, key, health, cwd = "GPT 4.1", OUR_KEY, "/healthz", tmp
@@ -145,6 +147,14 @@ def server(
             env["PYTHONPATH"], cwd = str(base), base
         if name.endswith("-httpx"):
             env["POLICY_ROUTER_TRANSPORT"] = "httpx"
+        if name.startswith("serve-granian"):  # granian installed by hand: bench/granian_app.py
+            options = name.removeprefix("serve-granian").split("-")[1:]
+            loop = next((o for o in options if o in ("uvloop", "rloop", "asyncio")), "uvloop")
+            command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+                       "--loop", loop, "--host", _common.LOOPBACK, "--port", str(port),
+                       "--workers", "1", "--no-ws", "--log-level", "warning", "--http", "1",
+                       *(["--runtime-mode", "st"] if "st" in options else []),
+                       "bench.granian_app:app"]  # fmt: skip
         if name == "serve-litellm":
             routes = tmp / "routes-litellm.yaml"
             routes.write_text(

@@ -32,6 +32,7 @@ from router._errors import (
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
 from router._upstream import messages as translation
+from router._upstream import messages_plain
 from router._upstream.anthropic import SameFormat
 from router._upstream.loader import imported
 from router._upstream.sse import json_event, relay
@@ -62,7 +63,7 @@ async def route_messages(
     request_id = request_id or uuid.uuid4().hex
     checked = _checked(pipeline, request, user, request_id)
     model = checked["model"]
-    native = SameFormat(checked, _hint(pipeline, model))
+    native = SameFormat(checked)  # its hint: the catalog's slug, once the pipeline resolves it
     stream = checked.get("stream", False)
     result, answered = await pipeline.route(
         model, (), user, checked.get("privacy"), stream, request_id, {},
@@ -76,11 +77,12 @@ async def route_messages(
     if stream:  # the proxy writes each list of events at once, the library yields them one by one
         batches = with_pings(translation.event_batches(result, model, translated))
         return (batches if proxy else _one_by_one(batches)), answered
-    message = translation.plain_message(result, model)
-    if message is None:  # litellm's adapter renders it: imported off the event loop first
-        await imported()
-        message = translation.to_message(result, model, translated)
-    return message, answered
+    if isinstance(result, Mapping):  # a plain request's JSON answer, rendered here if plain
+        rendered = messages_plain.message_of(result, model)
+        if rendered is not None:
+            return rendered, answered
+        await imported()  # else litellm's adapter renders it (imported in a worker thread)
+    return translation.to_message(result, model, translated), answered
 
 
 async def _named_events(

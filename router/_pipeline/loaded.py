@@ -23,6 +23,7 @@ from router._core.preferences import Preferences, version
 from router._errors import UnknownModel
 from router._observe.metrics import UNKNOWN_MODEL
 from router._pipeline.failover import Failover
+from router._pipeline.same_format import Translating, translating
 from router._upstream import params, providers
 from router._upstream.deployment import NOT_DEPLOYED, Deployment, load_deployment
 
@@ -66,6 +67,22 @@ class Loaded:
     )
 
     _versions: dict[Preferences, str] = field(default_factory=dict, compare=False, repr=False)
+    # Per model and API (messages, responses): the routes a request is translated for.
+    _translating: dict[tuple[str, str], Translating] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def translating(self, model: Model, api: str, *, offline: bool) -> Translating:
+        """The routes of ``model`` a request of ``api`` is translated to chat for
+        (router/_pipeline/same_format.py, ``translating``), looked at once per model and API
+        (``offline`` is the settings', fixed for the pipeline)."""
+        key = (model.slug, api)
+        known = self._translating.get(key)
+        if known is None:
+            known = self._translating[key] = translating(
+                api, self.catalog.routes_of(model), self.deployment, model, offline=offline
+            )
+        return known
 
     def version_of(self, preferences: Preferences) -> str:
         """``version(preferences)`` (a stored preferences' version), computed once per value:

@@ -409,6 +409,8 @@ class Pipeline:
             limits = take_limits(checked)
             named = loaded.named(model)
             found = named.model
+            if native is not None:
+                same_format.resolved(native, found)
             admission.check_fixed(
                 loaded.catalog, found, checked if native is None else native.as_chat_fixed()
             )
@@ -420,20 +422,21 @@ class Pipeline:
             )  # fmt: skip
             self.audit.emit("route.refused", self._asked(why, loaded, model), avoid=user)
             raise
-        spent = await self._litellm_for(loaded, found, types=forwards and not raw, native=native)
+        translating = (
+            ()
+            if native is None
+            else loaded.translating(found, native.api, offline=self.settings.offline)
+        )
+        spent = await self._litellm_for(
+            loaded, found, types=forwards and not raw, native=native, translating=translating
+        )
         if spent:  # litellm's one-time import is no part of the call's deadline
             limits, started = limits.excluding(spent), started + spent
         effective = combine(loaded.org, stored, request)
         dropped = (
             loaded.dropped(found, checked)
             if native is None
-            else same_format.dropped(
-                loaded.catalog.routes_of(found),
-                loaded.deployment,
-                found,
-                native,
-                offline=self.settings.offline,
-            )
+            else same_format.dropped(translating, native)
         )
         with _tracing.child("decision", model=found.slug) as span:
             decision, rendered = loaded.decided(found, effective, dropped)
@@ -477,26 +480,27 @@ class Pipeline:
         )
 
     async def _litellm_for(
-        self, loaded: Loaded, model: Model, *, types: bool, native: same_format.Request | None
+        self,
+        loaded: Loaded,
+        model: Model,
+        *,
+        types: bool,
+        native: same_format.Request | None,
+        translating: same_format.Translating,
     ) -> float:
         """Import (in a worker thread) and configure litellm, once, if this request needs it:
         a route of ``model`` that litellm serves (its parameter table, its translation), or
         ``types``, litellm's response types (the library's answers; the proxy relays bytes);
-        for a Messages or Responses request (``native``), a route it would be translated for
-        (litellm's adapter or bridge, both ways), or, for the library's Responses answers,
-        litellm's types. Returns the seconds waited for it (0: not needed, or done before)."""
+        for a Messages or Responses request (``native``), a route it is translated for
+        (``translating``) where the translation takes litellm (its adapter or bridge, both
+        ways: not a plain Messages request, JSON or stream), or, for the library's Responses
+        answers, litellm's types. Returns the seconds waited for it (0: not needed, or done
+        before)."""
         if self._litellm_ready:
             return 0.0
         if native is not None:
-            translates = same_format.translates(
-                native, loaded.catalog.routes_of(model), loaded.deployment, model,
-                offline=self.settings.offline,
-            )  # fmt: skip
-            if native.api == "responses":  # sent as it came: litellm only where it translates
-                if not (translates or types):
-                    return 0.0
-            else:  # a plain Messages request is translated without litellm, both ways
-                types = translates and not same_format.renders_plain(native, native=False)
+            adapts = bool(translating) and same_format.adapts(native)
+            types = adapts or (types and native.api == "responses")
         if not (types or model.slug in loaded.litellm_models):
             return 0.0
         waiting = time.monotonic()

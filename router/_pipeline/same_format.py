@@ -7,8 +7,9 @@ attempt, failover asks here which form the
 route gets: the body as it came, where the route speaks that API on the lean path
 (``as_it_came``), else its translation to chat, made once per request on first need and checked
 against chat's accepted surface like any chat request (``arguments``). The identifier
-invariant reads each form in its own terms (``content``, ``find_outside_content``), and what a
-route would drop is named only for the routes that translate (``dropped``).
+invariant reads each form in its own terms (``content``, ``find_outside_content``). The routes
+that translate (``translating``, one look per model and API) say both whether litellm is needed
+(with ``adapts``) and what each would drop (``dropped``).
 """
 
 from __future__ import annotations
@@ -34,16 +35,31 @@ from router._upstream.openai_responses import AsItCame
 
 Request = SameFormat | AsItCame
 Api = Literal["chat", "messages", "responses"]
+# The routes a request is translated to chat for: each route's key and target.
+Translating = tuple[tuple[str, Target], ...]
 
 
 def as_it_came(
     request: Request | None, target: Target, fixed: Mapping[str, Any], *, offline: bool
 ) -> bool:
     """Whether this attempt sends ``request`` as it came (never offline: litellm answers)."""
-    if request is None or offline:
+    return request is not None and speaks(request.api, target, fixed, offline=offline)
+
+
+def speaks(api: str, target: Target, fixed: Mapping[str, Any], *, offline: bool) -> bool:
+    """Whether ``target`` (its route fixing ``fixed``) takes a request of ``api`` (messages,
+    responses) as it came."""
+    if offline:
         return False
-    serves = providers.serves_responses if request.api == "responses" else providers.serves_messages
+    serves = providers.serves_responses if api == "responses" else providers.serves_messages
     return serves(target, fixed)
+
+
+def resolved(request: Request, model: Model) -> None:
+    """Tell a Messages ``request`` the catalog model it goes to: the hint of its translation's
+    per-model choices (``SameFormat.hint``), known once the pipeline has resolved the name."""
+    if isinstance(request, SameFormat):
+        request.hint = model.slug
 
 
 def wire_api(request: Request | None, *, native: bool) -> Api:
@@ -57,22 +73,28 @@ def renders_plain(request: Request | None, *, native: bool) -> bool:
     return isinstance(request, SameFormat) and not native and request.plain
 
 
-def translates(
-    request: Request,
-    routes: Iterable[Route],
-    deployment: Deployment,
-    model: Model,
-    *,
-    offline: bool,
-) -> bool:
-    """Whether an attempt to one of ``routes`` would translate ``request`` to chat (litellm's
-    adapter, which then translates the answer back)."""
+def translating(
+    api: str, routes: Iterable[Route], deployment: Deployment, model: Model, *, offline: bool
+) -> Translating:
+    """The routes of ``model`` (key and target) an attempt would translate a request of ``api``
+    to chat for: every deployed route that does not speak ``api`` (``speaks``). Fixed per
+    catalog and deployment: router/_pipeline/loaded.py keeps it per model and API."""
+    out = []
     for route in routes:
         target = deployment.target(route.key)
-        fixed = model.params if target is None or target.params is None else target.params
-        if target is not None and not as_it_came(request, target, fixed, offline=offline):
-            return True
-    return False
+        if target is None:
+            continue
+        fixed = model.params if target.params is None else target.params
+        if not speaks(api, target, fixed, offline=offline):
+            out.append((route.key, target))
+    return tuple(out)
+
+
+def adapts(request: Request) -> bool:
+    """Whether translating ``request`` to chat and back takes litellm (its Messages adapter or
+    its Responses bridge): always, but for a plain Messages request, which
+    router/_upstream/messages_plain.py translates and renders, and messages_stream.py streams."""
+    return not (isinstance(request, SameFormat) and request.plain)
 
 
 def arguments(
@@ -122,29 +144,17 @@ def find_outside_content(
     return find_in_arguments(arguments, identity)
 
 
-def dropped(
-    routes: Iterable[Route],
-    deployment: Deployment,
-    model: Model,
-    request: Request,
-    *,
-    offline: bool,
-) -> dict[str, tuple[str, ...]]:
-    """Per route of ``model``, what it would drop of ``request`` translated to chat arguments
-    (their names asked of the request on first need); a route the request goes to as it came
-    drops nothing (and neither litellm's table nor a translation is consulted for it)."""
+def dropped(translating: Translating, request: Request) -> dict[str, tuple[str, ...]]:
+    """Per route ``request`` is translated for (``translating``), what it would drop of the
+    request translated to chat arguments (their names asked of the request on first need); a
+    route the request goes to as it came drops nothing (and neither litellm's table nor a
+    translation is consulted for it)."""
     asked: tuple[str, ...] | None = None
     out = {}
-    for route in routes:
-        target = deployment.target(route.key)
-        if target is None:
-            continue
-        fixed = model.params if target.params is None else target.params
-        if as_it_came(request, target, fixed, offline=offline):
-            continue
+    for key, target in translating:
         if asked is None:
             asked = tuple(request.chat_names())
         lost = params.unsupported(target, asked)
         if lost:
-            out[route.key] = lost
+            out[key] = lost
     return out

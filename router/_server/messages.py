@@ -36,6 +36,7 @@ from router._server.context import Context, end_user, router_user
 from router._server.endpoint import Endpoint, route_headers, streamed
 from router._server.errors import ApiError, api_error
 from router._upstream import sse
+from router._upstream.as_it_came import Relayed
 from router._upstream.lean import Raw
 
 PATH: Final = "/v1/messages"
@@ -56,6 +57,8 @@ class Messages(Endpoint):
     def authorise(self, request: Request, ctx: Context) -> None:
         """The key (x-api-key or Bearer) is known, and the query names nothing but ``beta``."""
         super().authorise(request, ctx)
+        if not request.scope.get("query_string"):  # none: nothing to parse
+            return
         unknown = sorted(set(request.query_params) - _IGNORED_QUERY)
         if unknown:
             raise ApiError(
@@ -99,7 +102,7 @@ class Messages(Endpoint):
         if isinstance(routed, dict):
             return JSONResponse(routed, headers=headers)
         # the first chunk is in hand: failover has settled
-        render = functools.partial(_relayed, model=model) if answered.native else batch_bytes
+        render = functools.partial(_relayed_read, model=model) if answered.native else batch_bytes
         return streamed(sse.relay(routed, render, _error, catch=RouterError), headers)
 
 
@@ -122,6 +125,11 @@ class CountTokens(Messages):
             "X-Router-Token-Count": "local",  # litellm's tokenizer here, not the provider's count
         }
         return JSONResponse({"input_tokens": counted}, headers=headers)
+
+
+def _relayed_read(events: Relayed, model: str) -> bytes:
+    """The events of one upstream read, relayed together (one write)."""
+    return b"".join([_relayed(event, model) for event in events])
 
 
 def _relayed(event: bytes, model: str) -> bytes:

@@ -15,7 +15,8 @@ Before it is sent, the request is counted and checked by the identifier invarian
 (router/_upstream/lean.py ``send``, through the attempt's WireCheck). Errors map as on the chat
 lean path (router/_upstream/errors.py ``failure_for_status``); an ``error`` event mid-stream is
 the stream's failure. Answers: the JSON body and each SSE event as bytes for a caller that
-relays them (``raw``: the proxy), else a dict per answer or event (the library).
+relays them (``raw``: the proxy; a stream's events of one upstream read together, relayed in one
+write), else a dict per answer or event (the library).
 
 Any other target of a Messages request (Claude on Bedrock or Vertex AI, another provider's
 model) takes the chat path, translated once, on first need (``SameFormat.translated``).
@@ -65,18 +66,28 @@ _EVENT_STATUS: Final = {
 class SameFormat:
     """A checked Messages request on its way: ``body`` (the caller's fields less ``model``,
     ``stream``, ``privacy`` and ``metadata``) goes as it came to a route that speaks Messages;
-    for any other it is translated to chat, once, when first needed (``translated``)."""
+    for any other it is translated to chat, once, when first needed (``translated``), with
+    ``hint``, the catalog model's slug (set by the pipeline once it has resolved the model),
+    for the translation's per-model choices."""
 
     api: Final = "messages"
-    __slots__ = ("_translated", "body", "hint", "plain", "request")
+    __slots__ = ("_plain", "_translated", "body", "hint", "request")
 
-    def __init__(self, request: Mapping[str, Any], hint: str) -> None:
+    def __init__(self, request: Mapping[str, Any]) -> None:
         self.request = request
         self.body = {k: v for k, v in request.items() if k not in _OWN}
-        self.hint = hint  # the catalog model's slug, for the translation's per-model choices
-        # Text only: translated, and its answer rendered, without litellm's adapter.
-        self.plain = messages_plain.plain(request)
+        self.hint: str = request["model"]  # the name asked, until the pipeline resolves it
+        self._plain: bool | None = None
         self._translated: Translated | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Text only: translated, and its answer rendered, without litellm's adapter
+        (router/_upstream/messages_plain.py); looked at on first need (a request that goes
+        as it came never asks)."""
+        if self._plain is None:
+            self._plain = messages_plain.plain(self.request)
+        return self._plain
 
     def translated(self) -> Translated:
         """The request as chat arguments (litellm's adapter), made on first use."""
@@ -145,9 +156,11 @@ async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:
 
 
 async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
-    """Start a streamed call; return its events once the first has arrived (SSE bytes with
-    ``raw``, else dicts); an ``error`` event is the stream's failure."""
-    return await as_it_came.open_stream(call, build(call, stream=True), raw=raw, failed=_failed)
+    """Start a streamed call; return its events once the first has arrived (with ``raw``, the
+    SSE bytes of each upstream read's events together, ``as_it_came.Relayed``, else a dict per
+    event); an ``error`` event is the stream's failure."""
+    request = build(call, stream=True)
+    return await as_it_came.open_stream(call, request, raw=raw, failed=_failed, batched=True)
 
 
 def _failed(event: sse.Event, prefix: str) -> RouterError | None:

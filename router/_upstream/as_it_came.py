@@ -23,6 +23,14 @@ Request = tuple[str, dict[str, str], bytes]  # URL, headers, body
 Failed = Callable[[sse.Event, str], RouterError | None]  # an event's failure, if it is one
 
 
+class Relayed(lean.Events):
+    """A raw stream's item, where asked (``batched``): the events one upstream read completed,
+    each encoded as it came (``event:`` and ``data:``), in order; relayed together, in one
+    write, as the chat lean path's ``Events`` are (and counted per event, as they are)."""
+
+    __slots__ = ()
+
+
 def forwarded_only(arguments: Mapping[str, Any], forwarded: AbstractSet[str], api: str) -> None:
     """Refuse, unsent, a field that is not one the router forwards in ``api``'s requests (the
     surface check let nothing else through; a second line)."""
@@ -50,33 +58,44 @@ async def complete(call: UpstreamCall, request: Request, *, raw: bool, holds: st
 
 
 async def open_stream(
-    call: UpstreamCall, request: Request, *, raw: bool, failed: Failed
+    call: UpstreamCall, request: Request, *, raw: bool, failed: Failed, batched: bool = False
 ) -> AsyncIterator[Any]:
     """Start a streamed call; return its events once the first has arrived: each as SSE bytes
-    (``event:`` and ``data:``, as sent) with ``raw``, else its data as a dict. A failure before
-    the first event raises from here, so the caller can still fail over."""
+    (``event:`` and ``data:``, as sent) with ``raw`` (with ``batched``, the events of each
+    upstream read together, as ``Relayed``), else its data as a dict. A failure before the
+    first event raises from here, so the caller can still fail over."""
     prefix = call.target.prefix
     opened = await lean.send(call, *request)
     if opened.status >= 300:
         raise await lean.failure(opened, prefix)
-    return await lean.started(_events(opened, prefix, raw=raw, failed=failed), prefix)
+    events = _events(opened, prefix, raw=raw, failed=failed, batched=raw and batched)
+    return await lean.started(events, prefix)
 
 
 async def _events(
-    opened: lean.Opened, prefix: str, *, raw: bool, failed: Failed
+    opened: lean.Opened, prefix: str, *, raw: bool, failed: Failed, batched: bool
 ) -> AsyncGenerator[Any]:
+    """The stream's events; a failure event raises, after the events of its read before it
+    (``batched``: as one item)."""
     decoder = sse.Decoder()
     try:
         try:
             async for piece in opened.pieces():
+                read: list[bytes] = []
                 for event in decoder.feed(piece):
                     failure = failed(event, prefix)
                     if failure is not None:
+                        if read:
+                            yield Relayed(read)
                         raise failure
-                    if raw:
+                    if batched:
+                        read.append(sse.encode(event.data, event.event))
+                    elif raw:
                         yield sse.encode(event.data, event.event)
                     else:
                         yield json_object(event.data, prefix, "a streamed event")
+                if read:
+                    yield Relayed(read)
         except RouterError:
             raise
         except Exception as exc:

@@ -99,18 +99,12 @@ def _plain_message(message: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if v is not None or k == "content"}
 
 
-def plain_message(response: Any, model: str) -> dict[str, Any] | None:
-    """The lean path's JSON answer to a plain request, rendered without litellm if it is a
-    text answer (router/_upstream/messages_plain.py); else ``None``: ``to_message``."""
-    return messages_plain.message_of(response, model) if isinstance(response, Mapping) else None
-
-
 def to_message(response: Any, model: str, translated: Translated) -> dict[str, Any]:
     """A chat answer as a Messages response naming ``model``: litellm's ``ModelResponse``, or
     the lean path's JSON object (asked for a plain request); a text answer is rendered by
     router/_upstream/messages_plain.py, any other by the adapter."""
     if isinstance(response, Mapping):  # the lean path's checked JSON answer (a plain request)
-        plain = plain_message(response, model)
+        plain = messages_plain.message_of(response, model)
         if plain is not None:
             return plain
         response = _module().ModelResponse(**response)

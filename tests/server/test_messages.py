@@ -16,9 +16,11 @@ import httpx
 import pytest
 import respx
 
+from router._apis import messages as messages_api
 from router._config.settings import Settings
 from tests._support.proxy import API_KEY, Proxy, make_settings, records, serve
 from tests._support.wire import (
+    CANNED_TEXT,
     FAKE_CREDENTIALS,
     SSE_HEADERS,
     WIRES,
@@ -116,6 +118,37 @@ async def test_messages__a_non_anthropic_model_is_served_through_translation(
     ]
     assert sent["stop"] == ["END"]
     assert sent["max_tokens"] == 64
+
+
+async def test_messages__a_plain_requests_answer_with_cached_tokens__rendered_by_the_adapter(
+    live: Proxy, wire: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain request's JSON answer that router/_upstream/messages_plain.py does not render
+    (cached prompt tokens) is rendered by litellm's adapter, imported in a worker thread first
+    (the pipeline did not load litellm for a plain request)."""
+    waited: list[bool] = []
+    imported = messages_api.imported
+
+    async def counted() -> object:
+        waited.append(True)
+        return await imported()
+
+    monkeypatch.setattr(messages_api, "imported", counted)
+    answer = reply(WIRES["openai"]) | {
+        "usage": {"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34,
+                  "prompt_tokens_details": {"cached_tokens": 20}},
+    }  # fmt: skip
+    wire.post("https://api.openai.com/v1/chat/completions").respond(200, json=answer)
+    response = await live.http.post("/v1/messages", json=message(), headers=ANTHROPIC)
+    assert response.status_code == 200, response.text
+    rendered = response.json()
+    assert rendered["content"] == [{"type": "text", "text": CANNED_TEXT}]
+    assert rendered["usage"] == {
+        "input_tokens": 10,
+        "output_tokens": 4,
+        "cache_read_input_tokens": 20,
+    }
+    assert waited == [True]
 
 
 async def test_messages__a_tool_call_comes_back_as_a_tool_use_block(

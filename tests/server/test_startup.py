@@ -153,14 +153,16 @@ def test_serve__lean_only_deployment_answers_and_never_imports_litellm(tmp_path:
 
 
 @pytest.mark.slow
-def test_serve__lean_only_deployment_answers_plain_messages_without_litellm(
+def test_serve__lean_only_deployment_answers_a_plain_messages_request_without_litellm(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
-    """/v1/messages with text only, to a chat route: translated both ways, JSON and stream,
-    by router/_upstream/messages_plain.py and messages_stream.py, never by litellm."""
+    """A plain (text-only) /v1/messages request to a chat route is translated, and its JSON
+    answer and its stream rendered, by the router itself (router/_upstream/messages_plain.py,
+    messages_stream.py): litellm is never imported."""
     messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"]}
     with served(tmp_path, LEAN_ONLY, upstream) as server:
-        answer = post(server, "/v1/messages", messages)
+        post(server, "/v1/chat/completions", CHAT)
+        answer = post(server, "/v1/messages", messages | {"system": "Be brief."})
         streamed = post(server, "/v1/messages", messages | {"stream": True})
     assert answer.json()["content"] == [{"type": "text", "text": TEXT}]
     texts = [
@@ -174,17 +176,16 @@ def test_serve__lean_only_deployment_answers_plain_messages_without_litellm(
 
 
 @pytest.mark.slow
-def test_serve__lean_only_deployment_loads_litellm_on_the_first_translated_messages_request(
+def test_serve__lean_only_deployment_loads_litellm_on_the_first_other_messages_request(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
-    """/v1/messages with more than text (a tool) translates with litellm's adapter: its first
-    request imports it."""
-    tool = {"name": "lookup", "input_schema": {"type": "object", "properties": {}}}
-    messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"],
-                "tools": [tool]}  # fmt: skip
+    """A /v1/messages request that is not plain (a tool) translates with litellm's adapter:
+    its first request imports it."""
+    tool = {"name": "get_time", "input_schema": {"type": "object"}}
+    messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"]}
     with served(tmp_path, LEAN_ONLY, upstream) as server:
         post(server, "/v1/chat/completions", CHAT)
-        answer = post(server, "/v1/messages", messages)
+        answer = post(server, "/v1/messages", messages | {"tools": [tool]})
     assert answer.json()["content"] == [{"type": "text", "text": TEXT}]
     assert imported_litellm(tmp_path) is True
 
@@ -230,7 +231,7 @@ routes:
 
 APIS: Final = (
     "/v1/responses to a route other than OpenAI's Responses-API models, "
-    "and /v1/messages with more than text (tools, images, thinking) to a route other than Anthropic's, translate with it"
+    "and /v1/messages with more than text to a route other than Anthropic's, translate with it"
 )
 LITELLM_LINES = [
     pytest.param(

@@ -19,6 +19,7 @@ from router._core.invariant import Identity, messages_content
 from router._errors import FailureKind, IdentifierInRequest, RequestRejected, UpstreamFailure
 from router._upstream import anthropic, lean, sse
 from router._upstream.adapter import UpstreamCall, complete, open_stream
+from router._upstream.as_it_came import Relayed
 from router._upstream.deployment import Target
 from router._upstream.guard import WireCheck
 from tests._support.wire import (
@@ -112,10 +113,13 @@ async def test_stream__events_as_dicts_and_as_relayed_bytes(respx_mock: respx.Mo
     route = mock(respx_mock, httpx.Response(200, headers=SSE_HEADERS, content=events))
 
     dicts = [e async for e in await open_stream(messages_call())]
-    relayed = b"".join([e async for e in await open_stream(messages_call(raw=True))])
+    reads = [e async for e in await open_stream(messages_call(raw=True))]
 
     assert json.loads(route.calls.last.request.content)["stream"] is True
-    assert relayed == events  # every event, byte for byte
+    (read,) = reads  # respx answers in one piece: its events come together, to relay in one write
+    assert isinstance(read, Relayed)
+    assert b"".join(read) == events  # every event, byte for byte
+    assert list(read) == [e + b"\n\n" for e in events.split(b"\n\n")[:-1]]  # one per event
     assert [e["type"] for e in dicts][:2] == ["message_start", "content_block_start"]
     assert dicts[-1] == {"type": "message_stop"}
 
@@ -127,11 +131,26 @@ async def test_stream__an_error_event_is_the_streams_failure(respx_mock: respx.M
     mock(respx_mock, httpx.Response(200, headers=SSE_HEADERS, content=body))
 
     events = await open_stream(messages_call(raw=True))
-    assert (await anext(events)).startswith(b"event: message_start\n")
+    assert await anext(events) == Relayed([start])  # the events of its read before it
     with pytest.raises(UpstreamFailure) as caught:
         await anext(events)
 
     assert (caught.value.kind, caught.value.status_code) == (FailureKind.SERVER, 529)
+
+
+async def test_stream__an_error_event_first_fails_before_the_first_event(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Nothing came before it: the failure raises from ``open_stream`` (failover may go on)."""
+    error = {"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down"}}
+    mock(
+        respx_mock, httpx.Response(200, headers=SSE_HEADERS, content=sse.json_event(error, "error"))
+    )
+
+    with pytest.raises(UpstreamFailure) as caught:
+        await open_stream(messages_call(raw=True))
+
+    assert (caught.value.kind, caught.value.status_code) == (FailureKind.RATE_LIMIT, 429)
 
 
 @pytest.mark.parametrize(
