@@ -109,6 +109,7 @@ def server(
     profile: Path | None = None,
     base: Path | None = None,
     trees: dict[str, Path] | None = None,
+    gc_stats: bool = False,
 ) -> Iterator[Proxy]:
     """One of: reference, serve-lean, serve-lean-anon (no user: no store read), serve-lean-httpx
     (the lean path on httpx: POLICY_ROUTER_TRANSPORT=httpx; any serve name ending in -httpx), serve-litellm,
@@ -116,7 +117,9 @@ def server(
     this tree's environment: the before of a before/after run), serve@NAME (the same from the
     tree ``--tree NAME=DIR`` names; serve@NAME-httpx: on httpx), serve-granian (serve's app on
     granian: one worker, HTTP/1, uvloop; serve-granian-rloop or -asyncio: that loop; -st: its
-    single-threaded runtime; granian installed by hand, bench/granian_app.py)."""
+    single-threaded runtime; granian installed by hand, bench/granian_app.py). ``gc_stats``: a
+    serve on uvicorn runs under bench/serve_gc.py, which logs its collector's pauses at exit
+    (``gc_stats_of``)."""
     url = f"http://{_common.LOOPBACK}:{port}"
     env = serve_env(upstream, port, tmp, name)
     model, key, health, cwd = "GPT 4.1", OUR_KEY, "/healthz", tmp
@@ -138,6 +141,8 @@ def server(
         command = [sys.executable, "-m", "router.cli", "serve"]
         if profile is not None:
             command = [sys.executable, "-m", "bench.serve_profiled", str(profile)]
+        elif gc_stats:
+            command = [sys.executable, str(_common.ROOT / "bench" / "serve_gc.py")]
         env["PYTHONPATH"] = str(_common.ROOT)
         if name.startswith("serve@"):
             base = (trees or {}).get(name[6:].removesuffix("-httpx"))
@@ -171,6 +176,15 @@ def server(
                             user=not name.endswith("-anon")))  # fmt: skip
     finally:
         _common.stop(proc, timeout=40)
+
+
+def gc_stats_of(proxy: Proxy, tmp: Path) -> dict[str, Any] | None:
+    """Stop a serve started with ``gc_stats`` and read what bench/serve_gc.py logged at exit
+    (``None`` if it logged nothing)."""
+    _common.stop(proxy.proc, timeout=40)
+    log = (tmp / f"{proxy.name}.log").read_text(errors="replace")
+    line = next((x for x in log.splitlines() if x.startswith("GCSTATS ")), None)
+    return None if line is None else dict(json.loads(line.removeprefix("GCSTATS ")))
 
 
 def _shape(kind: str, chunks: int, paced_chunks: int, pace_ms: float) -> tuple[str, int]:
@@ -344,6 +358,17 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def add_tree_option(parser: argparse.ArgumentParser) -> None:
+    """``--tree NAME=DIR`` (repeatable): the server ``serve@NAME`` runs serve from DIR."""
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        type=lambda text: tuple(text.split("=", 1)),
+        help="NAME=DIR: the server serve@NAME runs serve from DIR (repeatable)",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0)
@@ -362,13 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--base", type=Path, default=None, help="the tree serve-base runs (e.g. a git archive)"
     )
-    parser.add_argument(
-        "--tree",
-        action="append",
-        default=[],
-        type=lambda text: tuple(text.split("=", 1)),
-        help="NAME=DIR: the server serve@NAME runs serve from DIR (repeatable)",
-    )
+    add_tree_option(parser)
     args = parser.parse_args(argv)
     if args.profile:
         print(profile(args))

@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -298,8 +298,18 @@ class Load:
     connections: int = 128
 
 
-def cell(url: str, request: dict[str, Any], key: str, load: Load, tmp: Path) -> dict[str, Any]:
-    """One open-loop cell: the generator in its own process, pinned to CPU 1."""
+def cell(
+    url: str,
+    request: dict[str, Any],
+    key: str,
+    load: Load,
+    tmp: Path,
+    cpu: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """One open-loop cell: the generator in its own process, pinned to CPU 1. ``cpu`` (the
+    server's CPU seconds so far, bench/proxy.py's ``Proxy.cpu_s``) adds the server's CPU per
+    request answered (warm-up included) and how busy its core was over the cell (CPU seconds per second of the
+    schedule): the queue a request waits in grows with the second."""
     body_file = tmp / "openloop-body.json"
     body_file.write_text(json.dumps(request, separators=(",", ":")))
     command = [
@@ -308,12 +318,19 @@ def cell(url: str, request: dict[str, Any], key: str, load: Load, tmp: Path) -> 
         "--duration", str(load.duration), "--warmup", str(load.warmup),
         "--connections", str(load.connections),
     ]  # fmt: skip
+    before = cpu() if cpu is not None else 0.0
     done = subprocess.run(
         command, cwd=_common.ROOT, env=_common.bench_env(), capture_output=True, text=True,
         timeout=load.warmup + load.duration + 120, check=True,
     )  # fmt: skip
     line = next(x for x in done.stdout.splitlines() if x.startswith("OPENLOOP "))
-    return dict(json.loads(line.removeprefix("OPENLOOP ")))
+    result = dict(json.loads(line.removeprefix("OPENLOOP ")))
+    if cpu is not None:
+        used = cpu() - before
+        answered = result["requests"] - result["incomplete"] - result["errors"]
+        result["server_cpu_ms_per_request"] = used / max(answered, 1) * 1000
+        result["server_busy"] = used / (result["requests"] / load.rate)
+    return result
 
 
 def figure(result: dict[str, Any], mode: str, stat: str) -> float:
@@ -326,39 +343,60 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.proxy import OUR_KEY, _check
 
     names = [n for n in args.targets.split(",") if n]
+    trees = {name: Path(path) for name, path in args.tree}
     cells: list[dict[str, Any]] = []
+    collector: dict[str, Any] = {}
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1))
         urls = {"direct": f"{upstream}/v1/chat/completions"}
+        proxies = {}
         for i, name in enumerate(n for n in names if n != "direct"):
             server = "serve-lean" if name == "serve" else name
-            proxy = stack.enter_context(lean.server(server, upstream, args.port + i, tmp))
+            proxy = stack.enter_context(
+                lean.server(server, upstream, args.port + i, tmp, trees=trees,
+                            gc_stats=server.startswith("serve"))
+            )  # fmt: skip
             _check(proxy)
-            urls[name] = f"{proxy.url}/v1/chat/completions"
+            urls[name], proxies[name] = f"{proxy.url}/v1/chat/completions", proxy
         load = Load(args.rate, args.duration, args.warmup, args.connections)
-        cells = run_cells(urls, names, OUR_KEY, load, args.rounds, tmp)
-    return {"config": vars(args), "cells": cells, "summary": summary(cells, names)}
+        cpu = {name: proxy.cpu_s for name, proxy in proxies.items()}
+        cells = run_cells(urls, names, OUR_KEY, load, args.rounds, tmp, cpu)
+        for name, proxy in proxies.items():
+            if proxy.name.startswith("serve"):
+                collector[name] = lean.gc_stats_of(proxy, tmp)
+    return {"config": vars(args), "cells": cells, "summary": summary(cells, names),
+            "collector": collector}  # fmt: skip
 
 
 def run_cells(
-    urls: dict[str, str], names: list[str], key: str, load: Load, rounds: int, tmp: Path
+    urls: dict[str, str],
+    names: list[str],
+    key: str,
+    load: Load,
+    rounds: int,
+    tmp: Path,
+    cpu: dict[str, Callable[[], float]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every target and mode, ``rounds`` times, the order of targets rotating."""
+    """Every target and mode, ``rounds`` times, the order of targets rotating; ``cpu``: the
+    servers' CPU counters by target (``cell``)."""
     cells = []
     for name in names:  # warm-up: clients, pools, caches; not kept
         cell(urls[name], body("GPT 4.1", False), key, replace(load, duration=1, warmup=0), tmp)
     for i in range(rounds):
         for name in [*names[i % len(names) :], *names[: i % len(names)]]:
             for mode in MODES:
-                result = cell(urls[name], body("GPT 4.1", mode == "stream"), key, load, tmp)
+                request = body("GPT 4.1", mode == "stream")
+                result = cell(urls[name], request, key, load, tmp, (cpu or {}).get(name))
                 result.update(target=name, mode=mode, round=i)
                 cells.append(result)
                 print(f"  {mode:6} {name:10} p50 {figure(result, mode, 'p50_ms'):7.3f} p99 "
                       f"{figure(result, mode, 'p99_ms'):7.3f} p99.9 "
                       f"{figure(result, mode, 'p999_ms'):7.3f} ms  sent {result['achieved_rps']:7.1f}"
                       f"/s  lag p99 {result['lag_p99_ms']:.3f} ms  queued {result['queued']}  "
-                      f"errors {result['errors'] + result['status_errors']}",
+                      f"errors {result['errors'] + result['status_errors']}"
+                      + (f"  CPU {result['server_cpu_ms_per_request']:.3f} ms/req busy "
+                         f"{result['server_busy']:.0%}" if "server_busy" in result else ""),
                       file=sys.stderr, flush=True)  # fmt: skip
     return cells
 
@@ -383,6 +421,11 @@ def summary(cells: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
                     [c["generator_cpu_us_per_request"] for c in mine]
                 ),
             }
+            if mine and all("server_busy" in c for c in mine):
+                row[name]["server_cpu_ms_per_request"] = _common.median(
+                    [c["server_cpu_ms_per_request"] for c in mine]
+                )
+                row[name]["server_busy"] = _common.median([c["server_busy"] for c in mine])
         for name in names:
             if name != "direct" and "direct" in row:
                 added = row[name]["p99_ms"] - row["direct"]["p99_ms"]
@@ -403,11 +446,13 @@ def report(result: dict[str, Any]) -> str:
                 what, name, s["p50_ms"], s["p99_ms"], s["p999_ms"],
                 "" if added is None else f"{added:.3f}", met, s["achieved_rps"], s["answered_rps"],
                 s["lag_p99_ms"], s["queued"], s["errors"], s["generator_cpu_us_per_request"],
+                s.get("server_cpu_ms_per_request", ""),
+                f"{s['server_busy']:.0%}" if "server_busy" in s else "",
             ])  # fmt: skip
     headers = [
         "mode", "target", "p50 ms", "p99 ms", "p99.9 ms", "p99 added ms",
         f"≤ {TARGET_ADDED_P99_MS:g} ms", "sent/s", "answered/s", "send lag p99 ms", "queued", "errors",
-        "generator CPU µs/req",
+        "generator CPU µs/req", "server CPU ms/req", "server's core busy",
     ]  # fmt: skip
     config = result["config"]
     return (
@@ -415,6 +460,25 @@ def report(result: dict[str, Any]) -> str:
         f"(after {config['warmup']:g} s of warm-up), {config['rounds']} round(s), "
         f"{config['connections']} connections per cell; medians over rounds\n\n"
         + _common.table(headers, rows)
+        + "".join(
+            _collector_line(name, stats) for name, stats in result.get("collector", {}).items()
+        )
+    )
+
+
+def _collector_line(name: str, stats: dict[str, Any] | None) -> str:
+    """What the collector did in a serve over the whole run (bench/serve_gc.py)."""
+    if stats is None:
+        return f"\n{name}: no collector figures (not run under serve_gc.py, or it did not exit)"
+    gens = stats["generations"]
+    done = "; ".join(
+        f"generation {gen}: {g['collections']} collection(s), {g['total_ms']:.1f} ms in all, "
+        f"longest {g['max_ms']:.1f} ms"
+        for gen, g in gens.items()
+    )
+    return (
+        f"\n{name}: garbage collections while serving (warm-up cells included): {done or 'none'}; "
+        f"{stats['frozen']:,} objects frozen at start-up, thresholds {stats['threshold']}"
     )
 
 
@@ -429,8 +493,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds sent, not measured")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=128, help="keep-alive pool per cell")
-    parser.add_argument("--targets", default="direct,serve", help="direct, serve, reference")
+    parser.add_argument("--targets", default="direct,serve",
+                        help="direct, serve, reference, serve@NAME (--tree)")  # fmt: skip
     parser.add_argument("--port", type=int, default=8490)
+    from bench import lean
+
+    lean.add_tree_option(parser)
     args = parser.parse_args(argv)
     result = run(args)
     path = _common.save("openloop", result)

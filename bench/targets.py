@@ -405,7 +405,8 @@ def _round(
         for name in order:
             settle(list(proxies.values()))
             request = openloop.body("GPT 4.1", mode == "stream")
-            result = openloop.cell(urls[name], request, OUR_KEY, load, tmp)
+            cpu = proxies["serve"].cpu_s if name == "serve" else None
+            result = openloop.cell(urls[name], request, OUR_KEY, load, tmp, cpu)
             result.update(target=name, mode=mode, p99_ms=openloop.figure(result, mode, "p99_ms"))
             figures.setdefault((name, f"open-{mode}"), []).append(result)
             print(f"  round {i + 1} open-{mode:11} {name:12} p99 {result['p99_ms']:.3f} ms "

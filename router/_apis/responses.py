@@ -9,7 +9,9 @@ GPT 5 Codex on ``openai/``, on the lean path) sends the request as it came, ``st
 relay, or for the library as litellm's types (``ResponsesAPIResponse``, its stream events),
 what ``litellm.aresponses`` returns for it, ``model`` naming the model asked for. An attempt to any other route has litellm's bridge translate the request into
 chat-completion arguments (router/_upstream/responses.py), once, and the answer back
-(litellm's ``ResponsesAPIResponse`` or its stream events).
+(litellm's ``ResponsesAPIResponse`` or its stream events). A plain request (text only,
+router/_upstream/responses_plain.py) is translated without the bridge, and for the proxy its
+answer rendered without it too, as the bridge's JSON: a dict, or a stream of dicts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from router._core.surface import SurfaceError
 from router._errors import InvalidRequest
 from router._pipeline.dropin import dropin_error
 from router._pipeline.failover import Answered
+from router._upstream import responses_plain
+from router._upstream.loader import imported
 from router._upstream.openai_responses import LIMITS, AsItCame
 
 if TYPE_CHECKING:
@@ -59,7 +63,7 @@ async def respond(
     except SurfaceError as exc:
         pipeline.refused(request_id, user, model, "InvalidRequest", str(exc), api=API)
         raise dropin_error(InvalidRequest(str(exc), param=exc.param), model) from None
-    asked = AsItCame(request)
+    asked = AsItCame(request, renders=proxy)
     own: dict[str, Any] = {k: request[k] for k in LIMITS if k in request}
     try:
         result, answered = await pipeline.route(
@@ -71,6 +75,14 @@ async def respond(
         raise
     if answered.native and proxy:  # as OpenAI sent it: bytes to relay
         return result, answered
+    if asked.plain:  # the proxy's plain request: rendered here, as litellm's bridge would
+        if stream:
+            return responses_plain.Stream(result, request, model), answered
+        if isinstance(result, dict):  # the lean path's JSON answer
+            rendered = responses_plain.response_of(result)
+            if rendered is not None:
+                return rendered, answered
+            result = (await imported()).ModelResponse(**result)  # any other: the bridge's
     from router._upstream import responses  # litellm's types, and its bridge
 
     if answered.native:  # as OpenAI sent it, as litellm's types

@@ -302,7 +302,7 @@ RESPONSES: Final[Mapping[str, Param]] = {
     p.name: p
     for p in (
         _p("model", nonempty, "resolved in the catalog (display name, alias or slug)"),
-        _p("input", _input, "as it came to OpenAI's Responses-API models; elsewhere translated to chat messages by litellm, then routed like chat"),
+        _p("input", _input, "as it came to OpenAI's Responses-API models; elsewhere translated to chat messages (text by the router, anything else by litellm's bridge), then routed like chat"),
         _p("instructions", string, "as it came to OpenAI's Responses-API models; elsewhere the first message, as system"),
         _p("stream", boolean, "Responses events; failover only before the first"),
         _p("user", string, "selects the user's preferences, then " + _SCRUBBED),

@@ -320,8 +320,10 @@ class Failover:
                 else None
             ),
             check=check,
-            raw=call.raw and (native or call.native is None),  # a translated answer is parsed
+            raw=call.raw  # a translated answer is parsed, or relayed to be rendered by us
+            and (native or call.native is None or same_format.relays_plain(request, native=native)),
             parsed=same_format.renders_plain(request, native=native),  # rendered by us
+            chunks=same_format.streams_plain(request, native=native),
             api=api,
         )
         overridden = tuple(

@@ -69,7 +69,20 @@ def wire_api(request: Request | None, *, native: bool) -> Api:
 
 def renders_plain(request: Request | None, *, native: bool) -> bool:
     """Whether an attempt's JSON answer comes back as its checked dict, rendered by the router
-    (a plain Messages request translated to chat: router/_upstream/messages_plain.py)."""
+    (a plain Messages or Responses request translated to chat: router/_upstream/
+    messages_plain.py, responses_plain.py)."""
+    return request is not None and not native and request.plain
+
+
+def relays_plain(request: Request | None, *, native: bool) -> bool:
+    """Whether an attempt's stream comes back as the lean path's ``Events``, rendered by the
+    router (a plain Responses request from the proxy: router/_upstream/responses_plain.py)."""
+    return isinstance(request, AsItCame) and not native and request.plain
+
+
+def streams_plain(request: Request | None, *, native: bool) -> bool:
+    """Whether an attempt's stream comes back as the lean path's ``Chunks``, rendered by the
+    router (a plain Messages request: router/_upstream/messages_stream.py)."""
     return isinstance(request, SameFormat) and not native and request.plain
 
 
@@ -93,7 +106,11 @@ def translating(
 def adapts(request: Request) -> bool:
     """Whether translating ``request`` to chat and back takes litellm (its Messages adapter or
     its Responses bridge): always, but for a plain Messages request, which
-    router/_upstream/messages_plain.py translates and renders, and messages_stream.py streams."""
+    router/_upstream/messages_plain.py translates and renders (messages_stream.py its
+    stream), and a plain Responses request from the proxy, which router/_upstream/
+    responses_plain.py translates and renders, JSON or stream."""
+    if isinstance(request, AsItCame):
+        return not request.plain
     return not (isinstance(request, SameFormat) and request.plain)
 
 

@@ -28,6 +28,7 @@ from router._server.endpoint import Endpoint, route_headers, streamed
 from router._server.errors import api_error
 from router._upstream import sse
 from router._upstream.lean import Raw
+from router._upstream.responses_plain import Stream
 
 PATH: Final = "/v1/responses"
 _OWN: Final = frozenset({"model", "input", "user", "privacy", "stream"})
@@ -74,11 +75,13 @@ class Responses(Endpoint):
                 return streamed(
                     sse.relay(routed, relayed.render, relayed.failed, catch=RouterError), headers
                 )
-            events = _Events(model)
+            events = _Rendered(model) if isinstance(routed, Stream) else _Events(model)
             return streamed(
                 sse.relay(routed, events.render, events.failed, catch=RouterError), headers
             )
-        body = routed.model_dump(mode="json") | {"model": model}  # the name the caller asked for
+        if not isinstance(routed, dict):  # litellm's bridge's (a plain request's is its JSON)
+            routed = routed.model_dump(mode="json")
+        body = routed | {"model": model}  # the name the caller asked for
         return JSONResponse(body, headers=headers)
 
 
@@ -91,7 +94,9 @@ class _Events:
         self.number = 0
 
     def render(self, event: Any) -> bytes:
-        data = event.model_dump(mode="json")
+        return self.numbered(event.model_dump(mode="json"))
+
+    def numbered(self, data: dict[str, Any]) -> bytes:
         data["sequence_number"] = self.number
         if isinstance(data.get("response"), dict):
             data["response"]["model"] = self.model
@@ -109,6 +114,14 @@ class _Events:
                 "sequence_number": self.number,
             }
         )
+
+
+class _Rendered(_Events):
+    """A plain request's events, rendered by the router (router/_upstream/responses_plain.py)
+    as the bridge's JSON, each upstream read's in one write."""
+
+    def render(self, event: Any) -> bytes:
+        return b"".join(map(self.numbered, event))
 
 
 # The events whose ``response`` object names the model (OpenAI's stream, as it came).

@@ -50,9 +50,11 @@ class UpstreamCall:
     # path's own answer (router/_upstream/offline.py), else litellm's mock
     check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
     raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
-    parsed: bool = False  # the lean path answers a JSON answer as its checked dict, a stream
-    # as ``lean.Chunks`` (no litellm types): a plain Messages request translated to chat
-    # (router/_upstream/messages_plain.py, messages_stream.py)
+    parsed: bool = False  # the lean path answers a JSON answer as its checked dict (no litellm
+    # types), and checks a raw stream's events for errors: a plain Messages or Responses
+    # request translated to chat (router/_upstream/messages_plain.py, responses_plain.py)
+    chunks: bool = False  # the lean path answers a stream as ``lean.Chunks`` (no litellm types):
+    # a plain Messages request translated to chat (router/_upstream/messages_stream.py)
     clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
     # The wire format of ``arguments``: chat's, or a Messages request sent as it came to
     # Anthropic (router/_upstream/anthropic.py), or a Responses request to OpenAI's
@@ -93,7 +95,7 @@ async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
         if call.api == "responses":
             return await openai_responses.open_stream(call, raw=call.raw)
         if _lean(call):
-            return await lean.open_stream(call, raw=call.raw, parsed=call.parsed)
+            return await lean.open_stream(call, raw=call.raw, parsed=call.chunks)
         stream = await _acompletion(_arguments(call) | {"stream": True}, call)
         _unobserved(stream)
         with watching(call.check):

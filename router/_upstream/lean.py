@@ -298,7 +298,7 @@ def bad_response(prefix: str, what: str) -> UpstreamFailure:
 
 async def complete(call: UpstreamCall, *, raw: bool = False, parsed: bool = False) -> Any:
     """One non-streaming call: litellm's ``ModelResponse``, or ``Raw`` bytes if ``raw``, or
-    the answer's JSON object (checked as for litellm's type) if ``parsed``."""
+    the answer's JSON object (checked as for litellm's type) if ``parsed`` (which wins)."""
     prefix = call.target.prefix
     if call.offline_text is not None:
         data = offline.completion(request_body(call, stream=False), call.check, call.offline_text)
@@ -306,7 +306,7 @@ async def complete(call: UpstreamCall, *, raw: bool = False, parsed: bool = Fals
     else:
         opened = await _open(call, stream=False)
         data, content_type = await body_of(opened, prefix), opened.content_type
-    if raw:
+    if raw and not parsed:
         return Raw(data, content_type or "application/json")
     try:
         answer = orjson.loads(data)
@@ -331,7 +331,8 @@ async def open_stream(
     ``[DONE]``, which is not among them), or with ``parsed`` ``Chunks``: those events' JSON
     objects, checked as for litellm's type (an error event raises). A failure before the
     first chunk raises from here, so the caller can still fail over; after it, from the
-    iteration.
+    iteration. The ``Events`` of a call the router renders (``call.parsed``: a plain Responses
+    stream) are checked as litellm's chunks are: an error object is the stream's failure.
     """
     prefix = call.target.prefix
     mode: _Mode = "raw" if raw else "parsed" if parsed else "litellm"
@@ -341,7 +342,7 @@ async def open_stream(
     opened = await _open(call, stream=True)
     if opened.status >= 300:
         raise await failure(opened, prefix)
-    return await started(_events(opened, prefix, mode), prefix)
+    return await started(_events(opened, prefix, mode, checked=call.parsed), prefix)
 
 
 async def body_of(opened: Opened, prefix: str) -> bytes:
@@ -384,10 +385,12 @@ async def prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
         await cast(Any, rest).aclose()
 
 
-async def _events(opened: Opened, prefix: str, mode: _Mode) -> AsyncGenerator[Any]:
-    """The stream's data events up to ``[DONE]``: litellm's chunks, or the ``Events`` (``raw``)
-    or ``Chunks`` (``parsed``) of each upstream read. Parsed as the whole SSE format
-    (router/_upstream/sse.py)."""
+async def _events(
+    opened: Opened, prefix: str, mode: _Mode, *, checked: bool = False
+) -> AsyncGenerator[Any]:
+    """The stream's data events up to ``[DONE]``: litellm's chunks, or the ``Events`` (``raw``;
+    ``checked``: an error object among them raises, as for litellm's chunks) or ``Chunks``
+    (``parsed``) of each upstream read. Parsed as the whole SSE format (router/_upstream/sse.py)."""
     chunk_type: Any = _chunk_type() if mode == "litellm" else None
     decoder = sse.Decoder()
     try:
@@ -395,7 +398,7 @@ async def _events(opened: Opened, prefix: str, mode: _Mode) -> AsyncGenerator[An
             async for piece in opened.pieces():
                 events = decoder.feed(piece)
                 if mode != "litellm":
-                    item, error, done = _read(events, prefix, mode)
+                    item, error, done = _read(events, prefix, mode, checked=checked)
                     if item:
                         yield item
                     if error is not None:
@@ -416,7 +419,7 @@ async def _events(opened: Opened, prefix: str, mode: _Mode) -> AsyncGenerator[An
 
 
 def _read(
-    events: list[sse.Event], prefix: str, mode: _Mode
+    events: list[sse.Event], prefix: str, mode: _Mode, *, checked: bool
 ) -> tuple[Events | Chunks, RouterError | None, bool]:
     """One read's events up to ``[DONE]`` as ``Events`` or ``Chunks``, an error event's
     failure, and whether ``[DONE]`` came."""
@@ -425,6 +428,8 @@ def _read(
     if done:
         data = data[: data.index(b"[DONE]")]
     if mode == "raw":
+        if checked:
+            _check_errors(data, prefix)
         return Events(data), None, done
     chunks, error = _parsed(data, prefix)
     return (Ended(chunks) if done and error is None else chunks), error, done
@@ -440,6 +445,13 @@ def _parsed(data: list[bytes], prefix: str) -> tuple[Chunks, RouterError | None]
         except RouterError as exc:
             return Chunks(chunks), exc
     return Chunks(chunks), None
+
+
+def _check_errors(data: list[bytes], prefix: str) -> None:
+    """Raise the upstream's failure if one of a raw read's events is an error object."""
+    for payload in data:
+        if b'"error"' in payload:
+            _chunk(payload, prefix)
 
 
 async def _offline_events(payloads: list[bytes], prefix: str, mode: _Mode) -> AsyncGenerator[Any]:

@@ -22,7 +22,8 @@ SSE event as bytes for a caller that relays them (``raw``: the proxy), else a di
 or event (the library).
 
 Any other target of a Responses request (chat models, other providers, Azure) takes the chat
-path, translated once, on first need (``AsItCame.translated``: litellm's bridge).
+path, translated once, on first need (``AsItCame.translated``: litellm's bridge, or for a
+plain request router/_upstream/responses_plain.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import orjson
 from router._core.responses import RESPONSES
 from router._core.surface import CONSUMED
 from router._errors import RouterError
-from router._upstream import as_it_came, lean, sse
+from router._upstream import as_it_came, lean, responses_plain, sse
 from router._upstream.errors import failure_for_status
 from router._upstream.providers import PROVIDERS
 
@@ -67,21 +68,27 @@ class AsItCame:
     is translated to chat arguments, once, when first needed (``translated``)."""
 
     api: Final = "responses"
-    __slots__ = ("_translated", "body", "request", "stream")
+    __slots__ = ("_translated", "body", "plain", "request", "stream")
 
-    def __init__(self, request: Mapping[str, Any]) -> None:
+    def __init__(self, request: Mapping[str, Any], *, renders: bool = False) -> None:
         self.request = request
         self.stream = bool(request.get("stream"))
         self.body = {k: v for k, v in request.items() if k not in _OWN}
         self._translated: dict[str, Any] | None = None
+        # Where translated, the router renders the answer itself (router/_upstream/
+        # responses_plain.py): a plain request whose caller relays bytes (``renders``: the proxy).
+        self.plain = renders and responses_plain.plain(request)
 
     def translated(self) -> dict[str, Any]:
-        """The request as chat arguments, ``messages`` included (litellm's bridge), made on
-        first use."""
+        """The request as chat arguments, ``messages`` included, made on first use: a plain
+        request's here (router/_upstream/responses_plain.py), any other by litellm's bridge."""
         if self._translated is None:
-            from router._upstream import responses
+            if responses_plain.plain(self.request):
+                self._translated = responses_plain.to_chat(self.request, stream=self.stream)
+            else:
+                from router._upstream import responses
 
-            self._translated = responses.to_chat(self.request, stream=self.stream)
+                self._translated = responses.to_chat(self.request, stream=self.stream)
         return self._translated
 
     def identified(self, user: str | None) -> dict[str, Any]:

@@ -19,11 +19,15 @@ Once everything is imported and built, the objects that live as long as the proc
 (litellm's modules and tables, the app, the catalog: several hundred thousand) are moved out
 of the garbage collector's reach: each full collection traversed all of them, a pause of
 about 190 ms every few seconds under load; 34 ms at most after, in the same measurement
-(bench/README.md).
+(bench/README.md). Until then (one process) the collector is off: importing and building
+made it run over the growing heap again and again (bench/README.md, the open loop).
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -45,7 +49,7 @@ def serve(
     ),
 ) -> None:
     """Serve the OpenAI-compatible HTTP proxy (settings from POLICY_ROUTER_* variables)."""
-    with one_line_errors():
+    with one_line_errors(), _collector_off_until_frozen(workers):
         from router._server.app import check_auth_settings  # needs the 'proxy' extra
 
         settings = _settings(host, port, allow_no_auth)
@@ -53,6 +57,25 @@ def serve(
         from router._server import bootstrap
 
         bootstrap.serve(settings, workers=workers, loop_factory=_loop_factory())
+
+
+@contextmanager
+def _collector_off_until_frozen(workers: int) -> Iterator[None]:
+    """One process: the garbage collector off while serve imports and builds (litellm's
+    modules, the app, the catalog: nearly every object made is kept, so each collection
+    traversed a growing heap to free next to nothing). router/_server/startup.py's
+    ``freeze_long_lived_objects`` freezes the heap and turns it back on before the first
+    request; leaving turns it back on if start-up stopped before that. With
+    ``--workers`` this process is the supervisor, which freezes nothing: it keeps its
+    collector (each worker starts its own)."""
+    if workers > 1 or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _loop_factory() -> Any:

@@ -210,17 +210,19 @@ async def test_failover__a_stream_fails_over_before_its_first_event(
 
 @pytest.fixture
 def translations(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Each translation of a Responses request to chat (litellm's bridge), by its ``stream``."""
+    """Each translation of a Responses request to chat (litellm's bridge, or a plain
+    request's own: router/_upstream/responses_plain.py), by its ``stream``."""
     calls: list[bool] = []
-    from router._upstream import responses
+    from router._upstream import responses, responses_plain
 
-    real = responses.to_chat
+    for module in (responses, responses_plain):
+        real = module.to_chat
 
-    def counted(request: Any, *, stream: bool) -> dict[str, Any]:
-        calls.append(stream)
-        return real(request, stream=stream)
+        def counted(request: Any, *, stream: bool, real: Any = real) -> dict[str, Any]:
+            calls.append(stream)
+            return real(request, stream=stream)
 
-    monkeypatch.setattr(responses, "to_chat", counted)
+        monkeypatch.setattr(module, "to_chat", counted)
     return calls
 
 

@@ -223,10 +223,12 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
 
     frozen_when_serving: list[int] = []
     thresholds: list[tuple[int, int, int]] = []
+    collecting: list[bool] = []
 
     async def serve(self: uvicorn.Server, sockets: object = None) -> None:
         frozen_when_serving.append(gc.get_freeze_count())
         thresholds.append(gc.get_threshold())
+        collecting.append(gc.isenabled())
 
     monkeypatch.setattr(uvicorn.Server, "serve", serve)
     monkeypatch.setattr(bootstrap, "_exit_cleanly_on_signals", lambda server: None)
@@ -241,6 +243,7 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
     monkeypatch.setattr(_tracing, "_tracer", _tracing._tracer)
     before = gc.get_threshold()
     gc.unfreeze()
+    gc.disable()  # as the serve command starts it: the collector off until the freeze
     sock = bootstrap.listen(settings.server)
     try:
         await bootstrap._serve(settings, sock)
@@ -248,10 +251,37 @@ async def test_serve__freezes_what_lives_as_long_as_the_process_before_serving(
         sock.close()
         gc.unfreeze()
         gc.set_threshold(*before)
+        gc.enable()
 
     assert len(frozen_when_serving) == 1
     assert frozen_when_serving[0] > 100_000  # litellm alone is several hundred thousand
     assert thresholds == [startup.GC_THRESHOLD]
+    assert collecting == [True]  # the freeze turns the collector back on before serving
+
+
+@pytest.mark.parametrize(("workers", "off"), [(1, True), (2, False)])
+def test_serve__starts_with_the_collector_off_in_one_process_and_leaves_it_on(
+    monkeypatch: pytest.MonkeyPatch, workers: int, off: bool
+) -> None:
+    import gc
+
+    from router._server import bootstrap
+
+    collecting: list[bool] = []
+
+    def serve(settings: object, *, workers: int, loop_factory: object) -> None:
+        collecting.append(gc.isenabled())
+        raise RuntimeError("start-up failed before the freeze")
+
+    monkeypatch.setattr(bootstrap, "serve", serve)
+    monkeypatch.setenv("POLICY_ROUTER_SERVER__API_KEYS", '["test-api-key-0001-long"]')
+    assert gc.isenabled()
+    result = runner.invoke(app, ["serve", "--workers", str(workers)])
+
+    assert isinstance(result.exception, RuntimeError)
+    # one process: off while it imports and builds; the supervisor of --workers keeps it on
+    assert collecting == [not off]
+    assert gc.isenabled()  # on again when start-up stops before the freeze
 
 
 def test_explain__json_candidates_extend_the_audit_candidates_with_the_enforced_policy() -> None:
@@ -268,3 +298,29 @@ def test_explain__json_candidates_extend_the_audit_candidates_with_the_enforced_
     assert nebius["reasons"] == ["provider Nebius is listed in deny_providers"]
     assert set(nebius) >= {"trains_on_api_data", "retention", "flagged_retention",
                            "user_identifier", "notes", "identifier_fields"}  # fmt: skip
+
+
+def test_serve__freezes_its_heap_without_traversing_it_first() -> None:
+    import gc
+
+    from router._server import startup
+
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    before = gc.get_threshold()
+    gc.disable()
+    gc.callbacks.append(count)
+    try:
+        startup.freeze_long_lived_objects()
+        assert gc.get_freeze_count() > 0
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(count)
+        gc.unfreeze()
+        gc.set_threshold(*before)
+        gc.enable()
+    assert collections == []  # no full collection over the start-up heap (it frees next to nothing)

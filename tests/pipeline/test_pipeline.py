@@ -146,11 +146,25 @@ async def test_a_messages_request__learns_its_catalog_slug_for_the_translation(
 async def test_proxy_responses_to_a_chat_route__loads_litellm_for_its_bridge_once(
     tmp_path: Path, loads: list[str]
 ) -> None:
-    """litellm's bridge translates a Responses request to chat: the pipeline loads it (in the
-    worker thread, outside the deadline) before the attempt needs it."""
+    """litellm's bridge translates a Responses request beyond text to chat (here, one asking
+    for a text format): the pipeline loads it (in the worker thread, outside the deadline)
+    before the attempt needs it."""
     async with proxy(tmp_path, deployment=tmp_path / "routes.yaml") as served:
         for _ in range(2):
-            body = {"model": "GPT 4.1", "input": "Hi"}
+            body = {"model": "GPT 4.1", "input": "Hi", "text": {"format": {"type": "text"}}}
             response = await served.http.post("/v1/responses", json=body, headers=auth())
             assert response.status_code == 200, response.text
     assert loads == ["httpx"]
+
+
+async def test_proxy_responses_to_a_chat_route__a_plain_request_loads_no_litellm(
+    tmp_path: Path, loads: list[str]
+) -> None:
+    """A plain request (text only) is translated and answered by router/_upstream/
+    responses_plain.py: litellm is not loaded for it, JSON or stream."""
+    async with proxy(tmp_path, deployment=tmp_path / "routes.yaml") as served:
+        for stream in (False, True):
+            body = {"model": "GPT 4.1", "input": "Hi", "stream": stream}
+            response = await served.http.post("/v1/responses", json=body, headers=auth())
+            assert response.status_code == 200, response.text
+    assert loads == []

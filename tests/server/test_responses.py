@@ -230,6 +230,13 @@ async def test_responses__fails_over_to_another_allowed_route(
     assert attempts == [("openai", "server", "responses"), ("azure", "ok", "responses")]
 
 
+class _ErrorAfterFirstChunk(httpx.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield sse_body(WIRES["openai"]).split(b"\n\n")[0] + b"\n\n"
+        error = {"error": {"message": "overloaded", "type": "server_error"}}
+        yield b"data: " + json.dumps(error).encode() + b"\n\n"
+
+
 class _BrokenAfterFirstChunk(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         yield sse_body(WIRES["openai"]).split(b"\n\n")[0] + b"\n\n"
@@ -482,3 +489,76 @@ async def test_responses__a_streamed_tool_call_arrives_as_function_call_events(
     (done,) = [e.item for e in received if e.type == "response.output_item.done"]
     assert (done.type, done.call_id, done.name) == ("function_call", "call_5", "get_weather")
     assert received[-1].type == "response.completed"
+
+
+# --- a plain request, rendered by the router (router/_upstream/responses_plain.py) -----------
+
+
+async def test_responses__a_plain_request_streams_the_bridges_events_with_usage(
+    online: Proxy, wire: respx.MockRouter
+) -> None:
+    """Text in, text out, OpenAI's usage chunk: the events the bridge gave, numbered."""
+    usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    wire.post(OPENAI).mock(
+        return_value=httpx.Response(
+            200, headers=SSE_HEADERS, content=sse_body(WIRES["openai"], usage=usage)
+        )
+    )
+    response = await online.http.post(
+        "/v1/responses", json=HELLO | {"stream": True, "instructions": "Be brief."}, headers=auth()
+    )
+    events = [
+        json.loads(block.split("\n")[1].removeprefix("data: "))
+        for block in response.text.split("\n\n")
+        if block
+    ]
+    kinds = [e["type"] for e in events]
+    assert kinds[:4] == [
+        "response.created", "response.in_progress", "response.output_item.added",
+        "response.content_part.added",
+    ]  # fmt: skip
+    assert kinds[-4:] == [
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed",
+    ]  # fmt: skip
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[0]["response"]["instructions"] == "Be brief."
+    completed = events[-1]["response"]
+    assert (completed["model"], completed["status"], completed["store"]) == (
+        "GPT 4.1", "completed", False,
+    )  # fmt: skip
+    assert completed["output"][0]["content"][0]["text"] == "".join(STREAM_PIECES)
+    assert completed["usage"]["total_tokens"] == 18
+
+
+async def test_responses__a_plain_requests_answer_beyond_text_is_the_bridges(
+    online: Proxy, wire: respx.MockRouter
+) -> None:
+    """An answer the router does not render (here, a refusal) is litellm's bridge's."""
+    answer = reply(WIRES["openai"], "I cannot.")
+    answer["choices"][0]["message"]["refusal"] = "I cannot."
+    wire.post(OPENAI).mock(return_value=httpx.Response(200, json=answer))
+
+    response = await online.http.post("/v1/responses", json=HELLO, headers=auth())
+
+    body = response.json()
+    assert body["output"][0]["content"][0]["text"] == "I cannot."
+    assert (body["model"], body["store"]) == ("GPT 4.1", False)
+
+
+async def test_responses__an_error_object_mid_stream_is_the_attempts_failure(
+    online: Proxy, wire: respx.MockRouter
+) -> None:
+    """Relayed to be rendered, a plain stream's events are checked as litellm's chunks were:
+    an error object ends the stream with an error event, and the attempt records it."""
+    wire.post(OPENAI).mock(
+        return_value=httpx.Response(200, headers=SSE_HEADERS, stream=_ErrorAfterFirstChunk())
+    )
+    response = await online.http.post(
+        "/v1/responses", json=HELLO | {"stream": True}, headers=auth()
+    )
+    name, data = response.text.strip().split("\n\n")[-1].split("\n")
+    assert name == "event: error"
+    assert json.loads(data.removeprefix("data: "))["code"] == "upstream_failure"
+    attempts = [r for r in records(online.audit_lines) if r["event"] == "route.attempt"]
+    assert [a["outcome"] for a in attempts] == ["server"]

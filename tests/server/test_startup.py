@@ -191,6 +191,23 @@ def test_serve__lean_only_deployment_loads_litellm_on_the_first_other_messages_r
 
 
 @pytest.mark.slow
+def test_serve__a_plain_responses_request_to_a_lean_route_never_imports_litellm(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """/v1/responses with text only is translated, and its answer rendered, by the router
+    (router/_upstream/responses_plain.py), as litellm's bridge would: no litellm."""
+    plain = {"model": "GPT 4.1", "input": "Say hello.", "instructions": "Be brief."}
+    with served(tmp_path, LEAN_ONLY, upstream) as server:
+        answer = post(server, "/v1/responses", plain | {"max_output_tokens": 16})
+    body = answer.json()
+    assert body["output"][0]["content"][0]["text"] == TEXT
+    assert (body["model"], body["status"], body["store"]) == ("GPT 4.1", "completed", False)
+    assert upstream.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert upstream.requests[-1]["max_tokens"] == 16
+    assert imported_litellm(tmp_path) is False
+
+
+@pytest.mark.slow
 def test_serve__a_litellm_route_loads_litellm_at_start_up(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:

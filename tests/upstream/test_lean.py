@@ -202,7 +202,7 @@ async def test_raw_stream__relays_each_event(respx_mock: respx.MockRouter) -> No
 async def test_parsed_stream__each_reads_chunks_the_last_with_the_end(
     respx_mock: respx.MockRouter,
 ) -> None:
-    """A plain Messages stream's chunks (``parsed``): the JSON objects of each read, the read
+    """A plain Messages stream's chunks (``chunks``): the JSON objects of each read, the read
     that brought ``[DONE]`` as ``Ended``; an error event raises after the chunks before it."""
     events = sse_body(WIRES["groq"])
     head, tail = events[: len(events) // 2], events[len(events) // 2 :]
@@ -219,7 +219,7 @@ async def test_parsed_stream__each_reads_chunks_the_last_with_the_end(
                            headers=SSE_HEADERS),
         ]
     )  # fmt: skip
-    call = UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}, parsed=True)
+    call = UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}, chunks=True)
 
     reads = [c async for c in await open_stream(call)]
     assert [type(r) for r in reads] == [lean.Chunks, lean.Ended]

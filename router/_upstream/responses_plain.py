@@ -1,0 +1,538 @@
+"""Plain Responses requests translated to chat and back here, without litellm's bridge.
+
+Most Responses traffic to a chat route is text: ``input`` as a string or as message items of
+text, ``instructions``, and the sampling fields. For such a request (``plain``) the chat
+arguments are built here (``to_chat``), the chat JSON answer rendered as the Responses object
+(``response_of``), and the chat stream's data events (the lean path's ``Events``) as the
+Responses stream events (``Stream``), each as the JSON that litellm's bridge
+(``LiteLLMCompletionResponsesConfig``, ``LiteLLMCompletionStreamingIterator``) gives for the
+same request and answer, once dumped (tests/upstream/test_responses_plain.py holds them equal,
+by property, but for the ids and timestamps the bridge makes up). The proxy relays these; the
+library keeps litellm's types and bridge (router/_upstream/responses.py).
+
+Anything else (tools, images, files, reasoning, ``text`` formats, an item of another type, a
+field this module does not know) is not plain, and litellm's bridge translates it as before.
+An answer outside the text subset (tool calls, reasoning, a refusal, annotations, another
+finish reason, usage fields beyond OpenAI's) is rendered by the bridge too: a JSON answer
+whole (``response_of`` returns ``None``), a stream from the chunk where it departs: its chunks
+so far are replayed through the bridge, whose events already sent are skipped.
+
+Pure but for the fallback: no I/O, and litellm is imported only when the bridge is needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from typing import Any, Final, cast
+
+import orjson
+
+# The fields of a plain request: the router's own (read before, never translated), the
+# bookkeeping the bridge ignores, and those that map exactly.
+_OWN: Final = frozenset(
+    {"model", "stream", "privacy", "user", "store", "background", "timeout", "num_retries",
+     "max_retries"}
+)  # fmt: skip
+_SAMPLING: Final = ("top_p", "temperature")
+_FIELDS: Final = _OWN | {
+    "input", "instructions", "max_output_tokens", "top_p", "temperature", "metadata",
+    "safety_identifier", "prompt_cache_key",
+}  # fmt: skip
+_ROLES: Final = frozenset({"user", "assistant", "system", "developer"})
+_PARTS: Final = frozenset({"input_text", "output_text"})
+
+# A chat answer's fields the text subset may carry (OpenAI's, with nothing in them to render).
+_ANSWER: Final = frozenset(
+    {"id", "object", "created", "model", "choices", "usage", "system_fingerprint",
+     "service_tier"}
+)  # fmt: skip
+_MESSAGE: Final = frozenset({"role", "content", "refusal", "annotations"})
+_DELTA: Final = frozenset({"role", "content", "refusal"})
+_CHOICE: Final = frozenset({"index", "message", "delta", "logprobs", "finish_reason"})
+_STATUS: Final = {"stop": "completed", "length": "incomplete"}
+_INCOMPLETE: Final = {"stop": None, "length": {"reason": "max_output_tokens"}}
+_USAGE: Final = frozenset(
+    {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+     "completion_tokens_details"}
+)  # fmt: skip
+_INPUT_DETAILS: Final = ("cached_tokens", "audio_tokens")
+_OUTPUT_DETAILS: Final = frozenset(
+    {"reasoning_tokens", "audio_tokens", "accepted_prediction_tokens",
+     "rejected_prediction_tokens"}
+)  # fmt: skip
+# How litellm names a response made from a chat answer: its id, encoded (ResponsesAPIRequestUtils).
+_ID_FORMAT: Final = "litellm:custom_llm_provider:None;model_id:None;response_id:{}"
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+def plain(request: Mapping[str, Any]) -> bool:
+    """Whether a checked Responses ``request`` is text only, in fields that map exactly."""
+    if not request.keys() <= _FIELDS:
+        return False
+    text = request.get("input")
+    return isinstance(text, str) or (isinstance(text, list) and all(map(_item, text)))
+
+
+def _item(item: Any) -> bool:
+    """A message item of text: a string, or parts with nothing but ``type`` and ``text``."""
+    if not isinstance(item, Mapping) or not item.keys() <= {"type", "role", "content"}:
+        return False
+    if item.get("type", "message") != "message" or item.get("role") not in _ROLES:
+        return False
+    content = item.get("content")
+    return isinstance(content, str) or (
+        isinstance(content, list)
+        and all(
+            isinstance(p, Mapping)
+            and p.keys() == {"type", "text"}
+            and p["type"] in _PARTS
+            and isinstance(p["text"], str)
+            for p in content
+        )
+    )
+
+
+def to_chat(request: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+    """The chat arguments of a ``plain`` request, as router/_upstream/responses.py's
+    ``to_chat`` makes them with the bridge: ``instructions`` (if not empty) as the first,
+    system, message, each item a message of its role, text parts as chat's text parts."""
+    messages: list[dict[str, Any]] = []
+    if request.get("instructions"):
+        messages.append({"role": "system", "content": request["instructions"]})
+    text = request["input"]
+    if isinstance(text, str):
+        messages.append({"role": "user", "content": text})
+    else:
+        messages.extend({"role": m["role"], "content": _content(m["content"])} for m in text)
+    chat: dict[str, Any] = {"messages": messages}
+    chat.update((k, request[k]) for k in _SAMPLING if request.get(k) is not None)
+    if request.get("max_output_tokens") is not None:
+        chat["max_tokens"] = request["max_output_tokens"]
+    if request.get("metadata") is not None:
+        chat["metadata"] = request["metadata"]
+    if request.get("safety_identifier") is not None:
+        chat["safety_identifier"] = request["safety_identifier"]
+    if stream:
+        chat["stream_options"] = {"include_usage": True}
+    if "prompt_cache_key" in request:
+        chat["prompt_cache_key"] = request["prompt_cache_key"]
+    return chat
+
+
+def _content(content: str | list[Mapping[str, Any]]) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    return [{"type": "text", "text": p["text"]} for p in content]
+
+
+# --- the JSON answer ------------------------------------------------------------------------
+
+
+def response_id(chat_id: str) -> str:
+    """The id litellm gives the response made of the chat answer ``chat_id``."""
+    return "resp_" + base64.b64encode(_ID_FORMAT.format(chat_id).encode()).decode()
+
+
+def response_of(answer: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A chat answer's JSON object with one text answer as the Responses object the bridge
+    makes of it, dumped as JSON (its ``model`` the answer's); ``None`` for any other answer."""
+    if not answer.keys() <= _ANSWER or not _chat_id(answer.get("id")):
+        return None
+    choices = answer.get("choices")
+    created = answer.get("created")
+    if not isinstance(choices, list) or len(choices) != 1 or type(created) is not int:
+        return None
+    choice = choices[0]
+    if not _choice(choice, "message"):
+        return None
+    message = choice["message"]
+    finish = choice.get("finish_reason")
+    usage = _usage(answer.get("usage"))
+    if (
+        not isinstance(message, Mapping)
+        or not message.keys() <= _MESSAGE
+        or message.get("role") != "assistant"
+        or message.get("refusal") is not None
+        or message.get("annotations")
+        or not isinstance(message.get("content"), str | None)
+        or finish not in _STATUS
+        or usage is None
+    ):
+        return None
+    content = message.get("content")
+    output = [] if content is None else [_message_item(f"msg_{uuid.uuid4()}", content, finish)]
+    return _completed(answer["id"], created, answer.get("model"), output, finish, usage)
+
+
+def _chat_id(value: Any) -> bool:
+    """An id litellm encodes as it came (one it would read as its own encoding it keeps)."""
+    return isinstance(value, str) and "resp_" not in value
+
+
+def _choice(choice: Any, field: str) -> bool:
+    return (
+        isinstance(choice, Mapping)
+        and choice.keys() <= _CHOICE
+        and field in choice
+        and choice.get("index", 0) == 0
+        and choice.get("logprobs") is None
+    )
+
+
+def _message_item(item_id: str, text: str, finish: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": item_id,
+        "status": _STATUS[finish],
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+        "phase": None,
+    }
+
+
+def _completed(
+    chat_id: str, created: int, model: Any, output: list[Any], finish: str, usage: Any
+) -> dict[str, Any]:
+    """The Responses object of a finished answer, in the bridge's fields and order."""
+    return {
+        "id": response_id(chat_id),
+        "created_at": created,
+        "error": None,
+        "incomplete_details": _INCOMPLETE[finish],
+        "instructions": None,
+        "metadata": {},
+        "model": model,
+        "object": "response",
+        "output": output,
+        "parallel_tool_calls": False,
+        "temperature": 0.0,
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": None,
+        "max_output_tokens": None,
+        "previous_response_id": None,
+        "reasoning": None,
+        "status": _STATUS[finish],
+        "text": {},
+        "truncation": None,
+        "usage": usage,
+        "user": None,
+        "store": False,
+    }
+
+
+def _usage(usage: Any, *, streamed: bool = False) -> dict[str, Any] | None:
+    """The Responses usage of OpenAI's chat usage, as the bridge dumps it; ``None`` for any
+    other (missing, fields beyond OpenAI's). A stream's (``streamed``) is as litellm's
+    ``stream_chunk_builder`` sums it up: the total is the two counts', and the output tokens
+    not said to be reasoning are counted as text."""
+    if not isinstance(usage, Mapping) or not usage.keys() <= _USAGE:
+        return None
+    given_counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    counts = [c for c in given_counts if type(c) is int and c >= 0]
+    if len(counts) != len(given_counts):
+        return None
+    given = usage.get("prompt_tokens_details")
+    returned = usage.get("completion_tokens_details")
+    if not _details(given, _INPUT_DETAILS) or not _details(returned, _OUTPUT_DETAILS):
+        return None
+    inputs = None
+    if given:  # empty details are none, to litellm
+        inputs = {
+            "audio_tokens": given.get("audio_tokens"),
+            "cached_tokens": given.get("cached_tokens") or 0,
+            "cached_tokens_details": None,
+            "image_tokens": None,
+            "text_tokens": None,
+            "video_tokens": None,
+        }
+    outputs = None
+    if returned:
+        outputs = {
+            "audio_tokens": returned.get("audio_tokens"),
+            "reasoning_tokens": returned.get("reasoning_tokens") or 0,
+            "text_tokens": None,
+        }
+    if streamed:
+        counts[2] = counts[0] + counts[1]
+        if (returned or {}).get("reasoning_tokens") is None:
+            outputs = (outputs or {"audio_tokens": None}) | {
+                "reasoning_tokens": 0,
+                "text_tokens": counts[1],
+            }
+    return {
+        "input_tokens": counts[0],
+        "input_tokens_details": inputs,
+        "output_tokens": counts[1],
+        "output_tokens_details": outputs,
+        "total_tokens": counts[2],
+        "cost": None,
+    }
+
+
+def _details(details: Any, names: Iterable[str]) -> bool:
+    """Token details of OpenAI's (or none): counts, under the names given."""
+    if details is None:
+        return True
+    return (
+        isinstance(details, Mapping)
+        and details.keys() <= set(names)
+        and all(type(v) is int and v >= 0 for v in details.values())
+    )
+
+
+# --- the stream -------------------------------------------------------------------------------
+
+
+def _chunk(payload: bytes) -> dict[str, Any] | None:
+    """A stream's data event as a chat chunk of the text subset (one choice, a delta of text,
+    or usage alone); ``None`` for anything else (the bridge renders it)."""
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(chunk, dict) or not chunk.keys() <= _ANSWER:
+        return None
+    choices = chunk.get("choices")
+    if not _chat_id(chunk.get("id")) or type(chunk.get("created")) is not int:
+        return None
+    if choices == []:
+        return chunk if chunk.get("usage") is not None else None
+    if not isinstance(choices, list) or len(choices) != 1 or not _choice(choices[0], "delta"):
+        return None
+    delta = choices[0]["delta"]
+    if (
+        not isinstance(delta, Mapping)
+        or not delta.keys() <= _DELTA
+        or delta.get("role", "assistant") != "assistant"
+        or delta.get("refusal") is not None
+        or not isinstance(delta.get("content"), str | None)
+        or choices[0].get("finish_reason") not in (None, *_STATUS)
+    ):
+        return None
+    return chunk
+
+
+class _Departed(Exception):
+    """A chunk outside the text subset: the bridge renders the stream from there."""
+
+
+class Stream:
+    """The Responses events of a plain request's chat stream, each a dict as the bridge's
+    event dumped (its ``sequence_number`` the proxy's to set), in a list per upstream read
+    (sent in one write, as on the chat path). ``chunks`` is the routed stream
+    of the lean path's ``Events`` (raw data events); a stream of litellm's chunks (a route
+    litellm serves) is the bridge's whole. ``aclose()`` closes the routed stream (its attempt
+    is recorded then); ``answered`` is the route, as on the routed stream."""
+
+    def __init__(self, chunks: Any, request: Mapping[str, Any], model: str) -> None:
+        self._chunks = chunks
+        self._request = request
+        self._model = model
+        self.answered = getattr(chunks, "answered", None)
+        self._events = self._rendered()
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> list[dict[str, Any]]:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def _rendered(self) -> AsyncGenerator[list[dict[str, Any]]]:
+        seen: list[Any] = []  # every item read, for the bridge if the stream departs
+        state = _State(self._request, self._model)
+        sent = 0
+        try:
+            async for item in self._chunks:
+                seen.append(item)  # whole: the bridge replays all of it, skipping what was sent
+                if not isinstance(item, tuple):  # litellm's chunk: the bridge's stream
+                    raise _Departed
+                events: list[dict[str, Any]] = []
+                for payload in item:
+                    chunk = _chunk(payload)
+                    if chunk is None:  # outside the text subset
+                        raise _Departed
+                    events += state.feed(chunk)
+                if events:
+                    sent += len(events)
+                    yield events
+            yield state.done()
+        except _Departed:
+            async for event in self._bridged(seen, sent, state.item_id):
+                yield [event]
+
+    async def _bridged(
+        self, seen: list[Any], skip: int, item_id: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """litellm's bridge over the chunks read so far and the rest, less the ``skip``
+        events already sent (the same, by property), under the same message id. litellm is
+        imported in a worker thread if it is not yet (the event loop serves on meanwhile)."""
+        from router._upstream import responses
+        from router._upstream.loader import imported
+
+        await imported()
+        bridge = responses.ResponsesStream(
+            _replayed(seen, self._chunks), self._request, self._model
+        )
+        if item_id is not None:
+            cast(Any, bridge)._events._cached_item_id = item_id
+        async for event in bridge:
+            if skip:
+                skip -= 1
+                continue
+            yield event.model_dump(mode="json")
+
+
+async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """litellm's chunks of the data events read so far, then of the rest of the stream."""
+    from router._upstream import lean
+
+    typed = lean._chunk_type()
+    prefix = getattr(getattr(rest, "answered", None), "route", None)
+    name = "" if prefix is None else prefix.provider.slug
+
+    def chunks(items: Iterable[Any]) -> Iterable[Any]:
+        for item in items:
+            if isinstance(item, bytes):
+                yield typed(**lean._chunk(item, name))
+            elif isinstance(item, tuple):
+                yield from chunks(item)
+            else:
+                yield item
+
+    for chunk in chunks(seen):
+        yield chunk
+    async for item in rest:
+        for chunk in chunks([item]):
+            yield chunk
+
+
+class _State:
+    """The bridge's events for a stream of text chunks, as they arrive (``feed``) and at its
+    end (``done``); an end the bridge would render otherwise (no usage, no text, no finish
+    reason) departs."""
+
+    def __init__(self, request: Mapping[str, Any], model: str) -> None:
+        self.request = request
+        self.model = model
+        self.item_id: str | None = None
+        self.chat_id: str | None = None
+        self.created = 0
+        self.answer_model: Any = None
+        self.text: list[str] = []
+        self.finish: str | None = None
+        self.usage: Any = None
+        self.started = False
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if self.chat_id is None:  # the first chunk names the response
+            self.chat_id, self.created = chunk["id"], chunk["created"]
+            self.answer_model = chunk.get("model")
+            at = int(time.time())
+            events += [self._state("response.created", at), self._state("response.in_progress", at)]
+        if chunk.get("usage") is not None:
+            if self.usage is not None:
+                raise _Departed
+            self.usage = chunk["usage"]
+        choices = chunk["choices"]
+        if not choices:
+            return events
+        if not self.started:
+            self.started = True
+            self.item_id = f"msg_{uuid.uuid4()}"
+            events += [self._item_added(), self._part_added()]
+        choice = choices[0]
+        text = choice["delta"].get("content")
+        if text:
+            self.text.append(text)
+            events.append(self._event("response.output_text.delta", delta=text))
+        finish = choice.get("finish_reason")
+        if finish is not None:
+            if self.finish is not None:
+                raise _Departed
+            self.finish = finish
+        return events
+
+    def done(self) -> list[dict[str, Any]]:
+        usage = _usage(self.usage, streamed=True)
+        text = "".join(self.text)
+        if usage is None or not text or self.finish is None or self.chat_id is None:
+            raise _Departed
+        part = {"type": "output_text", "text": text, "annotations": []}
+        item = {"id": self.item_id, "status": "completed", "type": "message", "role": "assistant",
+                "content": [part]}  # fmt: skip
+        response = _completed(
+            self.chat_id,
+            self.created,
+            self.answer_model,
+            [_message_item(cast(str, self.item_id), text, self.finish)],
+            self.finish,
+            usage,
+        )
+        item_done = {"type": "response.output_item.done", "output_index": 0,
+                     "sequence_number": 0, "item": item}  # fmt: skip
+        return [
+            self._event("response.output_text.done", text=text),
+            self._event("response.content_part.done", part=part | {"logprobs": None}),
+            item_done,
+            {"type": "response.completed", "response": response, "sequence_number": 0},
+        ]
+
+    def _state(self, kind: str, at: int) -> dict[str, Any]:
+        """``response.created`` or ``response.in_progress``: the bridge's opening object."""
+        request = self.request
+        response = {
+            "id": response_id(cast(str, self.chat_id)),
+            "created_at": at,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": request.get("instructions"),
+            "metadata": None,
+            "model": self.model,
+            "object": "response",
+            "output": [],
+            "parallel_tool_calls": True,
+            "temperature": request.get("temperature"),
+            "tool_choice": "auto",
+            "tools": [],
+            "top_p": request.get("top_p", 1.0),
+            "max_output_tokens": None,
+            "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None},
+            "status": "in_progress",
+            "text": None,
+            "truncation": None,
+            "usage": None,
+            "user": None,
+            "store": False,
+        }
+        return {"type": kind, "response": response, "sequence_number": 0}
+
+    def _item_added(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": self.item_id, "type": "message", "role": "assistant",
+                                "status": "in_progress", "content": []}  # fmt: skip
+        return {"type": "response.output_item.added", "output_index": 0, "item": item,
+                "sequence_number": 0}  # fmt: skip
+
+    def _part_added(self) -> dict[str, Any]:
+        return self._event(
+            "response.content_part.added",
+            part={"type": "output_text", "text": "", "annotations": []},
+        )
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """An event of the message's one text part."""
+        return {"type": kind, "item_id": self.item_id, "output_index": 0, "content_index": 0,
+                **fields, "sequence_number": 0}  # fmt: skip
