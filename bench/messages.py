@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -98,7 +99,7 @@ async def _per_call(call: Callable[[], Awaitable[Any]], calls: int) -> float:
     return (time.process_time() - started) / calls * 1000
 
 
-async def whole_calls(base: str, tmp: Path, calls: int) -> dict[str, float]:
+async def whole_calls(base: str, tmp: Path, calls: int) -> dict[str, Any]:
     from router._config.settings import Settings
     from router._router import PolicyRouter
     from router._upstream import messages
@@ -114,7 +115,7 @@ async def whole_calls(base: str, tmp: Path, calls: int) -> dict[str, float]:
         transport="httpx",
     )
     chat = messages.to_chat(REQUEST, "gpt-4-1")
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     async with PolicyRouter.from_settings(settings) as router:
         for stream in (False, True):
 
@@ -139,7 +140,32 @@ async def whole_calls(base: str, tmp: Path, calls: int) -> dict[str, float]:
             out[f"chat_{kind}_ms"] = await _per_call(as_chat, calls)
             out[f"messages_{kind}_ms"] = await _per_call(as_messages, calls)
             out[f"claude_{kind}_ms"] = await _per_call(as_claude, calls)
+
+        async def chat_claude() -> None:
+            await router.acompletion("Claude 4.5 Sonnet", SAY_OK, max_tokens=16, user=USER)
+
+        # Chat to Claude on Anthropic: the lean path (router/_upstream/chat_claude.py) and
+        # litellm side by side, interleaved, in the same process.
+        for _round in range(3):
+            for key, lean in (("chat_claude_lean", True), ("chat_claude_litellm", False)):
+                with _chat_claude_lean(on=lean):
+                    spent = await _per_call(chat_claude, calls)
+                out.setdefault(f"{key}_ms_rounds", []).append(spent)
     return out
+
+
+@contextlib.contextmanager
+def _chat_claude_lean(*, on: bool) -> Iterator[None]:
+    """Plain chat to Claude on Anthropic on the lean path (``on``) or on litellm, as before."""
+    from router._upstream import chat_claude
+
+    served = chat_claude.serves
+    if not on:
+        chat_claude.serves = lambda _call: False  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        chat_claude.serves = served
 
 
 def served(args: argparse.Namespace, tmp: Path) -> dict[str, list[float]]:
@@ -222,7 +248,7 @@ def main() -> None:
     _common.save("messages", {"serve": cells})
     if args.skip_inprocess:
         return
-    figures = translation(args.calls * 10)
+    figures: dict[str, Any] = dict(translation(args.calls * 10))
     with _common.fake_upstream(cpu=1, sse_chunks=20) as base, tempfile.TemporaryDirectory() as tmp:
         figures |= asyncio.run(whole_calls(base, Path(tmp), args.calls))
     print("| measure | CPU per call |")
@@ -236,6 +262,11 @@ def main() -> None:
                            ("amessages Claude (as it came)", "claude")):  # fmt: skip
             mine = figures[f"{key}_{kind}_ms"]
             print(f"| {label}, {kind} | {mine:.2f} ms ({mine / chat:.2f}x) |")
+    lean, litellm = figures["chat_claude_lean_ms_rounds"], figures["chat_claude_litellm_ms_rounds"]
+    per_round = ", ".join(f"{a / b:.2f}" for a, b in zip(lean, litellm, strict=True))
+    print(f"| acompletion Claude (lean), json | {statistics.median(lean):.2f} ms |")
+    print(f"| acompletion Claude (litellm), json | {statistics.median(litellm):.2f} ms |")
+    print(f"| lean / litellm per round | {per_round} |")
 
 
 if __name__ == "__main__":

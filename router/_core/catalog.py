@@ -159,10 +159,11 @@ class Route:
     provider: Provider
     policy: DataPolicy
     provider_ids: tuple[str, ...] = ()
+    # ``model/provider``: made once (read several times per request), not compared
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.model.slug}/{self.provider.slug}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.model.slug}/{self.provider.slug}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data naming the route, as audit records and error bodies carry it."""

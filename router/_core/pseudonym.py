@@ -6,7 +6,6 @@ another one in the audit log, all stable across restarts and replicas sharing th
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ class Pseudonymizer:
     def _digest(self, context: str, user: str) -> str:
         # surrogatepass: a lone surrogate (refused, but audited) hashes; valid text is unchanged
         message = f"{context}\x00{user}".encode("utf-8", "surrogatepass")
-        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self.key, message, "sha256").hex()[:32]  # one call: OpenSSL's
 
     def for_provider(self, user: str, provider: str) -> str:
         """The identifier a ``pseudonymous`` route receives instead of the user's id."""

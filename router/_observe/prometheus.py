@@ -2,8 +2,9 @@
 
 Every name starts with ``policy_router_``; labels are the model slug, the provider slug, an
 outcome or a reason class, never a user (router/_observe/metrics.py). The labelled children a request
-updates are looked up once per label set and kept as bound methods (``inc``, ``observe``), so
-a request costs one dictionary look-up per call and its increments (bench/metrics.py).
+updates are looked up once per label set and kept as bound updates (``_inc``, ``_observe``:
+prometheus-client's own, their checks made once), so a request costs one dictionary look-up
+per call and its increments (bench/metrics.py).
 
 Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory, the same for
 every worker, before they start; ``render`` then adds up every worker's values (prometheus-
@@ -12,8 +13,10 @@ client's multiprocess mode; the catalog gauge shows each live worker's catalog).
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Hashable
+from bisect import bisect_left
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import (
@@ -96,7 +99,8 @@ class PrometheusMetrics(Metrics):
             "The catalog in force (1) and any replaced by a reload (0), by version and label.",
             ["version", "label"], multiprocess_mode="livemax", registry=r,
         )  # fmt: skip
-        self._store_ok = self._store.labels("ok").observe
+        self._store_ok = _observe(self._store.labels("ok"))
+        self._overhead_seen = _observe(self._overhead)
         self._bound: dict[Hashable, Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -106,7 +110,7 @@ class PrometheusMetrics(Metrics):
         key = ("request", model, outcome)
         inc = self._bound.get(key)
         if inc is None:
-            inc = self._bound[key] = self._requests.labels(model, outcome).inc
+            inc = self._bound[key] = _inc(self._requests.labels(model, outcome))
         inc()
         if reason is not None:
             self._child(self._refusals, model, reason).inc()
@@ -116,15 +120,15 @@ class PrometheusMetrics(Metrics):
         inc = self._bound.get(key)
         if inc is None:
             verdict = "allowed" if allowed else "refused"
-            inc = self._bound[key] = self._decisions.labels(model, verdict).inc
+            inc = self._bound[key] = _inc(self._decisions.labels(model, verdict))
         inc()
 
     def attempt(self, model: str, provider: str, outcome: str, seconds: float) -> None:
         key = ("attempt", model, provider, outcome)
         bound = self._bound.get(key)
         if bound is None:
-            counted = self._attempts.labels(model, provider, outcome).inc
-            timed = self._upstream.labels(model, provider, outcome).observe
+            counted = _inc(self._attempts.labels(model, provider, outcome))
+            timed = _observe(self._upstream.labels(model, provider, outcome))
             bound = self._bound[key] = (counted, timed)
         bound[0]()
         bound[1](seconds)
@@ -136,7 +140,7 @@ class PrometheusMetrics(Metrics):
         self._child(self._first_chunk, model, provider).observe(seconds)
 
     def overhead(self, seconds: float) -> None:
-        self._overhead.observe(seconds)
+        self._overhead_seen(seconds)
 
     def store_read(self, seconds: float, ok: bool) -> None:
         if ok:
@@ -157,3 +161,26 @@ class PrometheusMetrics(Metrics):
             MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             return generate_latest(merged)
         return generate_latest(self.registry)
+
+
+def _inc(counter: Any) -> Callable[[], None]:
+    """``counter.inc()`` (a labelled child, or a counter without labels) as one call of its
+    value's ``inc``: what ``Counter.inc`` does for 1 without an exemplar, its check (the
+    labels are set) made here, once. tests/observe/test_prometheus.py compares the two."""
+    counter._raise_if_not_observable()
+    return functools.partial(counter._value.inc, 1)
+
+
+def _observe(histogram: Any) -> Callable[[float], None]:
+    """``histogram.observe`` as ``Histogram.observe`` does it without an exemplar (its sum,
+    then the first bucket whose bound is at least the amount; NaN: none), the bucket found
+    by bisection, its check made here, once."""
+    histogram._raise_if_not_observable()
+    total, buckets, bounds = histogram._sum.inc, histogram._buckets, histogram._upper_bounds
+
+    def observe(amount: float) -> None:
+        total(amount)
+        if amount == amount:  # not NaN
+            buckets[bisect_left(bounds, amount)].inc(1)
+
+    return observe

@@ -108,12 +108,16 @@ class Answered:
 
     def honesty(self) -> Honesty:
         """The caller's parameters the route did not send as given, if any."""
-        out = Honesty()
-        if self.dropped:
-            out["dropped_params"] = list(self.dropped)
-        if self.overridden:
-            out["overridden_params"] = list(self.overridden)
-        return out
+        return _honesty(self.dropped, self.overridden)
+
+
+def _honesty(dropped: tuple[str, ...], overridden: tuple[str, ...]) -> Honesty:
+    out = Honesty()
+    if dropped:
+        out["dropped_params"] = list(dropped)
+    if overridden:
+        out["overridden_params"] = list(overridden)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +375,7 @@ class Failover:
             scrubbed_replaced=list(step.scrubbed.replaced),
             sends=step.check.sends,
             offline=self._settings.offline,
-            **self._answered(step).honesty(),
+            **_honesty(step.call.dropped.get(route.key, ()), step.overridden),  # Answered's
             **ending,
         )
         self._emit("route.attempt", record, avoid=step.call.user)

@@ -19,7 +19,6 @@ proxy answers; the route and provider that answered are in ``X-Router-Route`` an
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from typing import Any, Final, cast
 
@@ -31,14 +30,20 @@ from starlette.responses import JSONResponse, Response
 from router._core.surface import REQUIRED, required
 from router._errors import RouterError
 from router._server.context import Context, end_user, router_user
-from router._server.endpoint import Endpoint, route_headers, streamed
+from router._server.endpoint import (
+    Answer,
+    Endpoint,
+    model_named,
+    relayed_answer,
+    route_headers,
+    streamed,
+)
 from router._server.errors import ApiError, api_error, key_part
 from router._server.schemas import PrivacyFields
 from router._upstream import sse
 from router._upstream.lean import Events, Raw
 
 PATH: Final = "/v1/chat/completions"
-_MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]*)"')
 
 
 class Chat(Endpoint):
@@ -70,7 +75,7 @@ class Chat(Endpoint):
             raw=True,
         )
 
-    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response | Answer:
         routed, answered = result
         model = fields["model"]
         headers = route_headers(answered)
@@ -79,8 +84,7 @@ class Chat(Endpoint):
             return streamed(sse.relay(routed, render, _error_event, catch=RouterError,
                                       last=sse.DONE), headers)  # fmt: skip
         if isinstance(routed, Raw):
-            body = orjson.loads(routed.body) | {"model": model}  # the name the caller asked for
-            return Response(orjson.dumps(body), media_type=routed.content_type, headers=headers)
+            return relayed_answer(routed, model, headers)  # naming the model the caller asked for
         return JSONResponse(_plain(routed) | {"model": model}, headers=headers)
 
 
@@ -178,22 +182,6 @@ def _renamed(data: bytes, model: str) -> bytes:
 
 
 def _model_replaced(data: bytes, model: str) -> bytes | None:
-    """``data`` (a JSON object's bytes) with its top-level ``model`` string replaced by
-    ``model``, where the bytes show that field plainly; else None (parse it instead).
-
-    Plainly: ``"model"`` occurs once in ``data`` (so no nested key, no second top-level key
-    and no string value is named so), its value is a string without escapes, and every byte
-    before it is the object's opening brace and scalar fields without brackets or escapes
-    (so it is a key of the top-level object, not text inside a string). The usage chunk goes
-    the parsed way, which may have to empty its choices."""
-    if b'"usage"' in data or data.count(b'"model"') != 1:
-        return None
-    found = _MODEL_FIELD.search(data)
-    if found is None:
-        return None
-    before = data[1 : found.start()].rstrip()
-    if before and not before.endswith(b","):
-        return None
-    if b"{" in before or b"[" in before or b"\\" in before or before.count(b'"') % 2:
-        return None
-    return data[: found.start(1) - 1] + orjson.dumps(model) + data[found.end(1) + 1 :]
+    """``data`` with its top-level ``model`` replaced in the bytes (``model_named``); the
+    usage chunk goes the parsed way, which may have to empty its choices."""
+    return None if b'"usage"' in data else model_named(data, model)

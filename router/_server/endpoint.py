@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final, cast
 
@@ -41,16 +42,21 @@ from router._observe.tracing import remote_parent
 from router._pipeline.failover import Answered
 from router._server.auth import key_credentials
 from router._server.context import Context, context
+from router._server.envelope import BODY, CALLER
 from router._server.errors import ApiError, api_error
 from router._server.refusal import named_user
 from router._upstream import sse
+from router._upstream.lean import Raw
 
 __all__ = [
+    "Answer",
     "Endpoint",
     "Handled",
     "invalid_input",
     "json_body",
     "json_object",
+    "model_named",
+    "relayed_answer",
     "route_headers",
     "streamed",
 ]
@@ -70,7 +76,7 @@ class Endpoint:
     def __init__(self) -> None:
         self.route = Route(self.path, self.handle, methods=["POST"])
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response | Answer:
         request.scope["route"] = self.route  # what the access log names
         ctx = context(request)
         self.authorise(request, ctx)
@@ -90,7 +96,11 @@ class Endpoint:
         return self.respond(result, fields)
 
     def authorise(self, request: Request, ctx: Context) -> None:
-        """The key is known (401 otherwise)."""
+        """The key is known (401 otherwise): found by the envelope before the body was read,
+        under the app's own keys (``CALLER`` in the scope's state), or checked here."""
+        found = request.scope.get("state", {}).get(CALLER)
+        if found is not None and found[0] is ctx.keys:
+            return
         headers = request.headers
         x_api_key = headers.get("x-api-key") if self.anthropic else None
         ctx.keys.caller(key_credentials(headers.get("authorization"), x_api_key))
@@ -112,7 +122,7 @@ class Endpoint:
     ) -> Any:
         raise NotImplementedError
 
-    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response | Answer:
         raise NotImplementedError
 
     def refuse(self, request: Request, ctx: Context, fields: dict[str, Any], message: str) -> None:
@@ -180,6 +190,66 @@ def route_headers(answered: Answered) -> dict[str, str]:
     if answered.overridden:
         headers["X-Router-Overridden-Params"] = ", ".join(answered.overridden)
     return headers
+
+
+class Answer:
+    """A whole answer as the two ASGI messages Starlette's ``Response`` sends (its headers,
+    then ``Content-Length`` and ``Content-Type``; a ``text/`` type without a charset gets
+    ``utf-8``), without building one: the POST endpoints' relayed JSON."""
+
+    __slots__ = ("body", "raw_headers", "status_code")
+
+    def __init__(
+        self, body: bytes, content_type: str, headers: dict[str, str], status_code: int = 200
+    ) -> None:
+        if content_type.startswith("text/") and "charset=" not in content_type.lower():
+            content_type += "; charset=utf-8"
+        self.body = body
+        self.status_code = status_code
+        self.raw_headers = [
+            *[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", content_type.encode("latin-1")),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send(start | {"headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def relayed_answer(routed: Raw, model: str, headers: dict[str, str]) -> Answer:
+    """An upstream's JSON answer as it came, naming the ``model`` the caller asked for: the
+    field replaced in its bytes where they show it plainly (``model_named``), else the JSON
+    parsed, the field set, and rendered again."""
+    body = model_named(routed.body, model)
+    if body is None:
+        body = orjson.dumps(orjson.loads(routed.body) | {"model": model})
+    return Answer(body, routed.content_type, headers)
+
+
+_MODEL_FIELD: Final = re.compile(rb'"model"\s*:\s*"([^"\\]*)"')
+
+
+def model_named(data: bytes, model: str) -> bytes | None:
+    """``data`` (a JSON object's bytes) with its top-level ``model`` string replaced by
+    ``model``, where the bytes show that field plainly; else None (parse it instead).
+
+    Plainly: ``"model"`` occurs once in ``data`` (so no nested key, no second top-level key
+    and no string value is named so), its value is a string without escapes, and every byte
+    before it is the object's opening brace and scalar fields without brackets or escapes
+    (so it is a key of the top-level object, not text inside a string)."""
+    if not data.startswith(b"{") or data.count(b'"model"') != 1:
+        return None
+    found = _MODEL_FIELD.search(data)
+    if found is None:
+        return None
+    before = data[1 : found.start()].rstrip()
+    if before and not before.endswith(b","):
+        return None
+    if b"{" in before or b"[" in before or b"\\" in before or before.count(b'"') % 2:
+        return None
+    return data[: found.start(1) - 1] + orjson.dumps(model) + data[found.end(1) + 1 :]
 
 
 def streamed(events: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
@@ -255,6 +325,9 @@ class Handled:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["starlette.exception_handlers"] = self._handlers
         request = Request(scope, receive, send)
+        body = scope.get(BODY)
+        if body is not None:  # read by the envelope: Starlette's body() then returns it as is
+            request._body = body
         try:
             response = await self.handle(request)
         except Exception as exc:  # noqa: BLE001  the handlers decide; none: raised again

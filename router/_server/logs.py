@@ -100,10 +100,15 @@ class TickHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._kept.append(self.format(record) + self.terminator)
+            line = self.format(record)
         except Exception:  # noqa: BLE001  logging's own rule: a bad record is reported, not raised
             self.handleError(record)
             return
+        self.keep(line)
+
+    def keep(self, line: str) -> None:
+        """Keep a formatted line (``emit``'s, or ``line_keeper``'s caller's) for the write."""
+        self._kept.append(line + self.terminator)
         if self._scheduled:
             return
         try:
@@ -123,6 +128,25 @@ class TickHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self.stream.write("".join(kept))
             if hasattr(self.stream, "flush"):
                 self.stream.flush()
+
+
+def line_keeper(logger: logging.Logger) -> TickHandler | None:
+    """The handler that an INFO line of ``logger`` can be handed to as text (``keep``), when
+    logging would do just that with its record: the logger is enabled for INFO, has no
+    filters and does not propagate, and its one handler is a ``TickHandler`` at INFO or
+    below, without filters, formatting with ``SafeFormatter``'s ``FORMAT`` (an own line:
+    written as it is). The line is then ``f"INFO:  {logger.name}: {message}"``, built
+    without a record, its handling and its formatting (the access log's line per request).
+    None otherwise: log as usual."""
+    if logger.propagate or logger.filters or len(logger.handlers) != 1:
+        return None
+    handler = logger.handlers[0]
+    if type(handler) is not TickHandler or handler.filters or handler.level > logging.INFO:
+        return None
+    formatter = handler.formatter
+    if type(formatter) is not SafeFormatter or formatter._fmt != FORMAT:
+        return None
+    return handler if logger.isEnabledFor(logging.INFO) else None
 
 
 class _NoLock:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -33,7 +32,7 @@ from router._apis.messages import count_tokens as count
 from router._core.redact import named
 from router._errors import RouterError
 from router._server.context import Context, end_user, router_user
-from router._server.endpoint import Endpoint, route_headers, streamed
+from router._server.endpoint import Answer, Endpoint, relayed_answer, route_headers, streamed
 from router._server.errors import ApiError, api_error
 from router._upstream import sse
 from router._upstream.as_it_came import Relayed
@@ -92,13 +91,12 @@ class Messages(Endpoint):
             ctx.router.pipeline, fields, user, request_id=request_id, proxy=True
         )
 
-    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response | Answer:
         routed, answered = result
         headers = route_headers(answered)
         model = fields["model"]
         if isinstance(routed, Raw):  # Anthropic's answer as it came, naming the asked model
-            body = orjson.loads(routed.body) | {"model": model}
-            return Response(orjson.dumps(body), media_type=routed.content_type, headers=headers)
+            return relayed_answer(routed, model, headers)
         if isinstance(routed, dict):
             return JSONResponse(routed, headers=headers)
         # the first chunk is in hand: failover has settled
@@ -117,7 +115,7 @@ class CountTokens(Messages):
     ) -> Any:
         return await count(ctx.router.pipeline, fields, user, request_id=request_id)
 
-    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response | Answer:
         counted, route = result
         headers = {
             "X-Router-Route": route.key,

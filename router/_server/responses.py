@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -24,7 +23,7 @@ from router._apis.responses import API, respond
 from router._errors import RouterError
 from router._server.chat import own_fields, settled_user
 from router._server.context import Context
-from router._server.endpoint import Endpoint, route_headers, streamed
+from router._server.endpoint import Answer, Endpoint, relayed_answer, route_headers, streamed
 from router._server.errors import api_error
 from router._upstream import sse
 from router._upstream.lean import Raw
@@ -62,13 +61,12 @@ class Responses(Endpoint):
             proxy=True,
         )
 
-    def respond(self, result: Any, fields: dict[str, Any]) -> Response:
+    def respond(self, result: Any, fields: dict[str, Any]) -> Response | Answer:
         routed, answered = result
         model = fields["model"]
         headers = route_headers(answered)
         if isinstance(routed, Raw):  # OpenAI's answer as it came, naming the asked model
-            body = orjson.loads(routed.body) | {"model": model}
-            return Response(orjson.dumps(body), media_type=routed.content_type, headers=headers)
+            return relayed_answer(routed, model, headers)
         if fields.get("stream"):  # the first event is in hand: failover has settled
             if answered.native:
                 relayed = _Relayed(model)

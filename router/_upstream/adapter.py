@@ -20,7 +20,7 @@ from router._errors import (
     RouterError,
     UpstreamFailure,
 )
-from router._upstream import anthropic, lean, openai_responses, providers
+from router._upstream import anthropic, chat_claude, lean, openai_responses, providers
 from router._upstream.callbacks import hidden_from_callbacks, shield
 from router._upstream.deployment import Target
 from router._upstream.errors import _translated, translate
@@ -71,6 +71,8 @@ async def complete(call: UpstreamCall) -> Any:
             return await openai_responses.complete(call, raw=call.raw)
         if _lean(call):
             return await lean.complete(call, raw=call.raw, parsed=call.parsed)
+        if chat_claude.serves(call):
+            return await chat_claude.complete(call, raw=call.raw)
         return await _acompletion(_arguments(call), call)
 
 

@@ -137,17 +137,21 @@ def url(api_base: str | None) -> str:
 def build(call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, str], bytes]:
     """The URL, headers and body this call sends."""
     as_it_came.forwarded_only(call.arguments, FORWARDED, "Messages")
+    body: dict[str, Any] = {"model": call.target.model.split("/", 1)[1]}
+    body.update(call.arguments)
+    if stream:
+        body["stream"] = True
+    return url(call.api_base), headers(), orjson.dumps(body)
+
+
+def headers() -> dict[str, str]:
+    """The headers of a call to Anthropic: its key (``ANTHROPIC_API_KEY``) and API version."""
     key = os.environ.get(KEY)
     if not key:
         kind = FailureKind.AUTH
         raise UpstreamFailure(f"anthropic: {kind}: no credentials: set {KEY}", kind=kind,
                               status_code=None, provider="anthropic")  # fmt: skip
-    body: dict[str, Any] = {"model": call.target.model.split("/", 1)[1]}
-    body.update(call.arguments)
-    if stream:
-        body["stream"] = True
-    headers = {"Content-Type": "application/json", "x-api-key": key, "anthropic-version": VERSION}
-    return url(call.api_base), headers, orjson.dumps(body)
+    return {"Content-Type": "application/json", "x-api-key": key, "anthropic-version": VERSION}
 
 
 async def complete(call: UpstreamCall, *, raw: bool = False) -> Any:

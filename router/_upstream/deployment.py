@@ -40,11 +40,11 @@ class Target:
     model: str
     params: Mapping[str, Any] | None = None
     path: Literal["lean", "litellm"] | None = None
+    # litellm's provider prefix of the model string (``openai``, ``bedrock``, …): made once
+    prefix: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def prefix(self) -> str:
-        """litellm's provider prefix of the model string (``openai``, ``bedrock``, …)."""
-        return self.model.split("/", 1)[0]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", self.model.split("/", 1)[0])
 
 
 class _TargetDoc(BaseModel):

@@ -4,8 +4,9 @@ targets the lean path serves (router/_upstream/lean.py sends; router/_upstream/d
 checks a deployment's choice of path against this table).
 
 Anthropic's Messages API has a lean path of its own (router/_upstream/anthropic.py): a Messages
-request to an ``anthropic/`` target goes out as it came (``serves_messages``); a chat request
-to Claude still takes litellm, which translates it once."""
+request to an ``anthropic/`` target goes out as it came (``serves_messages``); a plain JSON chat
+request to Claude there is translated by the router (router/_upstream/chat_claude.py), any other
+chat request to Claude takes litellm, which translates it once."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ class Provider:
         path = self.path.format(model=model)
         if path == "/models/chat/completions" and "services.ai.azure.com" not in base:
             path = "/chat/completions"  # Azure AI's other hosts: litellm's rule
+        if not self.query:  # the environment is read for a query that names it (Azure's)
+            return base.rstrip("/") + path
         query = self.query.format(
             api_version=os.environ.get("AZURE_API_VERSION") or AZURE_API_VERSION
         )

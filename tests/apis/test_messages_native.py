@@ -369,3 +369,42 @@ async def test_invariant__the_wire_check_blocks_what_the_argument_check_missed(
     assert (attempt["outcome"], attempt["sends"], attempt["blocked_at"]) == (
         "blocked", 1, "$.tools[0].description",
     )  # fmt: skip
+
+
+# --- chat to Claude on Anthropic, plain: translated by the router (chat_claude.py) -----------
+
+
+async def test_chat_plain__sent_by_the_router_one_decision_one_attempt(
+    router: PolicyRouter, wire: respx.MockRouter, lines: list[str]
+) -> None:
+    """A plain chat request to Claude: the Messages body litellm would send, litellm's type
+    back, one decision and one attempt of one send (router/_upstream/chat_claude.py)."""
+    anthropic = mock_provider(wire, "anthropic")
+    answer = await router.acompletion(CLAUDE, HELLO, user=USER, max_tokens=32, stop="END")
+
+    assert type(answer).__name__ == "ModelResponse"
+    assert answer.choices[0].message.content == reply(WIRES["anthropic"])["content"][0]["text"]
+    assert answer._hidden_params["policy_router"]["route"] == "claude-4-5-sonnet/anthropic"
+    sent = json.loads(anthropic.calls.last.request.content)
+    assert sent == {
+        "model": "claude-sonnet-4-5-20250929",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}],
+        "stop_sequences": ["END"],
+        "max_tokens": 32,
+    }  # Anthropic's routes are omit: no metadata at all
+    decision, attempt = records(lines)
+    assert (decision["event"], decision["api"]) == ("route.decision", "chat")
+    assert (attempt["outcome"], attempt["sends"]) == ("ok", 1)
+
+
+async def test_chat_plain__anthropic_down_bedrock_answers_through_litellm(
+    router: PolicyRouter, wire: respx.MockRouter, lines: list[str]
+) -> None:
+    anthropic = mock_provider(wire, "anthropic", status=503)
+    bedrock = mock_provider(wire, "bedrock")
+    answer = await router.acompletion(CLAUDE, HELLO, max_tokens=32)
+
+    assert type(answer).__name__ == "ModelResponse"
+    assert (anthropic.call_count, bedrock.call_count) == (1, 1)
+    outcomes = [(r["provider"], r["outcome"], r["sends"]) for r in records(lines)[1:]]
+    assert outcomes == [("anthropic", "server", 1), ("bedrock", "ok", 1)]

@@ -97,3 +97,16 @@ def test_data_policy_effective__stated_fields_stay_and_flagged_is_never_shorter(
 def test_route_to_dict__names_the_route_and_its_provider() -> None:
     route = Route(Model("kimi-k2", "Kimi K2"), Provider("groq", "Groq"), STATED)
     assert route.to_dict() == {"route": "kimi-k2/groq", "provider": "groq"}
+
+
+def test_route_key__made_once_follows_a_replace_and_takes_no_part_in_equality() -> None:
+    import dataclasses
+
+    route = Route(Model("kimi-k2", "Kimi K2"), Provider("groq", "Groq"), STATED)
+    moved = dataclasses.replace(route, provider=Provider("fireworks", "Fireworks"))
+
+    assert (route.key, moved.key) == ("kimi-k2/groq", "kimi-k2/fireworks")
+    twin = Route(Model("kimi-k2", "Kimi K2"), Provider("groq", "Groq"), STATED)
+    assert twin == route
+    assert hash(twin) == hash(route)
+    assert "key" not in repr(route)

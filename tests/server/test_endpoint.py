@@ -1,5 +1,6 @@
 """router/_server/endpoint.py's ``Streamed`` (an SSE response sent from the request's own
-task) and ``Handled`` (an endpoint's exceptions answered by the app's handlers).
+task), ``Handled`` (an endpoint's exceptions answered by the app's handlers) and
+``Endpoint.authorise`` (the envelope's key check, or its own).
 
 It replaces Starlette's task group (a second task sending the body) with one task that waits
 for ``http.disconnect``. These tests drive it with ASGI ``receive``/``send`` callables of their
@@ -13,12 +14,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from starlette.exceptions import HTTPException
 
+from router._config.settings import ServerSettings
+from router._server.auth import Keys
+from router._server.chat import Chat
+from router._server.context import Context
 from router._server.endpoint import Handled, streamed
+from router._server.envelope import BODY, CALLER
+from router._server.errors import ApiError
 from router._upstream import sse
 
 SCOPE = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
@@ -188,3 +195,99 @@ async def test_handled__a_response_is_sent_as_the_endpoint_made_it() -> None:
     assert client.messages[0]["status"] == 200
     assert (b"x-one", b"1") in client.messages[0]["headers"]
     assert client.body() == b"/v1/chat/completions"
+
+
+# --- authorise: the envelope's finding, or the key checked again -----------------------------
+
+
+def _authorised(state: dict[str, Any], keys: Keys, key: str) -> None:
+    from starlette.requests import Request
+
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    request = Request(dict(SCOPE, headers=headers, state=state))
+    Chat().authorise(request, Context(cast(Any, None), keys))
+
+
+def test_authorise__the_envelopes_finding_under_the_apps_keys_stands() -> None:
+    keys = Keys.of(ServerSettings(api_keys=["right-key-0123456789"]))
+    _authorised(
+        {CALLER: (keys, "api-key-0")}, keys, "wrong-key-0123456789"
+    )  # checked before the body
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        lambda keys: {},
+        lambda keys: {CALLER: (Keys.of(ServerSettings(api_keys=["wrong-key-0123456789"])), "x")},
+    ],
+    ids=["no finding", "a finding under other keys"],
+)
+def test_authorise__without_the_envelopes_finding_the_key_is_checked(state: Any) -> None:
+    keys = Keys.of(ServerSettings(api_keys=["right-key-0123456789"]))
+    _authorised(state(keys), keys, "right-key-0123456789")
+    with pytest.raises(ApiError) as refused:
+        _authorised(state(keys), keys, "wrong-key-0123456789")
+    assert refused.value.status == 401
+
+
+async def test_handled__the_body_the_envelope_read_is_the_requests_without_a_receive() -> None:
+    from starlette.responses import Response
+
+    async def handle(request: Any) -> Any:
+        return Response(await request.body())
+
+    async def no_receive() -> Any:
+        raise AssertionError("the body was read again")
+
+    client = _Client()
+    await Handled(handle, {})(dict(SCOPE, **{BODY: b'{"a":1}'}), no_receive, client.send)
+
+    assert client.body() == b'{"a":1}'
+
+
+# --- the envelope's deadline for a body: asyncio.timeout's rule, in one timer ----------------
+
+
+async def test_within__a_body_in_time_is_returned() -> None:
+    from router._server.envelope import _within
+
+    async def body() -> bytes:
+        await asyncio.sleep(0)
+        return b"{}"
+
+    assert await _within(GUARD, body()) == b"{}"
+
+
+async def test_within__past_the_deadline_a_timeout_and_no_cancellation_left() -> None:
+    from router._server.envelope import _within
+
+    never = asyncio.Event()
+
+    async def body() -> bytes:
+        await never.wait()
+        return b""
+
+    with pytest.raises(TimeoutError):
+        await _within(0.01, body())
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    await asyncio.sleep(0)  # no cancellation is pending either
+
+
+async def test_within__a_cancellation_from_elsewhere_is_raised_as_it_came() -> None:
+    from router._server.envelope import _within
+
+    started = asyncio.Event()
+
+    async def body() -> bytes:
+        started.set()
+        await asyncio.Event().wait()
+        return b""
+
+    reading = asyncio.ensure_future(_within(GUARD, body()))
+    await started.wait()
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading

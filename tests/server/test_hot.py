@@ -8,6 +8,7 @@ rendered as before. Requests the quick checks cannot take go through the pydanti
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -175,50 +176,46 @@ def _parsed_way(event: bytes, model: str) -> Any:
     return _as_openai_sends(orjson.loads(data), model)
 
 
-@pytest.mark.parametrize(
-    ("data", "plain"),
-    [
-        pytest.param(CHUNK, True, id="a compact chunk: replaced in the bytes"),
-        pytest.param(
-            CHUNK.replace(b'"model":"', b'"model" :  "'), True, id="spaces around the colon"
-        ),
-        pytest.param(b'{"model":"gpt-4.1","choices":[]}', True, id="model first"),
-        pytest.param(
-            CHUNK.replace(b'"content":"ok"', b'"content":"model"'),
-            False,
-            id="a string value named model",
-        ),
-        pytest.param(
-            CHUNK.replace(b'"index":0', b'"index":0,"model":"inner"'),
-            False,
-            id="a nested model key",
-        ),
-        pytest.param(CHUNK.replace(b'"model":"gpt-4.1",', b""), False, id="no model field"),
-        pytest.param(CHUNK.replace(b'"gpt-4.1"', b'"gpt-\\"4\\".1"'), False, id="an escaped value"),
-        pytest.param(
-            CHUNK.replace(b'"chatcmpl-1"', b'"chat{cmpl"'), False, id="a brace in an earlier string"
-        ),
-        pytest.param(
-            CHUNK.replace(b'"chatcmpl-1"', b'"chat\\"cmpl"'),
-            False,
-            id="an escape in an earlier string",
-        ),
-        pytest.param(
-            b'{"id":"a","meta":{"x":1},"model":"gpt-4.1","choices":[]}',
-            False,
-            id="an object before it",
-        ),
-        pytest.param(
-            b'{"id":"a","model":"x","model":"gpt-4.1","choices":[]}', False, id="model twice"
-        ),
-        pytest.param(b'{"id":"a","model":null,"choices":[]}', False, id="model not a string"),
-        pytest.param(
-            b'{"id":"u","model":"gpt-4.1","choices":[{"index":0,"delta":{}}],"usage":{"total_tokens":3}}',
-            False,
-            id="the usage chunk: parsed, its empty choice removed",
-        ),
-    ],
-)
+PLAIN: Final = [  # (a JSON object's bytes, whether the bytes show its model plainly)
+    pytest.param(CHUNK, True, id="a compact chunk: replaced in the bytes"),
+    pytest.param(CHUNK.replace(b'"model":"', b'"model" :  "'), True, id="spaces around the colon"),
+    pytest.param(b'{"model":"gpt-4.1","choices":[]}', True, id="model first"),
+    pytest.param(
+        CHUNK.replace(b'"content":"ok"', b'"content":"model"'),
+        False,
+        id="a string value named model",
+    ),
+    pytest.param(
+        CHUNK.replace(b'"index":0', b'"index":0,"model":"inner"'),
+        False,
+        id="a nested model key",
+    ),
+    pytest.param(CHUNK.replace(b'"model":"gpt-4.1",', b""), False, id="no model field"),
+    pytest.param(CHUNK.replace(b'"gpt-4.1"', b'"gpt-\\"4\\".1"'), False, id="an escaped value"),
+    pytest.param(
+        CHUNK.replace(b'"chatcmpl-1"', b'"chat{cmpl"'), False, id="a brace in an earlier string"
+    ),
+    pytest.param(
+        CHUNK.replace(b'"chatcmpl-1"', b'"chat\\"cmpl"'),
+        False,
+        id="an escape in an earlier string",
+    ),
+    pytest.param(
+        b'{"id":"a","meta":{"x":1},"model":"gpt-4.1","choices":[]}',
+        False,
+        id="an object before it",
+    ),
+    pytest.param(b'{"id":"a","model":"x","model":"gpt-4.1","choices":[]}', False, id="model twice"),
+    pytest.param(b'{"id":"a","model":null,"choices":[]}', False, id="model not a string"),
+    pytest.param(
+        b'{"id":"u","model":"gpt-4.1","choices":[{"index":0,"delta":{}}],"usage":{"total_tokens":3}}',
+        False,
+        id="the usage chunk: parsed, its empty choice removed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "plain"), PLAIN)
 @pytest.mark.parametrize("model", ["GPT 4.1", 'Odd "name" \\ é'])
 def test_renamed__says_the_callers_model_as_parsing_would(
     data: bytes, plain: bool, model: str
@@ -241,3 +238,66 @@ def test_renamed__anything_else_goes_as_it_came(event: bytes) -> None:
     from router._server.chat import _renamed
 
     assert _renamed(event.removeprefix(b"data: ").removesuffix(b"\n\n"), "GPT 4.1") == event
+
+
+# --- a relayed JSON answer: as it came, naming the model asked for -----------------------------
+
+
+def _not_an_answer(data: object) -> bool:
+    """A case that is no relayed answer's (a null model; the usage chunk, a stream's)."""
+    assert isinstance(data, bytes)
+    return b'"model":null' in data or b'"usage"' in data
+
+
+PRETTY: Final = (
+    b'{\n  "id": "chatcmpl-1",\n  "object": "chat.completion",\n  "created": 1,\n'
+    b'  "model": "gpt-4.1-2025-04-14",\n  "choices": [{"index": 0, "message": {"role": '
+    b'"assistant", "content": "ok"}, "finish_reason": "stop"}],\n  "usage": {"total_tokens": 3}\n}'
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "plain"),
+    [
+        *[c for c in PLAIN if not _not_an_answer(c.values[0])],
+        pytest.param(PRETTY, True, id="pretty, with usage: the bytes kept but for the name"),
+    ],
+)
+@pytest.mark.parametrize("model", ["GPT 4.1", 'Odd "name" \\ é'])
+def test_relayed_answer__names_the_callers_model_as_parsing_would(
+    data: bytes, plain: bool, model: str
+) -> None:
+    from router._server.endpoint import model_named, relayed_answer
+    from router._upstream.lean import Raw
+
+    answer = relayed_answer(Raw(data), model, {})
+
+    assert orjson.loads(answer.body) == orjson.loads(data) | {"model": model}
+    assert (model_named(data, model) is not None) is plain  # else parsed, rendered again
+    if plain:  # the bytes as they came, but for the name
+        named = orjson.dumps(model)
+        assert answer.body == re.sub(rb'"gpt-4\.1[^"]*"', lambda _: named, data, count=1)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "text/x; charset=a"])
+async def test_answer__sends_what_starlettes_response_sends(content_type: str) -> None:
+    from starlette.responses import Response
+
+    from router._server.endpoint import Answer
+
+    headers = {"X-Router-Route": "gpt-4-1/openai", "X-Router-Provider": "openai"}
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+    await Answer(b'{"a":1}', content_type, headers)(scope, None, send)  # type: ignore[arg-type]
+    theirs: list[dict[str, Any]] = []
+
+    async def their_send(message: dict[str, Any]) -> None:
+        theirs.append(message)
+
+    response = Response(b'{"a":1}', media_type=content_type, headers=headers)
+    await response(scope, None, their_send)  # type: ignore[arg-type]
+    assert sent == theirs

@@ -9,7 +9,16 @@ import sys
 
 import pytest
 
-from router._server.logs import FORMAT, WITHHELD, SafeFormatter, TickHandler, config, lean_records
+from router._server.envelope import _Exchange
+from router._server.logs import (
+    FORMAT,
+    WITHHELD,
+    SafeFormatter,
+    TickHandler,
+    config,
+    lean_records,
+    line_keeper,
+)
 
 
 def _record(
@@ -85,7 +94,8 @@ def _tick_logger(stream: _Stream) -> tuple[logging.Logger, TickHandler]:
     handler = TickHandler(stream)
     handler.setFormatter(SafeFormatter())
     logger = logging.getLogger("router.access.test_tick")
-    logger.handlers, logger.propagate, logger.level = [handler], False, logging.INFO
+    logger.handlers, logger.propagate, logger.filters = [handler], False, []
+    logger.setLevel(logging.INFO)
     return logger, handler
 
 
@@ -142,3 +152,69 @@ def test_tick_handler__the_server_config_sends_access_lines_through_it() -> None
     assert out["formatters"][handler["formatter"]] == {"()": "router._server.logs.SafeFormatter"}
     assert handler["stream"] == "ext://sys.stderr"
     assert out["loggers"]["router.access"]["propagate"] is False
+
+
+def _unlike(change: str, logger: logging.Logger, handler: TickHandler) -> None:
+    """``logger`` made, one way, into one whose record logging would not hand on as is."""
+    if change == "propagates":
+        logger.propagate = True
+    elif change == "a logger filter":
+        logger.addFilter(lambda _record: True)
+    elif change == "a second handler":
+        logger.addHandler(logging.NullHandler())
+    elif change == "a plain stream handler":
+        logger.handlers = [logging.StreamHandler(_Stream())]  # type: ignore[arg-type]
+    elif change == "a handler filter":
+        handler.addFilter(lambda _record: True)
+    elif change == "a handler level above INFO":
+        handler.setLevel(logging.WARNING)
+    elif change == "another formatter":
+        handler.setFormatter(logging.Formatter(FORMAT))
+    elif change == "another format":
+        handler.setFormatter(SafeFormatter("%(message)s"))
+        handler.formatter._fmt = "%(message)s"  # type: ignore[union-attr]
+    elif change == "a logger level above INFO":
+        logger.setLevel(logging.WARNING)
+
+
+UNLIKE = (
+    "propagates", "a logger filter", "a second handler", "a plain stream handler",
+    "a handler filter", "a handler level above INFO", "another formatter", "another format",
+    "a logger level above INFO",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("change", UNLIKE)
+def test_line_keeper__only_where_logging_would_hand_the_line_on_as_is(change: str) -> None:
+    logger, handler = _tick_logger(_Stream())
+    assert line_keeper(logger) is handler
+    _unlike(change, logger, handler)
+    assert line_keeper(logger) is None
+
+
+@pytest.mark.parametrize("change", ["", *UNLIKE[:1]])
+def test_access_line__kept_as_text_is_the_line_logging_writes(
+    change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = _Stream()
+    handler = TickHandler(stream)
+    handler.setFormatter(SafeFormatter())
+    access = logging.getLogger("router.access")
+    for name, value in (("handlers", [handler]), ("propagate", False), ("filters", [])):
+        monkeypatch.setattr(access, name, value)
+    level = access.level
+    access.setLevel(logging.INFO)
+    _unlike(change, access, handler)
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
+             "headers": [(b"x-request-id", b"req-1")]}  # fmt: skip
+    exchange = _Exchange(scope, None)  # type: ignore[arg-type]
+    exchange.status = 200
+    monkeypatch.setattr(exchange, "started", exchange.started + 1)  # a negative, fixed 1000 ms
+
+    try:
+        exchange.log()
+        handler.flush()
+    finally:
+        access.setLevel(level)
+
+    assert stream.writes == ["INFO:  router.access: POST <no route> 200 -1000ms request_id=req-1\n"]

@@ -845,3 +845,36 @@ async def test_messages__claude_on_anthropic_failing_fails_over_to_bedrock_trans
         ("anthropic", "rate_limit", 1),
         ("bedrock", "ok", 1),
     ]
+
+
+async def test_chat__a_plain_request_to_claude_is_translated_by_the_router(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    """/v1/chat/completions to Claude on Anthropic, plain: the Messages body litellm sends, the
+    chat completion litellm renders, naming the asked model (router/_upstream/chat_claude.py)."""
+    anthropic = mock_provider(wire, "anthropic")
+    body = {"model": "Claude 4.5 Sonnet", "user": USER, "temperature": 0.3,
+            "messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": "Say hello."}]}  # fmt: skip
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    response = await live.http.post("/v1/chat/completions", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["object"] == "chat.completion"
+    assert answer["model"] == "Claude 4.5 Sonnet"
+    assert (
+        answer["choices"][0]["message"]["content"]
+        == reply(WIRES["anthropic"])["content"][0]["text"]
+    )
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    request = anthropic.calls[0].request
+    assert json.loads(request.content) == {
+        "model": "claude-sonnet-4-5-20250929",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}],
+        "temperature": 0.3,
+        "system": [{"type": "text", "text": "Be brief."}],
+        "max_tokens": 64000,
+    }
+    assert places(request, USER) == set()
+    (attempt,) = [r for r in records(live.audit_lines) if r["event"] == "route.attempt"]
+    assert (attempt["api"], attempt["sends"], attempt["outcome"]) == ("chat", 1, "ok")

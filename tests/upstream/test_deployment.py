@@ -177,3 +177,13 @@ def test_load__hosts_are_validated(tmp_path: Path, text: str, message: str) -> N
     with pytest.raises(ConfigError) as caught:
         _deployment(tmp_path, text)
     assert str(caught.value).startswith(f"{tmp_path / 'routes.yaml'}: {message}")
+
+
+def test_target_prefix__made_once_follows_a_replace_and_takes_no_part_in_equality() -> None:
+    import dataclasses
+
+    target = Target("bedrock/anthropic.claude")
+    assert target.prefix == "bedrock"
+    assert dataclasses.replace(target, model="openai/gpt-4.1").prefix == "openai"
+    assert Target("bedrock/anthropic.claude") == target
+    assert hash(Target("bedrock/anthropic.claude")) == hash(target)
