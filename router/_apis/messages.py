@@ -7,7 +7,8 @@ record marked ``api: "messages"``. An attempt to Claude on Anthropic (on the lea
 it as it came (router/_upstream/anthropic.py); an attempt to any other route translates it into
 chat-completion arguments with litellm's adapter (router/_upstream/messages.py), once, and the
 answer back: a Messages response (a dict, as ``litellm.anthropic.messages.acreate`` returns),
-or Anthropic's stream events.
+or Anthropic's stream events (a plain request's, from the lean path, rendered without litellm:
+router/_upstream/messages_stream.py).
 
 ``metadata.user_id``, Anthropic's identifier field, names the end user as chat's ``user``
 does (the proxy's ``X-Router-User`` header wins over it): the end user selects the stored
@@ -73,8 +74,9 @@ async def route_messages(
             return result, answered
         return (_named_events(result, model) if stream else result | {"model": model}), answered
     translated = native.translated()
-    if stream:
-        return with_pings(translation.events(result, model, translated)), answered
+    if stream:  # the proxy writes each list of events at once, the library yields them one by one
+        batches = with_pings(translation.event_batches(result, model, translated))
+        return (batches if proxy else _one_by_one(batches)), answered
     if isinstance(result, Mapping):  # a plain request's JSON answer, rendered here if plain
         rendered = messages_plain.message_of(result, model)
         if rendered is not None:
@@ -156,20 +158,39 @@ def sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     return relay(events, event_bytes, _unreachable, catch=())
 
 
-async def with_pings(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    """``events``, with a ``ping`` after ``message_start``, as Anthropic sends it; ``events``
-    is closed when this is."""
+async def with_pings(
+    batches: AsyncIterator[list[dict[str, Any]]],
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """``batches`` of events, with a ``ping`` after ``message_start``, as Anthropic sends it;
+    ``batches`` is closed when this is."""
     try:
-        async for event in events:
-            yield event
-            if event.get("type") == "message_start":
-                yield {"type": "ping"}
+        async for batch in batches:
+            if batch[0].get("type") == "message_start":
+                batch.insert(1, {"type": "ping"})
+            yield batch
     finally:
-        await cast(Any, events).aclose()
+        await cast(Any, batches).aclose()
+
+
+async def _one_by_one(
+    batches: AsyncIterator[list[dict[str, Any]]],
+) -> AsyncIterator[dict[str, Any]]:
+    """The events of ``batches``, one by one; ``batches`` is closed when this is."""
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        await cast(Any, batches).aclose()
 
 
 def event_bytes(event: Mapping[str, Any]) -> bytes:
     return json_event(event, str(event.get("type", "message")))
+
+
+def batch_bytes(batch: list[dict[str, Any]]) -> bytes:
+    """A list of events, written together."""
+    return b"".join([event_bytes(event) for event in batch])
 
 
 def _unreachable(exc: BaseException) -> bytes:  # pragma: no cover - relay catches nothing here

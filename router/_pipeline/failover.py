@@ -327,6 +327,7 @@ class Failover:
             raw=call.raw  # a translated answer is parsed, or relayed to be rendered by us
             and (native or call.native is None or same_format.relays_plain(request, native=native)),
             parsed=same_format.renders_plain(request, native=native),  # rendered by us
+            chunks=same_format.streams_plain(request, native=native),
             api=api,
         )
         overridden = tuple(
@@ -417,7 +418,7 @@ class RoutedStream:
         except BaseException:
             self._record("cancelled")
             raise
-        if isinstance(chunk, lean.Events):  # relayed as the upstream sent them: nothing to annotate
+        if isinstance(chunk, lean.Events | lean.Chunks):  # one read's events: nothing to annotate
             self._count += len(chunk)
             return chunk
         self._count += 1

@@ -428,9 +428,8 @@ class Pipeline:
             else loaded.translating(found, native.api, offline=self.settings.offline)
         )
         spent = await self._litellm_for(
-            loaded, found, types=forwards and not raw, native=native, translating=translating,
-            stream=bool(arguments.get("stream")),
-        )  # fmt: skip
+            loaded, found, types=forwards and not raw, native=native, translating=translating
+        )
         if spent:  # litellm's one-time import is no part of the call's deadline
             limits, started = limits.excluding(spent), started + spent
         effective = combine(loaded.org, stored, request)
@@ -488,20 +487,19 @@ class Pipeline:
         types: bool,
         native: same_format.Request | None,
         translating: same_format.Translating,
-        stream: bool,
     ) -> float:
         """Import (in a worker thread) and configure litellm, once, if this request needs it:
         a route of ``model`` that litellm serves (its parameter table, its translation), or
         ``types``, litellm's response types (the library's answers; the proxy relays bytes);
         for a Messages or Responses request (``native``), a route it is translated for
         (``translating``) where the translation takes litellm (its adapter or bridge, both
-        ways: not a plain Messages request answered in JSON), or, for the library's Responses
+        ways: not a plain Messages request, JSON or stream), or, for the library's Responses
         answers, litellm's types. Returns the seconds waited for it (0: not needed, or done
         before)."""
         if self._litellm_ready:
             return 0.0
         if native is not None:
-            adapts = bool(translating) and same_format.adapts(native, stream=stream)
+            adapts = bool(translating) and same_format.adapts(native)
             types = adapts or (types and native.api == "responses")
         if not (types or model.slug in loaded.litellm_models):
             return 0.0

@@ -80,6 +80,12 @@ def relays_plain(request: Request | None, *, native: bool) -> bool:
     return isinstance(request, AsItCame) and not native and request.plain
 
 
+def streams_plain(request: Request | None, *, native: bool) -> bool:
+    """Whether an attempt's stream comes back as the lean path's ``Chunks``, rendered by the
+    router (a plain Messages request: router/_upstream/messages_stream.py)."""
+    return isinstance(request, SameFormat) and not native and request.plain
+
+
 def translating(
     api: str, routes: Iterable[Route], deployment: Deployment, model: Model, *, offline: bool
 ) -> Translating:
@@ -97,15 +103,15 @@ def translating(
     return tuple(out)
 
 
-def adapts(request: Request, *, stream: bool) -> bool:
+def adapts(request: Request) -> bool:
     """Whether translating ``request`` to chat and back takes litellm (its Messages adapter or
-    its Responses bridge): always, but for a plain Messages request answered in JSON, which
-    router/_upstream/messages_plain.py translates and renders (its stream still takes
-    litellm's wrapper), and a plain Responses request from the proxy, which router/_upstream/
+    its Responses bridge): always, but for a plain Messages request, which
+    router/_upstream/messages_plain.py translates and renders (messages_stream.py its
+    stream), and a plain Responses request from the proxy, which router/_upstream/
     responses_plain.py translates and renders, JSON or stream."""
     if isinstance(request, AsItCame):
         return not request.plain
-    return not (isinstance(request, SameFormat) and request.plain and not stream)
+    return not (isinstance(request, SameFormat) and request.plain)
 
 
 def arguments(

@@ -27,7 +27,7 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from router._apis.messages import API, event_bytes, route_messages, user_of
+from router._apis.messages import API, batch_bytes, event_bytes, route_messages, user_of
 from router._apis.messages import count_tokens as count
 from router._core.redact import named
 from router._errors import RouterError
@@ -100,7 +100,7 @@ class Messages(Endpoint):
         if isinstance(routed, dict):
             return JSONResponse(routed, headers=headers)
         # the first chunk is in hand: failover has settled
-        render = functools.partial(_relayed_read, model=model) if answered.native else event_bytes
+        render = functools.partial(_relayed_read, model=model) if answered.native else batch_bytes
         return streamed(sse.relay(routed, render, _error, catch=RouterError), headers)
 
 

@@ -23,12 +23,12 @@ log = logging.getLogger("router.startup")
 
 # The requests and answers litellm's adapters translate (router/_upstream/responses.py,
 # router/_upstream/messages.py; a Messages request to Claude on Anthropic, a Responses request
-# to o3 pro or GPT 5 Codex on OpenAI, go as they came; a text-only Messages request answered in
-# JSON is translated by router/_upstream/messages_plain.py): the first such request imports
-# litellm if nothing did before.
+# to o3 pro or GPT 5 Codex on OpenAI, go as they came; a text-only Messages request is
+# translated both ways by router/_upstream/messages_plain.py and messages_stream.py): the first
+# such request imports litellm if nothing did before.
 TRANSLATED_BY_LITELLM: Final = (
     "/v1/responses to a route other than OpenAI's Responses-API models, "
-    "and /v1/messages to a route other than Anthropic's (but a text-only one in JSON),"
+    "and /v1/messages with more than text to a route other than Anthropic's,"
 )
 _LISTED: Final = 5  # routes named in the litellm line; the rest are counted
 

@@ -51,7 +51,10 @@ class UpstreamCall:
     check: WireCheck = field(default_factory=lambda: WireCheck(None, frozenset()))
     raw: bool = False  # the lean path answers the upstream's bytes (lean.Raw, SSE events)
     parsed: bool = False  # the lean path answers a JSON answer as its checked dict (no litellm
-    # types): a plain Messages request translated to chat (router/_upstream/messages_plain.py)
+    # types), and checks a raw stream's events for errors: a plain Messages or Responses
+    # request translated to chat (router/_upstream/messages_plain.py, responses_plain.py)
+    chunks: bool = False  # the lean path answers a stream as ``lean.Chunks`` (no litellm types):
+    # a plain Messages request translated to chat (router/_upstream/messages_stream.py)
     clients: lean.Clients | None = None  # the router's pooled lean clients (None: shared ones)
     # The wire format of ``arguments``: chat's, or a Messages request sent as it came to
     # Anthropic (router/_upstream/anthropic.py), or a Responses request to OpenAI's
@@ -94,7 +97,7 @@ async def open_stream(call: UpstreamCall) -> AsyncIterator[Any]:
         if call.api == "responses":
             return await openai_responses.open_stream(call, raw=call.raw)
         if _lean(call):
-            return await lean.open_stream(call, raw=call.raw)
+            return await lean.open_stream(call, raw=call.raw, parsed=call.chunks)
         stream = await _acompletion(_arguments(call) | {"stream": True}, call)
         _unobserved(stream)
         with watching(call.check):
@@ -253,7 +256,7 @@ def annotate(response: Any, where: Mapping[str, Any], *, add: bool = True) -> No
     """Say where a response came from, where litellm's callers look: ``_hidden_params``.
 
     ``add=False`` only fills in a ``_hidden_params`` the object has (litellm's chunks do)."""
-    if isinstance(response, bytes | lean.Raw | lean.Events | dict):
+    if isinstance(response, bytes | lean.Raw | lean.Events | lean.Chunks | dict):
         return  # relayed as the upstream sent it (a Messages answer: a dict); headers say where
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from router._upstream.adapter import UpstreamCall
 
 Transport = Literal["httpx", "aiohttp"]
+_Mode = Literal["litellm", "raw", "parsed"]  # what a stream's items are (``open_stream``)
 _DETAIL_LIMIT: Final = 300
 
 
@@ -57,6 +58,20 @@ class Raw:
 
 class Events(tuple[bytes, ...]):
     """A raw stream's item: the data of each SSE event one upstream read completed, in order."""
+
+    __slots__ = ()
+
+
+class Chunks(tuple[dict[str, Any], ...]):
+    """A parsed stream's item: the JSON object of each chunk one upstream read completed, in
+    order (a plain Messages stream, rendered without litellm: router/_upstream/messages_stream.py)."""
+
+    __slots__ = ()
+
+
+class Ended(Chunks):
+    """The last ``Chunks`` of a stream: ``[DONE]`` came in the same read (the stream's next
+    step ends it, without waiting for the upstream)."""
 
     __slots__ = ()
 
@@ -306,24 +321,28 @@ async def complete(call: UpstreamCall, *, raw: bool = False, parsed: bool = Fals
     return _module().ModelResponse(**answer)
 
 
-async def open_stream(call: UpstreamCall, *, raw: bool = False) -> AsyncIterator[Any]:
+async def open_stream(
+    call: UpstreamCall, *, raw: bool = False, parsed: bool = False
+) -> AsyncIterator[Any]:
     """Start a streamed call; return its chunks once the first has arrived.
 
     Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
     the events each upstream read completed, as the upstream sent them (the stream ends at
-    ``[DONE]``, which is not among them). A failure before the first chunk
-    raises from here, so the caller can still fail over; after it, from the iteration. The
-    ``Events`` of a call the router renders (``call.parsed``: a plain Responses stream) are
-    checked as litellm's chunks are: an error object is the stream's failure.
+    ``[DONE]``, which is not among them), or with ``parsed`` ``Chunks``: those events' JSON
+    objects, checked as for litellm's type (an error event raises). A failure before the
+    first chunk raises from here, so the caller can still fail over; after it, from the
+    iteration. The ``Events`` of a call the router renders (``call.parsed``: a plain Responses
+    stream) are checked as litellm's chunks are: an error object is the stream's failure.
     """
     prefix = call.target.prefix
+    mode: _Mode = "raw" if raw else "parsed" if parsed else "litellm"
     if call.offline_text is not None:
         payloads = offline.chunks(request_body(call, stream=True), call.check, call.offline_text)
-        return await started(_offline_events(payloads, prefix, raw=raw), prefix)
+        return await started(_offline_events(payloads, prefix, mode), prefix)
     opened = await _open(call, stream=True)
     if opened.status >= 300:
         raise await failure(opened, prefix)
-    return await started(_events(opened, prefix, raw=raw, checked=call.parsed), prefix)
+    return await started(_events(opened, prefix, mode, checked=call.parsed), prefix)
 
 
 async def body_of(opened: Opened, prefix: str) -> bytes:
@@ -388,26 +407,23 @@ class Started:
 
 
 async def _events(
-    opened: Opened, prefix: str, *, raw: bool, checked: bool = False
+    opened: Opened, prefix: str, mode: _Mode, *, checked: bool = False
 ) -> AsyncGenerator[Any]:
-    """The stream's data events up to ``[DONE]``: litellm's chunks, or with ``raw`` the
-    ``Events`` of each upstream read (``checked``: an error object among them raises, as
-    for litellm's chunks). Parsed as the whole SSE format (router/_upstream/sse.py)."""
-    chunk_type: Any = None if raw else _chunk_type()
+    """The stream's data events up to ``[DONE]``: litellm's chunks, or the ``Events`` (``raw``;
+    ``checked``: an error object among them raises, as for litellm's chunks) or ``Chunks``
+    (``parsed``) of each upstream read. Parsed as the whole SSE format (router/_upstream/sse.py)."""
+    chunk_type: Any = _chunk_type() if mode == "litellm" else None
     decoder = sse.Decoder()
     try:
         try:
             async for piece in opened.pieces():
                 events = decoder.feed(piece)
-                if raw:
-                    data = [e.data for e in events]
-                    done = b"[DONE]" in data
-                    if done:
-                        data = data[: data.index(b"[DONE]")]
-                    if checked:
-                        _check_errors(data, prefix)
-                    if data:
-                        yield Events(data)
+                if mode != "litellm":
+                    item, error, done = _read(events, prefix, mode, checked=checked)
+                    if item:
+                        yield item
+                    if error is not None:
+                        raise error
                     if done:
                         return
                     continue
@@ -423,6 +439,35 @@ async def _events(
         await opened.close()
 
 
+def _read(
+    events: list[sse.Event], prefix: str, mode: _Mode, *, checked: bool
+) -> tuple[Events | Chunks, RouterError | None, bool]:
+    """One read's events up to ``[DONE]`` as ``Events`` or ``Chunks``, an error event's
+    failure, and whether ``[DONE]`` came."""
+    data = [e.data for e in events]
+    done = b"[DONE]" in data
+    if done:
+        data = data[: data.index(b"[DONE]")]
+    if mode == "raw":
+        if checked:
+            _check_errors(data, prefix)
+        return Events(data), None, done
+    chunks, error = _parsed(data, prefix)
+    return (Ended(chunks) if done and error is None else chunks), error, done
+
+
+def _parsed(data: list[bytes], prefix: str) -> tuple[Chunks, RouterError | None]:
+    """The ``Chunks`` of one read's events, up to an error event's failure (raised after the
+    chunks before it, as litellm's chunks come: one by one)."""
+    chunks: list[dict[str, Any]] = []
+    for payload in data:
+        try:
+            chunks.append(_chunk(payload, prefix))
+        except RouterError as exc:
+            return Chunks(chunks), exc
+    return Chunks(chunks), None
+
+
 def _check_errors(data: list[bytes], prefix: str) -> None:
     """Raise the upstream's failure if one of a raw read's events is an error object."""
     for payload in data:
@@ -430,10 +475,13 @@ def _check_errors(data: list[bytes], prefix: str) -> None:
             _chunk(payload, prefix)
 
 
-async def _offline_events(payloads: list[bytes], prefix: str, *, raw: bool) -> AsyncGenerator[Any]:
+async def _offline_events(payloads: list[bytes], prefix: str, mode: _Mode) -> AsyncGenerator[Any]:
     """The offline answer's events, as ``_events`` gives an upstream's."""
-    if raw:
+    if mode == "raw":
         yield Events(payloads)  # as if one upstream read had brought them all
+        return
+    if mode == "parsed":
+        yield Ended(_parsed(payloads, prefix)[0])  # the router's own answer: no error event
         return
     chunk_type = _chunk_type()
     for payload in payloads:

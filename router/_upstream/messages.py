@@ -7,7 +7,8 @@ and the answer translated back: a Messages response, or Anthropic's stream event
 (``AnthropicStreamWrapper``). So every catalog route serves this API through the one policy
 path, Anthropic's own routes included (their chat call is a Messages call on the wire). A
 plain request (text only) is translated, and its text answer rendered, without the adapter,
-to the adapter's output (router/_upstream/messages_plain.py); streams still take the wrapper.
+to the adapter's output (router/_upstream/messages_plain.py), and its stream from the lean
+path rendered as the wrapper renders it (router/_upstream/messages_stream.py).
 
 What the router reads itself is taken out before the adapter sees the request: ``metadata``
 (its ``user_id`` is the end user, handed to the router as chat's ``user`` and scrubbed per
@@ -21,12 +22,12 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-from router._upstream import messages_plain
-from router._upstream.setup import _module
+from router._upstream import lean, messages_plain, messages_stream
+from router._upstream.setup import _module, imported
 
 _OWN: Final = frozenset({"model", "stream", "privacy", "metadata", "thinking"})
 # litellm's tokenizers that it downloads from Hugging Face on first use: never fetched here.
@@ -123,23 +124,83 @@ def adapted_message(response: Any, model: str, translated: Translated) -> dict[s
     return {k: v for k, v in out.items() if v is not None or k in ("stop_sequence", "stop_reason")}
 
 
-async def events(
+async def event_batches(
     chunks: AsyncIterator[Any], model: str, translated: Translated
+) -> AsyncGenerator[list[dict[str, Any]]]:
+    """The chat chunks as Anthropic's stream events (``message_start`` ... ``message_stop``),
+    each a plain dict, in lists: the events of one upstream read (the lean path's
+    ``lean.Chunks``, rendered by router/_upstream/messages_stream.py without litellm), or one
+    event of litellm's ``AnthropicStreamWrapper`` (litellm's chunks, or the rest of a stream
+    with a chunk the renderer leaves to it). A failure of ``chunks`` raises from the
+    iteration; ``chunks`` is closed however it ends (the routed stream records its attempt)."""
+    try:
+        first = await anext(chunks, None)
+        if not isinstance(first, lean.Chunks):
+            rest = chunks if first is None else lean.Started(first, cast(Any, chunks))
+            async for event in _wrapped(rest, model, translated, None):
+                yield [event]
+            return
+        render = messages_stream.Render(model)
+        batch = [render.start()]
+        item: Any = first
+        while item is not None:
+            for number, chunk in enumerate(item):
+                if not render.feed(chunk, batch):  # litellm's wrapper renders the rest
+                    if batch:
+                        yield batch
+                    rest = _litellm_chunks(item[number:], chunks)
+                    async for event in _wrapped(rest, model, translated, render):
+                        yield [event]
+                    return
+            if isinstance(item, lean.Ended):  # [DONE] came with it: the end, in the same write
+                await anext(chunks, None)  # ends the stream at once, which records its attempt
+                yield [*batch, *render.end()]
+                return
+            if batch:
+                yield batch
+                batch = []
+            item = await anext(chunks, None)
+        yield render.end()
+    finally:  # the routed stream records its attempt when closed
+        await cast(Any, chunks).aclose()
+
+
+async def _wrapped(
+    chunks: AsyncIterator[Any],
+    model: str,
+    translated: Translated,
+    state: messages_stream.Render | None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """litellm's chat chunks as Anthropic's stream events (``message_start`` ...
-    ``message_stop``), each a plain dict; a failure of ``chunks`` raises from the iteration."""
-    _module()  # litellm's offline environment first, then its import
+    """litellm's chunks through its wrapper, started in ``state`` if given (the events before
+    were rendered by router/_upstream/messages_stream.py)."""
+    await imported()  # in a worker thread, if a plain stream's chunk needs it first
     wrapper = _adapter_module("streaming_iterator").AnthropicStreamWrapper(
         completion_stream=cast(Any, chunks),
         model=model,
         tool_name_mapping=dict(translated.tool_names),
     )
-    try:
-        async for event in wrapper:
-            if isinstance(event, Mapping):
-                yield cast(dict[str, Any], _json(event))
-    finally:  # the routed stream records its attempt when closed
-        await cast(Any, chunks).aclose()
+    if state is not None:  # message_start was sent; the block, and what is held, as rendered
+        wrapper.sent_first_chunk = True
+        wrapper._message_id = state.message_id
+        wrapper.sent_content_block_start = state.started
+        wrapper.sent_content_block_finish = state.finished
+        wrapper.holding_stop_reason_chunk = state.held
+        wrapper.queued_usage_chunk = state.usage_sent
+    async for event in wrapper:
+        if isinstance(event, Mapping):
+            yield cast(dict[str, Any], _json(event))
+
+
+async def _litellm_chunks(
+    head: Sequence[Mapping[str, Any]], chunks: AsyncIterator[Any]
+) -> AsyncIterator[Any]:
+    """``head``, then the chunks of ``chunks`` (``lean.Chunks``), as litellm's chunks."""
+    chunk_type = _module().types.utils.ModelResponseStream
+    for chunk in head:
+        yield chunk_type(**chunk)
+    async for item in chunks:
+        for chunk in item:
+            yield chunk_type(**chunk)
 
 
 def _json(value: Any) -> Any:

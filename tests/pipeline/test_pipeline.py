@@ -71,29 +71,29 @@ async def test_proxy_chat_on_a_model_with_a_litellm_route__loads_it_once(
     assert loads == ["httpx"]  # the settings' transport (the tests' POLICY_ROUTER_TRANSPORT)
 
 
-async def test_proxy_plain_messages_in_json_to_a_lean_chat_route__never_loads_litellm(
+async def test_proxy_plain_messages_to_a_lean_chat_route__never_loads_litellm(
     tmp_path: Path, loads: list[str]
 ) -> None:
     """A text-only Messages request to GPT 4.1 is translated, and its answer rendered, by
-    router/_upstream/messages_plain.py: litellm's adapter is not needed."""
+    router/_upstream/messages_plain.py, its stream by messages_stream.py: litellm's adapter
+    and stream wrapper are not needed."""
     async with proxy(tmp_path, deployment=tmp_path / "routes.yaml") as served:
         for body in (MESSAGE, MESSAGE | {"system": "Be brief.", "stop_sequences": ["x"]}):
             response = await served.http.post("/v1/messages", json=body, headers=auth())
             assert response.status_code == 200, response.text
             assert response.json()["content"][0]["type"] == "text"
+        response = await served.http.post(
+            "/v1/messages", json=MESSAGE | {"stream": True}, headers=auth()
+        )
+        assert response.status_code == 200, response.text
+        assert response.text.endswith('data: {"type":"message_stop"}\n\n')
     assert loads == []
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        pytest.param(MESSAGE | {"stream": True}, id="a plain stream (litellm's stream wrapper)"),
-        pytest.param(MESSAGE | {"tools": [TOOL]}, id="not plain (litellm's adapter)"),
-    ],
-)
 async def test_proxy_messages_that_take_litellms_translation__load_it_once(
-    tmp_path: Path, loads: list[str], body: dict[str, object]
+    tmp_path: Path, loads: list[str]
 ) -> None:
+    body = MESSAGE | {"tools": [TOOL]}  # not plain: litellm's adapter
     async with proxy(tmp_path, deployment=tmp_path / "routes.yaml") as served:
         for _ in range(2):
             response = await served.http.post("/v1/messages", json=body, headers=auth())

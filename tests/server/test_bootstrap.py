@@ -94,8 +94,8 @@ async def test_summary__says_where_it_listens_who_may_call_and_where_evidence_go
         "it (claude-4-5-sonnet/anthropic, claude-4-5-sonnet/bedrock, "
         "claude-4-5-sonnet-reasoning/anthropic, claude-4-5-sonnet-reasoning/bedrock, "
         f"claude-4-1-opus/anthropic and {len(needing) - 5} more); /v1/responses to a route "
-        "other than OpenAI's Responses-API models, and /v1/messages to a route other than "
-        "Anthropic's (but a text-only one in JSON), translate with it",
+        "other than OpenAI's Responses-API models, and /v1/messages with more than text to a "
+        "route other than Anthropic's, translate with it",
     ]
     assert API_KEY not in text
 

@@ -752,6 +752,35 @@ async def test_messages__a_failure_mid_stream_ends_with_an_error_event(
     assert attempt["outcome"] != "ok"
 
 
+async def test_messages__an_error_event_mid_stream_is_the_attempts_failure(
+    live: Proxy, wire: respx.MockRouter
+) -> None:
+    """The plain stream's chunks are read as litellm's were: an error event after the first
+    chunk (in the same read) ends the stream in our shape, after the text before it, and the
+    attempt is recorded as failed, once."""
+    chunk = (
+        '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        '"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}'
+    )
+    error = '{"error":{"message":"the model is overloaded","type":"server_error"}}'
+    body = f"data: {chunk}\n\ndata: {error}\n\n".encode()
+    wire.post("https://api.openai.com/v1/chat/completions").mock(
+        return_value=httpx.Response(200, headers=SSE_HEADERS, content=body)
+    )
+    async with live.http.stream(
+        "POST", "/v1/messages", json=message(stream=True), headers=ANTHROPIC
+    ) as response:
+        text = (await response.aread()).decode()
+    events = sse_events(text)
+    assert [e["type"] for e in events] == [
+        "message_start", "ping", "content_block_start", "content_block_delta", "error",
+    ]  # fmt: skip
+    assert events[3]["delta"] == {"type": "text_delta", "text": "Hel"}
+    assert "overloaded" not in text
+    attempts = [r for r in records(live.audit_lines) if r["event"] == "route.attempt"]
+    assert [(a["api"], a["outcome"], a["chunks"]) for a in attempts] == [("messages", "server", 1)]
+
+
 # --- Claude on Anthropic: relayed as it came -------------------------------------------------
 
 

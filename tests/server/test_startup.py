@@ -157,12 +157,21 @@ def test_serve__lean_only_deployment_answers_a_plain_messages_request_without_li
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
     """A plain (text-only) /v1/messages request to a chat route is translated, and its JSON
-    answer rendered, by the router itself: litellm is never imported."""
+    answer and its stream rendered, by the router itself (router/_upstream/messages_plain.py,
+    messages_stream.py): litellm is never imported."""
     messages = {"model": "GPT 4.1", "max_tokens": 16, "messages": CHAT["messages"]}
     with served(tmp_path, LEAN_ONLY, upstream) as server:
         post(server, "/v1/chat/completions", CHAT)
         answer = post(server, "/v1/messages", messages | {"system": "Be brief."})
+        streamed = post(server, "/v1/messages", messages | {"stream": True})
     assert answer.json()["content"] == [{"type": "text", "text": TEXT}]
+    texts = [
+        json.loads(line.removeprefix("data: "))["delta"]["text"]
+        for line in streamed.text.splitlines()
+        if line.startswith('data: {"type":"content_block_delta"')
+    ]
+    assert "".join(texts) == TEXT
+    assert streamed.text.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n')
     assert imported_litellm(tmp_path) is False
 
 
@@ -239,8 +248,7 @@ routes:
 
 APIS: Final = (
     "/v1/responses to a route other than OpenAI's Responses-API models, "
-    "and /v1/messages to a route other than Anthropic's (but a text-only one in JSON), "
-    "translate with it"
+    "and /v1/messages with more than text to a route other than Anthropic's, translate with it"
 )
 LITELLM_LINES = [
     pytest.param(

@@ -25,6 +25,7 @@ from router._upstream.guard import WireCheck
 from tests._support.wire import (
     CANNED_TEXT,
     FAKE_CREDENTIALS,
+    SSE_HEADERS,
     WIRES,
     mock_provider,
     reply,
@@ -196,6 +197,39 @@ async def test_raw_stream__relays_each_event(respx_mock: respx.MockRouter) -> No
     assert all(isinstance(b, lean.Events) for b in batches)
     relayed = b"".join(sse.encode(data) for batch in batches for data in batch) + sse.DONE
     assert relayed == events
+
+
+async def test_parsed_stream__each_reads_chunks_the_last_with_the_end(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A plain Messages stream's chunks (``chunks``): the JSON objects of each read, the read
+    that brought ``[DONE]`` as ``Ended``; an error event raises after the chunks before it."""
+    events = sse_body(WIRES["groq"])
+    head, tail = events[: len(events) // 2], events[len(events) // 2 :]
+    error = b'data: {"error": {"message": "overloaded"}}\n\n'
+
+    async def pieces(*parts: bytes) -> Any:
+        for part in parts:
+            yield part
+
+    respx_mock.post(host="api.groq.com").mock(
+        side_effect=[
+            httpx.Response(200, content=pieces(head, tail), headers=SSE_HEADERS),
+            httpx.Response(200, content=pieces(events.split(b"\n\n", 1)[0] + b"\n\n" + error),
+                           headers=SSE_HEADERS),
+        ]
+    )  # fmt: skip
+    call = UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}, chunks=True)
+
+    reads = [c async for c in await open_stream(call)]
+    assert [type(r) for r in reads] == [lean.Chunks, lean.Ended]
+    data = [e.split(b"data: ", 1)[1] for e in events.split(b"\n\n") if e.strip()]
+    assert [chunk for read in reads for chunk in read] == [orjson.loads(d) for d in data[:-1]]
+
+    failing = await open_stream(call)
+    assert [type(r) for r in [await anext(failing)]] == [lean.Chunks]
+    with pytest.raises(UpstreamFailure, match="overloaded"):
+        await anext(failing)
 
 
 async def test_stream__reads_the_whole_sse_format(respx_mock: respx.MockRouter) -> None:
