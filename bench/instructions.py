@@ -1,21 +1,27 @@
 """Instructions per request, deterministically: a server under callgrind, a fixed number of
-sequential requests, and the instructions executed while they ran, divided by their count.
+requests, and the instructions executed while they ran, divided by their count.
 
 Wall-clock CPU figures on a shared 2-core machine move by 10-30 % from one run to the next;
 an instruction count does not (it moves by well under 1 % between runs of the same tree). The
-server starts under ``valgrind --tool=callgrind --instr-atstart=no`` (start-up and the
-warm-up are not counted), instrumentation is switched on (``callgrind_control -i on``) for
-``--requests`` requests sent one after the other on one keep-alive connection, then off, and
-the counts are dumped. Cells: ``json`` (chat JSON), ``tok`` (a 1-token stream, 5 events),
+server starts under ``valgrind --tool=callgrind --instr-atstart=no``, pinned to CPU 0 (start-up
+and the warm-up are not counted), instrumentation is switched on (``callgrind_control -i on``)
+for ``--requests`` requests, then off, and the counts are dumped. Requests go one after the
+other on one keep-alive connection (``--concurrency 1``, the default: no loop pass ever holds
+two requests, so the count does not depend on the timing) or ``--concurrency N`` at a time,
+each on its own keep-alive connection (opened in the warm-up): the loaded path, where a loop
+pass serves several. Cells: ``json`` (chat JSON), ``tok`` (a 1-token stream, 5 events),
 ``paced`` (``--paced-chunks`` deltas one event every ``--pace-ms`` ms: one upstream read and
 one send per event), each a request body of bench/lean.py's (a user named, audit to a file).
+Servers: ``reference``, ``serve`` (this tree), ``serve@NAME`` (serve from the tree
+``--tree NAME=DIR`` names).
 
     uv run --frozen --group bench python -m bench.instructions \\
-        --servers reference,serve,serve@main=/work/main --cells json,tok,paced
+        --servers reference,serve,serve@main --tree main=/work/main --cells json,tok,paced
 
 Prints instructions per request (and per event for streams) per server and cell, and the
 ratio to the first server; ``--annotate N`` prints each dump's top N functions (inclusive,
-``callgrind_annotate``). The fake upstream runs outside valgrind, on CPU 1.
+``callgrind_annotate``); ``--keep DIR`` keeps each dump (``SERVER.CELL.out``). The fake
+upstream and the client run outside valgrind, on CPU 1.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import queue
 import re
 import shutil
 import subprocess
@@ -30,12 +37,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Final
 
 from bench import _common
-from bench.lean import USER
+from bench.lean import USER, add_tree_option
 from bench.proxy import OUR_KEY, serve_env
 
 MODEL: Final = "GPT 4.1"
@@ -104,22 +112,50 @@ def _control(*args: str) -> str:
                           text=True, timeout=120).stdout  # fmt: skip
 
 
-def measure(pid: int, port: int, body: bytes, requests: int, warm: int, out: Path) -> int:
+def _round(conns: list[http.client.HTTPConnection], body: bytes, requests: int) -> None:
+    """``requests`` requests of ``body``, each connection sending one at a time (a thread
+    each when there are several), the next taken by whichever is free."""
+    left: queue.SimpleQueue[None] = queue.SimpleQueue()
+    for _ in range(requests):
+        left.put(None)
+
+    def worker(conn: http.client.HTTPConnection) -> None:
+        while True:
+            try:
+                left.get_nowait()
+            except queue.Empty:
+                return
+            _send(conn, body)
+
+    if len(conns) == 1:
+        worker(conns[0])
+        return
+    with ThreadPoolExecutor(len(conns)) as pool:
+        list(pool.map(worker, conns))  # raises what a worker raised
+
+
+def measure(
+    pid: int, port: int, body: bytes, requests: int, warm: int, out: Path, concurrency: int = 1
+) -> int:
     """Instructions executed by ``pid`` (writing its dumps to ``out``.N) over ``requests``
-    sequential requests of ``body``.
+    requests of ``body``, ``concurrency`` at a time on as many keep-alive connections.
 
     callgrind takes its commands when it next runs, and on a busy machine one may come late:
     a window is kept only if the server read exactly ``requests`` requests in it (httptools'
-    ``feed_data`` calls, one per request on a kept-alive connection), else it is taken again."""
-    conn = http.client.HTTPConnection(_common.LOOPBACK, port, timeout=120)
+    ``feed_data`` calls, one per request on a kept-alive connection), else it is taken again.
+    (Confirming each switch instead, with status requests and health checks to wake the
+    server until it shows, puts those health checks in the window; this check sees any late
+    switch and counts nothing but the requests.)"""
+    conns = [http.client.HTTPConnection(_common.LOOPBACK, port, timeout=300)
+             for _ in range(max(concurrency, 1))]  # fmt: skip
     try:
-        for _ in range(warm):
-            _send(conn, body)
+        for conn in conns:  # every connection opened before the window
+            for _ in range(max(warm // len(conns), 1)):
+                _send(conn, body)
         for _ in range(5):
             _control("-z", str(pid))  # zero what came before (instrumentation is off)
             _control("-i", "on", str(pid))
-            for _ in range(requests):
-                _send(conn, body)
+            _round(conns, body, requests)
             time.sleep(0.5)  # the work a response left behind (its audit record, the watcher)
             _control("-i", "off", str(pid))
             _control("-d", str(pid))
@@ -132,7 +168,8 @@ def measure(pid: int, port: int, body: bytes, requests: int, warm: int, out: Pat
                 return int(found.group(1))
             print(f"  (the window held {reads} reads, not {requests}: again)", file=sys.stderr)
     finally:
-        conn.close()
+        for conn in conns:
+            conn.close()
     raise RuntimeError("no window held exactly the requests sent")
 
 
@@ -153,29 +190,36 @@ def _last_dump(out: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default="reference,serve",
-                        help="reference, serve (this tree), serve@NAME=DIR (another tree)")  # fmt: skip
+                        help="reference, serve (this tree), serve@NAME (the tree --tree NAME=DIR)")  # fmt: skip
     parser.add_argument("--cells", default="json,tok,paced")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--warm", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="requests at a time, each on its own keep-alive connection")  # fmt: skip
     parser.add_argument("--paced-chunks", type=int, default=20)
     parser.add_argument("--pace-ms", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=8530)
     parser.add_argument("--annotate", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None, help="copy each dump to this directory")
+    add_tree_option(parser)
     args = parser.parse_args(argv)
+    trees = {name: Path(path).resolve() for name, path in args.tree}
+    for name in args.servers.split(","):
+        if name.startswith("serve@") and name.removeprefix("serve@") not in trees:
+            parser.error(f"{name}: name its tree with --tree {name.removeprefix('serve@')}=DIR")
     rows: list[tuple[str, str, float, float | None]] = []
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1))
-        for index, spec in enumerate(s for s in args.servers.split(",") if s):
-            name, _, tree = spec.partition("=")
-            root = Path(tree).resolve() if tree else _common.ROOT
+        for index, name in enumerate(s for s in args.servers.split(",") if s):
+            root = trees[name.removeprefix("serve@")] if name.startswith("serve@") else _common.ROOT
             port = args.port + index
             with _server(name, root, upstream, port, tmp) as pid:
                 for cell in (c for c in args.cells.split(",") if c):
                     body, events = _body(cell, args.paced_chunks, args.pace_ms)
                     out = tmp / f"callgrind.{_slug(name)}.out"
-                    total = measure(pid, port, body, args.requests, args.warm, out)
+                    total = measure(pid, port, body, args.requests, args.warm, out,
+                                    args.concurrency)  # fmt: skip
                     per = total / args.requests
                     rows.append((name, cell, per, per / events if events else None))
                     print(f"  {name:<14} {cell:<6} {per:14,.0f} instr/request", file=sys.stderr,
@@ -190,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
                         ).stdout[: 200 * args.annotate])  # fmt: skip
     first = rows[0][0] if rows else ""
     base = {cell: per for name, cell, per, _ in rows if name == first}
+    print(f"{args.requests} requests per cell, {args.concurrency} at a time")
     print("| server | cell | instructions/request | per event | vs " + first + " |")
     print("|---|---|---|---|---|")
     for name, cell, per, event in rows:
