@@ -24,7 +24,7 @@ from typing import Any, Final, cast
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from router._core.surface import REQUIRED, required
 from router._errors import RouterError
@@ -32,6 +32,7 @@ from router._server.context import Context, end_user, router_user
 from router._server.endpoint import (
     Answer,
     Endpoint,
+    json_answer,
     model_named,
     model_span,
     relayed_answer,
@@ -84,7 +85,7 @@ class Chat(Endpoint):
                                       catch=RouterError, last=sse.DONE), headers)  # fmt: skip
         if isinstance(routed, Raw):
             return relayed_answer(routed, model, headers)  # naming the model the caller asked for
-        return JSONResponse(_plain(routed) | {"model": model}, headers=headers)
+        return json_answer(_plain(routed) | {"model": model}, headers)
 
 
 _OWN: Final = frozenset({"model", "messages", "user", "privacy", "stream"})

@@ -54,6 +54,7 @@ __all__ = [
     "Endpoint",
     "Handled",
     "invalid_input",
+    "json_answer",
     "json_body",
     "json_object",
     "model_named",
@@ -218,6 +219,12 @@ class Answer:
         start = {"type": "http.response.start", "status": self.status_code}
         await send(start | {"headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body})
+
+
+def json_answer(body: dict[str, Any], headers: dict[str, str]) -> Answer:
+    """``body`` rendered by orjson (compact, UTF-8, as Starlette's ``JSONResponse`` renders it
+    with Python's encoder, at a fraction of its cost), as an ``application/json`` answer."""
+    return Answer(orjson.dumps(body), "application/json", headers)
 
 
 def relayed_answer(routed: Raw, model: str, headers: dict[str, str]) -> Answer:

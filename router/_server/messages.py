@@ -32,7 +32,14 @@ from router._apis.messages import count_tokens as count
 from router._core.redact import named
 from router._errors import RouterError
 from router._server.context import Context, end_user, router_user
-from router._server.endpoint import Answer, Endpoint, relayed_answer, route_headers, streamed
+from router._server.endpoint import (
+    Answer,
+    Endpoint,
+    json_answer,
+    relayed_answer,
+    route_headers,
+    streamed,
+)
 from router._server.errors import ApiError, api_error
 from router._upstream import sse
 from router._upstream.as_it_came import Relayed
@@ -98,7 +105,7 @@ class Messages(Endpoint):
         if isinstance(routed, Raw):  # Anthropic's answer as it came, naming the asked model
             return relayed_answer(routed, model, headers)
         if isinstance(routed, dict):
-            return JSONResponse(routed, headers=headers)
+            return json_answer(routed, headers)
         # the first chunk is in hand: failover has settled
         render = functools.partial(_relayed_read, model=model) if answered.native else batch_bytes
         return streamed(sse.relay(routed, render, _error, catch=RouterError), headers)

@@ -17,13 +17,20 @@ from __future__ import annotations
 from typing import Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from router._apis.responses import API, respond
 from router._errors import RouterError
 from router._server.chat import own_fields, settled_user
 from router._server.context import Context
-from router._server.endpoint import Answer, Endpoint, relayed_answer, route_headers, streamed
+from router._server.endpoint import (
+    Answer,
+    Endpoint,
+    json_answer,
+    relayed_answer,
+    route_headers,
+    streamed,
+)
 from router._server.errors import api_error
 from router._upstream import sse
 from router._upstream.lean import Raw
@@ -80,7 +87,7 @@ class Responses(Endpoint):
         if not isinstance(routed, dict):  # litellm's bridge's (a plain request's is its JSON)
             routed = routed.model_dump(mode="json")
         body = routed | {"model": model}  # the name the caller asked for
-        return JSONResponse(body, headers=headers)
+        return json_answer(body, headers)
 
 
 class _Events:

@@ -17,6 +17,8 @@ import httpx
 import orjson
 import pytest
 import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router._audit import AuditLog
 from router._config.settings import Settings
@@ -338,3 +340,52 @@ async def test_answer__sends_what_starlettes_response_sends(content_type: str) -
     response = Response(b'{"a":1}', media_type=content_type, headers=headers)
     await response(scope, None, their_send)  # type: ignore[arg-type]
     assert sent == theirs
+
+
+_SCALARS = (
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text()
+)
+_JSON = st.recursive(
+    _SCALARS | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.dictionaries(st.text(), _JSON, max_size=6))
+async def test_json_answer__sends_what_starlettes_json_response_sends(body: dict[str, Any]) -> None:
+    """The same messages as Starlette's ``JSONResponse``; the body the same JSON value, and the
+    same bytes where no float is in it (orjson writes 1e-5 where Python's encoder writes
+    1e-05, both JSON for the same number)."""
+    from starlette.responses import JSONResponse
+
+    from router._server.endpoint import json_answer
+
+    headers = {"X-Router-Route": "gpt-4-1/openai", "X-Router-Provider": "openai"}
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        ours.append(message)
+
+    async def their_send(message: dict[str, Any]) -> None:
+        theirs.append(message)
+
+    await json_answer(body, headers)(scope, None, send)  # type: ignore[arg-type]
+    await JSONResponse(body, headers=headers)(scope, None, their_send)  # type: ignore[arg-type]
+    assert [m["type"] for m in ours] == [m["type"] for m in theirs]
+    assert orjson.loads(ours[1]["body"]) == json.loads(theirs[1]["body"])
+    if not _has_float(body):
+        assert ours == theirs
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
