@@ -79,3 +79,13 @@ def _audit_records_follow_their_schema(
     monkeypatch.setattr(chain, "seal", checked)
     yield
     assert invalid == [], "audit records that do not follow router/_audit/records.py"
+
+
+@pytest.fixture
+def claude_chat_lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain chat to Claude on Anthropic on the router's own path (router/_upstream/chat_claude.py)
+    whatever litellm is installed: for tests of what the router does with it. Only the litellm
+    it reproduces takes it in use (tests/upstream/test_chat_claude.py)."""
+    from router._upstream import chat_claude
+
+    monkeypatch.setattr(chat_claude, "LITELLM", chat_claude.installed_litellm())

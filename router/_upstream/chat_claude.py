@@ -9,7 +9,10 @@ default for the model when absent, ``stop`` as ``stop_sequences``, ``user`` as
 (router/_upstream/as_it_came.py: the invariant on the bytes, counted; ``x-api-key``,
 ``anthropic-version``, the route's ``api_base``), and the answer rendered as litellm renders it
 (``completion``: the chat completion's JSON, as the proxy relays litellm's ``ModelResponse``).
-tests/upstream/test_chat_claude.py holds both equal to litellm 1.104.0's, by property.
+tests/upstream/test_chat_claude.py holds both equal to litellm 1.104.0's, by property: that
+version (``LITELLM``, the lock's) is the one this module reproduces. With another litellm
+installed (pyproject's litellm-tested range reaches 1.110.2, whose default ``max_tokens`` and
+answer differ), every request takes litellm itself, whose request is then the one to send.
 
 Anything else (tools, images, names on turns, a later system turn, ``n``, ``response_format``,
 a stream, a model this module has no facts for, …) takes litellm as before; so does the
@@ -18,11 +21,13 @@ rendering of an answer of another shape than text (it is handed to litellm's own
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
 import uuid
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -31,6 +36,8 @@ from router._upstream import anthropic, as_it_came, lean, providers
 
 if TYPE_CHECKING:
     from router._upstream.adapter import UpstreamCall
+
+LITELLM: Final = "1.104.0"  # the litellm whose wire body and answer this module reproduces
 
 # litellm 1.104.0's default max_tokens for Anthropic's models that take sampling fields (its
 # model table's max_output_tokens; None: a model it has no limit for, which gets its default,
@@ -63,15 +70,26 @@ _PHONE: Final = re.compile(r"^\+?[\d\s\(\)-]{7,}$")
 
 def serves(call: UpstreamCall) -> bool:
     """Whether this chat call is sent here: a plain request to Claude on Anthropic, on the
-    lean path, answered by the upstream (offline calls take litellm's mock)."""
+    lean path, answered by the upstream (offline calls take litellm's mock), with the litellm
+    this module reproduces installed."""
     target = call.target
     return (
         target.prefix == providers.ANTHROPIC_PREFIX
+        and installed_litellm() == LITELLM
         and (target.path or providers.DEFAULT_PATH) == "lean"
         and call.offline_text is None
         and not call.parsed
         and plain(call.arguments, target.model.split("/", 1)[1])
     )
+
+
+@functools.cache
+def installed_litellm() -> str | None:
+    """The installed litellm's version, read from its metadata (litellm is not imported)."""
+    try:
+        return version("litellm")
+    except PackageNotFoundError:  # pragma: no cover  (litellm is a dependency)
+        return None
 
 
 def plain(arguments: Mapping[str, Any], model: str) -> bool:

@@ -375,7 +375,7 @@ async def test_invariant__the_wire_check_blocks_what_the_argument_check_missed(
 
 
 async def test_chat_plain__sent_by_the_router_one_decision_one_attempt(
-    router: PolicyRouter, wire: respx.MockRouter, lines: list[str]
+    router: PolicyRouter, wire: respx.MockRouter, lines: list[str], claude_chat_lean: None
 ) -> None:
     """A plain chat request to Claude: the Messages body litellm would send, litellm's type
     back, one decision and one attempt of one send (router/_upstream/chat_claude.py)."""
@@ -398,7 +398,7 @@ async def test_chat_plain__sent_by_the_router_one_decision_one_attempt(
 
 
 async def test_chat_plain__anthropic_down_bedrock_answers_through_litellm(
-    router: PolicyRouter, wire: respx.MockRouter, lines: list[str]
+    router: PolicyRouter, wire: respx.MockRouter, lines: list[str], claude_chat_lean: None
 ) -> None:
     anthropic = mock_provider(wire, "anthropic", status=503)
     bedrock = mock_provider(wire, "bedrock")

@@ -848,7 +848,7 @@ async def test_messages__claude_on_anthropic_failing_fails_over_to_bedrock_trans
 
 
 async def test_chat__a_plain_request_to_claude_is_translated_by_the_router(
-    live: Proxy, wire: respx.MockRouter
+    live: Proxy, wire: respx.MockRouter, claude_chat_lean: None
 ) -> None:
     """/v1/chat/completions to Claude on Anthropic, plain: the Messages body litellm sends, the
     chat completion litellm renders, naming the asked model (router/_upstream/chat_claude.py)."""
