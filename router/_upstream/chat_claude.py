@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -64,8 +63,6 @@ _STOP_REASON: Final = {
 _USAGE: Final = frozenset(
     {"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
 )
-_EMAIL: Final = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$")
-_PHONE: Final = re.compile(r"^\+?[\d\s\(\)-]{7,}$")
 
 
 def serves(call: UpstreamCall) -> bool:
@@ -185,9 +182,8 @@ def body(arguments: Mapping[str, Any], model: str) -> dict[str, Any]:
     stop = _stop_sequences(arguments.get("stop"))
     if stop:
         out["stop_sequences"] = stop
-    user = arguments.get("user")
-    if isinstance(user, str) and not (_EMAIL.match(user) or _PHONE.match(user)):
-        out["metadata"] = {"user_id": user}
+    out |= anthropic.metadata_for(arguments.get("user"))
+    anthropic.sendable(out)  # an email or a phone number left out, as litellm leaves it
     if system:
         out["system"] = system
     out["max_tokens"] = limit or MAX_TOKENS[model] or default_max_tokens()
