@@ -291,7 +291,8 @@ def _canonical_cut(record: dict[str, Any]) -> bytes:
     except TypeError:
         pass
     else:
-        if b"\\" not in body and _LONG_RUN.search(body) is None:
+        # ``find``, not ``in``: on 3.11 ``in`` raises and clears a TypeError before it searches
+        if body.find(b"\\") < 0 and _LONG_RUN.search(body) is None:
             return body
     return chain.canonical({k: v if k in _CHAIN_OWN else _cut(v) for k, v in record.items()})
 

@@ -28,7 +28,7 @@ from router._audit.records import Ending, Honesty, RouteAttempt
 from router._config.settings import Settings
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
-from router._core.invariant import Identity
+from router._core.invariant import identity_of
 from router._core.pseudonym import Pseudonymizer
 from router._core.resend import RESENT, delay
 from router._core.scrub import Scrubbed, scrub
@@ -303,7 +303,9 @@ class Failover:
         api = same_format.wire_api(request, native=native)
         if api == "messages":
             anthropic.sendable(scrubbed.kwargs)  # as litellm sends Anthropic the scrubbed user
-        identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
+        identity = (
+            None if rule is UserIdentifier.ALLOWED or call.user is None else identity_of(call.user)
+        )
         found = same_format.content(arguments, api=api) if identity else frozenset()
         check = WireCheck(identity, found)
         settings = self._settings.providers.get(provider)
