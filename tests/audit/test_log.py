@@ -17,8 +17,10 @@ from router._audit import AuditLog
 from router._audit.chain import (
     CHECKPOINT_EVENT,
     GENESIS,
+    Signer,
     canonical,
     checkpoint_mac,
+    link,
     record_chain,
 )
 from router._config.keyfile import audit_key, load_or_create_key, pseudonym_key
@@ -49,6 +51,15 @@ def test_emit__each_record_chains_to_the_writers_previous_one() -> None:
         assert record["chain"] == record_chain(KEY, prev, record)
         prev = record["chain"]
     assert list(records[0])[:2] == ["ts", "event"]
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"a":"\xc3\xa9"}', b"x" * 1000])
+def test_signer__links_as_the_one_shot_hmac_does_again_and_again(body: bytes) -> None:
+    """The keyed state copied per record (OpenSSL's object) gives ``link``'s value every time:
+    a copy never carries one record's bytes into the next."""
+    signer = Signer(KEY)
+    for prev in (GENESIS, "a" * 64, GENESIS):
+        assert signer.link(prev, body) == link(KEY, prev, body)
 
 
 def test_emit__chain_depends_on_the_key() -> None:
