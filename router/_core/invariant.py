@@ -268,10 +268,11 @@ def find_on_wire(
     headers: Iterable[tuple[str, str]],
     body: bytes,
     identity: Identity,
-    content: frozenset[str],
+    content: frozenset[str] | Callable[[], frozenset[str]],
 ) -> str | None:
     """Where the id is in a request as sent (``url``, ``header:<name>``, ``$.path``); None if
-    nowhere outside message content."""
+    nowhere outside message content. ``content``: the request's content strings, or what
+    makes them (called only for a body that holds a form of the id)."""
     # Both match only a URL that holds the id's text (a part of it is a substring of it)
     if identity.text in url and (identity.matches(url) or _in_url_parts(url, identity)):
         return "url"
@@ -284,7 +285,7 @@ def find_on_wire(
         parsed = json.loads(body)
     except ValueError:  # not JSON: no place to tell content from the rest
         return "body"
-    return _find(parsed, identity, "$", content)
+    return _find(parsed, identity, "$", content if isinstance(content, frozenset) else content())
 
 
 def _in_url_parts(url: str, identity: Identity) -> bool:

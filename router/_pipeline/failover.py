@@ -18,6 +18,7 @@ early, or never read at all. Never a route the decision rejected.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -306,8 +307,7 @@ class Failover:
         identity = (
             None if rule is UserIdentifier.ALLOWED or call.user is None else identity_of(call.user)
         )
-        found = same_format.content(arguments, api=api) if identity else frozenset()
-        check = WireCheck(identity, found)
+        check = WireCheck(identity, functools.partial(same_format.content, arguments, api=api))
         settings = self._settings.providers.get(provider)
         upstream = UpstreamCall(
             target,
