@@ -101,8 +101,10 @@ def identity_of(user: str) -> Identity | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _wire_forms(identity: Identity) -> tuple[bytes, ...]:
-    return identity.on_wire()
+def _wire_forms(text: str, number: float | None) -> tuple[bytes, ...]:
+    """``Identity(text, number).on_wire()``, keyed by its fields (a tuple's hash is C's; the
+    dataclass's own ``__hash__`` is a Python call)."""
+    return Identity(text, number).on_wire()
 
 
 def on_wire_in(body: bytes, identity: Identity) -> bool:
@@ -110,7 +112,7 @@ def on_wire_in(body: bytes, identity: Identity) -> bool:
     ``body`` surely does not hold the id (one scan of the bytes per form)."""
     # ``find``, not ``in``: on 3.11 ``in`` raises and clears a TypeError before it searches;
     # a loop, not ``any``: no generator per call
-    for form in _wire_forms(identity):  # noqa: SIM110
+    for form in _wire_forms(identity.text, identity.number):  # noqa: SIM110
         if body.find(form) >= 0:
             return True
     return False
