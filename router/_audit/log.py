@@ -42,7 +42,10 @@ Target = str | Path | TextIO | Callable[[str], None]
 _LINE = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 MAX_TEXT: Final = 512  # characters of one string in a record; the rest is counted, not kept
 _PLAIN: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS  # no default: raises
-_LONG_RUN: Final = re.compile(b'[^"]{%d,}' % (MAX_TEXT + 1))
+# A run of more than MAX_TEXT bytes without a quote after a quote (the run at the start is
+# measured apart): the quote, a literal, is what the search looks for; a pattern that starts
+# with the run tries every byte (bench/README.md, issue 25's fixed cost)
+_LONG_RUN: Final = re.compile(b'"[^"]{%d}' % (MAX_TEXT + 1))
 _CHAIN_OWN: Final = frozenset({"writer", "seq", "prev"})  # the writer's own: never cut
 _NONE: Final[Mapping[str, Any]] = MappingProxyType({})
 
@@ -292,9 +295,16 @@ def _canonical_cut(record: dict[str, Any]) -> bytes:
         pass
     else:
         # ``find``, not ``in``: on 3.11 ``in`` raises and clears a TypeError before it searches
-        if body.find(b"\\") < 0 and _LONG_RUN.search(body) is None:
+        if body.find(b"\\") < 0 and not _long_run(body):
             return body
     return chain.canonical({k: v if k in _CHAIN_OWN else _cut(v) for k, v in record.items()})
+
+
+def _long_run(body: bytes) -> bool:
+    """Whether ``body`` has more than ``MAX_TEXT`` bytes in a row without a quote: at its start,
+    or after a quote (every longest run starts at one or the other)."""
+    first = body.find(b'"')
+    return (len(body) if first < 0 else first) > MAX_TEXT or _LONG_RUN.search(body) is not None
 
 
 def _cut(value: Any) -> Any:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router._audit import AuditLog
 from router._audit.chain import (
@@ -301,3 +303,23 @@ def test_timestamp__is_datetimes_isoformat_with_microseconds_and_z(ns: int) -> N
     text = expected.isoformat(timespec="microseconds").replace("+00:00", "Z")
     assert _timestamp(ns) == text
     assert _timestamp(ns) == text  # the second's part from the cache, the same
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([b'"', b"{", b"x", b"\\"]), st.integers(0, 700).map(lambda n: b"y" * n)
+        ),
+        max_size=8,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_long_run__finds_what_the_search_from_every_byte_finds(parts: list[bytes]) -> None:
+    """The run of more than MAX_TEXT bytes without a quote, looked for after quotes and at
+    the start, is found exactly when the old pattern (tried from every byte) finds one."""
+    import re
+
+    from router._audit.log import MAX_TEXT, _long_run
+
+    body = b"".join(parts)
+    assert _long_run(body) == (re.search(b'[^"]{%d,}' % (MAX_TEXT + 1), body) is not None)
