@@ -315,8 +315,8 @@ def test_timestamp__is_datetimes_isoformat_with_microseconds_and_z(ns: int) -> N
 )
 @settings(max_examples=300, deadline=None)
 def test_long_run__finds_what_the_search_from_every_byte_finds(parts: list[bytes]) -> None:
-    """The run of more than MAX_TEXT bytes without a quote, looked for after quotes and at
-    the start, is found exactly when the old pattern (tried from every byte) finds one."""
+    """A run of more than MAX_TEXT bytes without a quote is found (a block without a quote,
+    then the pattern) exactly when the pattern alone finds one."""
     import re
 
     from router._audit.log import MAX_TEXT, _long_run
