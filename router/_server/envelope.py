@@ -62,8 +62,9 @@ class Envelope:
             await self.app(scope, receive, send)
             return
         exchange = _Exchange(scope, send)
+        loop = asyncio.get_running_loop()  # once a request: each asking costs a getpid on 3.11
         try:
-            await self._handle(scope, receive, exchange)
+            await self._handle(scope, receive, exchange, loop)
         except asyncio.CancelledError:
             # uvicorn cancels what is still running past graceful_timeout: the request ends
             # here, with an answer in OpenAI's shape rather than uvicorn's plain-text 500.
@@ -75,13 +76,17 @@ class Envelope:
             if not exchange.status:  # else the answer is cut short; uvicorn closes the connection
                 await respond(internal_error(), scope["path"])(scope, receive, exchange.send)
         finally:
-            exchange.log()
+            exchange.log(loop)
 
-    async def _handle(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
+    async def _handle(
+        self, scope: Scope, receive: Receive, exchange: _Exchange, loop: asyncio.AbstractEventLoop
+    ) -> None:
         try:
             self._check_headers(scope)
             body = await _within(
-                self.limits.read_timeout, _bounded_body(scope, receive, self.limits.max_body_bytes)
+                self.limits.read_timeout,
+                _bounded_body(scope, receive, self.limits.max_body_bytes),
+                loop,
             )
         except ApiError as refused:
             await respond(_closing(refused), scope["path"])(scope, receive, exchange.send)
@@ -140,14 +145,16 @@ class _Exchange:
             message["headers"] = headers
         await self._send(message)
 
-    def log(self) -> None:
+    def log(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """The access line; ``loop``: the running loop (the request's), if the caller has it."""
         route = getattr(self.scope.get("route"), "path", "<no route>").replace(":path", "")
         elapsed = (time.perf_counter() - self.started) * 1000
         keeper = line_keeper(access_log)
         if keeper is not None:  # the same line, without a record (router/_server/logs.py)
             keeper.keep(
                 f"INFO:  {ACCESS}: {self.scope['method']} {route} {self.status} "
-                f"{elapsed:.0f}ms request_id={self.request_id}"
+                f"{elapsed:.0f}ms request_id={self.request_id}",
+                loop,
             )
             return
         access_log.info(
@@ -217,15 +224,21 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-async def _within(seconds: float, reading: Coroutine[Any, Any, bytes]) -> bytes:
+async def _within(
+    seconds: float,
+    reading: Coroutine[Any, Any, bytes],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> bytes:
     """``reading``'s result, or TimeoutError once ``seconds`` have passed: ``asyncio.timeout``'s
     rule (the task cancelled at the deadline; that cancellation, and only it, becomes the
     TimeoutError; one from elsewhere is raised as it came), with one timer and no context
-    manager: a fifth of its Python calls, per request."""
-    task = asyncio.current_task()
+    manager: a fifth of its Python calls, per request. ``loop``: the running loop, if the
+    caller has it (on 3.11 each ``get_running_loop``, ``current_task``'s too, is a getpid)."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
     if task is None:  # pragma: no cover  (uvicorn runs each request in a task)
         return await reading
-    loop = asyncio.get_running_loop()
     expired = False
 
     def expire() -> None:
