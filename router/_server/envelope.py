@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
@@ -61,10 +61,11 @@ class Envelope:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(scope, send)
+        headers = _first_values(scope)
+        exchange = _Exchange(scope, send, headers)
         loop = asyncio.get_running_loop()  # once a request: each asking costs a getpid on 3.11
         try:
-            await self._handle(scope, receive, exchange, loop)
+            await self._handle(scope, receive, exchange, loop, headers)
         except asyncio.CancelledError:
             # uvicorn cancels what is still running past graceful_timeout: the request ends
             # here, with an answer in OpenAI's shape rather than uvicorn's plain-text 500.
@@ -79,13 +80,18 @@ class Envelope:
             exchange.log(loop)
 
     async def _handle(
-        self, scope: Scope, receive: Receive, exchange: _Exchange, loop: asyncio.AbstractEventLoop
+        self,
+        scope: Scope,
+        receive: Receive,
+        exchange: _Exchange,
+        loop: asyncio.AbstractEventLoop,
+        headers: Mapping[bytes, bytes],
     ) -> None:
         try:
-            self._check_headers(scope)
+            self._check_headers(scope, headers)
             body = await _within(
                 self.limits.read_timeout,
-                _bounded_body(scope, receive, self.limits.max_body_bytes),
+                _bounded_body(headers, receive, self.limits.max_body_bytes),
                 loop,
             )
         except ApiError as refused:
@@ -98,7 +104,7 @@ class Envelope:
         scope[BODY] = body  # for the POST endpoints' request (router/_server/endpoint.py)
         await self.app(scope, _replay(body, receive), exchange.send)
 
-    def _check_headers(self, scope: Scope) -> None:
+    def _check_headers(self, scope: Scope, headers: Mapping[bytes, bytes]) -> None:
         """The path decodes as UTF-8 and the key is known: both known before any body."""
         if not _is_utf8_path(scope):
             raise ApiError(
@@ -108,8 +114,9 @@ class Envelope:
             )
         if scope["path"] not in PUBLIC:
             anthropic = scope["path"] in ANTHROPIC_PATHS  # Anthropic's SDK sends x-api-key
-            x_api_key = _header(scope, b"x-api-key") if anthropic else None
-            caller = self.keys.caller(key_credentials(_header(scope, b"authorization"), x_api_key))
+            x_api_key = _header(headers, b"x-api-key") if anthropic else None
+            authorization = _header(headers, b"authorization")
+            caller = self.keys.caller(key_credentials(authorization, x_api_key))
             scope["state"][CALLER] = (self.keys, caller)  # the endpoint's check: done
 
 
@@ -120,8 +127,10 @@ class _Exchange:
     any other is replaced by a fresh id, and echoed (printable ASCII, 128 characters at most)
     in ``X-Client-Request-Id`` so the caller can still match the answer."""
 
-    def __init__(self, scope: Scope, send: Send) -> None:
-        given = _header(scope, b"x-request-id")
+    def __init__(
+        self, scope: Scope, send: Send, headers: Mapping[bytes, bytes] | None = None
+    ) -> None:
+        given = _header(_first_values(scope) if headers is None else headers, b"x-request-id")
         self.client_id = None if not given or _REQUEST_ID.match(given) else _printable(given)
         self._state = scope.setdefault("state", {})
         fresh = not given or self.client_id is not None
@@ -167,12 +176,17 @@ class _Exchange:
         )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _first_values(scope: Scope) -> dict[bytes, bytes]:
+    """Each header's first value, by its name (lower case, as ASGI gives it): one pass, in C.
+    ``dict`` keeps the last value given for a key, so the headers are read backwards."""
+    headers = scope["headers"]
+    return dict(reversed(headers if isinstance(headers, list) else list(headers)))
+
+
+def _header(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
     """The first value of header ``name`` (lower case), or None."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
+    value = headers.get(name)
+    return None if value is None else bytes(value).decode("latin-1")
 
 
 def _printable(text: str) -> str:
@@ -258,9 +272,9 @@ async def _within(
         timer.cancel()
 
 
-async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def _bounded_body(headers: Mapping[bytes, bytes], receive: Receive, limit: int) -> bytes:
     """The whole body; 413 (ApiError) once it is known to exceed ``limit`` (declared or counted)."""
-    declared = (_header(scope, b"content-length") or "").strip()
+    declared = (_header(headers, b"content-length") or "").strip()
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     parts: list[bytes] = []
