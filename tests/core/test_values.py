@@ -16,21 +16,20 @@ from router._upstream.adapter import UpstreamCall
 _counter = itertools.count()
 
 
-@dataclass(frozen=True)
-class _Plain:
-    a: int
-    b: str = "b"
-    c: list[int] = field(default_factory=list)
-    d: int = field(default_factory=lambda: next(_counter))
+def _made(quick: bool) -> Any:
+    """The same frozen dataclass, built by its own ``__init__`` or by ``one_write``'s."""
+
+    @dataclass(frozen=True)
+    class _Value:
+        a: int
+        b: str = "b"
+        c: list[int] = field(default_factory=list)
+        d: int = field(default_factory=lambda: next(_counter))
+
+    return one_write(_Value) if quick else _Value
 
 
-@one_write
-@dataclass(frozen=True)
-class _Quick:
-    a: int
-    b: str = "b"
-    c: list[int] = field(default_factory=list)
-    d: int = field(default_factory=lambda: next(_counter))
+_Plain, _Quick = _made(quick=False), _made(quick=True)
 
 
 @pytest.mark.parametrize(
@@ -63,22 +62,22 @@ def test_one_write__each_value_gets_its_own_factory_value() -> None:
 def test_one_write__still_frozen_and_a_value() -> None:
     value = _Quick(1)
     with pytest.raises(FrozenInstanceError):
-        value.a = 2  # type: ignore[misc]
+        value.a = 2
     with pytest.raises(FrozenInstanceError):
-        del value.b  # type: ignore[misc]
+        del value.b
     with pytest.raises(FrozenInstanceError):
-        value.new = 1  # type: ignore[attr-defined]
+        value.new = 1
     assert value == _Quick(1, d=value.d)
-    assert hash(_Quick(1, c=(), d=0)) == hash(_Quick(1, c=(), d=0))  # type: ignore[arg-type]
+    assert hash(_Quick(1, c=(), d=0)) == hash(_Quick(1, c=(), d=0))
     assert dataclasses.replace(value, a=5) == _Quick(5, c=[], d=value.d)
-    assert repr(value) == f"_Quick(a=1, b='b', c=[], d={value.d})"
+    assert repr(value).endswith(f"_Value(a=1, b='b', c=[], d={value.d})")
 
 
 def test_one_write__missing_or_unknown_arguments_raise_as_the_dataclass_does() -> None:
     with pytest.raises(TypeError):
-        _Quick()  # type: ignore[call-arg]
+        _Quick()
     with pytest.raises(TypeError):
-        _Quick(1, e=2)  # type: ignore[call-arg]
+        _Quick(1, e=2)
 
 
 @pytest.mark.parametrize(
