@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from router._core.names import Named
+from router._core.scrub import Scrubbed
 from router._core.values import one_write
+from router._pipeline.dropin import Limits
 from router._pipeline.failover import Answered, Call, _Step
 from router._upstream.adapter import UpstreamCall
 
@@ -97,7 +100,7 @@ def test_one_write__refuses_a_class_it_cannot_build_that_way(make: Any) -> None:
         one_write(make())
 
 
-@pytest.mark.parametrize("cls", [Call, Answered, _Step, UpstreamCall])
+@pytest.mark.parametrize("cls", [Call, Answered, _Step, UpstreamCall, Limits, Scrubbed, Named])
 def test_per_request_values__are_frozen_and_built_in_one_write(cls: type[Any]) -> None:
     assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
     names = [f.name for f in dataclasses.fields(cls)]
