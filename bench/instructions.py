@@ -48,7 +48,7 @@ from bench.proxy import OUR_KEY, serve_env
 
 MODEL: Final = "GPT 4.1"
 TOTALS: Final = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
-READS: Final = re.compile(r"< \S*httptools_\w*HttpParser_\d+feed_data \((\d+)x\)")
+READS: Final = re.compile(r"< \S*httptools_\w*cb_on_url \((\d+)x\)")
 
 
 def _body(kind: str, paced_chunks: int, pace_ms: float) -> tuple[bytes, int]:
@@ -142,7 +142,8 @@ def measure(
 
     callgrind takes its commands when it next runs, and on a busy machine one may come late:
     a window is kept only if the server read exactly ``requests`` requests in it (httptools'
-    ``feed_data`` calls, one per request on a kept-alive connection), else it is taken again.
+    ``on_url`` callbacks: a request line comes in one read on loopback; not ``feed_data``,
+    which serve's own upstream client calls too), else it is taken again.
     (Confirming each switch instead, with status requests and health checks to wake the
     server until it shows, puts those health checks in the window; this check sees any late
     switch and counts nothing but the requests.)"""
@@ -174,7 +175,8 @@ def measure(
 
 
 def _reads(dump: Path) -> int:
-    """Requests the server read in a dump: calls of httptools' ``HttpParser.feed_data``."""
+    """Requests the server read in a dump: calls of httptools' ``on_url`` callback (requests
+    only: the response parser of serve's upstream client has none)."""
     tree = subprocess.run(["callgrind_annotate", "--tree=caller", str(dump)], check=True,
                           capture_output=True, text=True, timeout=300).stdout  # fmt: skip
     found = READS.search(tree)
