@@ -13,7 +13,8 @@ pass serves several. Cells: ``json`` (chat JSON), ``tok`` (a 1-token stream, 5 e
 ``paced`` (``--paced-chunks`` deltas one event every ``--pace-ms`` ms: one upstream read and
 one send per event), each a request body of bench/lean.py's (a user named, audit to a file).
 Servers: ``reference``, ``serve`` (this tree), ``serve@NAME`` (serve from the tree
-``--tree NAME=DIR`` names).
+``--tree NAME=DIR`` names); a serve name ending in ``-aiohttp``, ``-httpx`` or ``-httptools``
+runs with that ``POLICY_ROUTER_TRANSPORT``.
 
     uv run --frozen --group bench python -m bench.instructions \\
         --servers reference,serve,serve@main --tree main=/work/main --cells json,tok,paced
@@ -87,6 +88,9 @@ def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Itera
     else:
         command = [sys.executable, "-m", "router.cli", "serve"]
         env = serve_env(upstream, port, tmp, _slug(name)) | {"PYTHONPATH": str(tree)}
+        transport = _split(name)[1]
+        if transport is not None:
+            env["POLICY_ROUTER_TRANSPORT"] = transport
     log = (tmp / f"{_slug(name)}.log").open("wb")
     proc = subprocess.Popen([*valgrind, *command], cwd=tree, env=_common.bench_env(env),
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -96,6 +100,15 @@ def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Itera
     finally:
         _common.stop(proc, timeout=120)
         log.close()
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    """A server's name without its transport (``serve-aiohttp``, ``serve@main-httpx``: serve
+    with ``POLICY_ROUTER_TRANSPORT`` set so), and that transport (None: the settings')."""
+    for transport in ("httpx", "aiohttp", "httptools"):
+        if name.endswith(f"-{transport}"):
+            return name.removesuffix(f"-{transport}"), transport
+    return name, None
 
 
 def _send(conn: http.client.HTTPConnection, body: bytes) -> None:
@@ -206,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tree_option(parser)
     args = parser.parse_args(argv)
     trees = {name: Path(path).resolve() for name, path in args.tree}
-    for name in args.servers.split(","):
+    for name in (_split(n)[0] for n in args.servers.split(",")):
         if name.startswith("serve@") and name.removeprefix("serve@") not in trees:
             parser.error(f"{name}: name its tree with --tree {name.removeprefix('serve@')}=DIR")
     rows: list[tuple[str, str, float, float | None]] = []
@@ -214,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1))
         for index, name in enumerate(s for s in args.servers.split(",") if s):
-            root = trees[name.removeprefix("serve@")] if name.startswith("serve@") else _common.ROOT
+            base = _split(name)[0]
+            root = trees[base.removeprefix("serve@")] if base.startswith("serve@") else _common.ROOT
             port = args.port + index
             with _server(name, root, upstream, port, tmp) as pid:
                 for cell in (c for c in args.cells.split(",") if c):
