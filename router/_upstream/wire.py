@@ -29,6 +29,7 @@ invariant) before ``Client.send`` writes exactly those.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import zlib
 from collections import deque
@@ -46,7 +47,6 @@ DRAIN_BYTES: Final = 64 * 1024
 DRAIN_SECONDS: Final = 0.5
 _HIGH_WATER: Final = 256 * 1024  # bytes of an answer read ahead of its reader: reading pauses
 _AGENT: Final = "policy-router"
-_FORBIDDEN: Final = frozenset("\r\n\0")
 _GZIP: Final = zlib.MAX_WBITS | 16
 
 
@@ -62,18 +62,10 @@ class Request:
     __slots__ = ("body", "headers", "key", "target")
 
     def __init__(self, url: str, headers: dict[str, str], body: bytes) -> None:
-        parts = urlsplit(url)
-        scheme, host = parts.scheme.lower(), parts.hostname
-        if scheme not in ("http", "https") or not host:
-            raise ValueError("the provider's URL must be http:// or https:// with a host")
-        default = 443 if scheme == "https" else 80
-        port = parts.port or default
-        name = f"[{host}]" if ":" in host else host
-        self.key = (scheme, host, port)
-        self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.key, self.target, host = _where(url)
         self.headers = [
             *headers.items(),
-            ("Host", name if port == default else f"{name}:{port}"),
+            ("Host", host),
             ("Content-Length", str(len(body))),
             ("Accept-Encoding", "gzip"),
             ("User-Agent", _AGENT),
@@ -82,13 +74,28 @@ class Request:
 
     def encode(self) -> bytes:
         """The bytes written: request line, header lines, body."""
-        lines = [f"POST {self.target} HTTP/1.1"]
-        for name, value in self.headers:
-            if _FORBIDDEN.intersection(name) or _FORBIDDEN.intersection(value) or ":" in name:
-                raise ValueError("a request header has a line break or a colon in its name")
-            lines.append(f"{name}: {value}")
-        lines.append("\r\n")
-        return "\r\n".join(lines).encode("latin-1") + self.body
+        lines = [f"{name}: {value}" for name, value in self.headers]
+        text = "\r\n".join(lines)
+        breaks = len(lines) - 1
+        if text.count("\r") != breaks or text.count("\n") != breaks or "\0" in text:
+            raise ValueError("a request header has a line break in it")
+        return f"POST {self.target} HTTP/1.1\r\n{text}\r\n\r\n".encode("latin-1") + self.body
+
+
+@functools.lru_cache(maxsize=256)
+def _where(url: str) -> tuple[tuple[str, str, int], str, str]:
+    """A URL's pool key (scheme, host, port), request target and Host header."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in ("http", "https") or not host:
+        raise ValueError("the provider's URL must be http:// or https:// with a host")
+    default = 443 if scheme == "https" else 80
+    port = parts.port or default
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if any(c in target for c in " \r\n\0"):
+        raise ValueError("the provider's URL has a space or a line break in its path")
+    name = f"[{host}]" if ":" in host else host
+    return (scheme, host, port), target, name if port == default else f"{name}:{port}"
 
 
 class Client:
@@ -324,7 +331,8 @@ class _Connection(asyncio.Protocol):
         self.key = key
         self.transport: Any = None
         self.parser = httptools.HttpResponseParser(self)
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.lost: asyncio.Future[None] = self.loop.create_future()
         self.usable = True  # False once closed, failed, or the server said it closes
         self.busy = True
         self.draining = False
@@ -436,7 +444,7 @@ class _Connection(asyncio.Protocol):
         """Until the connection brings something (or fails, or ``seconds`` pass)."""
         if self.error is not None:
             raise self.error
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self.waiter = waiter = loop.create_future()
         timer = loop.call_later(seconds, self._timed_out, waiter, seconds)
         try:
@@ -479,7 +487,7 @@ class _Connection(asyncio.Protocol):
         self.draining = True
         self.body = []
         self.taken()
-        asyncio.get_running_loop().call_later(DRAIN_SECONDS, self._drained)
+        self.loop.call_later(DRAIN_SECONDS, self._drained)
 
     def _drained(self) -> None:
         if self.draining and self.busy:

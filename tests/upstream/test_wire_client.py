@@ -497,8 +497,10 @@ async def test_request__refuses_a_header_with_a_line_break(client: wire.Client) 
     upstream = await Upstream().start()
     try:
         request = wire.Request(upstream.url(), {"X-Key": "a\r\nInjected: b"}, b"{}")
-        with pytest.raises(ValueError, match="line break"):
+        with pytest.raises(ValueError, match="line break in it"):
             await client.send(request, 5.0)
+        with pytest.raises(ValueError, match="a space or a line break in its path"):
+            wire.Request(f"http://127.0.0.1:{upstream.port}/v1/a b", {}, b"{}")
     finally:
         await upstream.stop()
     assert upstream.connections == 0
