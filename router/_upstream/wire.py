@@ -277,6 +277,7 @@ class Response:
         body = connection.body
         gzipped = self.headers.get("content-encoding") == "gzip"
         inflate = zlib.decompressobj(_GZIP) if gzipped else None
+        connection.streamed = True
         try:
             while True:
                 if body:
@@ -349,6 +350,7 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self.body: list[bytes] = []
         self.size = 0
+        self.streamed = False  # read in pieces: reading pauses while they wait for the reader
         self._names: list[bytes] = []
 
     # -- asyncio ---------------------------------------------------------------------------
@@ -374,7 +376,7 @@ class _Connection(asyncio.Protocol):
             elif self.size > DRAIN_BYTES:
                 self.close()
             return
-        if self.size > _HIGH_WATER and not self.paused and self.usable:
+        if self.size > _HIGH_WATER and self.streamed and not self.paused and self.usable:
             self.paused = True
             self.transport.pause_reading()
         self._wake()

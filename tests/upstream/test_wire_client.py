@@ -167,6 +167,18 @@ async def test_read__the_whole_body_however_it_is_delimited(
     assert upstream.requests[0].endswith(b'\r\n\r\n{"a":1}')
 
 
+async def test_read__a_body_larger_than_the_read_ahead(client: wire.Client) -> None:
+    """A whole body is read to its end, however large (only pieces pause the reading)."""
+    big = b"x" * (4 * 1024 * 1024)
+    upstream = await Upstream(writes(sized(big)), writes(chunked(big))).start()
+    try:
+        assert await (await post(client, upstream)).read() == big
+        assert b"".join([p async for p in (await post(client, upstream)).pieces()]) == big
+    finally:
+        await upstream.stop()
+    assert upstream.connections == 1
+
+
 async def test_keep_alive__one_connection_for_requests_one_after_the_other(
     client: wire.Client,
 ) -> None:
