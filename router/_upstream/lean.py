@@ -119,7 +119,7 @@ def _checked(
     if check.identity is None:
         return
     lines = headers if isinstance(headers, list) else list(headers.items())
-    found = find_on_wire(url, lines, body, check.identity, check.content)
+    found = find_on_wire(url, lines, body, check.identity, check.made_content)
     if found is not None:
         check.found = found
         raise IdentifierInRequest(found)
