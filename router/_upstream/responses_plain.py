@@ -23,12 +23,15 @@ Pure but for the fallback: no I/O, and litellm is imported only when the bridge 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any, Final, cast
 
 import orjson
+
+from router._upstream import sse
 
 # The fields of a plain request: the router's own (read before, never translated), the
 # bookkeeping the bridge ignores, and those that map exactly.
@@ -322,26 +325,39 @@ class _Departed(Exception):
     """A chunk outside the text subset: the bridge renders the stream from there."""
 
 
+def numbered(data: dict[str, Any], number: int, model: str) -> bytes:
+    """An event of the bridge's, dumped (``data``), as the proxy sends it: ``number`` its
+    ``sequence_number``, a ``response`` object in it naming ``model`` (the caller's name)."""
+    data["sequence_number"] = number
+    response = data.get("response")
+    if isinstance(response, dict):
+        response["model"] = model
+    return sse.json_event(data, str(data["type"]))
+
+
 class Stream:
-    """The Responses events of a plain request's chat stream, each a dict as the bridge's
-    event dumped (its ``sequence_number`` the proxy's to set), in a list per upstream read
-    (sent in one write, as on the chat path). ``chunks`` is the routed stream
-    of the lean path's ``Events`` (raw data events); a stream of litellm's chunks (a route
-    litellm serves) is the bridge's whole. ``aclose()`` closes the routed stream (its attempt
-    is recorded then); ``answered`` is the route, as on the routed stream."""
+    """The Responses events of a plain request's chat stream as the proxy sends them: each
+    the bridge's event, dumped, numbered (``sequence_number``, from 0) and naming ``model``
+    in its ``response`` object, as SSE bytes, the events of an upstream read in one item
+    (sent in one write, as on the chat path); ``sent`` is how many were handed out (the next
+    event's number: a failure's). ``chunks`` is the routed stream of the lean path's
+    ``Events`` (raw data events); a stream of litellm's chunks (a route litellm serves) is
+    the bridge's whole. ``aclose()`` closes the routed stream (its attempt is recorded then);
+    ``answered`` is the route, as on the routed stream."""
 
     def __init__(self, chunks: Any, request: Mapping[str, Any], model: str) -> None:
         self._chunks = chunks
         self._request = request
-        self._model = model
+        self.model = model
+        self.sent = 0
         self.answered = getattr(chunks, "answered", None)
         self._events = self._rendered()
 
     def __aiter__(self) -> Stream:
         return self
 
-    async def __anext__(self) -> list[dict[str, Any]]:
-        return await anext(self._events)
+    def __anext__(self) -> Awaitable[bytes]:
+        return self._events.__anext__()
 
     async def aclose(self) -> None:
         await self._events.aclose()
@@ -349,49 +365,49 @@ class Stream:
         if close is not None:
             await close()
 
-    async def _rendered(self) -> AsyncGenerator[list[dict[str, Any]]]:
+    async def _rendered(self) -> AsyncGenerator[bytes]:
         seen: list[Any] = []  # every item read, for the bridge if the stream departs
-        state = _State(self._request, self._model)
-        sent = 0
+        state = _State(self._request, self.model)
         try:
             async for item in self._chunks:
                 seen.append(item)  # whole: the bridge replays all of it, skipping what was sent
                 if not isinstance(item, tuple):  # litellm's chunk: the bridge's stream
                     raise _Departed
-                events: list[dict[str, Any]] = []
+                events: list[bytes] = []
                 for payload in item:
                     chunk = _chunk(payload)
                     if chunk is None:  # outside the text subset
                         raise _Departed
-                    events += state.feed(chunk)
+                    state.feed(chunk, events)
                 if events:
-                    sent += len(events)
-                    yield events
-            yield state.done()
+                    self.sent = state.number
+                    yield b"".join(events)
+            events = state.done()
+            self.sent = state.number
+            yield b"".join(events)
         except _Departed:
-            async for event in self._bridged(seen, sent, state.item_id):
-                yield [event]
+            async for event in self._bridged(seen, state.item_id):
+                yield event
 
-    async def _bridged(
-        self, seen: list[Any], skip: int, item_id: str | None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """litellm's bridge over the chunks read so far and the rest, less the ``skip``
-        events already sent (the same, by property), under the same message id. litellm is
-        imported in a worker thread if it is not yet (the event loop serves on meanwhile)."""
+    async def _bridged(self, seen: list[Any], item_id: str | None) -> AsyncIterator[bytes]:
+        """litellm's bridge over the chunks read so far and the rest, less the events
+        already sent (the same, by property), under the same message id, numbered on. litellm
+        is imported in a worker thread if it is not yet (the event loop serves on meanwhile)."""
         from router._upstream import responses
         from router._upstream.loader import imported
 
         await imported()
-        bridge = responses.ResponsesStream(
-            _replayed(seen, self._chunks), self._request, self._model
-        )
+        bridge = responses.ResponsesStream(_replayed(seen, self._chunks), self._request, self.model)
         if item_id is not None:
             cast(Any, bridge)._events._cached_item_id = item_id
+        skip = self.sent
         async for event in bridge:
             if skip:
                 skip -= 1
                 continue
-            yield event.model_dump(mode="json")
+            rendered = numbered(event.model_dump(mode="json"), self.sent, self.model)
+            self.sent += 1
+            yield rendered
 
 
 async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -418,82 +434,125 @@ async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[
             yield chunk
 
 
+def _json(value: Any) -> bytes:
+    """``value`` as JSON, as sse.json_event writes an event of it alone (orjson; Python's
+    writer for a string with a lone surrogate, which it escapes, every non-ASCII with it)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _head(kind: str) -> bytes:
+    """An event's bytes up to the end of its ``type``."""
+    return f'event: {kind}\ndata: {{"type":"{kind}"'.encode()
+
+
+_CREATED: Final = _head("response.created") + b',"response":'
+_IN_PROGRESS: Final = _head("response.in_progress") + b',"response":'
+_ITEM_ADDED: Final = _head("response.output_item.added") + b',"output_index":0,"item":{"id":'
+_ITEM_ADDED_END: Final = (
+    b',"type":"message","role":"assistant","status":"in_progress","content":[]}'
+)
+_PART_ADDED: Final = _head("response.content_part.added")
+_PART_ADDED_END: Final = (
+    b',"output_index":0,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}'
+)
+_TEXT_DELTA: Final = _head("response.output_text.delta")
+_TEXT_DONE: Final = _head("response.output_text.done")
+_PART_DONE: Final = _head("response.content_part.done")
+_ITEM_DONE: Final = _head("response.output_item.done") + b',"output_index":0,"sequence_number":'
+_OF_ITEM: Final = b',"item_id":'  # an event of the message's one text part: its item, ...
+_PART_AT: Final = b',"output_index":0,"content_index":0,'  # ... where the part is
+_NUMBER: Final = b',"sequence_number":'
+_END: Final = b"}\n\n"
+
+
 class _State:
     """The bridge's events for a stream of text chunks, as they arrive (``feed``) and at its
-    end (``done``); an end the bridge would render otherwise (no usage, no text, no finish
-    reason) departs."""
+    end (``done``), as the proxy sends them (SSE bytes, numbered from ``number``: a template
+    per kind, the varying parts written with orjson, byte for byte what ``numbered`` makes
+    of the event's dict); an end the bridge would render otherwise (no usage, no text, no
+    finish reason) departs."""
 
     def __init__(self, request: Mapping[str, Any], model: str) -> None:
         self.request = request
         self.model = model
+        self.number = 0
         self.item_id: str | None = None
+        self.item_json = b""
         self.chat_id: str | None = None
         self.created = 0
-        self.answer_model: Any = None
         self.text: list[str] = []
         self.finish: str | None = None
         self.usage: Any = None
         self.started = False
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+    def _numbered(self) -> bytes:
+        number = self.number
+        self.number = number + 1
+        return _NUMBER + b"%d" % number + _END
+
+    def feed(self, chunk: dict[str, Any], out: list[bytes]) -> None:
+        """Append the events of ``chunk`` to ``out``."""
         if self.chat_id is None:  # the first chunk names the response
             self.chat_id, self.created = chunk["id"], chunk["created"]
-            self.answer_model = chunk.get("model")
-            at = int(time.time())
-            events += [self._state("response.created", at), self._state("response.in_progress", at)]
+            response = _json(self._opening(int(time.time())))
+            out += (_CREATED, response, self._numbered(), _IN_PROGRESS, response, self._numbered())
         if chunk.get("usage") is not None:
             if self.usage is not None:
                 raise _Departed
             self.usage = chunk["usage"]
         choices = chunk["choices"]
         if not choices:
-            return events
+            return
         if not self.started:
             self.started = True
             self.item_id = f"msg_{uuid.uuid4()}"
-            events += [self._item_added(), self._part_added()]
+            self.item_json = b'"' + self.item_id.encode() + b'"'
+            out += (_ITEM_ADDED, self.item_json, _ITEM_ADDED_END, self._numbered())
+            out += (_PART_ADDED, _OF_ITEM, self.item_json, _PART_ADDED_END, self._numbered())
         choice = choices[0]
         text = choice["delta"].get("content")
         if text:
             self.text.append(text)
-            events.append(self._event("response.output_text.delta", delta=text))
+            out += (_TEXT_DELTA, _OF_ITEM, self.item_json, _PART_AT, b'"delta":', orjson.dumps(text),
+                    self._numbered())  # fmt: skip
         finish = choice.get("finish_reason")
         if finish is not None:
             if self.finish is not None:
                 raise _Departed
             self.finish = finish
-        return events
 
-    def done(self) -> list[dict[str, Any]]:
+    def done(self) -> list[bytes]:
         usage = _usage(self.usage, streamed=True)
         text = "".join(self.text)
         if usage is None or not text or self.finish is None or self.chat_id is None:
             raise _Departed
-        part = {"type": "output_text", "text": text, "annotations": []}
-        item = {"id": self.item_id, "status": "completed", "type": "message", "role": "assistant",
-                "content": [part]}  # fmt: skip
+        item_id, item_json, written = cast(str, self.item_id), self.item_json, orjson.dumps(text)
         response = _completed(
-            self.chat_id,
-            self.created,
-            self.answer_model,
-            [_message_item(cast(str, self.item_id), text, self.finish)],
-            self.finish,
-            usage,
-        )
-        item_done = {"type": "response.output_item.done", "output_index": 0,
-                     "sequence_number": 0, "item": item}  # fmt: skip
-        return [
-            self._event("response.output_text.done", text=text),
-            self._event("response.content_part.done", part=part | {"logprobs": None}),
-            item_done,
-            {"type": "response.completed", "response": response, "sequence_number": 0},
-        ]
+            self.chat_id, self.created, self.model, [_message_item(item_id, text, self.finish)],
+            self.finish, usage,
+        )  # fmt: skip
+        completed = {"type": "response.completed", "response": response}
+        out = [
+            _TEXT_DONE, _OF_ITEM, item_json, _PART_AT, b'"text":', written, self._numbered(),
+            _PART_DONE, _OF_ITEM, item_json, _PART_AT, b'"part":{"type":"output_text","text":',
+            written, b',"annotations":[],"logprobs":null}', self._numbered(),
+            _ITEM_DONE, b"%d" % self.number, b',"item":{"id":', item_json,
+            b',"status":"completed","type":"message","role":"assistant","content":'
+            b'[{"type":"output_text","text":', written, b',"annotations":[]}]}', _END,
+        ]  # fmt: skip
+        self.number += 1
+        out.append(numbered(completed, self.number, self.model))
+        self.number += 1
+        return out
 
-    def _state(self, kind: str, at: int) -> dict[str, Any]:
-        """``response.created`` or ``response.in_progress``: the bridge's opening object."""
+    def _opening(self, at: int) -> dict[str, Any]:
+        """The response of ``response.created`` and ``response.in_progress``: the bridge's
+        opening object."""
         request = self.request
-        response = {
+        return {
             "id": response_id(cast(str, self.chat_id)),
             "created_at": at,
             "error": None,
@@ -518,21 +577,3 @@ class _State:
             "user": None,
             "store": False,
         }
-        return {"type": kind, "response": response, "sequence_number": 0}
-
-    def _item_added(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": self.item_id, "type": "message", "role": "assistant",
-                                "status": "in_progress", "content": []}  # fmt: skip
-        return {"type": "response.output_item.added", "output_index": 0, "item": item,
-                "sequence_number": 0}  # fmt: skip
-
-    def _part_added(self) -> dict[str, Any]:
-        return self._event(
-            "response.content_part.added",
-            part={"type": "output_text", "text": "", "annotations": []},
-        )
-
-    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """An event of the message's one text part."""
-        return {"type": kind, "item_id": self.item_id, "output_index": 0, "content_index": 0,
-                **fields, "sequence_number": 0}  # fmt: skip
