@@ -62,6 +62,13 @@ class Events(tuple[bytes, ...]):
     __slots__ = ()
 
 
+class EventsEnded(Events):
+    """The last ``Events`` of a stream: ``[DONE]`` came in the same read (a plain Responses
+    stream renders its closing events with them, in the same write)."""
+
+    __slots__ = ()
+
+
 class Chunks(tuple[dict[str, Any], ...]):
     """A parsed stream's item: the JSON object of each chunk one upstream read completed, in
     order (a plain Messages stream, rendered without litellm: router/_upstream/messages_stream.py)."""
@@ -451,7 +458,7 @@ def _read(
     if mode == "raw":
         if checked:
             _check_errors(data, prefix)
-        return Events(data), None, done
+        return (EventsEnded(data) if done else Events(data)), None, done
     chunks, error = _parsed(data, prefix)
     return (Ended(chunks) if done and error is None else chunks), error, done
 
@@ -478,7 +485,7 @@ def _check_errors(data: list[bytes], prefix: str) -> None:
 async def _offline_events(payloads: list[bytes], prefix: str, mode: _Mode) -> AsyncGenerator[Any]:
     """The offline answer's events, as ``_events`` gives an upstream's."""
     if mode == "raw":
-        yield Events(payloads)  # as if one upstream read had brought them all
+        yield EventsEnded(payloads)  # as if one upstream read had brought them all
         return
     if mode == "parsed":
         yield Ended(_parsed(payloads, prefix)[0])  # the router's own answer: no error event
