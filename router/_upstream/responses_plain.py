@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any, Final, cast
 
 import orjson
 
-from router._upstream import sse
+from router._upstream import lean, sse
 
 # The fields of a plain request: the router's own (read before, never translated), the
 # bookkeeping the bridge ignores, and those that map exactly.
@@ -56,12 +56,13 @@ _MESSAGE: Final = frozenset({"role", "content", "refusal", "annotations"})
 _DELTA: Final = frozenset({"role", "content", "refusal"})
 _CHOICE: Final = frozenset({"index", "message", "delta", "logprobs", "finish_reason"})
 _STATUS: Final = {"stop": "completed", "length": "incomplete"}
+_FINISHES: Final = (None, *_STATUS)  # a streamed choice's finish reason: none yet, or one
 _INCOMPLETE: Final = {"stop": None, "length": {"reason": "max_output_tokens"}}
 _USAGE: Final = frozenset(
     {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
      "completion_tokens_details"}
 )  # fmt: skip
-_INPUT_DETAILS: Final = ("cached_tokens", "audio_tokens")
+_INPUT_DETAILS: Final = frozenset({"cached_tokens", "audio_tokens"})
 _OUTPUT_DETAILS: Final = frozenset(
     {"reasoning_tokens", "audio_tokens", "accepted_prediction_tokens",
      "rejected_prediction_tokens"}
@@ -136,6 +137,18 @@ def _content(content: str | list[Mapping[str, Any]]) -> str | list[dict[str, Any
 # --- the JSON answer ------------------------------------------------------------------------
 
 
+# A random UUID's bits (version 4, RFC 4122 variant), as uuid.uuid4 sets them.
+_UUID_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_SET: Final = (0x8000 << 48) | (4 << 76)
+
+
+def _message_id() -> str:
+    """A fresh output item id as the bridge makes one, ``msg_`` and ``str(uuid.uuid4())``:
+    the same random bits and text, without the UUID object."""
+    hexed = "%032x" % (int.from_bytes(os.urandom(16)) & _UUID_CLEAR | _UUID_SET)
+    return f"msg_{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
 def response_id(chat_id: str) -> str:
     """The id litellm gives the response made of the chat answer ``chat_id``."""
     return "resp_" + base64.b64encode(_ID_FORMAT.format(chat_id).encode()).decode()
@@ -168,7 +181,7 @@ def response_of(answer: Mapping[str, Any]) -> dict[str, Any] | None:
     ):
         return None
     content = message.get("content")
-    output = [] if content is None else [_message_item(f"msg_{uuid.uuid4()}", content, finish)]
+    output = [] if content is None else [_message_item(_message_id(), content, finish)]
     return _completed(answer["id"], created, answer.get("model"), output, finish, usage)
 
 
@@ -236,10 +249,14 @@ def _usage(usage: Any, *, streamed: bool = False) -> dict[str, Any] | None:
     not said to be reasoning are counted as text."""
     if not isinstance(usage, Mapping) or not usage.keys() <= _USAGE:
         return None
-    given_counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    counts = [c for c in given_counts if type(c) is int and c >= 0]
-    if len(counts) != len(given_counts):
-        return None
+    counts: list[Any] = [
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        usage.get("total_tokens"),
+    ]
+    for count in counts:
+        if type(count) is not int or count < 0:
+            return None
     given = usage.get("prompt_tokens_details")
     returned = usage.get("completion_tokens_details")
     if not _details(given, _INPUT_DETAILS) or not _details(returned, _OUTPUT_DETAILS):
@@ -278,13 +295,13 @@ def _usage(usage: Any, *, streamed: bool = False) -> dict[str, Any] | None:
     }
 
 
-def _details(details: Any, names: Iterable[str]) -> bool:
+def _details(details: Any, names: frozenset[str]) -> bool:
     """Token details of OpenAI's (or none): counts, under the names given."""
     if details is None:
         return True
     return (
         isinstance(details, Mapping)
-        and details.keys() <= set(names)
+        and details.keys() <= names
         and all(type(v) is int and v >= 0 for v in details.values())
     )
 
@@ -299,23 +316,34 @@ def _chunk(payload: bytes) -> dict[str, Any] | None:
         chunk = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(chunk, dict) or not chunk.keys() <= _ANSWER:
+    # orjson's: an object is a dict, an array a list, a string a str (the types checked here)
+    if type(chunk) is not dict or not chunk.keys() <= _ANSWER:
         return None
+    chat_id = chunk.get("id")
+    if type(chat_id) is not str or "resp_" in chat_id or type(chunk.get("created")) is not int:
+        return None  # an id litellm would read as its own (``_chat_id``), a time not a number
     choices = chunk.get("choices")
-    if not _chat_id(chunk.get("id")) or type(chunk.get("created")) is not int:
-        return None
     if choices == []:
         return chunk if chunk.get("usage") is not None else None
-    if not isinstance(choices, list) or len(choices) != 1 or not _choice(choices[0], "delta"):
+    if type(choices) is not list or len(choices) != 1:
         return None
-    delta = choices[0]["delta"]
+    choice = choices[0]
     if (
-        not isinstance(delta, Mapping)
-        or not delta.keys() <= _DELTA
-        or delta.get("role", "assistant") != "assistant"
+        type(choice) is not dict
+        or not choice.keys() <= _CHOICE
+        or choice.get("index", 0) != 0
+        or choice.get("logprobs") is not None
+        or choice.get("finish_reason") not in _FINISHES
+    ):
+        return None  # as ``_choice`` judges a choice; the delta's, next
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _DELTA:
+        return None
+    content = delta.get("content")
+    if (
+        delta.get("role", "assistant") != "assistant"
         or delta.get("refusal") is not None
-        or not isinstance(delta.get("content"), str | None)
-        or choices[0].get("finish_reason") not in (None, *_STATUS)
+        or (content is not None and type(content) is not str)
     ):
         return None
     return chunk
@@ -368,6 +396,7 @@ class Stream:
     async def _rendered(self) -> AsyncGenerator[bytes]:
         seen: list[Any] = []  # every item read, for the bridge if the stream departs
         state = _State(self._request, self.model)
+        ended = False
         try:
             async for item in self._chunks:
                 seen.append(item)  # whole: the bridge replays all of it, skipping what was sent
@@ -379,12 +408,16 @@ class Stream:
                     if chunk is None:  # outside the text subset
                         raise _Departed
                     state.feed(chunk, events)
+                if isinstance(item, lean.EventsEnded):  # the end came with it: one write
+                    events += state.done()
+                    ended = True
                 if events:
                     self.sent = state.number
                     yield b"".join(events)
-            events = state.done()
-            self.sent = state.number
-            yield b"".join(events)
+            if not ended:
+                events = state.done()
+                self.sent = state.number
+                yield b"".join(events)
         except _Departed:
             async for event in self._bridged(seen, state.item_id):
                 yield event
@@ -412,8 +445,6 @@ class Stream:
 
 async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """litellm's chunks of the data events read so far, then of the rest of the stream."""
-    from router._upstream import lean
-
     typed = lean._chunk_type()
     prefix = getattr(getattr(rest, "answered", None), "route", None)
     name = "" if prefix is None else prefix.provider.slug
@@ -434,13 +465,14 @@ async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[
             yield chunk
 
 
-def _json(value: Any) -> bytes:
-    """``value`` as JSON, as sse.json_event writes an event of it alone (orjson; Python's
-    writer for a string with a lone surrogate, which it escapes, every non-ASCII with it)."""
+def _parts(*values: Any) -> list[bytes]:
+    """``values`` as JSON, each as sse.json_event writes it in an event of them and ASCII
+    otherwise: orjson's, or, where it refuses one (a string with a lone surrogate), Python's
+    writer's for all (which escapes it, and every non-ASCII character with it)."""
     try:
-        return orjson.dumps(value)
+        return [orjson.dumps(v) for v in values]
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":")).encode()
+        return [json.dumps(v, separators=(",", ":")).encode() for v in values]
 
 
 def _head(kind: str) -> bytes:
@@ -497,7 +529,7 @@ class _State:
         """Append the events of ``chunk`` to ``out``."""
         if self.chat_id is None:  # the first chunk names the response
             self.chat_id, self.created = chunk["id"], chunk["created"]
-            response = _json(self._opening(int(time.time())))
+            response = self._opening(int(time.time()))
             out += (_CREATED, response, self._numbered(), _IN_PROGRESS, response, self._numbered())
         if chunk.get("usage") is not None:
             if self.usage is not None:
@@ -508,7 +540,7 @@ class _State:
             return
         if not self.started:
             self.started = True
-            self.item_id = f"msg_{uuid.uuid4()}"
+            self.item_id = _message_id()
             self.item_json = b'"' + self.item_id.encode() + b'"'
             out += (_ITEM_ADDED, self.item_json, _ITEM_ADDED_END, self._numbered())
             out += (_PART_ADDED, _OF_ITEM, self.item_json, _PART_ADDED_END, self._numbered())
@@ -548,32 +580,21 @@ class _State:
         self.number += 1
         return out
 
-    def _opening(self, at: int) -> dict[str, Any]:
+    def _opening(self, at: int) -> bytes:
         """The response of ``response.created`` and ``response.in_progress``: the bridge's
-        opening object."""
+        opening object, as the proxy dumps it."""
         request = self.request
-        return {
-            "id": response_id(cast(str, self.chat_id)),
-            "created_at": at,
-            "error": None,
-            "incomplete_details": None,
-            "instructions": request.get("instructions"),
-            "metadata": None,
-            "model": self.model,
-            "object": "response",
-            "output": [],
-            "parallel_tool_calls": True,
-            "temperature": request.get("temperature"),
-            "tool_choice": "auto",
-            "tools": [],
-            "top_p": request.get("top_p", 1.0),
-            "max_output_tokens": None,
-            "previous_response_id": None,
-            "reasoning": {"effort": None, "summary": None},
-            "status": "in_progress",
-            "text": None,
-            "truncation": None,
-            "usage": None,
-            "user": None,
-            "store": False,
-        }
+        instructions, model, temperature, top_p = _parts(
+            request.get("instructions"), self.model, request.get("temperature"),
+            request.get("top_p", 1.0),
+        )  # fmt: skip
+        return b"".join((
+            b'{"id":"', response_id(cast(str, self.chat_id)).encode(), b'","created_at":',
+            b"%d" % at, b',"error":null,"incomplete_details":null,"instructions":', instructions,
+            b',"metadata":null,"model":', model,
+            b',"object":"response","output":[],"parallel_tool_calls":true,"temperature":',
+            temperature, b',"tool_choice":"auto","tools":[],"top_p":', top_p,
+            b',"max_output_tokens":null,"previous_response_id":null,'
+            b'"reasoning":{"effort":null,"summary":null},"status":"in_progress","text":null,'
+            b'"truncation":null,"usage":null,"user":null,"store":false}',
+        ))  # fmt: skip

@@ -301,14 +301,16 @@ async def _bridge_events(chunks: list[dict[str, Any]], request: dict[str, Any]) 
 
 
 class _Routed:
-    """A routed stream of the lean path's ``Events``, in reads of ``sizes`` data events."""
+    """A routed stream of the lean path's ``Events``, in reads of ``sizes`` data events; with
+    ``ended``, ``[DONE]`` came in the last read (``EventsEnded``)."""
 
-    def __init__(self, chunks: list[dict[str, Any]], sizes: list[int]) -> None:
+    def __init__(self, chunks: list[dict[str, Any]], sizes: list[int], ended: bool = False) -> None:
         payloads = [orjson.dumps(c) for c in chunks]
         self.reads: list[Any] = []
         while payloads:
             size = sizes.pop(0) if sizes else 1
-            self.reads.append(lean.Events(payloads[:size]))
+            last = ended and size >= len(payloads)
+            self.reads.append((lean.EventsEnded if last else lean.Events)(payloads[:size]))
             payloads = payloads[size:]
         self.closed = False
 
@@ -381,15 +383,21 @@ def _incomplete_ends_so(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-@given(chunks=_streams(), request=_requests, sizes=st.lists(st.integers(1, 4), max_size=4))
+@given(
+    chunks=_streams(),
+    request=_requests,
+    sizes=st.lists(st.integers(1, 4), max_size=4),
+    ended=st.booleans(),
+)
 @_SETTINGS
 def test_stream__a_text_stream_renders_as_the_bridge_does(
-    chunks: list[dict[str, Any]], request: dict[str, Any], sizes: list[int]
+    chunks: list[dict[str, Any]], request: dict[str, Any], sizes: list[int], ended: bool
 ) -> None:
-    """Event by event, however the upstream's reads group the data events."""
+    """Event by event, however the upstream's reads group the data events, whether
+    ``[DONE]`` comes with the last of them or after."""
     checked = _checked(request | {"stream": True})
     theirs = asyncio.run(_bridge_events(chunks, checked))
-    routed = _Routed(chunks, sizes)
+    routed = _Routed(chunks, sizes, ended)
     ours = asyncio.run(_our_events(routed, checked))
     _equal_streams(ours, theirs)
     assert routed.closed
@@ -402,6 +410,23 @@ _TEXT: Final = [
     _chunk({}, "stop"),
     _chunk(None, usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}),
 ]
+
+
+@pytest.mark.parametrize(("ended", "writes"), [(True, 1), (False, 2)])
+def test_stream__the_closing_events_go_with_the_read_that_ends_the_stream(
+    ended: bool, writes: int
+) -> None:
+    """``[DONE]`` in the last read: its events and the closing ones in one item (one write);
+    after it, the closing events once the stream has ended."""
+    request = check_responses({"model": MODEL, "input": "hi", "stream": True})
+
+    async def reads() -> list[bytes]:
+        stream = responses_plain.Stream(_Routed(_TEXT, [len(_TEXT)], ended), request, MODEL)
+        return [read async for read in stream]
+
+    got = asyncio.run(reads())
+    assert len(got) == writes
+    assert b"".join(got).count(b"\n\n") == 10  # 2 opening, 2 added, 2 deltas, 4 closing
 
 
 @pytest.mark.parametrize(
@@ -428,8 +453,8 @@ def test_stream__a_chunk_outside_text_hands_the_stream_to_the_bridge(
     chunks = [*_TEXT[:where], departing, *_TEXT[where:]]
     request = check_responses({"model": MODEL, "input": "hi", "stream": True})
     theirs = asyncio.run(_bridge_events(chunks, request))
-    for sizes in ([], [3, 3, 3]):
-        routed = _Routed(chunks, list(sizes))
+    for sizes, ended in (([], False), ([3, 3, 3], False), ([3, 3, 3], True), ([9], True)):
+        routed = _Routed(chunks, list(sizes), ended)
         _equal_streams(asyncio.run(_our_events(routed, request)), theirs)
         assert routed.closed
 
