@@ -182,7 +182,9 @@ def response_of(answer: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     content = message.get("content")
     output = [] if content is None else [_message_item(_message_id(), content, finish)]
-    return _completed(answer["id"], created, answer.get("model"), output, finish, usage)
+    return _completed(
+        response_id(answer["id"]), created, answer.get("model"), output, finish, usage
+    )
 
 
 def _chat_id(value: Any) -> bool:
@@ -212,11 +214,12 @@ def _message_item(item_id: str, text: str, finish: str) -> dict[str, Any]:
 
 
 def _completed(
-    chat_id: str, created: int, model: Any, output: list[Any], finish: str, usage: Any
+    response: str, created: int, model: Any, output: list[Any], finish: str, usage: Any
 ) -> dict[str, Any]:
-    """The Responses object of a finished answer, in the bridge's fields and order."""
+    """The Responses object (its id ``response``) of a finished answer, in the bridge's
+    fields and order."""
     return {
-        "id": response_id(chat_id),
+        "id": response,
         "created_at": created,
         "error": None,
         "incomplete_details": _INCOMPLETE[finish],
@@ -514,6 +517,7 @@ class _State:
         self.item_id: str | None = None
         self.item_json = b""
         self.chat_id: str | None = None
+        self.response_id = ""
         self.created = 0
         self.text: list[str] = []
         self.finish: str | None = None
@@ -529,6 +533,7 @@ class _State:
         """Append the events of ``chunk`` to ``out``."""
         if self.chat_id is None:  # the first chunk names the response
             self.chat_id, self.created = chunk["id"], chunk["created"]
+            self.response_id = response_id(self.chat_id)
             response = self._opening(int(time.time()))
             out += (_CREATED, response, self._numbered(), _IN_PROGRESS, response, self._numbered())
         if chunk.get("usage") is not None:
@@ -563,7 +568,7 @@ class _State:
             raise _Departed
         item_id, item_json, written = cast(str, self.item_id), self.item_json, orjson.dumps(text)
         response = _completed(
-            self.chat_id, self.created, self.model, [_message_item(item_id, text, self.finish)],
+            self.response_id, self.created, self.model, [_message_item(item_id, text, self.finish)],
             self.finish, usage,
         )  # fmt: skip
         completed = {"type": "response.completed", "response": response}
@@ -589,7 +594,7 @@ class _State:
             request.get("top_p", 1.0),
         )  # fmt: skip
         return b"".join((
-            b'{"id":"', response_id(cast(str, self.chat_id)).encode(), b'","created_at":',
+            b'{"id":"', self.response_id.encode(), b'","created_at":',
             b"%d" % at, b',"error":null,"incomplete_details":null,"instructions":', instructions,
             b',"metadata":null,"model":', model,
             b',"object":"response","output":[],"parallel_tool_calls":true,"temperature":',
