@@ -335,7 +335,7 @@ async def open_stream(
 
     Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
     the events each upstream read completed, as the upstream sent them (the stream ends at
-    ``[DONE]``, which is not among them), or with ``parsed`` ``Chunks``: those events' JSON
+    ``[DONE]``, which is not among them; the read that brought it is ``EventsEnded``), or with ``parsed`` ``Chunks``: those events' JSON
     objects, checked as for litellm's type (an error event raises). A failure before the
     first chunk raises from here, so the caller can still fail over; after it, from the
     iteration. The ``Events`` of a call the router renders (``call.parsed``: a plain Responses

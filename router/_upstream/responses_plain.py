@@ -7,8 +7,9 @@ arguments are built here (``to_chat``), the chat JSON answer rendered as the Res
 Responses stream events (``Stream``), each as the JSON that litellm's bridge
 (``LiteLLMCompletionResponsesConfig``, ``LiteLLMCompletionStreamingIterator``) gives for the
 same request and answer, once dumped (tests/upstream/test_responses_plain.py holds them equal,
-by property, but for the ids and timestamps the bridge makes up). The proxy relays these; the
-library keeps litellm's types and bridge (router/_upstream/responses.py).
+by property, but for the ids and timestamps the bridge makes up); a stream's events as the
+proxy sends them, SSE bytes numbered, written from a template per event kind. The proxy relays
+these; the library keeps litellm's types and bridge (router/_upstream/responses.py).
 
 Anything else (tools, images, files, reasoning, ``text`` formats, an item of another type, a
 field this module does not know) is not plain, and litellm's bridge translates it as before.
