@@ -500,6 +500,8 @@ _PART_DONE: Final = _head("response.content_part.done")
 _ITEM_DONE: Final = _head("response.output_item.done") + b',"output_index":0,"sequence_number":'
 _OF_ITEM: Final = b',"item_id":'  # an event of the message's one text part: its item, ...
 _PART_AT: Final = b',"output_index":0,"content_index":0,'  # ... where the part is
+_COMPLETED: Final = _head("response.completed") + b',"response":{"id":"'
+_INCOMPLETE_JSON: Final = {k: orjson.dumps(v) for k, v in _INCOMPLETE.items()}
 _NUMBER: Final = b',"sequence_number":'
 _END: Final = b"}\n\n"
 
@@ -567,12 +569,7 @@ class _State:
         text = "".join(self.text)
         if usage is None or not text or self.finish is None or self.chat_id is None:
             raise _Departed
-        item_id, item_json, written = cast(str, self.item_id), self.item_json, orjson.dumps(text)
-        response = _completed(
-            self.response_id, self.created, self.model, [_message_item(item_id, text, self.finish)],
-            self.finish, usage,
-        )  # fmt: skip
-        completed = {"type": "response.completed", "response": response}
+        item_json, written = self.item_json, orjson.dumps(text)
         out = [
             _TEXT_DONE, _OF_ITEM, item_json, _PART_AT, b'"text":', written, self._numbered(),
             _PART_DONE, _OF_ITEM, item_json, _PART_AT, b'"part":{"type":"output_text","text":',
@@ -582,9 +579,28 @@ class _State:
             b'[{"type":"output_text","text":', written, b',"annotations":[]}]}', _END,
         ]  # fmt: skip
         self.number += 1
-        out.append(numbered(completed, self.number, self.model))
-        self.number += 1
+        out += self._completed(text, usage)
         return out
+
+    def _completed(self, text: str, usage: dict[str, Any]) -> tuple[bytes, ...]:
+        """``response.completed``: the Responses object of the finished answer (``_completed``'s,
+        naming the model asked for), as the proxy dumps it (one writer for the event's model
+        and text: see ``_parts``)."""
+        finish = cast(str, self.finish)
+        model, written = _parts(self.model, text)
+        status = _STATUS[finish].encode()
+        return (
+            _COMPLETED, self.response_id.encode(), b'","created_at":', b"%d" % self.created,
+            b',"error":null,"incomplete_details":', _INCOMPLETE_JSON[finish],
+            b',"instructions":null,"metadata":{},"model":', model,
+            b',"object":"response","output":[{"type":"message","id":', self.item_json,
+            b',"status":"', status, b'","role":"assistant","content":[{"type":"output_text",'
+            b'"text":', written, b',"annotations":[]}],"phase":null}],"parallel_tool_calls":false,'
+            b'"temperature":0.0,"tool_choice":"auto","tools":[],"top_p":null,'
+            b'"max_output_tokens":null,"previous_response_id":null,"reasoning":null,"status":"',
+            status, b'","text":{},"truncation":null,"usage":', orjson.dumps(usage),
+            b',"user":null,"store":false}', self._numbered(),
+        )  # fmt: skip
 
     def _opening(self, at: int) -> bytes:
         """The response of ``response.created`` and ``response.in_progress``: the bridge's
