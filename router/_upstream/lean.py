@@ -335,11 +335,12 @@ async def open_stream(
 
     Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
     the events each upstream read completed, as the upstream sent them (the stream ends at
-    ``[DONE]``, which is not among them; the read that brought it is ``EventsEnded``), or with ``parsed`` ``Chunks``: those events' JSON
-    objects, checked as for litellm's type (an error event raises). A failure before the
-    first chunk raises from here, so the caller can still fail over; after it, from the
-    iteration. The ``Events`` of a call the router renders (``call.parsed``: a plain Responses
-    stream) are checked as litellm's chunks are: an error object is the stream's failure.
+    ``[DONE]``, which is not among them; the read that brought it is ``EventsEnded``), or
+    with ``parsed`` ``Chunks``: those events' JSON objects, checked as for litellm's type
+    (an error event raises). A failure before the first chunk raises from here, so the
+    caller can still fail over; after it, from the iteration. The ``Events`` of a call the
+    router renders (``call.parsed``: a plain Responses stream) are checked as litellm's
+    chunks are: an error object is the stream's failure.
     """
     prefix = call.target.prefix
     mode: _Mode = "raw" if raw else "parsed" if parsed else "litellm"

@@ -556,8 +556,8 @@ class _State:
         text = choice["delta"].get("content")
         if text:
             self.text.append(text)
-            out += (_TEXT_DELTA, _OF_ITEM, self.item_json, _PART_AT, b'"delta":', orjson.dumps(text),
-                    self._numbered())  # fmt: skip
+            out += (_TEXT_DELTA, _OF_ITEM, self.item_json, _PART_AT, b'"delta":',
+                    orjson.dumps(text), self._numbered())  # fmt: skip
         finish = choice.get("finish_reason")
         if finish is not None:
             if self.finish is not None:
