@@ -64,6 +64,13 @@ class Events(tuple[bytes, ...]):
     __slots__ = ()
 
 
+class EventsEnded(Events):
+    """The last ``Events`` of a stream: ``[DONE]`` came in the same read (a plain Responses
+    stream renders its closing events with them, in the same write)."""
+
+    __slots__ = ()
+
+
 class Chunks(tuple[dict[str, Any], ...]):
     """A parsed stream's item: the JSON object of each chunk one upstream read completed, in
     order (a plain Messages stream, rendered without litellm: router/_upstream/messages_stream.py)."""
@@ -372,11 +379,12 @@ async def open_stream(
 
     Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
     the events each upstream read completed, as the upstream sent them (the stream ends at
-    ``[DONE]``, which is not among them), or with ``parsed`` ``Chunks``: those events' JSON
-    objects, checked as for litellm's type (an error event raises). A failure before the
-    first chunk raises from here, so the caller can still fail over; after it, from the
-    iteration. The ``Events`` of a call the router renders (``call.parsed``: a plain Responses
-    stream) are checked as litellm's chunks are: an error object is the stream's failure.
+    ``[DONE]``, which is not among them; the read that brought it is ``EventsEnded``), or
+    with ``parsed`` ``Chunks``: those events' JSON objects, checked as for litellm's type
+    (an error event raises). A failure before the first chunk raises from here, so the
+    caller can still fail over; after it, from the iteration. The ``Events`` of a call the
+    router renders (``call.parsed``: a plain Responses stream) are checked as litellm's
+    chunks are: an error object is the stream's failure.
     """
     prefix = call.target.prefix
     mode: _Mode = "raw" if raw else "parsed" if parsed else "litellm"
@@ -495,7 +503,7 @@ def _read(
     if mode == "raw":
         if checked:
             _check_errors(data, prefix)
-        return Events(data), None, done
+        return (EventsEnded(data) if done else Events(data)), None, done
     chunks, error = _parsed(data, prefix)
     return (Ended(chunks) if done and error is None else chunks), error, done
 
@@ -522,7 +530,7 @@ def _check_errors(data: list[bytes], prefix: str) -> None:
 async def _offline_events(payloads: list[bytes], prefix: str, mode: _Mode) -> AsyncGenerator[Any]:
     """The offline answer's events, as ``_events`` gives an upstream's."""
     if mode == "raw":
-        yield Events(payloads)  # as if one upstream read had brought them all
+        yield EventsEnded(payloads)  # as if one upstream read had brought them all
         return
     if mode == "parsed":
         yield Ended(_parsed(payloads, prefix)[0])  # the router's own answer: no error event
