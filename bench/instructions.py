@@ -15,7 +15,8 @@ one send per event), each a request body of bench/lean.py's (a user named, audit
 ``responses-json`` and ``responses``: the ``json`` and ``tok`` cells as a plain Responses
 request (``input`` the same text) to ``/v1/responses``, translated to chat and back.
 Servers: ``reference``, ``serve`` (this tree), ``serve@NAME`` (serve from the tree
-``--tree NAME=DIR`` names).
+``--tree NAME=DIR`` names); a serve name ending in ``-aiohttp``, ``-httpx`` or ``-httptools``
+runs with that ``POLICY_ROUTER_TRANSPORT``.
 
     uv run --frozen --group bench python -m bench.instructions \\
         --servers reference,serve,serve@main --tree main=/work/main --cells json,tok,paced
@@ -50,7 +51,7 @@ from bench.proxy import OUR_KEY, serve_env
 
 MODEL: Final = "GPT 4.1"
 TOTALS: Final = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
-READS: Final = re.compile(r"< \S*httptools_\w*HttpParser_\d+feed_data \((\d+)x\)")
+READS: Final = re.compile(r"< \S*httptools_\w*cb_on_url \((\d+)x\)")
 
 
 CHAT: Final = "/v1/chat/completions"
@@ -98,6 +99,9 @@ def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Itera
     else:
         command = [sys.executable, "-m", "router.cli", "serve"]
         env = serve_env(upstream, port, tmp, _slug(name)) | {"PYTHONPATH": str(tree)}
+        transport = _split(name)[1]
+        if transport is not None:
+            env["POLICY_ROUTER_TRANSPORT"] = transport
     log = (tmp / f"{_slug(name)}.log").open("wb")
     proc = subprocess.Popen([*valgrind, *command], cwd=tree, env=_common.bench_env(env),
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -107,6 +111,15 @@ def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Itera
     finally:
         _common.stop(proc, timeout=120)
         log.close()
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    """A server's name without its transport (``serve-aiohttp``, ``serve@main-httpx``: serve
+    with ``POLICY_ROUTER_TRANSPORT`` set so), and that transport (None: the settings')."""
+    for transport in ("httpx", "aiohttp", "httptools"):
+        if name.endswith(f"-{transport}"):
+            return name.removesuffix(f"-{transport}"), transport
+    return name, None
 
 
 def _send(conn: http.client.HTTPConnection, path: str, body: bytes) -> None:
@@ -160,7 +173,8 @@ def measure(
 
     callgrind takes its commands when it next runs, and on a busy machine one may come late:
     a window is kept only if the server read exactly ``requests`` requests in it (httptools'
-    ``feed_data`` calls, one per request on a kept-alive connection), else it is taken again.
+    ``on_url`` callbacks: a request line comes in one read on loopback; not ``feed_data``,
+    which serve's own upstream client calls too), else it is taken again.
     (Confirming each switch instead, with status requests and health checks to wake the
     server until it shows, puts those health checks in the window; this check sees any late
     switch and counts nothing but the requests.)"""
@@ -192,7 +206,8 @@ def measure(
 
 
 def _reads(dump: Path) -> int:
-    """Requests the server read in a dump: calls of httptools' ``HttpParser.feed_data``."""
+    """Requests the server read in a dump: calls of httptools' ``on_url`` callback (requests
+    only: the response parser of serve's upstream client has none)."""
     tree = subprocess.run(["callgrind_annotate", "--tree=caller", str(dump)], check=True,
                           capture_output=True, text=True, timeout=300).stdout  # fmt: skip
     found = READS.search(tree)
@@ -222,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tree_option(parser)
     args = parser.parse_args(argv)
     trees = {name: Path(path).resolve() for name, path in args.tree}
-    for name in args.servers.split(","):
+    for name in (_split(n)[0] for n in args.servers.split(",")):
         if name.startswith("serve@") and name.removeprefix("serve@") not in trees:
             parser.error(f"{name}: name its tree with --tree {name.removeprefix('serve@')}=DIR")
     rows: list[tuple[str, str, float, float | None]] = []
@@ -230,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1))
         for index, name in enumerate(s for s in args.servers.split(",") if s):
-            root = trees[name.removeprefix("serve@")] if name.startswith("serve@") else _common.ROOT
+            base = _split(name)[0]
+            root = trees[base.removeprefix("serve@")] if base.startswith("serve@") else _common.ROOT
             port = args.port + index
             with _server(name, root, upstream, port, tmp) as pid:
                 for cell in (c for c in args.cells.split(",") if c):
