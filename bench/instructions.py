@@ -11,9 +11,12 @@ two requests, so the count does not depend on the timing) or ``--concurrency N``
 each on its own keep-alive connection (opened in the warm-up): the loaded path, where a loop
 pass serves several. Cells: ``json`` (chat JSON), ``tok`` (a 1-token stream, 5 events),
 ``paced`` (``--paced-chunks`` deltas one event every ``--pace-ms`` ms: one upstream read and
-one send per event), each a request body of bench/lean.py's (a user named, audit to a file).
+one send per event), each a request body of bench/lean.py's (a user named, audit to a file);
+``responses-json`` and ``responses``: the ``json`` and ``tok`` cells as a plain Responses
+request (``input`` the same text) to ``/v1/responses``, translated to chat and back.
 Servers: ``reference``, ``serve`` (this tree), ``serve@NAME`` (serve from the tree
-``--tree NAME=DIR`` names).
+``--tree NAME=DIR`` names); a serve name ending in ``-aiohttp``, ``-httpx`` or ``-httptools``
+runs with that ``POLICY_ROUTER_TRANSPORT``.
 
     uv run --frozen --group bench python -m bench.instructions \\
         --servers reference,serve,serve@main --tree main=/work/main --cells json,tok,paced
@@ -48,24 +51,33 @@ from bench.proxy import OUR_KEY, serve_env
 
 MODEL: Final = "GPT 4.1"
 TOTALS: Final = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
-READS: Final = re.compile(r"< \S*httptools_\w*HttpParser_\d+feed_data \((\d+)x\)")
+READS: Final = re.compile(r"< \S*httptools_\w*cb_on_url \((\d+)x\)")
 
 
-def _body(kind: str, paced_chunks: int, pace_ms: float) -> tuple[bytes, int]:
-    """The request body of a cell and the SSE events of its answer (0: JSON)."""
-    marker, events = {
-        "json": ("", 0),
-        "tok": ("[bench chunks=1]", 5),
-        "paced": (f"[bench chunks={paced_chunks} pace_ms={pace_ms:g}]", paced_chunks + 4),
+CHAT: Final = "/v1/chat/completions"
+RESPONSES: Final = "/v1/responses"
+
+
+def _body(kind: str, paced_chunks: int, pace_ms: float) -> tuple[str, bytes, int]:
+    """The path and request body of a cell and the SSE events of its answer (0: JSON)."""
+    path, marker, events = {
+        "json": (CHAT, "", 0),
+        "tok": (CHAT, "[bench chunks=1]", 5),
+        "paced": (CHAT, f"[bench chunks={paced_chunks} pace_ms={pace_ms:g}]", paced_chunks + 4),
+        # The same as a plain Responses request (translated to chat and back): its 1-token
+        # stream is 9 Responses events (created ... completed) of the chat stream's 5.
+        "responses-json": (RESPONSES, "", 0),
+        "responses": (RESPONSES, "[bench chunks=1]", 9),
     }[kind]
-    body: dict[str, Any] = {
-        "model": MODEL,
-        "messages": [{"role": "user", "content": f"Say ok. {marker}".strip()}],
-        "user": USER,
-    }
+    text = f"Say ok. {marker}".strip()
+    body: dict[str, Any] = {"model": MODEL, "user": USER}
+    if path == CHAT:
+        body["messages"] = [{"role": "user", "content": text}]
+    else:
+        body["input"] = text
     if events:
         body["stream"] = True
-    return json.dumps(body, separators=(",", ":")).encode(), events
+    return path, json.dumps(body, separators=(",", ":")).encode(), events
 
 
 def _slug(name: str) -> str:
@@ -87,6 +99,9 @@ def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Itera
     else:
         command = [sys.executable, "-m", "router.cli", "serve"]
         env = serve_env(upstream, port, tmp, _slug(name)) | {"PYTHONPATH": str(tree)}
+        transport = _split(name)[1]
+        if transport is not None:
+            env["POLICY_ROUTER_TRANSPORT"] = transport
     log = (tmp / f"{_slug(name)}.log").open("wb")
     proc = subprocess.Popen([*valgrind, *command], cwd=tree, env=_common.bench_env(env),
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -98,8 +113,17 @@ def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Itera
         log.close()
 
 
-def _send(conn: http.client.HTTPConnection, body: bytes) -> None:
-    conn.request("POST", "/v1/chat/completions", body,
+def _split(name: str) -> tuple[str, str | None]:
+    """A server's name without its transport (``serve-aiohttp``, ``serve@main-httpx``: serve
+    with ``POLICY_ROUTER_TRANSPORT`` set so), and that transport (None: the settings')."""
+    for transport in ("httpx", "aiohttp", "httptools"):
+        if name.endswith(f"-{transport}"):
+            return name.removesuffix(f"-{transport}"), transport
+    return name, None
+
+
+def _send(conn: http.client.HTTPConnection, path: str, body: bytes) -> None:
+    conn.request("POST", path, body,
                  {"Content-Type": "application/json", "Authorization": f"Bearer {OUR_KEY}"})  # fmt: skip
     response = conn.getresponse()
     data = response.read()
@@ -112,7 +136,7 @@ def _control(*args: str) -> str:
                           text=True, timeout=120).stdout  # fmt: skip
 
 
-def _round(conns: list[http.client.HTTPConnection], body: bytes, requests: int) -> None:
+def _round(conns: list[http.client.HTTPConnection], path: str, body: bytes, requests: int) -> None:
     """``requests`` requests of ``body``, each connection sending one at a time (a thread
     each when there are several), the next taken by whichever is free."""
     left: queue.SimpleQueue[None] = queue.SimpleQueue()
@@ -125,7 +149,7 @@ def _round(conns: list[http.client.HTTPConnection], body: bytes, requests: int) 
                 left.get_nowait()
             except queue.Empty:
                 return
-            _send(conn, body)
+            _send(conn, path, body)
 
     if len(conns) == 1:
         worker(conns[0])
@@ -135,14 +159,22 @@ def _round(conns: list[http.client.HTTPConnection], body: bytes, requests: int) 
 
 
 def measure(
-    pid: int, port: int, body: bytes, requests: int, warm: int, out: Path, concurrency: int = 1
+    pid: int,
+    port: int,
+    path: str,
+    body: bytes,
+    requests: int,
+    warm: int,
+    out: Path,
+    concurrency: int = 1,
 ) -> int:
     """Instructions executed by ``pid`` (writing its dumps to ``out``.N) over ``requests``
-    requests of ``body``, ``concurrency`` at a time on as many keep-alive connections.
+    requests of ``body`` to ``path``, ``concurrency`` at a time on as many keep-alive connections.
 
     callgrind takes its commands when it next runs, and on a busy machine one may come late:
     a window is kept only if the server read exactly ``requests`` requests in it (httptools'
-    ``feed_data`` calls, one per request on a kept-alive connection), else it is taken again.
+    ``on_url`` callbacks: a request line comes in one read on loopback; not ``feed_data``,
+    which serve's own upstream client calls too), else it is taken again.
     (Confirming each switch instead, with status requests and health checks to wake the
     server until it shows, puts those health checks in the window; this check sees any late
     switch and counts nothing but the requests.)"""
@@ -151,11 +183,11 @@ def measure(
     try:
         for conn in conns:  # every connection opened before the window
             for _ in range(max(warm // len(conns), 1)):
-                _send(conn, body)
+                _send(conn, path, body)
         for _ in range(5):
             _control("-z", str(pid))  # zero what came before (instrumentation is off)
             _control("-i", "on", str(pid))
-            _round(conns, body, requests)
+            _round(conns, path, body, requests)
             time.sleep(0.5)  # the work a response left behind (its audit record, the watcher)
             _control("-i", "off", str(pid))
             _control("-d", str(pid))
@@ -174,7 +206,8 @@ def measure(
 
 
 def _reads(dump: Path) -> int:
-    """Requests the server read in a dump: calls of httptools' ``HttpParser.feed_data``."""
+    """Requests the server read in a dump: calls of httptools' ``on_url`` callback (requests
+    only: the response parser of serve's upstream client has none)."""
     tree = subprocess.run(["callgrind_annotate", "--tree=caller", str(dump)], check=True,
                           capture_output=True, text=True, timeout=300).stdout  # fmt: skip
     found = READS.search(tree)
@@ -204,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tree_option(parser)
     args = parser.parse_args(argv)
     trees = {name: Path(path).resolve() for name, path in args.tree}
-    for name in args.servers.split(","):
+    for name in (_split(n)[0] for n in args.servers.split(",")):
         if name.startswith("serve@") and name.removeprefix("serve@") not in trees:
             parser.error(f"{name}: name its tree with --tree {name.removeprefix('serve@')}=DIR")
     rows: list[tuple[str, str, float, float | None]] = []
@@ -212,13 +245,14 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         upstream = stack.enter_context(_common.fake_upstream(cpu=1))
         for index, name in enumerate(s for s in args.servers.split(",") if s):
-            root = trees[name.removeprefix("serve@")] if name.startswith("serve@") else _common.ROOT
+            base = _split(name)[0]
+            root = trees[base.removeprefix("serve@")] if base.startswith("serve@") else _common.ROOT
             port = args.port + index
             with _server(name, root, upstream, port, tmp) as pid:
                 for cell in (c for c in args.cells.split(",") if c):
-                    body, events = _body(cell, args.paced_chunks, args.pace_ms)
+                    path, body, events = _body(cell, args.paced_chunks, args.pace_ms)
                     out = tmp / f"callgrind.{_slug(name)}.out"
-                    total = measure(pid, port, body, args.requests, args.warm, out,
+                    total = measure(pid, port, path, body, args.requests, args.warm, out,
                                     args.concurrency)  # fmt: skip
                     per = total / args.requests
                     rows.append((name, cell, per, per / events if events else None))

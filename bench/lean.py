@@ -112,10 +112,11 @@ def server(
     gc_stats: bool = False,
 ) -> Iterator[Proxy]:
     """One of: reference, serve-lean, serve-lean-anon (no user: no store read), serve-lean-httpx
-    (the lean path on httpx: POLICY_ROUTER_TRANSPORT=httpx; any serve name ending in -httpx), serve-litellm,
+    (the lean path on httpx: POLICY_ROUTER_TRANSPORT=httpx; any serve name ending in -httpx, or
+    -aiohttp for aiohttp: the default is the router's own client, httptools), serve-litellm,
     serve-main, litellm-proxy, serve-base (serve on the lean path from the tree ``base``, with
     this tree's environment: the before of a before/after run), serve@NAME (the same from the
-    tree ``--tree NAME=DIR`` names; serve@NAME-httpx: on httpx), serve-granian (serve's app on
+    tree ``--tree NAME=DIR`` names; serve@NAME-httpx, serve@NAME-aiohttp: on that), serve-granian (serve's app on
     granian: one worker, HTTP/1, uvloop; serve-granian-rloop or -asyncio: that loop; -st: its
     single-threaded runtime; granian installed by hand, bench/granian_app.py). ``gc_stats``: a
     serve on uvicorn runs under bench/serve_gc.py, which logs its collector's pauses at exit
@@ -145,13 +146,13 @@ def server(
             command = [sys.executable, str(_common.ROOT / "bench" / "serve_gc.py")]
         env["PYTHONPATH"] = str(_common.ROOT)
         if name.startswith("serve@"):
-            base = (trees or {}).get(name[6:].removesuffix("-httpx"))
+            base = (trees or {}).get(name[6:].removesuffix("-httpx").removesuffix("-aiohttp"))
         if name == "serve-base" or name.startswith("serve@"):
             if base is None:
                 raise SystemExit("serve-base needs --base DIR (a checkout of the commit before)")
             env["PYTHONPATH"], cwd = str(base), base
-        if name.endswith("-httpx"):
-            env["POLICY_ROUTER_TRANSPORT"] = "httpx"
+        if name.endswith(("-httpx", "-aiohttp")):
+            env["POLICY_ROUTER_TRANSPORT"] = name.rsplit("-", 1)[1]
         if name.startswith("serve-granian"):  # granian installed by hand: bench/granian_app.py
             options = name.removeprefix("serve-granian").split("-")[1:]
             loop = next((o for o in options if o in ("uvloop", "rloop", "asyncio")), "uvloop")

@@ -271,7 +271,7 @@ class Settings(BaseSettings):
     # Resends of a transient failure (timeout, connection, 429, 5xx) to the same route before
     # failing over, as the openai SDK's max_retries; a library caller's max_retries overrides.
     resends: int = Field(default=DEFAULT_RESENDS, ge=0, le=10)
-    transport: Literal["httpx", "aiohttp"] = "aiohttp"
+    transport: Literal["httpx", "aiohttp", "httptools"] = "httptools"
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     def __init__(self, **values: Any) -> None:

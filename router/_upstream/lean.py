@@ -7,10 +7,12 @@ provider keeps completions by default. Nothing is dropped: a parameter the provi
 take reaches it, and its 400 is reported as the request's refusal. ``metadata`` is the caller's
 label, which litellm never sends to these providers; neither does this path.
 
-The client is pooled per event loop: aiohttp (``transport = "aiohttp"``), or httpx
-(``transport = "httpx"``, so respx and other httpx-level tools see every call). Before it is
-sent, the request is counted and checked by the same identifier invariant as litellm's
-requests (router/_core/invariant.py, through the attempt's WireCheck).
+The client is pooled per event loop: the router's own HTTP/1.1 client on httptools
+(``transport = "httptools"``, router/_upstream/wire.py; aiohttp where httptools is not
+installed), aiohttp (``transport = "aiohttp"``), or httpx (``transport = "httpx"``, so respx
+and other httpx-level tools see every call). Before it is sent, the request is counted and
+checked by the same identifier invariant as litellm's requests (router/_core/invariant.py,
+through the attempt's WireCheck); on httptools, on every header line it writes.
 
 Answers are litellm's types (``ModelResponse``, ``ModelResponseStream``) for the library; a
 caller that relays bytes (the proxy's hot endpoint, ``route``) asks for ``Raw`` answers and gets
@@ -43,7 +45,7 @@ from router._upstream.providers import (
 if TYPE_CHECKING:
     from router._upstream.adapter import UpstreamCall
 
-Transport = Literal["httpx", "aiohttp"]
+Transport = Literal["httpx", "aiohttp", "httptools"]
 _Mode = Literal["litellm", "raw", "parsed"]  # what a stream's items are (``open_stream``)
 _DETAIL_LIMIT: Final = 300
 
@@ -58,6 +60,13 @@ class Raw:
 
 class Events(tuple[bytes, ...]):
     """A raw stream's item: the data of each SSE event one upstream read completed, in order."""
+
+    __slots__ = ()
+
+
+class EventsEnded(Events):
+    """The last ``Events`` of a stream: ``[DONE]`` came in the same read (a plain Responses
+    stream renders its closing events with them, in the same write)."""
 
     __slots__ = ()
 
@@ -108,13 +117,16 @@ def request_body(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
     return body
 
 
-def _checked(call: UpstreamCall, url: str, headers: dict[str, str], body: bytes) -> None:
+def _checked(
+    call: UpstreamCall, url: str, headers: dict[str, str] | list[tuple[str, str]], body: bytes
+) -> None:
     """Count the send and refuse it, unsent, if the raw user id is outside content."""
     check = call.check
     check.sends += 1
     if check.identity is None:
         return
-    found = find_on_wire(url, list(headers.items()), body, check.identity, check.made_content)
+    lines = headers if isinstance(headers, list) else list(headers.items())
+    found = find_on_wire(url, lines, body, check.identity, check.made_content)
     if found is not None:
         check.found = found
         raise IdentifierInRequest(found)
@@ -141,7 +153,7 @@ class Clients:
         client = self._by_loop.get(loop)
         kind = self.transport
         if client is None or _closed(client):
-            client = (kind, _new_client(kind))
+            client = _new_client(kind)
             self._by_loop[loop] = client
         return client
 
@@ -149,7 +161,7 @@ class Clients:
         """Close this loop's client, if there is one (a later call opens a new one)."""
         client = self._by_loop.pop(asyncio.get_running_loop(), None)
         if client is not None:
-            await (client[1].close() if client[0] == "aiohttp" else client[1].aclose())
+            await (client[1].aclose() if client[0] == "httpx" else client[1].close())
 
 
 # The clients of calls that name none: an UpstreamCall made outside a router (tests and bench
@@ -158,12 +170,14 @@ _SHARED: Final = Clients("httpx")
 
 
 def _closed(client: tuple[str, Any]) -> bool:
-    return bool(client[1].closed if client[0] == "aiohttp" else client[1].is_closed)
+    return bool(client[1].is_closed if client[0] == "httpx" else client[1].closed)
 
 
-def _new_client(kind: Transport) -> Any:
+def _new_client(kind: Transport) -> tuple[Transport, Any]:
     """A pooled client that keeps no cookies: nothing a provider sets on one user's call is
-    sent with the next (and aiohttp skips its cookie work per request).
+    sent with the next (and aiohttp skips its cookie work per request; the router's own
+    client, router/_upstream/wire.py, has none). ``httptools`` without httptools installed
+    (a library install without the server's dependencies) is aiohttp.
 
     httpx's gets router/_upstream/keepalive.py's transport and pool, as litellm's clients do:
     a stream ends at ``[DONE]``, before the chunked body's last line, and httpcore's own
@@ -177,11 +191,18 @@ def _new_client(kind: Transport) -> Any:
 
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
         jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        return keep_alive(httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar))
+        return kind, keep_alive(httpx.AsyncClient(limits=limits, timeout=60.0, cookies=jar))
+    if kind == "httptools":
+        try:
+            from router._upstream import wire
+        except ImportError:
+            kind = "aiohttp"
+        else:
+            return kind, wire.Client()
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300)
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    return kind, aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
 @functools.lru_cache(maxsize=64)
@@ -202,25 +223,29 @@ class Opened:
     def __init__(self, kind: str, response: Any) -> None:
         self.kind = kind
         self.response = response
-        self.status: int = response.status if kind == "aiohttp" else response.status_code
+        self.status: int = response.status_code if kind == "httpx" else response.status
         self.content_type: str = response.headers.get("content-type", "")
 
     async def read(self) -> bytes:
+        if self.kind == "httptools":
+            return cast(bytes, await self.response.read())
         if self.kind == "aiohttp":
             return bytes(await self.response.read())
         return bytes(await self.response.aread())
 
     def pieces(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they arrive."""
+        """The body's bytes as they arrive (what each read of the connection brought)."""
+        if self.kind == "httptools":
+            return cast(AsyncIterator[bytes], self.response.pieces())
         if self.kind == "aiohttp":
             return cast(AsyncIterator[bytes], self.response.content.iter_any())
         return cast(AsyncIterator[bytes], self.response.aiter_bytes())
 
     async def close(self) -> None:
-        if self.kind == "aiohttp":
-            self.response.release()
-        else:
+        if self.kind == "httpx":
             await self.response.aclose()
+        else:
+            self.response.close() if self.kind == "httptools" else self.response.release()
 
 
 async def _open(call: UpstreamCall, *, stream: bool) -> Opened:
@@ -229,8 +254,10 @@ async def _open(call: UpstreamCall, *, stream: bool) -> Opened:
 
 async def send(call: UpstreamCall, url: str, headers: dict[str, str], body: bytes) -> Opened:
     """Check the request (the invariant, counted), send it, and return the opened answer."""
-    _checked(call, url, headers, body)
     kind, client = (call.clients or _SHARED).get()
+    if kind == "httptools":
+        return await _send_own(call, client, url, headers, body)
+    _checked(call, url, headers, body)
     prefix = call.target.prefix
     try:
         if kind == "aiohttp":
@@ -243,6 +270,30 @@ async def send(call: UpstreamCall, url: str, headers: dict[str, str], body: byte
     except Exception as exc:
         raise transport_failure(exc, prefix) from exc
     return Opened(kind, response)
+
+
+async def _send_own(
+    call: UpstreamCall, client: Any, url: str, headers: dict[str, str], body: bytes
+) -> Opened:
+    """``send`` on the router's own client: the invariant checks every header line it writes;
+    an answer in a content-encoding it did not ask for is a bad response."""
+    from router._upstream import wire
+
+    prefix = call.target.prefix
+    try:
+        request = wire.Request(url, headers, body)
+    except ValueError as exc:
+        _checked(call, url, headers, body)  # counted, as a send the other clients refuse
+        raise transport_failure(exc, prefix) from exc
+    _checked(call, url, request.headers, body)
+    try:
+        response = await client.send(request, call.timeout)
+    except Exception as exc:
+        raise transport_failure(exc, prefix) from exc
+    if response.headers.get("content-encoding", "identity") not in ("identity", "gzip"):
+        response.close()
+        raise bad_response(prefix, "the answer's content-encoding was not asked for")
+    return Opened("httptools", response)
 
 
 def transport_failure(exc: BaseException, prefix: str) -> RouterError:
@@ -328,11 +379,12 @@ async def open_stream(
 
     Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
     the events each upstream read completed, as the upstream sent them (the stream ends at
-    ``[DONE]``, which is not among them), or with ``parsed`` ``Chunks``: those events' JSON
-    objects, checked as for litellm's type (an error event raises). A failure before the
-    first chunk raises from here, so the caller can still fail over; after it, from the
-    iteration. The ``Events`` of a call the router renders (``call.parsed``: a plain Responses
-    stream) are checked as litellm's chunks are: an error object is the stream's failure.
+    ``[DONE]``, which is not among them; the read that brought it is ``EventsEnded``), or
+    with ``parsed`` ``Chunks``: those events' JSON objects, checked as for litellm's type
+    (an error event raises). A failure before the first chunk raises from here, so the
+    caller can still fail over; after it, from the iteration. The ``Events`` of a call the
+    router renders (``call.parsed``: a plain Responses stream) are checked as litellm's
+    chunks are: an error object is the stream's failure.
     """
     prefix = call.target.prefix
     mode: _Mode = "raw" if raw else "parsed" if parsed else "litellm"
@@ -451,7 +503,7 @@ def _read(
     if mode == "raw":
         if checked:
             _check_errors(data, prefix)
-        return Events(data), None, done
+        return (EventsEnded(data) if done else Events(data)), None, done
     chunks, error = _parsed(data, prefix)
     return (Ended(chunks) if done and error is None else chunks), error, done
 
@@ -478,7 +530,7 @@ def _check_errors(data: list[bytes], prefix: str) -> None:
 async def _offline_events(payloads: list[bytes], prefix: str, mode: _Mode) -> AsyncGenerator[Any]:
     """The offline answer's events, as ``_events`` gives an upstream's."""
     if mode == "raw":
-        yield Events(payloads)  # as if one upstream read had brought them all
+        yield EventsEnded(payloads)  # as if one upstream read had brought them all
         return
     if mode == "parsed":
         yield Ended(_parsed(payloads, prefix)[0])  # the router's own answer: no error event

@@ -26,7 +26,7 @@ __all__ = [
     "retry_method",
 ]
 
-Transport = Literal["httpx", "aiohttp"]
+Transport = Literal["httpx", "aiohttp", "httptools"]
 
 
 def configure(transport: Transport = "httpx") -> None:

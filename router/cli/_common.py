@@ -105,7 +105,7 @@ def settings(offline: bool | None = None) -> Settings:
     return config.model_copy(update={"offline": config.offline if offline is None else offline})
 
 
-def load_litellm(transport: Literal["httpx", "aiohttp"]) -> None:
+def load_litellm(transport: Literal["httpx", "aiohttp", "httptools"]) -> None:
     """Import litellm now, for a command that forwards (seconds, the most of its start-up).
     On a terminal, a spinner on stderr says so while it loads, then disappears; piped or
     redirected output gets nothing (scripts and logs stay clean). Nothing when loaded."""

@@ -402,7 +402,7 @@ def _chunked_sse(events: bytes) -> bytes:
     return head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
 
-@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp", "httptools"])
 async def test_stream__reuses_its_upstream_connection(transport: lean.Transport) -> None:
     """Ten streams one after the other, read to ``[DONE]``: one connection (httpx's own
     transport opened one per stream: the chunked body's last line was left unread)."""

@@ -39,7 +39,7 @@ def upstream() -> Iterator[FaultUpstream]:
     fake.stop()
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
+@pytest.fixture(params=["httpx", "aiohttp", "httptools"])
 async def transport(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """The transport under test; afterwards litellm's cached clients are closed and dropped,
     and the httpx transport the rest of the suite relies on is back."""

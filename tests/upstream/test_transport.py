@@ -1,8 +1,9 @@
-"""The aiohttp transport (POLICY_ROUTER_TRANSPORT=aiohttp) on a real loopback upstream.
+"""The production transports (POLICY_ROUTER_TRANSPORT=httptools, the default, and aiohttp) on a
+real loopback upstream.
 
-respx cannot see aiohttp traffic, so this test runs a tiny fake upstream on 127.0.0.1 and
+respx cannot see their traffic, so this test runs a tiny fake upstream on 127.0.0.1 and
 checks what actually arrived there. It runs in a subprocess: litellm's transport choice is
-process-wide, and the rest of the suite stays on httpx.
+process-wide (aiohttp for both), and the rest of the suite stays on httpx.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ USER = "sentinel-user-aio-51c0"
 PROGRAM = r"""
 import asyncio, json, sys
 
-USER = sys.argv[1]
+USER, TRANSPORT = sys.argv[1], sys.argv[2]
 captured = []
 
 COMPLETION = json.dumps({
@@ -55,7 +56,7 @@ async def main():
     from router._audit import AuditLog
     import litellm_check
     settings = Settings(
-        transport="aiohttp",
+        transport=TRANSPORT,
         providers={"openai": {"api_base": f"http://127.0.0.1:{port}/v1"}},
         pseudonym_key="test-pseudonym-key-0123456789abcdef",
     )
@@ -93,12 +94,15 @@ def aiohttp_in_use():
 """
 
 
-def test_aiohttp_transport__reaches_the_upstream_without_the_user_id(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["httptools", "aiohttp"])
+def test_transport__reaches_the_upstream_without_the_user_id(
+    tmp_path: Path, transport: str
+) -> None:
     (tmp_path / "litellm_check.py").write_text(CHECK)
     env = dict(os.environ, OPENAI_API_KEY="sk-fake", PYTHONPATH=str(tmp_path))
     env.pop("DISABLE_AIOHTTP_TRANSPORT", None)
     done = subprocess.run(
-        [sys.executable, "-W", "always::ResourceWarning", "-c", PROGRAM, USER],
+        [sys.executable, "-W", "always::ResourceWarning", "-c", PROGRAM, USER, transport],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -109,5 +113,6 @@ def test_aiohttp_transport__reaches_the_upstream_without_the_user_id(tmp_path: P
     assert request["head"].startswith("POST /v1/chat/completions HTTP/1.1")
     assert json.loads(request["body"])["messages"] == [{"role": "user", "content": "hi"}]
     assert USER not in request["head"] + request["body"]
-    assert result["blocked"] == "IdentifierInRequest"  # the wire guard works on aiohttp too
+    assert result["blocked"] == "IdentifierInRequest"  # the wire guard works on both
     assert "Unclosed" not in done.stderr  # router.aclose() closed the lean path's session
+    assert "ResourceWarning" not in done.stderr  # and its connections
