@@ -81,7 +81,7 @@ class Chat(Endpoint):
         model = fields["model"]
         headers = route_headers(answered)
         if fields.get("stream"):  # the first chunk is in hand: failover has settled
-            return streamed(sse.relay(routed, _ChunkEvents(model), _error_event,
+            return streamed(sse.Relay(routed, _ChunkEvents(model), _error_event,
                                       catch=RouterError, last=sse.DONE), headers)  # fmt: skip
         if isinstance(routed, Raw):
             return relayed_answer(routed, model, headers)  # naming the model the caller asked for

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
@@ -342,6 +342,10 @@ async def open_stream(
     opened = await _open(call, stream=True)
     if opened.status >= 300:
         raise await failure(opened, prefix)
+    if mode == "raw":
+        tally = Tally()
+        events = _raw_events(opened, prefix, tally, checked=call.parsed)
+        return await started(events, prefix, tally)
     return await started(_events(opened, prefix, mode, checked=call.parsed), prefix)
 
 
@@ -357,9 +361,10 @@ async def body_of(opened: Opened, prefix: str) -> bytes:
         await opened.close()
 
 
-async def started(events: AsyncGenerator[Any], prefix: str) -> Started:
+async def started(events: AsyncGenerator[Any], prefix: str, tally: Tally | None = None) -> Started:
     """``events`` once its first item has arrived (a failure before it raises from here, so
-    the caller can still fail over); closed if none comes."""
+    the caller can still fail over); closed if none comes. ``tally``: the one ``events``
+    keeps, if it keeps one (``Started.tally``)."""
     try:
         first = await anext(events)
     except StopAsyncIteration:
@@ -372,7 +377,7 @@ async def started(events: AsyncGenerator[Any], prefix: str) -> Started:
     except BaseException:
         await events.aclose()
         raise
-    return Started(first, events)
+    return Started(first, events, tally)
 
 
 class Started:
@@ -381,15 +386,26 @@ class Started:
     No layer of its own per item: ``__anext__`` hands out the generator's own awaitable (the
     first item's is a future already done), so an item costs what the generator's does.
     ``events`` ends as a generator does: it closes what it holds when it is read to its end,
-    fails, or is closed (``aclose``: a reader that stops early)."""
+    fails, or is closed (``aclose``: a reader that stops early).
 
-    __slots__ = ("_events", "_first")
+    ``tally``: the ``Tally`` a raw stream keeps (None for other streams), through which its
+    reader counts the events handed out (``handed``) and hears how the stream ended."""
 
-    def __init__(self, first: Any, events: AsyncGenerator[Any]) -> None:
+    __slots__ = ("_events", "_first", "_held", "tally")
+
+    def __init__(self, first: Any, events: AsyncGenerator[Any], tally: Tally | None = None) -> None:
         ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         ready.set_result(first)
         self._first: asyncio.Future[Any] | None = ready
+        self._held = len(first) if tally is not None else 0  # the first item's events
         self._events = events
+        self.tally = tally
+
+    def handed(self) -> int:
+        """The events handed out so far (a raw stream's, counted by its ``tally``): those
+        ``events`` yielded, but for the first item's while it is still held here."""
+        counted = self.tally.events if self.tally is not None else 0
+        return counted - self._held if self._first is not None else counted
 
     def __aiter__(self) -> Started:
         return self
@@ -406,12 +422,61 @@ class Started:
         await self._events.aclose()
 
 
+def _as_it_ended(error: BaseException | None) -> BaseException | None:
+    return error
+
+
+class Tally:
+    """What a raw stream tells its reader without a layer of its own per read: the events it
+    has yielded (``events``), and how it ended: ``ended`` is called once, with None when the
+    stream was read to its end, else with what ends it (an upstream's failure, a
+    cancellation, a close), and returns the error the stream raises instead, if it fails
+    (router/_pipeline/failover.py's ``RoutedStream`` records the attempt there). Until a
+    reader sets it, the stream ends as it would anyway."""
+
+    __slots__ = ("ended", "events")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.ended: Callable[[BaseException | None], BaseException | None] = _as_it_ended
+
+
+async def _raw_events(
+    opened: Opened, prefix: str, tally: Tally, *, checked: bool
+) -> AsyncGenerator[Events]:
+    """``_events``' raw ``Events``, one item per upstream read up to ``[DONE]`` (``checked``:
+    an error object among them raises), counted in ``tally``, which hears how the stream
+    ended. The relay's one layer per read: a raw stream's reader adds none of its own."""
+    decoder = sse.Decoder()
+    try:
+        try:
+            async for piece in opened.pieces():
+                data, done = _up_to_done(decoder.feed(piece))
+                if checked:
+                    _check_errors(data, prefix)
+                if data:
+                    tally.events += len(data)
+                    yield Events(data)
+                if done:
+                    break
+        except RouterError as exc:
+            raise cast(BaseException, tally.ended(exc)) from exc.__cause__
+        except Exception as exc:
+            raise cast(BaseException, tally.ended(transport_failure(exc, prefix))) from exc
+        except BaseException as exc:  # cancelled, or closed (GeneratorExit): as it came
+            tally.ended(exc)
+            raise
+        tally.ended(None)
+    finally:
+        await opened.close()
+
+
 async def _events(
     opened: Opened, prefix: str, mode: _Mode, *, checked: bool = False
 ) -> AsyncGenerator[Any]:
-    """The stream's data events up to ``[DONE]``: litellm's chunks, or the ``Events`` (``raw``;
-    ``checked``: an error object among them raises, as for litellm's chunks) or ``Chunks``
-    (``parsed``) of each upstream read. Parsed as the whole SSE format (router/_upstream/sse.py)."""
+    """The stream's data events up to ``[DONE]``: litellm's chunks, or the ``Chunks``
+    (``parsed``) of each upstream read (raw ``Events``: ``_raw_events``). Parsed as the whole
+    SSE format (router/_upstream/sse.py)."""
     chunk_type: Any = _chunk_type() if mode == "litellm" else None
     decoder = sse.Decoder()
     try:
@@ -419,9 +484,10 @@ async def _events(
             async for piece in opened.pieces():
                 events = decoder.feed(piece)
                 if mode != "litellm":
-                    item, error, done = _read(events, prefix, mode, checked=checked)
-                    if item:
-                        yield item
+                    data, done = _up_to_done(events)
+                    chunks, error = _parsed(data, prefix)
+                    if chunks:
+                        yield Ended(chunks) if done and error is None else chunks
                     if error is not None:
                         raise error
                     if done:
@@ -439,21 +505,12 @@ async def _events(
         await opened.close()
 
 
-def _read(
-    events: list[sse.Event], prefix: str, mode: _Mode, *, checked: bool
-) -> tuple[Events | Chunks, RouterError | None, bool]:
-    """One read's events up to ``[DONE]`` as ``Events`` or ``Chunks``, an error event's
-    failure, and whether ``[DONE]`` came."""
+def _up_to_done(events: list[sse.Event]) -> tuple[list[bytes], bool]:
+    """The data of one read's events up to ``[DONE]``, and whether it came."""
     data = [e.data for e in events]
-    done = b"[DONE]" in data
-    if done:
-        data = data[: data.index(b"[DONE]")]
-    if mode == "raw":
-        if checked:
-            _check_errors(data, prefix)
-        return Events(data), None, done
-    chunks, error = _parsed(data, prefix)
-    return (Ended(chunks) if done and error is None else chunks), error, done
+    if b"[DONE]" in data:
+        return data[: data.index(b"[DONE]")], True
+    return data, False
 
 
 def _parsed(data: list[bytes], prefix: str) -> tuple[Chunks, RouterError | None]:
