@@ -409,7 +409,7 @@ class RoutedStream:
         adapter.annotate(self, self.answered.plain())  # where a caller finds a response's route
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self if self._lean is None else self._lean
+        return self if self._lean is None else self._lean.__aiter__()
 
     async def __anext__(self) -> Any:
         if self._lean is not None:

@@ -388,27 +388,27 @@ class Started:
     ``events`` ends as a generator does: it closes what it holds when it is read to its end,
     fails, or is closed (``aclose``: a reader that stops early).
 
-    ``tally``: the ``Tally`` a raw stream keeps (None for other streams), through which its
-    reader counts the events handed out (``handed``) and hears how the stream ended."""
+    With a ``tally`` (a raw stream's, ``_raw_events``), ``events`` hands its first item out
+    again itself, and counts the events it hands out (``handed``): iterated, this is
+    ``events`` itself (``__aiter__``), with no call of this class per item."""
 
-    __slots__ = ("_events", "_first", "_held", "tally")
+    __slots__ = ("_events", "_first", "tally")
 
     def __init__(self, first: Any, events: AsyncGenerator[Any], tally: Tally | None = None) -> None:
-        ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        ready.set_result(first)
-        self._first: asyncio.Future[Any] | None = ready
-        self._held = len(first) if tally is not None else 0  # the first item's events
+        self._first: asyncio.Future[Any] | None = None
+        if tally is None:
+            ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            ready.set_result(first)
+            self._first = ready
         self._events = events
         self.tally = tally
 
     def handed(self) -> int:
-        """The events handed out so far (a raw stream's, counted by its ``tally``): those
-        ``events`` yielded, but for the first item's while it is still held here."""
-        counted = self.tally.events if self.tally is not None else 0
-        return counted - self._held if self._first is not None else counted
+        """The events handed out so far: a raw stream's tally (0 for others)."""
+        return 0 if self.tally is None else self.tally.events
 
-    def __aiter__(self) -> Started:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self if self.tally is None else self._events
 
     def __anext__(self) -> Awaitable[Any]:
         first = self._first
@@ -445,18 +445,29 @@ async def _raw_events(
     opened: Opened, prefix: str, tally: Tally, *, checked: bool
 ) -> AsyncGenerator[Events]:
     """``_events``' raw ``Events``, one item per upstream read up to ``[DONE]`` (``checked``:
-    an error object among them raises), counted in ``tally``, which hears how the stream
-    ended. The relay's one layer per read: a raw stream's reader adds none of its own."""
+    an error object among them raises), counted in ``tally`` as they are handed out, which
+    hears how the stream ended. The first item comes twice: to ``started`` (the stream has
+    begun), then to the reader. The relay's one layer per read: a raw stream's reader adds
+    none of its own (``Started`` and router/_pipeline/failover.py's ``RoutedStream`` hand
+    out this generator itself)."""
     decoder = sse.Decoder()
+    beginning = True
     try:
         try:
             async for piece in opened.pieces():
-                data, done = _up_to_done(decoder.feed(piece))
+                data = decoder.data(piece)
+                done = b"[DONE]" in data  # as _up_to_done, without a call per read
+                if done:
+                    data = data[: data.index(b"[DONE]")]
                 if checked:
                     _check_errors(data, prefix)
                 if data:
+                    events = Events(data)
+                    if beginning:  # to ``started``; then to the reader, counted
+                        beginning = False
+                        yield events
                     tally.events += len(data)
-                    yield Events(data)
+                    yield events
                 if done:
                     break
         except RouterError as exc:
@@ -484,7 +495,7 @@ async def _events(
             async for piece in opened.pieces():
                 events = decoder.feed(piece)
                 if mode != "litellm":
-                    data, done = _up_to_done(events)
+                    data, done = _up_to_done([e.data for e in events])
                     chunks, error = _parsed(data, prefix)
                     if chunks:
                         yield Ended(chunks) if done and error is None else chunks
@@ -505,9 +516,8 @@ async def _events(
         await opened.close()
 
 
-def _up_to_done(events: list[sse.Event]) -> tuple[list[bytes], bool]:
+def _up_to_done(data: list[bytes]) -> tuple[list[bytes], bool]:
     """The data of one read's events up to ``[DONE]``, and whether it came."""
-    data = [e.data for e in events]
     if b"[DONE]" in data:
         return data[: data.index(b"[DONE]")], True
     return data, False

@@ -108,6 +108,25 @@ class Decoder:
             events.append(event)
         return events
 
+    def data(self, piece: bytes) -> list[bytes]:
+        """The data of the events that ``piece`` completes (``feed``'s events' ``data``).
+
+        A piece that is one whole event of one ``data:`` line (a token's event, as providers
+        write them: one per write), with nothing before it, is its data at once; any other
+        goes through ``feed``."""
+        if (
+            piece[:6] == b"data: "
+            and piece[-2:] == b"\n\n"
+            and piece.find(b"\n") == len(piece) - 2
+            and piece.find(b"\r") < 0
+            and not self._buffer
+            and not self._data
+            and self._event is None
+        ):
+            self._cr = False
+            return [piece[6:-2]]
+        return [e.data for e in self.feed(piece)]
+
     def _plain(self, block: bytes) -> Event | None:
         """The event of ``block`` (an event's lines, without its blank line) if it has one of
         the common shapes; else None (it goes line by line)."""
