@@ -18,6 +18,7 @@ early, or never read at all. Never a route the decision rejected.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import weakref
@@ -406,7 +407,12 @@ class RoutedStream:
         if self._lean is not None:  # weakly: a stream dropped unread is collected at once
             cast(lean.Tally, self._lean.tally).ended = _ended_of(weakref.ref(self))
         self.answered = failover._answered(step)
-        adapter.annotate(self, self.answered.plain())  # where a caller finds a response's route
+
+    @functools.cached_property
+    def _hidden_params(self) -> dict[str, Any]:
+        """Where a caller finds a response's route (``adapter.annotate``'s), made when asked:
+        the proxy reads ``answered``."""
+        return {"policy_router": self.answered.plain()}
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self if self._lean is None else self._lean.__aiter__()

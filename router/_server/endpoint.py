@@ -35,7 +35,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router._core.surface import MAX_DEPTH
 from router._errors import InvalidPreferences, InvalidRequest, UnknownProvider
@@ -411,16 +411,21 @@ class Handled:
         self._handlers = (middleware._exception_handlers, middleware._status_handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.answer(scope, receive, send)
+        await response(scope, receive, send)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> ASGIApp:
+        """The response to the request, not yet sent: the envelope sends it from its own
+        frame (router/_server/envelope.py), one layer fewer under a streamed answer's events."""
         scope["starlette.exception_handlers"] = self._handlers
         request = Request(scope, receive, send)
         body = scope.get(BODY)
         if body is not None:  # read by the envelope: Starlette's body() then returns it as is
             request._body = body
         try:
-            response = await self.handle(request)
+            return cast(ASGIApp, await self.handle(request))
         except Exception as exc:  # noqa: BLE001  the handlers decide; none: raised again
-            response = await self._answer(request, exc)
-        await response(scope, receive, send)
+            return await self._answer(request, exc)
 
     async def _answer(self, request: Request, exc: Exception) -> Response:
         exceptions, statuses = self._handlers

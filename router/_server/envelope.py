@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, cast
 from urllib.parse import unquote_to_bytes
@@ -59,6 +59,11 @@ class Envelope:
         self.app = app
         self.keys = keys
         self.limits = limits
+        # An app that hands back its response (``answer``: router/_server/endpoint.py's
+        # ``Handled``) has it sent from here, the same messages as its own call would send.
+        self._answer: Callable[[Scope, Receive, Send], Awaitable[ASGIApp]] | None = getattr(
+            app, "answer", None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +86,12 @@ class Envelope:
                 return
             scope[BODY] = body  # for the POST endpoints' request (router/_server/endpoint.py)
             scope[DIRECT] = (exchange.send, send)
-            await self.app(scope, _replay(body, receive), exchange.send)
+            receive = _replay(body, receive)
+            if self._answer is None:
+                await self.app(scope, receive, exchange.send)
+            else:  # the app's response, sent from this frame
+                response = await self._answer(scope, receive, exchange.send)
+                await response(scope, receive, exchange.send)
         except asyncio.CancelledError:
             # uvicorn cancels what is still running past graceful_timeout: the request ends
             # here, with an answer in OpenAI's shape rather than uvicorn's plain-text 500.

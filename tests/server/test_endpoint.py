@@ -157,15 +157,17 @@ async def test_streamed__the_connection_says_the_client_is_gone_and_the_stream_e
     assert client.receives == 0
 
 
+async def _failing(source: _Source, error: Exception) -> AsyncIterator[bytes]:
+    """``source``'s events, then ``error``."""
+    async for event in source():
+        yield event
+    raise error
+
+
 async def test_streamed__a_failure_mid_stream_ends_with_its_event_and_closes_the_source() -> None:
     source, client = _Source([b"data: a\n\n"], hold=False), _Client()
-
-    async def failing() -> AsyncIterator[bytes]:
-        async for event in source():
-            yield event
-        raise ValueError("the upstream broke")
-
-    relay = sse.Relay(failing(), bytes, lambda exc: f"failed: {exc}".encode(), last=sse.DONE)
+    failing = _failing(source, ValueError("the upstream broke"))
+    relay = sse.Relay(failing, bytes, lambda exc: f"failed: {exc}".encode(), last=sse.DONE)
     await asyncio.wait_for(streamed(relay, {})(SCOPE, client.receive, client.send), GUARD)
 
     assert [m.get("body") for m in client.messages[1:]] == [
@@ -179,13 +181,7 @@ async def test_streamed__a_failure_mid_stream_ends_with_its_event_and_closes_the
 
 async def test_streamed__an_error_the_relay_does_not_catch_propagates_after_the_close() -> None:
     source, client = _Source([b"data: a\n\n"], hold=False), _Client()
-
-    async def failing() -> AsyncIterator[bytes]:
-        async for event in source():
-            yield event
-        raise KeyError("x")
-
-    relay = sse.Relay(failing(), bytes, lambda _: b"", catch=ValueError)
+    relay = sse.Relay(_failing(source, KeyError("x")), bytes, lambda _: b"", catch=ValueError)
     with pytest.raises(KeyError):
         await asyncio.wait_for(streamed(relay, {})(SCOPE, client.receive, client.send), GUARD)
     assert source.closed.is_set()
