@@ -169,9 +169,9 @@ class _ChunkEvents:
     def event(self, data: bytes) -> bytes:
         """The event of one upstream data, as ``_renamed(data, model)``."""
         head = self._head
-        if (  # find, not ``in``: see router/_upstream/sse.py
-            head is not None
-            and data.startswith(head)
+        if (  # find, not ``in`` (router/_upstream/sse.py); a slice, not startswith, whose
+            head is not None  # argument is parsed anew at every call
+            and data[: len(head)] == head
             and data.count(b'"model"') == 1
             and data.find(b'"usage"') < 0
             and data.find(b"\n") < 0
