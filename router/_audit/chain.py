@@ -76,12 +76,15 @@ def record_chain(key: bytes, prev: str, record: Mapping[str, Any]) -> str:
 
 
 class Signer:
-    """``link`` under one key, keyed once: each record copies the keyed state (cheaper)."""
+    """``link`` under one key, keyed once: each record copies the keyed state (cheaper), the
+    OpenSSL object itself where ``hmac`` has one (its Python wrapper's ``copy`` costs more than
+    the copy: tests/audit/test_log.py compares the two)."""
 
     __slots__ = ("_base",)
 
     def __init__(self, key: bytes) -> None:
-        self._base = hmac.new(key, digestmod="sha256")
+        keyed = hmac.new(key, digestmod="sha256")
+        self._base: hmac.HMAC = getattr(keyed, "_hmac", None) or keyed  # OpenSSL's, if any
 
     def __repr__(self) -> str:
         return "Signer(key=<hidden>)"

@@ -62,9 +62,11 @@ class FileSink:
         return True
 
     def write(self, line: bytes) -> None:
-        view = memoryview(line)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        written = os.write(self._fd, line)  # the whole line, but for a short write
+        if written < len(line):
+            view = memoryview(line)[written:]
+            while view:
+                view = view[os.write(self._fd, view) :]
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -15,14 +15,13 @@ caller data, and are written as they are even if a user's id happens to equal on
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import orjson
 
-from router._core.invariant import CONTAINED_FROM, Identity
+from router._core.invariant import CONTAINED_FROM, Identity, identity_of, on_wire_in
 from router._core.redact import key_at
 
 __all__ = ["WITHHELD", "identity_of", "may_hold", "withheld", "withhold"]
@@ -52,18 +51,7 @@ def withheld(record: dict[str, Any], user: str) -> dict[str, Any]:
 def may_hold(body: bytes, identity: Identity) -> bool:
     """Whether a rendered record may hold the id (one scan of the bytes per form of it); if
     not, it surely does not, and needs no walk."""
-    return any(form in body for form in _forms(identity))
-
-
-@functools.lru_cache(maxsize=256)
-def identity_of(user: str) -> Identity | None:
-    """``Identity.of``, made once per user for the records of a request (and its neighbours)."""
-    return Identity.of(user)
-
-
-@functools.lru_cache(maxsize=256)
-def _forms(identity: Identity) -> tuple[bytes, ...]:
-    return identity.on_wire()
+    return on_wire_in(body, identity)
 
 
 def withhold(record: dict[str, Any], identity: Identity) -> dict[str, Any]:

@@ -20,6 +20,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,7 +39,9 @@ __all__ = [
     "find_in_responses_request",
     "find_on_wire",
     "holds_user",
+    "identity_of",
     "messages_content",
+    "on_wire_in",
     "responses_content",
 ]
 
@@ -88,6 +91,31 @@ class Identity:
         if self.number is not None:
             forms.add(repr(self.number).encode())
         return tuple(forms)
+
+
+@functools.lru_cache(maxsize=256)
+def identity_of(user: str) -> Identity | None:
+    """``Identity.of``, made once per user for the checks of a request (and its neighbours):
+    its numeric form is a ``float()`` that raises for every id that is not a number."""
+    return Identity.of(user)
+
+
+@functools.lru_cache(maxsize=256)
+def _wire_forms(text: str, number: float | None) -> tuple[bytes, ...]:
+    """``Identity(text, number).on_wire()``, keyed by its fields (a tuple's hash is C's; the
+    dataclass's own ``__hash__`` is a Python call)."""
+    return Identity(text, number).on_wire()
+
+
+def on_wire_in(body: bytes, identity: Identity) -> bool:
+    """Whether one of the id's forms on the wire (``Identity.on_wire``) is in ``body``: if not,
+    ``body`` surely does not hold the id (one scan of the bytes per form)."""
+    # ``find``, not ``in``: on 3.11 ``in`` raises and clears a TypeError before it searches;
+    # a loop, not ``any``: no generator per call
+    for form in _wire_forms(identity.text, identity.number):  # noqa: SIM110
+        if body.find(form) >= 0:
+            return True
+    return False
 
 
 def holds_user(text: str | None, user: str | None) -> bool:
@@ -242,22 +270,24 @@ def find_on_wire(
     headers: Iterable[tuple[str, str]],
     body: bytes,
     identity: Identity,
-    content: frozenset[str],
+    content: frozenset[str] | Callable[[], frozenset[str]],
 ) -> str | None:
     """Where the id is in a request as sent (``url``, ``header:<name>``, ``$.path``); None if
-    nowhere outside message content."""
-    if identity.matches(url) or _in_url_parts(url, identity):
+    nowhere outside message content. ``content``: the request's content strings, or what
+    makes them (called only for a body that holds a form of the id)."""
+    # Both match only a URL that holds the id's text (a part of it is a substring of it)
+    if identity.text in url and (identity.matches(url) or _in_url_parts(url, identity)):
         return "url"
     for name, value in headers:
         if name.lower() not in _IGNORED_HEADERS and identity.matches(value):
             return f"header:{name.lower()}"
-    if not any(form in body for form in identity.on_wire()):
+    if not on_wire_in(body, identity):
         return None  # the common case: one scan of the bytes
     try:
         parsed = json.loads(body)
     except ValueError:  # not JSON: no place to tell content from the rest
         return "body"
-    return _find(parsed, identity, "$", content)
+    return _find(parsed, identity, "$", content if isinstance(content, frozenset) else content())
 
 
 def _in_url_parts(url: str, identity: Identity) -> bool:

@@ -71,7 +71,7 @@ def scrub(
         state.handle(out, key, key)
     for name in NESTED:
         value = out.get(name)
-        if isinstance(value, Mapping):
+        if value is not None and isinstance(value, Mapping):  # absent: no ABC check (slow)
             out[name] = state.mapping(value, name)
     if "messages" in out and user is not None:
         out["messages"] = state.messages(out["messages"])

@@ -299,6 +299,8 @@ def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """A pydantic object (litellm's ``Message`` handed back in a tool loop) as a dict."""
+    if isinstance(value, dict | str):  # a Mapping or text: as it is (and no AttributeError)
+        return value
     dump = getattr(value, "model_dump", None)
     if callable(dump) and not isinstance(value, Mapping | str):
         return dump(exclude_none=True)

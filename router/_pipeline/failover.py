@@ -30,7 +30,7 @@ from router._audit.records import Ending, Honesty, RouteAttempt
 from router._config.settings import Settings
 from router._core.catalog import Route, UserIdentifier
 from router._core.decision import Decision
-from router._core.invariant import Identity
+from router._core.invariant import identity_of
 from router._core.pseudonym import Pseudonymizer
 from router._core.resend import RESENT, delay
 from router._core.scrub import Scrubbed, scrub
@@ -305,9 +305,10 @@ class Failover:
         api = same_format.wire_api(request, native=native)
         if api == "messages":
             anthropic.sendable(scrubbed.kwargs)  # as litellm sends Anthropic the scrubbed user
-        identity = None if rule is UserIdentifier.ALLOWED else Identity.of(call.user)
-        found = same_format.content(arguments, api=api) if identity else frozenset()
-        check = WireCheck(identity, found)
+        identity = (
+            None if rule is UserIdentifier.ALLOWED or call.user is None else identity_of(call.user)
+        )
+        check = WireCheck(identity, functools.partial(same_format.content, arguments, api=api))
         settings = self._settings.providers.get(provider)
         upstream = UpstreamCall(
             target,
@@ -332,8 +333,10 @@ class Failover:
             chunks=same_format.streams_plain(request, native=native),
             api=api,
         )
-        overridden = tuple(
-            sorted(k for k, v in params.items() if k in arguments and arguments[k] != v)
+        overridden = (
+            tuple(sorted(k for k, v in params.items() if k in arguments and arguments[k] != v))
+            if params
+            else ()
         )
         return upstream, _Step(call, route, number, scrubbed, check, overridden, native)
 
@@ -361,26 +364,27 @@ class Failover:
         route = step.route
         elapsed_ms = step.elapsed_ms()
         self._metrics.attempt(route.model.slug, route.provider.slug, outcome, elapsed_ms / 1000)
-        record = RouteAttempt(
-            catalog_version=self._catalog_version,
-            request_id=step.call.request_id,
-            api=step.call.api,
-            user=step.call.audit_user,
-            model=route.model.slug,
-            provider=route.provider.slug,
-            route=route.key,
-            attempt=step.number,
-            outcome=outcome,
-            latency_ms=round(elapsed_ms, 3),
-            identifier_rule=route.policy.effective_user_identifier.value,
-            scrubbed_removed=list(step.scrubbed.removed),
-            scrubbed_replaced=list(step.scrubbed.replaced),
-            sends=step.check.sends,
-            offline=self._settings.offline,
-            **_honesty(step.call.dropped.get(route.key, ()), step.overridden),  # Answered's
+        call = step.call
+        record: RouteAttempt = {  # a literal: no keyword dict made and copied per record
+            "catalog_version": self._catalog_version,
+            "request_id": call.request_id,
+            "api": call.api,
+            "user": call.audit_user,
+            "model": route.model.slug,
+            "provider": route.provider.slug,
+            "route": route.key,
+            "attempt": step.number,
+            "outcome": outcome,
+            "latency_ms": round(elapsed_ms, 3),
+            "identifier_rule": route.policy.effective_user_identifier.value,
+            "scrubbed_removed": list(step.scrubbed.removed),
+            "scrubbed_replaced": list(step.scrubbed.replaced),
+            "sends": step.check.sends,
+            "offline": self._settings.offline,
+            **_honesty(call.dropped.get(route.key, ()), step.overridden),  # Answered's
             **ending,
-        )
-        self._emit("route.attempt", record, avoid=step.call.user)
+        }
+        self._emit("route.attempt", record, avoid=call.user)
 
 
 class RoutedStream:

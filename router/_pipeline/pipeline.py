@@ -445,14 +445,14 @@ class Pipeline:
                     span, allowed=len(decision.allowed), rejected=len(decision.rejected)
                 )
         self.metrics.decision(found.slug, len(decision.allowed))
-        record = RouteDecision(
-            catalog_version=label, request_id=request_id, api=api, user=audit_user,
+        record: RouteDecision = {  # a literal: no keyword dict made and copied per record
+            "catalog_version": label, "request_id": request_id, "api": api, "user": audit_user,
             **rendered,
-            operator_policy_hash=loaded.org_hash,
-            stored_preferences_version=None if stored is None else loaded.version_of(stored),
-            request_privacy=None if request is None else request.to_dict(),
-            offline=self.settings.offline,
-        )  # fmt: skip
+            "operator_policy_hash": loaded.org_hash,
+            "stored_preferences_version": None if stored is None else loaded.version_of(stored),
+            "request_privacy": None if request is None else request.to_dict(),
+            "offline": self.settings.offline,
+        }  # fmt: skip
         self.audit.emit("route.decision", record, avoid=user)
         if not decision.allowed:
             alternatives = [m.name for m in loaded.available(effective)]

@@ -13,7 +13,7 @@ litellm's clients, are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -29,12 +29,28 @@ __all__ = ["IdentifierOnWire", "WireCheck", "guard", "guarded", "watching"]
 
 @dataclass(slots=True)
 class WireCheck:
-    """What one attempt may send, and what it did send."""
+    """What one attempt may send, and what it did send.
+
+    ``content_of``: the request's content strings (the invariant's exemption on the wire), or
+    what makes them: they matter only for a body that holds a form of the id, so they are
+    made, once, when ``content`` is first read (most requests never read it)."""
 
     identity: Identity | None  # None: the route may see the id, or there is none
-    content: frozenset[str]
+    content_of: frozenset[str] | Callable[[], frozenset[str]]
     sends: int = 0
     found: str | None = None
+
+    @property
+    def content(self) -> frozenset[str]:
+        return self.made_content()
+
+    def made_content(self) -> frozenset[str]:
+        """``content``, made on the first call: what ``find_on_wire`` is given, to call only
+        for a body that holds a form of the id."""
+        made = self.content_of
+        if not isinstance(made, frozenset):
+            made = self.content_of = made()
+        return made
 
 
 class IdentifierOnWire(Exception):
@@ -66,7 +82,7 @@ async def _on_request(request: httpx.Request) -> None:
         request.headers.multi_items(),
         request.content,
         check.identity,
-        check.content,
+        check.made_content,
     )
     if found is not None:
         check.found = found

@@ -114,7 +114,7 @@ def _checked(call: UpstreamCall, url: str, headers: dict[str, str], body: bytes)
     check.sends += 1
     if check.identity is None:
         return
-    found = find_on_wire(url, list(headers.items()), body, check.identity, check.content)
+    found = find_on_wire(url, list(headers.items()), body, check.identity, check.made_content)
     if found is not None:
         check.found = found
         raise IdentifierInRequest(found)

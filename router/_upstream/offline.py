@@ -32,7 +32,7 @@ def check(wire: WireCheck, body: bytes) -> None:
     content (the lean path's check before a send); no send is counted: nothing leaves."""
     if wire.identity is None:
         return
-    found = find_on_wire("", [], body, wire.identity, wire.content)
+    found = find_on_wire("", [], body, wire.identity, wire.made_content)
     if found is not None:
         wire.found = found
         raise IdentifierInRequest(found)

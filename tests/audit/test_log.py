@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router._audit import AuditLog
 from router._audit.chain import (
     CHECKPOINT_EVENT,
     GENESIS,
+    Signer,
     canonical,
     checkpoint_mac,
+    link,
     record_chain,
 )
 from router._config.keyfile import audit_key, load_or_create_key, pseudonym_key
@@ -49,6 +53,15 @@ def test_emit__each_record_chains_to_the_writers_previous_one() -> None:
         assert record["chain"] == record_chain(KEY, prev, record)
         prev = record["chain"]
     assert list(records[0])[:2] == ["ts", "event"]
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"a":"\xc3\xa9"}', b"x" * 1000])
+def test_signer__links_as_the_one_shot_hmac_does_again_and_again(body: bytes) -> None:
+    """The keyed state copied per record (OpenSSL's object) gives ``link``'s value every time:
+    a copy never carries one record's bytes into the next."""
+    signer = Signer(KEY)
+    for prev in (GENESIS, "a" * 64, GENESIS):
+        assert signer.link(prev, body) == link(KEY, prev, body)
 
 
 def test_emit__chain_depends_on_the_key() -> None:
@@ -290,3 +303,23 @@ def test_timestamp__is_datetimes_isoformat_with_microseconds_and_z(ns: int) -> N
     text = expected.isoformat(timespec="microseconds").replace("+00:00", "Z")
     assert _timestamp(ns) == text
     assert _timestamp(ns) == text  # the second's part from the cache, the same
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([b'"', b"{", b"x", b"\\"]), st.integers(0, 700).map(lambda n: b"y" * n)
+        ),
+        max_size=8,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_long_run__finds_what_the_search_from_every_byte_finds(parts: list[bytes]) -> None:
+    """A run of more than MAX_TEXT bytes without a quote is found (a block without a quote,
+    then the pattern) exactly when the pattern alone finds one."""
+    import re
+
+    from router._audit.log import MAX_TEXT, _long_run
+
+    body = b"".join(parts)
+    assert _long_run(body) == (re.search(b'[^"]{%d,}' % (MAX_TEXT + 1), body) is not None)

@@ -117,3 +117,23 @@ def test_emit__from_many_threads_never_interleaves_lines(tmp_path: Path) -> None
     assert {(r["worker"], r["n"]) for r in records} == {
         (w, n) for w in range(8) for n in range(200)
     }
+
+
+def test_file_sink__a_short_write_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.write may write part of a line (a signal, a full disk freeing up): the rest follows,
+    so the line is whole."""
+    import os
+
+    from router._audit import sink
+
+    path = tmp_path / "audit.jsonl"
+    out = sink.FileSink(path)
+    real = os.write
+    monkeypatch.setattr(sink.os, "write", lambda fd, data: real(fd, bytes(data)[:3]))
+    out.write(b'{"event":"x"}\n')
+    monkeypatch.setattr(sink.os, "write", real)
+    out.write(b'{"event":"y"}\n')
+    out.close()
+    assert path.read_bytes() == b'{"event":"x"}\n{"event":"y"}\n'

@@ -45,6 +45,10 @@ async def _write(tmp: Path) -> None:
         audit=str(tmp / "audit.jsonl"),
         audit_checkpoint=str(tmp / "checkpoints.jsonl"),
         org=ORG,
+        # A module-scoped fixture runs before the suite's autouse settings: without this the
+        # router would set litellm's process-wide transport to aiohttp, out of respx's sight
+        # for the tests that run after this module.
+        transport="httpx",
     )
     async with PolicyRouter.from_settings(settings) as router:
         await router.preferences.set(USER, {"max_retention": "30d"})

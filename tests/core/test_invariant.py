@@ -388,3 +388,50 @@ def test_find_in_arguments__a_logit_bias_key_equal_to_a_numeric_id_by_position()
     identity = Identity.of("82736451")
     assert identity is not None
     assert find_in_arguments({"logit_bias": {"82736451": 1}}, identity) == "logit_bias.{key#0}"
+
+
+def _old_find_on_wire(
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    identity: Identity,
+    content: frozenset[str],
+) -> str | None:
+    """find_on_wire as it was before its shortcuts (every URL part matched, ``in`` on the
+    bytes, the forms made each time): the reference the shortcuts must agree with."""
+    parts = url.replace("?", "/").replace("&", "/").replace("=", "/").split("/")
+    if identity.matches(url) or any(identity.matches(part) for part in parts):
+        return "url"
+    for name, value in headers:
+        if name.lower() != "content-length" and identity.matches(value):
+            return f"header:{name.lower()}"
+    if not any(form in body for form in identity.on_wire()):
+        return None
+    return find_on_wire("", [], body, identity, content)  # the body's walk is unchanged
+
+
+_URL_TEXT: Final = st.text(alphabet="ab1.?&=/:%-_ é", max_size=30)
+_IDS: Final = st.one_of(st.text(alphabet="ab1.?&=/ é", min_size=3, max_size=12),
+                        st.sampled_from(["123", "1.5", "ab/ab", "a=b?c", "abcdefgh"]))  # fmt: skip
+
+
+@given(
+    user=_IDS,
+    url=_URL_TEXT,
+    header=_URL_TEXT,
+    body=st.dictionaries(st.sampled_from(["model", "x", "stop"]), _URL_TEXT, max_size=3),
+)
+@settings(max_examples=400, deadline=None)
+def test_find_on_wire__shortcuts_agree_with_the_full_search(
+    user: str, url: str, header: str, body: dict[str, str]
+) -> None:
+    """The URL searched only when it holds the id's text, the body's forms made once per id
+    and found with ``find``: the same answer as the full search, on ids that look like URL
+    parts, numbers and separators."""
+    identity = Identity.of(user)
+    assert identity is not None
+    raw = json.dumps(body).encode()
+    for where in (url, f"https://host/{url}?q={user}", f"{url}/{user}&a"):
+        headers = [("X-Test", header), ("Content-Length", user)]
+        expected = _old_find_on_wire(where, headers, raw, identity, frozenset())
+        assert find_on_wire(where, headers, raw, identity, frozenset()) == expected

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 
+import pytest
+
+from router._core import pseudonym
 from router._core.pseudonym import Pseudonymizer
 
 KEY = b"k" * 32
@@ -54,3 +58,24 @@ def test_context_and_user__cannot_be_shifted_into_each_other() -> None:
 def test_repr__hides_the_key() -> None:
     assert repr(Pseudonymizer(b"secret-key-material")) == "Pseudonymizer(key=<hidden>)"
     assert "secret" not in str(Pseudonymizer(b"secret-key-material"))
+
+
+def _hmac(context: str, user: str) -> str:
+    return hmac.digest(KEY, f"{context}\x00{user}".encode(), "sha256").hex()
+
+
+def test_pseudonyms__remembered_answer_what_the_hmac_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asked again (from the memo), and after the memo filled up and started again."""
+    monkeypatch.setattr(pseudonym, "MEMO_SIZE", 2)
+    p = Pseudonymizer(KEY)
+    for _ in range(3):
+        for i in range(5):
+            assert p.for_audit(f"id-{i}") == "user-" + _hmac("audit", f"id-{i}")[:20]
+            assert (
+                p.for_provider(f"id-{i}", "groq") == "u-" + _hmac("provider:groq", f"id-{i}")[:32]
+            )
+            assert len(p._memo) <= 2
+    other = Pseudonymizer(b"x" * 32)
+    assert other.for_audit("id-0") != p.for_audit("id-0")  # one memo per key

@@ -162,6 +162,30 @@ async def test_invariant__counts_a_clean_send(respx_mock: respx.MockRouter) -> N
     assert (check.sends, check.found) == (1, None)
 
 
+async def test_invariant__content_made_only_for_a_body_that_holds_the_id(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """The content exemption is made (once) only when the body holds a form of the id: a
+    clean body never makes it; the id in a message's text makes it, and is let through."""
+    mock_provider(respx_mock, "groq")
+    user = "sentinel-lean-4411"
+    made: list[int] = []
+
+    def content_of(messages: Any) -> Any:
+        return lambda: made.append(1) or content_strings(messages)
+
+    clean = WireCheck(Identity.of(user), content_of(MESSAGES))
+    await complete(UpstreamCall(TARGETS["groq"], {"messages": MESSAGES}, check=clean))
+    assert (clean.sends, clean.found, made) == (1, None, [])
+
+    told = [{"role": "user", "content": f"I am {user}"}]
+    holding = WireCheck(Identity.of(user), content_of(told))
+    await complete(UpstreamCall(TARGETS["groq"], {"messages": told}, check=holding))
+    assert (holding.sends, holding.found, made) == (1, None, [1])
+    assert holding.content == content_strings(told)
+    assert made == [1]  # made once
+
+
 async def test_missing_credentials__an_auth_failure_unsent(
     respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
