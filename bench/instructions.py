@@ -11,7 +11,9 @@ two requests, so the count does not depend on the timing) or ``--concurrency N``
 each on its own keep-alive connection (opened in the warm-up): the loaded path, where a loop
 pass serves several. Cells: ``json`` (chat JSON), ``tok`` (a 1-token stream, 5 events),
 ``paced`` (``--paced-chunks`` deltas one event every ``--pace-ms`` ms: one upstream read and
-one send per event), each a request body of bench/lean.py's (a user named, audit to a file).
+one send per event), each a request body of bench/lean.py's (a user named, audit to a file);
+``responses-json`` and ``responses``: the ``json`` and ``tok`` cells as a plain Responses
+request (``input`` the same text) to ``/v1/responses``, translated to chat and back.
 Servers: ``reference``, ``serve`` (this tree), ``serve@NAME`` (serve from the tree
 ``--tree NAME=DIR`` names).
 
@@ -51,21 +53,30 @@ TOTALS: Final = re.compile(rb"^totals:\s*(\d+)", re.MULTILINE)
 READS: Final = re.compile(r"< \S*httptools_\w*HttpParser_\d+feed_data \((\d+)x\)")
 
 
-def _body(kind: str, paced_chunks: int, pace_ms: float) -> tuple[bytes, int]:
-    """The request body of a cell and the SSE events of its answer (0: JSON)."""
-    marker, events = {
-        "json": ("", 0),
-        "tok": ("[bench chunks=1]", 5),
-        "paced": (f"[bench chunks={paced_chunks} pace_ms={pace_ms:g}]", paced_chunks + 4),
+CHAT: Final = "/v1/chat/completions"
+RESPONSES: Final = "/v1/responses"
+
+
+def _body(kind: str, paced_chunks: int, pace_ms: float) -> tuple[str, bytes, int]:
+    """The path and request body of a cell and the SSE events of its answer (0: JSON)."""
+    path, marker, events = {
+        "json": (CHAT, "", 0),
+        "tok": (CHAT, "[bench chunks=1]", 5),
+        "paced": (CHAT, f"[bench chunks={paced_chunks} pace_ms={pace_ms:g}]", paced_chunks + 4),
+        # The same as a plain Responses request (translated to chat and back): its 1-token
+        # stream is 9 Responses events (created ... completed) of the chat stream's 5.
+        "responses-json": (RESPONSES, "", 0),
+        "responses": (RESPONSES, "[bench chunks=1]", 9),
     }[kind]
-    body: dict[str, Any] = {
-        "model": MODEL,
-        "messages": [{"role": "user", "content": f"Say ok. {marker}".strip()}],
-        "user": USER,
-    }
+    text = f"Say ok. {marker}".strip()
+    body: dict[str, Any] = {"model": MODEL, "user": USER}
+    if path == CHAT:
+        body["messages"] = [{"role": "user", "content": text}]
+    else:
+        body["input"] = text
     if events:
         body["stream"] = True
-    return json.dumps(body, separators=(",", ":")).encode(), events
+    return path, json.dumps(body, separators=(",", ":")).encode(), events
 
 
 def _slug(name: str) -> str:
@@ -98,8 +109,8 @@ def _server(name: str, tree: Path, upstream: str, port: int, tmp: Path) -> Itera
         log.close()
 
 
-def _send(conn: http.client.HTTPConnection, body: bytes) -> None:
-    conn.request("POST", "/v1/chat/completions", body,
+def _send(conn: http.client.HTTPConnection, path: str, body: bytes) -> None:
+    conn.request("POST", path, body,
                  {"Content-Type": "application/json", "Authorization": f"Bearer {OUR_KEY}"})  # fmt: skip
     response = conn.getresponse()
     data = response.read()
@@ -112,7 +123,7 @@ def _control(*args: str) -> str:
                           text=True, timeout=120).stdout  # fmt: skip
 
 
-def _round(conns: list[http.client.HTTPConnection], body: bytes, requests: int) -> None:
+def _round(conns: list[http.client.HTTPConnection], path: str, body: bytes, requests: int) -> None:
     """``requests`` requests of ``body``, each connection sending one at a time (a thread
     each when there are several), the next taken by whichever is free."""
     left: queue.SimpleQueue[None] = queue.SimpleQueue()
@@ -125,7 +136,7 @@ def _round(conns: list[http.client.HTTPConnection], body: bytes, requests: int) 
                 left.get_nowait()
             except queue.Empty:
                 return
-            _send(conn, body)
+            _send(conn, path, body)
 
     if len(conns) == 1:
         worker(conns[0])
@@ -135,10 +146,17 @@ def _round(conns: list[http.client.HTTPConnection], body: bytes, requests: int) 
 
 
 def measure(
-    pid: int, port: int, body: bytes, requests: int, warm: int, out: Path, concurrency: int = 1
+    pid: int,
+    port: int,
+    path: str,
+    body: bytes,
+    requests: int,
+    warm: int,
+    out: Path,
+    concurrency: int = 1,
 ) -> int:
     """Instructions executed by ``pid`` (writing its dumps to ``out``.N) over ``requests``
-    requests of ``body``, ``concurrency`` at a time on as many keep-alive connections.
+    requests of ``body`` to ``path``, ``concurrency`` at a time on as many keep-alive connections.
 
     callgrind takes its commands when it next runs, and on a busy machine one may come late:
     a window is kept only if the server read exactly ``requests`` requests in it (httptools'
@@ -151,11 +169,11 @@ def measure(
     try:
         for conn in conns:  # every connection opened before the window
             for _ in range(max(warm // len(conns), 1)):
-                _send(conn, body)
+                _send(conn, path, body)
         for _ in range(5):
             _control("-z", str(pid))  # zero what came before (instrumentation is off)
             _control("-i", "on", str(pid))
-            _round(conns, body, requests)
+            _round(conns, path, body, requests)
             time.sleep(0.5)  # the work a response left behind (its audit record, the watcher)
             _control("-i", "off", str(pid))
             _control("-d", str(pid))
@@ -216,9 +234,9 @@ def main(argv: list[str] | None = None) -> None:
             port = args.port + index
             with _server(name, root, upstream, port, tmp) as pid:
                 for cell in (c for c in args.cells.split(",") if c):
-                    body, events = _body(cell, args.paced_chunks, args.pace_ms)
+                    path, body, events = _body(cell, args.paced_chunks, args.pace_ms)
                     out = tmp / f"callgrind.{_slug(name)}.out"
-                    total = measure(pid, port, body, args.requests, args.warm, out,
+                    total = measure(pid, port, path, body, args.requests, args.warm, out,
                                     args.concurrency)  # fmt: skip
                     per = total / args.requests
                     rows.append((name, cell, per, per / events if events else None))

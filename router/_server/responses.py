@@ -32,7 +32,7 @@ from router._server.endpoint import (
     streamed,
 )
 from router._server.errors import api_error
-from router._upstream import sse
+from router._upstream import responses_plain, sse
 from router._upstream.lean import Raw
 from router._upstream.responses_plain import Stream
 
@@ -80,7 +80,7 @@ class Responses(Endpoint):
                 return streamed(
                     sse.Relay(routed, relayed.render, relayed.failed, catch=RouterError), headers
                 )
-            events = _Rendered(model) if isinstance(routed, Stream) else _Events(model)
+            events = _Rendered(routed) if isinstance(routed, Stream) else _Events(model)
             return streamed(
                 sse.Relay(routed, events.render, events.failed, catch=RouterError), headers
             )
@@ -102,31 +102,27 @@ class _Events:
         return self.numbered(event.model_dump(mode="json"))
 
     def numbered(self, data: dict[str, Any]) -> bytes:
-        data["sequence_number"] = self.number
-        if isinstance(data.get("response"), dict):
-            data["response"]["model"] = self.model
         self.number += 1
-        return _event(data)
+        return responses_plain.numbered(data, self.number - 1, self.model)
 
     def failed(self, exc: RouterError) -> bytes:
-        error = api_error(exc).error
-        return _event(
-            {
-                "type": "error",
-                "code": error["code"],
-                "message": error["message"],
-                "param": None,
-                "sequence_number": self.number,
-            }
-        )
+        return _failure(exc, self.number)
 
 
-class _Rendered(_Events):
-    """A plain request's events, rendered by the router (router/_upstream/responses_plain.py)
-    as the bridge's JSON, each upstream read's in one write."""
+class _Rendered:
+    """A plain request's events, rendered and numbered by the router as the bridge's JSON
+    (router/_upstream/responses_plain.py ``Stream``), each upstream read's in one write; a
+    failure mid-stream ends with an ``error`` event numbered next."""
 
-    def render(self, event: Any) -> bytes:
-        return b"".join(map(self.numbered, event))
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+
+    @staticmethod
+    def render(events: bytes) -> bytes:
+        return events
+
+    def failed(self, exc: RouterError) -> bytes:
+        return _failure(exc, self.stream.sent)
 
 
 # The events whose ``response`` object names the model (OpenAI's stream, as it came).
@@ -145,5 +141,9 @@ class _Relayed(_Events):
         return sse.naming(event, "response", self.model) if event.startswith(_NAMING) else event
 
 
-def _event(data: dict[str, Any]) -> bytes:
-    return sse.json_event(data, str(data["type"]))
+def _failure(exc: RouterError, number: int) -> bytes:
+    """The ``error`` event ending a stream, numbered ``number``."""
+    error = api_error(exc).error
+    data = {"type": "error", "code": error["code"], "message": error["message"], "param": None,
+            "sequence_number": number}  # fmt: skip
+    return sse.json_event(data, "error")

@@ -62,6 +62,13 @@ class Events(tuple[bytes, ...]):
     __slots__ = ()
 
 
+class EventsEnded(Events):
+    """The last ``Events`` of a stream: ``[DONE]`` came in the same read (a plain Responses
+    stream renders its closing events with them, in the same write)."""
+
+    __slots__ = ()
+
+
 class Chunks(tuple[dict[str, Any], ...]):
     """A parsed stream's item: the JSON object of each chunk one upstream read completed, in
     order (a plain Messages stream, rendered without litellm: router/_upstream/messages_stream.py)."""
@@ -328,11 +335,12 @@ async def open_stream(
 
     Chunks are litellm's ``ModelResponseStream``, or with ``raw`` ``Events``: the data of
     the events each upstream read completed, as the upstream sent them (the stream ends at
-    ``[DONE]``, which is not among them), or with ``parsed`` ``Chunks``: those events' JSON
-    objects, checked as for litellm's type (an error event raises). A failure before the
-    first chunk raises from here, so the caller can still fail over; after it, from the
-    iteration. The ``Events`` of a call the router renders (``call.parsed``: a plain Responses
-    stream) are checked as litellm's chunks are: an error object is the stream's failure.
+    ``[DONE]``, which is not among them; the read that brought it is ``EventsEnded``), or
+    with ``parsed`` ``Chunks``: those events' JSON objects, checked as for litellm's type
+    (an error event raises). A failure before the first chunk raises from here, so the
+    caller can still fail over; after it, from the iteration. The ``Events`` of a call the
+    router renders (``call.parsed``: a plain Responses stream) are checked as litellm's
+    chunks are: an error object is the stream's failure.
     """
     prefix = call.target.prefix
     mode: _Mode = "raw" if raw else "parsed" if parsed else "litellm"
@@ -462,7 +470,7 @@ async def _raw_events(
                 if checked:
                     _check_errors(data, prefix)
                 if data:
-                    events = Events(data)
+                    events = EventsEnded(data) if done else Events(data)
                     if beginning:  # to ``started``; then to the reader, counted
                         beginning = False
                         yield events
@@ -545,7 +553,7 @@ def _check_errors(data: list[bytes], prefix: str) -> None:
 async def _offline_events(payloads: list[bytes], prefix: str, mode: _Mode) -> AsyncGenerator[Any]:
     """The offline answer's events, as ``_events`` gives an upstream's."""
     if mode == "raw":
-        yield Events(payloads)  # as if one upstream read had brought them all
+        yield EventsEnded(payloads)  # as if one upstream read had brought them all
         return
     if mode == "parsed":
         yield Ended(_parsed(payloads, prefix)[0])  # the router's own answer: no error event

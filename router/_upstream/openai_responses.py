@@ -83,7 +83,7 @@ class AsItCame:
         """The request as chat arguments, ``messages`` included, made on first use: a plain
         request's here (router/_upstream/responses_plain.py), any other by litellm's bridge."""
         if self._translated is None:
-            if responses_plain.plain(self.request):
+            if self.plain or responses_plain.plain(self.request):  # judged once where it is
                 self._translated = responses_plain.to_chat(self.request, stream=self.stream)
             else:
                 from router._upstream import responses

@@ -7,8 +7,9 @@ arguments are built here (``to_chat``), the chat JSON answer rendered as the Res
 Responses stream events (``Stream``), each as the JSON that litellm's bridge
 (``LiteLLMCompletionResponsesConfig``, ``LiteLLMCompletionStreamingIterator``) gives for the
 same request and answer, once dumped (tests/upstream/test_responses_plain.py holds them equal,
-by property, but for the ids and timestamps the bridge makes up). The proxy relays these; the
-library keeps litellm's types and bridge (router/_upstream/responses.py).
+by property, but for the ids and timestamps the bridge makes up); a stream's events as the
+proxy sends them, SSE bytes numbered, written from a template per event kind. The proxy relays
+these; the library keeps litellm's types and bridge (router/_upstream/responses.py).
 
 Anything else (tools, images, files, reasoning, ``text`` formats, an item of another type, a
 field this module does not know) is not plain, and litellm's bridge translates it as before.
@@ -23,12 +24,15 @@ Pure but for the fallback: no I/O, and litellm is imported only when the bridge 
 from __future__ import annotations
 
 import base64
+import json
+import os
 import time
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any, Final, cast
 
 import orjson
+
+from router._upstream import lean, sse
 
 # The fields of a plain request: the router's own (read before, never translated), the
 # bookkeeping the bridge ignores, and those that map exactly.
@@ -53,12 +57,13 @@ _MESSAGE: Final = frozenset({"role", "content", "refusal", "annotations"})
 _DELTA: Final = frozenset({"role", "content", "refusal"})
 _CHOICE: Final = frozenset({"index", "message", "delta", "logprobs", "finish_reason"})
 _STATUS: Final = {"stop": "completed", "length": "incomplete"}
+_FINISHES: Final = (None, *_STATUS)  # a streamed choice's finish reason: none yet, or one
 _INCOMPLETE: Final = {"stop": None, "length": {"reason": "max_output_tokens"}}
 _USAGE: Final = frozenset(
     {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
      "completion_tokens_details"}
 )  # fmt: skip
-_INPUT_DETAILS: Final = ("cached_tokens", "audio_tokens")
+_INPUT_DETAILS: Final = frozenset({"cached_tokens", "audio_tokens"})
 _OUTPUT_DETAILS: Final = frozenset(
     {"reasoning_tokens", "audio_tokens", "accepted_prediction_tokens",
      "rejected_prediction_tokens"}
@@ -133,6 +138,18 @@ def _content(content: str | list[Mapping[str, Any]]) -> str | list[dict[str, Any
 # --- the JSON answer ------------------------------------------------------------------------
 
 
+# A random UUID's bits (version 4, RFC 4122 variant), as uuid.uuid4 sets them.
+_UUID_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_SET: Final = (0x8000 << 48) | (4 << 76)
+
+
+def _message_id() -> str:
+    """A fresh output item id as the bridge makes one, ``msg_`` and ``str(uuid.uuid4())``:
+    the same random bits and text, without the UUID object."""
+    hexed = "%032x" % (int.from_bytes(os.urandom(16)) & _UUID_CLEAR | _UUID_SET)
+    return f"msg_{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
 def response_id(chat_id: str) -> str:
     """The id litellm gives the response made of the chat answer ``chat_id``."""
     return "resp_" + base64.b64encode(_ID_FORMAT.format(chat_id).encode()).decode()
@@ -165,8 +182,10 @@ def response_of(answer: Mapping[str, Any]) -> dict[str, Any] | None:
     ):
         return None
     content = message.get("content")
-    output = [] if content is None else [_message_item(f"msg_{uuid.uuid4()}", content, finish)]
-    return _completed(answer["id"], created, answer.get("model"), output, finish, usage)
+    output = [] if content is None else [_message_item(_message_id(), content, finish)]
+    return _completed(
+        response_id(answer["id"]), created, answer.get("model"), output, finish, usage
+    )
 
 
 def _chat_id(value: Any) -> bool:
@@ -196,11 +215,12 @@ def _message_item(item_id: str, text: str, finish: str) -> dict[str, Any]:
 
 
 def _completed(
-    chat_id: str, created: int, model: Any, output: list[Any], finish: str, usage: Any
+    response: str, created: int, model: Any, output: list[Any], finish: str, usage: Any
 ) -> dict[str, Any]:
-    """The Responses object of a finished answer, in the bridge's fields and order."""
+    """The Responses object (its id ``response``) of a finished answer, in the bridge's
+    fields and order."""
     return {
-        "id": response_id(chat_id),
+        "id": response,
         "created_at": created,
         "error": None,
         "incomplete_details": _INCOMPLETE[finish],
@@ -233,10 +253,14 @@ def _usage(usage: Any, *, streamed: bool = False) -> dict[str, Any] | None:
     not said to be reasoning are counted as text."""
     if not isinstance(usage, Mapping) or not usage.keys() <= _USAGE:
         return None
-    given_counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    counts = [c for c in given_counts if type(c) is int and c >= 0]
-    if len(counts) != len(given_counts):
-        return None
+    counts: list[Any] = [
+        usage.get("prompt_tokens"),
+        usage.get("completion_tokens"),
+        usage.get("total_tokens"),
+    ]
+    for count in counts:
+        if type(count) is not int or count < 0:
+            return None
     given = usage.get("prompt_tokens_details")
     returned = usage.get("completion_tokens_details")
     if not _details(given, _INPUT_DETAILS) or not _details(returned, _OUTPUT_DETAILS):
@@ -275,13 +299,13 @@ def _usage(usage: Any, *, streamed: bool = False) -> dict[str, Any] | None:
     }
 
 
-def _details(details: Any, names: Iterable[str]) -> bool:
+def _details(details: Any, names: frozenset[str]) -> bool:
     """Token details of OpenAI's (or none): counts, under the names given."""
     if details is None:
         return True
     return (
         isinstance(details, Mapping)
-        and details.keys() <= set(names)
+        and details.keys() <= names
         and all(type(v) is int and v >= 0 for v in details.values())
     )
 
@@ -296,23 +320,34 @@ def _chunk(payload: bytes) -> dict[str, Any] | None:
         chunk = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(chunk, dict) or not chunk.keys() <= _ANSWER:
+    # orjson's: an object is a dict, an array a list, a string a str (the types checked here)
+    if type(chunk) is not dict or not chunk.keys() <= _ANSWER:
         return None
+    chat_id = chunk.get("id")
+    if type(chat_id) is not str or "resp_" in chat_id or type(chunk.get("created")) is not int:
+        return None  # an id litellm would read as its own (``_chat_id``), a time not a number
     choices = chunk.get("choices")
-    if not _chat_id(chunk.get("id")) or type(chunk.get("created")) is not int:
-        return None
     if choices == []:
         return chunk if chunk.get("usage") is not None else None
-    if not isinstance(choices, list) or len(choices) != 1 or not _choice(choices[0], "delta"):
+    if type(choices) is not list or len(choices) != 1:
         return None
-    delta = choices[0]["delta"]
+    choice = choices[0]
     if (
-        not isinstance(delta, Mapping)
-        or not delta.keys() <= _DELTA
-        or delta.get("role", "assistant") != "assistant"
+        type(choice) is not dict
+        or not choice.keys() <= _CHOICE
+        or choice.get("index", 0) != 0
+        or choice.get("logprobs") is not None
+        or choice.get("finish_reason") not in _FINISHES
+    ):
+        return None  # as ``_choice`` judges a choice; the delta's, next
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _DELTA:
+        return None
+    content = delta.get("content")
+    if (
+        delta.get("role", "assistant") != "assistant"
         or delta.get("refusal") is not None
-        or not isinstance(delta.get("content"), str | None)
-        or choices[0].get("finish_reason") not in (None, *_STATUS)
+        or (content is not None and type(content) is not str)
     ):
         return None
     return chunk
@@ -322,26 +357,39 @@ class _Departed(Exception):
     """A chunk outside the text subset: the bridge renders the stream from there."""
 
 
+def numbered(data: dict[str, Any], number: int, model: str) -> bytes:
+    """An event of the bridge's, dumped (``data``), as the proxy sends it: ``number`` its
+    ``sequence_number``, a ``response`` object in it naming ``model`` (the caller's name)."""
+    data["sequence_number"] = number
+    response = data.get("response")
+    if isinstance(response, dict):
+        response["model"] = model
+    return sse.json_event(data, str(data["type"]))
+
+
 class Stream:
-    """The Responses events of a plain request's chat stream, each a dict as the bridge's
-    event dumped (its ``sequence_number`` the proxy's to set), in a list per upstream read
-    (sent in one write, as on the chat path). ``chunks`` is the routed stream
-    of the lean path's ``Events`` (raw data events); a stream of litellm's chunks (a route
-    litellm serves) is the bridge's whole. ``aclose()`` closes the routed stream (its attempt
-    is recorded then); ``answered`` is the route, as on the routed stream."""
+    """The Responses events of a plain request's chat stream as the proxy sends them: each
+    the bridge's event, dumped, numbered (``sequence_number``, from 0) and naming ``model``
+    in its ``response`` object, as SSE bytes, the events of an upstream read in one item
+    (sent in one write, as on the chat path); ``sent`` is how many were handed out (the next
+    event's number: a failure's). ``chunks`` is the routed stream of the lean path's
+    ``Events`` (raw data events); a stream of litellm's chunks (a route litellm serves) is
+    the bridge's whole. ``aclose()`` closes the routed stream (its attempt is recorded then);
+    ``answered`` is the route, as on the routed stream."""
 
     def __init__(self, chunks: Any, request: Mapping[str, Any], model: str) -> None:
         self._chunks = chunks
         self._request = request
-        self._model = model
+        self.model = model
+        self.sent = 0
         self.answered = getattr(chunks, "answered", None)
         self._events = self._rendered()
 
     def __aiter__(self) -> Stream:
         return self
 
-    async def __anext__(self) -> list[dict[str, Any]]:
-        return await anext(self._events)
+    def __anext__(self) -> Awaitable[bytes]:
+        return self._events.__anext__()
 
     async def aclose(self) -> None:
         await self._events.aclose()
@@ -349,55 +397,58 @@ class Stream:
         if close is not None:
             await close()
 
-    async def _rendered(self) -> AsyncGenerator[list[dict[str, Any]]]:
+    async def _rendered(self) -> AsyncGenerator[bytes]:
         seen: list[Any] = []  # every item read, for the bridge if the stream departs
-        state = _State(self._request, self._model)
-        sent = 0
+        state = _State(self._request, self.model)
+        ended = False
         try:
             async for item in self._chunks:
                 seen.append(item)  # whole: the bridge replays all of it, skipping what was sent
                 if not isinstance(item, tuple):  # litellm's chunk: the bridge's stream
                     raise _Departed
-                events: list[dict[str, Any]] = []
+                events: list[bytes] = []
                 for payload in item:
                     chunk = _chunk(payload)
                     if chunk is None:  # outside the text subset
                         raise _Departed
-                    events += state.feed(chunk)
+                    state.feed(chunk, events)
+                if isinstance(item, lean.EventsEnded):  # the end came with it: one write
+                    events += state.done()
+                    ended = True
                 if events:
-                    sent += len(events)
-                    yield events
-            yield state.done()
+                    self.sent = state.number
+                    yield b"".join(events)
+            if not ended:
+                events = state.done()
+                self.sent = state.number
+                yield b"".join(events)
         except _Departed:
-            async for event in self._bridged(seen, sent, state.item_id):
-                yield [event]
+            async for event in self._bridged(seen, state.item_id):
+                yield event
 
-    async def _bridged(
-        self, seen: list[Any], skip: int, item_id: str | None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """litellm's bridge over the chunks read so far and the rest, less the ``skip``
-        events already sent (the same, by property), under the same message id. litellm is
-        imported in a worker thread if it is not yet (the event loop serves on meanwhile)."""
+    async def _bridged(self, seen: list[Any], item_id: str | None) -> AsyncIterator[bytes]:
+        """litellm's bridge over the chunks read so far and the rest, less the events
+        already sent (the same, by property), under the same message id, numbered on. litellm
+        is imported in a worker thread if it is not yet (the event loop serves on meanwhile)."""
         from router._upstream import responses
         from router._upstream.loader import imported
 
         await imported()
-        bridge = responses.ResponsesStream(
-            _replayed(seen, self._chunks), self._request, self._model
-        )
+        bridge = responses.ResponsesStream(_replayed(seen, self._chunks), self._request, self.model)
         if item_id is not None:
             cast(Any, bridge)._events._cached_item_id = item_id
+        skip = self.sent
         async for event in bridge:
             if skip:
                 skip -= 1
                 continue
-            yield event.model_dump(mode="json")
+            rendered = numbered(event.model_dump(mode="json"), self.sent, self.model)
+            self.sent += 1
+            yield rendered
 
 
 async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """litellm's chunks of the data events read so far, then of the rest of the stream."""
-    from router._upstream import lean
-
     typed = lean._chunk_type()
     prefix = getattr(getattr(rest, "answered", None), "route", None)
     name = "" if prefix is None else prefix.provider.slug
@@ -418,121 +469,154 @@ async def _replayed(seen: list[Any], rest: AsyncIterator[Any]) -> AsyncIterator[
             yield chunk
 
 
+def _parts(*values: Any) -> list[bytes]:
+    """``values`` as JSON, each as sse.json_event writes it in an event of them and ASCII
+    otherwise: orjson's, or, where it refuses one (a string with a lone surrogate), Python's
+    writer's for all (which escapes it, and every non-ASCII character with it)."""
+    try:
+        return [orjson.dumps(v) for v in values]
+    except orjson.JSONEncodeError:
+        return [json.dumps(v, separators=(",", ":")).encode() for v in values]
+
+
+def _head(kind: str) -> bytes:
+    """An event's bytes up to the end of its ``type``."""
+    return f'event: {kind}\ndata: {{"type":"{kind}"'.encode()
+
+
+_CREATED: Final = _head("response.created") + b',"response":'
+_IN_PROGRESS: Final = _head("response.in_progress") + b',"response":'
+_ITEM_ADDED: Final = _head("response.output_item.added") + b',"output_index":0,"item":{"id":'
+_ITEM_ADDED_END: Final = (
+    b',"type":"message","role":"assistant","status":"in_progress","content":[]}'
+)
+_PART_ADDED: Final = _head("response.content_part.added")
+_PART_ADDED_END: Final = (
+    b',"output_index":0,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}'
+)
+_TEXT_DELTA: Final = _head("response.output_text.delta")
+_TEXT_DONE: Final = _head("response.output_text.done")
+_PART_DONE: Final = _head("response.content_part.done")
+_ITEM_DONE: Final = _head("response.output_item.done") + b',"output_index":0,"sequence_number":'
+_OF_ITEM: Final = b',"item_id":'  # an event of the message's one text part: its item, ...
+_PART_AT: Final = b',"output_index":0,"content_index":0,'  # ... where the part is
+_COMPLETED: Final = _head("response.completed") + b',"response":{"id":"'
+_INCOMPLETE_JSON: Final = {k: orjson.dumps(v) for k, v in _INCOMPLETE.items()}
+_NUMBER: Final = b',"sequence_number":'
+_END: Final = b"}\n\n"
+
+
 class _State:
     """The bridge's events for a stream of text chunks, as they arrive (``feed``) and at its
-    end (``done``); an end the bridge would render otherwise (no usage, no text, no finish
-    reason) departs."""
+    end (``done``), as the proxy sends them (SSE bytes, numbered from ``number``: a template
+    per kind, the varying parts written with orjson, byte for byte what ``numbered`` makes
+    of the event's dict); an end the bridge would render otherwise (no usage, no text, no
+    finish reason) departs."""
 
     def __init__(self, request: Mapping[str, Any], model: str) -> None:
         self.request = request
         self.model = model
+        self.number = 0
         self.item_id: str | None = None
+        self.item_json = b""
         self.chat_id: str | None = None
+        self.response_id = ""
         self.created = 0
-        self.answer_model: Any = None
         self.text: list[str] = []
         self.finish: str | None = None
         self.usage: Any = None
         self.started = False
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
+    def _numbered(self) -> bytes:
+        number = self.number
+        self.number = number + 1
+        return _NUMBER + b"%d" % number + _END
+
+    def feed(self, chunk: dict[str, Any], out: list[bytes]) -> None:
+        """Append the events of ``chunk`` to ``out``."""
         if self.chat_id is None:  # the first chunk names the response
             self.chat_id, self.created = chunk["id"], chunk["created"]
-            self.answer_model = chunk.get("model")
-            at = int(time.time())
-            events += [self._state("response.created", at), self._state("response.in_progress", at)]
+            self.response_id = response_id(self.chat_id)
+            response = self._opening(int(time.time()))
+            out += (_CREATED, response, self._numbered(), _IN_PROGRESS, response, self._numbered())
         if chunk.get("usage") is not None:
             if self.usage is not None:
                 raise _Departed
             self.usage = chunk["usage"]
         choices = chunk["choices"]
         if not choices:
-            return events
+            return
         if not self.started:
             self.started = True
-            self.item_id = f"msg_{uuid.uuid4()}"
-            events += [self._item_added(), self._part_added()]
+            self.item_id = _message_id()
+            self.item_json = b'"' + self.item_id.encode() + b'"'
+            out += (_ITEM_ADDED, self.item_json, _ITEM_ADDED_END, self._numbered())
+            out += (_PART_ADDED, _OF_ITEM, self.item_json, _PART_ADDED_END, self._numbered())
         choice = choices[0]
         text = choice["delta"].get("content")
         if text:
             self.text.append(text)
-            events.append(self._event("response.output_text.delta", delta=text))
+            out += (_TEXT_DELTA, _OF_ITEM, self.item_json, _PART_AT, b'"delta":',
+                    orjson.dumps(text), self._numbered())  # fmt: skip
         finish = choice.get("finish_reason")
         if finish is not None:
             if self.finish is not None:
                 raise _Departed
             self.finish = finish
-        return events
 
-    def done(self) -> list[dict[str, Any]]:
+    def done(self) -> list[bytes]:
         usage = _usage(self.usage, streamed=True)
         text = "".join(self.text)
         if usage is None or not text or self.finish is None or self.chat_id is None:
             raise _Departed
-        part = {"type": "output_text", "text": text, "annotations": []}
-        item = {"id": self.item_id, "status": "completed", "type": "message", "role": "assistant",
-                "content": [part]}  # fmt: skip
-        response = _completed(
-            self.chat_id,
-            self.created,
-            self.answer_model,
-            [_message_item(cast(str, self.item_id), text, self.finish)],
-            self.finish,
-            usage,
-        )
-        item_done = {"type": "response.output_item.done", "output_index": 0,
-                     "sequence_number": 0, "item": item}  # fmt: skip
-        return [
-            self._event("response.output_text.done", text=text),
-            self._event("response.content_part.done", part=part | {"logprobs": None}),
-            item_done,
-            {"type": "response.completed", "response": response, "sequence_number": 0},
-        ]
+        item_json, written = self.item_json, orjson.dumps(text)
+        out = [
+            _TEXT_DONE, _OF_ITEM, item_json, _PART_AT, b'"text":', written, self._numbered(),
+            _PART_DONE, _OF_ITEM, item_json, _PART_AT, b'"part":{"type":"output_text","text":',
+            written, b',"annotations":[],"logprobs":null}', self._numbered(),
+            _ITEM_DONE, b"%d" % self.number, b',"item":{"id":', item_json,
+            b',"status":"completed","type":"message","role":"assistant","content":'
+            b'[{"type":"output_text","text":', written, b',"annotations":[]}]}', _END,
+        ]  # fmt: skip
+        self.number += 1
+        out += self._completed(text, usage)
+        return out
 
-    def _state(self, kind: str, at: int) -> dict[str, Any]:
-        """``response.created`` or ``response.in_progress``: the bridge's opening object."""
+    def _completed(self, text: str, usage: dict[str, Any]) -> tuple[bytes, ...]:
+        """``response.completed``: the Responses object of the finished answer (``_completed``'s,
+        naming the model asked for), as the proxy dumps it (one writer for the event's model
+        and text: see ``_parts``)."""
+        finish = cast(str, self.finish)
+        model, written = _parts(self.model, text)
+        status = _STATUS[finish].encode()
+        return (
+            _COMPLETED, self.response_id.encode(), b'","created_at":', b"%d" % self.created,
+            b',"error":null,"incomplete_details":', _INCOMPLETE_JSON[finish],
+            b',"instructions":null,"metadata":{},"model":', model,
+            b',"object":"response","output":[{"type":"message","id":', self.item_json,
+            b',"status":"', status, b'","role":"assistant","content":[{"type":"output_text",'
+            b'"text":', written, b',"annotations":[]}],"phase":null}],"parallel_tool_calls":false,'
+            b'"temperature":0.0,"tool_choice":"auto","tools":[],"top_p":null,'
+            b'"max_output_tokens":null,"previous_response_id":null,"reasoning":null,"status":"',
+            status, b'","text":{},"truncation":null,"usage":', orjson.dumps(usage),
+            b',"user":null,"store":false}', self._numbered(),
+        )  # fmt: skip
+
+    def _opening(self, at: int) -> bytes:
+        """The response of ``response.created`` and ``response.in_progress``: the bridge's
+        opening object, as the proxy dumps it."""
         request = self.request
-        response = {
-            "id": response_id(cast(str, self.chat_id)),
-            "created_at": at,
-            "error": None,
-            "incomplete_details": None,
-            "instructions": request.get("instructions"),
-            "metadata": None,
-            "model": self.model,
-            "object": "response",
-            "output": [],
-            "parallel_tool_calls": True,
-            "temperature": request.get("temperature"),
-            "tool_choice": "auto",
-            "tools": [],
-            "top_p": request.get("top_p", 1.0),
-            "max_output_tokens": None,
-            "previous_response_id": None,
-            "reasoning": {"effort": None, "summary": None},
-            "status": "in_progress",
-            "text": None,
-            "truncation": None,
-            "usage": None,
-            "user": None,
-            "store": False,
-        }
-        return {"type": kind, "response": response, "sequence_number": 0}
-
-    def _item_added(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": self.item_id, "type": "message", "role": "assistant",
-                                "status": "in_progress", "content": []}  # fmt: skip
-        return {"type": "response.output_item.added", "output_index": 0, "item": item,
-                "sequence_number": 0}  # fmt: skip
-
-    def _part_added(self) -> dict[str, Any]:
-        return self._event(
-            "response.content_part.added",
-            part={"type": "output_text", "text": "", "annotations": []},
-        )
-
-    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """An event of the message's one text part."""
-        return {"type": kind, "item_id": self.item_id, "output_index": 0, "content_index": 0,
-                **fields, "sequence_number": 0}  # fmt: skip
+        instructions, model, temperature, top_p = _parts(
+            request.get("instructions"), self.model, request.get("temperature"),
+            request.get("top_p", 1.0),
+        )  # fmt: skip
+        return b"".join((
+            b'{"id":"', self.response_id.encode(), b'","created_at":',
+            b"%d" % at, b',"error":null,"incomplete_details":null,"instructions":', instructions,
+            b',"metadata":null,"model":', model,
+            b',"object":"response","output":[],"parallel_tool_calls":true,"temperature":',
+            temperature, b',"tool_choice":"auto","tools":[],"top_p":', top_p,
+            b',"max_output_tokens":null,"previous_response_id":null,'
+            b'"reasoning":{"effort":null,"summary":null},"status":"in_progress","text":null,'
+            b'"truncation":null,"usage":null,"user":null,"store":false}',
+        ))  # fmt: skip

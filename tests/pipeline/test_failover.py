@@ -393,8 +393,10 @@ async def test_raw_stream__read_to_its_end_counts_each_event_once(harness: Harne
 async def test_raw_stream__read_with_anext_is_the_same(harness: Harness) -> None:
     harness.fake.answers = {"groq": [_Raw([b"data: a\n\n", b"data: b\n\ndata: [DONE]\n\n"])]}
     chunks = await harness.failover.stream(_call())
-    assert list(await anext(chunks)) == [b"a"]  # type: ignore[call-overload]
-    assert list(await anext(chunks)) == [b"b"]  # type: ignore[call-overload]
+    first = await anext(chunks)  # type: ignore[call-overload]
+    assert (type(first), list(first)) == (lean.Events, [b"a"])
+    last = await anext(chunks)  # type: ignore[call-overload]
+    assert (type(last), list(last)) == (lean.EventsEnded, [b"b"])  # [DONE] came with it
     with pytest.raises(StopAsyncIteration):
         await anext(chunks)  # type: ignore[call-overload]
     assert harness.attempts() == [("groq", 1, "ok")]

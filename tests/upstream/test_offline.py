@@ -18,7 +18,7 @@ from router._upstream import offline
 from router._upstream.adapter import UpstreamCall, complete, open_stream
 from router._upstream.deployment import Target
 from router._upstream.guard import WireCheck
-from router._upstream.lean import Events, Raw
+from router._upstream.lean import EventsEnded, Raw
 
 TEXT: Final = "[offline] policy-router chose Groq for Kimi K2; no provider was contacted."
 GROQ: Final = Target("groq/moonshotai/kimi-k2-instruct-0905")
@@ -97,7 +97,7 @@ async def test_complete__library_answer_is_litellms_model_response() -> None:
 async def test_open_stream__raw_events_are_the_chunks_data() -> None:
     call = offline_call(watched(), stream_options={"include_usage": True})
     reads = [item async for item in await open_stream(raw(call))]
-    assert [type(item) for item in reads] == [Events]  # one read, as a relay writes it
+    assert [type(item) for item in reads] == [EventsEnded]  # one read, [DONE] with it
     events = [orjson.loads(e) for e in reads[0]]
     text = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
     assert text == TEXT

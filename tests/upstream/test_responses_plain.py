@@ -1,7 +1,8 @@
 """The plain Responses translation (router/_upstream/responses_plain.py) against litellm's
 bridge, by property: for generated text-only requests, the chat arguments are the bridge's;
 for generated chat answers, the Responses object is the bridge's, dumped as the proxy sends
-it; for generated chat streams, the events are the bridge's, rendered as the proxy sends them.
+it; for generated chat streams, the events (SSE bytes, as the proxy sends them) are the bridge's,
+numbered and naming the model asked for as the proxy numbers and names them.
 The ids and timestamps the bridge makes up (``msg_<uuid>``, ``created_at`` of the stream's
 first events) are set equal before comparing; everything else, key order included, is held."""
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from router._core.responses import check_responses
 from router._core.surface import SurfaceError
 from router._errors import UpstreamFailure
-from router._upstream import lean, responses, responses_plain
+from router._upstream import lean, responses, responses_plain, sse
 from router._upstream.setup import _module
 
 MODEL: Final = "GPT 4.1"
@@ -300,14 +301,16 @@ async def _bridge_events(chunks: list[dict[str, Any]], request: dict[str, Any]) 
 
 
 class _Routed:
-    """A routed stream of the lean path's ``Events``, in reads of ``sizes`` data events."""
+    """A routed stream of the lean path's ``Events``, in reads of ``sizes`` data events; with
+    ``ended``, ``[DONE]`` came in the last read (``EventsEnded``)."""
 
-    def __init__(self, chunks: list[dict[str, Any]], sizes: list[int]) -> None:
+    def __init__(self, chunks: list[dict[str, Any]], sizes: list[int], ended: bool = False) -> None:
         payloads = [orjson.dumps(c) for c in chunks]
         self.reads: list[Any] = []
         while payloads:
             size = sizes.pop(0) if sizes else 1
-            self.reads.append(lean.Events(payloads[:size]))
+            last = ended and size >= len(payloads)
+            self.reads.append((lean.EventsEnded if last else lean.Events)(payloads[:size]))
             payloads = payloads[size:]
         self.closed = False
 
@@ -324,26 +327,46 @@ class _Routed:
 
 
 async def _our_events(routed: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events the stream sends, as SSE bytes (one item per upstream read), each decoded
+    (its ``event:`` name its type); ``sent`` counts them."""
     stream = responses_plain.Stream(routed, request, MODEL)
     try:
-        return [event async for read in stream for event in read]
+        reads = [read async for read in stream]
     finally:
         await stream.aclose()
+    events = []
+    for read in reads:
+        for event in sse.Decoder().feed(read):  # a read's events end within it
+            data = orjson.loads(event.data)
+            assert event.event == data["type"].encode()
+            events.append(data)
+    assert stream.sent == len(events)
+    return events
 
 
 def _as_sent(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events as the proxy numbers them, with the opening events' clock set aside."""
+    """The bridge's events as the proxy sends them: numbered, a ``response`` object naming the
+    model asked for."""
     out = []
     for number, event in enumerate(copy.deepcopy(events)):
         event["sequence_number"] = number
-        if event["type"] in ("response.created", "response.in_progress"):
-            event["response"]["created_at"] = 0
+        if isinstance(event.get("response"), dict):
+            event["response"]["model"] = MODEL
         out.append(event)
     return out
 
 
+def _clock_aside(event: dict[str, Any]) -> dict[str, Any]:
+    """The opening events' clock set aside (the bridge's and ours read it apart)."""
+    if event["type"] in ("response.created", "response.in_progress"):
+        event["response"]["created_at"] = 0
+    return event
+
+
 def _equal_streams(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> None:
-    ours, theirs = ([_incomplete_ends_so(e) for e in _as_sent(es)] for es in (ours, theirs))
+    assert [e["sequence_number"] for e in ours] == list(range(len(ours)))
+    ours = [_incomplete_ends_so(_clock_aside(e)) for e in ours]
+    theirs = [_incomplete_ends_so(_clock_aside(e)) for e in _as_sent(theirs)]
     theirs = _same_ids(ours, theirs)
     assert [e["type"] for e in ours] == [e["type"] for e in theirs]
     for mine, their in zip(ours, theirs, strict=True):
@@ -360,15 +383,21 @@ def _incomplete_ends_so(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-@given(chunks=_streams(), request=_requests, sizes=st.lists(st.integers(1, 4), max_size=4))
+@given(
+    chunks=_streams(),
+    request=_requests,
+    sizes=st.lists(st.integers(1, 4), max_size=4),
+    ended=st.booleans(),
+)
 @_SETTINGS
 def test_stream__a_text_stream_renders_as_the_bridge_does(
-    chunks: list[dict[str, Any]], request: dict[str, Any], sizes: list[int]
+    chunks: list[dict[str, Any]], request: dict[str, Any], sizes: list[int], ended: bool
 ) -> None:
-    """Event by event, however the upstream's reads group the data events."""
+    """Event by event, however the upstream's reads group the data events, whether
+    ``[DONE]`` comes with the last of them or after."""
     checked = _checked(request | {"stream": True})
     theirs = asyncio.run(_bridge_events(chunks, checked))
-    routed = _Routed(chunks, sizes)
+    routed = _Routed(chunks, sizes, ended)
     ours = asyncio.run(_our_events(routed, checked))
     _equal_streams(ours, theirs)
     assert routed.closed
@@ -381,6 +410,23 @@ _TEXT: Final = [
     _chunk({}, "stop"),
     _chunk(None, usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}),
 ]
+
+
+@pytest.mark.parametrize(("ended", "writes"), [(True, 1), (False, 2)])
+def test_stream__the_closing_events_go_with_the_read_that_ends_the_stream(
+    ended: bool, writes: int
+) -> None:
+    """``[DONE]`` in the last read: its events and the closing ones in one item (one write);
+    after it, the closing events once the stream has ended."""
+    request = check_responses({"model": MODEL, "input": "hi", "stream": True})
+
+    async def reads() -> list[bytes]:
+        stream = responses_plain.Stream(_Routed(_TEXT, [len(_TEXT)], ended), request, MODEL)
+        return [read async for read in stream]
+
+    got = asyncio.run(reads())
+    assert len(got) == writes
+    assert b"".join(got).count(b"\n\n") == 10  # 2 opening, 2 added, 2 deltas, 4 closing
 
 
 @pytest.mark.parametrize(
@@ -407,8 +453,8 @@ def test_stream__a_chunk_outside_text_hands_the_stream_to_the_bridge(
     chunks = [*_TEXT[:where], departing, *_TEXT[where:]]
     request = check_responses({"model": MODEL, "input": "hi", "stream": True})
     theirs = asyncio.run(_bridge_events(chunks, request))
-    for sizes in ([], [3, 3, 3]):
-        routed = _Routed(chunks, list(sizes))
+    for sizes, ended in (([], False), ([3, 3, 3], False), ([3, 3, 3], True), ([9], True)):
+        routed = _Routed(chunks, list(sizes), ended)
         _equal_streams(asyncio.run(_our_events(routed, request)), theirs)
         assert routed.closed
 
@@ -442,9 +488,9 @@ def test_stream__a_data_event_not_json_fails_the_stream_as_on_the_chat_path() ->
             super().__init__(_TEXT[:2], [])
             self.reads.append(lean.Events([b"not json"]))
 
-    async def read() -> list[dict[str, Any]]:
+    async def read() -> list[bytes]:
         stream = responses_plain.Stream(Routed(), request, MODEL)
-        return [event async for batch in stream for event in batch]
+        return [batch async for batch in stream]
 
     with pytest.raises(UpstreamFailure, match="not JSON"):
         asyncio.run(read())
