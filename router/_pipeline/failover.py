@@ -21,9 +21,10 @@ import asyncio
 import functools
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 from router._audit.records import Ending, Honesty, RouteAttempt
 from router._config.settings import Settings
@@ -398,21 +399,35 @@ class RoutedStream:
     failure's kind, ``cancelled`` closed or dropped part-way (or its reader cancelled),
     ``abandoned`` opened (the provider was contacted) and never read (recorded when the
     stream is collected).
+
+    A raw lean stream (``lean.Started`` with a ``tally``) counts its own events and tells
+    this stream how it ended (``_ended``): iterated (``__aiter__``), it is the lean stream
+    itself, with no layer of this class per read; the attempt is recorded as above.
     """
 
     def __init__(self, failover: Failover, step: _Step, chunks: AsyncIterator[Any]) -> None:
         self._failover = failover
         self._step = step
         self._chunks = chunks
-        self._count = 0
+        self._counted = 0  # the chunks handed out, where the stream keeps no tally
         self._recorded = False
+        self._lean = chunks if isinstance(chunks, lean.Started) and chunks.tally else None
+        if self._lean is not None:  # weakly: a stream dropped unread is collected at once
+            cast(lean.Tally, self._lean.tally).ended = _ended_of(weakref.ref(self))
         self.answered = failover._answered(step)
-        adapter.annotate(self, self.answered.plain())  # where a caller finds a response's route
 
-    def __aiter__(self) -> RoutedStream:
-        return self
+    @functools.cached_property
+    def _hidden_params(self) -> dict[str, Any]:
+        """Where a caller finds a response's route (``adapter.annotate``'s), made when asked:
+        the proxy reads ``answered``."""
+        return {"policy_router": self.answered.plain()}
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self if self._lean is None else self._lean.__aiter__()
 
     async def __anext__(self) -> Any:
+        if self._lean is not None:
+            return await anext(self._lean)  # counted, and its end recorded, by the stream
         if self._recorded:
             raise StopAsyncIteration
         try:
@@ -421,18 +436,36 @@ class RoutedStream:
             self._record("ok")
             raise
         except (UpstreamFailure, RequestRejected) as exc:
-            self._recorded = True
-            self._failover._failed(self._step, exc, chunks=self._count)
-            raise dropin_error(exc, self._step.route.model.name) from exc.__cause__
+            raise self._failure(exc) from exc.__cause__
         except BaseException:
             self._record("cancelled")
             raise
         if isinstance(chunk, lean.Events | lean.Chunks):  # one read's events: nothing to annotate
-            self._count += len(chunk)
+            self._counted += len(chunk)
             return chunk
-        self._count += 1
+        self._counted += 1
         adapter.annotate(chunk, self.answered.plain(), add=False)
         return chunk
+
+    def _ended(self, error: BaseException | None) -> BaseException | None:
+        """A raw lean stream's end (``lean.Tally.ended``): recorded as ``__anext__`` would;
+        returns the error the stream raises instead (the drop-in error of a failure)."""
+        if error is None:
+            self._record("ok")
+        elif isinstance(error, UpstreamFailure | RequestRejected) and not self._recorded:
+            return self._failure(error)
+        else:
+            self._record("cancelled")
+        return error
+
+    def _failure(self, exc: UpstreamFailure | RequestRejected) -> RouterError:
+        """A failure mid-stream, recorded: the error its reader sees."""
+        self._recorded = True
+        self._failover._failed(self._step, exc, chunks=self._count())
+        return dropin_error(exc, self._step.route.model.name)
+
+    def _count(self) -> int:
+        return self._counted if self._lean is None else self._lean.handed()
 
     async def aclose(self) -> None:
         self._record("cancelled")
@@ -441,11 +474,21 @@ class RoutedStream:
     def _record(self, outcome: str) -> None:
         if not self._recorded:
             self._recorded = True
-            self._failover._attempted(self._step, outcome, chunks=self._count)
+            self._failover._attempted(self._step, outcome, chunks=self._count())
 
     def __del__(self) -> None:
         if not getattr(self, "_recorded", True):
-            self._record("cancelled" if self._count else "abandoned")
+            self._record("cancelled" if self._count() else "abandoned")
+
+
+def _ended_of(
+    ref: weakref.ref[RoutedStream],
+) -> Callable[[BaseException | None], BaseException | None]:
+    def ended(error: BaseException | None) -> BaseException | None:
+        stream = ref()
+        return error if stream is None else stream._ended(error)
+
+    return ended
 
 
 async def _close(chunks: AsyncIterator[Any]) -> None:

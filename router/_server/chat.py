@@ -81,7 +81,7 @@ class Chat(Endpoint):
         model = fields["model"]
         headers = route_headers(answered)
         if fields.get("stream"):  # the first chunk is in hand: failover has settled
-            return streamed(sse.relay(routed, _ChunkEvents(model), _error_event,
+            return streamed(sse.Relay(routed, _ChunkEvents(model), _error_event,
                                       catch=RouterError, last=sse.DONE), headers)  # fmt: skip
         if isinstance(routed, Raw):
             return relayed_answer(routed, model, headers)  # naming the model the caller asked for
@@ -169,9 +169,9 @@ class _ChunkEvents:
     def event(self, data: bytes) -> bytes:
         """The event of one upstream data, as ``_renamed(data, model)``."""
         head = self._head
-        if (  # find, not ``in``: see router/_upstream/sse.py
-            head is not None
-            and data.startswith(head)
+        if (  # find, not ``in`` (router/_upstream/sse.py); a slice, not startswith, whose
+            head is not None  # argument is parsed anew at every call
+            and data[: len(head)] == head
             and data.count(b'"model"') == 1
             and data.find(b'"usage"') < 0
             and data.find(b"\n") < 0

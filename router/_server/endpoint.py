@@ -25,6 +25,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Final, cast
 
+import anyio
 import orjson
 from starlette._exception_handler import _lookup_exception_handler
 from starlette._utils import is_async_callable
@@ -34,7 +35,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router._core.surface import MAX_DEPTH
 from router._errors import InvalidPreferences, InvalidRequest, UnknownProvider
@@ -43,7 +44,7 @@ from router._pipeline.failover import Answered
 from router._server.auth import key_credentials
 from router._server.connection import CLIENT_GONE
 from router._server.context import Context, context
-from router._server.envelope import BODY, CALLER
+from router._server.envelope import BODY, CALLER, direct
 from router._server.errors import ApiError, api_error
 from router._server.refusal import named_user
 from router._upstream import sse
@@ -274,8 +275,9 @@ def model_span(data: bytes) -> tuple[int, int] | None:
     return found.start(1) - 1, found.end(1) + 1
 
 
-def streamed(events: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
-    """An SSE response of ``events`` (bytes; router/_upstream/sse.py ``relay``)."""
+def streamed(events: AsyncIterator[bytes] | sse.Relay, headers: dict[str, str]) -> Streamed:
+    """An SSE response of ``events`` (bytes; router/_upstream/sse.py ``Relay``, or another
+    iterator of bytes)."""
     return Streamed(events, media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)
 
 
@@ -288,10 +290,13 @@ class Streamed(StreamingResponse):
     cancellation is then this response's own: it ends the response, as Starlette's does, and
     is not raised further). The connection says the client is gone (``CLIENT_GONE`` in the
     scope: ``serve``'s, router/_server/connection.py); under another server one plain asyncio
-    task waits for ``http.disconnect``. Either way the events' source is closed by its
-    ``finally`` (``sse.relay``), so the attempt's audit record is written, ``cancelled``. The
-    stream's ``sse.Last`` bytes (its ``[DONE]``) go out with the response's end, in one
-    write."""
+    task waits for ``http.disconnect``. Either way the events' source is closed (``sse.relay``'s
+    rule), so the attempt's audit record is written, ``cancelled``. The stream's last bytes
+    (its ``[DONE]``) go out with the response's end, in one write.
+
+    An ``sse.Relay`` is relayed by this response's own loop (``relay``'s, in this frame: no
+    generator between the upstream's reads and the client's sends), its body messages sent
+    straight to the server once the head is out (``direct``)."""
 
     async def stream_response(self, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code}
@@ -310,21 +315,60 @@ class Streamed(StreamingResponse):
         if task is None or scope["type"] != "http":  # pragma: no cover  (uvicorn: a task, http)
             await super().__call__(scope, receive, send)
             return
-        gone = _Gone(task)
-        when_gone = scope.get(CLIENT_GONE)
-        watcher = None
-        if when_gone is not None:
-            when_gone(gone)
-        else:
-            watcher = asyncio.ensure_future(_disconnect(receive, gone))
+        gone, watcher = _watched(scope, receive, task)
+        relay = self.body_iterator
         try:
-            await self.stream_response(send)
+            if not isinstance(relay, sse.Relay):
+                await self.stream_response(send)
+                return
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})  # fmt: skip
+            send = direct(scope, send)
+            source, render, ended = relay.source, relay.render, False
+            end = relay.last
+            try:
+                async for item in source:
+                    await send(
+                        {"type": "http.response.body", "body": render(item), "more_body": True}
+                    )
+                ended = True
+            except relay.catch as exc:
+                await send(
+                    {"type": "http.response.body", "body": relay.failed(exc), "more_body": True}
+                )
+                end = b""
+            finally:
+                await _close(source, shielded=not ended)
+            await send({"type": "http.response.body", "body": end, "more_body": False})
         except asyncio.CancelledError:
             if not gone.seen or task.uncancel() > 0:
                 raise  # not (only) ours: the server cancelled the request
         finally:
             if watcher is not None:
                 watcher.cancel()
+
+
+def _watched(
+    scope: Scope, receive: Receive, task: asyncio.Task[Any]
+) -> tuple[_Gone, asyncio.Future[None] | None]:
+    """What cancels the response's ``task`` once its client has gone: the connection's word
+    (``CLIENT_GONE``), or else a task waiting for ``http.disconnect`` (returned, to cancel)."""
+    gone = _Gone(task)
+    when_gone = scope.get(CLIENT_GONE)
+    if when_gone is not None:
+        when_gone(gone)
+        return gone, None
+    return gone, asyncio.ensure_future(_disconnect(receive, gone))
+
+
+async def _close(source: AsyncIterator[Any], *, shielded: bool) -> None:
+    """Close a relayed source: shielded from the cancellation that ends the response unless
+    it was read to its end (then it has recorded its attempt, and closing is a formality)."""
+    if not shielded:
+        await cast(Any, source).aclose()
+        return
+    with anyio.CancelScope(shield=True):
+        await cast(Any, source).aclose()
 
 
 class _Gone:
@@ -367,16 +411,21 @@ class Handled:
         self._handlers = (middleware._exception_handlers, middleware._status_handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.answer(scope, receive, send)
+        await response(scope, receive, send)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> ASGIApp:
+        """The response to the request, not yet sent: the envelope sends it from its own
+        frame (router/_server/envelope.py), one layer fewer under a streamed answer's events."""
         scope["starlette.exception_handlers"] = self._handlers
         request = Request(scope, receive, send)
         body = scope.get(BODY)
         if body is not None:  # read by the envelope: Starlette's body() then returns it as is
             request._body = body
         try:
-            response = await self.handle(request)
+            return cast(ASGIApp, await self.handle(request))
         except Exception as exc:  # noqa: BLE001  the handlers decide; none: raised again
-            response = await self._answer(request, exc)
-        await response(scope, receive, send)
+            return await self._answer(request, exc)
 
     async def _answer(self, request: Request, exc: Exception) -> Response:
         exceptions, statuses = self._handlers

@@ -14,9 +14,9 @@ import logging
 import os
 import re
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +31,9 @@ access_log = logging.getLogger(ACCESS)
 
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 BODY: Final = "router.body"  # the scope's key of the body the envelope read
+DIRECT: Final = (
+    "router.direct"  # the scope's key of (the envelope's send, the server's): ``direct``
+)
 CALLER: Final = "caller"  # the scope's state: (the keys that checked it, the caller they named)
 MAX_CLIENT_ID: Final = 128  # characters of a refused X-Request-Id echoed in X-Client-Request-Id
 # Paths served without a key: health checks and the API's own description.
@@ -56,6 +59,11 @@ class Envelope:
         self.app = app
         self.keys = keys
         self.limits = limits
+        # An app that hands back its response (``answer``: router/_server/endpoint.py's
+        # ``Handled``) has it sent from here, the same messages as its own call would send.
+        self._answer: Callable[[Scope, Receive, Send], Awaitable[ASGIApp]] | None = getattr(
+            app, "answer", None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,8 +72,29 @@ class Envelope:
         headers = _first_values(scope)
         exchange = _Exchange(scope, send, headers)
         loop = asyncio.get_running_loop()  # once a request: each asking costs a getpid on 3.11
-        try:
-            await self._handle(scope, receive, exchange, loop, headers)
+        try:  # the app runs in this frame (a streamed answer's every event passes through it)
+            try:
+                self._check_headers(scope, headers)
+                body = await _within(
+                    self.limits.read_timeout,
+                    _bounded_body(headers, receive, self.limits.max_body_bytes),
+                    loop,
+                )
+            except ApiError as refused:
+                await respond(_closing(refused), scope["path"])(scope, receive, exchange.send)
+                return
+            except TimeoutError:
+                too_slow = _closing(_too_slow(self.limits.read_timeout))
+                await respond(too_slow, scope["path"])(scope, receive, exchange.send)
+                return
+            scope[BODY] = body  # for the POST endpoints' request (router/_server/endpoint.py)
+            scope[DIRECT] = (exchange.send, send)
+            receive = _replay(body, receive)
+            if self._answer is None:
+                await self.app(scope, receive, exchange.send)
+            else:  # the app's response, sent from this frame
+                response = await self._answer(scope, receive, exchange.send)
+                await response(scope, receive, exchange.send)
         except asyncio.CancelledError:
             # uvicorn cancels what is still running past graceful_timeout: the request ends
             # here, with an answer in OpenAI's shape rather than uvicorn's plain-text 500.
@@ -78,31 +107,6 @@ class Envelope:
                 await respond(internal_error(), scope["path"])(scope, receive, exchange.send)
         finally:
             exchange.log(loop)
-
-    async def _handle(
-        self,
-        scope: Scope,
-        receive: Receive,
-        exchange: _Exchange,
-        loop: asyncio.AbstractEventLoop,
-        headers: Mapping[bytes, bytes],
-    ) -> None:
-        try:
-            self._check_headers(scope, headers)
-            body = await _within(
-                self.limits.read_timeout,
-                _bounded_body(headers, receive, self.limits.max_body_bytes),
-                loop,
-            )
-        except ApiError as refused:
-            await respond(_closing(refused), scope["path"])(scope, receive, exchange.send)
-            return
-        except TimeoutError:
-            too_slow = _closing(_too_slow(self.limits.read_timeout))
-            await respond(too_slow, scope["path"])(scope, receive, exchange.send)
-            return
-        scope[BODY] = body  # for the POST endpoints' request (router/_server/endpoint.py)
-        await self.app(scope, _replay(body, receive), exchange.send)
 
     def _check_headers(self, scope: Scope, headers: Mapping[bytes, bytes]) -> None:
         """The path decodes as UTF-8 and the key is known: both known before any body."""
@@ -174,6 +178,13 @@ class _Exchange:
             elapsed,
             self.request_id,
         )
+
+
+def direct(scope: Scope, send: Send) -> Send:
+    """The server's own send, for the body messages of a response whose head is out, if
+    ``send`` is the envelope's (which has nothing to add to them); else ``send`` itself."""
+    found = scope.get(DIRECT)
+    return cast(Send, found[1]) if found is not None and found[0] == send else send
 
 
 def _first_values(scope: Scope) -> dict[bytes, bytes]:

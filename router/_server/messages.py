@@ -108,7 +108,7 @@ class Messages(Endpoint):
             return json_answer(routed, headers)
         # the first chunk is in hand: failover has settled
         render = functools.partial(_relayed_read, model=model) if answered.native else batch_bytes
-        return streamed(sse.relay(routed, render, _error, catch=RouterError), headers)
+        return streamed(sse.Relay(routed, render, _error, catch=RouterError), headers)
 
 
 class CountTokens(Messages):

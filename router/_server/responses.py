@@ -78,11 +78,11 @@ class Responses(Endpoint):
             if answered.native:
                 relayed = _Relayed(model)
                 return streamed(
-                    sse.relay(routed, relayed.render, relayed.failed, catch=RouterError), headers
+                    sse.Relay(routed, relayed.render, relayed.failed, catch=RouterError), headers
                 )
             events = _Rendered(routed) if isinstance(routed, Stream) else _Events(model)
             return streamed(
-                sse.relay(routed, events.render, events.failed, catch=RouterError), headers
+                sse.Relay(routed, events.render, events.failed, catch=RouterError), headers
             )
         if not isinstance(routed, dict):  # litellm's bridge's (a plain request's is its JSON)
             routed = routed.model_dump(mode="json")

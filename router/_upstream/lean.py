@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
@@ -394,6 +394,10 @@ async def open_stream(
     opened = await _open(call, stream=True)
     if opened.status >= 300:
         raise await failure(opened, prefix)
+    if mode == "raw":
+        tally = Tally()
+        events = _raw_events(opened, prefix, tally, checked=call.parsed)
+        return await started(events, prefix, tally)
     return await started(_events(opened, prefix, mode, checked=call.parsed), prefix)
 
 
@@ -409,9 +413,10 @@ async def body_of(opened: Opened, prefix: str) -> bytes:
         await opened.close()
 
 
-async def started(events: AsyncGenerator[Any], prefix: str) -> Started:
+async def started(events: AsyncGenerator[Any], prefix: str, tally: Tally | None = None) -> Started:
     """``events`` once its first item has arrived (a failure before it raises from here, so
-    the caller can still fail over); closed if none comes."""
+    the caller can still fail over); closed if none comes. ``tally``: the one ``events``
+    keeps, if it keeps one (``Started.tally``)."""
     try:
         first = await anext(events)
     except StopAsyncIteration:
@@ -424,7 +429,7 @@ async def started(events: AsyncGenerator[Any], prefix: str) -> Started:
     except BaseException:
         await events.aclose()
         raise
-    return Started(first, events)
+    return Started(first, events, tally)
 
 
 class Started:
@@ -433,18 +438,29 @@ class Started:
     No layer of its own per item: ``__anext__`` hands out the generator's own awaitable (the
     first item's is a future already done), so an item costs what the generator's does.
     ``events`` ends as a generator does: it closes what it holds when it is read to its end,
-    fails, or is closed (``aclose``: a reader that stops early)."""
+    fails, or is closed (``aclose``: a reader that stops early).
 
-    __slots__ = ("_events", "_first")
+    With a ``tally`` (a raw stream's, ``_raw_events``), ``events`` hands its first item out
+    again itself, and counts the events it hands out (``handed``): iterated, this is
+    ``events`` itself (``__aiter__``), with no call of this class per item."""
 
-    def __init__(self, first: Any, events: AsyncGenerator[Any]) -> None:
-        ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        ready.set_result(first)
-        self._first: asyncio.Future[Any] | None = ready
+    __slots__ = ("_events", "_first", "tally")
+
+    def __init__(self, first: Any, events: AsyncGenerator[Any], tally: Tally | None = None) -> None:
+        self._first: asyncio.Future[Any] | None = None
+        if tally is None:
+            ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            ready.set_result(first)
+            self._first = ready
         self._events = events
+        self.tally = tally
 
-    def __aiter__(self) -> Started:
-        return self
+    def handed(self) -> int:
+        """The events handed out so far: a raw stream's tally (0 for others)."""
+        return 0 if self.tally is None else self.tally.events
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self if self.tally is None else self._events
 
     def __anext__(self) -> Awaitable[Any]:
         first = self._first
@@ -458,12 +474,72 @@ class Started:
         await self._events.aclose()
 
 
+def _as_it_ended(error: BaseException | None) -> BaseException | None:
+    return error
+
+
+class Tally:
+    """What a raw stream tells its reader without a layer of its own per read: the events it
+    has yielded (``events``), and how it ended: ``ended`` is called once, with None when the
+    stream was read to its end, else with what ends it (an upstream's failure, a
+    cancellation, a close), and returns the error the stream raises instead, if it fails
+    (router/_pipeline/failover.py's ``RoutedStream`` records the attempt there). Until a
+    reader sets it, the stream ends as it would anyway."""
+
+    __slots__ = ("ended", "events")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.ended: Callable[[BaseException | None], BaseException | None] = _as_it_ended
+
+
+async def _raw_events(
+    opened: Opened, prefix: str, tally: Tally, *, checked: bool
+) -> AsyncGenerator[Events]:
+    """``_events``' raw ``Events``, one item per upstream read up to ``[DONE]`` (``checked``:
+    an error object among them raises), counted in ``tally`` as they are handed out, which
+    hears how the stream ended. The first item comes twice: to ``started`` (the stream has
+    begun), then to the reader. The relay's one layer per read: a raw stream's reader adds
+    none of its own (``Started`` and router/_pipeline/failover.py's ``RoutedStream`` hand
+    out this generator itself)."""
+    decoder = sse.Decoder()
+    beginning = True
+    try:
+        try:
+            async for piece in opened.pieces():
+                data = decoder.data(piece)
+                done = b"[DONE]" in data  # as _up_to_done, without a call per read
+                if done:
+                    data = data[: data.index(b"[DONE]")]
+                if checked:
+                    _check_errors(data, prefix)
+                if data:
+                    events = EventsEnded(data) if done else Events(data)
+                    if beginning:  # to ``started``; then to the reader, counted
+                        beginning = False
+                        yield events
+                    tally.events += len(data)
+                    yield events
+                if done:
+                    break
+        except RouterError as exc:
+            raise cast(BaseException, tally.ended(exc)) from exc.__cause__
+        except Exception as exc:
+            raise cast(BaseException, tally.ended(transport_failure(exc, prefix))) from exc
+        except BaseException as exc:  # cancelled, or closed (GeneratorExit): as it came
+            tally.ended(exc)
+            raise
+        tally.ended(None)
+    finally:
+        await opened.close()
+
+
 async def _events(
     opened: Opened, prefix: str, mode: _Mode, *, checked: bool = False
 ) -> AsyncGenerator[Any]:
-    """The stream's data events up to ``[DONE]``: litellm's chunks, or the ``Events`` (``raw``;
-    ``checked``: an error object among them raises, as for litellm's chunks) or ``Chunks``
-    (``parsed``) of each upstream read. Parsed as the whole SSE format (router/_upstream/sse.py)."""
+    """The stream's data events up to ``[DONE]``: litellm's chunks, or the ``Chunks``
+    (``parsed``) of each upstream read (raw ``Events``: ``_raw_events``). Parsed as the whole
+    SSE format (router/_upstream/sse.py)."""
     chunk_type: Any = _chunk_type() if mode == "litellm" else None
     decoder = sse.Decoder()
     try:
@@ -471,9 +547,10 @@ async def _events(
             async for piece in opened.pieces():
                 events = decoder.feed(piece)
                 if mode != "litellm":
-                    item, error, done = _read(events, prefix, mode, checked=checked)
-                    if item:
-                        yield item
+                    data, done = _up_to_done([e.data for e in events])
+                    chunks, error = _parsed(data, prefix)
+                    if chunks:
+                        yield Ended(chunks) if done and error is None else chunks
                     if error is not None:
                         raise error
                     if done:
@@ -491,21 +568,11 @@ async def _events(
         await opened.close()
 
 
-def _read(
-    events: list[sse.Event], prefix: str, mode: _Mode, *, checked: bool
-) -> tuple[Events | Chunks, RouterError | None, bool]:
-    """One read's events up to ``[DONE]`` as ``Events`` or ``Chunks``, an error event's
-    failure, and whether ``[DONE]`` came."""
-    data = [e.data for e in events]
-    done = b"[DONE]" in data
-    if done:
-        data = data[: data.index(b"[DONE]")]
-    if mode == "raw":
-        if checked:
-            _check_errors(data, prefix)
-        return (EventsEnded(data) if done else Events(data)), None, done
-    chunks, error = _parsed(data, prefix)
-    return (Ended(chunks) if done and error is None else chunks), error, done
+def _up_to_done(data: list[bytes]) -> tuple[list[bytes], bool]:
+    """The data of one read's events up to ``[DONE]``, and whether it came."""
+    if b"[DONE]" in data:
+        return data[: data.index(b"[DONE]")], True
+    return data, False
 
 
 def _parsed(data: list[bytes], prefix: str) -> tuple[Chunks, RouterError | None]:

@@ -11,7 +11,8 @@ proxy's, and the relay that closes the source it streams from.
 - ``relay`` yields a stream's items rendered as events, ends it with the API's error event
   if the stream fails after its head was sent, and closes the source however the response
   ends (a client gone mid-stream included), shielded from the cancellation that ends it, so
-  the attempt's audit record is written.
+  the attempt's audit record is written. ``Relay`` is the same as a value, for a server that
+  runs that loop itself.
 
 The headers of every SSE response are ``HEADERS`` (no cache, no proxy buffering).
 
@@ -40,6 +41,7 @@ __all__ = [
     "Decoder",
     "Event",
     "Last",
+    "Relay",
     "encode",
     "json_event",
     "naming",
@@ -105,6 +107,25 @@ class Decoder:
                 return events + self._lines(b"\n\n".join([*blocks[index:], self._buffer]))
             events.append(event)
         return events
+
+    def data(self, piece: bytes) -> list[bytes]:
+        """The data of the events that ``piece`` completes (``feed``'s events' ``data``).
+
+        A piece that is one whole event of one ``data:`` line (a token's event, as providers
+        write them: one per write), with nothing before it, is its data at once; any other
+        goes through ``feed``."""
+        if (
+            piece[:6] == b"data: "
+            and piece[-2:] == b"\n\n"
+            and piece.find(b"\n") == len(piece) - 2
+            and piece.find(b"\r") < 0
+            and not self._buffer
+            and not self._data
+            and self._event is None
+        ):
+            self._cr = False
+            return [piece[6:-2]]
+        return [e.data for e in self.feed(piece)]
 
     def _plain(self, block: bytes) -> Event | None:
         """The event of ``block`` (an event's lines, without its blank line) if it has one of
@@ -197,6 +218,32 @@ def naming(event: bytes, field: str, model: str) -> bytes:
         return event  # not the shape that names a model: as it came
     data[field] = inner | {"model": model}
     return json_event(data, None if parsed.event is None else parsed.event.decode())
+
+
+class Relay:
+    """What ``relay`` relays, as a value: iterated, it is ``relay``'s stream; a server that
+    sends each rendered item itself runs the same loop in its own frame instead, one layer
+    fewer per event (router/_server/endpoint.py's ``Streamed``)."""
+
+    __slots__ = ("catch", "failed", "last", "render", "source")
+
+    def __init__(
+        self,
+        source: AsyncIterator[Any],
+        render: Callable[[Any], bytes],
+        failed: Callable[[Any], bytes],
+        *,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        last: bytes = b"",
+    ) -> None:
+        self.source = source
+        self.render = render
+        self.failed = failed
+        self.catch = catch
+        self.last = last
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return relay(self.source, self.render, self.failed, catch=self.catch, last=self.last)
 
 
 async def relay(

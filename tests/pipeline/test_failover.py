@@ -7,9 +7,11 @@ and failover end to end through PolicyRouter in tests/test_router.py.
 
 from __future__ import annotations
 
+import gc
+import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -26,7 +28,7 @@ from router._errors import (
     UpstreamFailure,
 )
 from router._pipeline.failover import Call, Failover
-from router._upstream import adapter
+from router._upstream import adapter, lean
 from router._upstream.adapter import UpstreamCall
 from router._upstream.deployment import Deployment, Target
 
@@ -95,6 +97,30 @@ async def _answer(failover: Failover, call: Call) -> tuple[str, str]:
 
 
 @dataclass
+class _Raw:
+    """An upstream's SSE reads (bytes, or an error raised by the read), relayed raw."""
+
+    pieces: list[bytes | BaseException]
+
+
+class _Opened:
+    """An opened answer whose body is ``pieces``."""
+
+    def __init__(self, pieces: list[bytes | BaseException]) -> None:
+        self._pieces = pieces
+        self.closed = False
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        for piece in self._pieces:
+            if isinstance(piece, BaseException):
+                raise piece
+            yield piece
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
 class FakeAdapter:
     """Stands in for router._upstream.adapter: answers per litellm prefix, records each call."""
 
@@ -117,7 +143,13 @@ class FakeAdapter:
         return self._next(call)
 
     async def open_stream(self, call: UpstreamCall) -> AsyncIterator[Any]:
-        return _chunks(self._next(call))
+        answer = self._next(call)
+        if isinstance(answer, _Raw):  # the lean path's raw stream, as lean.open_stream makes it
+            tally, prefix = lean.Tally(), call.target.prefix
+            opened = cast(Any, _Opened(answer.pieces))
+            events = lean._raw_events(opened, prefix, tally, checked=False)
+            return await lean.started(events, prefix, tally)
+        return _chunks(answer)
 
     @property
     def prefixes(self) -> list[str]:
@@ -342,6 +374,92 @@ async def test_stream__a_reader_that_stops_early_is_recorded_as_cancelled(
     await chunks.aclose()  # type: ignore[attr-defined]
     assert harness.attempts() == [("groq", 1, "cancelled")]
     assert harness.records[0]["chunks"] == 1
+
+
+# A raw lean stream (lean.Started with a Tally): iterated, it is the lean generator itself, which
+# counts its events and tells the RoutedStream how it ended; the records are as for any stream.
+
+
+async def test_raw_stream__read_to_its_end_counts_each_event_once(harness: Harness) -> None:
+    reads = [b"data: a\n\ndata: b\n\n", b"data: c\n\n", b"data: [DONE]\n\n"]
+    harness.fake.answers = {"groq": [_Raw(reads)]}
+    chunks = await harness.failover.stream(_call())
+    assert inspect.isasyncgen(aiter(chunks))  # no layer of the router's per read
+    assert [list(events) async for events in chunks] == [[b"a", b"b"], [b"c"]]
+    assert harness.attempts() == [("groq", 1, "ok")]
+    assert harness.records[0]["chunks"] == 3
+
+
+async def test_raw_stream__read_with_anext_is_the_same(harness: Harness) -> None:
+    harness.fake.answers = {"groq": [_Raw([b"data: a\n\n", b"data: b\n\ndata: [DONE]\n\n"])]}
+    chunks = await harness.failover.stream(_call())
+    first = await anext(chunks)  # type: ignore[call-overload]
+    assert (type(first), list(first)) == (lean.Events, [b"a"])
+    last = await anext(chunks)  # type: ignore[call-overload]
+    assert (type(last), list(last)) == (lean.EventsEnded, [b"b"])  # [DONE] came with it
+    with pytest.raises(StopAsyncIteration):
+        await anext(chunks)  # type: ignore[call-overload]
+    assert harness.attempts() == [("groq", 1, "ok")]
+    assert harness.records[0]["chunks"] == 2
+
+
+async def test_raw_stream__fails_over_before_its_first_chunk(harness: Harness) -> None:
+    harness.fake.answers = {
+        "groq": [_Raw([ConnectionResetError("reset")])],
+        "nebius": [_Raw([b"data: b\n\n"])],
+    }
+    chunks = await harness.failover.stream(_call())
+    assert [list(events) async for events in chunks] == [[b"b"]]
+    assert harness.attempts() == [("groq", 1, "connection"), ("nebius", 2, "ok")]
+    assert harness.records[-1]["chunks"] == 1
+
+
+async def test_raw_stream__a_failure_after_a_chunk_is_raised_and_recorded_with_its_count(
+    harness: Harness,
+) -> None:
+    reads = [b"data: a\n\ndata: b\n\n", ConnectionResetError("reset")]
+    harness.fake.answers = {"groq": [_Raw(reads)], "nebius": [_Raw([b"data: c\n\n"])]}
+    chunks = await harness.failover.stream(_call())
+    received: list[Any] = []
+    with pytest.raises(UpstreamFailure, match="connection") as raised:
+        await _read_into(received, chunks)
+    assert [list(events) for events in received] == [[b"a", b"b"]]
+    assert isinstance(raised.value.__cause__, ConnectionResetError)
+    assert harness.fake.prefixes == ["groq"]  # no failover after the first chunk
+    assert harness.attempts() == [("groq", 1, "connection")]
+    assert harness.records[0]["chunks"] == 2
+
+
+async def test_raw_stream__a_reader_that_stops_early_is_recorded_as_cancelled(
+    harness: Harness,
+) -> None:
+    reads = [b"data: a\n\ndata: b\n\n", b"data: c\n\n"]
+    harness.fake.answers = {"groq": [_Raw(reads)]}
+    chunks = await harness.failover.stream(_call())
+    async for _ in chunks:
+        break
+    await chunks.aclose()  # type: ignore[attr-defined]
+    assert harness.attempts() == [("groq", 1, "cancelled")]
+    assert harness.records[0]["chunks"] == 2
+
+
+async def test_raw_stream__closed_unread_counts_no_chunk(harness: Harness) -> None:
+    harness.fake.answers = {"groq": [_Raw([b"data: a\n\n", b"data: b\n\n"])]}
+    chunks = await harness.failover.stream(_call())
+    await chunks.aclose()  # type: ignore[attr-defined]
+    assert harness.attempts() == [("groq", 1, "cancelled")]
+    assert harness.records[0]["chunks"] == 0  # the first read, held, was never handed out
+
+
+async def test_raw_stream__never_read_is_recorded_as_abandoned_when_collected(
+    harness: Harness,
+) -> None:
+    harness.fake.answers = {"groq": [_Raw([b"data: a\n\n"])]}
+    chunks = await harness.failover.stream(_call())
+    del chunks
+    gc.collect()
+    assert harness.attempts() == [("groq", 1, "abandoned")]
+    assert harness.records[0]["chunks"] == 0
 
 
 async def test_a_route_without_a_target__is_an_error_never_a_guess(harness: Harness) -> None:

@@ -28,7 +28,7 @@ from router._server.chat import Chat
 from router._server.connection import CLIENT_GONE, with_header_deadline
 from router._server.context import Context
 from router._server.endpoint import Handled, streamed
-from router._server.envelope import BODY, CALLER
+from router._server.envelope import BODY, CALLER, DIRECT, direct
 from router._server.errors import ApiError
 from router._upstream import sse
 
@@ -76,15 +76,24 @@ class _Client:
         return b"".join(m.get("body", b"") for m in self.messages[1:])
 
 
-def _response(source: _Source) -> Any:
-    events = sse.relay(source(), lambda e: bytes(e), lambda _: b"", last=sse.DONE)
+RELAYS = pytest.mark.parametrize(
+    "loop", ["own", "generator"], ids=["the response's own loop", "relay's generator"]
+)
+
+
+def _response(source: _Source, loop: str = "own") -> Any:
+    """The response of ``source``'s events: an ``sse.Relay`` (relayed by the response's own
+    loop, as the endpoints' are) or ``sse.relay``'s generator (any iterator of bytes)."""
+    relay = sse.Relay if loop == "own" else sse.relay
+    events = relay(source(), lambda e: bytes(e), lambda _: b"", last=sse.DONE)
     return streamed(events, {"X-Router-Route": "r"})
 
 
-async def test_streamed__sends_every_event_then_done_and_leaves_no_cancellation() -> None:
+@RELAYS
+async def test_streamed__sends_every_event_then_done_and_leaves_no_cancellation(loop: str) -> None:
     source, client = _Source([b"data: a\n\n", b"data: b\n\n"], hold=False), _Client()
 
-    await asyncio.wait_for(_response(source)(SCOPE, client.receive, client.send), GUARD)
+    await asyncio.wait_for(_response(source, loop)(SCOPE, client.receive, client.send), GUARD)
     await asyncio.sleep(0)  # the disconnect watcher, cancelled, cancels nothing of ours
 
     assert client.messages[0]["status"] == 200
@@ -101,9 +110,10 @@ async def test_streamed__sends_every_event_then_done_and_leaves_no_cancellation(
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
 
-async def test_streamed__a_client_gone_mid_stream_ends_it_and_closes_the_source() -> None:
+@RELAYS
+async def test_streamed__a_client_gone_mid_stream_ends_it_and_closes_the_source(loop: str) -> None:
     source, client = _Source([b"data: a\n\n"], hold=True), _Client()
-    response = asyncio.ensure_future(_response(source)(SCOPE, client.receive, client.send))
+    response = asyncio.ensure_future(_response(source, loop)(SCOPE, client.receive, client.send))
     await asyncio.wait_for(source.sent.wait(), GUARD)
 
     client.leave.set()  # the upstream holds the stream open: only the disconnect ends it
@@ -114,9 +124,10 @@ async def test_streamed__a_client_gone_mid_stream_ends_it_and_closes_the_source(
     assert client.body() == b"data: a\n\n"  # no [DONE]: the stream was cut, not finished
 
 
-async def test_streamed__a_cancellation_from_the_server_propagates() -> None:
+@RELAYS
+async def test_streamed__a_cancellation_from_the_server_propagates(loop: str) -> None:
     source, client = _Source([b"data: a\n\n"], hold=True), _Client()
-    response = asyncio.ensure_future(_response(source)(SCOPE, client.receive, client.send))
+    response = asyncio.ensure_future(_response(source, loop)(SCOPE, client.receive, client.send))
     await asyncio.wait_for(source.sent.wait(), GUARD)
 
     response.cancel()  # uvicorn past its graceful timeout: the client is still there
@@ -126,11 +137,14 @@ async def test_streamed__a_cancellation_from_the_server_propagates() -> None:
     assert source.closed.is_set()
 
 
-async def test_streamed__the_connection_says_the_client_is_gone_and_the_stream_ends() -> None:
+@RELAYS
+async def test_streamed__the_connection_says_the_client_is_gone_and_the_stream_ends(
+    loop: str,
+) -> None:
     """Under ``serve``'s connection no task waits on ``receive``: the connection calls back."""
     source, client, callbacks = _Source([b"data: a\n\n"], hold=True), _Client(), []
     scope = SCOPE | {CLIENT_GONE: callbacks.append}
-    response = asyncio.ensure_future(_response(source)(scope, client.receive, client.send))
+    response = asyncio.ensure_future(_response(source, loop)(scope, client.receive, client.send))
     await asyncio.wait_for(source.sent.wait(), GUARD)
 
     (gone,) = callbacks
@@ -141,6 +155,58 @@ async def test_streamed__the_connection_says_the_client_is_gone_and_the_stream_e
     assert source.closed.is_set()
     assert client.body() == b"data: a\n\n"
     assert client.receives == 0
+
+
+async def _failing(source: _Source, error: Exception) -> AsyncIterator[bytes]:
+    """``source``'s events, then ``error``."""
+    async for event in source():
+        yield event
+    raise error
+
+
+async def test_streamed__a_failure_mid_stream_ends_with_its_event_and_closes_the_source() -> None:
+    source, client = _Source([b"data: a\n\n"], hold=False), _Client()
+    failing = _failing(source, ValueError("the upstream broke"))
+    relay = sse.Relay(failing, bytes, lambda exc: f"failed: {exc}".encode(), last=sse.DONE)
+    await asyncio.wait_for(streamed(relay, {})(SCOPE, client.receive, client.send), GUARD)
+
+    assert [m.get("body") for m in client.messages[1:]] == [
+        b"data: a\n\n",
+        b"failed: the upstream broke",
+        b"",  # no [DONE]: the stream failed; its end
+    ]
+    assert client.messages[-1]["more_body"] is False
+    assert source.closed.is_set()
+
+
+async def test_streamed__an_error_the_relay_does_not_catch_propagates_after_the_close() -> None:
+    source, client = _Source([b"data: a\n\n"], hold=False), _Client()
+    relay = sse.Relay(_failing(source, KeyError("x")), bytes, lambda _: b"", catch=ValueError)
+    with pytest.raises(KeyError):
+        await asyncio.wait_for(streamed(relay, {})(SCOPE, client.receive, client.send), GUARD)
+    assert source.closed.is_set()
+
+
+async def test_streamed__body_messages_go_straight_to_the_server_past_the_envelope() -> None:
+    """Under the envelope, the head goes through its send (which adds ``X-Request-Id``), the
+    events to the server's own (``envelope.direct``); any other send is used for all."""
+    source, client = _Source([b"data: a\n\n"], hold=False), _Client()
+    wrapped: list[dict[str, Any]] = []
+
+    async def envelopes(message: dict[str, Any]) -> None:
+        wrapped.append(message)
+        await client.send(message)
+
+    server = client.send
+    scope = SCOPE | {DIRECT: (envelopes, server)}
+    await asyncio.wait_for(_response(source)(scope, client.receive, envelopes), GUARD)
+    assert [m["type"] for m in wrapped] == ["http.response.start"]
+    assert client.body() == b"data: a\n\n" + sse.DONE
+
+    assert direct(scope, envelopes) is server
+    other = _Client().send
+    assert direct(scope, other) is other  # not the envelope's: as it is
+    assert direct(SCOPE, envelopes) is envelopes  # no envelope
 
 
 @pytest.mark.parametrize("unread", [0, 100_000], ids=["no body", "a body uvicorn stops reading"])

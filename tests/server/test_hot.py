@@ -253,6 +253,12 @@ _SAME_HEAD: Final = CHUNK.replace(b'"content":"ok"', b'"content": "no"')
         pytest.param(_SAME_HEAD.replace(b',"choices"', b',\n"choices"'), id="over two lines"),
         pytest.param(_SAME_HEAD.replace(b',"choices"', b',\r"choices"'), id="a CR in it"),
         pytest.param(CHUNK[:40], id="cut short"),
+        pytest.param(
+            _SAME_HEAD.replace(b'4.1",', b'4.1"model":"x",'), id="model right after the head"
+        ),
+        pytest.param(
+            _SAME_HEAD.replace(b'"created"', b'\n"created"'), id="a line break in the head"
+        ),
         pytest.param(b"[DONE]", id="no JSON object"),
     ],
 )
@@ -264,7 +270,7 @@ def test_chunk_events__each_event_as_renamed_alone(later: bytes, model: str) -> 
     from router._upstream.lean import Events
 
     render = _ChunkEvents(model)
-    stream = [CHUNK, later, CHUNK, later]
+    stream = [CHUNK, later, CHUNK, later, later.replace(b'"no"', b'"yes"')]
     assert [render(Events([data])) for data in stream] == [_renamed(d, model) for d in stream]
     assert _ChunkEvents(model)(Events(stream)) == b"".join(_renamed(d, model) for d in stream)
 

@@ -124,6 +124,39 @@ def test_decoder__the_standards_events_however_the_stream_is_cut(
     assert decoded(*pieces) == _standard(stream)
 
 
+@given(
+    lines=st.lists(_LINES, max_size=14),
+    breaks=st.lists(
+        st.sampled_from([b"\n", b"\n", b"\n", b"\r\n", b"\r"]), min_size=14, max_size=14
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=4),
+    whole=st.booleans(),
+)
+def test_decoder__data_is_the_data_of_the_standards_events(
+    lines: list[bytes], breaks: list[bytes], cuts: list[int], whole: bool
+) -> None:
+    """``data`` (whole one-line events at once, others through ``feed``) gives the data of
+    the same events, however the stream is cut; ``whole``: cut at every blank line too, so
+    that pieces of one whole event each are common."""
+    stream = b"".join(line + brk for line, brk in zip(lines, breaks, strict=False))
+    blanks = [i + 2 for i in range(len(stream)) if stream[i : i + 2] == b"\n\n"] if whole else []
+    edges = [0, *sorted({c for c in [*cuts, *blanks] if c < len(stream)}), len(stream)]
+    decoder = Decoder()
+    data = [d for a, b in itertools.pairwise(edges) for d in decoder.data(stream[a:b])]
+    assert data == [e.data for e in _standard(stream)]
+
+
+def test_decoder__data_of_whole_events_and_of_a_cut_one() -> None:
+    decoder = Decoder()
+    assert decoder.data(b"data: a\n\n") == [b"a"]
+    assert decoder.data(b"data: b\n\ndata: c\n\n") == [b"b", b"c"]
+    assert decoder.data(b"data: d") == []
+    assert decoder.data(b"\n\n") == [b"d"]
+    assert decoder.data(b"data: e\r") == []  # a CR, then its LF: one line break
+    assert decoder.data(b"\n\r\n") == [b"e"]
+    assert decoder.data(b"data: f\n\n") == [b"f"]
+
+
 def test_decoder__common_events_then_others_in_one_piece() -> None:
     """Whole events of the common shapes, then one that is not (a comment, an id), then common
     ones again, one piece: the same events as the standard's reading, the last id carried."""
