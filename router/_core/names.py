@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from router._core.values import one_write
 from router._errors import UnknownModel
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def closest(name: str, known: Iterable[str], *, n: int = 3, cutoff: float = 0.6)
     return [by_fold[f] for f in found]
 
 
-@dataclass(frozen=True, slots=True)
+@one_write  # built per request: one write, not one per field
+@dataclass(frozen=True)
 class Named:
     """The model a name resolves to, and the provider slugs it restricts to (None: any)."""
 

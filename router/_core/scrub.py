@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from router._core.catalog import UserIdentifier
+from router._core.values import one_write
 
 TOP_LEVEL: Final = frozenset({"user", "safety_identifier", "prompt_cache_key"})
 _IDENTIFYING: Final = (
@@ -32,7 +33,8 @@ _SEPARATORS: Final = str.maketrans("", "", "-_. ")
 NESTED: Final = ("metadata", "extra_body", "extra_headers")
 
 
-@dataclass(frozen=True, slots=True)
+@one_write  # built per request: one write, not one per field
+@dataclass(frozen=True)
 class Scrubbed:
     """The arguments to send, and which identifier fields were removed or replaced."""
 

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from router._core.redact import kind
 from router._core.resend import resends
+from router._core.values import one_write
 from router._errors import FailureKind, InvalidRequest, RouterError, UpstreamFailure
 
 LIMITS: Final = ("timeout", "num_retries", "max_retries")
@@ -46,7 +47,8 @@ def dropin_error(exc: RouterError, model: str = "") -> RouterError:
     return compatible(exc, model)
 
 
-@dataclass(frozen=True, slots=True)
+@one_write  # built per request: one write, not one per field
+@dataclass(frozen=True)
 class Limits:
     """The caller's ``timeout`` (seconds, whole call), ``num_retries`` and ``max_retries``
     (resends to the same route, as litellm and the openai SDK mean them); None: unset."""

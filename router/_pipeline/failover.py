@@ -34,6 +34,7 @@ from router._core.invariant import identity_of
 from router._core.pseudonym import Pseudonymizer
 from router._core.resend import RESENT, delay
 from router._core.scrub import Scrubbed, scrub
+from router._core.values import one_write
 from router._errors import (
     BackendUnavailable,
     IdentifierInRequest,
@@ -68,7 +69,8 @@ class Attempt:
         return f"{self.route.provider.name}: {self.error or self.outcome}"
 
 
-@dataclass(frozen=True, slots=True)
+@one_write  # built per request: one write, not one per field
+@dataclass(frozen=True)
 class Call:
     """One request on its way: ids for the audit, the decision, the caller's arguments."""
 
@@ -88,7 +90,8 @@ class Call:
     proxy: bool = False  # the surface column a translated request is checked against
 
 
-@dataclass(frozen=True, slots=True)
+@one_write  # built per request: one write, not one per field
+@dataclass(frozen=True)
 class Answered:
     """Which route answered a call, and how: what the HTTP layer and the audit report."""
 
@@ -122,7 +125,8 @@ def _honesty(dropped: tuple[str, ...], overridden: tuple[str, ...]) -> Honesty:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@one_write  # built per request: one write, not one per field
+@dataclass(frozen=True)
 class _Step:
     """One attempt in progress."""
 

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 from urllib.parse import unquote_to_bytes
@@ -69,13 +69,16 @@ class Envelope:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(scope, send)
+        headers = _first_values(scope)
+        exchange = _Exchange(scope, send, headers)
+        loop = asyncio.get_running_loop()  # once a request: each asking costs a getpid on 3.11
         try:  # the app runs in this frame (a streamed answer's every event passes through it)
             try:
-                self._check_headers(scope)
+                self._check_headers(scope, headers)
                 body = await _within(
                     self.limits.read_timeout,
-                    _bounded_body(scope, receive, self.limits.max_body_bytes),
+                    _bounded_body(headers, receive, self.limits.max_body_bytes),
+                    loop,
                 )
             except ApiError as refused:
                 await respond(_closing(refused), scope["path"])(scope, receive, exchange.send)
@@ -103,9 +106,9 @@ class Envelope:
             if not exchange.status:  # else the answer is cut short; uvicorn closes the connection
                 await respond(internal_error(), scope["path"])(scope, receive, exchange.send)
         finally:
-            exchange.log()
+            exchange.log(loop)
 
-    def _check_headers(self, scope: Scope) -> None:
+    def _check_headers(self, scope: Scope, headers: Mapping[bytes, bytes]) -> None:
         """The path decodes as UTF-8 and the key is known: both known before any body."""
         if not _is_utf8_path(scope):
             raise ApiError(
@@ -115,8 +118,9 @@ class Envelope:
             )
         if scope["path"] not in PUBLIC:
             anthropic = scope["path"] in ANTHROPIC_PATHS  # Anthropic's SDK sends x-api-key
-            x_api_key = _header(scope, b"x-api-key") if anthropic else None
-            caller = self.keys.caller(key_credentials(_header(scope, b"authorization"), x_api_key))
+            x_api_key = _header(headers, b"x-api-key") if anthropic else None
+            authorization = _header(headers, b"authorization")
+            caller = self.keys.caller(key_credentials(authorization, x_api_key))
             scope["state"][CALLER] = (self.keys, caller)  # the endpoint's check: done
 
 
@@ -127,8 +131,10 @@ class _Exchange:
     any other is replaced by a fresh id, and echoed (printable ASCII, 128 characters at most)
     in ``X-Client-Request-Id`` so the caller can still match the answer."""
 
-    def __init__(self, scope: Scope, send: Send) -> None:
-        given = _header(scope, b"x-request-id")
+    def __init__(
+        self, scope: Scope, send: Send, headers: Mapping[bytes, bytes] | None = None
+    ) -> None:
+        given = _header(_first_values(scope) if headers is None else headers, b"x-request-id")
         self.client_id = None if not given or _REQUEST_ID.match(given) else _printable(given)
         self._state = scope.setdefault("state", {})
         fresh = not given or self.client_id is not None
@@ -152,14 +158,16 @@ class _Exchange:
             message["headers"] = headers
         await self._send(message)
 
-    def log(self) -> None:
+    def log(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """The access line; ``loop``: the running loop (the request's), if the caller has it."""
         route = getattr(self.scope.get("route"), "path", "<no route>").replace(":path", "")
         elapsed = (time.perf_counter() - self.started) * 1000
         keeper = line_keeper(access_log)
         if keeper is not None:  # the same line, without a record (router/_server/logs.py)
             keeper.keep(
                 f"INFO:  {ACCESS}: {self.scope['method']} {route} {self.status} "
-                f"{elapsed:.0f}ms request_id={self.request_id}"
+                f"{elapsed:.0f}ms request_id={self.request_id}",
+                loop,
             )
             return
         access_log.info(
@@ -179,12 +187,17 @@ def direct(scope: Scope, send: Send) -> Send:
     return cast(Send, found[1]) if found is not None and found[0] == send else send
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _first_values(scope: Scope) -> dict[bytes, bytes]:
+    """Each header's first value, by its name (lower case, as ASGI gives it): one pass, in C.
+    ``dict`` keeps the last value given for a key, so the headers are read backwards."""
+    headers = scope["headers"]
+    return dict(reversed(headers if isinstance(headers, list) else list(headers)))
+
+
+def _header(headers: Mapping[bytes, bytes], name: bytes) -> str | None:
     """The first value of header ``name`` (lower case), or None."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
+    value = headers.get(name)
+    return None if value is None else bytes(value).decode("latin-1")
 
 
 def _printable(text: str) -> str:
@@ -236,15 +249,21 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-async def _within(seconds: float, reading: Coroutine[Any, Any, bytes]) -> bytes:
+async def _within(
+    seconds: float,
+    reading: Coroutine[Any, Any, bytes],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> bytes:
     """``reading``'s result, or TimeoutError once ``seconds`` have passed: ``asyncio.timeout``'s
     rule (the task cancelled at the deadline; that cancellation, and only it, becomes the
     TimeoutError; one from elsewhere is raised as it came), with one timer and no context
-    manager: a fifth of its Python calls, per request."""
-    task = asyncio.current_task()
+    manager: a fifth of its Python calls, per request. ``loop``: the running loop, if the
+    caller has it (on 3.11 each ``get_running_loop``, ``current_task``'s too, is a getpid)."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
     if task is None:  # pragma: no cover  (uvicorn runs each request in a task)
         return await reading
-    loop = asyncio.get_running_loop()
     expired = False
 
     def expire() -> None:
@@ -264,9 +283,9 @@ async def _within(seconds: float, reading: Coroutine[Any, Any, bytes]) -> bytes:
         timer.cancel()
 
 
-async def _bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def _bounded_body(headers: Mapping[bytes, bytes], receive: Receive, limit: int) -> bytes:
     """The whole body; 413 (ApiError) once it is known to exceed ``limit`` (declared or counted)."""
-    declared = (_header(scope, b"content-length") or "").strip()
+    declared = (_header(headers, b"content-length") or "").strip()
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     parts: list[bytes] = []

@@ -106,16 +106,19 @@ class TickHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return
         self.keep(line)
 
-    def keep(self, line: str) -> None:
-        """Keep a formatted line (``emit``'s, or ``line_keeper``'s caller's) for the write."""
+    def keep(self, line: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Keep a formatted line (``emit``'s, or ``line_keeper``'s caller's) for the write.
+        ``loop``: the loop running in this thread, if the caller has it (else asked: on 3.11
+        ``get_running_loop`` is a getpid each time)."""
         self._kept.append(line + self.terminator)
         if self._scheduled:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()  # no loop in this thread: now
-            return
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()  # no loop in this thread: now
+                return
         self._scheduled = True
         loop.call_soon(self.flush)
 

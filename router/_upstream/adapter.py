@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from router._core.surface import CONSUMED, PARAMETERS
+from router._core.values import one_write
 from router._errors import (
     FailureKind,
     IdentifierInRequest,
@@ -38,7 +39,8 @@ FORWARDED: Final = frozenset(PARAMETERS) - CONSUMED - {
 STORES_BY_DEFAULT: Final = frozenset({"openai", "azure"})
 
 
-@dataclass(frozen=True, slots=True)
+@one_write  # built per request: one write, not one per field
+@dataclass(frozen=True)
 class UpstreamCall:
     """One attempt's call: where it goes and the scrubbed, checked arguments it carries."""
 

@@ -569,6 +569,21 @@ async def test_auth__401_without_a_valid_key(
     assert API_KEY not in response.text  # the caller's value is never quoted
 
 
+@pytest.mark.parametrize(
+    ("first", "then", "status"),
+    [
+        pytest.param(API_KEY, "wrong", 200, id="the first is ours: served"),
+        pytest.param("wrong", API_KEY, 401, id="a later one is ours: refused"),
+    ],
+)
+async def test_auth__of_two_authorization_headers_the_first_decides(
+    http: httpx.AsyncClient, first: str, then: str, status: int
+) -> None:
+    headers = [("Authorization", f"Bearer {first}"), ("Authorization", f"Bearer {then}")]
+    response = await http.get("/v1/models", headers=headers)
+    assert response.status_code == status
+
+
 async def test_auth__a_key_without_bearer__names_the_missing_scheme(
     http: httpx.AsyncClient,
 ) -> None:

@@ -162,6 +162,16 @@ async def test_request_id__a_well_formed_one_is_kept_and_not_echoed(
     assert "x-client-request-id" not in response.headers
 
 
+async def test_request_id__of_two_the_first_is_the_one_kept(
+    served: tuple[httpx.AsyncClient, list[str]],
+) -> None:
+    http, lines = served
+    headers = [*auth().items(), ("X-Request-Id", "first-1"), ("X-Request-Id", "second-2")]
+    response = await http.post("/v1/chat/completions", json=chat(), headers=headers)
+    assert response.headers["x-request-id"] == "first-1"
+    assert {r["request_id"] for r in map(json.loads, lines)} == {"first-1"}
+
+
 async def test_audit__an_unknown_model_is_a_keyed_hash_and_its_length(
     served: tuple[httpx.AsyncClient, list[str]],
 ) -> None:

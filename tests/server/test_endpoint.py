@@ -380,7 +380,8 @@ async def test_within__a_body_in_time_is_returned() -> None:
     assert await _within(GUARD, body()) == b"{}"
 
 
-async def test_within__past_the_deadline_a_timeout_and_no_cancellation_left() -> None:
+@pytest.mark.parametrize("given", [False, True], ids=["loop_asked", "callers_loop_given"])
+async def test_within__past_the_deadline_a_timeout_and_no_cancellation_left(given: bool) -> None:
     from router._server.envelope import _within
 
     never = asyncio.Event()
@@ -390,7 +391,7 @@ async def test_within__past_the_deadline_a_timeout_and_no_cancellation_left() ->
         return b""
 
     with pytest.raises(TimeoutError):
-        await _within(0.01, body())
+        await _within(0.01, body(), asyncio.get_running_loop() if given else None)
     task = asyncio.current_task()
     assert task is not None
     assert task.cancelling() == 0

@@ -122,6 +122,23 @@ def test_tick_handler__lines_of_one_loop_iteration_are_written_together_in_order
     assert stream.flushes == 2
 
 
+def test_tick_handler__a_line_kept_with_the_callers_loop_waits_for_its_next_iteration() -> None:
+    stream = _Stream()
+    _, handler = _tick_logger(stream)
+
+    async def request() -> list[str]:
+        handler.keep("GET 1", asyncio.get_running_loop())  # the envelope's: its loop given
+        handler.keep("GET 2", asyncio.get_running_loop())
+        before = list(stream.writes)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return before
+
+    assert asyncio.run(request()) == []
+    assert stream.writes == ["GET 1\nGET 2\n"]
+    assert stream.flushes == 1
+
+
 def test_tick_handler__outside_a_loop_a_line_is_written_at_once() -> None:
     stream = _Stream()
     logger, _ = _tick_logger(stream)
