@@ -449,8 +449,10 @@ class _Connection(asyncio.Protocol):
         while not self.head_done:
             await self.wait(seconds)
 
-    async def wait(self, seconds: float) -> None:
-        """Until the connection brings something (or fails, or ``seconds`` pass).
+    def wait(self, seconds: float) -> asyncio.Future[None]:
+        """What to await until the connection brings something (or fails, or ``seconds``
+        pass); a failure already there raises. No coroutine of its own: the readers loop, and
+        meet a failure that ended the wait here when they call again.
 
         One timer per connection, not one per wait: each wait moves the deadline; the timer,
         when it fires, times the wait out if the deadline has passed, else sets itself for the
@@ -464,12 +466,7 @@ class _Connection(asyncio.Protocol):
         self.deadline = deadline = loop.time() + seconds
         if self.timer is None or deadline < self.timer_at:
             self._arm(deadline)
-        try:
-            await waiter
-        finally:
-            self.waiter = None
-        if self.error is not None and not (self.complete and self.head_done):
-            raise self.error
+        return waiter
 
     def _arm(self, when: float) -> None:
         if self.timer is not None:
