@@ -283,7 +283,9 @@ class Response:
                 if body:
                     data = body[0] if len(body) == 1 else b"".join(body)
                     body.clear()
-                    connection.taken()
+                    connection.size = 0
+                    if connection.paused:
+                        connection.taken()
                     if inflate is not None:
                         data = _inflated(inflate, data)
                     if data:
@@ -383,7 +385,9 @@ class _Connection(asyncio.Protocol):
         if self.size > _HIGH_WATER and self.streamed and not self.paused and self.usable:
             self.paused = True
             self.transport.pause_reading()
-        self._wake()
+        waiter = self.waiter  # as _wake, without a call per read
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _broken(self, why: str) -> None:
         self.fail(ServerDisconnected(why))
