@@ -182,7 +182,7 @@ def _rows(args: argparse.Namespace) -> tuple[Row, ...]:
         Row("/v1/messages 1-token stream: CPU ≤ 1.2× chat", "ms/stream", (srv, "chat-tok50"), (srv, "messages-tok50"), "cpu_ms", 1.2, "ratio"),
         Row(f"/v1/messages to {CLAUDE} (Anthropic) JSON: CPU ≤ 1.2× chat", "ms/req", (srv, "chat-json50"), (srv, "claude-json50"), "cpu_ms", 1.2, "ratio"),
         Row(f"/v1/messages to {CLAUDE} stream: CPU ≤ 1.2× chat 1-token", "ms/stream", (srv, "chat-tok50"), (srv, "claude-tok50"), "cpu_ms", 1.2, "ratio"),
-        Row("httpx transport: new upstream connections, 1-token streams c=50, ≤ 2× aiohttp", "per cell", (srv, "chat-tok50"), ("serve-httpx", "chat-tok50"), "new_connections", 2.0, "connections"),
+        Row("httpx transport: new upstream connections, 1-token streams c=50, ≤ 2× the default (httptools)", "per cell", (srv, "chat-tok50"), ("serve-httpx", "chat-tok50"), "new_connections", 2.0, "connections"),
         Row("lean-only deployment, chat JSON c=200: CPU ≤ 2.0× reference", "ms/req", (ref, "chat-json200"), (lean_only, "chat-json200"), "cpu_ms", 2.0, "ratio"),
         Row("lean-only deployment: serve ready after start ≤ 1.0 s", "s", (ref, "start"), (lean_only, "start"), "ready_s", 1.0, "serve"),
         Row("lean-only deployment: peak RSS over the run (c=200 included) ≤ 100 MiB", "MiB", (ref, "start"), (lean_only, "start"), "rss_mib", 100.0, "serve"),
