@@ -278,7 +278,17 @@ def model_span(data: bytes) -> tuple[int, int] | None:
 def streamed(events: AsyncIterator[bytes] | sse.Relay, headers: dict[str, str]) -> Streamed:
     """An SSE response of ``events`` (bytes; router/_upstream/sse.py ``Relay``, or another
     iterator of bytes)."""
-    return Streamed(events, media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)
+    return Streamed(events, headers)
+
+
+def _head_lines(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+_SSE_HEAD: Final = (
+    *_head_lines(sse.HEADERS),
+    (b"content-type", f"{sse.MEDIA_TYPE}; charset=utf-8".encode("latin-1")),
+)  # the head lines every SSE response ends with, as Starlette's ``init_headers`` writes them
 
 
 class Streamed(StreamingResponse):
@@ -296,7 +306,18 @@ class Streamed(StreamingResponse):
 
     An ``sse.Relay`` is relayed by this response's own loop (``relay``'s, in this frame: no
     generator between the upstream's reads and the client's sends), its body messages sent
-    straight to the server once the head is out (``direct``)."""
+    straight to the server once the head is out (``direct``).
+
+    Its head lines are ``headers`` then the SSE ones (``sse.HEADERS``, the media type), as
+    Starlette's ``init_headers`` writes them, built once but for ``headers``."""
+
+    def __init__(self, content: AsyncIterator[bytes] | sse.Relay, headers: dict[str, str]) -> None:
+        self.body_iterator = cast(Any, content)
+        self.status_code = 200
+        self.media_type = sse.MEDIA_TYPE
+        self.background = None
+        self.raw_headers = _head_lines(headers)
+        self.raw_headers.extend(_SSE_HEAD)
 
     async def stream_response(self, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code}

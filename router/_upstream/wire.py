@@ -283,7 +283,9 @@ class Response:
                 if body:
                     data = body[0] if len(body) == 1 else b"".join(body)
                     body.clear()
-                    connection.taken()
+                    connection.size = 0
+                    if connection.paused:
+                        connection.taken()
                     if inflate is not None:
                         data = _inflated(inflate, data)
                     if data:
@@ -340,6 +342,10 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
+        self.seconds = 0.0  # the current wait's timeout, and when it ends
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
         self.error: BaseException | None = None
         self.reset()
 
@@ -379,7 +385,9 @@ class _Connection(asyncio.Protocol):
         if self.size > _HIGH_WATER and self.streamed and not self.paused and self.usable:
             self.paused = True
             self.transport.pause_reading()
-        self._wake()
+        waiter = self.waiter  # as _wake, without a call per read
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _broken(self, why: str) -> None:
         self.fail(ServerDisconnected(why))
@@ -393,6 +401,9 @@ class _Connection(asyncio.Protocol):
         self._ended()
         if not self.lost.done():
             self.lost.set_result(None)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.client.forget(self)
 
     def _ended(self) -> None:
@@ -442,25 +453,42 @@ class _Connection(asyncio.Protocol):
         while not self.head_done:
             await self.wait(seconds)
 
-    async def wait(self, seconds: float) -> None:
-        """Until the connection brings something (or fails, or ``seconds`` pass)."""
+    def wait(self, seconds: float) -> asyncio.Future[None]:
+        """What to await until the connection brings something (or fails, or ``seconds``
+        pass); a failure already there raises. No coroutine of its own: the readers loop, and
+        meet a failure that ended the wait here when they call again.
+
+        One timer per connection, not one per wait: each wait moves the deadline; the timer,
+        when it fires, times the wait out if the deadline has passed, else sets itself for the
+        deadline (as asyncio's and uvicorn's timeouts do). A timer set later than the new
+        deadline (a shorter timeout on a reused connection) is set again."""
         if self.error is not None:
             raise self.error
         loop = self.loop
         self.waiter = waiter = loop.create_future()
-        timer = loop.call_later(seconds, self._timed_out, waiter, seconds)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self.waiter = None
-        if self.error is not None and not (self.complete and self.head_done):
-            raise self.error
+        self.seconds = seconds
+        self.deadline = deadline = loop.time() + seconds
+        if self.timer is None or deadline < self.timer_at:
+            self._arm(deadline)
+        return waiter
 
-    def _timed_out(self, waiter: asyncio.Future[None], seconds: float) -> None:
-        if not waiter.done():
-            waiter.set_exception(TimeoutError(f"no answer from the provider for {seconds:g} s"))
-            self.usable = False
+    def _arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_at = when
+        self.timer = self.loop.call_at(when, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # no one waits: the next wait sets the timer
+        if self.loop.time() < self.deadline:
+            self._arm(self.deadline)
+            return
+        seconds = self.seconds
+        waiter.set_exception(TimeoutError(f"no answer from the provider for {seconds:g} s"))
+        self.usable = False
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -498,5 +526,8 @@ class _Connection(asyncio.Protocol):
     def close(self) -> None:
         self.usable = False
         self.draining = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             self.transport.close()

@@ -21,6 +21,7 @@ from typing import Any, cast
 import pytest
 import uvicorn
 from starlette.exceptions import HTTPException
+from starlette.responses import StreamingResponse
 
 from router._config.settings import ServerSettings
 from router._server.auth import Keys
@@ -162,6 +163,19 @@ async def _failing(source: _Source, error: Exception) -> AsyncIterator[bytes]:
     async for event in source():
         yield event
     raise error
+
+
+def test_streamed__its_head_is_the_one_starlette_writes() -> None:
+    headers = {"X-Router-Route": "r", "X-Router-Provider": "p"}
+    ours = streamed(sse.Relay(empty(), bytes, bytes), headers)
+    theirs = StreamingResponse(empty(), media_type=sse.MEDIA_TYPE, headers=headers | sse.HEADERS)
+    assert ours.raw_headers == theirs.raw_headers
+    assert (ours.status_code, ours.media_type, ours.background) == (200, sse.MEDIA_TYPE, None)
+
+
+async def empty() -> AsyncIterator[bytes]:
+    for item in ():
+        yield item
 
 
 async def test_streamed__a_failure_mid_stream_ends_with_its_event_and_closes_the_source() -> None:

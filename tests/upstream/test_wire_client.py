@@ -387,6 +387,45 @@ async def test_stream__pieces_arrive_as_the_server_sends_them(client: wire.Clien
     assert upstream.connections == 1
 
 
+async def test_stream__a_stall_after_the_first_piece_times_out(client: wire.Client) -> None:
+    step = asyncio.Event()
+
+    async def stalls(writer: asyncio.StreamWriter) -> bool:
+        writer.write(FIRST)
+        await step.wait()
+        return False
+
+    upstream = await Upstream(stalls).start()
+    try:
+        pieces = (await post(client, upstream, seconds=0.05)).pieces()
+        assert await anext(pieces) == b"first"
+        with pytest.raises(TimeoutError):
+            await anext(pieces)
+    finally:
+        step.set()
+        await upstream.stop()
+
+
+async def test_timeout__a_shorter_one_on_a_reused_connection_holds(client: wire.Client) -> None:
+    """The connection's one timer, set for a long wait, is set again for a shorter one."""
+    step = asyncio.Event()
+
+    async def never(writer: asyncio.StreamWriter) -> bool:
+        await step.wait()
+        return False
+
+    upstream = await Upstream(writes(sized()), never).start()
+    try:
+        assert await (await post(client, upstream, seconds=3600.0)).read() == ANSWER
+        async with asyncio.timeout(60):  # a guard against a hang, not a measure
+            with pytest.raises(TimeoutError, match=r"for 0\.05 s"):
+                await post(client, upstream, seconds=0.05)
+    finally:
+        step.set()
+        await upstream.stop()
+    assert upstream.connections == 1
+
+
 async def test_stream__closed_early_drops_an_unfinished_connection(client: wire.Client) -> None:
     step = asyncio.Event()
 
