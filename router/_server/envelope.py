@@ -106,6 +106,10 @@ class Envelope:
             if not exchange.status:  # else the answer is cut short; uvicorn closes the connection
                 await respond(internal_error(), scope["path"])(scope, receive, exchange.send)
         finally:
+            # The scope holds the exchange's send, and the exchange the scope: unlinked here,
+            # the request's objects (uvicorn's cycle among them) go when it ends, by reference
+            # counting, not at the collector's next pass (a pause of tens of ms under load).
+            scope.pop(DIRECT, None)
             exchange.log(loop)
 
     def _check_headers(self, scope: Scope, headers: Mapping[bytes, bytes]) -> None:
